@@ -1,0 +1,71 @@
+# FIAP X developer entry points. On a fresh Debian 12 machine: `make run` or `make test`.
+# The local stack (NATS, PostgreSQL, SeaweedFS, SMTP sink) is driven by scripts/stack.sh; its state, data, logs and
+# the sourceable .state/env live in the git-ignored .state/ directory.
+
+SHELL := /bin/bash
+.SHELLFLAGS := -euo pipefail -c
+.DEFAULT_GOAL := help
+
+# S3 credentials the local SeaweedFS accepts (and .state/env hands to the services and tests).
+FIAPX_S3_ACCESS_KEY ?= fiapx
+FIAPX_S3_SECRET_KEY ?= fiapx-secret-key
+export FIAPX_S3_ACCESS_KEY FIAPX_S3_SECRET_KEY
+
+STATE := .state
+# Recipes that talk to the stack run with its addresses (FIAPX_NATS_URL, FIAPX_DATABASE_URL, FIAPX_S3_*,
+# FIAPX_SMTP_URL, FIAPX_NATS_SERVER_BIN) exported from .state/env, which `make up` writes.
+WITH_ENV := set -a && . $(STATE)/env && set +a &&
+
+CARGO ?= cargo
+
+.PHONY: help deps up down status fmt lint test bench bench-events bench-frames run clean-state
+
+help: ## List the targets
+	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{ printf "  make %-13s %s\n", $$1, $$2 }'
+
+deps: ## Install what is missing: Debian packages, the stack's pinned servers, FFmpeg pkg-config files
+	@scripts/deps.sh
+
+up: deps ## Start the local stack (idempotent) and write .state/env
+	@scripts/stack.sh up
+
+down: ## Stop what `make up` started
+	@scripts/stack.sh down
+
+status: ## Show each component of the stack, up or down, with its address
+	@scripts/stack.sh status
+
+fmt: ## Format every crate
+	$(CARGO) fmt --all
+
+# deps: building rsmpeg needs the FFmpeg pkg-config files under .state/pkgconfig.
+lint: deps ## rustfmt check and clippy with warnings denied
+	$(CARGO) fmt --all -- --check
+	$(CARGO) clippy --workspace --all-targets -- -D warnings
+
+test: up lint ## Start the stack, lint, run every test (nextest) and the doc tests
+	@if $(CARGO) nextest --version >/dev/null 2>&1; then \
+		echo "$(CARGO) nextest run --workspace --no-fail-fast"; \
+		$(WITH_ENV) $(CARGO) nextest run --workspace --no-fail-fast; \
+	else \
+		echo "cargo-nextest not found: falling back to cargo test"; \
+		$(WITH_ENV) $(CARGO) test --workspace --no-fail-fast; \
+	fi
+	$(WITH_ENV) $(CARGO) test --workspace --doc
+
+bench: bench-events bench-frames ## Run every benchmark
+
+bench-events: up ## Event store benchmark (JetStream append/load)
+	$(WITH_ENV) $(CARGO) run --release -p fiapx-nats --example bench_event_store
+
+bench-frames: up ## Frame extraction benchmark (FFmpeg decode, select, encode)
+	$(WITH_ENV) $(CARGO) run --release -p fiapx-processor --example bench_frames
+
+run: up ## Start the stack, then the services
+	@$(WITH_ENV) scripts/stack.sh status
+	@echo
+	@echo "The stack is up; its addresses are in $(STATE)/env (. $(STATE)/env)."
+	@echo "The HTTP services (fiapx serve all) are not built yet: they arrive with the processing pipeline."
+
+clean-state: down ## Stop the stack and delete .state/ (data, logs, venv)
+	rm -rf $(STATE)
