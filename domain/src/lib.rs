@@ -1,0 +1,25 @@
+//! The FIAP X video lifecycle, as a pure and synchronous aggregate.
+//!
+//! This crate owns the rules of what may happen to a video: which commands are accepted in which state, which
+//! events they produce (`decide`) and how events fold into state (`evolve`). It must not know about I/O of any
+//! kind: no NATS, no database, no clock, no FFmpeg. Anything looked up from the outside world (ids, timestamps,
+//! the delivery attempt of a job) arrives inside the command. The persisted form of events lives in the
+//! `fiapx-schemas` crate, not here.
+#![forbid(unsafe_code)]
+
+mod failure;
+mod ids;
+mod spec;
+#[cfg(any(test, feature = "testing"))]
+pub mod testing;
+mod video;
+
+pub use failure::{FailureCode, UnknownFailureCode};
+pub use ids::{UserId, VideoId};
+pub use spec::{ExtractionSpec, ImageFormat, Rational, Selection, SpecError};
+pub use video::{
+    ArchiveObject, Command, Event, FailProcessing, SourceObject, Status, Video, VideoError, decide, evolve,
+};
+
+#[cfg(test)]
+mod lifecycle_tests;
