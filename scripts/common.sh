@@ -1,4 +1,4 @@
-# shellcheck shell=bash
+# shellcheck shell=bash disable=SC2034 # the variables are used by the scripts that source this file
 # Shared by scripts/deps.sh and scripts/stack.sh: paths, pinned ports, messages, privilege helpers.
 # Sourced, never run. Every value here can be overridden from the environment.
 

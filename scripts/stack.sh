@@ -58,7 +58,7 @@ is_ours() {
   local name="$1" pid="$2" marker arg
   local -a argv=()
   [[ "$pid" =~ ^[0-9]+$ && -r "/proc/$pid/cmdline" ]] || return 1
-  mapfile -d '' -t argv <"/proc/$pid/cmdline" 2>/dev/null || return 1
+  { mapfile -d '' -t argv <"/proc/$pid/cmdline"; } 2>/dev/null || return 1
   [[ ${#argv[@]} -gt 0 && "${argv[0]##*/}" == "$(proc_exe "$name")"* ]] || return 1
   marker="$(proc_marker "$name")"
   for arg in "${argv[@]:1}"; do
@@ -101,14 +101,14 @@ start_bg() {
 
 # stop_bg NAME LABEL: SIGTERM, wait up to 20 s (SeaweedFS takes a few seconds to drain), then SIGKILL.
 stop_bg() {
-  local name="$1" label="$2" pid i
+  local name="$1" label="$2" pid
   if ! pid="$(running_pid "$name")"; then
     ok "$label not running"
     rm -f "$(pid_file "$name")"
     return 0
   fi
   kill -TERM "$pid" 2>/dev/null || true
-  for i in $(seq 1 80); do
+  for _ in $(seq 1 80); do
     is_ours "$name" "$pid" || break
     sleep 0.25
   done
@@ -119,6 +119,16 @@ stop_bg() {
   fi
   rm -f "$(pid_file "$name")"
   ok "$label stopped (pid $pid)"
+}
+
+# True while process $1 exists and is not a zombie. Unlike is_ours, also true in the instant between our fork
+# and the exec of the server, so a server that is still starting is not taken for one that died.
+pid_alive() {
+  local stat
+  [[ "$1" =~ ^[0-9]+$ ]] || return 1
+  { read -r stat <"/proc/$1/stat"; } 2>/dev/null || return 1
+  stat="${stat##*) }"
+  [[ "${stat:0:1}" != Z ]]
 }
 
 show_log_tail() {
@@ -141,7 +151,7 @@ wait_ready() {
     if "$check"; then
       return 0
     fi
-    if [[ -n "$name" ]] && ! running_pid "$name" >/dev/null; then
+    if [[ -n "$name" ]] && ! pid_alive "$(cat "$(pid_file "$name")" 2>/dev/null || true)"; then
       printf '%serror:%s %s exited during start-up\n' "$_red" "$_reset" "$label" >&2
       show_log_tail "$log"
       exit 1
@@ -150,6 +160,18 @@ wait_ready() {
   done
   printf '%serror:%s %s did not answer within %s s\n' "$_red" "$_reset" "$label" "$WAIT_SECONDS" >&2
   show_log_tail "$log"
+  if [[ -n "$name" ]]; then
+    # Do not leave a half-started server holding the ports: the next `up` starts afresh.
+    local pid
+    pid="$(cat "$(pid_file "$name")" 2>/dev/null || true)"
+    if pid_alive "$pid"; then
+      kill -TERM "$pid" 2>/dev/null || true
+      sleep 2
+      pid_alive "$pid" && kill -KILL "$pid" 2>/dev/null
+      printf 'stopped it (pid %s)\n' "$pid" >&2
+    fi
+    rm -f "$(pid_file "$name")"
+  fi
   exit 1
 }
 
@@ -478,9 +500,13 @@ cmd_status() {
 
   up=0
   if pg_ready; then up=1; fi
-  local who="not started by make up"
-  [[ -f "$PG_STARTED_MARK" ]] && who="started by make up"
-  status_line PostgreSQL "postgres://$PG_USER@$BIND_IP:$PG_PORT/$PG_DB" "$up" "cluster $PG_VERSION/$PG_CLUSTER, $who"
+  local who=""
+  if [[ -f "$PG_STARTED_MARK" ]]; then
+    who=", started by make up"
+  elif [[ $up == 1 ]]; then
+    who=", not started by make up (make down leaves it running)"
+  fi
+  status_line PostgreSQL "postgres://$PG_USER@$BIND_IP:$PG_PORT/$PG_DB" "$up" "cluster $PG_VERSION/$PG_CLUSTER$who"
 
   up=0 pid=""
   if pid="$(running_pid seaweedfs)" && weed_ready; then up=1; fi
