@@ -1,0 +1,154 @@
+//! Version 1 of every event payload (the first release). The envelope carries id, video id and time.
+
+use schemars::JsonSchema;
+use serde::{Deserialize, Serialize};
+use uuid::Uuid;
+
+/// `uploaded` v1.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct Uploaded {
+    /// The owner's user id.
+    pub owner_id: Uuid,
+    /// The stored source.
+    pub source: Source,
+    /// What to extract.
+    pub spec: Spec,
+}
+
+/// The stored source file.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct Source {
+    /// Object key in the bucket.
+    pub key: String,
+    /// The user's file name.
+    pub file_name: String,
+    /// Size in bytes.
+    pub size_bytes: u64,
+    /// Media type found by probing.
+    pub content_type: String,
+}
+
+/// An extraction spec.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct Spec {
+    /// Which frames.
+    pub selection: Selection,
+    /// Which image format.
+    pub format: Format,
+    /// Maximum width in pixels, keeping aspect ratio.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub max_width: Option<u32>,
+    /// Maximum height in pixels, keeping aspect ratio.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub max_height: Option<u32>,
+}
+
+/// Frame selection.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+#[serde(tag = "mode", rename_all = "snake_case", deny_unknown_fields)]
+pub enum Selection {
+    /// `num/den` frames per second (FFmpeg `fps` filter semantics).
+    Fps {
+        /// Numerator.
+        num: u32,
+        /// Denominator.
+        den: u32,
+    },
+    /// One frame every `num/den` seconds.
+    Every {
+        /// Numerator.
+        num: u32,
+        /// Denominator.
+        den: u32,
+    },
+    /// `count` frames evenly spaced.
+    Count {
+        /// How many.
+        count: u32,
+    },
+}
+
+/// Image format.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+#[serde(tag = "type", rename_all = "snake_case", deny_unknown_fields)]
+pub enum Format {
+    /// PNG.
+    Png,
+    /// JPEG with quality 1..=100.
+    Jpeg {
+        /// Quality.
+        quality: u8,
+    },
+    /// Lossless WebP.
+    Webp,
+}
+
+/// `processing_started` v1.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct ProcessingStarted {
+    /// Job number (0 = the upload, +1 per reprocess).
+    pub job: u32,
+    /// Delivery attempt, from 1.
+    pub attempt: u32,
+}
+
+/// `completed` v1.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct Completed {
+    /// Job number.
+    pub job: u32,
+    /// Delivery attempt.
+    pub attempt: u32,
+    /// The stored archive.
+    pub archive: Archive,
+}
+
+/// The ZIP of frames.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct Archive {
+    /// Object key in the bucket.
+    pub key: String,
+    /// Size in bytes.
+    pub size_bytes: u64,
+    /// Lowercase hex SHA-256.
+    pub sha256: String,
+    /// Frames in the archive.
+    pub frame_count: u32,
+}
+
+/// `failed` v1.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct Failed {
+    /// Job number.
+    pub job: u32,
+    /// Delivery attempt.
+    pub attempt: u32,
+    /// Stable failure code (see docs/failures.md).
+    pub code: String,
+    /// Detail for the user.
+    pub message: String,
+    /// Whether another attempt is scheduled.
+    pub will_retry: bool,
+}
+
+/// `reprocess_requested` v1.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct ReprocessRequested {
+    /// The new job's number.
+    pub job: u32,
+    /// The spec of the new job.
+    pub spec: Spec,
+}
+
+/// `deleted` v1 (no fields).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct Deleted {}
