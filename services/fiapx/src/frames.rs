@@ -1,0 +1,129 @@
+//! `fiapx frames`: the frame engine as a local command, with a progress bar.
+
+use std::{path::PathBuf, time::Instant};
+
+use anyhow::Context;
+use clap::{Args, ValueEnum};
+use fiapx_processor::{
+    DEFAULT_JPEG_QUALITY, ExtractionSpec, Extractor, ImageFormat, Limits, Rational, Selection,
+};
+use indicatif::{ProgressBar, ProgressStyle};
+use tokio::io::AsyncWriteExt;
+
+/// Arguments of `fiapx frames`.
+#[derive(Debug, Args)]
+pub struct FramesArgs {
+    /// Input video (any container FFmpeg recognises by content).
+    input: PathBuf,
+    /// Output ZIP.
+    #[arg(short, long)]
+    output: PathBuf,
+    /// Frames per second, as an integer, decimal or fraction (default 1, like `ffmpeg -vf fps=1`).
+    #[arg(long, group = "selection")]
+    fps: Option<Rational>,
+    /// One frame every N seconds.
+    #[arg(long, group = "selection")]
+    every: Option<Rational>,
+    /// N frames evenly spaced over the video.
+    #[arg(long, group = "selection")]
+    count: Option<u32>,
+    /// Image format.
+    #[arg(long, value_enum, default_value_t = Format::Png)]
+    format: Format,
+    /// JPEG quality, 1-100.
+    #[arg(long, default_value_t = DEFAULT_JPEG_QUALITY)]
+    quality: u8,
+    /// Scale down to at most this width, keeping the aspect ratio.
+    #[arg(long)]
+    max_width: Option<u32>,
+    /// Scale down to at most this height, keeping the aspect ratio.
+    #[arg(long)]
+    max_height: Option<u32>,
+    /// Hide the progress bar.
+    #[arg(long, short)]
+    quiet: bool,
+}
+
+#[derive(Clone, Copy, Debug, ValueEnum)]
+enum Format {
+    Png,
+    Jpeg,
+    Webp,
+}
+
+impl FramesArgs {
+    fn spec(&self) -> ExtractionSpec {
+        let selection = match (self.fps, self.every, self.count) {
+            (_, Some(seconds), _) => Selection::Every { seconds },
+            (_, _, Some(count)) => Selection::Count { count },
+            (fps, _, _) => Selection::Fps {
+                fps: fps.unwrap_or(Rational::new(1, 1)),
+            },
+        };
+        let format = match self.format {
+            Format::Png => ImageFormat::Png,
+            Format::Jpeg => ImageFormat::Jpeg {
+                quality: self.quality,
+            },
+            Format::Webp => ImageFormat::Webp,
+        };
+        ExtractionSpec {
+            selection,
+            format,
+            max_width: self.max_width,
+            max_height: self.max_height,
+        }
+    }
+}
+
+/// Runs the extraction, writing the archive next to its final name and renaming it on success.
+pub async fn run(args: FramesArgs) -> anyhow::Result<()> {
+    let spec = args.spec();
+    spec.validate().context("invalid options")?;
+    let partial = args.output.with_extension("zip.partial");
+    let file = tokio::fs::File::create(&partial)
+        .await
+        .with_context(|| format!("creating {}", partial.display()))?;
+    let writer = tokio::io::BufWriter::with_capacity(1 << 20, file);
+
+    let bar = if args.quiet {
+        ProgressBar::hidden()
+    } else {
+        ProgressBar::new(0)
+    };
+    bar.set_style(
+        ProgressStyle::with_template(
+            "{spinner} [{elapsed_precise}] {wide_bar} {pos}/{len} frames ({per_sec}, eta {eta})",
+        )
+        .expect("valid template"),
+    );
+    let started = Instant::now();
+    let result = Extractor::new(Limits::default())
+        .extract_path(&args.input, &spec, writer, |p| {
+            bar.set_length(p.frames_expected);
+            bar.set_position(p.frames_done);
+        })
+        .await;
+    bar.finish_and_clear();
+    let (mut writer, summary) = match result {
+        Ok(done) => done,
+        Err(e) => {
+            let _ = tokio::fs::remove_file(&partial).await;
+            return Err(e).with_context(|| format!("extracting frames from {}", args.input.display()));
+        }
+    };
+    writer.shutdown().await.context("closing the archive")?;
+    tokio::fs::rename(&partial, &args.output)
+        .await
+        .with_context(|| format!("writing {}", args.output.display()))?;
+    if !args.quiet {
+        eprintln!(
+            "{} frames from {:.1} s of video into {} in {:.2} s",
+            summary.manifest.frame_count,
+            summary.stats.decoded_seconds,
+            args.output.display(),
+            started.elapsed().as_secs_f64()
+        );
+    }
+    Ok(())
+}

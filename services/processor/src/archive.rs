@@ -1,0 +1,144 @@
+//! The output ZIP: Stored entries written in order as frames are encoded, then `manifest.json`.
+
+use async_zip::{Compression, ZipDateTime, ZipDateTimeBuilder, ZipEntryBuilder, tokio::write::ZipFileWriter};
+use serde::Serialize;
+use sha2::{Digest, Sha256};
+use tokio::io::AsyncWrite;
+use tokio_util::compat::Compat;
+
+use crate::{decode::SourceInfo, error::ExtractError, spec::ExtractionSpec};
+
+/// Name of the manifest entry, always the last one.
+pub const MANIFEST_NAME: &str = "manifest.json";
+
+/// One image in the archive.
+#[derive(Clone, Debug, PartialEq, Serialize)]
+pub struct ManifestFrame {
+    /// Output index, from 0.
+    pub index: u64,
+    /// Presentation time of the source frame, in seconds from the start of the file.
+    pub pts: f64,
+    /// Entry name in the archive.
+    pub file: String,
+    /// Entry size in bytes.
+    pub size: u64,
+    /// Hex SHA-256 of the entry.
+    pub sha256: String,
+}
+
+/// `manifest.json`: what was extracted, from what, how.
+#[derive(Clone, Debug, PartialEq, Serialize)]
+pub struct Manifest {
+    /// Manifest format version.
+    pub version: u32,
+    /// The spec the frames were selected and encoded with.
+    pub spec: ExtractionSpec,
+    /// The input.
+    pub source: SourceInfo,
+    /// Number of images.
+    pub frame_count: u64,
+    /// Every image, in order.
+    pub frames: Vec<ManifestFrame>,
+}
+
+/// Entry name for output `index`: `frame_0001.png` and up, as the monolith's `frame_%04d.png`.
+pub fn frame_file_name(index: u64, extension: &str) -> String {
+    format!("frame_{:04}.{extension}", index + 1)
+}
+
+/// Writes entries one after another into any async writer. Zip64 records are added by `async_zip` as soon as an
+/// offset or size needs them, so archives over 4 GiB or 65535 entries stay valid.
+pub(crate) struct ArchiveWriter<W: AsyncWrite + Unpin> {
+    zip: ZipFileWriter<W>,
+    modified: ZipDateTime,
+    frames: Vec<ManifestFrame>,
+    bytes: u64,
+}
+
+impl<W: AsyncWrite + Unpin> ArchiveWriter<W> {
+    pub fn new(writer: W) -> Self {
+        Self {
+            zip: ZipFileWriter::with_tokio(writer),
+            modified: zip_now(),
+            frames: Vec::new(),
+            bytes: 0,
+        }
+    }
+
+    /// Adds one encoded image as output `index`.
+    pub async fn add_frame(
+        &mut self,
+        index: u64,
+        pts: f64,
+        extension: &str,
+        data: &[u8],
+        sha256: &str,
+    ) -> Result<(), ExtractError> {
+        let file = frame_file_name(index, extension);
+        self.write(&file, data).await?;
+        self.frames.push(ManifestFrame {
+            index,
+            pts,
+            file,
+            size: data.len() as u64,
+            sha256: sha256.to_owned(),
+        });
+        Ok(())
+    }
+
+    /// Writes the manifest and the central directory, returning the writer and the frames written.
+    pub async fn finish(
+        mut self,
+        spec: ExtractionSpec,
+        source: SourceInfo,
+    ) -> Result<(W, Manifest, u64), ExtractError> {
+        let manifest = Manifest {
+            version: 1,
+            spec,
+            source,
+            frame_count: self.frames.len() as u64,
+            frames: self.frames,
+        };
+        let json = serde_json::to_vec_pretty(&manifest).map_err(|e| ExtractError::Encode(e.to_string()))?;
+        self.frames = Vec::new();
+        let mut this = self;
+        this.write(MANIFEST_NAME, &json).await?;
+        let bytes = this.bytes;
+        let writer: Compat<W> = this.zip.close().await.map_err(zip_error)?;
+        Ok((writer.into_inner(), manifest, bytes))
+    }
+
+    async fn write(&mut self, name: &str, data: &[u8]) -> Result<(), ExtractError> {
+        let entry = ZipEntryBuilder::new(name.to_owned().into(), Compression::Stored)
+            .last_modification_date(self.modified)
+            .unix_permissions(0o644);
+        self.zip.write_entry_whole(entry, data).await.map_err(zip_error)?;
+        self.bytes += data.len() as u64;
+        Ok(())
+    }
+}
+
+/// Hex SHA-256.
+pub(crate) fn sha256_hex(data: &[u8]) -> String {
+    hex::encode(Sha256::digest(data))
+}
+
+fn zip_error(e: async_zip::error::ZipError) -> ExtractError {
+    match e {
+        async_zip::error::ZipError::UpstreamReadError(io) => ExtractError::Output(io),
+        other => ExtractError::Output(std::io::Error::other(other)),
+    }
+}
+
+/// The extraction time as a ZIP (MS-DOS, UTC) timestamp.
+fn zip_now() -> ZipDateTime {
+    let now = time::OffsetDateTime::now_utc();
+    ZipDateTimeBuilder::new()
+        .year(now.year())
+        .month(u32::from(u8::from(now.month())))
+        .day(u32::from(now.day()))
+        .hour(u32::from(now.hour()))
+        .minute(u32::from(now.minute()))
+        .second(u32::from(now.second()))
+        .build()
+}

@@ -1,0 +1,182 @@
+//! The few FFmpeg calls rsmpeg 0.14 has no safe wrapper for, each kept as small as possible.
+
+use std::ffi::{CStr, c_char, c_int, c_void};
+
+use rsmpeg::{
+    avcodec::AVCodecContext,
+    avformat::{AVFormatContextInput, AVStream},
+    ffi,
+};
+
+/// Sets `skip_frame` before a packet is sent. rsmpeg exposes no setter; the field is a plain enum that
+/// `avcodec_send_packet` reads (frame threads copy it per packet), so writing it between calls is what FFmpeg's
+/// own tools do.
+#[expect(unsafe_code, reason = "rsmpeg has no setter for AVCodecContext::skip_frame")]
+pub(crate) fn set_skip_frame(decoder: &mut AVCodecContext, discard: ffi::AVDiscard) {
+    // SAFETY: the context is valid and owned; no other thread touches it between FFmpeg calls.
+    unsafe { (*decoder.as_mut_ptr()).skip_frame = discard };
+}
+
+/// Sets the packet time base so the decoder computes `best_effort_timestamp` and durations like ffmpeg does.
+#[expect(unsafe_code, reason = "rsmpeg has no setter for AVCodecContext::pkt_timebase")]
+pub(crate) fn set_pkt_timebase(decoder: &mut AVCodecContext, time_base: ffi::AVRational) {
+    // SAFETY: as above, before the codec is opened.
+    unsafe { (*decoder.as_mut_ptr()).pkt_timebase = time_base };
+}
+
+/// The stream's 3x3 display matrix (rotation/flip of phone videos), if the container has one.
+#[expect(
+    unsafe_code,
+    reason = "reading stream side data needs av_stream_get_side_data"
+)]
+pub(crate) fn display_matrix(stream: &AVStream) -> Option<[i32; 9]> {
+    let mut size = 0usize;
+    // SAFETY: the stream is valid for the borrow; FFmpeg returns null or a pointer to `size` bytes it owns.
+    let data = unsafe {
+        ffi::av_stream_get_side_data(
+            stream.as_ptr(),
+            ffi::AVPacketSideDataType_AV_PKT_DATA_DISPLAYMATRIX,
+            &mut size,
+        )
+    };
+    if data.is_null() || size < 36 {
+        return None;
+    }
+    let mut matrix = [0i32; 9];
+    // SAFETY: at least 36 bytes are readable; the matrix is native-endian int32 and may be unaligned.
+    let bytes = unsafe { std::slice::from_raw_parts(data, 36) };
+    for (value, chunk) in matrix.iter_mut().zip(bytes.chunks_exact(4)) {
+        *value = i32::from_ne_bytes([chunk[0], chunk[1], chunk[2], chunk[3]]);
+    }
+    Some(matrix)
+}
+
+/// The name FFmpeg gives a codec id (works for codecs without a decoder too).
+#[expect(unsafe_code, reason = "avcodec_get_name has no rsmpeg wrapper")]
+pub(crate) fn codec_name(id: ffi::AVCodecID) -> String {
+    // SAFETY: avcodec_get_name returns a static string for any id ("unknown_codec" at worst).
+    unsafe { CStr::from_ptr(ffi::avcodec_get_name(id)) }
+        .to_string_lossy()
+        .into_owned()
+}
+
+/// Short name of the demuxer that recognised the input.
+#[expect(unsafe_code, reason = "AVInputFormat::name is a raw C string")]
+pub(crate) fn container_name(demuxer: &AVFormatContextInput) -> String {
+    let name = demuxer.iformat().name;
+    if name.is_null() {
+        return String::new();
+    }
+    // SAFETY: a demuxer's name is a static, NUL-terminated string (checked non-null above).
+    unsafe { CStr::from_ptr(name) }.to_string_lossy().into_owned()
+}
+
+/// The name of a pixel format, as filter arguments expect it.
+#[expect(unsafe_code, reason = "av_get_pix_fmt_name has no rsmpeg wrapper")]
+pub(crate) fn pix_fmt_name(format: ffi::AVPixelFormat) -> Option<String> {
+    // SAFETY: returns null or a static string.
+    let name = unsafe { ffi::av_get_pix_fmt_name(format) };
+    (!name.is_null()).then(|| unsafe { CStr::from_ptr(name) }.to_string_lossy().into_owned())
+}
+
+/// Routes FFmpeg's log lines into `tracing` (target `ffmpeg`) instead of stderr. Installed once per process.
+pub(crate) fn route_log_to_tracing() {
+    static INSTALL: std::sync::Once = std::sync::Once::new();
+    INSTALL.call_once(install_log_callback);
+}
+
+#[expect(unsafe_code, reason = "installing a C log callback")]
+fn install_log_callback() {
+    // SAFETY: the callback is a plain function valid for the whole process and is thread-safe.
+    unsafe { ffi::av_log_set_callback(Some(log_callback)) };
+}
+
+#[expect(unsafe_code, reason = "FFmpeg calls this with a C va_list")]
+unsafe extern "C" fn log_callback(
+    avcl: *mut c_void,
+    level: c_int,
+    fmt: *const c_char,
+    vl: *mut ffi::__va_list_tag,
+) {
+    let level = match level {
+        l if l <= ffi::AV_LOG_FATAL as c_int => tracing::Level::ERROR,
+        // FFmpeg's errors are about the input; the engine reports the outcome as a typed error, logged once by
+        // whoever handles it, so these are context, not errors of ours.
+        l if l <= ffi::AV_LOG_WARNING as c_int => tracing::Level::WARN,
+        l if l <= ffi::AV_LOG_INFO as c_int => tracing::Level::DEBUG,
+        l if l <= ffi::AV_LOG_DEBUG as c_int => tracing::Level::TRACE,
+        _ => return,
+    };
+    let enabled = match level {
+        tracing::Level::ERROR => tracing::enabled!(target: "ffmpeg", tracing::Level::ERROR),
+        tracing::Level::WARN => tracing::enabled!(target: "ffmpeg", tracing::Level::WARN),
+        tracing::Level::DEBUG => tracing::enabled!(target: "ffmpeg", tracing::Level::DEBUG),
+        _ => tracing::enabled!(target: "ffmpeg", tracing::Level::TRACE),
+    };
+    if !enabled {
+        return;
+    }
+    let mut line = [0 as c_char; 1024];
+    let mut print_prefix: c_int = 1;
+    // SAFETY: FFmpeg passes a valid format and va_list; the buffer is large enough and always NUL-terminated.
+    unsafe {
+        ffi::av_log_format_line2(
+            avcl,
+            level_to_av(level),
+            fmt,
+            vl,
+            line.as_mut_ptr(),
+            line.len() as c_int,
+            &mut print_prefix,
+        )
+    };
+    // SAFETY: av_log_format_line2 NUL-terminates within the buffer.
+    let message = unsafe { CStr::from_ptr(line.as_ptr()) }.to_string_lossy();
+    let message = message.trim_end();
+    if message.is_empty() {
+        return;
+    }
+    match level {
+        tracing::Level::ERROR => tracing::error!(target: "ffmpeg", "{message}"),
+        tracing::Level::WARN => tracing::warn!(target: "ffmpeg", "{message}"),
+        tracing::Level::DEBUG => tracing::debug!(target: "ffmpeg", "{message}"),
+        _ => tracing::trace!(target: "ffmpeg", "{message}"),
+    }
+}
+
+fn level_to_av(level: tracing::Level) -> c_int {
+    match level {
+        tracing::Level::ERROR => ffi::AV_LOG_ERROR as c_int,
+        tracing::Level::WARN => ffi::AV_LOG_WARNING as c_int,
+        tracing::Level::DEBUG => ffi::AV_LOG_INFO as c_int,
+        _ => ffi::AV_LOG_DEBUG as c_int,
+    }
+}
+
+/// Copies an `rgb24` frame into a tightly packed buffer.
+#[expect(unsafe_code, reason = "rsmpeg exposes frame planes only as raw pointers")]
+pub(crate) fn packed_rgb24(frame: &rsmpeg::avutil::AVFrame) -> crate::convert::RgbImage {
+    let width = frame.width.max(0) as usize;
+    let height = frame.height.max(0) as usize;
+    let stride = frame.linesize[0] as isize;
+    let row = width * 3;
+    let mut data = Vec::with_capacity(row * height);
+    for y in 0..height {
+        // SAFETY: an rgb24 frame from the buffersink holds `height` rows of at least `width * 3` bytes at
+        // `data[0] + y * linesize[0]`; the frame outlives this borrow.
+        let line = unsafe { std::slice::from_raw_parts(frame.data[0].offset(y as isize * stride), row) };
+        data.extend_from_slice(line);
+    }
+    crate::convert::RgbImage {
+        width: width as u32,
+        height: height as u32,
+        data,
+    }
+}
+
+/// Fills `buf` with FFmpeg's text for an error code.
+#[expect(unsafe_code, reason = "av_strerror writes into a caller buffer")]
+pub(crate) fn av_strerror(code: c_int, buf: &mut [c_char]) {
+    // SAFETY: the buffer is valid for its length; av_strerror NUL-terminates within it.
+    unsafe { ffi::av_strerror(code, buf.as_mut_ptr(), buf.len()) };
+}
