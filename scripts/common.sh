@@ -82,3 +82,14 @@ as_postgres() {
 port_open() {
   (exec 3<>"/dev/tcp/$BIND_IP/$1") 2>/dev/null
 }
+
+# Serialise deps/up/down: several people (or make -j) may run them in the same working tree at once, and two
+# starts of one server would race for its ports and pid file. The lock is released when the script exits.
+take_lock() {
+  mkdir -p "$STATE_DIR"
+  exec 9>"$STATE_DIR/.lock"
+  if ! flock -n 9; then
+    info "waiting for another make deps/up/down in this tree to finish"
+    flock -w 600 9 || die "gave up waiting for $STATE_DIR/.lock"
+  fi
+}

@@ -120,6 +120,7 @@ check_rust() {
 }
 
 main() {
+  take_lock
   mkdir -p "$STATE_DIR" "$LOG_DIR"
   info "dependencies"
   install_debian_packages

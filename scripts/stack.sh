@@ -94,7 +94,7 @@ start_bg() {
   shift 2
   mkdir -p "$LOG_DIR"
   printf '\n===== %s: starting %s =====\n' "$(date -u +%FT%TZ)" "$*" >>"$(log_file "$name")"
-  setsid "$@" </dev/null >>"$(log_file "$name")" 2>&1 &
+  setsid "$@" </dev/null >>"$(log_file "$name")" 2>&1 9>&- &
   echo $! >"$(pid_file "$name")"
   printf '%s\n' "$spec" >"$(spec_file "$name")"
 }
@@ -343,12 +343,14 @@ pg_cluster_online() {
     grep -q online
 }
 
-# listen_addresses goes in conf.d (Debian's postgresql.conf includes it last, so it wins). Written quoted by hand:
-# pg_conftool writes the value unquoted, which the server refuses.
+# Our settings go in conf.d (Debian's postgresql.conf includes it last, so they win; pg_lsclusters and pg_ctlcluster
+# read it too). listen_addresses is written quoted by hand: pg_conftool writes it unquoted and the server refuses
+# it. The port is set because Debian gives a cluster created while 5432 was taken the next free port (5433).
 write_pg_conf() {
   local want
-  want="# Written by fiapx scripts/stack.sh: the local stack listens on loopback only.
-listen_addresses = '$BIND_IP'"
+  want="# Written by fiapx scripts/stack.sh: the local stack listens on loopback only, on the port in .state/env.
+listen_addresses = '$BIND_IP'
+port = $PG_PORT"
   if [[ "$(as_root cat "$PG_CONF_DIR/fiapx.conf" 2>/dev/null || true)" == "$want" ]]; then
     return 1
   fi
@@ -393,10 +395,11 @@ up_postgres() {
     if pg_cluster_online; then
       if [[ $conf_changed -eq 1 ]]; then
         if [[ -f "$PG_STARTED_MARK" ]]; then
-          info "PostgreSQL listen_addresses changed: restarting the cluster"
-          as_root pg_ctlcluster "$PG_VERSION" "$PG_CLUSTER" restart
+          info "PostgreSQL settings in $PG_CONF_DIR/fiapx.conf changed: restarting the cluster"
+          as_root pg_ctlcluster "$PG_VERSION" "$PG_CLUSTER" restart 9>&-
         else
-          warn "wrote $PG_CONF_DIR/fiapx.conf; it applies at the cluster's next restart (not ours to restart)"
+          warn "wrote $PG_CONF_DIR/fiapx.conf; it applies once the cluster restarts (make up did not start it," \
+            "so it leaves that to you: pg_ctlcluster $PG_VERSION $PG_CLUSTER restart)"
         fi
       fi
       wait_ready "$label" "$PG_LOG" pg_ready
@@ -404,7 +407,7 @@ up_postgres() {
     else
       # /run is a tmpfs: the socket directory may be gone after a reboot or in a fresh container.
       as_root install -d -m 2775 -o postgres -g postgres /var/run/postgresql
-      as_root pg_ctlcluster "$PG_VERSION" "$PG_CLUSTER" start ||
+      as_root pg_ctlcluster "$PG_VERSION" "$PG_CLUSTER" start 9>&- ||
         {
           printf '%serror:%s pg_ctlcluster %s %s start failed\n' "$_red" "$_reset" "$PG_VERSION" "$PG_CLUSTER" >&2
           show_log_tail "$PG_LOG"
@@ -522,8 +525,14 @@ cmd_status() {
 }
 
 case "${1:-}" in
-  up) cmd_up ;;
-  down) cmd_down ;;
+  up)
+    take_lock
+    cmd_up
+    ;;
+  down)
+    take_lock
+    cmd_down
+    ;;
   status) cmd_status ;;
   *)
     echo "usage: $0 up|down|status" >&2
