@@ -43,15 +43,20 @@ lint: deps ## rustfmt check and clippy with warnings denied
 	$(CARGO) fmt --all -- --check
 	$(CARGO) clippy --workspace --all-targets -- -D warnings
 
+# Doc tests run first so that the run closes on nextest's summary (which CI reads); both always run, and the
+# target fails if either did. Without nextest, `cargo test` runs the doc tests itself.
 test: up lint ## Start the stack, lint, run every test (nextest) and the doc tests
-	@if $(CARGO) nextest --version >/dev/null 2>&1; then \
+	@$(WITH_ENV) if $(CARGO) nextest --version >/dev/null 2>&1; then \
+		status=0; \
+		echo "$(CARGO) test --workspace --doc"; \
+		$(CARGO) test --workspace --doc || status=$$?; \
 		echo "$(CARGO) nextest run --workspace --no-fail-fast"; \
-		$(WITH_ENV) $(CARGO) nextest run --workspace --no-fail-fast; \
+		$(CARGO) nextest run --workspace --no-fail-fast || status=$$?; \
+		exit $$status; \
 	else \
-		echo "cargo-nextest not found: falling back to cargo test"; \
-		$(WITH_ENV) $(CARGO) test --workspace --no-fail-fast; \
+		echo "cargo-nextest not found: $(CARGO) test --workspace --no-fail-fast (doc tests included)"; \
+		$(CARGO) test --workspace --no-fail-fast; \
 	fi
-	$(WITH_ENV) $(CARGO) test --workspace --doc
 
 bench: bench-events bench-frames ## Run every benchmark
 
