@@ -336,7 +336,10 @@ up_smtp() {
 
 pg_ready() { pg_isready -q -h "$BIND_IP" -p "$PG_PORT" -t 1 >/dev/null 2>&1; }
 
-pg_cluster_exists() { [[ -d "/etc/postgresql/$PG_VERSION/$PG_CLUSTER" ]]; }
+# By pg_lsclusters, not the directory: pg_dropcluster leaves our conf.d file (and so the directory) behind.
+pg_cluster_exists() {
+  pg_lsclusters -h 2>/dev/null | awk -v v="$PG_VERSION" -v c="$PG_CLUSTER" '$1 == v && $2 == c { found = 1 } END { exit !found }'
+}
 
 pg_cluster_online() {
   pg_lsclusters -h 2>/dev/null | awk -v v="$PG_VERSION" -v c="$PG_CLUSTER" '$1 == v && $2 == c { print $4 }' |
