@@ -1,0 +1,74 @@
+//! Idempotent provisioning of the stream and buckets: running it again converges to the same configuration.
+
+use async_nats::jetstream::{self, kv, stream};
+use tracing::info;
+
+use crate::config::NatsSettings;
+
+/// The server refused a stream or bucket configuration.
+#[derive(Debug, thiserror::Error)]
+pub enum ProvisionError {
+    /// The event-store stream could not be created or updated.
+    #[error("cannot provision stream {name}: {source}")]
+    Stream {
+        /// Stream name.
+        name: String,
+        /// Server error.
+        source: jetstream::context::CreateStreamError,
+    },
+    /// A KV bucket could not be created or updated.
+    #[error("cannot provision KV bucket {name}: {source}")]
+    Bucket {
+        /// Bucket name.
+        name: String,
+        /// Server error.
+        source: jetstream::context::CreateKeyValueError,
+    },
+}
+
+/// The stream configuration of the event log.
+pub fn stream_config(settings: &NatsSettings) -> stream::Config {
+    stream::Config {
+        name: settings.stream.clone(),
+        description: Some("FIAP X video lifecycle events (the event store)".into()),
+        subjects: vec![format!("{}.*.*", settings.subject_prefix)],
+        storage: stream::StorageType::File,
+        retention: stream::RetentionPolicy::Limits,
+        num_replicas: settings.replicas,
+        duplicate_window: settings.duplicate_window,
+        // The log is append-only: nothing may delete or purge an event.
+        deny_delete: true,
+        deny_purge: true,
+        allow_direct: true,
+        allow_atomic_publish: true,
+        ..Default::default()
+    }
+}
+
+/// Creates or updates the `VIDEOS` stream and the KV buckets.
+pub async fn provision(js: &jetstream::Context, settings: &NatsSettings) -> Result<(), ProvisionError> {
+    let info = js
+        .create_or_update_stream(stream_config(settings))
+        .await
+        .map_err(|source| ProvisionError::Stream {
+            name: settings.stream.clone(),
+            source,
+        })?;
+    info!(stream.name = %info.config.name, stream.messages = info.state.messages, "event store stream ready");
+    js.create_or_update_key_value(kv::Config {
+        bucket: settings.progress_bucket.clone(),
+        description: "Latest progress of each running job (not an event: live status only)".into(),
+        history: 1,
+        max_age: std::time::Duration::from_secs(24 * 3600),
+        storage: stream::StorageType::File,
+        num_replicas: settings.replicas,
+        ..Default::default()
+    })
+    .await
+    .map_err(|source| ProvisionError::Bucket {
+        name: settings.progress_bucket.clone(),
+        source,
+    })?;
+    info!(kv.bucket = %settings.progress_bucket, "progress bucket ready");
+    Ok(())
+}
