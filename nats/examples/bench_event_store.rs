@@ -5,6 +5,7 @@
 //! - append throughput on one video (sequential, OCC) vs plain acked publishes on one subject;
 //! - append throughput over many videos (concurrent writers, OCC) vs plain acked publishes, same concurrency;
 //! - load latency of a 10-event video (one batched direct get) vs ten single direct gets.
+//!
 //! Ratios are what to compare across machines; absolute figures depend on the machine's load.
 
 use std::sync::Arc;
