@@ -25,6 +25,10 @@ use crate::{
     spec::{ExtractionSpec, Selection},
 };
 
+/// Decode errors past the configured tolerance after which decoding stops at once: the input is hopeless, and
+/// finishing it would only burn time. Below this, the end-of-stream verdict can still prefer "truncated".
+const HOPELESS_DECODE_ERRORS: u32 = 64;
+
 /// Packets read ahead of the decoder so a frame's rivals for its slot are known before it is decoded. B-frame
 /// reordering rarely spans more than a handful of packets.
 const LOOKAHEAD_PACKETS: usize = 16;
@@ -177,6 +181,7 @@ impl Decode {
             stats: DecodeStats::default(),
             skipping: false,
             decode_errors: 0,
+            first_decode_error: None,
             first_pts: None,
             end_pts: None,
         };
@@ -309,7 +314,9 @@ fn open_video(
     })?;
     ffmpeg_ffi::set_pkt_timebase(&mut context, stream.time_base);
     // Frame threads with one thread per core (plus one), as the CLI's default `-threads auto`.
-    let options = AVDictionary::new(c"threads", c"auto", 0);
+    // `explode` turns damage the decoder would silently conceal into errors, which are counted against
+    // `max_decode_errors`.
+    let options = AVDictionary::new(c"threads", c"auto", 0).set(c"err_detect", c"+explode", 0);
     context.open(Some(options)).map_err(|e| match e {
         RsmpegError::CodecOpenError(code) => ExtractError::UnsupportedCodec {
             codec: format!("{codec} ({})", av_error_text(code)),
@@ -355,6 +362,7 @@ struct Run {
     stats: DecodeStats,
     skipping: bool,
     decode_errors: u32,
+    first_decode_error: Option<String>,
     first_pts: Option<i64>,
     /// Where the CLI would put end of stream: last frame's timestamp plus its duration, via microseconds.
     end_pts: Option<i64>,
@@ -417,8 +425,16 @@ impl Run {
 
     fn decode_error(&mut self, detail: String) -> Result<(), ExtractError> {
         self.decode_errors += 1;
-        if self.decode_errors > self.limits.max_decode_errors {
-            return Err(ExtractError::Corrupt { detail });
+        let first = self.first_decode_error.get_or_insert(detail);
+        if self.decode_errors
+            > self
+                .limits
+                .max_decode_errors
+                .saturating_add(HOPELESS_DECODE_ERRORS)
+        {
+            return Err(ExtractError::Corrupt {
+                detail: format!("{} decode errors, the first: {first}", self.decode_errors),
+            });
         }
         Ok(())
     }

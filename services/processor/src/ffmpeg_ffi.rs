@@ -180,3 +180,25 @@ pub(crate) fn av_strerror(code: c_int, buf: &mut [c_char]) {
     // SAFETY: the buffer is valid for its length; av_strerror NUL-terminates within it.
     unsafe { ffi::av_strerror(code, buf.as_mut_ptr(), buf.len()) };
 }
+
+/// Names the container `head` (the first bytes of a file) looks like, by content alone, if any.
+#[expect(unsafe_code, reason = "av_probe_input_format has no rsmpeg wrapper")]
+pub(crate) fn probe_format(head: &[u8]) -> Option<String> {
+    // FFmpeg's probes may read a little past the end: the buffer needs zeroed padding.
+    let mut buf = head.to_vec();
+    buf.resize(head.len() + ffi::AVPROBE_PADDING_SIZE as usize, 0);
+    let probe = ffi::AVProbeData {
+        filename: c"".as_ptr(),
+        buf: buf.as_mut_ptr(),
+        buf_size: head.len() as c_int,
+        mime_type: std::ptr::null(),
+    };
+    // SAFETY: the probe data points at a live, padded buffer; the result is null or a static format.
+    let format = unsafe { ffi::av_probe_input_format(&probe, 1) };
+    if format.is_null() {
+        return None;
+    }
+    // SAFETY: a registered format's name is a static C string.
+    let name = unsafe { (*format).name };
+    (!name.is_null()).then(|| unsafe { CStr::from_ptr(name) }.to_string_lossy().into_owned())
+}

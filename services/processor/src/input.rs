@@ -32,12 +32,16 @@ use crate::error::ExtractError;
 
 /// FFmpeg reads in blocks of this size; large enough that the syscall count is irrelevant next to decoding.
 const IO_BUFFER: usize = 256 * 1024;
+/// Bytes kept for naming the container in error messages.
+const PROBE_BYTES: usize = 64 * 1024;
 
 /// A seekable input file, possibly an anonymous spool that disappears when dropped.
 #[derive(Debug)]
 pub(crate) struct InputFile {
     file: File,
     size: u64,
+    /// The first bytes, for naming the container when the demuxer refuses the file.
+    head: Vec<u8>,
 }
 
 impl InputFile {
@@ -63,14 +67,20 @@ impl InputFile {
         Self::checked(file, size, max_bytes)
     }
 
-    fn checked(file: File, size: u64, max_bytes: u64) -> Result<Self, ExtractError> {
+    fn checked(mut file: File, size: u64, max_bytes: u64) -> Result<Self, ExtractError> {
         if size == 0 {
             return Err(ExtractError::Empty);
         }
         if size > max_bytes {
             return Err(ExtractError::InputTooLarge { limit: max_bytes });
         }
-        Ok(Self { file, size })
+        let mut head = Vec::with_capacity(PROBE_BYTES);
+        (&mut file)
+            .take(PROBE_BYTES as u64)
+            .read_to_end(&mut head)
+            .map_err(ExtractError::Input)?;
+        file.seek(SeekFrom::Start(0)).map_err(ExtractError::Input)?;
+        Ok(Self { file, size, head })
     }
 
     /// Size in bytes.
@@ -166,8 +176,18 @@ pub(crate) fn open_demuxer(input: &InputFile, guard: &Guard) -> Result<AVFormatC
     );
     AVFormatContextInput::from_io_context(AVIOContextContainer::Custom(io)).map_err(|e| {
         guard.check().err().unwrap_or_else(|| match e {
-            RsmpegError::OpenInputError(code) => ExtractError::UnrecognizedFormat {
-                detail: crate::decode::av_error_text(code),
+            RsmpegError::OpenInputError(code) => match crate::ffmpeg_ffi::probe_format(&input.head) {
+                // The content looks like a known container whose header cannot be read: typically an MP4 cut
+                // before its index (written at the end unless `faststart`), which leaves no duration to compare.
+                Some(container) => ExtractError::Corrupt {
+                    detail: format!(
+                        "{container} header unreadable, the file is truncated or damaged: {}",
+                        crate::decode::av_error_text(code)
+                    ),
+                },
+                None => ExtractError::UnrecognizedFormat {
+                    detail: crate::decode::av_error_text(code),
+                },
             },
             RsmpegError::FindStreamInfoError(code) => ExtractError::Corrupt {
                 detail: format!("reading stream info: {}", crate::decode::av_error_text(code)),

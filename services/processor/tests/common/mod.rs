@@ -1,0 +1,352 @@
+//! Test videos generated with the ffmpeg CLI, cached under Cargo's target tmp dir, and helpers to run the engine
+//! and read its archives.
+
+#![allow(dead_code, reason = "each test binary uses a different subset")]
+
+use std::{
+    path::{Path, PathBuf},
+    process::Command,
+};
+
+use fiapx_processor::{ExtractError, ExtractionSpec, ExtractionSummary, Extractor, Limits};
+
+/// A generated clip: file name and the ffmpeg arguments that make it (input options, then output options).
+pub struct Clip {
+    pub name: &'static str,
+    pub args: &'static [&'static str],
+}
+
+/// 10.3 s of H.264 with B-frames: `fps=1` gives 10 frames.
+pub const H264: Clip = Clip {
+    name: "h264_10_3s.mp4",
+    args: &[
+        "-f",
+        "lavfi",
+        "-i",
+        "testsrc2=size=320x240:rate=25",
+        "-t",
+        "10.3",
+        "-pix_fmt",
+        "yuv420p",
+        "-c:v",
+        "libx264",
+        "-preset",
+        "veryfast",
+        "-movflags",
+        "+faststart",
+    ],
+};
+
+/// VP9 in WebM at 24 fps.
+pub const VP9: Clip = Clip {
+    name: "vp9_6_3s.webm",
+    args: &[
+        "-f",
+        "lavfi",
+        "-i",
+        "testsrc2=size=320x240:rate=24",
+        "-t",
+        "6.3",
+        "-pix_fmt",
+        "yuv420p",
+        "-c:v",
+        "libvpx-vp9",
+        "-deadline",
+        "realtime",
+        "-cpu-used",
+        "8",
+    ],
+};
+
+/// Odd width and height (VP9 allows them in 4:2:0).
+pub const ODD: Clip = Clip {
+    name: "odd_321x241.webm",
+    args: &[
+        "-f",
+        "lavfi",
+        "-i",
+        "testsrc2=size=320x240:rate=25",
+        "-t",
+        "4.2",
+        "-vf",
+        "scale=321:241",
+        "-pix_fmt",
+        "yuv420p",
+        "-c:v",
+        "libvpx-vp9",
+        "-deadline",
+        "realtime",
+        "-cpu-used",
+        "8",
+    ],
+};
+
+/// Variable frame rate: bursts of 20 frames out of every 47 at 30 fps, then steady.
+pub const VFR: Clip = Clip {
+    name: "vfr.mp4",
+    args: &[
+        "-f",
+        "lavfi",
+        "-i",
+        "testsrc2=size=320x240:rate=30",
+        "-t",
+        "8",
+        "-vf",
+        "select='lt(mod(n\\,47)\\,20)+gt(n\\,200)'",
+        "-fps_mode",
+        "vfr",
+        "-pix_fmt",
+        "yuv420p",
+        "-c:v",
+        "libx264",
+        "-preset",
+        "veryfast",
+    ],
+};
+
+/// MPEG-TS whose timestamps start at 3.3 s (plus the muxer's own offset).
+pub const LATE_START: Clip = Clip {
+    name: "late_start.ts",
+    args: &[
+        "-f",
+        "lavfi",
+        "-i",
+        "testsrc2=size=320x240:rate=25",
+        "-t",
+        "5.5",
+        "-pix_fmt",
+        "yuv420p",
+        "-c:v",
+        "libx264",
+        "-preset",
+        "veryfast",
+        "-output_ts_offset",
+        "3.3",
+    ],
+};
+
+/// H.264 with AAC audio.
+pub const WITH_AUDIO: Clip = Clip {
+    name: "with_audio.mp4",
+    args: &[
+        "-f",
+        "lavfi",
+        "-i",
+        "testsrc2=size=320x240:rate=30",
+        "-f",
+        "lavfi",
+        "-i",
+        "sine=f=440",
+        "-t",
+        "5.5",
+        "-pix_fmt",
+        "yuv420p",
+        "-c:v",
+        "libx264",
+        "-preset",
+        "veryfast",
+        "-c:a",
+        "aac",
+        "-shortest",
+    ],
+};
+
+/// Audio only.
+pub const AUDIO_ONLY: Clip = Clip {
+    name: "audio_only.m4a",
+    args: &["-f", "lavfi", "-i", "sine=f=440:d=3", "-c:a", "aac"],
+};
+
+/// An MP3 whose only picture is cover art (an `attached_pic` "video" stream).
+pub const COVER_ART_MP3: Clip = Clip {
+    name: "cover_art.mp3",
+    args: &[
+        "-f",
+        "lavfi",
+        "-i",
+        "sine=f=440:d=2",
+        "-f",
+        "lavfi",
+        "-i",
+        "testsrc2=size=64x64:d=1",
+        "-map",
+        "0",
+        "-map",
+        "1",
+        "-frames:v",
+        "1",
+        "-c:a",
+        "libmp3lame",
+        "-c:v",
+        "mjpeg",
+        "-disposition:v:0",
+        "attached_pic",
+    ],
+};
+
+/// A Matroska file holding one subtitle track and no other stream.
+pub fn subtitles_only() -> PathBuf {
+    let path = fixtures_dir().join("subtitles_only.mkv");
+    if !path.exists() {
+        let srt = fixtures_dir().join(format!("subs.{}.srt", std::process::id()));
+        std::fs::write(&srt, "1\n00:00:00,000 --> 00:00:01,000\nhello\n").unwrap();
+        let tmp = fixtures_dir().join(format!("subs.{}.tmp", std::process::id()));
+        ffmpeg(
+            &[
+                "-v",
+                "error",
+                "-y",
+                "-i",
+                srt.to_str().unwrap(),
+                "-c:s",
+                "srt",
+                "-f",
+                "matroska",
+            ],
+            &tmp,
+        );
+        std::fs::rename(&tmp, &path).unwrap();
+        let _ = std::fs::remove_file(srt);
+    }
+    path
+}
+
+/// Path to `clip`, generating it on first use. Safe under parallel test processes: written to a unique temporary
+/// name and renamed into place.
+pub fn clip(clip: &Clip) -> PathBuf {
+    let path = fixtures_dir().join(clip.name);
+    if !path.exists() {
+        let tmp = fixtures_dir().join(format!("{}.{}.tmp", clip.name, std::process::id()));
+        let ext = Path::new(clip.name).extension().unwrap().to_str().unwrap();
+        let mut args: Vec<&str> = vec!["-v", "error", "-y"];
+        args.extend_from_slice(clip.args);
+        args.extend_from_slice(&["-f", muxer_for(ext)]);
+        ffmpeg(&args, &tmp);
+        std::fs::rename(&tmp, &path).unwrap();
+    }
+    path
+}
+
+fn muxer_for(ext: &str) -> &'static str {
+    match ext {
+        "mp4" | "m4a" => "mp4",
+        "mp3" => "mp3",
+        "webm" => "webm",
+        "ts" => "mpegts",
+        "mkv" => "matroska",
+        other => panic!("no muxer for .{other}"),
+    }
+}
+
+/// A copy of `clip` with the display matrix of a phone held upright (rotation 90), made by stream copy as phones
+/// write them.
+pub fn rotated(source: &Clip, degrees: u32) -> PathBuf {
+    let path = fixtures_dir().join(format!("rot{degrees}_{}", source.name));
+    if !path.exists() {
+        let src = clip(source);
+        let tmp = fixtures_dir().join(format!("rot{degrees}.{}.tmp", std::process::id()));
+        let rotate = format!("rotate={degrees}");
+        ffmpeg(
+            &[
+                "-v",
+                "error",
+                "-y",
+                "-i",
+                src.to_str().unwrap(),
+                "-c",
+                "copy",
+                "-metadata:s:v:0",
+                &rotate,
+                "-f",
+                "mp4",
+            ],
+            &tmp,
+        );
+        std::fs::rename(&tmp, &path).unwrap();
+    }
+    path
+}
+
+/// Runs ffmpeg with `args` then `output`, panicking with its stderr on failure.
+pub fn ffmpeg(args: &[&str], output: &Path) {
+    let out = Command::new("ffmpeg")
+        .args(args)
+        .arg(output)
+        .output()
+        .expect("ffmpeg CLI is installed");
+    assert!(
+        out.status.success(),
+        "ffmpeg {args:?} failed: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+}
+
+pub fn fixtures_dir() -> PathBuf {
+    let dir = Path::new(env!("CARGO_TARGET_TMPDIR")).join("fiapx-fixtures");
+    std::fs::create_dir_all(&dir).unwrap();
+    dir
+}
+
+/// A damaged copy of `source` made by `damage`, in `dir`.
+pub fn damaged(source: &Path, dir: &Path, name: &str, damage: impl FnOnce(&mut Vec<u8>)) -> PathBuf {
+    let mut bytes = std::fs::read(source).unwrap();
+    damage(&mut bytes);
+    let path = dir.join(name);
+    std::fs::write(&path, bytes).unwrap();
+    path
+}
+
+/// Runs the engine on a file into memory.
+pub async fn extract(
+    path: &Path,
+    spec: &ExtractionSpec,
+    limits: Limits,
+) -> Result<(Vec<u8>, ExtractionSummary), ExtractError> {
+    Extractor::new(limits)
+        .extract_path(path, spec, Vec::new(), |_| {})
+        .await
+}
+
+/// Every entry of a ZIP, in order, as (name, bytes); asserts each is Stored.
+pub async fn entries(zip: Vec<u8>) -> Vec<(String, Vec<u8>)> {
+    let reader = async_zip::base::read::mem::ZipFileReader::new(zip).await.unwrap();
+    let mut out = Vec::new();
+    for (i, entry) in reader.file().entries().iter().enumerate() {
+        assert_eq!(entry.compression(), async_zip::Compression::Stored);
+        let name = entry.filename().as_str().unwrap().to_owned();
+        let mut data = Vec::new();
+        reader
+            .reader_with_entry(i)
+            .await
+            .unwrap()
+            .read_to_end_checked(&mut data)
+            .await
+            .unwrap();
+        out.push((name, data));
+    }
+    out
+}
+
+/// ffmpeg's own output for `-vf <filter>` as decoded RGB images, in order.
+pub fn ffmpeg_frames(input: &Path, filter: &str) -> Vec<image::RgbImage> {
+    let dir = tempfile::tempdir().unwrap();
+    ffmpeg(
+        &["-v", "error", "-i", input.to_str().unwrap(), "-vf", filter],
+        &dir.path().join("%04d.png"),
+    );
+    let mut files: Vec<_> = std::fs::read_dir(dir.path())
+        .unwrap()
+        .map(|e| e.unwrap().path())
+        .collect();
+    files.sort();
+    files.iter().map(|f| image::open(f).unwrap().to_rgb8()).collect()
+}
+
+/// Decodes our archive's images (everything but the manifest).
+pub fn decode_images(entries: &[(String, Vec<u8>)]) -> Vec<image::RgbImage> {
+    entries
+        .iter()
+        .filter(|(name, _)| name != fiapx_processor::MANIFEST_NAME)
+        .map(|(_, data)| image::load_from_memory(data).unwrap().to_rgb8())
+        .collect()
+}

@@ -1,0 +1,259 @@
+//! The engine against ffmpeg itself: same frames, same pixels, and the archive and manifest it writes.
+
+mod common;
+
+use common::*;
+use fiapx_processor::{
+    ExtractionSpec, Extractor, ImageFormat, Limits, MANIFEST_NAME, Rational, Selection, frame_file_name,
+};
+use sha2::{Digest, Sha256};
+
+fn fps(num: u32, den: u32) -> ExtractionSpec {
+    ExtractionSpec {
+        selection: Selection::Fps {
+            fps: Rational::new(num, den),
+        },
+        ..Default::default()
+    }
+}
+
+/// Runs our default spec and `ffmpeg -vf <filter>` and asserts identical images, in order.
+async fn assert_matches_ffmpeg(path: &std::path::Path, spec: &ExtractionSpec, filter: &str) -> usize {
+    let expected = ffmpeg_frames(path, filter);
+    let (zip, summary) = extract(path, spec, Limits::default()).await.unwrap();
+    let ours = decode_images(&entries(zip).await);
+    assert_eq!(ours.len(), expected.len(), "frame count for {}", path.display());
+    assert_eq!(summary.manifest.frame_count as usize, expected.len());
+    for (i, (a, b)) in ours.iter().zip(&expected).enumerate() {
+        assert_eq!(
+            a.dimensions(),
+            b.dimensions(),
+            "size of frame {i} of {}",
+            path.display()
+        );
+        assert!(
+            a.as_raw() == b.as_raw(),
+            "pixels of frame {i} of {} differ from ffmpeg's",
+            path.display()
+        );
+    }
+    expected.len()
+}
+
+#[tokio::test]
+async fn h264_default_spec_is_pixel_identical_to_ffmpeg_fps1() {
+    let n = assert_matches_ffmpeg(&clip(&H264), &ExtractionSpec::default(), "fps=1").await;
+    assert_eq!(n, 10, "10.3 s at fps=1");
+}
+
+#[tokio::test]
+async fn vp9_webm_is_pixel_identical() {
+    assert_matches_ffmpeg(&clip(&VP9), &ExtractionSpec::default(), "fps=1").await;
+}
+
+#[tokio::test]
+async fn odd_sizes_are_pixel_identical() {
+    assert_matches_ffmpeg(&clip(&ODD), &ExtractionSpec::default(), "fps=1").await;
+}
+
+#[tokio::test]
+async fn rotated_phone_clips_are_turned_upright_like_ffmpeg() {
+    for degrees in [90, 180, 270] {
+        let path = rotated(&VP9, degrees);
+        assert_matches_ffmpeg(&path, &ExtractionSpec::default(), "fps=1").await;
+    }
+    let (zip, summary) = extract(&rotated(&VP9, 90), &ExtractionSpec::default(), Limits::default())
+        .await
+        .unwrap();
+    // Whichever way the tag turns it, a quarter turn swaps the axes and is recorded.
+    assert!(
+        [90, 270].contains(&summary.manifest.source.rotation),
+        "{:?}",
+        summary.manifest.source
+    );
+    assert_eq!(decode_images(&entries(zip).await)[0].dimensions(), (240, 320));
+}
+
+#[tokio::test]
+async fn variable_frame_rate_is_pixel_identical() {
+    assert_matches_ffmpeg(&clip(&VFR), &ExtractionSpec::default(), "fps=1").await;
+}
+
+#[tokio::test]
+async fn non_zero_start_time_is_pixel_identical() {
+    assert_matches_ffmpeg(&clip(&LATE_START), &ExtractionSpec::default(), "fps=1").await;
+}
+
+#[tokio::test]
+async fn other_rates_match_ffmpeg() {
+    let path = clip(&WITH_AUDIO);
+    assert_matches_ffmpeg(&path, &fps(3, 1), "fps=3").await;
+    assert_matches_ffmpeg(&path, &fps(1, 2), "fps=1/2").await;
+    let every = ExtractionSpec {
+        selection: Selection::Every {
+            seconds: Rational::new(2, 1),
+        },
+        ..Default::default()
+    };
+    assert_matches_ffmpeg(&path, &every, "fps=1/2").await;
+}
+
+#[tokio::test]
+async fn count_spreads_frames_evenly() {
+    let spec = ExtractionSpec {
+        selection: Selection::Count { count: 4 },
+        ..Default::default()
+    };
+    let (_, summary) = extract(&clip(&H264), &spec, Limits::default()).await.unwrap();
+    let pts: Vec<f64> = summary.manifest.frames.iter().map(|f| f.pts).collect();
+    // Middles of four equal parts of 10.32 s, minus at most one frame (25 fps).
+    let middles = [1.29, 3.87, 6.45, 9.03];
+    assert_eq!(pts.len(), 4);
+    for (p, m) in pts.iter().zip(middles) {
+        assert!(*p <= m && m - p <= 0.04 + 1e-9, "{pts:?}");
+    }
+}
+
+#[tokio::test]
+async fn skips_decoding_frames_that_cannot_be_selected() {
+    let (_, summary) = extract(&clip(&H264), &ExtractionSpec::default(), Limits::default())
+        .await
+        .unwrap();
+    assert!(
+        summary.stats.packets_skippable > summary.stats.packets / 2,
+        "most packets are not needed at fps=1: {:?}",
+        summary.stats
+    );
+    assert!(
+        summary.stats.frames_decoded < summary.stats.packets,
+        "{:?}",
+        summary.stats
+    );
+}
+
+#[tokio::test]
+async fn jpeg_webp_and_max_width() {
+    let path = clip(&H264);
+    for format in [ImageFormat::Jpeg { quality: 85 }, ImageFormat::Webp] {
+        let spec = ExtractionSpec {
+            format,
+            max_width: Some(160),
+            ..Default::default()
+        };
+        let (zip, summary) = extract(&path, &spec, Limits::default()).await.unwrap();
+        let entries = entries(zip).await;
+        assert_eq!(entries.len(), 11);
+        assert!(entries[0].0.ends_with(format.extension()), "{}", entries[0].0);
+        let images = decode_images(&entries);
+        assert!(images.iter().all(|i| i.dimensions() == (160, 120)));
+        assert_eq!(
+            (
+                summary.manifest.source.output_width,
+                summary.manifest.source.output_height
+            ),
+            (160, 120)
+        );
+    }
+    // Lossless WebP at full size is the same picture as the PNG.
+    let webp = ExtractionSpec {
+        format: ImageFormat::Webp,
+        ..Default::default()
+    };
+    let (a, _) = extract(&path, &webp, Limits::default()).await.unwrap();
+    let (b, _) = extract(&path, &ExtractionSpec::default(), Limits::default())
+        .await
+        .unwrap();
+    assert_eq!(decode_images(&entries(a).await), decode_images(&entries(b).await));
+}
+
+#[tokio::test]
+async fn manifest_describes_every_frame() {
+    let path = clip(&WITH_AUDIO);
+    let (zip, summary) = extract(&path, &ExtractionSpec::default(), Limits::default())
+        .await
+        .unwrap();
+    let entries = entries(zip).await;
+    let (last_name, manifest_bytes) = entries.last().unwrap();
+    assert_eq!(last_name, MANIFEST_NAME);
+    let manifest: serde_json::Value = serde_json::from_slice(manifest_bytes).unwrap();
+    assert_eq!(manifest["version"], 1);
+    assert_eq!(
+        manifest["spec"],
+        serde_json::to_value(ExtractionSpec::default()).unwrap()
+    );
+    assert_eq!(manifest["source"]["codec"], "h264");
+    assert_eq!(manifest["source"]["width"], 320);
+    assert_eq!(manifest["source"]["height"], 240);
+    assert_eq!(manifest["source"]["frame_rate"], "30/1");
+    assert_eq!(
+        manifest["source"]["size_bytes"],
+        std::fs::metadata(&path).unwrap().len()
+    );
+    let frames = manifest["frames"].as_array().unwrap();
+    assert_eq!(frames.len(), 6);
+    assert_eq!(manifest["frame_count"], 6);
+    let mut previous = -1.0;
+    for (i, frame) in frames.iter().enumerate() {
+        let (name, data) = &entries[i];
+        assert_eq!(frame["index"], i);
+        assert_eq!(frame["file"], name.as_str());
+        assert_eq!(*name, frame_file_name(i as u64, "png"));
+        assert_eq!(frame["size"], data.len());
+        assert_eq!(frame["sha256"], hex::encode(Sha256::digest(data)));
+        let pts = frame["pts"].as_f64().unwrap();
+        // fps=1 takes the last frame before n + 0.5 s, at 30 fps.
+        assert!(
+            pts > previous && pts < i as f64 + 0.5 && pts >= i as f64 + 0.5 - 1.0 / 30.0 - 1e-9,
+            "{pts}"
+        );
+        previous = pts;
+    }
+    assert_eq!(serde_json::to_value(&summary.manifest).unwrap(), manifest);
+}
+
+#[tokio::test]
+async fn zip_entries_carry_the_extraction_time() {
+    let (zip, _) = extract(&clip(&VP9), &ExtractionSpec::default(), Limits::default())
+        .await
+        .unwrap();
+    let reader = async_zip::base::read::mem::ZipFileReader::new(zip).await.unwrap();
+    let year = time::OffsetDateTime::now_utc().year();
+    for entry in reader.file().entries() {
+        assert_eq!(entry.last_modification_date().year(), year);
+    }
+}
+
+#[tokio::test]
+async fn streamed_source_gives_the_same_archive_entries() {
+    let path = clip(&VP9);
+    let file = tokio::fs::File::open(&path).await.unwrap();
+    let extractor = Extractor::new(Limits::default());
+    let (streamed, _) = extractor
+        .extract_reader(file, &ExtractionSpec::default(), Vec::new(), |_| {})
+        .await
+        .unwrap();
+    let (direct, _) = extract(&path, &ExtractionSpec::default(), Limits::default())
+        .await
+        .unwrap();
+    let strip = |e: Vec<(String, Vec<u8>)>| {
+        e.into_iter()
+            .filter(|(n, _)| n != MANIFEST_NAME)
+            .collect::<Vec<_>>()
+    };
+    assert_eq!(strip(entries(streamed).await), strip(entries(direct).await));
+}
+
+#[tokio::test]
+async fn progress_counts_up_to_the_total() {
+    let mut seen = Vec::new();
+    Extractor::new(Limits::default())
+        .extract_path(&clip(&H264), &ExtractionSpec::default(), Vec::new(), |p| {
+            seen.push(p)
+        })
+        .await
+        .unwrap();
+    assert!(seen.windows(2).all(|w| w[0].frames_done <= w[1].frames_done));
+    assert!(seen.iter().all(|p| p.frames_done <= p.frames_expected));
+    let last = seen.last().unwrap();
+    assert_eq!((last.frames_done, last.frames_expected), (10, 10));
+}
