@@ -1,0 +1,311 @@
+//! `make bench-frames`: the frame engine against the monolith it replaces and against FFmpeg's decode limit.
+//!
+//! Variants, each run as a child process so wall time and peak RSS (from `wait4`) are its own, several rounds
+//! interleaved so drift on a shared machine hits all of them alike:
+//! - baseline: the old monolith, `ffmpeg -vf fps=1` PNGs then `zip` (Deflate);
+//! - limit: `ffmpeg -skip_frame noref -i in -f null -`, decoding no more than our selection needs to;
+//! - ours, default spec (PNG, fps=1) and JPEG q85.
+//!
+//! Then memory flatness: peak RSS of ours on a 1-minute and a 10-minute 720p clip.
+//!
+//! Clips are generated once with the ffmpeg CLI into `.state/bench-frames/`. `BENCH_ROUNDS` sets the rounds
+//! (default 3); `BENCH_QUICK=1` uses a 20 s clip and skips the long one, for a smoke run.
+
+use std::{
+    path::{Path, PathBuf},
+    process::Command,
+    time::{Duration, Instant},
+};
+
+use anyhow::{Context, bail};
+use fiapx_processor::{ExtractionSpec, Extractor, ImageFormat, Limits};
+
+/// Builds the command of one variant for a round.
+type CommandFor<'a> = Box<dyn Fn(usize) -> Command + 'a>;
+
+/// Hidden first argument that makes this binary run one extraction in-process (the child of a measurement).
+const CHILD_FLAG: &str = "--child-extract";
+
+fn main() -> anyhow::Result<()> {
+    let args: Vec<String> = std::env::args().collect();
+    if args.get(1).map(String::as_str) == Some(CHILD_FLAG) {
+        return child_extract(&args[2], Path::new(&args[3]), Path::new(&args[4]));
+    }
+    let quick = std::env::var_os("BENCH_QUICK").is_some_and(|v| v != "0");
+    let rounds: usize = std::env::var("BENCH_ROUNDS")
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(3)
+        .max(1);
+    let dir = workspace_root().join(".state/bench-frames");
+    std::fs::create_dir_all(&dir)?;
+    let seconds = if quick { 20 } else { 60 };
+    let clip = generate(&dir, "1080p30", "1920x1080", seconds)?;
+    let work = tempfile::tempdir_in(&dir)?;
+    let me = std::env::current_exe()?;
+    let clip_s = clip.to_str().context("utf-8 path")?;
+
+    let variants: Vec<(&str, CommandFor<'_>)> = vec![
+        (
+            "baseline: ffmpeg fps=1 PNG + zip",
+            Box::new(|round| {
+                let out = work.path().join(format!("baseline{round}"));
+                let script = format!(
+                    "rm -rf {o} && mkdir -p {o} && ffmpeg -v error -i {clip_s} -vf fps=1 {o}/frame_%04d.png && \
+                     zip -q -j {o}.zip {o}/*.png",
+                    o = out.display()
+                );
+                let mut c = Command::new("sh");
+                c.arg("-c").arg(script);
+                c
+            }),
+        ),
+        (
+            "limit: ffmpeg -skip_frame noref -f null",
+            Box::new(|_| {
+                let mut c = Command::new("ffmpeg");
+                c.args([
+                    "-v",
+                    "error",
+                    "-skip_frame",
+                    "noref",
+                    "-i",
+                    clip_s,
+                    "-f",
+                    "null",
+                    "-",
+                ]);
+                c
+            }),
+        ),
+        (
+            "ours: PNG (default spec)",
+            Box::new(|round| child(&me, "png", &clip, &work.path().join(format!("png{round}.zip")))),
+        ),
+        (
+            "ours: JPEG q85",
+            Box::new(|round| child(&me, "jpeg", &clip, &work.path().join(format!("jpeg{round}.zip")))),
+        ),
+    ];
+
+    eprintln!(
+        "clip: {} ({} s 1080p30 H.264), {rounds} rounds",
+        clip.display(),
+        seconds
+    );
+    let mut samples: Vec<Vec<Sample>> = vec![Vec::new(); variants.len()];
+    for round in 0..rounds {
+        for (i, (name, command)) in variants.iter().enumerate() {
+            let sample = measure(command(round)).with_context(|| format!("running {name}"))?;
+            eprintln!(
+                "  round {} {name}: {:.2} s, {} MB",
+                round + 1,
+                sample.wall.as_secs_f64(),
+                sample.max_rss_kb / 1024
+            );
+            samples[i].push(sample);
+        }
+        // Keep the disk flat between rounds.
+        for entry in std::fs::read_dir(work.path())? {
+            let path = entry?.path();
+            if path.is_dir() {
+                std::fs::remove_dir_all(path)?
+            } else {
+                std::fs::remove_file(path)?
+            }
+        }
+    }
+
+    let medians: Vec<(f64, u64)> = samples
+        .iter()
+        .map(|s| {
+            (
+                median(s.iter().map(|x| x.wall.as_secs_f64()).collect()),
+                s.iter().map(|x| x.max_rss_kb).max().unwrap_or(0),
+            )
+        })
+        .collect();
+    let (baseline, limit) = (medians[0].0, medians[1].0);
+    println!();
+    println!("| variant | median wall (s) | vs baseline | vs limit | peak RSS (MB) |");
+    println!("|---|---:|---:|---:|---:|");
+    for ((name, _), (wall, rss)) in variants.iter().zip(&medians) {
+        println!(
+            "| {name} | {wall:.2} | {:.2}x faster | {:.2}x | {} |",
+            baseline / wall,
+            wall / limit,
+            rss / 1024
+        );
+    }
+    let (ours, ours_rss) = medians[2];
+    println!();
+    println!(
+        "ours (PNG) vs baseline: {:.2}x faster (target >= 1.70x) {}",
+        baseline / ours,
+        verdict(baseline / ours >= 1.7)
+    );
+    println!(
+        "ours (PNG) vs limit: {:.3}x the wall time (target <= 1.10x) {}",
+        ours / limit,
+        verdict(ours / limit <= 1.10)
+    );
+    println!(
+        "ours (PNG) peak RSS: {} MB (target < 200 MB) {}",
+        ours_rss / 1024,
+        verdict(ours_rss < 200 * 1024)
+    );
+
+    if !quick {
+        let short = generate(&dir, "720p30", "1280x720", 60)?;
+        let long = generate(&dir, "720p30", "1280x720", 600)?;
+        let a = measure(child(&me, "png", &short, &work.path().join("short.zip")))?;
+        let b = measure(child(&me, "png", &long, &work.path().join("long.zip")))?;
+        println!();
+        println!("| 720p30 clip | wall (s) | peak RSS (MB) |");
+        println!("|---|---:|---:|");
+        println!(
+            "| 1 min | {:.2} | {} |",
+            a.wall.as_secs_f64(),
+            a.max_rss_kb / 1024
+        );
+        println!(
+            "| 10 min | {:.2} | {} |",
+            b.wall.as_secs_f64(),
+            b.max_rss_kb / 1024
+        );
+        let growth = b.max_rss_kb as f64 / a.max_rss_kb.max(1) as f64;
+        println!(
+            "peak RSS 10 min / 1 min: {growth:.2}x (flat means close to 1) {}",
+            verdict(growth < 1.25)
+        );
+    }
+    Ok(())
+}
+
+fn verdict(ok: bool) -> &'static str {
+    if ok { "OK" } else { "MISSED" }
+}
+
+fn child(me: &Path, format: &str, input: &Path, output: &Path) -> Command {
+    let mut c = Command::new(me);
+    c.arg(CHILD_FLAG).arg(format).arg(input).arg(output);
+    c
+}
+
+/// One extraction with the library, as the processor service runs it.
+fn child_extract(format: &str, input: &Path, output: &Path) -> anyhow::Result<()> {
+    let format = match format {
+        "png" => ImageFormat::Png,
+        "jpeg" => ImageFormat::Jpeg { quality: 85 },
+        other => bail!("unknown format {other}"),
+    };
+    let spec = ExtractionSpec {
+        format,
+        ..Default::default()
+    };
+    let runtime = tokio::runtime::Builder::new_multi_thread().enable_all().build()?;
+    runtime.block_on(async {
+        let file = tokio::fs::File::create(output).await?;
+        let writer = tokio::io::BufWriter::with_capacity(1 << 20, file);
+        let (mut writer, _) = Extractor::new(Limits::default())
+            .extract_path(input, &spec, writer, |_| {})
+            .await?;
+        tokio::io::AsyncWriteExt::shutdown(&mut writer).await?;
+        anyhow::Ok(())
+    })
+}
+
+#[derive(Clone, Copy, Debug)]
+struct Sample {
+    wall: Duration,
+    max_rss_kb: u64,
+}
+
+/// Runs `command` to completion and reads its wall time and peak RSS (its whole process tree's, via `wait4`).
+fn measure(mut command: Command) -> anyhow::Result<Sample> {
+    let started = Instant::now();
+    let child = command.spawn()?;
+    let (status, max_rss_kb) = wait4(child.id() as libc::pid_t)?;
+    let wall = started.elapsed();
+    if status != 0 {
+        bail!("exited with status {status}");
+    }
+    Ok(Sample { wall, max_rss_kb })
+}
+
+/// `std::process::Child::wait` discards the rusage; `wait4` returns it for the reaped process.
+#[expect(unsafe_code, reason = "wait4 is the only way to get a child's own peak RSS")]
+fn wait4(pid: libc::pid_t) -> anyhow::Result<(i32, u64)> {
+    let mut status = 0;
+    // SAFETY: zeroed rusage is a valid value of a plain C struct.
+    let mut usage: libc::rusage = unsafe { std::mem::zeroed() };
+    // SAFETY: pid is our own unreaped child; both out-pointers are valid for the call.
+    let reaped = unsafe { libc::wait4(pid, &mut status, 0, &mut usage) };
+    if reaped != pid {
+        bail!("wait4 failed: {}", std::io::Error::last_os_error());
+    }
+    let code = if libc::WIFEXITED(status) {
+        libc::WEXITSTATUS(status)
+    } else {
+        -1
+    };
+    Ok((code, usage.ru_maxrss.max(0) as u64))
+}
+
+fn median(mut values: Vec<f64>) -> f64 {
+    values.sort_by(f64::total_cmp);
+    let n = values.len();
+    if n % 2 == 1 {
+        values[n / 2]
+    } else {
+        (values[n / 2 - 1] + values[n / 2]) / 2.0
+    }
+}
+
+/// Generates (once) `seconds` of H.264 at `size`, 30 fps, with light temporal noise so it compresses and decodes
+/// like camera footage rather than a flat test pattern.
+fn generate(dir: &Path, label: &str, size: &str, seconds: u32) -> anyhow::Result<PathBuf> {
+    let path = dir.join(format!("{label}_{seconds}s.mp4"));
+    if path.exists() {
+        return Ok(path);
+    }
+    eprintln!("generating {} (once)...", path.display());
+    let tmp = dir.join(format!("{label}_{seconds}s.tmp.mp4"));
+    let status = Command::new("ffmpeg")
+        .args([
+            "-v",
+            "error",
+            "-y",
+            "-f",
+            "lavfi",
+            "-i",
+            &format!("testsrc2=size={size}:rate=30"),
+            "-t",
+            &seconds.to_string(),
+        ])
+        .args([
+            "-vf",
+            "noise=alls=8:allf=t",
+            "-pix_fmt",
+            "yuv420p",
+            "-c:v",
+            "libx264",
+            "-preset",
+            "veryfast",
+        ])
+        .arg(&tmp)
+        .status()
+        .context("running the ffmpeg CLI")?;
+    if !status.success() {
+        bail!("ffmpeg failed generating {}", path.display());
+    }
+    std::fs::rename(&tmp, &path)?;
+    Ok(path)
+}
+
+fn workspace_root() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("../..")
+        .canonicalize()
+        .expect("workspace root exists")
+}
