@@ -1,0 +1,551 @@
+//! The one API error type: a stable snake_case code, the matching status and a JSON body `{code, message}`.
+//!
+//! Messages are written for the caller. Internal details (the failing storage call, a NATS error) travel as the
+//! error's source, are logged once when the response is produced, and are never sent.
+
+use std::borrow::Cow;
+use std::fmt;
+
+use poem::http::{HeaderValue, StatusCode, header};
+use poem::{IntoResponse, Response};
+use poem_openapi::registry::{MetaHeader, MetaMediaType, MetaResponse, MetaResponses, Registry};
+use poem_openapi::types::Type;
+use poem_openapi::{ApiResponse, Enum, Object};
+
+/// Stable error codes. Clients match on these, never on messages; renaming one is a breaking change.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Enum, serde::Serialize, serde::Deserialize)]
+#[oai(rename_all = "snake_case")]
+#[serde(rename_all = "snake_case")]
+pub enum ErrorCode {
+    /// 400: the request is malformed (bad parameter, bad JSON, empty body).
+    BadRequest,
+    /// 400: the extraction spec breaks a rule.
+    InvalidSpec,
+    /// 401: no or invalid credentials.
+    Unauthorized,
+    /// 403: credentials valid but not enough for this operation.
+    Forbidden,
+    /// 404: no such resource, or it belongs to someone else.
+    NotFound,
+    /// 405: the route exists but not with this method.
+    MethodNotAllowed,
+    /// 409: the resource exists but is not ready for this yet (e.g. no archive to download).
+    NotReady,
+    /// 409: the request conflicts with the resource's state.
+    Conflict,
+    /// 413: the body is over the size limit.
+    TooLarge,
+    /// 415: the content is not of an accepted type.
+    UnsupportedMediaType,
+    /// 422: well-formed but semantically unacceptable.
+    Unprocessable,
+    /// 429: too many requests; see `Retry-After`.
+    RateLimited,
+    /// 503: a dependency is unavailable; retry later (see `Retry-After`).
+    Unavailable,
+    /// 500: a bug or an unexpected failure.
+    Internal,
+}
+
+impl ErrorCode {
+    /// Every code, for documentation and tests.
+    pub const ALL: [Self; 14] = [
+        Self::BadRequest,
+        Self::InvalidSpec,
+        Self::Unauthorized,
+        Self::Forbidden,
+        Self::NotFound,
+        Self::MethodNotAllowed,
+        Self::NotReady,
+        Self::Conflict,
+        Self::TooLarge,
+        Self::UnsupportedMediaType,
+        Self::Unprocessable,
+        Self::RateLimited,
+        Self::Unavailable,
+        Self::Internal,
+    ];
+
+    /// The code as it appears in the JSON body.
+    pub const fn as_str(self) -> &'static str {
+        match self {
+            Self::BadRequest => "bad_request",
+            Self::InvalidSpec => "invalid_spec",
+            Self::Unauthorized => "unauthorized",
+            Self::Forbidden => "forbidden",
+            Self::NotFound => "not_found",
+            Self::MethodNotAllowed => "method_not_allowed",
+            Self::NotReady => "not_ready",
+            Self::Conflict => "conflict",
+            Self::TooLarge => "too_large",
+            Self::UnsupportedMediaType => "unsupported_media_type",
+            Self::Unprocessable => "unprocessable",
+            Self::RateLimited => "rate_limited",
+            Self::Unavailable => "unavailable",
+            Self::Internal => "internal",
+        }
+    }
+
+    /// The HTTP status that goes with the code.
+    pub const fn status(self) -> StatusCode {
+        match self {
+            Self::BadRequest | Self::InvalidSpec => StatusCode::BAD_REQUEST,
+            Self::Unauthorized => StatusCode::UNAUTHORIZED,
+            Self::Forbidden => StatusCode::FORBIDDEN,
+            Self::NotFound => StatusCode::NOT_FOUND,
+            Self::MethodNotAllowed => StatusCode::METHOD_NOT_ALLOWED,
+            Self::NotReady | Self::Conflict => StatusCode::CONFLICT,
+            Self::TooLarge => StatusCode::PAYLOAD_TOO_LARGE,
+            Self::UnsupportedMediaType => StatusCode::UNSUPPORTED_MEDIA_TYPE,
+            Self::Unprocessable => StatusCode::UNPROCESSABLE_ENTITY,
+            Self::RateLimited => StatusCode::TOO_MANY_REQUESTS,
+            Self::Unavailable => StatusCode::SERVICE_UNAVAILABLE,
+            Self::Internal => StatusCode::INTERNAL_SERVER_ERROR,
+        }
+    }
+
+    /// The code a bare status maps to (for errors raised by the framework, e.g. a parameter that does not parse).
+    pub fn from_status(status: StatusCode) -> Self {
+        match status.as_u16() {
+            401 => Self::Unauthorized,
+            403 => Self::Forbidden,
+            404 => Self::NotFound,
+            405 => Self::MethodNotAllowed,
+            409 => Self::Conflict,
+            413 => Self::TooLarge,
+            415 => Self::UnsupportedMediaType,
+            422 => Self::Unprocessable,
+            429 => Self::RateLimited,
+            503 => Self::Unavailable,
+            400..=499 => Self::BadRequest,
+            _ => Self::Internal,
+        }
+    }
+}
+
+impl fmt::Display for ErrorCode {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+/// The JSON body of every error response.
+#[derive(Debug, Clone, PartialEq, Eq, Object, serde::Serialize, serde::Deserialize)]
+#[oai(rename = "Error")]
+pub struct ErrorBody {
+    /// Stable machine-readable code.
+    pub code: ErrorCode,
+    /// Human-readable explanation; may change between releases.
+    pub message: String,
+}
+
+type Source = Box<dyn std::error::Error + Send + Sync + 'static>;
+
+/// An error answered to an API caller: code, message, optional `Retry-After`, and a private source that is
+/// logged but never sent.
+pub struct ApiError {
+    code: ErrorCode,
+    message: Cow<'static, str>,
+    retry_after_secs: Option<u64>,
+    source: Option<Source>,
+}
+
+impl ApiError {
+    /// An error with a code and a caller-facing message.
+    pub fn new(code: ErrorCode, message: impl Into<Cow<'static, str>>) -> Self {
+        Self {
+            code,
+            message: message.into(),
+            retry_after_secs: None,
+            source: None,
+        }
+    }
+
+    /// 400 `bad_request`.
+    pub fn bad_request(message: impl Into<Cow<'static, str>>) -> Self {
+        Self::new(ErrorCode::BadRequest, message)
+    }
+
+    /// 400 `invalid_spec`.
+    pub fn invalid_spec(message: impl Into<Cow<'static, str>>) -> Self {
+        Self::new(ErrorCode::InvalidSpec, message)
+    }
+
+    /// 401 `unauthorized`.
+    pub fn unauthorized(message: impl Into<Cow<'static, str>>) -> Self {
+        Self::new(ErrorCode::Unauthorized, message)
+    }
+
+    /// 404 `not_found`. The same answer whether the resource is missing or someone else's: no existence leak.
+    pub fn not_found(what: &str) -> Self {
+        Self::new(ErrorCode::NotFound, format!("{what} not found"))
+    }
+
+    /// 409 `not_ready`.
+    pub fn not_ready(message: impl Into<Cow<'static, str>>) -> Self {
+        Self::new(ErrorCode::NotReady, message)
+    }
+
+    /// 409 `conflict`.
+    pub fn conflict(message: impl Into<Cow<'static, str>>) -> Self {
+        Self::new(ErrorCode::Conflict, message)
+    }
+
+    /// 413 `too_large`, naming the limit.
+    pub fn too_large(limit_bytes: u64) -> Self {
+        Self::new(
+            ErrorCode::TooLarge,
+            format!("the body is larger than the limit of {limit_bytes} bytes"),
+        )
+    }
+
+    /// 415 `unsupported_media_type`.
+    pub fn unsupported_media_type(message: impl Into<Cow<'static, str>>) -> Self {
+        Self::new(ErrorCode::UnsupportedMediaType, message)
+    }
+
+    /// 422 `unprocessable`.
+    pub fn unprocessable(message: impl Into<Cow<'static, str>>) -> Self {
+        Self::new(ErrorCode::Unprocessable, message)
+    }
+
+    /// 429 `rate_limited` with `Retry-After`.
+    pub fn rate_limited(retry_after_secs: u64) -> Self {
+        Self::new(ErrorCode::RateLimited, "too many requests").with_retry_after(retry_after_secs)
+    }
+
+    /// 503 `unavailable` with `Retry-After: 1`; the cause is logged, not sent.
+    pub fn unavailable(source: impl Into<Source>) -> Self {
+        Self::new(
+            ErrorCode::Unavailable,
+            "a backing service is unavailable, retry later",
+        )
+        .with_retry_after(1)
+        .with_source(source)
+    }
+
+    /// 500 `internal`; the cause is logged, not sent.
+    pub fn internal(source: impl Into<Source>) -> Self {
+        Self::new(ErrorCode::Internal, "internal error").with_source(source)
+    }
+
+    /// Adds a `Retry-After` header (seconds).
+    #[must_use]
+    pub fn with_retry_after(mut self, secs: u64) -> Self {
+        self.retry_after_secs = Some(secs);
+        self
+    }
+
+    /// Attaches a private cause, logged when the response is produced.
+    #[must_use]
+    pub fn with_source(mut self, source: impl Into<Source>) -> Self {
+        self.source = Some(source.into());
+        self
+    }
+
+    /// The stable code.
+    pub const fn code(&self) -> ErrorCode {
+        self.code
+    }
+
+    /// The caller-facing message.
+    pub fn message(&self) -> &str {
+        &self.message
+    }
+
+    /// The HTTP status.
+    pub const fn status(&self) -> StatusCode {
+        self.code.status()
+    }
+
+    /// The `Retry-After` seconds, if any.
+    pub const fn retry_after_secs(&self) -> Option<u64> {
+        self.retry_after_secs
+    }
+
+    /// The JSON body.
+    pub fn body(&self) -> ErrorBody {
+        ErrorBody {
+            code: self.code,
+            message: self.message.to_string(),
+        }
+    }
+
+    fn log(&self) {
+        metrics::counter!("fiapx_http_errors_total", "code" => self.code.as_str()).increment(1);
+        let cause = self.source.as_ref().map(|source| error_chain(source.as_ref()));
+        if self.status().is_server_error() {
+            tracing::error!(
+                error.code = self.code.as_str(),
+                error.cause = cause.as_deref(),
+                "request failed"
+            );
+        } else {
+            tracing::debug!(
+                error.code = self.code.as_str(),
+                error.message = %self.message,
+                error.cause = cause.as_deref(),
+                "request rejected"
+            );
+        }
+    }
+}
+
+/// `outer: inner: innermost`, for logs.
+fn error_chain(error: &(dyn std::error::Error + 'static)) -> String {
+    let mut text = error.to_string();
+    let mut next = error.source();
+    while let Some(inner) = next {
+        text.push_str(": ");
+        text.push_str(&inner.to_string());
+        next = inner.source();
+    }
+    text
+}
+
+impl fmt::Debug for ApiError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("ApiError")
+            .field("code", &self.code)
+            .field("message", &self.message)
+            .field("retry_after_secs", &self.retry_after_secs)
+            .field("source", &self.source)
+            .finish()
+    }
+}
+
+impl fmt::Display for ApiError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{}: {}", self.code, self.message)
+    }
+}
+
+impl std::error::Error for ApiError {
+    fn source(&self) -> Option<&(dyn std::error::Error + 'static)> {
+        self.source
+            .as_deref()
+            .map(|source| source as &(dyn std::error::Error + 'static))
+    }
+}
+
+impl poem::error::ResponseError for ApiError {
+    fn status(&self) -> StatusCode {
+        self.code.status()
+    }
+
+    fn as_response(&self) -> Response {
+        self.log();
+        let body = serde_json::json!({ "code": self.code.as_str(), "message": self.message });
+        let mut response = Response::builder()
+            .status(self.code.status())
+            .content_type("application/json; charset=utf-8")
+            .body(body.to_string());
+        if let Some(secs) = self.retry_after_secs {
+            response
+                .headers_mut()
+                .insert(header::RETRY_AFTER, HeaderValue::from(secs));
+        }
+        response
+    }
+}
+
+impl IntoResponse for ApiError {
+    fn into_response(self) -> Response {
+        poem::error::ResponseError::as_response(&self)
+    }
+}
+
+impl ApiResponse for ApiError {
+    fn meta() -> MetaResponses {
+        // One documented response per distinct status; the body names the code.
+        let mut statuses: Vec<u16> = ErrorCode::ALL.iter().map(|code| code.status().as_u16()).collect();
+        statuses.sort_unstable();
+        statuses.dedup();
+        MetaResponses {
+            responses: statuses
+                .into_iter()
+                .map(|status| MetaResponse {
+                    description: describe(status),
+                    status: Some(status),
+                    status_range: None,
+                    content: vec![MetaMediaType {
+                        content_type: "application/json; charset=utf-8",
+                        schema: ErrorBody::schema_ref(),
+                    }],
+                    headers: if matches!(status, 429 | 503) {
+                        vec![MetaHeader {
+                            name: "Retry-After".to_owned(),
+                            description: Some("Seconds to wait before retrying.".to_owned()),
+                            required: false,
+                            deprecated: false,
+                            schema: u64::schema_ref(),
+                        }]
+                    } else {
+                        Vec::new()
+                    },
+                })
+                .collect(),
+        }
+    }
+
+    fn register(registry: &mut Registry) {
+        ErrorBody::register(registry);
+    }
+}
+
+fn describe(status: u16) -> &'static str {
+    match status {
+        400 => "Malformed request or invalid extraction spec (`bad_request`, `invalid_spec`).",
+        401 => "Missing or invalid credentials (`unauthorized`).",
+        403 => "Not allowed (`forbidden`).",
+        404 => "Not found, or not yours (`not_found`).",
+        405 => "Method not allowed (`method_not_allowed`).",
+        409 => "Conflicts with the current state (`conflict`, `not_ready`).",
+        413 => "Body over the size limit (`too_large`).",
+        415 => "Content not accepted (`unsupported_media_type`).",
+        422 => "Unacceptable request (`unprocessable`).",
+        429 => "Rate limited (`rate_limited`); see Retry-After.",
+        503 => "A backing service is unavailable (`unavailable`); retry after Retry-After.",
+        _ => "Internal error (`internal`).",
+    }
+}
+
+/// Turns any error that reaches the edge of the app into the JSON error shape: errors raised by the framework
+/// (a parameter that does not parse, an unknown route, a missing credential header) get the code of their status.
+/// Mount with `route.catch_all_error(fiapx_http::json_error)`.
+pub async fn json_error(error: poem::Error) -> Response {
+    if error.is::<ApiError>() {
+        return error.into_response();
+    }
+    let status = error.status();
+    let code = ErrorCode::from_status(status);
+    let api_error = if code == ErrorCode::Internal {
+        ApiError::internal(error.to_string())
+    } else {
+        // Framework messages describe the request (e.g. "failed to parse parameter `fps`"), never internals.
+        ApiError::new(code, error.to_string())
+    };
+    api_error.into_response()
+}
+
+#[cfg(test)]
+mod tests {
+    use std::collections::HashSet;
+
+    use poem::http::StatusCode;
+    use poem_openapi::ApiResponse;
+
+    use super::*;
+
+    #[test]
+    fn codes_are_unique_snake_case_and_map_to_their_status() {
+        let names: HashSet<_> = ErrorCode::ALL.iter().map(|code| code.as_str()).collect();
+        assert_eq!(names.len(), ErrorCode::ALL.len());
+        for code in ErrorCode::ALL {
+            assert!(code.as_str().chars().all(|c| c.is_ascii_lowercase() || c == '_'));
+            let json = serde_json::to_value(code).unwrap();
+            assert_eq!(json, code.as_str());
+        }
+        assert_eq!(ErrorCode::TooLarge.status(), StatusCode::PAYLOAD_TOO_LARGE);
+        assert_eq!(ErrorCode::InvalidSpec.status(), StatusCode::BAD_REQUEST);
+        assert_eq!(ErrorCode::NotReady.status(), StatusCode::CONFLICT);
+        assert_eq!(
+            ErrorCode::UnsupportedMediaType.status(),
+            StatusCode::UNSUPPORTED_MEDIA_TYPE
+        );
+        assert_eq!(ErrorCode::from_status(StatusCode::NOT_FOUND), ErrorCode::NotFound);
+        assert_eq!(
+            ErrorCode::from_status(StatusCode::IM_A_TEAPOT),
+            ErrorCode::BadRequest
+        );
+        assert_eq!(
+            ErrorCode::from_status(StatusCode::BAD_GATEWAY),
+            ErrorCode::Internal
+        );
+    }
+
+    async fn body_of(response: Response) -> (StatusCode, Option<String>, serde_json::Value) {
+        let status = response.status();
+        let retry = response
+            .headers()
+            .get(header::RETRY_AFTER)
+            .map(|v| v.to_str().unwrap().to_owned());
+        let bytes = response.into_body().into_bytes().await.unwrap();
+        (status, retry, serde_json::from_slice(&bytes).unwrap())
+    }
+
+    #[tokio::test]
+    async fn response_is_json_with_code_and_message() {
+        let (status, retry, body) = body_of(ApiError::too_large(10).into_response()).await;
+        assert_eq!(status, StatusCode::PAYLOAD_TOO_LARGE);
+        assert_eq!(retry, None);
+        assert_eq!(body["code"], "too_large");
+        assert!(body["message"].as_str().unwrap().contains("10 bytes"));
+    }
+
+    #[tokio::test]
+    async fn internals_are_never_sent() {
+        let secret = std::io::Error::other("s3 at 10.0.0.7 said AccessDenied for key sources/x");
+        let (status, _, body) = body_of(ApiError::internal(secret).into_response()).await;
+        assert_eq!(status, StatusCode::INTERNAL_SERVER_ERROR);
+        assert_eq!(
+            body,
+            serde_json::json!({"code": "internal", "message": "internal error"})
+        );
+
+        let (status, retry, body) =
+            body_of(ApiError::unavailable(std::io::Error::other("nats down")).into_response()).await;
+        assert_eq!(status, StatusCode::SERVICE_UNAVAILABLE);
+        assert_eq!(retry.as_deref(), Some("1"));
+        assert_eq!(body["code"], "unavailable");
+        assert!(!body["message"].as_str().unwrap().contains("nats"));
+    }
+
+    #[tokio::test]
+    async fn rate_limited_carries_retry_after() {
+        let (status, retry, body) = body_of(ApiError::rate_limited(30).into_response()).await;
+        assert_eq!(status, StatusCode::TOO_MANY_REQUESTS);
+        assert_eq!(retry.as_deref(), Some("30"));
+        assert_eq!(body["code"], "rate_limited");
+    }
+
+    #[tokio::test]
+    async fn through_poem_error_the_json_shape_survives() {
+        let error: poem::Error = ApiError::not_found("video").into();
+        let (status, _, body) = body_of(json_error(error).await).await;
+        assert_eq!(status, StatusCode::NOT_FOUND);
+        assert_eq!(
+            body,
+            serde_json::json!({"code": "not_found", "message": "video not found"})
+        );
+    }
+
+    #[tokio::test]
+    async fn framework_errors_get_the_code_of_their_status() {
+        let error = poem::Error::from_string("failed to parse parameter `fps`", StatusCode::BAD_REQUEST);
+        let (status, _, body) = body_of(json_error(error).await).await;
+        assert_eq!(status, StatusCode::BAD_REQUEST);
+        assert_eq!(body["code"], "bad_request");
+        assert!(body["message"].as_str().unwrap().contains("fps"));
+
+        let error = poem::Error::from_string("db password is hunter2", StatusCode::INTERNAL_SERVER_ERROR);
+        let (_, _, body) = body_of(json_error(error).await).await;
+        assert_eq!(
+            body,
+            serde_json::json!({"code": "internal", "message": "internal error"})
+        );
+    }
+
+    #[test]
+    fn openapi_meta_documents_each_status_once_with_the_error_schema() {
+        let meta = ApiError::meta();
+        let statuses: Vec<_> = meta.responses.iter().map(|r| r.status.unwrap()).collect();
+        let unique: HashSet<_> = statuses.iter().collect();
+        assert_eq!(statuses.len(), unique.len());
+        for status in [400, 401, 404, 409, 413, 415, 422, 429, 500, 503] {
+            assert!(statuses.contains(&status), "{status} undocumented");
+        }
+        let retry_after = meta.responses.iter().find(|r| r.status == Some(429)).unwrap();
+        assert_eq!(retry_after.headers[0].name, "Retry-After");
+    }
+}
