@@ -12,6 +12,8 @@ pub enum FailureCode {
     CorruptInput,
     /// The file ends before its declared duration.
     TruncatedInput,
+    /// Larger (in bytes) than the configured maximum.
+    TooLarge,
     /// Longer than the configured maximum duration.
     TooLong,
     /// Larger than the configured maximum resolution.
@@ -30,10 +32,11 @@ pub enum FailureCode {
 
 impl FailureCode {
     /// Every code, in a stable order.
-    pub const ALL: [Self; 10] = [
+    pub const ALL: [Self; 11] = [
         Self::UnsupportedFormat,
         Self::CorruptInput,
         Self::TruncatedInput,
+        Self::TooLarge,
         Self::TooLong,
         Self::ResolutionTooHigh,
         Self::TooManyFrames,
@@ -49,6 +52,7 @@ impl FailureCode {
             Self::UnsupportedFormat => "unsupported_format",
             Self::CorruptInput => "corrupt_input",
             Self::TruncatedInput => "truncated_input",
+            Self::TooLarge => "too_large",
             Self::TooLong => "too_long",
             Self::ResolutionTooHigh => "resolution_too_high",
             Self::TooManyFrames => "too_many_frames",
@@ -59,12 +63,10 @@ impl FailureCode {
         }
     }
 
-    /// Whether another attempt may succeed. Bad input never gets better by retrying.
+    /// Whether another attempt may succeed. Bad input never gets better by retrying, and a decode that blew its
+    /// time budget is treated as a limit of the input (like duration or resolution), not as a transient fault.
     pub const fn is_retryable(self) -> bool {
-        matches!(
-            self,
-            Self::StorageUnavailable | Self::DecodeTimeout | Self::Internal
-        )
+        matches!(self, Self::StorageUnavailable | Self::Internal)
     }
 }
 
@@ -108,9 +110,11 @@ mod tests {
             FailureCode::UnsupportedFormat,
             FailureCode::CorruptInput,
             FailureCode::TruncatedInput,
+            FailureCode::TooLarge,
             FailureCode::TooLong,
             FailureCode::ResolutionTooHigh,
             FailureCode::TooManyFrames,
+            FailureCode::DecodeTimeout,
             FailureCode::AttemptsExhausted,
         ] {
             assert!(!code.is_retryable(), "{code}");
