@@ -235,7 +235,13 @@ fn open_video(
             s.codecpar().codec_type == ffi::AVMediaType_AVMEDIA_TYPE_VIDEO
                 && s.disposition & ffi::AV_DISPOSITION_ATTACHED_PIC as i32 == 0
         })
-        .max_by_key(|s| i64::from(s.codecpar().width) * i64::from(s.codecpar().height))
+        // The largest picture, the first of equals: the CLI's default choice.
+        .max_by_key(|s| {
+            (
+                i64::from(s.codecpar().width) * i64::from(s.codecpar().height),
+                std::cmp::Reverse(s.index),
+            )
+        })
         .ok_or(ExtractError::NoVideoStream)?;
     let par = stream.codecpar();
     let codec = ffmpeg_ffi::codec_name(par.codec_id);
