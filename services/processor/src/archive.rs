@@ -142,3 +142,53 @@ fn zip_now() -> ZipDateTime {
         .second(u32::from(now.second()))
         .build()
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::convert::Orientation;
+
+    fn source() -> SourceInfo {
+        SourceInfo {
+            container: "test".into(),
+            codec: "none".into(),
+            width: 1,
+            height: 1,
+            rotation: 0,
+            orientation: Orientation::Upright,
+            output_width: 1,
+            output_height: 1,
+            duration_seconds: None,
+            frame_rate: None,
+            size_bytes: 1,
+        }
+    }
+
+    #[tokio::test]
+    async fn more_entries_than_plain_zip_allows_switch_to_zip64() {
+        // 65535 is the most a ZIP without zip64 records can count.
+        let n = 65_600u64;
+        let mut archive = ArchiveWriter::new(Vec::new());
+        for index in 0..n {
+            archive
+                .add_frame(index, index as f64, "png", b"x", "00")
+                .await
+                .unwrap();
+        }
+        let (bytes, manifest, _) = archive.finish(ExtractionSpec::default(), source()).await.unwrap();
+        assert_eq!(manifest.frame_count, n);
+        // The zip64 end of central directory record is present...
+        assert!(bytes.windows(4).any(|w| w == [0x50, 0x4b, 0x06, 0x06]));
+        // ...and a reader sees every entry, the manifest last.
+        let reader = async_zip::base::read::mem::ZipFileReader::new(bytes)
+            .await
+            .unwrap();
+        let entries = reader.file().entries();
+        assert_eq!(entries.len() as u64, n + 1);
+        assert_eq!(
+            entries.last().unwrap().filename().as_str().unwrap(),
+            MANIFEST_NAME
+        );
+        assert_eq!(entries[65_599].filename().as_str().unwrap(), "frame_65600.png");
+    }
+}
