@@ -1,0 +1,428 @@
+//! The S3 client: buckets, streamed puts (multipart, bounded memory), streamed gets, deletes, presigned URLs.
+
+use std::collections::VecDeque;
+use std::io;
+use std::time::{Duration, Instant};
+
+use bytes::Bytes;
+use futures::stream::BoxStream;
+use futures::{StreamExt, TryStreamExt};
+use s3::creds::Credentials;
+use s3::error::S3Error;
+use s3::serde_types::Part;
+use s3::{Bucket, BucketConfiguration, Region};
+use secrecy::ExposeSecret;
+use tokio::io::{AsyncRead, AsyncReadExt};
+use tokio::task::JoinHandle;
+use tokio_util::io::StreamReader;
+
+use crate::S3Settings;
+
+/// S3 refuses multipart parts smaller than this (except the last).
+const MIN_PART_SIZE: usize = 5 * 1024 * 1024;
+
+/// A streamed object body.
+pub type ObjectReader = StreamReader<BoxStream<'static, io::Result<Bytes>>, Bytes>;
+
+/// A storage operation that failed.
+#[derive(Debug, thiserror::Error)]
+pub enum StorageError {
+    /// The object does not exist.
+    #[error("object {0} not found")]
+    NotFound(String),
+    /// The settings cannot make a client (bad endpoint, credentials).
+    #[error("invalid storage settings: {0}")]
+    Config(String),
+    /// S3 answered with an error or could not be reached.
+    #[error("storage request failed: {0}")]
+    S3(#[from] S3Error),
+}
+
+/// Why a streamed put did not store the object. In every case nothing is left behind: a started multipart
+/// upload is aborted.
+#[derive(Debug, thiserror::Error)]
+pub enum PutError {
+    /// The source reader failed (for an HTTP upload: the client's body, or a limit the caller enforces by
+    /// failing the reader with its own error, which can be recovered from the `io::Error`).
+    #[error("reading the source failed: {0}")]
+    Read(#[source] io::Error),
+    /// Storage failed.
+    #[error(transparent)]
+    Storage(#[from] StorageError),
+}
+
+/// How a streamed put splits its body.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct PutOptions {
+    /// Bytes per multipart part (at least 5 MiB). Memory held by a put is about
+    /// `part_size * (1 + 2 * parts_in_flight)`: one part being read, each part in flight with its request copy.
+    pub part_size: usize,
+    /// Parts uploaded concurrently while the next one is read.
+    pub parts_in_flight: usize,
+}
+
+impl Default for PutOptions {
+    fn default() -> Self {
+        Self {
+            part_size: 8 * 1024 * 1024,
+            parts_in_flight: 1,
+        }
+    }
+}
+
+/// A handle on one bucket. Cheap to clone.
+#[derive(Clone)]
+pub struct Storage {
+    bucket: Box<Bucket>,
+    region: Region,
+    credentials: Credentials,
+}
+
+impl std::fmt::Debug for Storage {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Storage")
+            .field("bucket", &self.bucket.name())
+            .field("endpoint", &self.bucket.host())
+            .finish_non_exhaustive()
+    }
+}
+
+fn map_err(key: &str, error: S3Error) -> StorageError {
+    match error {
+        S3Error::HttpFailWithBody(404, _) => StorageError::NotFound(key.to_owned()),
+        other => StorageError::S3(other),
+    }
+}
+
+impl Storage {
+    /// A client for `settings.bucket` (path-style addressing, which SeaweedFS and MinIO need).
+    pub fn new(settings: &S3Settings) -> Result<Self, StorageError> {
+        let region = Region::Custom {
+            region: settings.region.clone(),
+            endpoint: settings.endpoint.trim_end_matches('/').to_owned(),
+        };
+        let credentials = Credentials::new(
+            Some(&settings.access_key),
+            Some(settings.secret_key.expose_secret()),
+            None,
+            None,
+            None,
+        )
+        .map_err(|e| StorageError::Config(e.to_string()))?;
+        let bucket = Bucket::new(&settings.bucket, region.clone(), credentials.clone())?.with_path_style();
+        Ok(Self {
+            bucket,
+            region,
+            credentials,
+        })
+    }
+
+    /// The same client on another bucket.
+    pub fn for_bucket(&self, name: &str) -> Result<Self, StorageError> {
+        let bucket = Bucket::new(name, self.region.clone(), self.credentials.clone())?.with_path_style();
+        Ok(Self {
+            bucket,
+            region: self.region.clone(),
+            credentials: self.credentials.clone(),
+        })
+    }
+
+    /// The bucket's name.
+    pub fn bucket_name(&self) -> String {
+        self.bucket.name()
+    }
+
+    /// Creates the bucket unless it exists (idempotent; run at start-up).
+    pub async fn ensure_bucket(&self) -> Result<(), StorageError> {
+        if self.bucket.exists().await? {
+            return Ok(());
+        }
+        match Bucket::create_with_path_style(
+            &self.bucket.name(),
+            self.region.clone(),
+            self.credentials.clone(),
+            BucketConfiguration::default(),
+        )
+        .await
+        {
+            Ok(_) => {}
+            // Created by someone else in between.
+            Err(S3Error::HttpFailWithBody(409, _)) => {}
+            Err(error) => return Err(error.into()),
+        }
+        tracing::info!(s3.bucket = %self.bucket.name(), "bucket created");
+        Ok(())
+    }
+
+    /// Removes the (empty) bucket.
+    pub async fn delete_bucket(&self) -> Result<(), StorageError> {
+        self.bucket.delete().await?;
+        Ok(())
+    }
+
+    /// Streams `reader` into `key`: one plain put when it fits in one part, otherwise a multipart upload with
+    /// at most `options.parts_in_flight` parts uploading while the next is read. Memory does not grow with the
+    /// size of the body. On any failure (including the reader's, and this future being dropped) the multipart
+    /// upload is aborted, so nothing is left behind. Returns the number of bytes stored.
+    pub async fn put_stream<R>(
+        &self,
+        key: &str,
+        content_type: &str,
+        reader: &mut R,
+        options: PutOptions,
+    ) -> Result<u64, PutError>
+    where
+        R: AsyncRead + Unpin + Send + ?Sized,
+    {
+        let started = Instant::now();
+        let part_size = options.part_size.max(MIN_PART_SIZE);
+        let first = read_part(reader, part_size).await.map_err(PutError::Read)?;
+        if first.len() < part_size {
+            let size = first.len() as u64;
+            self.bucket
+                .put_object_with_content_type(key, &first, content_type)
+                .await
+                .map_err(|e| PutError::Storage(map_err(key, e)))?;
+            record_put(size, started);
+            return Ok(size);
+        }
+
+        let initiated = self
+            .bucket
+            .initiate_multipart_upload(key, content_type)
+            .await
+            .map_err(|e| PutError::Storage(map_err(key, e)))?;
+        let mut guard = AbortOnDrop {
+            bucket: Some(self.bucket.clone()),
+            key: key.to_owned(),
+            upload_id: initiated.upload_id.clone(),
+        };
+        let parts = self
+            .upload_parts(
+                key,
+                content_type,
+                &initiated.upload_id,
+                first,
+                reader,
+                part_size,
+                options,
+            )
+            .await;
+        let outcome = match parts {
+            Ok((parts, size)) => self
+                .bucket
+                .complete_multipart_upload(key, &initiated.upload_id, parts)
+                .await
+                .map(|_| size)
+                .map_err(|e| PutError::Storage(map_err(key, e))),
+            Err(error) => Err(error),
+        };
+        match outcome {
+            Ok(size) => {
+                guard.disarm();
+                record_put(size, started);
+                Ok(size)
+            }
+            Err(error) => {
+                // Abort inline (not from the guard's detached task) so that when the caller sees the error,
+                // S3 holds nothing of this upload.
+                guard.disarm();
+                if let Err(abort) = self.bucket.abort_upload(key, &initiated.upload_id).await {
+                    tracing::warn!(s3.key = key, error = %abort, "aborting a failed multipart upload failed");
+                }
+                Err(error)
+            }
+        }
+    }
+
+    #[expect(clippy::too_many_arguments, reason = "one private step of put_stream")]
+    async fn upload_parts<R>(
+        &self,
+        key: &str,
+        content_type: &str,
+        upload_id: &str,
+        first: Vec<u8>,
+        reader: &mut R,
+        part_size: usize,
+        options: PutOptions,
+    ) -> Result<(Vec<Part>, u64), PutError>
+    where
+        R: AsyncRead + Unpin + Send + ?Sized,
+    {
+        let mut in_flight = Tasks(VecDeque::new());
+        let mut parts = Vec::new();
+        let mut size = 0_u64;
+        let mut part_number = 0_u32;
+        let mut chunk = first;
+        loop {
+            let len = chunk.len();
+            if len == 0 {
+                break;
+            }
+            part_number += 1;
+            size += len as u64;
+            let bucket = self.bucket.clone();
+            let (part_key, part_upload, part_type) =
+                (key.to_owned(), upload_id.to_owned(), content_type.to_owned());
+            in_flight.0.push_back(tokio::spawn(async move {
+                bucket
+                    .put_multipart_chunk(chunk, &part_key, part_number, &part_upload, &part_type)
+                    .await
+            }));
+            if len < part_size {
+                break;
+            }
+            while in_flight.0.len() >= options.parts_in_flight.max(1) {
+                parts.push(in_flight.next(key).await?);
+            }
+            chunk = read_part(reader, part_size).await.map_err(PutError::Read)?;
+        }
+        while !in_flight.0.is_empty() {
+            parts.push(in_flight.next(key).await?);
+        }
+        Ok((parts, size))
+    }
+
+    /// Streams an object's body.
+    pub async fn get_stream(&self, key: &str) -> Result<ObjectReader, StorageError> {
+        let response = self
+            .bucket
+            .get_object_stream(key)
+            .await
+            .map_err(|e| map_err(key, e))?;
+        let stream = response.bytes.map_err(io::Error::other).boxed();
+        Ok(StreamReader::new(stream))
+    }
+
+    /// The object's whole body (small objects and tests only).
+    pub async fn get_bytes(&self, key: &str) -> Result<Vec<u8>, StorageError> {
+        let response = self.bucket.get_object(key).await.map_err(|e| map_err(key, e))?;
+        Ok(response.to_vec())
+    }
+
+    /// The object's size, or `None` when it does not exist.
+    pub async fn size(&self, key: &str) -> Result<Option<u64>, StorageError> {
+        match self.bucket.head_object(key).await {
+            Ok((head, _)) => Ok(Some(head.content_length.unwrap_or(0).max(0) as u64)),
+            Err(S3Error::HttpFailWithBody(404, _)) => Ok(None),
+            Err(error) => Err(error.into()),
+        }
+    }
+
+    /// Removes an object; removing a missing object succeeds.
+    pub async fn delete(&self, key: &str) -> Result<(), StorageError> {
+        match self.bucket.delete_object(key).await {
+            Ok(_) | Err(S3Error::HttpFailWithBody(404, _)) => Ok(()),
+            Err(error) => Err(error.into()),
+        }
+    }
+
+    /// Every key under `prefix` (all pages).
+    pub async fn list(&self, prefix: &str) -> Result<Vec<String>, StorageError> {
+        let pages = self.bucket.list(prefix.to_owned(), None).await?;
+        Ok(pages
+            .into_iter()
+            .flat_map(|page| page.contents.into_iter().map(|object| object.key))
+            .collect())
+    }
+
+    /// Removes every object under `prefix`; returns how many there were.
+    pub async fn delete_prefix(&self, prefix: &str) -> Result<usize, StorageError> {
+        let keys = self.list(prefix).await?;
+        for key in &keys {
+            self.delete(key).await?;
+        }
+        Ok(keys.len())
+    }
+
+    /// Keys of multipart uploads started and neither completed nor aborted under `prefix`.
+    pub async fn pending_multipart_uploads(&self, prefix: &str) -> Result<Vec<String>, StorageError> {
+        let pages = self.bucket.list_multiparts_uploads(Some(prefix), None).await?;
+        Ok(pages
+            .into_iter()
+            .flat_map(|page| page.uploads.into_iter().map(|upload| upload.key))
+            .collect())
+    }
+
+    /// A URL that downloads `key` without credentials until `ttl` passes (at most 7 days).
+    pub async fn presign_get(&self, key: &str, ttl: Duration) -> Result<String, StorageError> {
+        let secs = u32::try_from(ttl.as_secs()).unwrap_or(u32::MAX).max(1);
+        Ok(self.bucket.presign_get(key, secs, None).await?)
+    }
+}
+
+fn record_put(size: u64, started: Instant) {
+    metrics::counter!("fiapx_storage_put_bytes_total").increment(size);
+    metrics::histogram!("fiapx_storage_put_seconds").record(started.elapsed().as_secs_f64());
+}
+
+/// Reads until `size` bytes or the end of the reader.
+async fn read_part<R: AsyncRead + Unpin + ?Sized>(reader: &mut R, size: usize) -> io::Result<Vec<u8>> {
+    let mut buffer = vec![0_u8; size];
+    let mut filled = 0;
+    while filled < size {
+        let n = reader.read(&mut buffer[filled..]).await?;
+        if n == 0 {
+            break;
+        }
+        filled += n;
+    }
+    buffer.truncate(filled);
+    Ok(buffer)
+}
+
+/// Part uploads in flight, oldest first; dropped ones are cancelled.
+struct Tasks(VecDeque<JoinHandle<Result<Part, S3Error>>>);
+
+impl Tasks {
+    async fn next(&mut self, key: &str) -> Result<Part, PutError> {
+        let Some(task) = self.0.pop_front() else {
+            return Err(PutError::Storage(StorageError::Config(
+                "no part in flight".into(),
+            )));
+        };
+        match task.await {
+            Ok(Ok(part)) => Ok(part),
+            Ok(Err(error)) => Err(PutError::Storage(map_err(key, error))),
+            Err(join) => Err(PutError::Storage(StorageError::S3(S3Error::Io(
+                io::Error::other(join),
+            )))),
+        }
+    }
+}
+
+impl Drop for Tasks {
+    fn drop(&mut self) {
+        for task in &self.0 {
+            task.abort();
+        }
+    }
+}
+
+/// Aborts the multipart upload if the put is dropped half-way (e.g. the HTTP client went away).
+struct AbortOnDrop {
+    bucket: Option<Box<Bucket>>,
+    key: String,
+    upload_id: String,
+}
+
+impl AbortOnDrop {
+    fn disarm(&mut self) {
+        self.bucket = None;
+    }
+}
+
+impl Drop for AbortOnDrop {
+    fn drop(&mut self) {
+        if let Some(bucket) = self.bucket.take()
+            && let Ok(runtime) = tokio::runtime::Handle::try_current()
+        {
+            let (key, upload_id) = (std::mem::take(&mut self.key), std::mem::take(&mut self.upload_id));
+            runtime.spawn(async move {
+                if let Err(error) = bucket.abort_upload(&key, &upload_id).await {
+                    tracing::warn!(s3.key = key, error = %error, "aborting a dropped multipart upload failed");
+                }
+            });
+        }
+    }
+}

@@ -1,0 +1,117 @@
+//! Against the stack's S3 (SeaweedFS), one bucket per test.
+
+use std::time::Duration;
+
+use fiapx_storage::test_support::TestBucket;
+use fiapx_storage::{PutError, PutOptions};
+use tokio::io::AsyncReadExt;
+
+const MIB: usize = 1024 * 1024;
+
+fn pattern(len: usize) -> Vec<u8> {
+    (0..len).map(|i| (i % 251) as u8).collect()
+}
+
+fn small_parts() -> PutOptions {
+    PutOptions {
+        part_size: 5 * MIB,
+        parts_in_flight: 2,
+    }
+}
+
+#[tokio::test]
+async fn small_and_multipart_puts_read_back_exactly() {
+    let bucket = TestBucket::create().await;
+    let storage = bucket.storage();
+    for (key, len) in [("small", 1000), ("exact", 5 * MIB), ("multi", 12 * MIB + 7)] {
+        let data = pattern(len);
+        let stored = storage
+            .put_stream(key, "video/mp4", &mut data.as_slice(), small_parts())
+            .await
+            .unwrap();
+        assert_eq!(stored, len as u64);
+        assert_eq!(storage.size(key).await.unwrap(), Some(len as u64));
+        let mut back = Vec::new();
+        storage
+            .get_stream(key)
+            .await
+            .unwrap()
+            .read_to_end(&mut back)
+            .await
+            .unwrap();
+        assert!(back == data, "{key}: content differs");
+    }
+    assert_eq!(storage.size("missing").await.unwrap(), None);
+    assert!(matches!(
+        storage.get_stream("missing").await,
+        Err(fiapx_storage::StorageError::NotFound(_))
+    ));
+}
+
+/// A reader that fails after `ok` bytes, like a body over the size limit.
+struct FailingReader {
+    left: usize,
+}
+
+impl tokio::io::AsyncRead for FailingReader {
+    fn poll_read(
+        mut self: std::pin::Pin<&mut Self>,
+        _cx: &mut std::task::Context<'_>,
+        buf: &mut tokio::io::ReadBuf<'_>,
+    ) -> std::task::Poll<std::io::Result<()>> {
+        if self.left == 0 {
+            return std::task::Poll::Ready(Err(std::io::Error::other("limit")));
+        }
+        let n = self.left.min(buf.remaining()).min(64 * 1024);
+        buf.put_slice(&vec![7_u8; n]);
+        self.left -= n;
+        std::task::Poll::Ready(Ok(()))
+    }
+}
+
+#[tokio::test]
+async fn a_failing_reader_leaves_nothing_behind() {
+    let bucket = TestBucket::create().await;
+    let storage = bucket.storage();
+    let mut reader = FailingReader { left: 11 * MIB };
+    let error = storage
+        .put_stream("sources/x", "video/mp4", &mut reader, small_parts())
+        .await
+        .unwrap_err();
+    assert!(
+        matches!(error, PutError::Read(ref e) if e.to_string() == "limit"),
+        "{error:?}"
+    );
+    assert_eq!(bucket.keys().await, Vec::<String>::new());
+    assert_eq!(
+        storage.pending_multipart_uploads("").await.unwrap(),
+        Vec::<String>::new()
+    );
+}
+
+#[tokio::test]
+async fn delete_list_and_presign() {
+    let bucket = TestBucket::create().await;
+    let storage = bucket.storage();
+    for key in [
+        "archives/v/0.zip",
+        "archives/v/1.zip",
+        "archives/w/0.zip",
+        "sources/v",
+    ] {
+        storage
+            .put_stream(key, "application/zip", &mut &b"zip"[..], PutOptions::default())
+            .await
+            .unwrap();
+    }
+    assert_eq!(storage.delete_prefix("archives/v/").await.unwrap(), 2);
+    storage.delete("sources/v").await.unwrap();
+    storage.delete("sources/v").await.unwrap();
+    assert_eq!(bucket.keys().await, vec!["archives/w/0.zip".to_owned()]);
+    let url = storage
+        .presign_get("archives/w/0.zip", Duration::from_secs(60))
+        .await
+        .unwrap();
+    assert!(url.contains("X-Amz-Signature"), "{url}");
+    storage.ensure_bucket().await.unwrap();
+}
