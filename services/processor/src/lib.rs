@@ -5,8 +5,9 @@
 //! zip64-safe archive with a `manifest.json` into any `AsyncWrite`. Memory is bounded by a few decoded pictures,
 //! whatever the video's length.
 //!
-//! It knows nothing of NATS, S3 or events: the processor's job flow (another module) feeds it a byte stream and a
-//! writer and maps [`ExtractError`] to retry decisions with [`ExtractError::is_bad_input`].
+//! The engine modules know nothing of NATS, S3 or events. The job flow ([`Processor`], `service.rs`) is the
+//! JetStream consumer around it: it streams the source from object storage into the engine and the archive back,
+//! appends the lifecycle events, and maps [`ExtractError`] to failure codes and retry decisions.
 
 mod archive;
 mod convert;
@@ -18,6 +19,7 @@ mod ffmpeg_ffi;
 mod input;
 mod limits;
 mod selection;
+mod service;
 mod spec;
 
 pub use archive::{MANIFEST_NAME, Manifest, ManifestFrame, frame_file_name};
@@ -27,4 +29,5 @@ pub use encode::encode_image;
 pub use error::ExtractError;
 pub use extract::{ExtractionSummary, Extractor, Progress};
 pub use limits::Limits;
+pub use service::{JobProgress, Processor, ProcessorError, ProcessorSettings, engine_spec};
 pub use spec::{DEFAULT_JPEG_QUALITY, ExtractionSpec, ImageFormat, Rational, Selection, SpecError};

@@ -1,0 +1,312 @@
+//! The processor service against real servers: a per-test nats-server, the stack's S3 (a bucket per test).
+
+mod common;
+
+use std::time::Duration;
+
+use fiapx_domain::{
+    Command, Event, ExtractionSpec, FailureCode, SourceObject, Status, UserId, Video, VideoId,
+};
+use fiapx_nats::test_support::NatsServer;
+use fiapx_nats::{CommandHandler, EventStore, Metadata, NatsSettings, provision};
+use fiapx_processor::{Limits, Processor, ProcessorSettings};
+use fiapx_storage::test_support::TestBucket;
+use fiapx_storage::{PutOptions, archive_prefix, source_key};
+use time::OffsetDateTime;
+use tokio_util::sync::CancellationToken;
+use uuid::Uuid;
+
+struct World {
+    _server: NatsServer,
+    client: async_nats::Client,
+    settings: NatsSettings,
+    store: EventStore,
+    bucket: TestBucket,
+}
+
+async fn world() -> World {
+    let server = NatsServer::start();
+    let settings = server.settings();
+    let client = async_nats::connect(&settings.url).await.unwrap();
+    provision(&async_nats::jetstream::new(client.clone()), &settings)
+        .await
+        .unwrap();
+    let store = EventStore::new(client.clone(), &settings);
+    World {
+        _server: server,
+        client,
+        settings,
+        store,
+        bucket: TestBucket::create().await,
+    }
+}
+
+fn fast_retries() -> ProcessorSettings {
+    ProcessorSettings {
+        ack_wait_secs: 3,
+        max_deliver: 3,
+        backoff_secs: vec![1],
+        progress_interval_ms: 50,
+        shutdown_grace_secs: 5,
+        ..ProcessorSettings::default()
+    }
+}
+
+impl World {
+    fn processor(&self, settings: ProcessorSettings) -> (CancellationToken, tokio::task::JoinHandle<()>) {
+        let handler = CommandHandler::new(self.store.clone(), 10);
+        let processor = Processor::new(
+            self.client.clone(),
+            handler,
+            self.bucket.storage().clone(),
+            self.settings.clone(),
+            settings,
+        );
+        let token = CancellationToken::new();
+        let stop = token.clone();
+        let task = tokio::spawn(async move { processor.run(stop).await.unwrap() });
+        (token, task)
+    }
+
+    /// Stores `bytes` as the source of a new video and appends `uploaded`.
+    async fn upload(&self, bytes: Vec<u8>) -> VideoId {
+        let video = VideoId::from_uuid(Uuid::now_v7());
+        let key = source_key(video);
+        let size = bytes.len() as u64;
+        let mut reader = std::io::Cursor::new(bytes);
+        self.bucket
+            .storage()
+            .put_stream(&key, "video/mp4", &mut reader, PutOptions::default())
+            .await
+            .unwrap();
+        let command = Command::RegisterUpload {
+            video_id: video,
+            owner: UserId::from_uuid(Uuid::from_u128(7)),
+            source: SourceObject {
+                key,
+                file_name: "clip.mp4".into(),
+                size_bytes: size,
+                content_type: "video/mp4".into(),
+            },
+            spec: ExtractionSpec::default(),
+            at: OffsetDateTime::now_utc(),
+        };
+        CommandHandler::new(self.store.clone(), 3)
+            .handle(video, command, Metadata::new_request())
+            .await
+            .unwrap();
+        video
+    }
+
+    async fn events(&self, video: VideoId) -> Vec<Event> {
+        self.store
+            .load(video)
+            .await
+            .unwrap()
+            .events
+            .into_iter()
+            .map(|e| e.event)
+            .collect()
+    }
+
+    /// Waits (bounded) until the video reaches `status`, returning its events.
+    async fn until(&self, video: VideoId, done: impl Fn(&Video) -> bool) -> Vec<Event> {
+        for _ in 0..600 {
+            let events = self.events(video).await;
+            if done(&Video::from_events(&events)) {
+                return events;
+            }
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+        panic!(
+            "video {video} never reached the expected state: {:?}",
+            self.events(video).await
+        );
+    }
+}
+
+fn count(events: &[Event], kind: &str) -> usize {
+    events.iter().filter(|e| e.event_type() == kind).count()
+}
+
+#[tokio::test]
+async fn an_uploaded_video_becomes_an_archive_of_its_frames() {
+    let w = world().await;
+    let clip = std::fs::read(common::clip(&common::H264)).unwrap();
+    let video = w.upload(clip).await;
+    let mut progress = w
+        .client
+        .subscribe(format!("progress.videos.{video}"))
+        .await
+        .unwrap();
+    let (stop, task) = w.processor(fast_retries());
+
+    let events = w.until(video, |v| v.status == Status::Completed).await;
+    stop.cancel();
+    task.await.unwrap();
+
+    assert_eq!(count(&events, "processing_started"), 1);
+    let Some(Event::Completed {
+        archive,
+        job: 0,
+        attempt: 1,
+        ..
+    }) = events.last()
+    else {
+        panic!("{events:?}")
+    };
+    assert_eq!(archive.frame_count, 10, "10.3 s at fps=1 gives 10 frames");
+    let zip = w.bucket.storage().get_bytes(&archive.key).await.unwrap();
+    assert_eq!(zip.len() as u64, archive.size_bytes);
+    assert_eq!(
+        archive.sha256,
+        hex::encode(<sha2::Sha256 as sha2::Digest>::digest(&zip))
+    );
+    let entries = common::entries(zip).await;
+    assert_eq!(
+        entries.iter().filter(|(name, _)| name.ends_with(".png")).count(),
+        10
+    );
+    assert!(
+        entries
+            .iter()
+            .any(|(name, _)| name == fiapx_processor::MANIFEST_NAME)
+    );
+
+    let first = tokio::time::timeout(Duration::from_secs(5), futures::StreamExt::next(&mut progress)).await;
+    let message = first.expect("progress was published").unwrap();
+    let body: fiapx_processor::JobProgress = serde_json::from_slice(&message.payload).unwrap();
+    assert_eq!(body.video_id, video.to_string());
+    let kv = async_nats::jetstream::new(w.client.clone())
+        .get_key_value("video_progress")
+        .await
+        .unwrap();
+    let latest: fiapx_processor::JobProgress =
+        serde_json::from_slice(&kv.get(video.to_string()).await.unwrap().unwrap()).unwrap();
+    assert_eq!((latest.stage.as_str(), latest.frames_done), ("completed", 10));
+}
+
+#[tokio::test]
+async fn a_corrupt_video_fails_once_with_its_code_and_is_not_retried() {
+    let w = world().await;
+    let mut bytes = std::fs::read(common::clip(&common::H264)).unwrap();
+    // Keep the container header, garble everything after it.
+    for byte in bytes.iter_mut().skip(4096) {
+        *byte = byte.wrapping_mul(31).wrapping_add(7);
+    }
+    let video = w.upload(bytes).await;
+    let (stop, task) = w.processor(fast_retries());
+    let events = w.until(video, |v| v.status == Status::Failed).await;
+    // Give a wrongly scheduled retry time to show up.
+    tokio::time::sleep(Duration::from_secs(2)).await;
+    stop.cancel();
+    task.await.unwrap();
+    let events = if w.events(video).await.len() > events.len() {
+        w.events(video).await
+    } else {
+        events
+    };
+    assert_eq!(
+        count(&events, "processing_started"),
+        1,
+        "bad input is never retried: {events:?}"
+    );
+    let Some(Event::Failed {
+        code,
+        will_retry: false,
+        ..
+    }) = events.last()
+    else {
+        panic!("{events:?}")
+    };
+    assert!(
+        matches!(
+            code,
+            FailureCode::CorruptInput | FailureCode::UnsupportedFormat | FailureCode::TruncatedInput
+        ),
+        "{code}"
+    );
+    assert!(
+        w.bucket.keys().await.iter().all(|k| !k.starts_with("archives/")),
+        "no archive for a failed job"
+    );
+}
+
+#[tokio::test]
+async fn transient_failures_are_retried_until_attempts_are_exhausted() {
+    let w = world().await;
+    let video = w
+        .upload(std::fs::read(common::clip(&common::H264)).unwrap())
+        .await;
+    // The source disappears from storage: every attempt fails with a storage error.
+    w.bucket.storage().delete(&source_key(video)).await.unwrap();
+    let (stop, task) = w.processor(fast_retries());
+    let events = w.until(video, |v| v.status == Status::Failed).await;
+    stop.cancel();
+    task.await.unwrap();
+    let failures: Vec<(u32, FailureCode, bool)> = events
+        .iter()
+        .filter_map(|e| match e {
+            Event::Failed {
+                attempt,
+                code,
+                will_retry,
+                ..
+            } => Some((*attempt, *code, *will_retry)),
+            _ => None,
+        })
+        .collect();
+    assert_eq!(
+        failures,
+        vec![
+            (1, FailureCode::StorageUnavailable, true),
+            (2, FailureCode::StorageUnavailable, true),
+            (3, FailureCode::AttemptsExhausted, false),
+        ]
+    );
+}
+
+#[tokio::test]
+async fn a_processor_killed_mid_job_is_replaced_and_the_job_completes_once() {
+    let w = world().await;
+    // A longer clip, so the first processor is surely still working when it dies.
+    let long = common::clip(&common::Clip {
+        name: "h264_40s_640x360.mp4",
+        args: &[
+            "-f",
+            "lavfi",
+            "-i",
+            "testsrc2=size=640x360:rate=30",
+            "-t",
+            "40",
+            "-pix_fmt",
+            "yuv420p",
+            "-c:v",
+            "libx264",
+            "-preset",
+            "ultrafast",
+        ],
+    });
+    let video = w.upload(std::fs::read(long).unwrap()).await;
+    let settings = ProcessorSettings {
+        limits: Limits::default(),
+        ..fast_retries()
+    };
+    let (_first_stop, first) = w.processor(settings.clone());
+    w.until(video, |v| v.status == Status::Processing).await;
+    first.abort(); // a crash: no ack, no failure event
+    let _ = first.await;
+
+    let (stop, second) = w.processor(settings);
+    let events = w.until(video, |v| v.status == Status::Completed).await;
+    stop.cancel();
+    second.await.unwrap();
+    assert_eq!(count(&events, "completed"), 1, "{events:?}");
+    assert_eq!(
+        count(&events, "processing_started"),
+        2,
+        "the redelivery took over the dead attempt: {events:?}"
+    );
+    let archives = w.bucket.storage().list(&archive_prefix(video)).await.unwrap();
+    assert_eq!(archives.len(), 1, "one archive: {archives:?}");
+}
