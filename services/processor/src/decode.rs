@@ -113,6 +113,8 @@ struct VideoStream {
     /// Added to every timestamp so the file starts at zero, like the CLI's default `-ss`-less offset.
     offset: i64,
     duration_seconds: Option<f64>,
+    /// Whether `duration_seconds` is the video stream's own (exact) rather than the whole container's.
+    duration_is_video_only: bool,
     frame_duration_fallback: i64,
 }
 
@@ -182,8 +184,22 @@ impl Decode {
             skipping: false,
             decode_errors: 0,
             first_decode_error: None,
+            content_end_seconds: 0.0,
             first_pts: None,
             end_pts: None,
+        };
+        let time_bases: Vec<TimeBase> = demuxer
+            .streams()
+            .into_iter()
+            .map(|s| TimeBase {
+                num: i64::from(s.time_base.num).max(1),
+                den: i64::from(s.time_base.den).max(1),
+            })
+            .collect();
+        let start_seconds = if demuxer.start_time == ffi::AV_NOPTS_VALUE {
+            0.0
+        } else {
+            TimeBase::MICROS.seconds(demuxer.start_time)
         };
         let mut lookahead: VecDeque<AVPacket> = VecDeque::with_capacity(LOOKAHEAD_PACKETS + 1);
         loop {
@@ -198,6 +214,17 @@ impl Decode {
                     break;
                 }
             };
+            let ts = if packet.pts != ffi::AV_NOPTS_VALUE {
+                packet.pts
+            } else {
+                packet.dts
+            };
+            if ts != ffi::AV_NOPTS_VALUE
+                && let Some(tb) = time_bases.get(packet.stream_index as usize)
+            {
+                let end = tb.seconds(ts + packet.duration.max(0)) - start_seconds;
+                run.content_end_seconds = run.content_end_seconds.max(end);
+            }
             if packet.stream_index != run.stream.index {
                 continue;
             }
@@ -346,11 +373,13 @@ fn open_video(
         frame_rate,
         size_bytes: input.size(),
     };
+    let duration_is_video_only = stream.duration > 0 && stream.duration != ffi::AV_NOPTS_VALUE;
     let video = VideoStream {
         index: stream.index,
         time_base,
         offset,
         duration_seconds,
+        duration_is_video_only,
         frame_duration_fallback,
     };
     Ok((video, context, info, orientation))
@@ -369,6 +398,8 @@ struct Run {
     skipping: bool,
     decode_errors: u32,
     first_decode_error: Option<String>,
+    /// Latest end time of any packet of any stream, in seconds from the start of the file.
+    content_end_seconds: f64,
     first_pts: Option<i64>,
     /// Where the CLI would put end of stream: last frame's timestamp plus its duration, via microseconds.
     end_pts: Option<i64>,
@@ -518,7 +549,11 @@ impl Run {
         if let Some(expected) = self.stream.duration_seconds {
             // Containers round durations and audio may outlast video a little; a real cut loses far more.
             let tolerance = (expected * 0.02).max(1.0);
-            if decoded + tolerance < expected {
+            // A container-wide duration may be set by an audio track that simply outlasts the video; then the file
+            // is only cut if no stream reaches that far either.
+            let content_short =
+                self.stream.duration_is_video_only || self.content_end_seconds + tolerance < expected;
+            if decoded + tolerance < expected && content_short {
                 return Err(ExtractError::Truncated {
                     decoded_seconds: decoded,
                     expected_seconds: expected,
