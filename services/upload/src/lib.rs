@@ -1,1 +1,25 @@
-//! Placeholder while the crate is being built.
+//! FIAP X upload service: the command side of the HTTP API.
+//!
+//! `POST /api/v1/videos` streams the body into S3 (memory does not grow with the file), checks size and container
+//! magic bytes while streaming, runs `RegisterUpload` through the event store and answers 202 with `Location`;
+//! `Idempotency-Key` makes a retried upload return the first result. `POST /api/v1/videos/{id}/reprocess` and
+//! `DELETE /api/v1/videos/{id}` run the reprocess and delete commands. The binary mounts [`UploadApi`] (a
+//! poem-openapi `OpenApi`); nothing here binds a port.
+//!
+//! It owns the HTTP shape of those commands, the streaming upload and the idempotency records. It must not know
+//! about the read models (PostgreSQL) or FFmpeg: the content check here is a fast first gate on magic bytes, the
+//! processor's FFmpeg probe is the real one. The owner comes from the TEMPORARY `X-Fiapx-Owner` header
+//! ([`fiapx_http::Owner`]) until the auth issue lands.
+
+mod api;
+mod body;
+mod idempotency;
+mod settings;
+mod sniff;
+mod spec_input;
+mod upload;
+
+pub use api::{UploadApi, UploadSetupError, VideoAccepted, VideoLinks};
+pub use settings::UploadSettings;
+pub use sniff::{Container, SNIFF_LEN, sniff};
+pub use spec_input::{FormatName, SpecInput};

@@ -1,0 +1,201 @@
+//! Upload benchmark: streams a generated 2 GiB video body through the upload API (real HTTP on a free port, real
+//! S3 from the stack, a private nats-server) and reports the process's RSS growth against the 64 MB target.
+//!
+//! The body is a real MP4 made by the ffmpeg CLI followed by zero padding up to the size, generated chunk by chunk
+//! while sending (the same 1 MiB buffer is re-sent), so the client holds nothing: the content gate sees a genuine
+//! `ftyp` box and the padding is just trailing bytes (the processor would probe the MP4 and ignore them).
+//! The client runs in the same process, so the growth measured is an upper bound for the service alone.
+//!
+//! ```text
+//! set -a; . .state/env; set +a
+//! cargo run --release -p fiapx-upload --example bench_upload            # 2 GiB
+//! FIAPX_BENCH_UPLOAD_MIB=256 cargo run --release -p fiapx-upload --example bench_upload
+//! ```
+//! Baseline in the same run: the same stream written straight to S3 with `Storage::put_stream` (no HTTP, no
+//! event), whose throughput the API's is compared with.
+
+use std::process::Command as Process;
+use std::time::Instant;
+
+use async_nats::jetstream;
+use bytes::Bytes;
+use fiapx_http::{OWNER_HEADER, json_error};
+use fiapx_nats::test_support::NatsServer;
+use fiapx_nats::{CommandHandler, EventStore};
+use fiapx_storage::PutOptions;
+use fiapx_storage::test_support::TestBucket;
+use fiapx_upload::{UploadApi, UploadSettings};
+use futures::stream::{self, StreamExt};
+use poem::listener::{Acceptor, Listener, TcpListener};
+use poem::{EndpointExt, Route, Server};
+use poem_openapi::OpenApiService;
+use tokio_util::io::StreamReader;
+
+const MIB: u64 = 1024 * 1024;
+const TARGET_MB: f64 = 64.0;
+
+/// (VmRSS, VmHWM) in bytes.
+fn memory() -> (u64, u64) {
+    let status = std::fs::read_to_string("/proc/self/status").expect("/proc/self/status");
+    let field = |name: &str| {
+        status
+            .lines()
+            .find(|line| line.starts_with(name))
+            .and_then(|line| line.split_whitespace().nth(1))
+            .and_then(|kb| kb.parse::<u64>().ok())
+            .map_or(0, |kb| kb * 1024)
+    };
+    (field("VmRSS:"), field("VmHWM:"))
+}
+
+/// Resets VmHWM to the current RSS (Linux >= 4.0), so the peak measured is the upload's.
+fn reset_peak() {
+    let _ = std::fs::write("/proc/self/clear_refs", "5");
+}
+
+fn mb(bytes: u64) -> f64 {
+    bytes as f64 / 1e6
+}
+
+fn small_mp4(dir: &std::path::Path) -> Vec<u8> {
+    let path = dir.join("bench.mp4");
+    let status = Process::new("ffmpeg")
+        .args([
+            "-v",
+            "error",
+            "-y",
+            "-f",
+            "lavfi",
+            "-i",
+            "testsrc=duration=2:size=320x240:rate=25",
+        ])
+        .args(["-pix_fmt", "yuv420p", "-c:v", "libx264", "-preset", "ultrafast"])
+        .arg(&path)
+        .status()
+        .expect("ffmpeg CLI (run `make deps`)");
+    assert!(status.success(), "ffmpeg failed");
+    std::fs::read(path).expect("read mp4")
+}
+
+/// The MP4 then zero padding up to `total` bytes, produced lazily.
+fn body_stream(
+    mp4: Bytes,
+    total: u64,
+) -> impl futures::Stream<Item = std::io::Result<Bytes>> + Send + 'static {
+    let padding = Bytes::from(vec![0_u8; MIB as usize]);
+    let mut left = total - mp4.len() as u64;
+    let chunks = std::iter::from_fn(move || {
+        if left == 0 {
+            return None;
+        }
+        let n = left.min(MIB);
+        left -= n;
+        Some(Ok(padding.slice(..n as usize)))
+    });
+    stream::iter(std::iter::once(Ok(mp4)).chain(chunks))
+}
+
+#[tokio::main]
+async fn main() -> anyhow::Result<()> {
+    let total = std::env::var("FIAPX_BENCH_UPLOAD_MIB")
+        .ok()
+        .and_then(|v| v.parse::<u64>().ok())
+        .unwrap_or(2048)
+        * MIB;
+    let baseline_total = total.min(512 * MIB);
+    let dir = tempfile::tempdir()?;
+    let mp4 = Bytes::from(small_mp4(dir.path()));
+
+    let nats = NatsServer::start();
+    let nats_settings = nats.settings();
+    let client = async_nats::connect(nats.url()).await?;
+    fiapx_nats::provision(&jetstream::new(client.clone()), &nats_settings).await?;
+    let handler = CommandHandler::new(
+        EventStore::new(client, &nats_settings),
+        nats_settings.max_append_retries,
+    );
+    let bucket = TestBucket::create().await;
+    let settings = UploadSettings {
+        max_upload_bytes: total + MIB,
+        ..UploadSettings::default()
+    };
+    let options = PutOptions {
+        part_size: settings.part_size_bytes,
+        parts_in_flight: settings.parts_in_flight,
+    };
+    let api = UploadApi::new(handler, bucket.storage().clone(), settings, &nats_settings).await?;
+    let route = Route::new()
+        .nest("/", OpenApiService::new(api, "fiapx", "bench"))
+        .catch_all_error(json_error);
+    let acceptor = TcpListener::bind("127.0.0.1:0").into_acceptor().await?;
+    let addr = acceptor.local_addr()[0]
+        .as_socket_addr()
+        .copied()
+        .ok_or_else(|| anyhow::anyhow!("no socket address"))?;
+    tokio::spawn(Server::new_with_acceptor(acceptor).run(route));
+    let url = format!("http://{addr}/api/v1/videos");
+    let http = reqwest::Client::new();
+    let owner = uuid::Uuid::now_v7().to_string();
+    let upload = |size: u64| {
+        http.post(&url)
+            .header(OWNER_HEADER, &owner)
+            .header("content-type", "video/mp4")
+            .header("X-Fiapx-Filename", "bench.mp4")
+            .body(reqwest::Body::wrap_stream(body_stream(mp4.clone(), size)))
+            .send()
+    };
+
+    // Warm-up: connection pools, allocator arenas, the first multipart upload.
+    let warm = upload(32 * MIB).await?;
+    anyhow::ensure!(warm.status() == 202, "warm-up upload failed: {}", warm.status());
+
+    // Baseline: the same stream straight into S3.
+    let started = Instant::now();
+    let mut reader = StreamReader::new(body_stream(mp4.clone(), baseline_total).boxed());
+    bucket
+        .storage()
+        .put_stream("bench/baseline", "video/mp4", &mut reader, options)
+        .await?;
+    let baseline_secs = started.elapsed().as_secs_f64();
+    bucket.storage().delete("bench/baseline").await?;
+
+    let (rss_before, _) = memory();
+    reset_peak();
+    let started = Instant::now();
+    let response = upload(total).await?;
+    let secs = started.elapsed().as_secs_f64();
+    let (rss_after, peak) = memory();
+    let status = response.status();
+    let body = response.text().await?;
+    anyhow::ensure!(status == 202, "upload failed: {status} {body}");
+
+    let growth = peak.saturating_sub(rss_before);
+    let api_mbps = mb(total) / secs;
+    let baseline_mbps = mb(baseline_total) / baseline_secs;
+    println!(
+        "upload of {:.0} MB through POST /api/v1/videos: {secs:.1} s, {api_mbps:.0} MB/s",
+        mb(total)
+    );
+    println!(
+        "baseline (Storage::put_stream of {:.0} MB, no HTTP): {baseline_mbps:.0} MB/s; API/baseline throughput = {:.2}",
+        mb(baseline_total),
+        api_mbps / baseline_mbps
+    );
+    println!(
+        "RSS before {:.1} MB, peak during upload {:.1} MB, after {:.1} MB",
+        mb(rss_before),
+        mb(peak),
+        mb(rss_after)
+    );
+    println!(
+        "upload RSS growth: {:.1} MB (target < {TARGET_MB:.0} MB for 2 GB): {}",
+        mb(growth),
+        if mb(growth) < TARGET_MB {
+            "OK"
+        } else {
+            "OVER TARGET"
+        }
+    );
+    drop(bucket);
+    Ok(())
+}

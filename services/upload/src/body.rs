@@ -1,0 +1,166 @@
+//! Request bodies that poem-openapi has no streaming type for, described in the OpenAPI document by hand.
+//!
+//! poem-openapi's `Upload` (multipart files) spools each file into a temporary file before the handler runs,
+//! which would write every upload to local disk first. [`UploadBody`] hands the handler the live body instead: the
+//! raw stream, or poem's streaming multipart reader whose `file` part is read as it arrives.
+
+use fiapx_http::ApiError;
+use poem::web::Multipart;
+use poem::{Body, FromRequest, Request, RequestBody};
+use poem_openapi::registry::{MetaMediaType, MetaRequest, MetaSchema, MetaSchemaRef, Registry};
+use poem_openapi::types::{ParseFromJSON, Type};
+use poem_openapi::{ApiExtractor, ApiExtractorType, ExtractParamOptions};
+
+use crate::spec_input::SpecInput;
+
+/// The largest JSON spec accepted (a spec is a handful of fields).
+const MAX_SPEC_BYTES: usize = 16 * 1024;
+
+/// `POST /api/v1/videos` body: raw bytes (`application/octet-stream` or `video/*`) or `multipart/form-data`.
+pub enum UploadBody {
+    /// The whole body is the video.
+    Raw(Body),
+    /// An optional `spec` JSON part, then a `file` part.
+    Multipart(Multipart),
+}
+
+fn binary_schema() -> MetaSchemaRef {
+    MetaSchemaRef::Inline(Box::new(MetaSchema {
+        format: Some("binary"),
+        ..MetaSchema::new("string")
+    }))
+}
+
+/// Content types taken as a raw video body (`None`: no header, taken as raw too).
+fn is_raw(content_type: Option<&str>) -> bool {
+    match content_type.map(|ct| ct.split(';').next().unwrap_or("").trim().to_ascii_lowercase()) {
+        None => true,
+        Some(ct) => ct == "application/octet-stream" || ct.starts_with("video/"),
+    }
+}
+
+impl<'a> ApiExtractor<'a> for UploadBody {
+    const TYPES: &'static [ApiExtractorType] = &[ApiExtractorType::RequestObject];
+
+    type ParamType = ();
+    type ParamRawType = ();
+
+    fn register(registry: &mut Registry) {
+        SpecInput::register(registry);
+    }
+
+    fn request_meta() -> Option<MetaRequest> {
+        let multipart = MetaSchema {
+            required: vec!["file"],
+            properties: vec![
+                (
+                    "spec",
+                    MetaSchemaRef::Inline(Box::new(MetaSchema {
+                        description: Some(
+                            "Extraction spec as JSON (an ExtractionSpec object); must come before `file`.",
+                        ),
+                        ..MetaSchema::new("string")
+                    })),
+                ),
+                ("file", binary_schema()),
+            ],
+            ..MetaSchema::new("object")
+        };
+        Some(MetaRequest {
+            description: Some(
+                "The video. Either the raw bytes (`application/octet-stream` or `video/*`, file name in \
+                 `X-Fiapx-Filename`, spec in query parameters) or `multipart/form-data` with an optional `spec` \
+                 part (JSON ExtractionSpec) followed by the `file` part. The body is streamed to storage.",
+            ),
+            content: vec![
+                MetaMediaType {
+                    content_type: "application/octet-stream",
+                    schema: binary_schema(),
+                },
+                MetaMediaType {
+                    content_type: "video/*",
+                    schema: binary_schema(),
+                },
+                MetaMediaType {
+                    content_type: "multipart/form-data",
+                    schema: MetaSchemaRef::Inline(Box::new(multipart)),
+                },
+            ],
+            required: true,
+        })
+    }
+
+    async fn from_request(
+        request: &'a Request,
+        body: &mut RequestBody,
+        _param_opts: ExtractParamOptions<Self::ParamType>,
+    ) -> poem::Result<Self> {
+        let content_type = request.content_type();
+        if content_type.is_some_and(|ct| ct.to_ascii_lowercase().starts_with("multipart/form-data")) {
+            return Ok(Self::Multipart(
+                <Multipart as FromRequest<'_>>::from_request(request, body).await?,
+            ));
+        }
+        if is_raw(content_type) {
+            return Ok(Self::Raw(body.take()?));
+        }
+        Err(ApiError::unsupported_media_type(
+            "send the video as application/octet-stream, video/* or multipart/form-data",
+        )
+        .into())
+    }
+}
+
+/// An optional JSON [`SpecInput`] body: no body (or `{}`) means "keep the current spec".
+pub struct OptionalSpec(pub Option<SpecInput>);
+
+impl<'a> ApiExtractor<'a> for OptionalSpec {
+    const TYPES: &'static [ApiExtractorType] = &[ApiExtractorType::RequestObject];
+
+    type ParamType = ();
+    type ParamRawType = ();
+
+    fn register(registry: &mut Registry) {
+        SpecInput::register(registry);
+    }
+
+    fn request_meta() -> Option<MetaRequest> {
+        Some(MetaRequest {
+            description: Some("A new extraction spec; without a body the current spec is kept."),
+            content: vec![MetaMediaType {
+                content_type: "application/json; charset=utf-8",
+                schema: SpecInput::schema_ref(),
+            }],
+            required: false,
+        })
+    }
+
+    async fn from_request(
+        _request: &'a Request,
+        body: &mut RequestBody,
+        _param_opts: ExtractParamOptions<Self::ParamType>,
+    ) -> poem::Result<Self> {
+        let bytes = body.take()?.into_bytes_limit(MAX_SPEC_BYTES).await.map_err(|_| {
+            ApiError::bad_request(format!(
+                "the spec body must be JSON of at most {MAX_SPEC_BYTES} bytes"
+            ))
+        })?;
+        if bytes.iter().all(u8::is_ascii_whitespace) {
+            return Ok(Self(None));
+        }
+        let spec = parse_spec_json(&bytes)?;
+        Ok(Self((!spec.is_empty()).then_some(spec)))
+    }
+}
+
+/// A JSON ExtractionSpec object; malformed JSON or fields are a 400 `invalid_spec`.
+pub fn parse_spec_json(bytes: &[u8]) -> Result<SpecInput, ApiError> {
+    let value: serde_json::Value = serde_json::from_slice(bytes)
+        .map_err(|e| ApiError::invalid_spec(format!("spec is not valid JSON: {e}")))?;
+    SpecInput::parse_from_json(Some(value)).map_err(|e| {
+        ApiError::invalid_spec(format!(
+            "spec does not match ExtractionSpec: {}",
+            e.into_message()
+        ))
+    })
+}

@@ -1,0 +1,34 @@
+//! Upload service settings.
+
+use serde::Deserialize;
+
+/// Limits and tuning of the upload service.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(default)]
+pub struct UploadSettings {
+    /// Largest accepted body (bytes); larger uploads get 413 and leave nothing in storage.
+    pub max_upload_bytes: u64,
+    /// Multipart part size (bytes, at least 5 MiB); memory per upload is a few parts.
+    pub part_size_bytes: usize,
+    /// Parts uploading to S3 while the next one is read from the client.
+    pub parts_in_flight: usize,
+    /// NATS KV bucket of `Idempotency-Key` records.
+    pub idempotency_bucket: String,
+    /// How long an `Idempotency-Key` is remembered (seconds).
+    pub idempotency_ttl_secs: u64,
+    /// After this long (seconds) an unfinished attempt's key may be taken over by a retry.
+    pub idempotency_pending_timeout_secs: u64,
+}
+
+impl Default for UploadSettings {
+    fn default() -> Self {
+        Self {
+            max_upload_bytes: 2 * 1024 * 1024 * 1024,
+            part_size_bytes: 8 * 1024 * 1024,
+            parts_in_flight: 1,
+            idempotency_bucket: "upload_idempotency".into(),
+            idempotency_ttl_secs: 24 * 3600,
+            idempotency_pending_timeout_secs: 3600,
+        }
+    }
+}

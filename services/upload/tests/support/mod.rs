@@ -1,0 +1,115 @@
+//! `spawn_app()`: the upload API on a per-test nats-server and a per-test bucket of the stack's S3.
+
+#![allow(dead_code, reason = "each test binary uses a part of the helpers")]
+
+use std::path::PathBuf;
+use std::process::Command as Process;
+
+use async_nats::jetstream;
+use fiapx_domain::{Event, VideoId};
+use fiapx_http::{OWNER_HEADER, json_error};
+use fiapx_nats::test_support::NatsServer;
+use fiapx_nats::{CommandHandler, EventStore};
+use fiapx_storage::test_support::TestBucket;
+use fiapx_upload::{UploadApi, UploadSettings};
+use poem::endpoint::BoxEndpoint;
+use poem::test::TestClient;
+use poem::{EndpointExt, Route};
+use poem_openapi::OpenApiService;
+use uuid::Uuid;
+
+pub struct App {
+    pub client: TestClient<BoxEndpoint<'static>>,
+    pub bucket: TestBucket,
+    pub store: EventStore,
+    pub handler: CommandHandler,
+    pub nats: NatsServer,
+    pub dir: tempfile::TempDir,
+}
+
+pub async fn spawn_app() -> App {
+    spawn_app_with(UploadSettings::default()).await
+}
+
+pub async fn spawn_app_with(settings: UploadSettings) -> App {
+    let nats = NatsServer::start();
+    let nats_settings = nats.settings();
+    let client = async_nats::connect(nats.url())
+        .await
+        .expect("connect to the test nats-server");
+    fiapx_nats::provision(&jetstream::new(client.clone()), &nats_settings)
+        .await
+        .expect("provision");
+    let store = EventStore::new(client, &nats_settings);
+    let handler = CommandHandler::new(store.clone(), nats_settings.max_append_retries);
+    let bucket = TestBucket::create().await;
+    let api = UploadApi::new(
+        handler.clone(),
+        bucket.storage().clone(),
+        settings,
+        &nats_settings,
+    )
+    .await
+    .expect("upload api");
+    let service = OpenApiService::new(api, "fiapx", "test");
+    let route = Route::new()
+        .nest("/", service)
+        .catch_all_error(json_error)
+        .boxed();
+    App {
+        client: TestClient::new(route),
+        bucket,
+        store,
+        handler,
+        nats,
+        dir: tempfile::tempdir().expect("tempdir"),
+    }
+}
+
+pub fn owner() -> Uuid {
+    Uuid::now_v7()
+}
+
+pub fn owner_header() -> &'static str {
+    OWNER_HEADER
+}
+
+impl App {
+    /// A small real MP4 made by the ffmpeg CLI.
+    pub fn mp4(&self) -> Vec<u8> {
+        let path: PathBuf = self.dir.path().join("clip.mp4");
+        if !path.exists() {
+            let status = Process::new("ffmpeg")
+                .args([
+                    "-v",
+                    "error",
+                    "-y",
+                    "-f",
+                    "lavfi",
+                    "-i",
+                    "testsrc=duration=2:size=160x120:rate=10",
+                ])
+                .args(["-pix_fmt", "yuv420p", "-c:v", "libx264", "-preset", "ultrafast"])
+                .arg(&path)
+                .status()
+                .expect("ffmpeg CLI (run `make deps`)");
+            assert!(status.success(), "ffmpeg failed");
+        }
+        std::fs::read(path).expect("read the generated mp4")
+    }
+
+    pub async fn events(&self, video: Uuid) -> Vec<Event> {
+        let loaded = self.store.load(VideoId::from_uuid(video)).await.expect("load");
+        loaded.events.into_iter().map(|stored| stored.event).collect()
+    }
+
+    /// Every message in the event stream (all videos).
+    pub async fn stream_messages(&self) -> u64 {
+        let mut stream = self.store.jetstream().get_stream("VIDEOS").await.expect("stream");
+        stream.info().await.expect("stream info").state.messages
+    }
+
+    pub async fn keys(&self) -> Vec<String> {
+        self.bucket.keys().await
+    }
+}

@@ -1,0 +1,525 @@
+//! The upload API against the real stack: a nats-server per test, a bucket per test on SeaweedFS.
+
+mod support;
+
+use fiapx_domain::{
+    ArchiveObject, Command, Event, ExtractionSpec, ImageFormat, Rational, Selection, Status, UserId, VideoId,
+};
+use fiapx_nats::Metadata;
+use fiapx_storage::{PutOptions, archive_key, source_key};
+use fiapx_upload::UploadSettings;
+use poem::Body;
+use poem::http::StatusCode;
+use poem::test::TestResponse;
+use support::{App, owner, owner_header, spawn_app, spawn_app_with};
+use time::OffsetDateTime;
+use uuid::Uuid;
+
+const MIB: usize = 1024 * 1024;
+
+async fn json(response: TestResponse) -> serde_json::Value {
+    let bytes = response.0.into_body().into_bytes().await.unwrap();
+    serde_json::from_slice(&bytes).unwrap_or_else(|_| panic!("not JSON: {}", String::from_utf8_lossy(&bytes)))
+}
+
+async fn expect_error(response: TestResponse, status: StatusCode, code: &str) -> serde_json::Value {
+    assert_eq!(response.0.status(), status);
+    let body = json(response).await;
+    assert_eq!(body["code"], code, "{body}");
+    body
+}
+
+async fn upload_raw(app: &App, owner: Uuid, body: Vec<u8>, query: &str) -> TestResponse {
+    app.client
+        .post(format!("/api/v1/videos{query}"))
+        .header(owner_header(), owner.to_string())
+        .header("X-Fiapx-Filename", "f%C3%A9rias.mp4")
+        .content_type("application/octet-stream")
+        .body(body)
+        .send()
+        .await
+}
+
+async fn accepted(app: &App, owner: Uuid, body: Vec<u8>, query: &str) -> Uuid {
+    let response = upload_raw(app, owner, body, query).await;
+    assert_eq!(response.0.status(), StatusCode::ACCEPTED);
+    let location = response
+        .0
+        .headers()
+        .get("location")
+        .unwrap()
+        .to_str()
+        .unwrap()
+        .to_owned();
+    let body = json(response).await;
+    let id: Uuid = body["id"].as_str().unwrap().parse().unwrap();
+    assert_eq!(location, format!("/api/v1/videos/{id}"));
+    id
+}
+
+#[tokio::test]
+async fn raw_upload_stores_the_exact_bytes_and_appends_uploaded() {
+    let app = spawn_app().await;
+    let user = owner();
+    let video = app.mp4();
+    let response = upload_raw(
+        &app,
+        user,
+        video.clone(),
+        "?fps=30000/1001&format=jpeg&quality=80&max_width=64",
+    )
+    .await;
+    assert_eq!(response.0.status(), StatusCode::ACCEPTED);
+    let body = json(response).await;
+    assert_eq!(body["status"], "queued");
+    assert_eq!(body["job"], 0);
+    let id: Uuid = body["id"].as_str().unwrap().parse().unwrap();
+    assert_eq!(body["links"]["self"], format!("/api/v1/videos/{id}"));
+
+    let key = source_key(VideoId::from_uuid(id));
+    assert_eq!(app.keys().await, vec![key.clone()]);
+    assert!(app.bucket.storage().get_bytes(&key).await.unwrap() == video);
+
+    let events = app.events(id).await;
+    let [
+        Event::Uploaded {
+            video_id,
+            owner,
+            source,
+            spec,
+            ..
+        },
+    ] = events.as_slice()
+    else {
+        panic!("expected one uploaded event, got {events:?}");
+    };
+    assert_eq!(*video_id, VideoId::from_uuid(id));
+    assert_eq!(*owner, UserId::from_uuid(user));
+    assert_eq!(source.key, key);
+    assert_eq!(source.size_bytes, video.len() as u64);
+    assert_eq!(source.file_name, "férias.mp4");
+    assert_eq!(source.content_type, "video/mp4");
+    assert_eq!(
+        *spec,
+        ExtractionSpec {
+            selection: Selection::Fps(Rational::new(30000, 1001)),
+            format: ImageFormat::Jpeg { quality: 80 },
+            max_width: Some(64),
+            max_height: None,
+        }
+    );
+}
+
+#[tokio::test]
+async fn a_multipart_upload_streams_several_parts_with_the_default_spec() {
+    // 5 MiB parts: a 12 MiB body goes through three multipart parts.
+    let app = spawn_app_with(UploadSettings {
+        part_size_bytes: 5 * MIB,
+        ..UploadSettings::default()
+    })
+    .await;
+    let mut video = app.mp4();
+    video.resize(12 * MIB + 3, 0x5A);
+    let id = accepted(&app, owner(), video.clone(), "").await;
+    let key = source_key(VideoId::from_uuid(id));
+    assert!(app.bucket.storage().get_bytes(&key).await.unwrap() == video);
+    let events = app.events(id).await;
+    let [Event::Uploaded { spec, source, .. }] = events.as_slice() else {
+        panic!("{events:?}")
+    };
+    assert_eq!(*spec, ExtractionSpec::default());
+    assert_eq!(source.size_bytes, video.len() as u64);
+}
+
+fn multipart(parts: &[(&str, Option<&str>, &[u8])]) -> (String, Vec<u8>) {
+    let boundary = "fiapx-test-boundary-7d3c";
+    let mut body = Vec::new();
+    for (name, file_name, content) in parts {
+        body.extend_from_slice(format!("--{boundary}\r\n").as_bytes());
+        match file_name {
+            Some(file) => body.extend_from_slice(
+                format!(
+                    "Content-Disposition: form-data; name=\"{name}\"; filename=\"{file}\"\r\nContent-Type: video/mp4\r\n\r\n"
+                )
+                .as_bytes(),
+            ),
+            None => body.extend_from_slice(
+                format!("Content-Disposition: form-data; name=\"{name}\"\r\nContent-Type: application/json\r\n\r\n")
+                    .as_bytes(),
+            ),
+        }
+        body.extend_from_slice(content);
+        body.extend_from_slice(b"\r\n");
+    }
+    body.extend_from_slice(format!("--{boundary}--\r\n").as_bytes());
+    (format!("multipart/form-data; boundary={boundary}"), body)
+}
+
+#[tokio::test]
+async fn multipart_upload_with_a_spec_part() {
+    let app = spawn_app().await;
+    let user = owner();
+    let video = app.mp4();
+    let (content_type, body) = multipart(&[
+        (
+            "spec",
+            None,
+            br#"{"count": 5, "format": "webp", "max_height": 90}"#,
+        ),
+        ("file", Some("clip.mp4"), &video),
+    ]);
+    let response = app
+        .client
+        .post("/api/v1/videos")
+        .header(owner_header(), user.to_string())
+        .content_type(content_type)
+        .body(body)
+        .send()
+        .await;
+    assert_eq!(response.0.status(), StatusCode::ACCEPTED);
+    let id: Uuid = json(response).await["id"].as_str().unwrap().parse().unwrap();
+    let key = source_key(VideoId::from_uuid(id));
+    assert!(app.bucket.storage().get_bytes(&key).await.unwrap() == video);
+    let events = app.events(id).await;
+    let [Event::Uploaded { spec, source, .. }] = events.as_slice() else {
+        panic!("{events:?}")
+    };
+    assert_eq!(spec.selection, Selection::Count(5));
+    assert_eq!(spec.format, ImageFormat::Webp);
+    assert_eq!(spec.max_height, Some(90));
+    assert_eq!(source.file_name, "clip.mp4");
+
+    // A bad spec part is refused before the file is stored.
+    let (content_type, body) =
+        multipart(&[("spec", None, br#"{"fsp": 2}"#), ("file", Some("a.mp4"), &video)]);
+    let response = app
+        .client
+        .post("/api/v1/videos")
+        .header(owner_header(), user.to_string())
+        .content_type(content_type)
+        .body(body)
+        .send()
+        .await;
+    expect_error(response, StatusCode::BAD_REQUEST, "invalid_spec").await;
+    // No file part at all.
+    let (content_type, body) = multipart(&[("spec", None, b"{}")]);
+    let response = app
+        .client
+        .post("/api/v1/videos")
+        .header(owner_header(), user.to_string())
+        .content_type(content_type)
+        .body(body)
+        .send()
+        .await;
+    expect_error(response, StatusCode::BAD_REQUEST, "bad_request").await;
+    assert_eq!(app.keys().await.len(), 1);
+    assert_eq!(app.stream_messages().await, 1);
+}
+
+#[tokio::test]
+async fn over_the_limit_is_413_and_leaves_nothing_in_s3() {
+    let app = spawn_app_with(UploadSettings {
+        max_upload_bytes: 7 * MIB as u64,
+        part_size_bytes: 5 * MIB,
+        ..UploadSettings::default()
+    })
+    .await;
+    let mut video = app.mp4();
+    video.resize(12 * MIB, 0);
+
+    // Streamed without Content-Length: the limit trips after the multipart upload started.
+    let response = app
+        .client
+        .post("/api/v1/videos")
+        .header(owner_header(), owner().to_string())
+        .content_type("video/mp4")
+        .body(Body::from_async_read(std::io::Cursor::new(video.clone())))
+        .send()
+        .await;
+    let body = expect_error(response, StatusCode::PAYLOAD_TOO_LARGE, "too_large").await;
+    assert!(body["message"].as_str().unwrap().contains(&(7 * MIB).to_string()));
+    assert_eq!(app.keys().await, Vec::<String>::new());
+    assert_eq!(
+        app.bucket.storage().pending_multipart_uploads("").await.unwrap(),
+        Vec::<String>::new()
+    );
+
+    // With a Content-Length over the limit the body is not even read.
+    let response = app
+        .client
+        .post("/api/v1/videos")
+        .header(owner_header(), owner().to_string())
+        .header("content-length", video.len().to_string())
+        .content_type("video/mp4")
+        .body(video)
+        .send()
+        .await;
+    expect_error(response, StatusCode::PAYLOAD_TOO_LARGE, "too_large").await;
+    assert_eq!(app.keys().await, Vec::<String>::new());
+    assert_eq!(app.stream_messages().await, 0);
+}
+
+#[tokio::test]
+async fn not_a_video_is_415_and_empty_is_400_and_nothing_is_stored() {
+    let app = spawn_app().await;
+    let mut png = b"\x89PNG\r\n\x1a\n\0\0\0\rIHDR".to_vec();
+    png.resize(10_000, 1);
+    let response = upload_raw(&app, owner(), png, "").await;
+    expect_error(
+        response,
+        StatusCode::UNSUPPORTED_MEDIA_TYPE,
+        "unsupported_media_type",
+    )
+    .await;
+
+    let response = upload_raw(&app, owner(), Vec::new(), "").await;
+    expect_error(response, StatusCode::BAD_REQUEST, "bad_request").await;
+    let response = app
+        .client
+        .post("/api/v1/videos")
+        .header(owner_header(), owner().to_string())
+        .content_type("application/octet-stream")
+        .body(Body::from_async_read(std::io::Cursor::new(Vec::new())))
+        .send()
+        .await;
+    expect_error(response, StatusCode::BAD_REQUEST, "bad_request").await;
+
+    let response = app
+        .client
+        .post("/api/v1/videos")
+        .header(owner_header(), owner().to_string())
+        .content_type("application/json")
+        .body("{}")
+        .send()
+        .await;
+    expect_error(
+        response,
+        StatusCode::UNSUPPORTED_MEDIA_TYPE,
+        "unsupported_media_type",
+    )
+    .await;
+
+    let response = upload_raw(&app, owner(), app.mp4(), "?fps=1&count=3").await;
+    expect_error(response, StatusCode::BAD_REQUEST, "invalid_spec").await;
+    let response = upload_raw(&app, owner(), app.mp4(), "?fps=500").await;
+    let body = expect_error(response, StatusCode::BAD_REQUEST, "invalid_spec").await;
+    assert!(body["message"].as_str().unwrap().contains("240"), "{body}");
+
+    let response = app
+        .client
+        .post("/api/v1/videos")
+        .content_type("application/octet-stream")
+        .body(app.mp4())
+        .send()
+        .await;
+    expect_error(response, StatusCode::UNAUTHORIZED, "unauthorized").await;
+
+    assert_eq!(app.keys().await, Vec::<String>::new());
+    assert_eq!(app.stream_messages().await, 0);
+}
+
+#[tokio::test]
+async fn an_idempotency_key_returns_the_first_result_per_owner() {
+    let app = spawn_app().await;
+    let user = owner();
+    let video = app.mp4();
+    let send = |who: Uuid| {
+        app.client
+            .post("/api/v1/videos?count=3")
+            .header(owner_header(), who.to_string())
+            .header("Idempotency-Key", "retry-me-1")
+            .content_type("video/mp4")
+            .body(video.clone())
+            .send()
+    };
+    let first = json(send(user).await).await;
+    let second_response = send(user).await;
+    assert_eq!(second_response.0.status(), StatusCode::ACCEPTED);
+    let second = json(second_response).await;
+    assert_eq!(first, second);
+    assert_eq!(app.keys().await.len(), 1);
+    assert_eq!(app.stream_messages().await, 1);
+
+    // The same key from someone else is their own upload, never the first owner's video.
+    let other = json(send(owner()).await).await;
+    assert_ne!(other["id"], first["id"]);
+    assert_eq!(app.keys().await.len(), 2);
+    assert_eq!(app.stream_messages().await, 2);
+
+    // A failed attempt does not hold the key: the retry runs.
+    let response = app
+        .client
+        .post("/api/v1/videos")
+        .header(owner_header(), user.to_string())
+        .header("Idempotency-Key", "retry-me-2")
+        .content_type("video/mp4")
+        .body(b"not a video at all".to_vec())
+        .send()
+        .await;
+    expect_error(
+        response,
+        StatusCode::UNSUPPORTED_MEDIA_TYPE,
+        "unsupported_media_type",
+    )
+    .await;
+    let response = app
+        .client
+        .post("/api/v1/videos")
+        .header(owner_header(), user.to_string())
+        .header("Idempotency-Key", "retry-me-2")
+        .content_type("video/mp4")
+        .body(video.clone())
+        .send()
+        .await;
+    assert_eq!(response.0.status(), StatusCode::ACCEPTED);
+    assert_eq!(app.stream_messages().await, 3);
+}
+
+async fn complete(app: &App, id: Uuid, job: u32) {
+    let video = VideoId::from_uuid(id);
+    let at = OffsetDateTime::now_utc();
+    let key = archive_key(video, job);
+    app.bucket
+        .storage()
+        .put_stream(&key, "application/zip", &mut &b"PK"[..], PutOptions::default())
+        .await
+        .unwrap();
+    for command in [
+        Command::StartProcessing { job, attempt: 1, at },
+        Command::CompleteProcessing {
+            job,
+            attempt: 1,
+            archive: ArchiveObject {
+                key,
+                size_bytes: 2,
+                sha256: "00".repeat(32),
+                frame_count: 2,
+            },
+            at,
+        },
+    ] {
+        app.handler
+            .handle(video, command, Metadata::new_request())
+            .await
+            .unwrap();
+    }
+}
+
+#[tokio::test]
+async fn reprocess_flow_and_its_rejections() {
+    let app = spawn_app().await;
+    let user = owner();
+    let id = accepted(&app, user, app.mp4(), "?count=4").await;
+    let reprocess = |who: Uuid, video: Uuid, body: Option<&'static str>| {
+        let mut request = app
+            .client
+            .post(format!("/api/v1/videos/{video}/reprocess"))
+            .header(owner_header(), who.to_string());
+        if let Some(body) = body {
+            request = request.content_type("application/json").body(body);
+        }
+        request.send()
+    };
+
+    // Still queued: not allowed yet.
+    let body = expect_error(reprocess(user, id, None).await, StatusCode::CONFLICT, "conflict").await;
+    assert!(body["message"].as_str().unwrap().contains("queued"), "{body}");
+
+    complete(&app, id, 0).await;
+    expect_error(
+        reprocess(owner(), id, None).await,
+        StatusCode::NOT_FOUND,
+        "not_found",
+    )
+    .await;
+    expect_error(
+        reprocess(user, Uuid::now_v7(), None).await,
+        StatusCode::NOT_FOUND,
+        "not_found",
+    )
+    .await;
+    expect_error(
+        reprocess(user, id, Some(r#"{"fps": "0"}"#)).await,
+        StatusCode::BAD_REQUEST,
+        "invalid_spec",
+    )
+    .await;
+    expect_error(
+        reprocess(user, id, Some("not json")).await,
+        StatusCode::BAD_REQUEST,
+        "invalid_spec",
+    )
+    .await;
+
+    let response = reprocess(user, id, Some(r#"{"every": "2", "format": "jpeg"}"#)).await;
+    assert_eq!(response.0.status(), StatusCode::ACCEPTED);
+    assert_eq!(
+        response.0.headers().get("location").unwrap().to_str().unwrap(),
+        format!("/api/v1/videos/{id}")
+    );
+    let body = json(response).await;
+    assert_eq!(body["job"], 1);
+    assert_eq!(body["status"], "queued");
+    let events = app.events(id).await;
+    let Some(Event::ReprocessRequested { spec, job, .. }) = events.last() else {
+        panic!("{events:?}")
+    };
+    assert_eq!(*job, 1);
+    assert_eq!(spec.selection, Selection::Every(Rational::new(2, 1)));
+    assert_eq!(spec.format, ImageFormat::Jpeg { quality: 85 });
+
+    // Without a body the current spec is kept.
+    complete(&app, id, 1).await;
+    let response = reprocess(user, id, None).await;
+    assert_eq!(response.0.status(), StatusCode::ACCEPTED);
+    let events = app.events(id).await;
+    let Some(Event::ReprocessRequested { spec, job, .. }) = events.last() else {
+        panic!("{events:?}")
+    };
+    assert_eq!(*job, 2);
+    assert_eq!(spec.selection, Selection::Every(Rational::new(2, 1)));
+}
+
+#[tokio::test]
+async fn delete_removes_source_and_archives_and_appends_deleted() {
+    let app = spawn_app().await;
+    let user = owner();
+    let id = accepted(&app, user, app.mp4(), "").await;
+    complete(&app, id, 0).await;
+    let other_id = accepted(&app, user, app.mp4(), "").await;
+    assert_eq!(app.keys().await.len(), 3);
+
+    let delete = |who: Uuid, video: Uuid| {
+        app.client
+            .delete(format!("/api/v1/videos/{video}"))
+            .header(owner_header(), who.to_string())
+            .send()
+    };
+    // Someone else's video is not found, and nothing moves.
+    expect_error(delete(owner(), id).await, StatusCode::NOT_FOUND, "not_found").await;
+    expect_error(
+        delete(user, Uuid::now_v7()).await,
+        StatusCode::NOT_FOUND,
+        "not_found",
+    )
+    .await;
+    assert_eq!(app.keys().await.len(), 3);
+
+    let response = delete(user, id).await;
+    assert_eq!(response.0.status(), StatusCode::NO_CONTENT);
+    assert_eq!(app.keys().await, vec![source_key(VideoId::from_uuid(other_id))]);
+    let events = app.events(id).await;
+    assert!(matches!(events.last(), Some(Event::Deleted { .. })), "{events:?}");
+    let state = fiapx_domain::Video::from_events(&events);
+    assert_eq!(state.status, Status::Deleted);
+
+    // Deleted videos are gone for every command.
+    expect_error(delete(user, id).await, StatusCode::NOT_FOUND, "not_found").await;
+    let response = app
+        .client
+        .post(format!("/api/v1/videos/{id}/reprocess"))
+        .header(owner_header(), user.to_string())
+        .send()
+        .await;
+    expect_error(response, StatusCode::NOT_FOUND, "not_found").await;
+}
