@@ -1,0 +1,227 @@
+//! The query endpoints.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use fiapx_http::{ApiError, Cursor, Owner, Page, page_limit};
+use fiapx_nats::NatsSettings;
+use fiapx_projections::entity::{timeline_entry, video};
+use futures::stream::BoxStream;
+use poem_openapi::param::{Path, Query};
+use poem_openapi::payload::{EventStream, Json};
+use poem_openapi::{ApiResponse, OpenApi, Tags};
+use sea_orm::sea_query::Expr;
+use sea_orm::{ColumnTrait, DatabaseConnection, DbErr, EntityTrait, QueryFilter, QueryOrder, QuerySelect};
+use uuid::Uuid;
+
+use crate::links::ArchiveLinks;
+use crate::live;
+use crate::views::{LiveEvent, TimelineEntryView, TimelineView, VideoPage, VideoStatus, VideoView};
+
+#[derive(Tags)]
+enum QueryTags {
+    /// Reading your videos: lists, details, timelines, downloads and live status.
+    Query,
+}
+
+/// The read side HTTP API. Construct with [`QueryApi::new`] and mount it (paths start with `/api/v1`).
+#[derive(Clone)]
+pub struct QueryApi {
+    state: Arc<State>,
+}
+
+pub(crate) struct State {
+    pub(crate) db: DatabaseConnection,
+    pub(crate) nats: async_nats::Client,
+    pub(crate) js: async_nats::jetstream::Context,
+    pub(crate) subject_prefix: String,
+    pub(crate) progress_bucket: String,
+    pub(crate) store: fiapx_nats::EventStore,
+    links: Arc<dyn ArchiveLinks>,
+    link_ttl: Duration,
+}
+
+/// How long an SSE connection may stay silent before a keep-alive comment is sent.
+const KEEP_ALIVE: Duration = Duration::from_secs(15);
+
+impl QueryApi {
+    /// The API on the read models in `db`, live events from `nats` (subjects and bucket named in `nats_settings`)
+    /// and download links from `links`, valid for `link_ttl` (a few minutes: `S3Settings::presign_ttl_secs`).
+    pub fn new(
+        db: DatabaseConnection,
+        nats: async_nats::Client,
+        nats_settings: &NatsSettings,
+        links: Arc<dyn ArchiveLinks>,
+        link_ttl: Duration,
+    ) -> Self {
+        let js = async_nats::jetstream::ContextBuilder::new()
+            .timeout(nats_settings.request_timeout)
+            .build(nats.clone());
+        let store = fiapx_nats::EventStore::new(nats.clone(), nats_settings);
+        Self {
+            state: Arc::new(State {
+                db,
+                nats,
+                js,
+                subject_prefix: nats_settings.subject_prefix.clone(),
+                progress_bucket: nats_settings.progress_bucket.clone(),
+                store,
+                links,
+                link_ttl,
+            }),
+        }
+    }
+}
+
+impl std::fmt::Debug for QueryApi {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("QueryApi").finish_non_exhaustive()
+    }
+}
+
+/// A database failure as the caller sees it: 503 when the database is unreachable, else 500.
+pub(crate) fn db_error(error: DbErr) -> ApiError {
+    match error {
+        DbErr::Conn(_) | DbErr::ConnectionAcquire(_) => ApiError::unavailable(error),
+        other => ApiError::internal(other),
+    }
+}
+
+/// The caller's video, if it exists, is theirs and is not deleted: anything else is the same 404.
+pub(crate) async fn visible_video(state: &State, owner: &Owner, id: Uuid) -> Result<video::Model, ApiError> {
+    video::Entity::find_by_id(id)
+        .filter(video::Column::OwnerId.eq(*owner.user_id().as_uuid()))
+        .filter(video::Column::Status.ne(VideoStatus::Deleted.as_str()))
+        .one(&state.db)
+        .await
+        .map_err(db_error)?
+        .ok_or_else(|| ApiError::not_found("video"))
+}
+
+#[derive(ApiResponse)]
+enum Download {
+    /// The archive: follow `Location` (a presigned URL valid for a few minutes).
+    #[oai(status = 302)]
+    Found(
+        #[oai(header = "Location")] String,
+        #[oai(header = "Cache-Control")] String,
+    ),
+}
+
+#[OpenApi(prefix_path = "/api/v1", tag = "QueryTags::Query")]
+impl QueryApi {
+    /// Lists the caller's videos, newest first, optionally by status (deleted videos are never listed).
+    #[oai(path = "/videos", method = "get", operation_id = "listVideos")]
+    async fn list(
+        &self,
+        owner: Owner,
+        /// Only videos in this status.
+        status: Query<Option<VideoStatus>>,
+        /// Page size: default 20, at most 100.
+        limit: Query<Option<u64>>,
+        /// `next_cursor` of the previous page.
+        cursor: Query<Option<String>>,
+    ) -> Result<Json<VideoPage>, ApiError> {
+        let limit = page_limit(limit.0)?;
+        let cursor = Cursor::decode_opt(cursor.0.as_deref())?;
+        let mut select = video::Entity::find().filter(video::Column::OwnerId.eq(*owner.user_id().as_uuid()));
+        select = match status.0 {
+            Some(VideoStatus::Deleted) => return Err(ApiError::bad_request("deleted videos are not listed")),
+            Some(status) => select.filter(video::Column::Status.eq(status.as_str())),
+            None => select.filter(video::Column::Status.ne(VideoStatus::Deleted.as_str())),
+        };
+        if let Some(cursor) = cursor {
+            // A row comparison, so that the (owner_id[, status], created_at DESC, id DESC) indexes serve it.
+            select = select.filter(Expr::cust_with_values(
+                "(created_at, id) < ($1, $2)",
+                [sea_orm::Value::from(cursor.at), sea_orm::Value::from(cursor.id)],
+            ));
+        }
+        let rows = select
+            .order_by_desc(video::Column::CreatedAt)
+            .order_by_desc(video::Column::Id)
+            .limit(limit + 1)
+            .all(&self.state.db)
+            .await
+            .map_err(db_error)?;
+        let page = Page::from_rows(rows, limit, |row| Cursor::new(row.created_at, row.id));
+        Ok(Json(VideoPage {
+            items: page.items.iter().map(VideoView::from).collect(),
+            next_cursor: page.next_cursor,
+        }))
+    }
+
+    /// One of the caller's videos.
+    #[oai(path = "/videos/:id", method = "get", operation_id = "getVideo")]
+    async fn get(&self, owner: Owner, id: Path<Uuid>) -> Result<Json<VideoView>, ApiError> {
+        let row = visible_video(&self.state, &owner, id.0).await?;
+        Ok(Json(VideoView::from(&row)))
+    }
+
+    /// Everything that happened to one of the caller's videos, oldest first.
+    #[oai(
+        path = "/videos/:id/timeline",
+        method = "get",
+        operation_id = "getVideoTimeline"
+    )]
+    async fn timeline(&self, owner: Owner, id: Path<Uuid>) -> Result<Json<TimelineView>, ApiError> {
+        let row = visible_video(&self.state, &owner, id.0).await?;
+        let entries = timeline_entry::Entity::find()
+            .filter(timeline_entry::Column::VideoId.eq(row.id))
+            .order_by_asc(timeline_entry::Column::Sequence)
+            .all(&self.state.db)
+            .await
+            .map_err(db_error)?;
+        Ok(Json(TimelineView {
+            video_id: row.id,
+            entries: entries.into_iter().map(TimelineEntryView::from).collect(),
+        }))
+    }
+
+    /// Redirects to the frames archive (a presigned URL valid for a few minutes); 409 `not_ready` until the
+    /// video is completed.
+    #[oai(
+        path = "/videos/:id/download",
+        method = "get",
+        operation_id = "downloadVideoFrames"
+    )]
+    async fn download(&self, owner: Owner, id: Path<Uuid>) -> Result<Download, ApiError> {
+        let row = visible_video(&self.state, &owner, id.0).await?;
+        let key = match (row.status.as_str(), row.archive_key.as_deref()) {
+            ("completed", Some(key)) => key,
+            (status, _) => {
+                return Err(ApiError::not_ready(format!(
+                    "the frames archive is not ready (status: {status})"
+                )));
+            }
+        };
+        let url = self
+            .state
+            .links
+            .presign_get(key, self.state.link_ttl)
+            .await
+            .map_err(ApiError::unavailable)?;
+        Ok(Download::Found(url, "no-store".into()))
+    }
+
+    /// Live status of one of the caller's videos as Server-Sent Events: the current status first, then
+    /// `progress` events while it is processed and a `status` event on every change. Ends after `deleted` or
+    /// when the client disconnects; keep-alive comments every 15 s.
+    #[oai(
+        path = "/videos/:id/events",
+        method = "get",
+        operation_id = "streamVideoEvents"
+    )]
+    async fn events(
+        &self,
+        owner: Owner,
+        id: Path<Uuid>,
+    ) -> Result<EventStream<BoxStream<'static, LiveEvent>>, ApiError> {
+        let row = visible_video(&self.state, &owner, id.0).await?;
+        let stream = live::events(&self.state, row).await?;
+        Ok(EventStream::new(stream).keep_alive(KEEP_ALIVE).to_event(|event| {
+            use poem_openapi::types::ToJSON;
+            poem::web::sse::Event::message(event.to_json_string()).event_type(event.name())
+        }))
+    }
+}

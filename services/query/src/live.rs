@@ -1,0 +1,122 @@
+//! Live status of one video: the current status, then lifecycle changes and progress as they happen.
+//!
+//! Subscriptions come first, then the video's events are loaded from the log (not the read model, which may lag):
+//! the fold of the loaded events is the first status, and a subscribed event already among the loaded ones is
+//! skipped by its event id, so nothing between the load and the subscription is lost or doubled. Lifecycle events
+//! arrive on the stream's own subjects (`videos.<id>.*`: JetStream delivers every stored message to core
+//! subscribers too), progress on core subject `progress.videos.<id>` (not persisted), and the latest progress of a
+//! running job is read once from the `video_progress` bucket.
+
+use std::collections::HashSet;
+
+use fiapx_http::ApiError;
+use fiapx_nats::decode_message;
+use fiapx_projections::entity::video;
+use fiapx_projections::videos::evolve;
+use futures::StreamExt;
+use futures::stream::{self, BoxStream};
+use uuid::Uuid;
+
+use crate::api::State;
+use crate::views::{LiveEvent, ProgressUpdate, StatusUpdate, VideoStatus};
+
+enum Message {
+    Lifecycle(async_nats::Message),
+    Progress(async_nats::Message),
+}
+
+struct Live {
+    messages: BoxStream<'static, Message>,
+    row: video::Model,
+    seen: HashSet<Uuid>,
+    ended: bool,
+}
+
+/// The live event stream of a video the caller may see (`row` is its read-model row).
+pub(crate) async fn events(
+    state: &State,
+    row: video::Model,
+) -> Result<BoxStream<'static, LiveEvent>, ApiError> {
+    let id = row.id;
+    let lifecycle = state
+        .nats
+        .subscribe(format!("{}.{id}.*", state.subject_prefix))
+        .await
+        .map_err(ApiError::unavailable)?;
+    let progress = state
+        .nats
+        .subscribe(format!("progress.videos.{id}"))
+        .await
+        .map_err(ApiError::unavailable)?;
+    // The server must know the subscriptions before the load, or an event in between would be missed.
+    state.nats.flush().await.map_err(ApiError::unavailable)?;
+
+    let loaded = state
+        .store
+        .load(fiapx_domain::VideoId::from_uuid(id))
+        .await
+        .map_err(ApiError::unavailable)?;
+    let mut fold: Option<video::Model> = None;
+    let mut seen = HashSet::new();
+    for stored in &loaded.events {
+        seen.insert(stored.envelope.event_id);
+        fold = evolve(fold.take(), stored).or(fold);
+    }
+    let row = fold.unwrap_or(row);
+
+    let mut first = vec![LiveEvent::Status(StatusUpdate::from(&row))];
+    if row.status == VideoStatus::Processing.as_str()
+        && let Some(progress) = latest_progress(state, id).await
+    {
+        first.push(LiveEvent::Progress(progress));
+    }
+    let ended = row.status == VideoStatus::Deleted.as_str();
+    let messages = stream::select(lifecycle.map(Message::Lifecycle), progress.map(Message::Progress)).boxed();
+    let live = Live {
+        messages,
+        row,
+        seen,
+        ended,
+    };
+    Ok(stream::iter(first).chain(stream::unfold(live, next)).boxed())
+}
+
+async fn next(mut live: Live) -> Option<(LiveEvent, Live)> {
+    if live.ended {
+        return None;
+    }
+    loop {
+        match live.messages.next().await? {
+            Message::Lifecycle(message) => {
+                let Ok(stored) = decode_message(
+                    message.subject.as_str(),
+                    message.headers.as_ref(),
+                    &message.payload,
+                    0,
+                ) else {
+                    continue;
+                };
+                if !live.seen.insert(stored.envelope.event_id) {
+                    continue;
+                }
+                let Some(row) = evolve(Some(live.row.clone()), &stored) else {
+                    continue;
+                };
+                live.row = row;
+                live.ended = live.row.status == VideoStatus::Deleted.as_str();
+                return Some((LiveEvent::Status(StatusUpdate::from(&live.row)), live));
+            }
+            Message::Progress(message) => {
+                if let Ok(progress) = serde_json::from_slice::<ProgressUpdate>(&message.payload) {
+                    return Some((LiveEvent::Progress(progress), live));
+                }
+            }
+        }
+    }
+}
+
+async fn latest_progress(state: &State, id: Uuid) -> Option<ProgressUpdate> {
+    let bucket = state.js.get_key_value(&state.progress_bucket).await.ok()?;
+    let value = bucket.get(id.to_string()).await.ok()??;
+    serde_json::from_slice(&value).ok()
+}

@@ -1,0 +1,249 @@
+//! What the query API answers: read-model rows shaped for owners (no object keys, no internal ids).
+
+use fiapx_projections::entity::{timeline_entry, video};
+use poem_openapi::{Enum, Object, Union};
+use time::OffsetDateTime;
+use uuid::Uuid;
+
+/// Where a video is in its life.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Enum)]
+#[oai(rename_all = "snake_case")]
+pub enum VideoStatus {
+    /// Waiting for a processor (after upload or reprocess).
+    Queued,
+    /// Frames are being extracted.
+    Processing,
+    /// An attempt failed with a transient fault; another attempt will come.
+    RetryScheduled,
+    /// The archive is ready to download.
+    Completed,
+    /// Failed for good (see `failure`); can be reprocessed.
+    Failed,
+    /// Deleted (only ever seen as the last live event).
+    Deleted,
+}
+
+impl VideoStatus {
+    /// The read-model string (`fiapx_domain::Status::as_str`).
+    pub const fn as_str(self) -> &'static str {
+        match self {
+            Self::Queued => "queued",
+            Self::Processing => "processing",
+            Self::RetryScheduled => "retry_scheduled",
+            Self::Completed => "completed",
+            Self::Failed => "failed",
+            Self::Deleted => "deleted",
+        }
+    }
+
+    fn from_row(status: &str) -> Self {
+        match status {
+            "processing" => Self::Processing,
+            "retry_scheduled" => Self::RetryScheduled,
+            "completed" => Self::Completed,
+            "failed" => Self::Failed,
+            "deleted" => Self::Deleted,
+            _ => Self::Queued,
+        }
+    }
+}
+
+/// Why the current job failed.
+#[derive(Debug, Clone, PartialEq, Eq, Object)]
+pub struct FailureView {
+    /// Stable failure code, e.g. `corrupt_input`, `storage_unavailable`.
+    pub code: String,
+    /// Detail for the user.
+    pub message: String,
+    /// Whether another attempt is scheduled.
+    pub will_retry: bool,
+}
+
+/// One video of the caller.
+#[derive(Debug, Clone, PartialEq, Object)]
+#[oai(rename = "Video")]
+pub struct VideoView {
+    /// Video id.
+    pub id: Uuid,
+    /// The uploaded file's name.
+    pub file_name: String,
+    /// Media type found by probing the content.
+    pub content_type: String,
+    /// Size of the uploaded file in bytes.
+    pub size_bytes: u64,
+    /// Lifecycle status.
+    pub status: VideoStatus,
+    /// The extraction spec of the current job, in the form `POST /api/v1/videos` accepts.
+    pub spec: serde_json::Value,
+    /// Current job: 0 for the upload, +1 per reprocess.
+    pub job: u32,
+    /// Latest attempt of the current job (0 = not started).
+    pub attempt: u32,
+    /// Frames in the archive of the last completed job.
+    pub frame_count: Option<u32>,
+    /// Size of that archive in bytes.
+    pub archive_size_bytes: Option<u64>,
+    /// Lowercase hex SHA-256 of that archive.
+    pub archive_sha256: Option<String>,
+    /// Present while the current job is failed or waiting for a retry.
+    pub failure: Option<FailureView>,
+    /// When it was uploaded.
+    pub created_at: OffsetDateTime,
+    /// When it last changed.
+    pub updated_at: OffsetDateTime,
+}
+
+fn failure(row: &video::Model) -> Option<FailureView> {
+    Some(FailureView {
+        code: row.failure_code.clone()?,
+        message: row.failure_message.clone().unwrap_or_default(),
+        will_retry: row.will_retry.unwrap_or(false),
+    })
+}
+
+fn unsigned<T: TryFrom<i64> + Default>(value: i64) -> T {
+    T::try_from(value).unwrap_or_default()
+}
+
+impl From<&video::Model> for VideoView {
+    fn from(row: &video::Model) -> Self {
+        Self {
+            id: row.id,
+            file_name: row.file_name.clone(),
+            content_type: row.content_type.clone(),
+            size_bytes: unsigned(row.source_size_bytes),
+            status: VideoStatus::from_row(&row.status),
+            spec: row.spec.clone(),
+            job: unsigned(i64::from(row.job)),
+            attempt: unsigned(i64::from(row.attempt)),
+            frame_count: row.frame_count.map(|n| unsigned(i64::from(n))),
+            archive_size_bytes: row.archive_size_bytes.map(unsigned),
+            archive_sha256: row.archive_sha256.clone(),
+            failure: failure(row),
+            created_at: row.created_at,
+            updated_at: row.updated_at,
+        }
+    }
+}
+
+/// One page of the caller's videos, newest first.
+#[derive(Debug, Clone, PartialEq, Object)]
+pub struct VideoPage {
+    /// Up to `limit` videos.
+    pub items: Vec<VideoView>,
+    /// Pass as `cursor` to get the next page; absent on the last page.
+    pub next_cursor: Option<String>,
+}
+
+/// One event of a video's life.
+#[derive(Debug, Clone, PartialEq, Object)]
+#[oai(rename = "TimelineEntry")]
+pub struct TimelineEntryView {
+    /// Position in the event log (orders the entries).
+    pub sequence: u64,
+    /// Event id.
+    pub event_id: Uuid,
+    /// Event type: `uploaded`, `processing_started`, `completed`, `failed`, `reprocess_requested`, `deleted`.
+    pub event_type: String,
+    /// When it happened.
+    pub occurred_at: OffsetDateTime,
+    /// What happened, by type (job, attempt, failure code, frame count, spec...).
+    pub summary: serde_json::Value,
+}
+
+impl From<timeline_entry::Model> for TimelineEntryView {
+    fn from(row: timeline_entry::Model) -> Self {
+        Self {
+            sequence: unsigned(row.sequence),
+            event_id: row.event_id,
+            event_type: row.event_type,
+            occurred_at: row.occurred_at,
+            summary: row.summary,
+        }
+    }
+}
+
+/// A video's timeline, oldest event first.
+#[derive(Debug, Clone, PartialEq, Object)]
+#[oai(rename = "Timeline")]
+pub struct TimelineView {
+    /// The video.
+    pub video_id: Uuid,
+    /// Its events.
+    pub entries: Vec<TimelineEntryView>,
+}
+
+/// The status of a video, sent first and on every lifecycle change.
+#[derive(Debug, Clone, PartialEq, Object)]
+pub struct StatusUpdate {
+    /// The video.
+    pub video_id: Uuid,
+    /// Its status.
+    pub status: VideoStatus,
+    /// Current job.
+    pub job: u32,
+    /// Latest attempt.
+    pub attempt: u32,
+    /// Frames in the archive, once completed.
+    pub frame_count: Option<u32>,
+    /// Why the current job failed, if it did.
+    pub failure: Option<FailureView>,
+    /// When the status last changed.
+    pub updated_at: OffsetDateTime,
+}
+
+impl From<&video::Model> for StatusUpdate {
+    fn from(row: &video::Model) -> Self {
+        let view = VideoView::from(row);
+        Self {
+            video_id: view.id,
+            status: view.status,
+            job: view.job,
+            attempt: view.attempt,
+            frame_count: view.frame_count,
+            failure: view.failure,
+            updated_at: view.updated_at,
+        }
+    }
+}
+
+/// Progress of the running attempt (not persisted: live only).
+#[derive(Debug, Clone, PartialEq, Eq, Object, serde::Deserialize)]
+pub struct ProgressUpdate {
+    /// The video.
+    pub video_id: Uuid,
+    /// Job number.
+    pub job: u32,
+    /// Attempt number.
+    pub attempt: u32,
+    /// Frames written so far.
+    pub frames_done: u64,
+    /// Frames the spec will produce, when known.
+    #[serde(default)]
+    pub frames_expected: Option<u64>,
+    /// What the processor is doing, e.g. `downloading`, `extracting`, `uploading`.
+    #[serde(default)]
+    pub stage: Option<String>,
+}
+
+/// A live event of `GET /api/v1/videos/{id}/events` (SSE event name = `type`).
+#[derive(Debug, Clone, PartialEq, Union)]
+#[oai(discriminator_name = "type", one_of)]
+pub enum LiveEvent {
+    /// The status (first event, then on every change).
+    #[oai(mapping = "status")]
+    Status(StatusUpdate),
+    /// Progress of the running attempt.
+    #[oai(mapping = "progress")]
+    Progress(ProgressUpdate),
+}
+
+impl LiveEvent {
+    /// The SSE event name.
+    pub const fn name(&self) -> &'static str {
+        match self {
+            Self::Status(_) => "status",
+            Self::Progress(_) => "progress",
+        }
+    }
+}

@@ -1,0 +1,567 @@
+//! The query API against real PostgreSQL (a database per test), nats-server (one per test, with the projector
+//! running) and S3 (a bucket per test).
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use fiapx_domain::{ArchiveObject, Command, ExtractionSpec, SourceObject, UserId, VideoId};
+use fiapx_http::{OWNER_HEADER, json_error};
+use fiapx_nats::test_support::NatsServer;
+use fiapx_nats::{CommandHandler, EventStore, Metadata, NatsSettings, provision};
+use fiapx_projections::test_support::TestDatabase;
+use fiapx_projections::{Projector, ProjectorSettings, VIDEOS, active_generation, checkpoint};
+use fiapx_query::{QueryApi, S3Links, S3LinksSettings};
+use futures::StreamExt;
+use poem::http::StatusCode;
+use poem::test::{TestClient, TestResponse};
+use poem::web::sse::Event as SseEvent;
+use poem::{EndpointExt, Route};
+use poem_openapi::OpenApiService;
+use pretty_assertions::assert_eq;
+use time::OffsetDateTime;
+use uuid::Uuid;
+
+fn env(name: &str) -> String {
+    std::env::var(name).unwrap_or_else(|_| panic!("{name} is not set: run `make up` and source .state/env"))
+}
+
+/// A bucket of the stack's S3, emptied and removed on drop.
+struct TestBucket {
+    bucket: Box<s3::Bucket>,
+    settings: S3LinksSettings,
+    keys: Vec<String>,
+}
+
+impl TestBucket {
+    async fn create() -> Self {
+        let settings = S3LinksSettings {
+            endpoint: env("FIAPX_S3_ENDPOINT"),
+            region: env("FIAPX_S3_REGION"),
+            bucket: format!("fiapx-query-test-{}", Uuid::now_v7().simple()),
+            access_key: env("FIAPX_S3_ACCESS_KEY"),
+            secret_key: env("FIAPX_S3_SECRET_KEY"),
+        };
+        let region = s3::Region::Custom {
+            region: settings.region.clone(),
+            endpoint: settings.endpoint.clone(),
+        };
+        let credentials = s3::creds::Credentials::new(
+            Some(&settings.access_key),
+            Some(&settings.secret_key),
+            None,
+            None,
+            None,
+        )
+        .unwrap();
+        s3::Bucket::create_with_path_style(
+            &settings.bucket,
+            region.clone(),
+            credentials.clone(),
+            s3::BucketConfiguration::default(),
+        )
+        .await
+        .expect("cannot create a test bucket: run `make up`");
+        let bucket = Self::open(&settings);
+        Self {
+            bucket,
+            settings,
+            keys: Vec::new(),
+        }
+    }
+
+    fn open(settings: &S3LinksSettings) -> Box<s3::Bucket> {
+        let region = s3::Region::Custom {
+            region: settings.region.clone(),
+            endpoint: settings.endpoint.clone(),
+        };
+        let credentials = s3::creds::Credentials::new(
+            Some(&settings.access_key),
+            Some(&settings.secret_key),
+            None,
+            None,
+            None,
+        )
+        .unwrap();
+        s3::Bucket::new(&settings.bucket, region, credentials)
+            .unwrap()
+            .with_path_style()
+    }
+
+    async fn put(&mut self, key: &str, bytes: &[u8]) {
+        self.bucket.put_object(key, bytes).await.unwrap();
+        self.keys.push(key.to_owned());
+    }
+}
+
+impl Drop for TestBucket {
+    fn drop(&mut self) {
+        // A fresh client: the test's one has pooled connections tied to the test's runtime, which is going away.
+        let bucket = Self::open(&self.settings);
+        let keys = std::mem::take(&mut self.keys);
+        let _ = std::thread::spawn(move || {
+            let runtime = tokio::runtime::Builder::new_current_thread()
+                .enable_all()
+                .build()
+                .unwrap();
+            runtime.block_on(async {
+                for key in keys {
+                    let _ = bucket.delete_object(key).await;
+                }
+                let _ = bucket.delete().await;
+            });
+        })
+        .join();
+    }
+}
+
+struct Fixture {
+    db: TestDatabase,
+    _server: NatsServer,
+    nats: async_nats::Client,
+    settings: NatsSettings,
+    handler: CommandHandler,
+    bucket: TestBucket,
+    projector: tokio::task::JoinHandle<()>,
+    http: TestClient<poem::endpoint::BoxEndpoint<'static>>,
+}
+
+impl Drop for Fixture {
+    fn drop(&mut self) {
+        self.projector.abort();
+    }
+}
+
+async fn fixture() -> Fixture {
+    let db = TestDatabase::create().await;
+    let server = NatsServer::start();
+    let settings = server.settings();
+    let nats = async_nats::connect(&settings.url).await.unwrap();
+    provision(&async_nats::jetstream::new(nats.clone()), &settings)
+        .await
+        .unwrap();
+    let handler = CommandHandler::new(EventStore::new(nats.clone(), &settings), 10);
+    let bucket = TestBucket::create().await;
+    let projector = Projector::new(
+        db.connection().clone(),
+        nats.clone(),
+        &settings,
+        ProjectorSettings::default(),
+    );
+    let projector = tokio::spawn(projector.run(futures::future::pending()));
+    let api = QueryApi::new(
+        db.connection().clone(),
+        nats.clone(),
+        &settings,
+        Arc::new(S3Links::new(&bucket.settings).unwrap()),
+        Duration::from_secs(120),
+    );
+    let app = Route::new()
+        .nest("/", OpenApiService::new(api, "FIAP X", "test"))
+        .catch_all_error(json_error)
+        .boxed();
+    Fixture {
+        db,
+        _server: server,
+        nats,
+        settings,
+        handler,
+        bucket,
+        projector,
+        http: TestClient::new(app),
+    }
+}
+
+fn now() -> OffsetDateTime {
+    let now = OffsetDateTime::now_utc();
+    now.replace_nanosecond(now.nanosecond() / 1_000_000 * 1_000_000)
+        .unwrap()
+}
+
+fn user() -> UserId {
+    UserId::from_uuid(Uuid::now_v7())
+}
+
+impl Fixture {
+    async fn run(&self, video: VideoId, command: Command) {
+        self.handler
+            .handle(video, command, Metadata::new_request())
+            .await
+            .unwrap_or_else(|e| panic!("command on {video} rejected: {e}"));
+    }
+
+    async fn upload(&self, owner: UserId) -> VideoId {
+        let video = VideoId::from_uuid(Uuid::now_v7());
+        self.run(
+            video,
+            Command::RegisterUpload {
+                video_id: video,
+                owner,
+                source: SourceObject {
+                    key: format!("sources/{video}"),
+                    file_name: "clip.mp4".into(),
+                    size_bytes: 2048,
+                    content_type: "video/mp4".into(),
+                },
+                spec: ExtractionSpec::default(),
+                at: now(),
+            },
+        )
+        .await;
+        video
+    }
+
+    async fn start(&self, video: VideoId) {
+        self.run(
+            video,
+            Command::StartProcessing {
+                job: 0,
+                attempt: 1,
+                at: now(),
+            },
+        )
+        .await;
+    }
+
+    async fn complete(&self, video: VideoId, key: &str, size: u64) {
+        let archive = ArchiveObject {
+            key: key.to_owned(),
+            size_bytes: size,
+            sha256: "00".repeat(32),
+            frame_count: 3,
+        };
+        self.run(
+            video,
+            Command::CompleteProcessing {
+                job: 0,
+                attempt: 1,
+                archive,
+                at: now(),
+            },
+        )
+        .await;
+    }
+
+    /// Waits (bounded) until the projector has applied the whole log.
+    async fn caught_up(&self) {
+        let js = async_nats::jetstream::new(self.nats.clone());
+        let target = js
+            .get_stream(&self.settings.stream)
+            .await
+            .unwrap()
+            .info()
+            .await
+            .unwrap()
+            .state
+            .last_sequence;
+        for _ in 0..600 {
+            let generation = active_generation(self.db.connection(), VIDEOS).await.unwrap();
+            if checkpoint(self.db.connection(), VIDEOS, generation)
+                .await
+                .unwrap()
+                >= target
+            {
+                return;
+            }
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+        panic!("projector did not reach {target}");
+    }
+
+    async fn get(&self, owner: UserId, path: &str) -> TestResponse {
+        self.http
+            .get(path)
+            .header(OWNER_HEADER, owner.to_string())
+            .send()
+            .await
+    }
+
+    async fn list(&self, owner: UserId, query: &[(&str, &str)]) -> (Vec<String>, Option<String>) {
+        let mut request = self
+            .http
+            .get("/api/v1/videos")
+            .header(OWNER_HEADER, owner.to_string());
+        for (name, value) in query {
+            request = request.query(*name, value);
+        }
+        let response = request.send().await;
+        response.assert_status_is_ok();
+        let page: serde_json::Value = response.0.into_body().into_json().await.unwrap();
+        let ids = page["items"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|item| item["id"].as_str().unwrap().to_owned())
+            .collect();
+        let next = page["next_cursor"].as_str().map(str::to_owned);
+        (ids, next)
+    }
+}
+
+async fn assert_error(response: TestResponse, status: StatusCode, code: &str) {
+    response.assert_status(status);
+    let json = response.json().await;
+    json.value().object().get("code").assert_string(code);
+}
+
+#[tokio::test]
+async fn lists_only_the_callers_videos_newest_first_in_keyset_pages() {
+    let f = fixture().await;
+    let (alice, bob) = (user(), user());
+    let mut mine = Vec::new();
+    for _ in 0..5 {
+        mine.push(f.upload(alice).await.to_string());
+    }
+    let theirs = [f.upload(bob).await.to_string(), f.upload(bob).await.to_string()];
+    f.caught_up().await;
+
+    // Newest first: uploads were sequential, and UUID v7 ids break ties of equal timestamps the same way.
+    mine.reverse();
+    let mut seen = Vec::new();
+    let mut cursor: Option<String> = None;
+    let mut pages = 0;
+    loop {
+        let mut query = vec![("limit", "2")];
+        if let Some(cursor) = cursor.as_deref() {
+            query.push(("cursor", cursor));
+        }
+        let (ids, next) = f.list(alice, &query).await;
+        assert!(ids.len() <= 2);
+        seen.extend(ids);
+        pages += 1;
+        match next {
+            Some(next) => cursor = Some(next),
+            None => break,
+        }
+    }
+    assert_eq!(pages, 3);
+    assert_eq!(seen, mine);
+
+    let (bobs, next) = f.list(bob, &[]).await;
+    assert_eq!(bobs, [theirs[1].clone(), theirs[0].clone()]);
+    assert_eq!(next, None);
+    let (nobody, _) = f.list(user(), &[]).await;
+    assert!(nobody.is_empty());
+
+    assert_error(
+        f.http.get("/api/v1/videos").send().await,
+        StatusCode::UNAUTHORIZED,
+        "unauthorized",
+    )
+    .await;
+    let bad_cursor = f
+        .http
+        .get("/api/v1/videos")
+        .header(OWNER_HEADER, alice.to_string())
+        .query("cursor", &"not-a-cursor")
+        .send()
+        .await;
+    assert_error(bad_cursor, StatusCode::BAD_REQUEST, "bad_request").await;
+    let zero = f
+        .http
+        .get("/api/v1/videos")
+        .header(OWNER_HEADER, alice.to_string())
+        .query("limit", &0)
+        .send()
+        .await;
+    assert_error(zero, StatusCode::BAD_REQUEST, "bad_request").await;
+}
+
+#[tokio::test]
+async fn filters_by_status_and_never_shows_deleted_videos() {
+    let mut f = fixture().await;
+    let owner = user();
+    let done = f.upload(owner).await;
+    f.start(done).await;
+    let key = format!("archives/{done}/0.zip");
+    f.bucket.put(&key, b"zip").await;
+    f.complete(done, &key, 3).await;
+    let busy = f.upload(owner).await;
+    f.start(busy).await;
+    let gone = f.upload(owner).await;
+    f.run(gone, Command::DeleteVideo { by: owner, at: now() }).await;
+    let waiting = f.upload(owner).await;
+    f.caught_up().await;
+
+    assert_eq!(
+        f.list(owner, &[("status", "completed")]).await.0,
+        [done.to_string()]
+    );
+    assert_eq!(
+        f.list(owner, &[("status", "processing")]).await.0,
+        [busy.to_string()]
+    );
+    assert_eq!(
+        f.list(owner, &[("status", "queued")]).await.0,
+        [waiting.to_string()]
+    );
+    assert!(f.list(owner, &[("status", "failed")]).await.0.is_empty());
+    assert_eq!(
+        f.list(owner, &[]).await.0,
+        [waiting.to_string(), busy.to_string(), done.to_string()]
+    );
+    let deleted = f
+        .http
+        .get("/api/v1/videos")
+        .header(OWNER_HEADER, owner.to_string())
+        .query("status", &"deleted")
+        .send()
+        .await;
+    assert_error(deleted, StatusCode::BAD_REQUEST, "bad_request").await;
+    assert_error(
+        f.get(owner, &format!("/api/v1/videos/{gone}")).await,
+        StatusCode::NOT_FOUND,
+        "not_found",
+    )
+    .await;
+
+    let response = f.get(owner, &format!("/api/v1/videos/{done}")).await;
+    response.assert_status_is_ok();
+    let json = response.json().await;
+    let video = json.value().object();
+    video.get("status").assert_string("completed");
+    video.get("frame_count").assert_i64(3);
+    video.get("file_name").assert_string("clip.mp4");
+    video
+        .get("spec")
+        .object()
+        .get("selection")
+        .object()
+        .get("mode")
+        .assert_string("fps");
+}
+
+#[tokio::test]
+async fn another_owners_video_is_not_found_everywhere() {
+    let f = fixture().await;
+    let (owner, stranger) = (user(), user());
+    let video = f.upload(owner).await;
+    f.start(video).await;
+    f.caught_up().await;
+
+    for suffix in ["", "/timeline", "/download", "/events"] {
+        let path = format!("/api/v1/videos/{video}{suffix}");
+        assert_error(f.get(stranger, &path).await, StatusCode::NOT_FOUND, "not_found").await;
+    }
+    let unknown = format!("/api/v1/videos/{}", Uuid::now_v7());
+    assert_error(f.get(owner, &unknown).await, StatusCode::NOT_FOUND, "not_found").await;
+    assert_error(
+        f.get(owner, "/api/v1/videos/not-a-uuid").await,
+        StatusCode::BAD_REQUEST,
+        "bad_request",
+    )
+    .await;
+
+    f.get(owner, &format!("/api/v1/videos/{video}"))
+        .await
+        .assert_status_is_ok();
+    let response = f.get(owner, &format!("/api/v1/videos/{video}/timeline")).await;
+    response.assert_status_is_ok();
+    let json = response.json().await;
+    let entries = json.value().object().get("entries").array();
+    let types: Vec<_> = entries
+        .iter()
+        .map(|e| e.object().get("event_type").string().to_owned())
+        .collect();
+    assert_eq!(types, ["uploaded", "processing_started"]);
+    entries
+        .get(1)
+        .object()
+        .get("summary")
+        .object()
+        .get("attempt")
+        .assert_i64(1);
+}
+
+#[tokio::test]
+async fn download_is_not_ready_until_completed_then_redirects_to_a_working_link() {
+    let mut f = fixture().await;
+    let owner = user();
+    let video = f.upload(owner).await;
+    f.caught_up().await;
+    let path = format!("/api/v1/videos/{video}/download");
+    assert_error(f.get(owner, &path).await, StatusCode::CONFLICT, "not_ready").await;
+    f.start(video).await;
+    f.caught_up().await;
+    assert_error(f.get(owner, &path).await, StatusCode::CONFLICT, "not_ready").await;
+
+    let key = format!("archives/{video}/0.zip");
+    let content = b"PK\x03\x04 frames archive".repeat(100);
+    f.bucket.put(&key, &content).await;
+    f.complete(video, &key, content.len() as u64).await;
+    f.caught_up().await;
+
+    let response = f.get(owner, &path).await;
+    response.assert_status(StatusCode::FOUND);
+    let location = response
+        .0
+        .headers()
+        .get("location")
+        .unwrap()
+        .to_str()
+        .unwrap()
+        .to_owned();
+    assert!(location.contains("X-Amz-Signature"), "{location}");
+    let downloaded = reqwest::get(&location).await.unwrap();
+    assert_eq!(downloaded.status(), reqwest::StatusCode::OK);
+    assert_eq!(downloaded.bytes().await.unwrap().as_ref(), content.as_slice());
+}
+
+fn event(message: &SseEvent) -> (String, serde_json::Value) {
+    match message {
+        SseEvent::Message { event, data, .. } => (event.clone(), serde_json::from_str(data).unwrap()),
+        SseEvent::Retry { .. } => panic!("unexpected retry frame"),
+    }
+}
+
+#[tokio::test]
+async fn live_events_start_with_the_status_then_follow_progress_and_changes() {
+    let f = fixture().await;
+    let owner = user();
+    let video = f.upload(owner).await;
+    f.caught_up().await;
+
+    let response = f.get(owner, &format!("/api/v1/videos/{video}/events")).await;
+    response.assert_status_is_ok();
+    let mut events = response.sse_stream();
+    let next = async |events: &mut (dyn futures::Stream<Item = SseEvent> + Unpin + Send)| {
+        let message = tokio::time::timeout(Duration::from_secs(20), events.next())
+            .await
+            .expect("no live event")
+            .expect("stream ended");
+        event(&message)
+    };
+
+    let (name, first) = next(&mut events).await;
+    assert_eq!(name, "status");
+    assert_eq!(first["type"], "status");
+    assert_eq!(first["status"], "queued");
+
+    f.start(video).await;
+    let (name, started) = next(&mut events).await;
+    assert_eq!(
+        (name.as_str(), &started["status"]),
+        ("status", &serde_json::json!("processing"))
+    );
+    assert_eq!(started["attempt"], 1);
+
+    let progress = serde_json::json!({
+        "video_id": video.to_string(), "job": 0, "attempt": 1,
+        "frames_done": 7, "frames_expected": 10, "stage": "extracting"
+    });
+    f.nats
+        .publish(format!("progress.videos.{video}"), progress.to_string().into())
+        .await
+        .unwrap();
+    let (name, update) = next(&mut events).await;
+    assert_eq!(name, "progress");
+    assert_eq!(update["frames_done"], 7);
+    assert_eq!(update["stage"], "extracting");
+
+    f.run(video, Command::DeleteVideo { by: owner, at: now() }).await;
+    let (_, last) = next(&mut events).await;
+    assert_eq!(last["status"], "deleted");
+    let end = tokio::time::timeout(Duration::from_secs(20), events.next())
+        .await
+        .expect("stream did not end");
+    assert!(end.is_none(), "the stream ends after deletion");
+}
