@@ -46,12 +46,13 @@ const KEEP_ALIVE: Duration = Duration::from_secs(15);
 
 impl QueryApi {
     /// The API on the read models in `db`, live events from `nats` (subjects and bucket named in `nats_settings`)
-    /// and download links from `links`, valid for `link_ttl` (a few minutes: `S3Settings::presign_ttl_secs`).
+    /// and download links from `links` (the `fiapx_storage::Storage` of the archives bucket), valid for
+    /// `link_ttl` (a few minutes: `S3Settings::presign_ttl_secs`).
     pub fn new(
         db: DatabaseConnection,
         nats: async_nats::Client,
         nats_settings: &NatsSettings,
-        links: Arc<dyn ArchiveLinks>,
+        links: impl ArchiveLinks,
         link_ttl: Duration,
     ) -> Self {
         let js = async_nats::jetstream::ContextBuilder::new()
@@ -66,7 +67,7 @@ impl QueryApi {
                 subject_prefix: nats_settings.subject_prefix.clone(),
                 progress_bucket: nats_settings.progress_bucket.clone(),
                 store,
-                links,
+                links: Arc::new(links),
                 link_ttl,
             }),
         }

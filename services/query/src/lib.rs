@@ -15,7 +15,7 @@ mod live;
 mod views;
 
 pub use api::QueryApi;
-pub use links::{ArchiveLinks, LinkError, S3Links, S3LinksSettings};
+pub use links::{ArchiveLinks, LinkError};
 pub use views::{
     FailureView, LiveEvent, ProgressUpdate, StatusUpdate, TimelineEntryView, TimelineView, VideoPage,
     VideoStatus, VideoView,

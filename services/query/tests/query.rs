@@ -1,7 +1,6 @@
 //! The query API against real PostgreSQL (a database per test), nats-server (one per test, with the projector
 //! running) and S3 (a bucket per test).
 
-use std::sync::Arc;
 use std::time::Duration;
 
 use fiapx_domain::{ArchiveObject, Command, ExtractionSpec, SourceObject, UserId, VideoId};
@@ -10,7 +9,9 @@ use fiapx_nats::test_support::NatsServer;
 use fiapx_nats::{CommandHandler, EventStore, Metadata, NatsSettings, provision};
 use fiapx_projections::test_support::TestDatabase;
 use fiapx_projections::{Projector, ProjectorSettings, VIDEOS, active_generation, checkpoint};
-use fiapx_query::{QueryApi, S3Links, S3LinksSettings};
+use fiapx_query::QueryApi;
+use fiapx_storage::PutOptions;
+use fiapx_storage::test_support::TestBucket;
 use futures::StreamExt;
 use poem::http::StatusCode;
 use poem::test::{TestClient, TestResponse};
@@ -20,99 +21,6 @@ use poem_openapi::OpenApiService;
 use pretty_assertions::assert_eq;
 use time::OffsetDateTime;
 use uuid::Uuid;
-
-fn env(name: &str) -> String {
-    std::env::var(name).unwrap_or_else(|_| panic!("{name} is not set: run `make up` and source .state/env"))
-}
-
-/// A bucket of the stack's S3, emptied and removed on drop.
-struct TestBucket {
-    bucket: Box<s3::Bucket>,
-    settings: S3LinksSettings,
-    keys: Vec<String>,
-}
-
-impl TestBucket {
-    async fn create() -> Self {
-        let settings = S3LinksSettings {
-            endpoint: env("FIAPX_S3_ENDPOINT"),
-            region: env("FIAPX_S3_REGION"),
-            bucket: format!("fiapx-query-test-{}", Uuid::now_v7().simple()),
-            access_key: env("FIAPX_S3_ACCESS_KEY"),
-            secret_key: env("FIAPX_S3_SECRET_KEY"),
-        };
-        let region = s3::Region::Custom {
-            region: settings.region.clone(),
-            endpoint: settings.endpoint.clone(),
-        };
-        let credentials = s3::creds::Credentials::new(
-            Some(&settings.access_key),
-            Some(&settings.secret_key),
-            None,
-            None,
-            None,
-        )
-        .unwrap();
-        s3::Bucket::create_with_path_style(
-            &settings.bucket,
-            region.clone(),
-            credentials.clone(),
-            s3::BucketConfiguration::default(),
-        )
-        .await
-        .expect("cannot create a test bucket: run `make up`");
-        let bucket = Self::open(&settings);
-        Self {
-            bucket,
-            settings,
-            keys: Vec::new(),
-        }
-    }
-
-    fn open(settings: &S3LinksSettings) -> Box<s3::Bucket> {
-        let region = s3::Region::Custom {
-            region: settings.region.clone(),
-            endpoint: settings.endpoint.clone(),
-        };
-        let credentials = s3::creds::Credentials::new(
-            Some(&settings.access_key),
-            Some(&settings.secret_key),
-            None,
-            None,
-            None,
-        )
-        .unwrap();
-        s3::Bucket::new(&settings.bucket, region, credentials)
-            .unwrap()
-            .with_path_style()
-    }
-
-    async fn put(&mut self, key: &str, bytes: &[u8]) {
-        self.bucket.put_object(key, bytes).await.unwrap();
-        self.keys.push(key.to_owned());
-    }
-}
-
-impl Drop for TestBucket {
-    fn drop(&mut self) {
-        // A fresh client: the test's one has pooled connections tied to the test's runtime, which is going away.
-        let bucket = Self::open(&self.settings);
-        let keys = std::mem::take(&mut self.keys);
-        let _ = std::thread::spawn(move || {
-            let runtime = tokio::runtime::Builder::new_current_thread()
-                .enable_all()
-                .build()
-                .unwrap();
-            runtime.block_on(async {
-                for key in keys {
-                    let _ = bucket.delete_object(key).await;
-                }
-                let _ = bucket.delete().await;
-            });
-        })
-        .join();
-    }
-}
 
 struct Fixture {
     db: TestDatabase,
@@ -152,7 +60,7 @@ async fn fixture() -> Fixture {
         db.connection().clone(),
         nats.clone(),
         &settings,
-        Arc::new(S3Links::new(&bucket.settings).unwrap()),
+        bucket.storage().clone(),
         Duration::from_secs(120),
     );
     let app = Route::new()
@@ -208,6 +116,15 @@ impl Fixture {
         )
         .await;
         video
+    }
+
+    async fn put(&self, key: &str, bytes: &[u8]) {
+        let mut reader = bytes;
+        self.bucket
+            .storage()
+            .put_stream(key, "application/zip", &mut reader, PutOptions::default())
+            .await
+            .unwrap();
     }
 
     async fn start(&self, video: VideoId) {
@@ -368,12 +285,12 @@ async fn lists_only_the_callers_videos_newest_first_in_keyset_pages() {
 
 #[tokio::test]
 async fn filters_by_status_and_never_shows_deleted_videos() {
-    let mut f = fixture().await;
+    let f = fixture().await;
     let owner = user();
     let done = f.upload(owner).await;
     f.start(done).await;
     let key = format!("archives/{done}/0.zip");
-    f.bucket.put(&key, b"zip").await;
+    f.put(&key, b"zip").await;
     f.complete(done, &key, 3).await;
     let busy = f.upload(owner).await;
     f.start(busy).await;
@@ -474,7 +391,7 @@ async fn another_owners_video_is_not_found_everywhere() {
 
 #[tokio::test]
 async fn download_is_not_ready_until_completed_then_redirects_to_a_working_link() {
-    let mut f = fixture().await;
+    let f = fixture().await;
     let owner = user();
     let video = f.upload(owner).await;
     f.caught_up().await;
@@ -486,7 +403,7 @@ async fn download_is_not_ready_until_completed_then_redirects_to_a_working_link(
 
     let key = format!("archives/{video}/0.zip");
     let content = b"PK\x03\x04 frames archive".repeat(100);
-    f.bucket.put(&key, &content).await;
+    f.put(&key, &content).await;
     f.complete(video, &key, content.len() as u64).await;
     f.caught_up().await;
 
