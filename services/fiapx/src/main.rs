@@ -1,36 +1,93 @@
-//! The one FIAP X binary. For now it runs the frame engine on a local file (`fiapx frames`); the services and
-//! operational commands join it as they are built.
+//! The one FIAP X binary: services (`fiapx serve ...`) and tooling (`migrate`, `projections`, `frames`).
 
 mod frames;
 
+use std::path::PathBuf;
+
+use anyhow::Context as _;
 use clap::{Parser, Subcommand};
-use tracing_subscriber::EnvFilter;
+use fiapx::{config, serve, telemetry};
+use fiapx_migration::{Migrator, MigratorTrait};
 
 /// FIAP X: video frame extraction.
 #[derive(Debug, Parser)]
 #[command(name = "fiapx", version, about)]
 struct Cli {
+    /// A TOML configuration file (environment variables `FIAPX__SECTION__KEY` override it).
+    #[arg(long, global = true, env = "FIAPX_CONFIG")]
+    config: Option<PathBuf>,
     #[command(subcommand)]
     command: Command,
 }
 
 #[derive(Debug, Subcommand)]
 enum Command {
+    /// Run services until SIGINT/SIGTERM.
+    Serve {
+        /// Which services.
+        #[arg(value_enum)]
+        which: serve::Which,
+    },
+    /// Apply the PostgreSQL migrations (an explicit step, not done by services at start-up).
+    Migrate,
+    /// Read-model maintenance.
+    Projections {
+        #[command(subcommand)]
+        command: ProjectionsCommand,
+    },
     /// Extract frames from a local video into a ZIP, with the same engine as the processor service.
     Frames(frames::FramesArgs),
 }
 
+#[derive(Debug, Subcommand)]
+enum ProjectionsCommand {
+    /// Replay the event log into fresh tables and switch over; the old tables serve until the switch.
+    Rebuild {
+        /// The projection (`videos`).
+        name: String,
+    },
+}
+
 fn main() -> anyhow::Result<()> {
-    // Logs go to stderr so stdout stays clean; FFmpeg's own messages arrive here as target `ffmpeg`.
-    tracing_subscriber::fmt()
-        .with_env_filter(
-            EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new("warn,ffmpeg=error")),
-        )
-        .with_writer(std::io::stderr)
-        .init();
     let cli = Cli::parse();
+    let default_filter = match cli.command {
+        Command::Frames(_) => "warn,ffmpeg=error",
+        _ => "info,ffmpeg=warn,sqlx=warn",
+    };
+    telemetry::init_logs(default_filter);
     let runtime = tokio::runtime::Builder::new_multi_thread().enable_all().build()?;
-    match cli.command {
-        Command::Frames(args) => runtime.block_on(frames::run(args)),
+    if let Command::Frames(args) = cli.command {
+        return runtime.block_on(frames::run(args));
     }
+    let settings = config::load(cli.config.as_deref())?;
+    runtime.block_on(async move {
+        match cli.command {
+            Command::Serve { which } => {
+                let metrics = telemetry::init_metrics()?;
+                serve::run(which, settings, metrics).await
+            }
+            Command::Migrate => {
+                let db = fiapx_projections::connect(&settings.database)
+                    .await
+                    .context("cannot connect to PostgreSQL")?;
+                Migrator::up(&db, None).await.context("migration failed")?;
+                eprintln!("migrations applied");
+                Ok(())
+            }
+            Command::Projections {
+                command: ProjectionsCommand::Rebuild { name },
+            } => {
+                let db = fiapx_projections::connect(&settings.database)
+                    .await
+                    .context("cannot connect to PostgreSQL")?;
+                let client = async_nats::connect(&settings.nats.url)
+                    .await
+                    .with_context(|| format!("cannot connect to NATS at {}", settings.nats.url))?;
+                let report = fiapx_projections::rebuild(&db, &client, &settings.nats, &name).await?;
+                eprintln!("{report:?}");
+                Ok(())
+            }
+            Command::Frames(_) => unreachable!("handled above"),
+        }
+    })
 }

@@ -1,0 +1,11 @@
+//! The FIAP X process: configuration, telemetry and the composition of the services into one HTTP application and
+//! background workers. The binary (`main.rs`) only parses the command line and calls in here.
+//!
+//! It owns how the pieces are wired (one OpenAPI document for every HTTP API, `/metrics`, `/healthz`, graceful
+//! shutdown), not what any piece does: that lives in the service and adapter crates.
+
+pub mod config;
+pub mod serve;
+pub mod telemetry;
+
+pub use serve::{Apis, Started, Which, api_service, http_app, openapi_document, start};

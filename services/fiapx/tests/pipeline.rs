@@ -1,0 +1,302 @@
+//! The whole pipeline in one process against real servers: upload over HTTP -> `uploaded` event -> processor ->
+//! archive in S3 -> projector -> query API -> presigned download. A per-test nats-server, a per-test PostgreSQL
+//! database and a per-test S3 bucket.
+
+use std::collections::HashMap;
+use std::path::PathBuf;
+use std::process::Command;
+use std::time::Duration;
+
+use fiapx::config::Settings;
+use fiapx::{Started, Which, start};
+use fiapx_nats::test_support::NatsServer;
+use fiapx_processor::ProcessorSettings;
+use fiapx_projections::test_support::TestDatabase;
+use fiapx_storage::test_support::TestBucket;
+use poem::test::TestClient;
+use serde_json::Value;
+use tokio_util::sync::CancellationToken;
+use uuid::Uuid;
+
+struct App {
+    client: TestClient<poem::Route>,
+    shutdown: CancellationToken,
+    started: Option<tokio::task::JoinHandle<()>>,
+    _nats: NatsServer,
+    _db: TestDatabase,
+    _bucket: TestBucket,
+}
+
+async fn spawn_app() -> App {
+    let nats = NatsServer::start();
+    let db = TestDatabase::create().await;
+    let bucket = TestBucket::create().await;
+    let settings = Settings {
+        nats: nats.settings(),
+        database: db.settings(),
+        s3: bucket.settings(),
+        processor: ProcessorSettings {
+            concurrency: 2,
+            ack_wait_secs: 5,
+            ..ProcessorSettings::default()
+        },
+        ..Settings::default()
+    };
+    let shutdown = CancellationToken::new();
+    let Started { mut workers, app } = start(Which::All, &settings, None, &shutdown)
+        .await
+        .expect("app starts");
+    let started = tokio::spawn(async move {
+        while let Some(result) = workers.join_next().await {
+            result.expect("worker panicked").expect("worker failed");
+        }
+    });
+    App {
+        client: TestClient::new(app.expect("serve all has HTTP")),
+        shutdown,
+        started: Some(started),
+        _nats: nats,
+        _db: db,
+        _bucket: bucket,
+    }
+}
+
+impl App {
+    async fn stop(mut self) {
+        self.shutdown.cancel();
+        if let Some(task) = self.started.take() {
+            tokio::time::timeout(Duration::from_secs(30), task)
+                .await
+                .expect("workers stop")
+                .unwrap();
+        }
+    }
+
+    async fn upload(&self, owner: Uuid, name: &str, body: Vec<u8>) -> Uuid {
+        let response = self
+            .client
+            .post("/api/v1/videos")
+            .header("X-Fiapx-Owner", owner.to_string())
+            .header("X-Fiapx-Filename", name)
+            .content_type("application/octet-stream")
+            .body(body)
+            .send()
+            .await;
+        response.assert_status(poem::http::StatusCode::ACCEPTED);
+        let location = response
+            .0
+            .headers()
+            .get("location")
+            .expect("Location")
+            .to_str()
+            .unwrap()
+            .to_owned();
+        let json: Value = response.json().await.value().deserialize();
+        let id: Uuid = json["id"].as_str().unwrap().parse().unwrap();
+        assert_eq!(location, format!("/api/v1/videos/{id}"));
+        id
+    }
+
+    async fn get(&self, owner: Uuid, path: &str) -> (u16, Value) {
+        let response = self
+            .client
+            .get(path)
+            .header("X-Fiapx-Owner", owner.to_string())
+            .send()
+            .await;
+        let status = response.0.status().as_u16();
+        let body = response.0.into_body().into_bytes().await.unwrap();
+        (status, serde_json::from_slice(&body).unwrap_or(Value::Null))
+    }
+
+    /// Polls the read model (bounded) until the video is completed or failed.
+    async fn finished(&self, owner: Uuid, id: Uuid) -> Value {
+        for _ in 0..900 {
+            let (status, video) = self.get(owner, &format!("/api/v1/videos/{id}")).await;
+            if status == 200 && matches!(video["status"].as_str(), Some("completed" | "failed")) {
+                return video;
+            }
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+        panic!(
+            "video {id} did not finish: {:?}",
+            self.get(owner, &format!("/api/v1/videos/{id}")).await
+        );
+    }
+}
+
+fn clip(name: &str, seconds: &str, size: &str) -> Vec<u8> {
+    let dir = PathBuf::from(env!("CARGO_TARGET_TMPDIR")).join("fiapx-pipeline");
+    std::fs::create_dir_all(&dir).unwrap();
+    let path = dir.join(name);
+    if !path.exists() {
+        let tmp = dir.join(format!("{name}.{}.tmp", std::process::id()));
+        let source = format!("testsrc2=size={size}:rate=25");
+        let out = Command::new("ffmpeg")
+            .args([
+                "-v", "error", "-y", "-f", "lavfi", "-i", &source, "-t", seconds, "-pix_fmt", "yuv420p",
+            ])
+            .args(["-c:v", "libx264", "-preset", "ultrafast", "-f", "mp4"])
+            .arg(&tmp)
+            .output()
+            .expect("ffmpeg CLI");
+        assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+        std::fs::rename(&tmp, &path).unwrap();
+    }
+    std::fs::read(path).unwrap()
+}
+
+async fn zip_entries(bytes: Vec<u8>) -> Vec<String> {
+    let reader = async_zip::base::read::mem::ZipFileReader::new(bytes)
+        .await
+        .expect("a valid ZIP");
+    reader
+        .file()
+        .entries()
+        .iter()
+        .map(|e| e.filename().as_str().unwrap().to_owned())
+        .collect()
+}
+
+#[tokio::test]
+async fn an_uploaded_video_comes_back_as_a_zip_of_its_frames() {
+    let app = spawn_app().await;
+    let owner = Uuid::now_v7();
+    let id = app
+        .upload(owner, "praia.mp4", clip("a_5_3s.mp4", "5.3", "320x240"))
+        .await;
+    let video = app.finished(owner, id).await;
+    assert_eq!(video["status"], "completed", "{video}");
+    assert_eq!(video["frame_count"], 5, "5.3 s at fps=1");
+    assert_eq!(video["file_name"], "praia.mp4");
+
+    let (status, timeline) = app.get(owner, &format!("/api/v1/videos/{id}/timeline")).await;
+    assert_eq!(status, 200);
+    let types: Vec<&str> = timeline["entries"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|e| e["event_type"].as_str().unwrap())
+        .collect();
+    assert_eq!(types, ["uploaded", "processing_started", "completed"]);
+
+    let download = app
+        .client
+        .get(format!("/api/v1/videos/{id}/download"))
+        .header("X-Fiapx-Owner", owner.to_string())
+        .send()
+        .await;
+    download.assert_status(poem::http::StatusCode::FOUND);
+    let url = download
+        .0
+        .headers()
+        .get("location")
+        .unwrap()
+        .to_str()
+        .unwrap()
+        .to_owned();
+    let zip = reqwest::get(&url).await.unwrap();
+    assert!(zip.status().is_success(), "presigned URL works: {}", zip.status());
+    let entries = zip_entries(zip.bytes().await.unwrap().to_vec()).await;
+    assert_eq!(
+        entries.iter().filter(|n| n.ends_with(".png")).count(),
+        5,
+        "{entries:?}"
+    );
+    assert!(entries.contains(&"manifest.json".to_owned()));
+
+    // Someone else sees nothing of it.
+    let stranger = Uuid::now_v7();
+    assert_eq!(app.get(stranger, &format!("/api/v1/videos/{id}")).await.0, 404);
+    app.stop().await;
+}
+
+#[tokio::test]
+async fn a_corrupt_video_ends_failed_with_its_code() {
+    let app = spawn_app().await;
+    let owner = Uuid::now_v7();
+    let mut bytes = clip("b_4s.mp4", "4", "320x240");
+    for byte in bytes.iter_mut().skip(2048) {
+        *byte = byte.wrapping_mul(13).wrapping_add(5);
+    }
+    let id = app.upload(owner, "broken.mp4", bytes).await;
+    let video = app.finished(owner, id).await;
+    assert_eq!(video["status"], "failed", "{video}");
+    let code = video["failure"]["code"].as_str().unwrap().to_owned();
+    assert!(
+        ["corrupt_input", "unsupported_format", "truncated_input"].contains(&code.as_str()),
+        "{video}"
+    );
+    let download = app
+        .client
+        .get(format!("/api/v1/videos/{id}/download"))
+        .header("X-Fiapx-Owner", owner.to_string())
+        .send()
+        .await;
+    download.assert_status(poem::http::StatusCode::CONFLICT);
+    app.stop().await;
+}
+
+#[tokio::test]
+async fn thirty_concurrent_uploads_from_several_owners_all_complete_and_stay_private() {
+    let app = spawn_app().await;
+    let owners: Vec<Uuid> = (0..3).map(|_| Uuid::now_v7()).collect();
+    let body = clip("c_2_2s.mp4", "2.2", "160x120");
+    let uploads = (0..30).map(|i| {
+        let owner = owners[i % owners.len()];
+        let body = body.clone();
+        let app = &app;
+        async move { (owner, app.upload(owner, &format!("clip-{i}.mp4"), body).await) }
+    });
+    let uploaded: Vec<(Uuid, Uuid)> = futures::future::join_all(uploads).await;
+    let mut mine: HashMap<Uuid, Vec<Uuid>> = HashMap::new();
+    for (owner, id) in &uploaded {
+        let video = app.finished(*owner, *id).await;
+        assert_eq!(video["status"], "completed", "{video}");
+        assert_eq!(video["frame_count"], 2);
+        mine.entry(*owner).or_default().push(*id);
+    }
+    for owner in &owners {
+        let (status, page) = app.get(*owner, "/api/v1/videos?limit=100").await;
+        assert_eq!(status, 200);
+        let mut listed: Vec<Uuid> = page["items"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|v| v["id"].as_str().unwrap().parse().unwrap())
+            .collect();
+        let mut expected = mine[owner].clone();
+        listed.sort();
+        expected.sort();
+        assert_eq!(listed, expected, "each owner lists exactly their own videos");
+    }
+    app.stop().await;
+}
+
+/// The committed `schemas/openapi.json` is the document the code serves. Bless with `FIAPX_BLESS=1`.
+#[tokio::test]
+async fn the_openapi_snapshot_matches_the_code() {
+    let app = spawn_app().await;
+    let response = app.client.get("/api/openapi.json").send().await;
+    response.assert_status_is_ok();
+    let served: Value = response.json().await.value().deserialize();
+    let path = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../schemas/openapi.json");
+    let rendered = serde_json::to_string_pretty(&served).unwrap() + "\n";
+    if std::env::var_os("FIAPX_BLESS").is_some() {
+        std::fs::write(&path, &rendered).unwrap();
+    }
+    let committed = std::fs::read_to_string(&path).unwrap_or_else(|_| {
+        panic!(
+            "{} missing: run `FIAPX_BLESS=1 cargo nextest run -p fiapx openapi`",
+            path.display()
+        )
+    });
+    assert_eq!(
+        committed, rendered,
+        "schemas/openapi.json drifted from the code: bless it with FIAPX_BLESS=1"
+    );
+    // Both sides of the API are in the one document.
+    let paths = served["paths"].as_object().unwrap();
+    assert!(paths["/api/v1/videos"].get("post").is_some() && paths["/api/v1/videos"].get("get").is_some());
+    app.stop().await;
+}
