@@ -573,10 +573,9 @@ impl State {
 
     /// The object is stored but the `uploaded` append failed: remove the object unless the event may be stored.
     async fn after_failed_append(&self, video: VideoId, key: &str, error: HandleError) -> Failure {
-        let unknown_outcome = matches!(
-            error,
-            HandleError::Append(AppendError::Unavailable(_)) | HandleError::Load(LoadError::Unavailable(_))
-        );
+        // Only an append that got no answer may have stored the event: a failed load, a refusal or contention
+        // happen before any of our appends could have landed (the handler retries only after a definite conflict).
+        let unknown_outcome = matches!(error, HandleError::Append(AppendError::Unavailable(_)));
         if unknown_outcome {
             // A lost acknowledgement: the event may be stored. Only remove the object when it surely is not.
             match self.handler.store().load(video).await {

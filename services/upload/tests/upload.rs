@@ -523,3 +523,58 @@ async fn delete_removes_source_and_archives_and_appends_deleted() {
         .await;
     expect_error(response, StatusCode::NOT_FOUND, "not_found").await;
 }
+
+#[tokio::test]
+async fn an_event_store_outage_is_503_and_the_source_is_removed() {
+    let mut app = spawn_app().await;
+    let video = app.mp4();
+    app.nats.kill();
+    let response = upload_raw(&app, owner(), video, "").await;
+    assert_eq!(
+        response
+            .0
+            .headers()
+            .get("retry-after")
+            .map(|v| v.to_str().unwrap().to_owned()),
+        Some("1".to_owned())
+    );
+    expect_error(response, StatusCode::SERVICE_UNAVAILABLE, "unavailable").await;
+    assert_eq!(app.keys().await, Vec::<String>::new());
+}
+
+#[tokio::test]
+async fn the_openapi_document_describes_the_write_side() {
+    let app = spawn_app().await;
+    let spec: serde_json::Value =
+        serde_json::from_str(&poem_openapi::OpenApiService::new(app.api.clone(), "fiapx", "test").spec())
+            .unwrap();
+    let upload = &spec["paths"]["/api/v1/videos"]["post"];
+    let content = &upload["requestBody"]["content"];
+    for media in ["application/octet-stream", "video/*", "multipart/form-data"] {
+        assert!(content.get(media).is_some(), "{media} missing: {content}");
+    }
+    for status in ["202", "400", "401", "413", "415", "503"] {
+        assert!(upload["responses"].get(status).is_some(), "{status} missing");
+    }
+    let params: Vec<&str> = upload["parameters"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|p| p["name"].as_str().unwrap())
+        .collect();
+    for name in [
+        "X-Fiapx-Filename",
+        "Idempotency-Key",
+        "fps",
+        "every",
+        "count",
+        "format",
+        "quality",
+    ] {
+        assert!(params.contains(&name), "{name} missing: {params:?}");
+    }
+    assert!(spec["paths"]["/api/v1/videos/{id}/reprocess"]["post"].is_object());
+    assert!(spec["paths"]["/api/v1/videos/{id}"]["delete"]["responses"]["204"].is_object());
+    assert!(spec["components"]["securitySchemes"]["TemporaryOwnerHeader"].is_object());
+    assert!(spec["components"]["schemas"]["ExtractionSpec"].is_object());
+}

@@ -19,6 +19,7 @@ use poem_openapi::OpenApiService;
 use uuid::Uuid;
 
 pub struct App {
+    pub api: UploadApi,
     pub client: TestClient<BoxEndpoint<'static>>,
     pub bucket: TestBucket,
     pub store: EventStore,
@@ -51,12 +52,13 @@ pub async fn spawn_app_with(settings: UploadSettings) -> App {
     )
     .await
     .expect("upload api");
-    let service = OpenApiService::new(api, "fiapx", "test");
+    let service = OpenApiService::new(api.clone(), "fiapx", "test");
     let route = Route::new()
         .nest("/", service)
         .catch_all_error(json_error)
         .boxed();
     App {
+        api,
         client: TestClient::new(route),
         bucket,
         store,
