@@ -503,7 +503,8 @@ async fn a_stopped_projector_catches_up_with_nothing_missing() {
         },
     )
     .await;
-    f.run(ids[1], fail(0, 1, FailureCode::StorageUnavailable, true)).await;
+    f.run(ids[1], fail(0, 1, FailureCode::StorageUnavailable, true))
+        .await;
     written += 2;
     assert_eq!(written, 50);
 
@@ -635,4 +636,86 @@ async fn a_corrupt_event_is_recorded_once_and_does_not_block_the_projection() {
     assert_eq!(errors.len(), 1);
     assert_eq!(errors[0].sequence, 2);
     assert_eq!(errors[0].generation, 1);
+}
+
+#[tokio::test]
+async fn a_database_outage_delays_the_projection_and_loses_nothing() {
+    let f = fixture().await;
+    let owner = UserId::from_uuid(Uuid::now_v7());
+    let projector = f.start_projector();
+    let mut ids = vec![f.upload(owner).await];
+    f.caught_up().await;
+
+    // Every apply now fails, as with PostgreSQL unreachable: the projector naks and backs off.
+    f.db()
+        .execute_unprepared("ALTER TABLE projection_generations RENAME TO projection_generations_away")
+        .await
+        .unwrap();
+    for _ in 0..5 {
+        ids.push(f.upload(owner).await);
+    }
+    // Give it time to fail at least once (nothing is asserted about timing).
+    tokio::time::sleep(Duration::from_millis(1500)).await;
+    f.db()
+        .execute_unprepared("ALTER TABLE projection_generations_away RENAME TO projection_generations")
+        .await
+        .unwrap();
+
+    f.caught_up().await;
+    projector.stop().await;
+    let rows = video::Entity::find().all(f.db()).await.unwrap();
+    let mut seen: Vec<_> = rows.iter().map(|row| row.id).collect();
+    seen.sort();
+    let mut expected: Vec<_> = ids.iter().map(|id| *id.as_uuid()).collect();
+    expected.sort();
+    assert_eq!(seen, expected);
+    let counts = owner_counts::Entity::find_by_id(*owner.as_uuid())
+        .one(f.db())
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(counts.queued, 6);
+}
+
+#[tokio::test]
+async fn events_overtaken_by_later_ones_are_read_from_the_stream_not_skipped() {
+    let f = fixture().await;
+    let owner = UserId::from_uuid(Uuid::now_v7());
+    let mut ids = Vec::new();
+    for _ in 0..3 {
+        ids.push(*f.upload(owner).await.as_uuid());
+    }
+    // A crashed projector took the first event and never acked it: until its ack_wait expires, the server hands
+    // the later events out first. The checkpoint must not pass the first one.
+    let js = async_nats::jetstream::new(f.client.clone());
+    let stream = js.get_stream(&f.settings.stream).await.unwrap();
+    let consumer: async_nats::jetstream::consumer::PullConsumer = stream
+        .get_or_create_consumer(
+            "projector",
+            async_nats::jetstream::consumer::pull::Config {
+                durable_name: Some("projector".into()),
+                filter_subject: "videos.>".into(),
+                ack_policy: async_nats::jetstream::consumer::AckPolicy::Explicit,
+                ack_wait: Duration::from_secs(60),
+                ..Default::default()
+            },
+        )
+        .await
+        .unwrap();
+    let mut taken = consumer.fetch().max_messages(1).messages().await.unwrap();
+    let held = futures::StreamExt::next(&mut taken).await.unwrap().unwrap();
+    assert_eq!(held.info().unwrap().stream_sequence, 1);
+
+    let projector = f.start_projector();
+    f.caught_up().await;
+    projector.stop().await;
+    let mut seen: Vec<_> = video::Entity::find()
+        .all(f.db())
+        .await
+        .unwrap()
+        .into_iter()
+        .map(|row| row.id)
+        .collect();
+    seen.sort();
+    assert_eq!(seen, ids);
 }
