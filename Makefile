@@ -66,11 +66,15 @@ bench-events: up ## Event store benchmark (JetStream append/load)
 bench-frames: up ## Frame extraction benchmark (FFmpeg decode, select, encode)
 	$(WITH_ENV) $(CARGO) run --release -p fiapx-processor --example bench_frames
 
-run: up ## Start the stack, then the services
-	@$(WITH_ENV) scripts/stack.sh status
+run: up ## Start the stack, apply migrations, then every service on http://127.0.0.1:8080 (Ctrl-C stops it)
+	@$(WITH_ENV) $(CARGO) build -p fiapx
+	@$(WITH_ENV) $(CARGO) run -q -p fiapx -- migrate
 	@echo
-	@echo "The stack is up; its addresses are in $(STATE)/env (. $(STATE)/env)."
-	@echo "The HTTP services (fiapx serve all) are not built yet: they arrive with the processing pipeline."
+	@echo "FIAP X: http://127.0.0.1:8080  (API docs http://127.0.0.1:8080/api/docs, metrics /metrics)"
+	@echo "Try:   curl -H 'X-Fiapx-Owner: 0193a8f2-0000-7000-8000-00000000beef' -H 'Content-Type: video/mp4' \\"
+	@echo "         -H 'X-Fiapx-Filename: clip.mp4' --data-binary @clip.mp4 http://127.0.0.1:8080/api/v1/videos"
+	@echo
+	@$(WITH_ENV) exec $(CARGO) run -q -p fiapx -- serve all
 
 clean-state: down ## Stop the stack and delete .state/ (data, logs, venv)
 	rm -rf $(STATE)
