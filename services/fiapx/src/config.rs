@@ -81,7 +81,10 @@ pub fn load(file: Option<&Path>) -> anyhow::Result<Settings> {
 }
 
 #[cfg(test)]
-#[expect(clippy::result_large_err, reason = "figment's Jail closures return figment::Error, sized by figment")]
+#[expect(
+    clippy::result_large_err,
+    reason = "figment's Jail closures return figment::Error, sized by figment"
+)]
 mod tests {
     use figment::Jail;
 

@@ -154,8 +154,24 @@ pub const WITH_AUDIO: Clip = Clip {
 /// WebM whose audio (7 s) outlasts its video (4 s): the container's duration is the audio's.
 pub const LONG_AUDIO: Clip = Clip {
     name: "long_audio.webm",
-    args: &["-f", "lavfi", "-i", "testsrc2=size=160x120:rate=25:d=4", "-f", "lavfi", "-i", "sine=d=7", "-c:v",
-        "libvpx-vp9", "-deadline", "realtime", "-cpu-used", "8", "-c:a", "libopus"],
+    args: &[
+        "-f",
+        "lavfi",
+        "-i",
+        "testsrc2=size=160x120:rate=25:d=4",
+        "-f",
+        "lavfi",
+        "-i",
+        "sine=d=7",
+        "-c:v",
+        "libvpx-vp9",
+        "-deadline",
+        "realtime",
+        "-cpu-used",
+        "8",
+        "-c:a",
+        "libopus",
+    ],
 };
 
 /// Audio only.
