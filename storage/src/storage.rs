@@ -335,7 +335,8 @@ impl Storage {
         Ok(keys.len())
     }
 
-    /// Keys of multipart uploads started and neither completed nor aborted under `prefix`.
+    /// Keys of multipart uploads started and neither completed nor aborted under `prefix`. SeaweedFS omits
+    /// `StorageClass` from a non-empty listing, which rust-s3 cannot parse: there an error means some are listed.
     pub async fn pending_multipart_uploads(&self, prefix: &str) -> Result<Vec<String>, StorageError> {
         let pages = self.bucket.list_multiparts_uploads(Some(prefix), None).await?;
         Ok(pages

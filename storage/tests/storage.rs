@@ -115,3 +115,66 @@ async fn delete_list_and_presign() {
     assert!(url.contains("X-Amz-Signature"), "{url}");
     storage.ensure_bucket().await.unwrap();
 }
+
+/// Never ends: a client that stopped sending.
+struct Stalled {
+    sent: usize,
+}
+
+impl tokio::io::AsyncRead for Stalled {
+    fn poll_read(
+        mut self: std::pin::Pin<&mut Self>,
+        _cx: &mut std::task::Context<'_>,
+        buf: &mut tokio::io::ReadBuf<'_>,
+    ) -> std::task::Poll<std::io::Result<()>> {
+        if self.sent >= 6 * MIB {
+            return std::task::Poll::Pending;
+        }
+        let n = buf.remaining().min(64 * 1024);
+        buf.put_slice(&vec![1_u8; n]);
+        self.sent += n;
+        std::task::Poll::Ready(Ok(()))
+    }
+}
+
+/// Whether multipart uploads are pending. SeaweedFS omits `StorageClass` from a non-empty listing, which rust-s3
+/// cannot parse: an error here means "some are listed".
+async fn uploads_pending(bucket: &TestBucket) -> bool {
+    match bucket.storage().pending_multipart_uploads("").await {
+        Ok(uploads) => !uploads.is_empty(),
+        Err(_) => true,
+    }
+}
+
+#[tokio::test]
+async fn a_put_dropped_half_way_aborts_its_multipart_upload() {
+    let bucket = TestBucket::create().await;
+    let storage = bucket.storage().clone();
+    let put = tokio::spawn(async move {
+        let mut reader = Stalled { sent: 0 };
+        storage
+            .put_stream("sources/dropped", "video/mp4", &mut reader, small_parts())
+            .await
+    });
+    // Wait until the multipart upload exists, then drop the put (as when the HTTP client goes away).
+    let mut started = false;
+    for _ in 0..200 {
+        if uploads_pending(&bucket).await {
+            started = true;
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(25)).await;
+    }
+    assert!(started, "the multipart upload never started");
+    put.abort();
+    let mut pending = true;
+    for _ in 0..200 {
+        pending = uploads_pending(&bucket).await;
+        if !pending {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(25)).await;
+    }
+    assert!(!pending, "the dropped multipart upload was not aborted");
+    assert_eq!(bucket.keys().await, Vec::<String>::new());
+}

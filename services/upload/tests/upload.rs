@@ -578,3 +578,45 @@ async fn the_openapi_document_describes_the_write_side() {
     assert!(spec["components"]["securitySchemes"]["TemporaryOwnerHeader"].is_object());
     assert!(spec["components"]["schemas"]["ExtractionSpec"].is_object());
 }
+
+#[tokio::test]
+async fn a_retry_while_the_first_attempt_runs_is_409_then_replays() {
+    let app = spawn_app().await;
+    let user = owner();
+    let video = app.mp4();
+    // Capacity 1: the second send returns only once the service has taken the first chunk, i.e. after it claimed
+    // the key.
+    let (tx, rx) = tokio::sync::mpsc::channel::<std::io::Result<bytes::Bytes>>(1);
+    let body = Body::from_bytes_stream(futures::stream::unfold(rx, |mut rx| async move {
+        rx.recv().await.map(|item| (item, rx))
+    }));
+    let send = |body: Body| {
+        app.client
+            .post("/api/v1/videos")
+            .header(owner_header(), user.to_string())
+            .header("Idempotency-Key", "slow-one")
+            .content_type("video/mp4")
+            .body(body)
+            .send()
+    };
+    let (half, rest) = video.split_at(video.len() / 2);
+    let (half, rest) = (
+        bytes::Bytes::copy_from_slice(half),
+        bytes::Bytes::copy_from_slice(rest),
+    );
+    let retry = async {
+        tx.send(Ok(half)).await.unwrap();
+        tx.send(Ok(rest)).await.unwrap();
+        let response = send(Body::from(video.clone())).await;
+        drop(tx);
+        response
+    };
+    let (first, retry) = tokio::join!(send(body), retry);
+    expect_error(retry, StatusCode::CONFLICT, "conflict").await;
+    assert_eq!(first.0.status(), StatusCode::ACCEPTED);
+    let first = json(first).await;
+    let replay = json(send(Body::from(video.clone())).await).await;
+    assert_eq!(first, replay);
+    assert_eq!(app.keys().await.len(), 1);
+    assert_eq!(app.stream_messages().await, 1);
+}
