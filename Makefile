@@ -18,7 +18,7 @@ WITH_ENV := set -a && . $(STATE)/env && set +a &&
 
 CARGO ?= cargo
 
-.PHONY: help deps up down status fmt lint test bench bench-events bench-frames run clean-state
+.PHONY: help deps up down status fmt lint test bench bench-events bench-frames bench-pipeline bench-upload run clean-state
 
 help: ## List the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{ printf "  make %-13s %s\n", $$1, $$2 }'
@@ -58,13 +58,19 @@ test: up lint ## Start the stack, lint, run every test (nextest) and the doc tes
 		$(CARGO) test --workspace --no-fail-fast; \
 	fi
 
-bench: bench-events bench-frames ## Run every benchmark
+bench: bench-events bench-frames bench-pipeline bench-upload ## Run every benchmark
 
 bench-events: up ## Event store benchmark (JetStream append/load)
 	$(WITH_ENV) $(CARGO) run --release -p fiapx-nats --example bench_event_store
 
 bench-frames: up ## Frame extraction benchmark (FFmpeg decode, select, encode)
 	$(WITH_ENV) $(CARGO) run --release -p fiapx-processor --example bench_frames
+
+bench-pipeline: up ## Whole pipeline: N uploads at concurrency C, latency percentiles, lost/duplicated, overhead
+	$(WITH_ENV) $(CARGO) run --release -p fiapx --example bench_pipeline
+
+bench-upload: up ## Upload service peak RSS while streaming a 2 GiB body
+	$(WITH_ENV) $(CARGO) run --release -p fiapx-upload --example bench_upload
 
 run: up ## Start the stack, apply migrations, then every service on http://127.0.0.1:8080 (Ctrl-C stops it)
 	@$(WITH_ENV) $(CARGO) build -p fiapx

@@ -11,6 +11,7 @@ use fiapx_query::QueryApi;
 use fiapx_storage::Storage;
 use fiapx_upload::UploadApi;
 use metrics_exporter_prometheus::PrometheusHandle;
+use poem::endpoint::BoxEndpoint;
 use poem::listener::TcpListener;
 use poem::{EndpointExt, Route, Server, get, handler, web::Data};
 use poem_openapi::OpenApiService;
@@ -120,7 +121,7 @@ pub fn openapi_document(upload: &UploadApi, query: &QueryApi) -> String {
 
 /// The HTTP application: the APIs under `/api/v1`, the document at `/api/openapi.json`, interactive docs at
 /// `/api/docs`, `/metrics` and `/healthz`.
-pub fn http_app(apis: Apis, metrics: Option<PrometheusHandle>) -> poem::Route {
+pub fn http_app(apis: Apis, metrics: Option<PrometheusHandle>) -> BoxEndpoint<'static> {
     let route = match (apis.upload, apis.query) {
         (Some(upload), Some(query)) => {
             let document = openapi_document(&upload, &query);
@@ -143,10 +144,12 @@ pub fn http_app(apis: Apis, metrics: Option<PrometheusHandle>) -> poem::Route {
         (None, None) => Route::new(),
     };
     let route = route.at("/healthz", get(healthz));
-    match metrics {
+    let route = match metrics {
         Some(handle) => route.at("/metrics", get(render_metrics.data(handle))),
         None => route,
-    }
+    };
+    // Framework errors (unparsable parameters, unknown routes, a missing owner) get the API's JSON error shape.
+    route.catch_all_error(fiapx_http::json_error).boxed()
 }
 
 fn mount<T: poem_openapi::OpenApi + 'static>(route: Route, service: OpenApiService<T, ()>) -> Route {
@@ -183,7 +186,7 @@ pub struct Started {
     /// Processor, projector (each ends when `shutdown` is cancelled).
     pub workers: JoinSet<anyhow::Result<&'static str>>,
     /// The HTTP application, when the process serves an API.
-    pub app: Option<Route>,
+    pub app: Option<BoxEndpoint<'static>>,
 }
 
 /// Connects to the stack and builds `which`: provisions the stream and buckets, starts the workers, builds the

@@ -19,7 +19,7 @@ use tokio_util::sync::CancellationToken;
 use uuid::Uuid;
 
 struct App {
-    client: TestClient<poem::Route>,
+    client: TestClient<poem::endpoint::BoxEndpoint<'static>>,
     shutdown: CancellationToken,
     started: Option<tokio::task::JoinHandle<()>>,
     _nats: NatsServer,
@@ -270,6 +270,25 @@ async fn thirty_concurrent_uploads_from_several_owners_all_complete_and_stay_pri
         expected.sort();
         assert_eq!(listed, expected, "each owner lists exactly their own videos");
     }
+    app.stop().await;
+}
+
+#[tokio::test]
+async fn framework_errors_have_the_api_error_shape() {
+    let app = spawn_app().await;
+    let response = app
+        .client
+        .get("/api/v1/videos/not-a-uuid")
+        .header("X-Fiapx-Owner", Uuid::now_v7().to_string())
+        .send()
+        .await;
+    assert_eq!(response.0.status().as_u16(), 400);
+    let body: Value = response.json().await.value().deserialize();
+    assert!(body["code"].is_string() && body["message"].is_string(), "{body}");
+    let response = app.client.get("/api/v1/videos").send().await;
+    assert_eq!(response.0.status().as_u16(), 401, "no owner header");
+    let body: Value = response.json().await.value().deserialize();
+    assert_eq!(body["code"], "unauthorized");
     app.stop().await;
 }
 

@@ -1,0 +1,203 @@
+//! Pipeline benchmark: `make bench-pipeline` (part of `make bench`).
+//!
+//! Runs every part of FIAP X in this process (as `fiapx serve all` does) against real servers: its own
+//! nats-server, a fresh PostgreSQL database and S3 bucket on the local stack. Uploads `N` copies of a 10 s 360p
+//! clip over HTTP at concurrency `C` and measures, per video, upload -> `completed` in the read model. The
+//! baseline, measured in the same run, is the extraction alone (the engine on the same clip from a local file,
+//! into memory). Reports throughput, latency percentiles, lost and duplicated jobs, and the pipeline's overhead
+//! over the extraction (latency p50 - extraction p50).
+
+use std::path::PathBuf;
+use std::process::Command;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use fiapx::config::Settings;
+use fiapx::{Started, Which, start};
+use fiapx_nats::test_support::NatsServer;
+use fiapx_processor::{Extractor, Limits, ProcessorSettings, engine_spec};
+use fiapx_projections::test_support::TestDatabase;
+use fiapx_storage::test_support::TestBucket;
+use hdrhistogram::Histogram;
+use poem::test::TestClient;
+use serde_json::Value;
+use tokio_util::sync::CancellationToken;
+use uuid::Uuid;
+
+const N: usize = 40;
+const C: usize = 4;
+const BASELINE_ROUNDS: usize = 5;
+
+fn clip() -> PathBuf {
+    let path = std::env::temp_dir().join("fiapx-bench-10s-360p.mp4");
+    if !path.exists() {
+        let out = Command::new("ffmpeg")
+            .args([
+                "-v",
+                "error",
+                "-y",
+                "-f",
+                "lavfi",
+                "-i",
+                "testsrc2=size=640x360:rate=30",
+                "-t",
+                "10",
+            ])
+            .args([
+                "-pix_fmt", "yuv420p", "-c:v", "libx264", "-preset", "veryfast", "-f", "mp4",
+            ])
+            .arg(&path)
+            .output()
+            .expect("ffmpeg CLI");
+        assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    }
+    path
+}
+
+fn ms(h: &Histogram<u64>, q: f64) -> f64 {
+    h.value_at_quantile(q) as f64 / 1000.0
+}
+
+#[tokio::main]
+async fn main() -> anyhow::Result<()> {
+    let nats = NatsServer::start();
+    let db = TestDatabase::create().await;
+    let bucket = TestBucket::create().await;
+    let settings = Settings {
+        nats: nats.settings(),
+        database: db.settings(),
+        s3: bucket.settings(),
+        processor: ProcessorSettings {
+            concurrency: 2,
+            ..ProcessorSettings::default()
+        },
+        ..Settings::default()
+    };
+    let shutdown = CancellationToken::new();
+    let Started { workers, app } = start(Which::All, &settings, None, &shutdown).await?;
+    let client = Arc::new(TestClient::new(app.expect("HTTP app")));
+    let path = clip();
+    let body = std::fs::read(&path)?;
+
+    // Baseline: the extraction alone, same clip, same engine, same default spec.
+    let extractor = Extractor::new(Limits::default());
+    let spec = engine_spec(&fiapx_domain::ExtractionSpec::default());
+    let mut baseline = Histogram::<u64>::new(3)?;
+    for _ in 0..BASELINE_ROUNDS {
+        let started = Instant::now();
+        extractor
+            .extract_path(&path, &spec, tokio::io::sink(), |_| {})
+            .await?;
+        baseline.record(started.elapsed().as_micros() as u64)?;
+    }
+
+    let owner = Uuid::now_v7();
+    let gate = Arc::new(tokio::sync::Semaphore::new(C));
+    let started = Instant::now();
+    let tasks: Vec<_> = (0..N)
+        .map(|i| {
+            let (client, gate, body) = (Arc::clone(&client), Arc::clone(&gate), body.clone());
+            tokio::spawn(async move {
+                let _slot = gate.acquire_owned().await.expect("semaphore");
+                let t0 = Instant::now();
+                let response = client
+                    .post("/api/v1/videos")
+                    .header("X-Fiapx-Owner", owner.to_string())
+                    .header("X-Fiapx-Filename", format!("bench-{i}.mp4"))
+                    .content_type("video/mp4")
+                    .body(body)
+                    .send()
+                    .await;
+                if response.0.status() != 202 {
+                    return None;
+                }
+                let json: Value = response.json().await.value().deserialize();
+                let id = json["id"].as_str()?.to_owned();
+                let deadline = t0 + Duration::from_secs(600);
+                while Instant::now() < deadline {
+                    let view = client
+                        .get(format!("/api/v1/videos/{id}"))
+                        .header("X-Fiapx-Owner", owner.to_string())
+                        .send()
+                        .await;
+                    if view.0.status() == 200 {
+                        let json: Value = view.json().await.value().deserialize();
+                        match json["status"].as_str() {
+                            Some("completed") => return Some((id, t0.elapsed())),
+                            Some("failed") => return None,
+                            _ => {}
+                        }
+                    }
+                    tokio::time::sleep(Duration::from_millis(10)).await;
+                }
+                None
+            })
+        })
+        .collect();
+    let mut latency = Histogram::<u64>::new(3)?;
+    let mut completed = Vec::new();
+    for task in tasks {
+        if let Some((id, elapsed)) = task.await? {
+            latency.record(elapsed.as_micros() as u64)?;
+            completed.push(id);
+        }
+    }
+    let wall = started.elapsed();
+
+    // Duplicates: more than one `completed` event for a video.
+    let store = fiapx_nats::EventStore::new(async_nats::connect(&settings.nats.url).await?, &settings.nats);
+    let mut duplicated = 0;
+    for id in &completed {
+        let loaded = store.load(id.parse()?).await?;
+        let completions = loaded
+            .events
+            .iter()
+            .filter(|e| e.event.event_type() == "completed")
+            .count();
+        if completions != 1 {
+            duplicated += 1;
+        }
+    }
+    shutdown.cancel();
+    drop(workers);
+
+    let lost = N - completed.len();
+    println!(
+        "FIAP X pipeline benchmark: {N} uploads of a 10 s 640x360 H.264 clip, concurrency {C}, default spec"
+    );
+    println!(
+        "(every part in one process, 2 jobs at once; nats-server, PostgreSQL and SeaweedFS on this machine)"
+    );
+    println!();
+    println!("| measure | value |");
+    println!("|---|---|");
+    println!(
+        "| throughput (videos/s) | {:.2} |",
+        completed.len() as f64 / wall.as_secs_f64()
+    );
+    for (label, q) in [("p50", 0.5), ("p95", 0.95), ("p99", 0.99)] {
+        println!("| upload -> completed {label} (ms) | {:.0} |", ms(&latency, q));
+    }
+    println!(
+        "| extraction alone p50 (ms), baseline | {:.0} |",
+        ms(&baseline, 0.5)
+    );
+    println!(
+        "| overhead at p50 (ms) = latency p50 - extraction p50 | {:.0} |",
+        ms(&latency, 0.5) - ms(&baseline, 0.5)
+    );
+    println!(
+        "| latency p50 / extraction p50 | {:.2} |",
+        ms(&latency, 0.5) / ms(&baseline, 0.5)
+    );
+    println!("| lost | {lost} |");
+    println!("| duplicated | {duplicated} |");
+    println!();
+    println!(
+        "Queueing is included in the latency: with {C} uploads in flight and 2 jobs at once, a video may wait"
+    );
+    println!(
+        "for a free processor slot; the overhead figure is therefore an upper bound of the pipeline's own cost."
+    );
+    Ok(())
+}
