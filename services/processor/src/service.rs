@@ -122,6 +122,8 @@ struct Inner {
     extractor: Extractor,
     nats: NatsSettings,
     settings: ProcessorSettings,
+    /// The progress bucket, looked up once (not on every progress publication).
+    progress: tokio::sync::OnceCell<jetstream::kv::Store>,
 }
 
 enum Outcome {
@@ -151,6 +153,7 @@ impl Processor {
                 extractor,
                 nats,
                 settings,
+                progress: tokio::sync::OnceCell::new(),
             }),
         }
     }
@@ -411,7 +414,13 @@ impl Processor {
             warn!(%error, "publishing progress failed");
         }
         let js = self.inner.handler.store().jetstream();
-        match js.get_key_value(&self.inner.nats.progress_bucket).await {
+        let bucket = &self.inner.nats.progress_bucket;
+        match self
+            .inner
+            .progress
+            .get_or_try_init(|| js.get_key_value(bucket))
+            .await
+        {
             Ok(kv) => {
                 if let Err(error) = kv.put(video.to_string(), payload.into()).await {
                     warn!(%error, "storing progress failed");
