@@ -1,4 +1,8 @@
-//! Why a processing attempt failed, as a closed set of stable codes.
+//! Why a processing attempt failed, as a closed set of stable codes, each with whether a retry can help and the
+//! message a user reads, in English and Brazilian Portuguese.
+//!
+//! The texts live here, in the innermost crate, so that every outer one (the query views, the notifier's e-mails
+//! and webhooks, the OpenAPI document, docs/notifications.md) shows the same words without depending on another.
 
 use std::fmt;
 use std::str::FromStr;
@@ -70,6 +74,110 @@ impl FailureCode {
     }
 }
 
+/// A language the user-facing texts are written in.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Default)]
+pub enum Language {
+    /// English (`en`), the default.
+    #[default]
+    English,
+    /// Brazilian Portuguese (`pt-BR`).
+    PortugueseBrazil,
+}
+
+impl Language {
+    /// Every language, in a stable order.
+    pub const ALL: [Self; 2] = [Self::English, Self::PortugueseBrazil];
+
+    /// The BCP 47 tag stored as a user's `locale`.
+    pub const fn tag(self) -> &'static str {
+        match self {
+            Self::English => "en",
+            Self::PortugueseBrazil => "pt-BR",
+        }
+    }
+
+    /// The language of a user's `locale` tag: `pt-BR` (or any `pt`) is Portuguese, anything else English.
+    pub fn from_locale(locale: &str) -> Self {
+        let primary = locale.trim().split(['-', '_']).next().unwrap_or_default();
+        if primary.eq_ignore_ascii_case("pt") {
+            Self::PortugueseBrazil
+        } else {
+            Self::English
+        }
+    }
+}
+
+impl FailureCode {
+    /// What the user is told, in `language`. Written for people: what happened and what they can do.
+    pub const fn user_message(self, language: Language) -> &'static str {
+        use Language::{English as En, PortugueseBrazil as Pt};
+        match (self, language) {
+            (Self::UnsupportedFormat, En) => {
+                "The file is not a video format we can read. Upload an MP4, MOV, MKV, WebM or AVI file."
+            }
+            (Self::UnsupportedFormat, Pt) => {
+                "O arquivo não está em um formato de vídeo que conseguimos ler. Envie um arquivo MP4, MOV, MKV, WebM ou AVI."
+            }
+            (Self::CorruptInput, En) => {
+                "The video file is damaged and cannot be decoded. Export it again and upload the new file."
+            }
+            (Self::CorruptInput, Pt) => {
+                "O arquivo de vídeo está danificado e não pode ser decodificado. Exporte-o novamente e envie o novo arquivo."
+            }
+            (Self::TruncatedInput, En) => {
+                "The video file ends before its declared length; the upload was probably incomplete. Upload it again."
+            }
+            (Self::TruncatedInput, Pt) => {
+                "O arquivo de vídeo termina antes da duração declarada; o envio provavelmente ficou incompleto. Envie-o novamente."
+            }
+            (Self::TooLarge, En) => "The file is larger than the maximum size allowed.",
+            (Self::TooLarge, Pt) => "O arquivo é maior que o tamanho máximo permitido.",
+            (Self::TooLong, En) => {
+                "The video is longer than the maximum duration allowed. Cut it and upload the parts."
+            }
+            (Self::TooLong, Pt) => {
+                "O vídeo é mais longo que a duração máxima permitida. Corte-o e envie as partes."
+            }
+            (Self::ResolutionTooHigh, En) => {
+                "The video's resolution is higher than the maximum allowed. Reduce it and upload again."
+            }
+            (Self::ResolutionTooHigh, Pt) => {
+                "A resolução do vídeo é maior que a máxima permitida. Reduza-a e envie novamente."
+            }
+            (Self::TooManyFrames, En) => {
+                "The extraction would produce more images than allowed. Ask for fewer frames (a lower fps or a count)."
+            }
+            (Self::TooManyFrames, Pt) => {
+                "A extração geraria mais imagens que o permitido. Peça menos quadros (um fps menor ou uma contagem)."
+            }
+            (Self::DecodeTimeout, En) => {
+                "Decoding the video took longer than the time allowed. Try a shorter or lighter video."
+            }
+            (Self::DecodeTimeout, Pt) => {
+                "A decodificação do vídeo demorou mais que o tempo permitido. Tente um vídeo mais curto ou mais leve."
+            }
+            (Self::StorageUnavailable, En) => {
+                "Our file storage was temporarily unavailable. We will try again automatically."
+            }
+            (Self::StorageUnavailable, Pt) => {
+                "Nosso armazenamento de arquivos ficou indisponível temporariamente. Tentaremos novamente de forma automática."
+            }
+            (Self::AttemptsExhausted, En) => {
+                "Processing failed on every attempt because of a temporary problem on our side. Request a reprocess to try again."
+            }
+            (Self::AttemptsExhausted, Pt) => {
+                "O processamento falhou em todas as tentativas por um problema temporário do nosso lado. Solicite um reprocessamento para tentar de novo."
+            }
+            (Self::Internal, En) => {
+                "An internal error interrupted processing. We will try again automatically."
+            }
+            (Self::Internal, Pt) => {
+                "Um erro interno interrompeu o processamento. Tentaremos novamente de forma automática."
+            }
+        }
+    }
+}
+
 impl fmt::Display for FailureCode {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.write_str(self.as_str())
@@ -120,5 +228,33 @@ mod tests {
             assert!(!code.is_retryable(), "{code}");
         }
         assert!(FailureCode::StorageUnavailable.is_retryable());
+    }
+
+    #[test]
+    fn every_code_has_a_distinct_message_in_every_language() {
+        for language in Language::ALL {
+            let mut seen = std::collections::HashSet::new();
+            for code in FailureCode::ALL {
+                let message = code.user_message(language);
+                assert!(message.ends_with('.'), "{code} {language:?}: {message}");
+                assert!(seen.insert(message), "{code} {language:?} repeats a message");
+            }
+        }
+        assert_ne!(
+            FailureCode::CorruptInput.user_message(Language::English),
+            FailureCode::CorruptInput.user_message(Language::PortugueseBrazil)
+        );
+    }
+
+    #[test]
+    fn locales_map_to_languages() {
+        assert_eq!(Language::from_locale("pt-BR"), Language::PortugueseBrazil);
+        assert_eq!(Language::from_locale("pt_br"), Language::PortugueseBrazil);
+        assert_eq!(Language::from_locale("en"), Language::English);
+        assert_eq!(Language::from_locale(""), Language::English);
+        assert_eq!(Language::from_locale("fr"), Language::English);
+        for language in Language::ALL {
+            assert_eq!(Language::from_locale(language.tag()), language);
+        }
     }
 }

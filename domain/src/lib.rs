@@ -14,7 +14,7 @@ mod spec;
 pub mod testing;
 mod video;
 
-pub use failure::{FailureCode, UnknownFailureCode};
+pub use failure::{FailureCode, Language, UnknownFailureCode};
 pub use ids::{UserId, VideoId};
 pub use spec::{ExtractionSpec, ImageFormat, Rational, Selection, SpecError};
 pub use video::{

@@ -104,6 +104,23 @@ fn reprocess(by: UserId, spec: Option<ExtractionSpec>) -> Command {
 fn delete(by: UserId) -> Command {
     Command::DeleteVideo { by, at: AT }
 }
+fn abandon(job: u32, deliveries: u32) -> Command {
+    Command::AbandonJob {
+        job,
+        deliveries,
+        at: AT,
+    }
+}
+fn exhausted(job: u32, attempt: u32, deliveries: u32) -> Event {
+    Event::Failed {
+        job,
+        attempt,
+        code: FailureCode::AttemptsExhausted,
+        message: format!("gave up after {deliveries} deliveries without a result"),
+        will_retry: false,
+        at: AT,
+    }
+}
 fn jpeg_spec() -> ExtractionSpec {
     ExtractionSpec {
         selection: Selection::Every(Rational::new(2, 1)),
@@ -518,6 +535,7 @@ fn arb_command() -> impl Strategy<Value = Command> {
             .prop_map(|(job, attempt, code, retry)| fail(job, attempt, code, retry)),
         (who.clone(), proptest::option::of(arb_spec())).prop_map(|(by, spec)| reprocess(by, spec)),
         who.prop_map(delete),
+        (0u32..3, 0u32..6).prop_map(|(job, deliveries)| abandon(job, deliveries)),
     ]
 }
 
@@ -570,7 +588,59 @@ fn allowed_transition(from: Status, to: Status) -> bool {
         (New, Queued)
             | (Queued | Processing | RetryScheduled, Processing)
             | (Processing, Completed | Failed | RetryScheduled)
+            // A max-deliveries advisory ends a job whose last delivery left no final event.
+            | (Queued | RetryScheduled, Failed)
             | (Completed | Failed, Queued)
             | (Queued | Processing | RetryScheduled | Completed | Failed, Deleted)
     )
+}
+
+// --- abandoned jobs (max-deliveries advisory) ----------------------------------------------------------------
+
+#[test]
+fn an_abandoned_running_attempt_ends_attempts_exhausted() {
+    let state = given([uploaded(), started(0, 4)])
+        .when(abandon(0, 4))
+        .then([exhausted(0, 4, 4)]);
+    assert_eq!(state.status, Status::Failed);
+    assert_eq!(
+        state.failure.map(|(code, _)| code),
+        Some(FailureCode::AttemptsExhausted)
+    );
+}
+
+#[test]
+fn a_job_that_never_started_or_waits_for_a_retry_can_be_abandoned() {
+    given([uploaded()]).when(abandon(0, 4)).then([exhausted(0, 4, 4)]);
+    given([
+        uploaded(),
+        started(0, 3),
+        failed(0, 3, FailureCode::StorageUnavailable, true),
+    ])
+    .when(abandon(0, 4))
+    .then([exhausted(0, 4, 4)]);
+}
+
+#[test]
+fn abandoning_a_finished_or_other_job_is_rejected() {
+    given([uploaded(), started(0, 1), completed(0, 1)])
+        .when(abandon(0, 4))
+        .then_err(VideoError::AlreadyCompleted);
+    given([
+        uploaded(),
+        started(0, 4),
+        failed(0, 4, FailureCode::AttemptsExhausted, false),
+    ])
+    .when(abandon(0, 4))
+    .then_err(VideoError::AlreadyFailed);
+    given([uploaded()])
+        .when(abandon(1, 4))
+        .then_err(VideoError::StaleJob { current: 0, got: 1 });
+}
+
+#[test]
+fn nothing_starts_after_an_abandoned_job() {
+    given([uploaded(), started(0, 2), exhausted(0, 4, 4)])
+        .when(start(0, 5))
+        .then_err(VideoError::AlreadyFailed);
 }

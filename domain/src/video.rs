@@ -87,6 +87,17 @@ pub enum Command {
     },
     /// A processor gave up on an attempt.
     FailProcessing(FailProcessing),
+    /// JetStream stopped delivering job `job` after `deliveries` deliveries (its max-deliveries advisory) while
+    /// no final event was recorded, e.g. the last attempt crashed or could not reach the event store. Ends the
+    /// job with `failed{attempts_exhausted}` so that nothing ends silently.
+    AbandonJob {
+        /// Job number named by the advisory's message.
+        job: u32,
+        /// Deliveries JetStream made (its `max_deliver`).
+        deliveries: u32,
+        /// When.
+        at: OffsetDateTime,
+    },
     /// The owner wants the frames extracted again, optionally with a new spec.
     RequestReprocess {
         /// Who asks.
@@ -402,6 +413,22 @@ pub fn decide(video: &Video, command: Command) -> Result<Vec<Event>, VideoError>
                 will_retry,
                 at,
             }])
+        }
+        Command::AbandonJob { job, deliveries, at } => {
+            video.check_job(job)?;
+            match video.status {
+                Status::Completed => Err(VideoError::AlreadyCompleted),
+                Status::Failed => Err(VideoError::AlreadyFailed),
+                // Queued (no attempt ever started), Processing (the last attempt died) or RetryScheduled.
+                _ => Ok(vec![Event::Failed {
+                    job,
+                    attempt: video.attempt.max(deliveries).max(1),
+                    code: FailureCode::AttemptsExhausted,
+                    message: format!("gave up after {deliveries} deliveries without a result"),
+                    will_retry: false,
+                    at,
+                }]),
+            }
         }
         Command::RequestReprocess { by, spec, at } => {
             video.check_owner(by)?;
