@@ -1,0 +1,78 @@
+// The typed API client: openapi-fetch over the paths generated from schemas/openapi.json (schema.d.ts), plus the
+// contract's pending paths (contract.ts), with the bearer token attached and one refresh-and-retry on
+// 401 `token_expired`.
+import createClient, { type Client } from "openapi-fetch";
+import type { ApiErrorBody, PendingPaths } from "./contract";
+import type { paths } from "./schema";
+
+export type Paths = paths & PendingPaths;
+export type ApiClient = Client<Paths>;
+
+/** Where requests get their token, and what to do when the server says it expired. */
+export interface Credentials {
+  /** The bearer token to send now (null: none). */
+  token(): string | null;
+  /** Renews the token after a 401 `token_expired`; true when a retry may succeed. */
+  renew(): Promise<boolean>;
+}
+
+/** An API error as the UI handles it: the stable code (or `network`), the server's message, the HTTP status. */
+export class ApiError extends Error {
+  constructor(
+    readonly code: string,
+    message: string,
+    readonly status: number,
+  ) {
+    super(message);
+    this.name = "ApiError";
+  }
+}
+
+/** Reads `{code, message}` from an error response (anything else becomes `http_<status>`). */
+export async function errorFrom(response: Response): Promise<ApiError> {
+  try {
+    const body = (await response.clone().json()) as Partial<ApiErrorBody>;
+    if (typeof body.code === "string") {
+      return new ApiError(body.code, body.message ?? "", response.status);
+    }
+  } catch {
+    // not JSON: fall through
+  }
+  return new ApiError(`http_${response.status}`, response.statusText, response.status);
+}
+
+/** A fetch that sends the bearer token and, on 401 `token_expired`, renews it once and retries. */
+export function authenticatedFetch(credentials: Credentials, base: typeof fetch = (r) => globalThis.fetch(r)) {
+  const send = (request: Request) => {
+    const copy = request.clone();
+    const token = credentials.token();
+    if (token) copy.headers.set("Authorization", `Bearer ${token}`);
+    return base(copy);
+  };
+  return async (request: Request): Promise<Response> => {
+    const response = await send(request);
+    if (response.status === 401 && (await errorFrom(response)).code === "token_expired" && (await credentials.renew())) {
+      return send(request);
+    }
+    return response;
+  };
+}
+
+/** A client for the API at the page's origin. */
+export function createApi(credentials: Credentials, base?: typeof fetch): ApiClient {
+  return createClient<Paths>({ baseUrl: "", fetch: authenticatedFetch(credentials, base) });
+}
+
+/** Unwraps an openapi-fetch result: its data, or throws an ApiError. */
+export async function unwrap<T>(
+  result: Promise<{ data?: T; error?: unknown; response: Response }>,
+): Promise<T> {
+  let settled;
+  try {
+    settled = await result;
+  } catch (cause) {
+    throw new ApiError("network", cause instanceof Error ? cause.message : String(cause), 0);
+  }
+  if (settled.response.ok) return settled.data as T;
+  throw await errorFrom(settled.response);
+}

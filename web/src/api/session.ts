@@ -1,0 +1,115 @@
+// The signed-in session. The access token lives in memory only; the refresh token in sessionStorage, so a reload
+// of the tab keeps the user signed in but closing the tab ends it (see docs/web.md for why).
+import type { Session, User } from "./contract";
+import { type ApiClient, ApiError, type Credentials, createApi, unwrap } from "./client";
+
+const REFRESH_KEY = "fiapx.refresh_token";
+
+type Listener = (user: User | null) => void;
+
+/** Holds the tokens and the user, renews the access token, and tells listeners when the user changes. */
+export class SessionStore implements Credentials {
+  private access: string | null = null;
+  private current: User | null = null;
+  private renewing: Promise<boolean> | null = null;
+  private readonly listeners = new Set<Listener>();
+  /** The API client that sends this session's token. */
+  readonly api: ApiClient;
+
+  constructor(
+    private readonly storage: Storage = sessionStorage,
+    base?: typeof fetch,
+  ) {
+    this.api = createApi(this, base);
+  }
+
+  get user(): User | null {
+    return this.current;
+  }
+
+  token(): string | null {
+    return this.access;
+  }
+
+  /** Whether a refresh token is kept from earlier in this tab. */
+  hasStoredSession(): boolean {
+    return this.storage.getItem(REFRESH_KEY) !== null;
+  }
+
+  subscribe(listener: Listener): () => void {
+    this.listeners.add(listener);
+    return () => this.listeners.delete(listener);
+  }
+
+  /** Takes the session a register, login or refresh answered. */
+  accept(session: Session): void {
+    this.access = session.access_token;
+    this.storage.setItem(REFRESH_KEY, session.refresh_token);
+    this.setUser(session.user);
+  }
+
+  async register(email: string, password: string, displayName: string, locale: "en" | "pt-BR"): Promise<User> {
+    const session = await unwrap(
+      this.api.POST("/api/v1/auth/register", { body: { email, password, display_name: displayName, locale } }),
+    );
+    this.accept(session);
+    return session.user;
+  }
+
+  async login(email: string, password: string): Promise<User> {
+    const session = await unwrap(this.api.POST("/api/v1/auth/login", { body: { email, password } }));
+    this.accept(session);
+    return session.user;
+  }
+
+  /** Renews the access token with the refresh token (one request at a time); false when signed out. */
+  renew(): Promise<boolean> {
+    this.renewing ??= this.refresh().finally(() => {
+      this.renewing = null;
+    });
+    return this.renewing;
+  }
+
+  private async refresh(): Promise<boolean> {
+    const refreshToken = this.storage.getItem(REFRESH_KEY);
+    if (!refreshToken) return false;
+    try {
+      const session = await unwrap(this.api.POST("/api/v1/auth/refresh", { body: { refresh_token: refreshToken } }));
+      this.accept(session);
+      return true;
+    } catch (error) {
+      // A refused refresh token (expired, revoked, reused) ends the session; a network error keeps it for later.
+      if (error instanceof ApiError && error.status >= 400 && error.status < 500) this.forget();
+      return false;
+    }
+  }
+
+  async logout(): Promise<void> {
+    const refreshToken = this.storage.getItem(REFRESH_KEY);
+    if (refreshToken) {
+      try {
+        await unwrap(this.api.POST("/api/v1/auth/logout", { body: { refresh_token: refreshToken } }));
+      } catch {
+        // Signed out locally whatever the server said; the tokens expire on their own.
+      }
+    }
+    this.forget();
+  }
+
+  /** Drops every token (e.g. after the server refused the refresh token). */
+  forget(): void {
+    this.access = null;
+    this.storage.removeItem(REFRESH_KEY);
+    this.setUser(null);
+  }
+
+  private setUser(user: User | null): void {
+    this.current = user;
+    for (const listener of this.listeners) listener(user);
+  }
+}
+
+/** Credentials of a share link: a fixed read-only token that cannot be renewed. */
+export function shareCredentials(token: string): Credentials {
+  return { token: () => token, renew: async () => false };
+}

@@ -1,0 +1,382 @@
+// Two languages, English and Portuguese (Brazil): chosen from navigator.language on the first visit, then from
+// the switch in the header (kept in localStorage).
+import { createContext } from "preact";
+import { useContext } from "preact/hooks";
+
+export type Locale = "en" | "pt-BR";
+export const LOCALES: Locale[] = ["en", "pt-BR"];
+const LOCALE_KEY = "fiapx.locale";
+
+const en = {
+  "app.name": "FIAP X",
+  "app.tagline": "Frames from your videos",
+  "app.skip": "Skip to content",
+  "nav.videos": "Videos",
+  "nav.settings": "Settings",
+  "nav.signOut": "Sign out",
+  "nav.language": "Language",
+  "nav.main": "Main",
+  "auth.signIn": "Sign in",
+  "auth.register": "Create account",
+  "auth.email": "E-mail",
+  "auth.password": "Password",
+  "auth.passwordHint": "At least 10 characters.",
+  "auth.displayName": "Your name",
+  "auth.noAccount": "No account yet?",
+  "auth.haveAccount": "Already have an account?",
+  "auth.working": "Please wait…",
+  "upload.title": "Upload videos",
+  "upload.drop": "Drop video files here, or choose them",
+  "upload.choose": "Choose files",
+  "upload.spec": "Frame extraction",
+  "upload.mode": "Frames",
+  "upload.mode.fps": "Frames per second",
+  "upload.mode.every": "One frame every N seconds",
+  "upload.mode.count": "Fixed number of frames",
+  "upload.value": "Value",
+  "upload.value.fps": "Frames per second (e.g. 1, 0.5, 30000/1001)",
+  "upload.value.every": "Seconds between frames (e.g. 2, 2.5)",
+  "upload.value.count": "Number of frames",
+  "upload.format": "Image format",
+  "upload.quality": "JPEG quality (1–100)",
+  "upload.maxWidth": "Maximum width in pixels (optional)",
+  "upload.invalid.value": "Enter a positive number (a fraction like 30000/1001 is fine; a whole number for a count).",
+  "upload.invalid.quality": "Quality is a whole number from 1 to 100.",
+  "upload.invalid.maxWidth": "Maximum width is a positive whole number, or empty.",
+  "upload.start": "Upload",
+  "upload.cancel": "Cancel",
+  "upload.queued": "Waiting",
+  "upload.sending": "Uploading {percent}%",
+  "upload.done": "Uploaded: queued for extraction",
+  "upload.failed": "Failed: {message}",
+  "upload.cancelled": "Cancelled",
+  "upload.progressLabel": "Upload of {name}",
+  "upload.files": "Files",
+  "upload.clear": "Clear finished",
+  "videos.title": "Your videos",
+  "videos.filter": "Show",
+  "videos.filter.all": "All",
+  "videos.empty": "No videos yet. Upload one above to get its frames.",
+  "videos.emptyFiltered": "No videos with this status.",
+  "videos.loading": "Loading videos…",
+  "videos.more": "Load more",
+  "videos.retry": "Try again",
+  "videos.uploaded": "Uploaded {date}",
+  "status.queued": "Queued",
+  "status.processing": "Processing",
+  "status.retry_scheduled": "Retry scheduled",
+  "status.completed": "Completed",
+  "status.failed": "Failed",
+  "status.deleted": "Deleted",
+  "stage.downloading": "downloading",
+  "stage.extracting": "extracting",
+  "stage.uploading": "packing the ZIP",
+  "live.attempt": "Attempt {attempt}",
+  "live.frames": "{done} of {expected} frames",
+  "live.framesDone": "{done} frames",
+  "live.progress": "Extraction progress",
+  "live.retrying": "Live status reconnecting…",
+  "live.willRetry": "Another attempt is scheduled.",
+  "video.back": "Back to your videos",
+  "video.loading": "Loading video…",
+  "video.details": "Details",
+  "video.size": "Size",
+  "video.type": "Type",
+  "video.spec": "Extraction",
+  "video.job": "Job",
+  "video.frames": "Frames",
+  "video.archive": "ZIP size",
+  "video.created": "Uploaded",
+  "video.updated": "Last change",
+  "video.download": "Download ZIP",
+  "video.reprocess": "Process again",
+  "video.reprocessed": "Queued for processing again.",
+  "video.delete": "Delete",
+  "video.deleteConfirm": "Delete this video and its frames? This cannot be undone.",
+  "video.deleted": "Video deleted.",
+  "video.timeline": "Timeline",
+  "video.timelineEmpty": "Nothing happened yet.",
+  "video.preview": "Preview",
+  "video.previewLoading": "Loading preview…",
+  "video.previewFailed": "The preview could not be loaded ({message}). The download still works.",
+  "video.previewNone": "The preview appears when the frames are ready.",
+  "video.frameAlt": "Extracted frame {name}",
+  "video.failure": "Why it failed",
+  "video.share": "Share a read-only link",
+  "video.shareExpiry": "Link valid for",
+  "video.shareCreate": "Create link",
+  "video.shareLink": "Read-only link",
+  "video.shareExpires": "Expires {date}",
+  "video.copy": "Copy",
+  "video.copied": "Copied.",
+  "expiry.hour": "1 hour",
+  "expiry.day": "1 day",
+  "expiry.week": "7 days",
+  "expiry.month": "30 days",
+  "event.uploaded": "Uploaded",
+  "event.processing_started": "Processing started",
+  "event.completed": "Completed",
+  "event.failed": "Failed",
+  "event.reprocess_requested": "Reprocess requested",
+  "event.deleted": "Deleted",
+  "share.title": "Shared video",
+  "share.readOnly": "You are viewing a shared video: read-only, until the link expires.",
+  "share.invalid": "This link is invalid or has expired.",
+  "settings.title": "Settings",
+  "settings.notifications": "E-mail notifications",
+  "settings.email_on_failure": "E-mail me when a video fails",
+  "settings.email_on_completion": "E-mail me when a video is done",
+  "settings.webhook_on_completion": "Call my webhooks when a video is done (failures always are)",
+  "settings.save": "Save",
+  "settings.saved": "Saved.",
+  "settings.webhooks": "Webhooks",
+  "settings.webhookUrl": "Webhook URL (https)",
+  "settings.webhookAdd": "Add webhook",
+  "settings.webhookNone": "No webhooks yet.",
+  "settings.webhookSecret": "Signing secret (shown only now; copy it): {secret}",
+  "settings.webhookDelete": "Remove",
+  "settings.deliveries": "Deliveries",
+  "settings.deliveriesNone": "No deliveries yet.",
+  "settings.loading": "Loading…",
+  "notFound.title": "Page not found",
+  "error.generic": "Something went wrong: {message}",
+  "error.network": "The server cannot be reached. Check your connection and try again.",
+  "error.invalid_credentials": "Wrong e-mail or password.",
+  "error.email_taken": "An account with this e-mail already exists.",
+  "error.weak_password": "The password must have at least 10 characters.",
+  "error.rate_limited": "Too many attempts. Wait a moment and try again.",
+  "error.unsupported_media_type": "This file is not a video container we can read.",
+  "error.too_large": "This file is larger than the upload limit.",
+  "error.invalid_spec": "The extraction settings are not valid: {message}",
+  "error.not_found": "Not found.",
+  "error.not_ready": "The frames are not ready yet.",
+  "error.conflict": "Not possible in the video's current state.",
+  "error.forbidden": "Not allowed.",
+  "error.unavailable": "The service is busy. Try again in a moment.",
+};
+
+export type MessageKey = keyof typeof en;
+type Dictionary = Record<MessageKey, string>;
+
+const ptBR: Dictionary = {
+  "app.name": "FIAP X",
+  "app.tagline": "Quadros dos seus vídeos",
+  "app.skip": "Pular para o conteúdo",
+  "nav.videos": "Vídeos",
+  "nav.settings": "Configurações",
+  "nav.signOut": "Sair",
+  "nav.language": "Idioma",
+  "nav.main": "Principal",
+  "auth.signIn": "Entrar",
+  "auth.register": "Criar conta",
+  "auth.email": "E-mail",
+  "auth.password": "Senha",
+  "auth.passwordHint": "Pelo menos 10 caracteres.",
+  "auth.displayName": "Seu nome",
+  "auth.noAccount": "Ainda não tem conta?",
+  "auth.haveAccount": "Já tem uma conta?",
+  "auth.working": "Aguarde…",
+  "upload.title": "Enviar vídeos",
+  "upload.drop": "Solte arquivos de vídeo aqui ou escolha-os",
+  "upload.choose": "Escolher arquivos",
+  "upload.spec": "Extração de quadros",
+  "upload.mode": "Quadros",
+  "upload.mode.fps": "Quadros por segundo",
+  "upload.mode.every": "Um quadro a cada N segundos",
+  "upload.mode.count": "Número fixo de quadros",
+  "upload.value": "Valor",
+  "upload.value.fps": "Quadros por segundo (ex.: 1, 0.5, 30000/1001)",
+  "upload.value.every": "Segundos entre quadros (ex.: 2, 2.5)",
+  "upload.value.count": "Número de quadros",
+  "upload.format": "Formato da imagem",
+  "upload.quality": "Qualidade JPEG (1–100)",
+  "upload.maxWidth": "Largura máxima em pixels (opcional)",
+  "upload.invalid.value":
+    "Informe um número positivo (uma fração como 30000/1001 serve; um número inteiro para a quantidade).",
+  "upload.invalid.quality": "A qualidade é um número inteiro de 1 a 100.",
+  "upload.invalid.maxWidth": "A largura máxima é um número inteiro positivo, ou vazia.",
+  "upload.start": "Enviar",
+  "upload.cancel": "Cancelar",
+  "upload.queued": "Aguardando",
+  "upload.sending": "Enviando {percent}%",
+  "upload.done": "Enviado: na fila para extração",
+  "upload.failed": "Falhou: {message}",
+  "upload.cancelled": "Cancelado",
+  "upload.progressLabel": "Envio de {name}",
+  "upload.files": "Arquivos",
+  "upload.clear": "Limpar concluídos",
+  "videos.title": "Seus vídeos",
+  "videos.filter": "Mostrar",
+  "videos.filter.all": "Todos",
+  "videos.empty": "Nenhum vídeo ainda. Envie um acima para obter seus quadros.",
+  "videos.emptyFiltered": "Nenhum vídeo com este status.",
+  "videos.loading": "Carregando vídeos…",
+  "videos.more": "Carregar mais",
+  "videos.retry": "Tentar de novo",
+  "videos.uploaded": "Enviado {date}",
+  "status.queued": "Na fila",
+  "status.processing": "Processando",
+  "status.retry_scheduled": "Nova tentativa agendada",
+  "status.completed": "Concluído",
+  "status.failed": "Falhou",
+  "status.deleted": "Excluído",
+  "stage.downloading": "baixando",
+  "stage.extracting": "extraindo",
+  "stage.uploading": "montando o ZIP",
+  "live.attempt": "Tentativa {attempt}",
+  "live.frames": "{done} de {expected} quadros",
+  "live.framesDone": "{done} quadros",
+  "live.progress": "Progresso da extração",
+  "live.retrying": "Reconectando o status ao vivo…",
+  "live.willRetry": "Uma nova tentativa está agendada.",
+  "video.back": "Voltar aos seus vídeos",
+  "video.loading": "Carregando vídeo…",
+  "video.details": "Detalhes",
+  "video.size": "Tamanho",
+  "video.type": "Tipo",
+  "video.spec": "Extração",
+  "video.job": "Tarefa",
+  "video.frames": "Quadros",
+  "video.archive": "Tamanho do ZIP",
+  "video.created": "Enviado",
+  "video.updated": "Última mudança",
+  "video.download": "Baixar ZIP",
+  "video.reprocess": "Processar de novo",
+  "video.reprocessed": "Na fila para processar de novo.",
+  "video.delete": "Excluir",
+  "video.deleteConfirm": "Excluir este vídeo e seus quadros? Não é possível desfazer.",
+  "video.deleted": "Vídeo excluído.",
+  "video.timeline": "Linha do tempo",
+  "video.timelineEmpty": "Nada aconteceu ainda.",
+  "video.preview": "Prévia",
+  "video.previewLoading": "Carregando prévia…",
+  "video.previewFailed": "Não foi possível carregar a prévia ({message}). O download continua funcionando.",
+  "video.previewNone": "A prévia aparece quando os quadros estiverem prontos.",
+  "video.frameAlt": "Quadro extraído {name}",
+  "video.failure": "Por que falhou",
+  "video.share": "Compartilhar um link somente leitura",
+  "video.shareExpiry": "Link válido por",
+  "video.shareCreate": "Criar link",
+  "video.shareLink": "Link somente leitura",
+  "video.shareExpires": "Expira {date}",
+  "video.copy": "Copiar",
+  "video.copied": "Copiado.",
+  "expiry.hour": "1 hora",
+  "expiry.day": "1 dia",
+  "expiry.week": "7 dias",
+  "expiry.month": "30 dias",
+  "event.uploaded": "Enviado",
+  "event.processing_started": "Processamento iniciado",
+  "event.completed": "Concluído",
+  "event.failed": "Falhou",
+  "event.reprocess_requested": "Reprocessamento pedido",
+  "event.deleted": "Excluído",
+  "share.title": "Vídeo compartilhado",
+  "share.readOnly": "Você está vendo um vídeo compartilhado: somente leitura, até o link expirar.",
+  "share.invalid": "Este link é inválido ou expirou.",
+  "settings.title": "Configurações",
+  "settings.notifications": "Notificações por e-mail",
+  "settings.email_on_failure": "Avisar por e-mail quando um vídeo falhar",
+  "settings.email_on_completion": "Avisar por e-mail quando um vídeo ficar pronto",
+  "settings.webhook_on_completion": "Chamar meus webhooks quando um vídeo ficar pronto (falhas sempre chamam)",
+  "settings.save": "Salvar",
+  "settings.saved": "Salvo.",
+  "settings.webhooks": "Webhooks",
+  "settings.webhookUrl": "URL do webhook (https)",
+  "settings.webhookAdd": "Adicionar webhook",
+  "settings.webhookNone": "Nenhum webhook ainda.",
+  "settings.webhookSecret": "Segredo de assinatura (mostrado só agora; copie-o): {secret}",
+  "settings.webhookDelete": "Remover",
+  "settings.deliveries": "Entregas",
+  "settings.deliveriesNone": "Nenhuma entrega ainda.",
+  "settings.loading": "Carregando…",
+  "notFound.title": "Página não encontrada",
+  "error.generic": "Algo deu errado: {message}",
+  "error.network": "Não foi possível falar com o servidor. Verifique sua conexão e tente de novo.",
+  "error.invalid_credentials": "E-mail ou senha incorretos.",
+  "error.email_taken": "Já existe uma conta com este e-mail.",
+  "error.weak_password": "A senha precisa ter pelo menos 10 caracteres.",
+  "error.rate_limited": "Muitas tentativas. Aguarde um pouco e tente de novo.",
+  "error.unsupported_media_type": "Este arquivo não é um contêiner de vídeo que conseguimos ler.",
+  "error.too_large": "Este arquivo passa do limite de envio.",
+  "error.invalid_spec": "As configurações de extração não são válidas: {message}",
+  "error.not_found": "Não encontrado.",
+  "error.not_ready": "Os quadros ainda não estão prontos.",
+  "error.conflict": "Não é possível no estado atual do vídeo.",
+  "error.forbidden": "Não permitido.",
+  "error.unavailable": "O serviço está ocupado. Tente de novo em instantes.",
+};
+
+export const DICTIONARIES: Record<Locale, Dictionary> = { en, "pt-BR": ptBR };
+
+/** The locale for a browser language list: Portuguese variants get pt-BR, anything else English. */
+export function localeFor(languages: readonly string[]): Locale {
+  for (const language of languages) {
+    const lower = language.toLowerCase();
+    if (lower.startsWith("pt")) return "pt-BR";
+    if (lower.startsWith("en")) return "en";
+  }
+  return "en";
+}
+
+/** The saved choice, else the browser's. */
+export function initialLocale(storage: Storage = localStorage, nav: Navigator = navigator): Locale {
+  const saved = storage.getItem(LOCALE_KEY);
+  if (saved === "en" || saved === "pt-BR") return saved;
+  return localeFor(nav.languages?.length ? nav.languages : [nav.language]);
+}
+
+export function saveLocale(locale: Locale, storage: Storage = localStorage): void {
+  storage.setItem(LOCALE_KEY, locale);
+}
+
+export type Translate = (key: MessageKey, values?: Record<string, string | number>) => string;
+
+export function translator(locale: Locale): Translate {
+  const dictionary = DICTIONARIES[locale];
+  return (key, values) =>
+    dictionary[key].replace(/\{(\w+)\}/g, (whole, name: string) => (values?.[name] !== undefined ? String(values[name]) : whole));
+}
+
+/** Whether the dictionary has a message for `key` (for codes coming from the server). */
+export function hasMessage(key: string): key is MessageKey {
+  return key in en;
+}
+
+export interface I18n {
+  locale: Locale;
+  t: Translate;
+  setLocale(locale: Locale): void;
+  formatDate(iso: string): string;
+  formatBytes(bytes: number): string;
+}
+
+export function makeI18n(locale: Locale, setLocale: (locale: Locale) => void): I18n {
+  const dates = new Intl.DateTimeFormat(locale, { dateStyle: "medium", timeStyle: "short" });
+  const numbers = new Intl.NumberFormat(locale, { maximumFractionDigits: 1 });
+  return {
+    locale,
+    t: translator(locale),
+    setLocale,
+    formatDate: (iso) => {
+      const date = new Date(iso);
+      return Number.isNaN(date.getTime()) ? iso : dates.format(date);
+    },
+    formatBytes: (bytes) => {
+      const units = ["B", "KB", "MB", "GB", "TB"];
+      let value = bytes;
+      let unit = 0;
+      while (value >= 1024 && unit < units.length - 1) {
+        value /= 1024;
+        unit += 1;
+      }
+      return `${numbers.format(value)} ${units[unit]}`;
+    },
+  };
+}
+
+export const I18nContext = createContext<I18n>(makeI18n("en", () => undefined));
+
+export function useI18n(): I18n {
+  return useContext(I18nContext);
+}

@@ -1,0 +1,279 @@
+// Upload one or several files (picked or dropped), each with its own byte progress bar, and the extraction spec.
+import { useRef, useState } from "preact/hooks";
+import type { Credentials } from "../api/client";
+import { type UploadHandle, uploadVideo } from "../api/upload";
+import { errorText } from "../errors";
+import { type MessageKey, useI18n } from "../i18n";
+import { DEFAULT_SPEC, type ImageFormat, type SpecForm, type SpecMode, specQuery, validateSpec } from "../spec";
+
+type UploadState = "queued" | "sending" | "done" | "failed" | "cancelled";
+
+interface Item {
+  key: number;
+  file: File;
+  state: UploadState;
+  loaded: number;
+  total: number;
+  error?: string;
+  handle?: UploadHandle;
+  videoId?: string;
+  /** The spec as it was when the file was added. */
+  query: URLSearchParams;
+}
+
+/** Uploads at once: two keep the link busy without starving the live-status streams of connections. */
+const PARALLEL = 2;
+
+export function UploadPanel({ credentials, onUploaded }: { credentials: Credentials; onUploaded(id: string): void }) {
+  const { t } = useI18n();
+  const [spec, setSpec] = useState<SpecForm>(DEFAULT_SPEC);
+  const [items, setItems] = useState<Item[]>([]);
+  const [dragging, setDragging] = useState(false);
+  const [showProblems, setShowProblems] = useState(false);
+  const nextKey = useRef(1);
+  const itemsRef = useRef<Item[]>([]);
+  const fileInput = useRef<HTMLInputElement>(null);
+  itemsRef.current = items;
+
+  const problems = validateSpec(spec);
+  const patch = (key: number, change: Partial<Item>) =>
+    setItems((all) => {
+      const next = all.map((item) => (item.key === key ? { ...item, ...change } : item));
+      itemsRef.current = next;
+      return next;
+    });
+
+  const pump = () => {
+    const all = itemsRef.current;
+    const running = all.filter((item) => item.state === "sending").length;
+    const waiting = all.filter((item) => item.state === "queued" && !item.handle);
+    for (const item of waiting.slice(0, Math.max(0, PARALLEL - running))) start(item);
+  };
+
+  const start = (item: Item) => {
+    const handle = uploadVideo(item.file, item.query, credentials, (loaded, total) => patch(item.key, { loaded, total }));
+    patch(item.key, { state: "sending", handle });
+    handle.done.then(
+      (accepted) => {
+        patch(item.key, { state: "done", videoId: accepted.id, loaded: item.file.size, total: item.file.size });
+        onUploaded(accepted.id);
+        pump();
+      },
+      (error: unknown) => {
+        const cancelled = error instanceof Error && "code" in error && error.code === "aborted";
+        patch(item.key, cancelled ? { state: "cancelled" } : { state: "failed", error: errorText(t, error) });
+        pump();
+      },
+    );
+  };
+
+  const addFiles = (files: FileList | File[] | null) => {
+    if (!files || files.length === 0) return;
+    if (problems.length > 0) {
+      setShowProblems(true);
+      return;
+    }
+    const query = specQuery(spec);
+    const added = Array.from(files).map<Item>((file) => ({
+      query,
+      key: nextKey.current++,
+      file,
+      state: "queued",
+      loaded: 0,
+      total: file.size,
+    }));
+    itemsRef.current = [...itemsRef.current, ...added];
+    setItems(itemsRef.current);
+    pump();
+  };
+
+  const onDrop = (event: DragEvent) => {
+    event.preventDefault();
+    setDragging(false);
+    addFiles(event.dataTransfer?.files ?? null);
+  };
+
+  const setField = <K extends keyof SpecForm>(name: K, value: SpecForm[K]) => setSpec((s) => ({ ...s, [name]: value }));
+  const problem = (name: "value" | "quality" | "maxWidth") => showProblems && problems.includes(name);
+
+  return (
+    <section class="card" aria-labelledby="upload-title">
+      <h2 id="upload-title">{t("upload.title")}</h2>
+      <fieldset class="spec">
+        <legend>{t("upload.spec")}</legend>
+        <div class="spec-grid">
+          <div>
+            <label for="spec-mode">{t("upload.mode")}</label>
+            <select
+              id="spec-mode"
+              value={spec.mode}
+              onChange={(e) => {
+                const mode = e.currentTarget.value as SpecMode;
+                setSpec((s) => ({ ...s, mode, value: mode === "count" ? "10" : mode === "every" ? "2" : "1" }));
+              }}
+            >
+              {(["fps", "every", "count"] as const).map((mode) => (
+                <option value={mode}>{t(`upload.mode.${mode}` as MessageKey)}</option>
+              ))}
+            </select>
+          </div>
+          <div>
+            <label for="spec-value">{t(`upload.value.${spec.mode}` as MessageKey)}</label>
+            <input
+              id="spec-value"
+              inputMode="decimal"
+              value={spec.value}
+              aria-invalid={problem("value")}
+              aria-describedby={problem("value") ? "spec-value-error" : undefined}
+              onInput={(e) => setField("value", e.currentTarget.value)}
+            />
+            {problem("value") && (
+              <p id="spec-value-error" class="field-error">
+                {t("upload.invalid.value")}
+              </p>
+            )}
+          </div>
+          <div>
+            <label for="spec-format">{t("upload.format")}</label>
+            <select
+              id="spec-format"
+              value={spec.format}
+              onChange={(e) => setField("format", e.currentTarget.value as ImageFormat)}
+            >
+              <option value="png">PNG</option>
+              <option value="jpeg">JPEG</option>
+              <option value="webp">WebP</option>
+            </select>
+          </div>
+          {spec.format === "jpeg" && (
+            <div>
+              <label for="spec-quality">{t("upload.quality")}</label>
+              <input
+                id="spec-quality"
+                type="number"
+                min={1}
+                max={100}
+                value={spec.quality}
+                aria-invalid={problem("quality")}
+                aria-describedby={problem("quality") ? "spec-quality-error" : undefined}
+                onInput={(e) => setField("quality", e.currentTarget.value)}
+              />
+              {problem("quality") && (
+                <p id="spec-quality-error" class="field-error">
+                  {t("upload.invalid.quality")}
+                </p>
+              )}
+            </div>
+          )}
+          <div>
+            <label for="spec-max-width">{t("upload.maxWidth")}</label>
+            <input
+              id="spec-max-width"
+              type="number"
+              min={1}
+              value={spec.maxWidth}
+              aria-invalid={problem("maxWidth")}
+              aria-describedby={problem("maxWidth") ? "spec-max-width-error" : undefined}
+              onInput={(e) => setField("maxWidth", e.currentTarget.value)}
+            />
+            {problem("maxWidth") && (
+              <p id="spec-max-width-error" class="field-error">
+                {t("upload.invalid.maxWidth")}
+              </p>
+            )}
+          </div>
+        </div>
+      </fieldset>
+
+      <div
+        class={`dropzone${dragging ? " dragging" : ""}`}
+        onDragOver={(e) => {
+          e.preventDefault();
+          setDragging(true);
+        }}
+        onDragLeave={() => setDragging(false)}
+        onDrop={onDrop}
+      >
+        <p>{t("upload.drop")}</p>
+        <label class="button primary" for="upload-files">
+          {t("upload.choose")}
+        </label>
+        <input
+          id="upload-files"
+          ref={fileInput}
+          class="visually-hidden"
+          type="file"
+          multiple
+          accept="video/*,.mkv,.avi,.ts,.flv,.ogv,.wmv"
+          onChange={(e) => {
+            addFiles(e.currentTarget.files);
+            e.currentTarget.value = "";
+          }}
+        />
+      </div>
+
+      {items.length > 0 && (
+        <>
+          <h3 class="visually-hidden">{t("upload.files")}</h3>
+          <ul class="uploads">
+            {items.map((item) => (
+              <UploadRow key={item.key} item={item} />
+            ))}
+          </ul>
+          {items.some((item) => item.state !== "sending" && item.state !== "queued") && (
+            <button
+              type="button"
+              class="link"
+              onClick={() => setItems((all) => all.filter((i) => i.state === "sending" || i.state === "queued"))}
+            >
+              {t("upload.clear")}
+            </button>
+          )}
+        </>
+      )}
+    </section>
+  );
+}
+
+function UploadRow({ item }: { item: Item }) {
+  const { t, formatBytes } = useI18n();
+  const percent = item.total > 0 ? Math.round((100 * item.loaded) / item.total) : 0;
+  const text =
+    item.state === "queued"
+      ? t("upload.queued")
+      : item.state === "sending"
+        ? t("upload.sending", { percent })
+        : item.state === "done"
+          ? t("upload.done")
+          : item.state === "cancelled"
+            ? t("upload.cancelled")
+            : t("upload.failed", { message: item.error ?? "" });
+  const id = `upload-${item.key}`;
+  return (
+    <li class={`upload upload-${item.state}`} data-file={item.file.name}>
+      <div class="upload-head">
+        <span class="upload-name" id={`${id}-name`}>
+          {item.file.name}
+        </span>
+        <span class="muted">{formatBytes(item.file.size)}</span>
+      </div>
+      <progress
+        max={100}
+        value={percent}
+        aria-labelledby={`${id}-name`}
+        aria-valuetext={`${percent}%`}
+        class="upload-progress"
+      />
+      <div class="upload-foot">
+        <span class="upload-state" role={item.state === "failed" ? "alert" : "status"}>
+          {text}
+        </span>
+        {(item.state === "sending" || item.state === "queued") && item.handle && (
+          <button type="button" class="link" onClick={() => item.handle?.abort()}>
+            {t("upload.cancel")}
+          </button>
+        )}
+      </div>
+    </li>
+  );
+}

@@ -1,0 +1,111 @@
+// The home screen: upload, then the user's videos with live status, a status filter and cursor pagination.
+import { useCallback, useEffect, useState } from "preact/hooks";
+import { unwrap } from "../api/client";
+import type { SessionStore } from "../api/session";
+import { Alert, LiveStatus, PageHeading, Spinner, TERMINAL, type Video, type VideoStatus } from "../components";
+import { errorText } from "../errors";
+import { type MessageKey, useI18n } from "../i18n";
+import { useLiveVideos } from "../live";
+import { onLinkClick } from "../router";
+import { UploadPanel } from "./upload";
+
+const FILTERS: (VideoStatus | "")[] = ["", "queued", "processing", "retry_scheduled", "completed", "failed"];
+const PAGE = 20;
+
+export function Videos({ session }: { session: SessionStore }) {
+  const { t, formatDate, formatBytes } = useI18n();
+  const [filter, setFilter] = useState<VideoStatus | "">("");
+  const [items, setItems] = useState<Video[]>([]);
+  const [cursor, setCursor] = useState<string | undefined>(undefined);
+  const [loading, setLoading] = useState(true);
+  const [error, setError] = useState<string | null>(null);
+
+  const load = useCallback(
+    async (from?: string) => {
+      setLoading(true);
+      setError(null);
+      try {
+        const page = await unwrap(
+          session.api.GET("/api/v1/videos", {
+            params: { query: { limit: PAGE, ...(filter ? { status: filter } : {}), ...(from ? { cursor: from } : {}) } },
+          }),
+        );
+        setItems((old) => (from ? [...old, ...page.items] : page.items));
+        setCursor(page.next_cursor);
+      } catch (e) {
+        setError(errorText(t, e));
+      } finally {
+        setLoading(false);
+      }
+    },
+    [filter, session],
+  );
+
+  useEffect(() => {
+    void load();
+  }, [load]);
+
+  const unfinished = items.filter((v) => !TERMINAL.includes(v.status)).map((v) => v.id);
+  const merged = useLiveVideos(unfinished, session, session.api);
+
+  return (
+    <>
+      <PageHeading>{t("videos.title")}</PageHeading>
+      <UploadPanel credentials={session} onUploaded={() => void load()} />
+      <section class="card" aria-labelledby="list-title">
+        <div class="list-head">
+          <h2 id="list-title">{t("videos.title")}</h2>
+          <div class="filter">
+            <label for="status-filter">{t("videos.filter")}</label>
+            <select id="status-filter" value={filter} onChange={(e) => setFilter(e.currentTarget.value as VideoStatus | "")}>
+              {FILTERS.map((status) => (
+                <option value={status}>{status ? t(`status.${status}` as MessageKey) : t("videos.filter.all")}</option>
+              ))}
+            </select>
+          </div>
+        </div>
+        {error && (
+          <Alert>
+            {error}{" "}
+            <button type="button" class="link" onClick={() => void load()}>
+              {t("videos.retry")}
+            </button>
+          </Alert>
+        )}
+        {!error && !loading && items.length === 0 && (
+          <p class="empty">{filter ? t("videos.emptyFiltered") : t("videos.empty")}</p>
+        )}
+        <ul class="videos" aria-busy={loading}>
+          {items.map((video) => {
+            const state = merged[video.id] ?? {};
+            return (
+              <li class="video" key={video.id} data-video-id={video.id}>
+                <div class="video-head">
+                  <a class="video-name" href={`/videos/${video.id}`} onClick={onLinkClick}>
+                    {video.file_name || video.id}
+                  </a>
+                  <span class="muted">
+                    {t("videos.uploaded", { date: formatDate(video.created_at) })} · {formatBytes(video.size_bytes)}
+                  </span>
+                </div>
+                <LiveStatus
+                  status={state.status ?? video.status}
+                  attempt={state.attempt ?? video.attempt}
+                  progress={state.progress}
+                  failure={state.status ? state.failure : video.failure}
+                  reconnecting={state.reconnecting ?? false}
+                />
+              </li>
+            );
+          })}
+        </ul>
+        {loading && <Spinner label={t("videos.loading")} />}
+        {!loading && cursor && (
+          <button type="button" class="secondary" onClick={() => void load(cursor)}>
+            {t("videos.more")}
+          </button>
+        )}
+      </section>
+    </>
+  );
+}
