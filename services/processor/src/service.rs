@@ -9,6 +9,12 @@
 //! - a job already done, deleted, or taken over by a newer delivery -> `Ack` (the domain rejects the stale step);
 //! - an unreadable message -> logged and `Term` (it can never be processed).
 //!
+//! Nothing ends silently: when JetStream gives up on a job message (its last delivery crashed, timed out, or
+//! could not reach the event store), the server publishes a max-deliveries advisory. The processor captures those
+//! advisories in a small stream of their own (so none is lost while no processor runs) and ends each such job
+//! with `failed{attempts_exhausted}` through the command handler ([`fiapx_domain::Command::AbandonJob`]); a job
+//! that already reached a final event rejects it, so the advisory is idempotent.
+//!
 //! While a job runs the message is kept alive with `Progress` acks; progress is published on the core subject
 //! `progress.videos.<id>` and kept in the `video_progress` KV bucket (live status, not events).
 
@@ -52,6 +58,8 @@ pub struct ProcessorSettings {
     pub progress_interval_ms: u64,
     /// How long a shutdown waits for running jobs before leaving them to redelivery, in seconds.
     pub shutdown_grace_secs: u64,
+    /// Stream that keeps the consumer's max-deliveries advisories until they are handled.
+    pub advisory_stream: String,
     /// Limits of one extraction.
     pub limits: Limits,
 }
@@ -66,6 +74,7 @@ impl Default for ProcessorSettings {
             backoff_secs: vec![5, 30, 120],
             progress_interval_ms: 500,
             shutdown_grace_secs: 20,
+            advisory_stream: "VIDEOS_ADVISORIES".into(),
             limits: Limits::default(),
         }
     }
@@ -178,8 +187,15 @@ impl Processor {
     }
 
     /// Consumes until `shutdown` is cancelled. Supervised: a broken consumer is recreated after a pause. Jobs
-    /// still running after the grace period are abandoned un-acked, so JetStream redelivers them.
+    /// still running after the grace period are abandoned un-acked, so JetStream redelivers them. The
+    /// max-deliveries advisories of the consumer are watched alongside ([`Processor::watch_advisories`]).
     pub async fn run(&self, shutdown: CancellationToken) -> Result<(), ProcessorError> {
+        let ((), jobs) = tokio::join!(self.watch_advisories(shutdown.clone()), self.run_jobs(&shutdown));
+        jobs
+    }
+
+    async fn run_jobs(&self, shutdown: &CancellationToken) -> Result<(), ProcessorError> {
+        let shutdown = shutdown.clone();
         let slots = Arc::new(Semaphore::new(self.inner.settings.concurrency.max(1)));
         let mut jobs = JoinSet::new();
         while !shutdown.is_cancelled() {
@@ -205,6 +221,158 @@ impl Processor {
         }
         info!("processor stopped");
         Ok(())
+    }
+
+    /// The subject on which the server announces that the job consumer gave up on a message.
+    pub fn advisory_subject(&self) -> String {
+        format!(
+            "$JS.EVENT.ADVISORY.CONSUMER.MAX_DELIVERIES.{}.{}",
+            self.inner.nats.stream, self.inner.settings.consumer
+        )
+    }
+
+    /// The stream capturing [`Processor::advisory_subject`] (created or updated idempotently).
+    pub fn advisory_stream_config(&self) -> jetstream::stream::Config {
+        jetstream::stream::Config {
+            name: self.inner.settings.advisory_stream.clone(),
+            description: Some("Max-deliveries advisories of the processor consumer, until handled".into()),
+            subjects: vec![self.advisory_subject()],
+            storage: jetstream::stream::StorageType::File,
+            retention: jetstream::stream::RetentionPolicy::Limits,
+            num_replicas: self.inner.nats.replicas,
+            max_age: Duration::from_secs(7 * 24 * 3600),
+            ..Default::default()
+        }
+    }
+
+    /// Ends every job JetStream stopped delivering with `failed{attempts_exhausted}`, until `shutdown`.
+    /// Supervised like the job consumer: any error recreates the consumer after a pause.
+    pub async fn watch_advisories(&self, shutdown: CancellationToken) {
+        while !shutdown.is_cancelled() {
+            if let Err(error) = self.consume_advisories(&shutdown).await {
+                metrics::counter!("fiapx_processor_consumer_restarts_total").increment(1);
+                warn!(%error, "advisory consumer failed; recreating it");
+                tokio::select! {
+                    () = shutdown.cancelled() => {}
+                    () = tokio::time::sleep(Duration::from_secs(1)) => {}
+                }
+            }
+        }
+    }
+
+    async fn consume_advisories(&self, shutdown: &CancellationToken) -> Result<(), ProcessorError> {
+        let js = self.inner.handler.store().jetstream();
+        js.create_or_update_stream(self.advisory_stream_config())
+            .await
+            .map_err(|e| ProcessorError::Consumer(e.to_string()))?;
+        let stream = js
+            .get_stream(&self.inner.settings.advisory_stream)
+            .await
+            .map_err(|e| ProcessorError::Consumer(e.to_string()))?;
+        let consumer: jetstream::consumer::Consumer<pull::Config> = stream
+            .create_consumer(pull::Config {
+                durable_name: Some(format!("{}_advisories", self.inner.settings.consumer)),
+                description: Some("Ends jobs the processor consumer gave up on".into()),
+                ack_policy: jetstream::consumer::AckPolicy::Explicit,
+                ack_wait: Duration::from_secs(30),
+                ..Default::default()
+            })
+            .await
+            .map_err(|e| ProcessorError::Consumer(e.to_string()))?;
+        let mut messages = consumer
+            .messages()
+            .await
+            .map_err(|e| ProcessorError::Consumer(e.to_string()))?;
+        loop {
+            let next = tokio::select! {
+                () = shutdown.cancelled() => return Ok(()),
+                next = messages.next() => next,
+            };
+            let message = match next {
+                None => return Err(ProcessorError::Consumer("advisory consumer ended".into())),
+                Some(Err(error)) => return Err(ProcessorError::Consumer(error.to_string())),
+                Some(Ok(message)) => message,
+            };
+            let outcome = self.handle_advisory(&message.payload).await;
+            let ack = match outcome {
+                Outcome::Ack => message.ack().await,
+                Outcome::Nak(delay) => message.ack_with(AckKind::Nak(Some(delay))).await,
+                Outcome::Term => message.ack_with(AckKind::Term).await,
+            };
+            if let Err(error) = ack {
+                warn!(%error, "acknowledging an advisory failed");
+            }
+        }
+    }
+
+    async fn handle_advisory(&self, payload: &[u8]) -> Outcome {
+        let advisory: MaxDeliveriesAdvisory = match serde_json::from_slice(payload) {
+            Ok(advisory) => advisory,
+            Err(error) => {
+                error!(%error, "unreadable max-deliveries advisory; dropping it");
+                return Outcome::Term;
+            }
+        };
+        let retry = Outcome::Nak(self.inner.settings.retry_delay(1));
+        let js = self.inner.handler.store().jetstream();
+        let raw = match js.get_stream(&self.inner.nats.stream).await {
+            Ok(stream) => stream.get_raw_message(advisory.stream_seq).await,
+            Err(error) => {
+                warn!(%error, "event store unavailable; handling the advisory later");
+                return retry;
+            }
+        };
+        let raw = match raw {
+            Ok(raw) => raw,
+            Err(error) => {
+                warn!(%error, event.seq = advisory.stream_seq, "cannot read the abandoned job message; retrying");
+                return retry;
+            }
+        };
+        let stored = match decode_message(
+            &raw.subject,
+            Some(&raw.headers),
+            &raw.payload,
+            advisory.stream_seq,
+        ) {
+            Ok(stored) => stored,
+            Err(error) => {
+                error!(%error, event.seq = advisory.stream_seq, "abandoned job message is unreadable");
+                return Outcome::Term;
+            }
+        };
+        let video = stored.envelope.video_id;
+        let job = match stored.event {
+            Event::Uploaded { .. } => 0,
+            Event::ReprocessRequested { job, .. } => job,
+            _ => return Outcome::Ack,
+        };
+        let command = Command::AbandonJob {
+            job,
+            deliveries: advisory.deliveries,
+            at: now(),
+        };
+        let metadata = Metadata::caused_by(&stored.envelope);
+        match self.inner.handler.handle(video, command, metadata).await {
+            Ok(_) => {
+                metrics::counter!("fiapx_processor_jobs_total", "outcome" => "abandoned").increment(1);
+                warn!(
+                    video.id = %video,
+                    job,
+                    deliveries = advisory.deliveries,
+                    "JetStream gave up on a job without a final event; recorded attempts_exhausted"
+                );
+                Outcome::Ack
+            }
+            Err(HandleError::Rejected(reason)) => {
+                info!(video.id = %video, job, %reason, "abandoned job already ended");
+                Outcome::Ack
+            }
+            Err(error) => {
+                warn!(video.id = %video, %error, "recording an abandoned job failed; retrying");
+                retry
+            }
+        }
     }
 
     async fn consume(
@@ -603,6 +771,15 @@ impl Processor {
             }
         }
     }
+}
+
+/// `io.nats.jetstream.advisory.v1.max_deliver`: the fields used here.
+#[derive(Debug, Deserialize)]
+struct MaxDeliveriesAdvisory {
+    /// Stream sequence of the message the consumer gave up on.
+    stream_seq: u64,
+    /// How many times it was delivered.
+    deliveries: u32,
 }
 
 fn now() -> OffsetDateTime {

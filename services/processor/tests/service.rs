@@ -306,3 +306,74 @@ async fn a_processor_killed_mid_job_is_replaced_and_the_job_completes_once() {
     let archives = w.bucket.storage().list(&archive_prefix(video)).await.unwrap();
     assert_eq!(archives.len(), 1, "one archive: {archives:?}");
 }
+
+#[tokio::test]
+async fn a_job_whose_deliveries_run_out_without_a_result_ends_attempts_exhausted() {
+    let w = world().await;
+    let video = w
+        .upload(std::fs::read(common::clip(&common::H264)).unwrap())
+        .await;
+    let settings = ProcessorSettings {
+        ack_wait_secs: 1,
+        max_deliver: 2,
+        ..fast_retries()
+    };
+    let processor = Processor::new(
+        w.client.clone(),
+        CommandHandler::new(w.store.clone(), 10),
+        w.bucket.storage().clone(),
+        w.settings.clone(),
+        settings,
+    );
+    // Only the advisory watcher runs; the job deliveries go to "processors" that crash (never ack).
+    let stop = CancellationToken::new();
+    let watcher = {
+        let processor = processor.clone();
+        let stop = stop.clone();
+        tokio::spawn(async move { processor.watch_advisories(stop).await })
+    };
+    let js = async_nats::jetstream::new(w.client.clone());
+    let consumer = js
+        .get_stream(&w.settings.stream)
+        .await
+        .unwrap()
+        .create_consumer(processor.consumer_config())
+        .await
+        .unwrap();
+    let mut deliveries = 0;
+    let mut done = None;
+    for _ in 0..60 {
+        // Keep a pull request open: the server announces max deliveries when it would deliver again.
+        let mut batch = consumer
+            .fetch()
+            .max_messages(1)
+            .expires(Duration::from_millis(500))
+            .messages()
+            .await
+            .unwrap();
+        while let Some(message) = futures::StreamExt::next(&mut batch).await {
+            message.unwrap();
+            deliveries += 1;
+        }
+        let state = Video::from_events(&w.events(video).await);
+        if state.status == Status::Failed {
+            done = Some(state);
+            break;
+        }
+    }
+    stop.cancel();
+    watcher.await.unwrap();
+    let state = done.expect("the advisory ended the job");
+    assert_eq!(deliveries, 2, "max_deliver deliveries, then none");
+    assert_eq!(
+        state.failure.map(|(code, _)| code),
+        Some(FailureCode::AttemptsExhausted)
+    );
+    let events = w.events(video).await;
+    assert_eq!(count(&events, "failed"), 1, "{events:?}");
+    assert_eq!(
+        count(&events, "processing_started"),
+        0,
+        "no attempt ever reported a start"
+    );
+}
