@@ -16,6 +16,8 @@ pub use sea_orm_migration::MigratorTrait;
 use sea_orm_migration::prelude::*;
 
 mod m20261122_000001_read_models;
+mod m20261122_000002_users;
+mod m20261122_000003_notifications;
 
 /// Every migration, in order.
 #[derive(Debug)]
@@ -24,6 +26,10 @@ pub struct Migrator;
 #[async_trait::async_trait]
 impl MigratorTrait for Migrator {
     fn migrations() -> Vec<Box<dyn MigrationTrait>> {
-        vec![Box::new(m20261122_000001_read_models::Migration)]
+        vec![
+            Box::new(m20261122_000001_read_models::Migration),
+            Box::new(m20261122_000002_users::Migration),
+            Box::new(m20261122_000003_notifications::Migration),
+        ]
     }
 }

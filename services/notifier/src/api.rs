@@ -1,0 +1,527 @@
+//! The notifier's HTTP API: webhooks, their delivery log and redelivery, notification preferences, and the
+//! failure code table.
+
+use fiapx_domain::{FailureCode, Language};
+use fiapx_http::{ApiError, Owner};
+use poem_openapi::param::Path;
+use poem_openapi::payload::Json;
+use poem_openapi::{ApiResponse, Enum, Object, OpenApi, Tags};
+use sea_orm::{DatabaseConnection, DbErr};
+use time::OffsetDateTime;
+use uuid::Uuid;
+
+use crate::store::{Attempt, Delivery, Preferences, Store, Webhook};
+use crate::webhook::{check_url, new_secret};
+
+#[derive(Tags)]
+enum NotifierTags {
+    /// Being told when processing ends: e-mail preferences and signed webhooks.
+    Notifications,
+}
+
+/// How many deliveries of one webhook the log shows.
+const DELIVERY_LOG_SIZE: u64 = 50;
+/// How many webhooks one user may register.
+const MAX_WEBHOOKS: usize = 10;
+
+/// The notifier's HTTP API. Construct with [`NotifierApi::new`] and mount it (paths start with `/api/v1`).
+#[derive(Clone, Debug)]
+pub struct NotifierApi {
+    store: Store,
+    allow_insecure_webhooks: bool,
+}
+
+impl NotifierApi {
+    /// The API on the notifier's tables in `db`; `allow_insecure_webhooks` as in
+    /// [`crate::NotifierSettings::allow_insecure_webhooks`].
+    pub fn new(db: DatabaseConnection, allow_insecure_webhooks: bool) -> Self {
+        Self {
+            store: Store::new(db),
+            allow_insecure_webhooks,
+        }
+    }
+}
+
+fn db_error(error: DbErr) -> ApiError {
+    match error {
+        DbErr::Conn(_) | DbErr::ConnectionAcquire(_) => ApiError::unavailable(error),
+        other => ApiError::internal(other),
+    }
+}
+
+fn user(owner: &Owner) -> Result<Uuid, ApiError> {
+    Ok(*owner.user_id()?.as_uuid())
+}
+
+/// Every failure code (the `failure.code` of a video and of a `video.failed` webhook).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Enum)]
+#[oai(rename_all = "snake_case")]
+pub enum FailureCodeName {
+    /// The content is not a video container/codec we can decode.
+    UnsupportedFormat,
+    /// The file is damaged beyond decoding.
+    CorruptInput,
+    /// The file ends before its declared duration.
+    TruncatedInput,
+    /// Larger (in bytes) than the configured maximum.
+    TooLarge,
+    /// Longer than the configured maximum duration.
+    TooLong,
+    /// Larger than the configured maximum resolution.
+    ResolutionTooHigh,
+    /// The spec would produce more frames than allowed.
+    TooManyFrames,
+    /// Decoding took longer than the configured maximum.
+    DecodeTimeout,
+    /// Object storage could not be reached (transient: retried).
+    StorageUnavailable,
+    /// Every delivery of the job failed (final; reprocess to try again).
+    AttemptsExhausted,
+    /// A bug or an unclassified fault (transient: retried).
+    Internal,
+}
+
+impl FailureCodeName {
+    fn of(code: FailureCode) -> Self {
+        match code {
+            FailureCode::UnsupportedFormat => Self::UnsupportedFormat,
+            FailureCode::CorruptInput => Self::CorruptInput,
+            FailureCode::TruncatedInput => Self::TruncatedInput,
+            FailureCode::TooLarge => Self::TooLarge,
+            FailureCode::TooLong => Self::TooLong,
+            FailureCode::ResolutionTooHigh => Self::ResolutionTooHigh,
+            FailureCode::TooManyFrames => Self::TooManyFrames,
+            FailureCode::DecodeTimeout => Self::DecodeTimeout,
+            FailureCode::StorageUnavailable => Self::StorageUnavailable,
+            FailureCode::AttemptsExhausted => Self::AttemptsExhausted,
+            FailureCode::Internal => Self::Internal,
+        }
+    }
+}
+
+/// One row of the failure code table.
+#[derive(Debug, Clone, PartialEq, Eq, Object)]
+#[oai(rename = "FailureCodeInfo")]
+pub struct FailureCodeInfo {
+    /// The stable code.
+    pub code: FailureCodeName,
+    /// Whether the processor retries it automatically (with backoff, up to `max_deliver` deliveries).
+    pub retryable: bool,
+    /// What the user is told, in English.
+    pub message_en: String,
+    /// What the user is told, in Brazilian Portuguese.
+    pub message_pt_br: String,
+}
+
+/// The failure code table.
+pub fn failure_table() -> Vec<FailureCodeInfo> {
+    FailureCode::ALL
+        .into_iter()
+        .map(|code| FailureCodeInfo {
+            code: FailureCodeName::of(code),
+            retryable: code.is_retryable(),
+            message_en: code.user_message(Language::English).to_owned(),
+            message_pt_br: code.user_message(Language::PortugueseBrazil).to_owned(),
+        })
+        .collect()
+}
+
+/// A webhook to register.
+#[derive(Debug, Clone, Object)]
+pub struct NewWebhook {
+    /// `https://` URL receiving `POST`s (JSON, signed in `X-Fiapx-Signature`).
+    pub url: String,
+    /// A note for yourself (at most 200 characters).
+    pub description: Option<String>,
+}
+
+/// A registered webhook.
+#[derive(Debug, Clone, Object)]
+#[oai(rename = "Webhook")]
+pub struct WebhookView {
+    /// Id.
+    pub id: Uuid,
+    /// Where deliveries go.
+    pub url: String,
+    /// Your note.
+    pub description: Option<String>,
+    /// Registered at.
+    pub created_at: OffsetDateTime,
+}
+
+impl From<&Webhook> for WebhookView {
+    fn from(hook: &Webhook) -> Self {
+        Self {
+            id: hook.id,
+            url: hook.url.clone(),
+            description: hook.description.clone(),
+            created_at: hook.created_at,
+        }
+    }
+}
+
+/// A webhook just registered, with its signing secret: shown this once, never again.
+#[derive(Debug, Clone, Object)]
+#[oai(rename = "CreatedWebhook")]
+pub struct CreatedWebhookView {
+    /// Id.
+    pub id: Uuid,
+    /// Where deliveries go.
+    pub url: String,
+    /// Your note.
+    pub description: Option<String>,
+    /// Registered at.
+    pub created_at: OffsetDateTime,
+    /// The HMAC-SHA256 signing secret of `X-Fiapx-Signature`. Store it now: it is not shown again.
+    pub secret: String,
+}
+
+/// Your webhooks.
+#[derive(Debug, Clone, Object)]
+#[oai(rename = "WebhookList")]
+pub struct WebhookList {
+    /// Newest first.
+    pub items: Vec<WebhookView>,
+}
+
+/// State of a delivery.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Enum)]
+#[oai(rename_all = "snake_case")]
+pub enum DeliveryStatus {
+    /// Waiting for its (next) try.
+    Pending,
+    /// Being sent now.
+    Sending,
+    /// The receiver answered 2xx.
+    Sent,
+    /// Every try of the schedule failed; `redeliver` to try again.
+    Failed,
+    /// The webhook was deleted before it could be sent.
+    Cancelled,
+}
+
+impl DeliveryStatus {
+    fn of(status: &str) -> Self {
+        match status {
+            "pending" => Self::Pending,
+            "sending" => Self::Sending,
+            "sent" => Self::Sent,
+            "failed" => Self::Failed,
+            _ => Self::Cancelled,
+        }
+    }
+}
+
+/// One try of a delivery.
+#[derive(Debug, Clone, Object)]
+#[oai(rename = "DeliveryAttempt")]
+pub struct AttemptView {
+    /// Its number, from 1.
+    pub attempt: u32,
+    /// Started at.
+    pub started_at: OffsetDateTime,
+    /// Ended at.
+    pub finished_at: OffsetDateTime,
+    /// Whether the receiver took it (2xx).
+    pub delivered: bool,
+    /// The receiver's HTTP status, if it answered.
+    pub status_code: Option<u16>,
+    /// Why it failed.
+    pub error: Option<String>,
+}
+
+impl From<&Attempt> for AttemptView {
+    fn from(a: &Attempt) -> Self {
+        Self {
+            attempt: u32::try_from(a.attempt).unwrap_or_default(),
+            started_at: a.started_at,
+            finished_at: a.finished_at,
+            delivered: a.outcome == "sent",
+            status_code: a.status_code.and_then(|s| u16::try_from(s).ok()),
+            error: a.error.clone(),
+        }
+    }
+}
+
+/// One delivery (one event to one webhook) and its tries.
+#[derive(Debug, Clone, Object)]
+#[oai(rename = "Delivery")]
+pub struct DeliveryView {
+    /// Id, also sent as `X-Fiapx-Delivery` (the same on every try).
+    pub id: Uuid,
+    /// `video.failed` or `video.completed`.
+    pub event_type: String,
+    /// The event in the video's log.
+    pub event_id: Uuid,
+    /// The video.
+    pub video_id: Uuid,
+    /// State.
+    pub status: DeliveryStatus,
+    /// Tries so far.
+    pub attempts: u32,
+    /// When the next try is due (while pending).
+    pub next_attempt_at: Option<OffsetDateTime>,
+    /// Why the last try failed.
+    pub last_error: Option<String>,
+    /// Recorded at.
+    pub created_at: OffsetDateTime,
+    /// Delivered at.
+    pub sent_at: Option<OffsetDateTime>,
+    /// Every try, oldest first.
+    pub tries: Vec<AttemptView>,
+}
+
+fn delivery_view(d: &Delivery, attempts: &[Attempt]) -> DeliveryView {
+    let status = DeliveryStatus::of(&d.status);
+    DeliveryView {
+        id: d.id,
+        event_type: d.event_type.clone(),
+        event_id: d.event_id,
+        video_id: d.video_id,
+        status,
+        attempts: u32::try_from(d.attempts).unwrap_or_default(),
+        next_attempt_at: (status == DeliveryStatus::Pending).then_some(d.next_attempt_at),
+        last_error: d.last_error.clone(),
+        created_at: d.created_at,
+        sent_at: d.sent_at,
+        tries: attempts
+            .iter()
+            .filter(|a| a.notification_id == d.id)
+            .map(AttemptView::from)
+            .collect(),
+    }
+}
+
+/// The delivery log of a webhook.
+#[derive(Debug, Clone, Object)]
+#[oai(rename = "DeliveryList")]
+pub struct DeliveryList {
+    /// The latest deliveries, newest first (at most 50).
+    pub items: Vec<DeliveryView>,
+}
+
+/// What you want to be told.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Object)]
+#[oai(rename = "NotificationPreferences")]
+pub struct PreferencesView {
+    /// E-mail when processing fails for good (default true).
+    pub email_on_failure: bool,
+    /// E-mail when the frames are ready (default false).
+    pub email_on_completion: bool,
+    /// Webhooks also get `video.completed` (default false; they always get `video.failed`).
+    pub webhook_on_completion: bool,
+}
+
+impl From<Preferences> for PreferencesView {
+    fn from(p: Preferences) -> Self {
+        Self {
+            email_on_failure: p.email_on_failure,
+            email_on_completion: p.email_on_completion,
+            webhook_on_completion: p.webhook_on_completion,
+        }
+    }
+}
+
+#[derive(ApiResponse)]
+enum Created {
+    /// Registered; the secret is in the body, this once.
+    #[oai(status = 201)]
+    Webhook(Json<CreatedWebhookView>, #[oai(header = "Location")] String),
+}
+
+#[derive(ApiResponse)]
+enum Deleted {
+    /// Deleted: nothing more is sent to it.
+    #[oai(status = 204)]
+    NoContent,
+}
+
+#[derive(ApiResponse)]
+enum Redelivered {
+    /// Due now: it is sent again (same delivery id), with a new round of the retry schedule.
+    #[oai(status = 202)]
+    Accepted(Json<DeliveryView>),
+}
+
+#[OpenApi(prefix_path = "/api/v1", tag = "NotifierTags::Notifications")]
+impl NotifierApi {
+    /// Registers a webhook. Its signing secret is in this answer only.
+    #[oai(path = "/webhooks", method = "post", operation_id = "createWebhook")]
+    async fn create_webhook(&self, owner: Owner, body: Json<NewWebhook>) -> Result<Created, ApiError> {
+        let owner = user(&owner)?;
+        let url = check_url(&body.url, self.allow_insecure_webhooks)
+            .map_err(|e| ApiError::bad_request(e.to_string()))?;
+        let description = body.description.as_ref().map(|d| d.trim().to_owned());
+        if description.as_ref().is_some_and(|d| d.chars().count() > 200) {
+            return Err(ApiError::bad_request("description is longer than 200 characters"));
+        }
+        let existing = self.store.webhooks(owner).await.map_err(db_error)?;
+        if existing.len() >= MAX_WEBHOOKS {
+            return Err(ApiError::conflict(format!(
+                "at most {MAX_WEBHOOKS} webhooks; delete one first"
+            )));
+        }
+        let hook = Webhook {
+            id: Uuid::now_v7(),
+            owner_id: owner,
+            url: url.to_string(),
+            secret: new_secret().map_err(|e| ApiError::internal(e.to_string()))?,
+            description,
+            created_at: OffsetDateTime::now_utc()
+                .replace_nanosecond(0)
+                .unwrap_or(OffsetDateTime::now_utc()),
+        };
+        self.store.create_webhook(&hook).await.map_err(db_error)?;
+        let location = format!("/api/v1/webhooks/{}", hook.id);
+        Ok(Created::Webhook(
+            Json(CreatedWebhookView {
+                id: hook.id,
+                url: hook.url,
+                description: hook.description,
+                created_at: hook.created_at,
+                secret: hook.secret,
+            }),
+            location,
+        ))
+    }
+
+    /// Your webhooks (without their secrets).
+    #[oai(path = "/webhooks", method = "get", operation_id = "listWebhooks")]
+    async fn list_webhooks(&self, owner: Owner) -> Result<Json<WebhookList>, ApiError> {
+        let owner = user(&owner)?;
+        let hooks = self.store.webhooks(owner).await.map_err(db_error)?;
+        Ok(Json(WebhookList {
+            items: hooks.iter().map(WebhookView::from).collect(),
+        }))
+    }
+
+    /// One of your webhooks.
+    #[oai(path = "/webhooks/:id", method = "get", operation_id = "getWebhook")]
+    async fn get_webhook(&self, owner: Owner, id: Path<Uuid>) -> Result<Json<WebhookView>, ApiError> {
+        let owner = user(&owner)?;
+        let hook = self.own_webhook(owner, id.0).await?;
+        Ok(Json(WebhookView::from(&hook)))
+    }
+
+    /// Deletes one of your webhooks; deliveries still waiting are cancelled.
+    #[oai(path = "/webhooks/:id", method = "delete", operation_id = "deleteWebhook")]
+    async fn delete_webhook(&self, owner: Owner, id: Path<Uuid>) -> Result<Deleted, ApiError> {
+        let owner = user(&owner)?;
+        if self.store.delete_webhook(owner, id.0).await.map_err(db_error)? {
+            Ok(Deleted::NoContent)
+        } else {
+            Err(ApiError::not_found("webhook"))
+        }
+    }
+
+    /// The delivery log of one of your webhooks: the latest 50 deliveries, newest first, with every try.
+    #[oai(
+        path = "/webhooks/:id/deliveries",
+        method = "get",
+        operation_id = "listWebhookDeliveries"
+    )]
+    async fn deliveries(&self, owner: Owner, id: Path<Uuid>) -> Result<Json<DeliveryList>, ApiError> {
+        let owner = user(&owner)?;
+        let hook = self.own_webhook(owner, id.0).await?;
+        let deliveries = self
+            .store
+            .deliveries(hook.id, DELIVERY_LOG_SIZE)
+            .await
+            .map_err(db_error)?;
+        let attempts = self
+            .store
+            .attempts(hook.id, DELIVERY_LOG_SIZE)
+            .await
+            .map_err(db_error)?;
+        Ok(Json(DeliveryList {
+            items: deliveries.iter().map(|d| delivery_view(d, &attempts)).collect(),
+        }))
+    }
+
+    /// Sends a delivery again now (same delivery id and body, a fresh signature), with a new round of the retry
+    /// schedule. 409 while it is being sent.
+    #[oai(
+        path = "/webhooks/:id/deliveries/:delivery_id/redeliver",
+        method = "post",
+        operation_id = "redeliverWebhookDelivery"
+    )]
+    async fn redeliver(
+        &self,
+        owner: Owner,
+        id: Path<Uuid>,
+        delivery_id: Path<Uuid>,
+    ) -> Result<Redelivered, ApiError> {
+        let owner = user(&owner)?;
+        let hook = self.own_webhook(owner, id.0).await?;
+        match self
+            .store
+            .redeliver(hook.id, delivery_id.0)
+            .await
+            .map_err(db_error)?
+        {
+            None => return Err(ApiError::not_found("delivery")),
+            Some(false) => return Err(ApiError::conflict("the delivery is being sent right now")),
+            Some(true) => {}
+        }
+        let delivery = self
+            .store
+            .delivery(hook.id, delivery_id.0)
+            .await
+            .map_err(db_error)?
+            .ok_or_else(|| ApiError::not_found("delivery"))?;
+        Ok(Redelivered::Accepted(Json(delivery_view(&delivery, &[]))))
+    }
+
+    /// Your notification preferences (defaults until you change them).
+    #[oai(
+        path = "/me/notifications",
+        method = "get",
+        operation_id = "getNotificationPreferences"
+    )]
+    async fn get_preferences(&self, owner: Owner) -> Result<Json<PreferencesView>, ApiError> {
+        let owner = user(&owner)?;
+        let preferences = self.store.preferences(owner).await.map_err(db_error)?;
+        Ok(Json(preferences.into()))
+    }
+
+    /// Replaces your notification preferences.
+    #[oai(
+        path = "/me/notifications",
+        method = "put",
+        operation_id = "putNotificationPreferences"
+    )]
+    async fn put_preferences(
+        &self,
+        owner: Owner,
+        body: Json<PreferencesView>,
+    ) -> Result<Json<PreferencesView>, ApiError> {
+        let owner = user(&owner)?;
+        let preferences = Preferences {
+            email_on_failure: body.email_on_failure,
+            email_on_completion: body.email_on_completion,
+            webhook_on_completion: body.webhook_on_completion,
+        };
+        self.store
+            .save_preferences(owner, preferences)
+            .await
+            .map_err(db_error)?;
+        Ok(Json(preferences.into()))
+    }
+
+    /// The failure codes a video can end with: whether each is retried automatically, and what users are told
+    /// (English and Brazilian Portuguese). No credentials needed.
+    #[oai(path = "/failure-codes", method = "get", operation_id = "listFailureCodes")]
+    async fn failure_codes(&self) -> Json<Vec<FailureCodeInfo>> {
+        Json(failure_table())
+    }
+}
+
+impl NotifierApi {
+    async fn own_webhook(&self, owner: Uuid, id: Uuid) -> Result<Webhook, ApiError> {
+        self.store
+            .webhook(owner, id)
+            .await
+            .map_err(db_error)?
+            .ok_or_else(|| ApiError::not_found("webhook"))
+    }
+}

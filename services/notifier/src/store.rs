@@ -1,0 +1,504 @@
+//! The notifier's rows in PostgreSQL (schema: `fiapx-migration`, `m20261122_000003_notifications`).
+//!
+//! Every notification is recorded as an intent (`pending`) before anything is sent; a sender claims due rows
+//! with a lease (`sending`, `FOR UPDATE SKIP LOCKED`, so processes never share one), and records the outcome
+//! with a guard on the attempt it claimed (a process whose lease was taken over cannot overwrite the outcome).
+
+use sea_orm::{
+    ConnectionTrait, DatabaseConnection, DbBackend, DbErr, FromQueryResult, Statement, TransactionTrait,
+};
+use time::OffsetDateTime;
+use uuid::Uuid;
+
+/// `email` or `webhook`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Channel {
+    /// E-mail to the video's owner.
+    Email,
+    /// A webhook the owner registered.
+    Webhook,
+}
+
+impl Channel {
+    /// The stored name.
+    pub const fn as_str(self) -> &'static str {
+        match self {
+            Self::Email => "email",
+            Self::Webhook => "webhook",
+        }
+    }
+}
+
+fn statement(sql: &str, values: impl IntoIterator<Item = sea_orm::Value>) -> Statement {
+    Statement::from_sql_and_values(DbBackend::Postgres, sql, values)
+}
+
+/// Notification preferences of one user.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, FromQueryResult)]
+pub struct Preferences {
+    /// E-mail when processing fails for good.
+    pub email_on_failure: bool,
+    /// E-mail when the frames are ready.
+    pub email_on_completion: bool,
+    /// Webhooks also get `video.completed`.
+    pub webhook_on_completion: bool,
+}
+
+impl Default for Preferences {
+    fn default() -> Self {
+        Self {
+            email_on_failure: true,
+            email_on_completion: false,
+            webhook_on_completion: false,
+        }
+    }
+}
+
+/// Who a video's owner is, for e-mail.
+#[derive(Debug, Clone, PartialEq, Eq, FromQueryResult)]
+pub struct Recipient {
+    /// Address.
+    pub email: String,
+    /// Name to greet.
+    pub display_name: String,
+    /// `en` or `pt-BR`.
+    pub locale: String,
+}
+
+/// A registered webhook (the secret only where it is needed).
+#[derive(Debug, Clone, PartialEq, Eq, FromQueryResult)]
+pub struct Webhook {
+    /// Id.
+    pub id: Uuid,
+    /// Owner.
+    pub owner_id: Uuid,
+    /// Where deliveries go.
+    pub url: String,
+    /// Signing secret.
+    pub secret: String,
+    /// The owner's note.
+    pub description: Option<String>,
+    /// Registered at.
+    pub created_at: OffsetDateTime,
+}
+
+/// A notification to record.
+#[derive(Debug, Clone)]
+pub struct Intent {
+    /// Id (also the webhook delivery id, `X-Fiapx-Delivery`).
+    pub id: Uuid,
+    /// The event it is about.
+    pub event_id: Uuid,
+    /// Channel.
+    pub channel: Channel,
+    /// E-mail address or webhook id.
+    pub target: String,
+    /// The webhook, for that channel.
+    pub webhook_id: Option<Uuid>,
+    /// The video's owner.
+    pub owner_id: Uuid,
+    /// The video.
+    pub video_id: Uuid,
+    /// `video.failed` or `video.completed`.
+    pub event_type: String,
+    /// What is sent: the rendered e-mail (JSON) or the webhook body (exact bytes signed).
+    pub body: String,
+}
+
+/// A notification claimed for sending.
+#[derive(Debug, Clone, PartialEq, Eq, FromQueryResult)]
+pub struct Claimed {
+    /// Id.
+    pub id: Uuid,
+    /// `email` or `webhook`.
+    pub channel: String,
+    /// E-mail address or webhook id.
+    pub target: String,
+    /// The webhook, for that channel.
+    pub webhook_id: Option<Uuid>,
+    /// `video.failed` or `video.completed`.
+    pub event_type: String,
+    /// What to send.
+    pub body: String,
+    /// This attempt's number (from 1, over every round).
+    pub attempts: i32,
+    /// Attempts made before the current round (a redeliver starts a new round).
+    pub round_start: i32,
+}
+
+/// One delivery as its owner sees it.
+#[derive(Debug, Clone, PartialEq, Eq, FromQueryResult)]
+pub struct Delivery {
+    /// Id (`X-Fiapx-Delivery`).
+    pub id: Uuid,
+    /// The event.
+    pub event_id: Uuid,
+    /// `video.failed` or `video.completed`.
+    pub event_type: String,
+    /// The video.
+    pub video_id: Uuid,
+    /// `pending`, `sending`, `sent`, `failed` or `cancelled`.
+    pub status: String,
+    /// Tries so far.
+    pub attempts: i32,
+    /// When the next try is due (while pending).
+    pub next_attempt_at: OffsetDateTime,
+    /// Why the last try failed.
+    pub last_error: Option<String>,
+    /// Recorded at.
+    pub created_at: OffsetDateTime,
+    /// Delivered at.
+    pub sent_at: Option<OffsetDateTime>,
+}
+
+/// One try of a delivery.
+#[derive(Debug, Clone, PartialEq, Eq, FromQueryResult)]
+pub struct Attempt {
+    /// The delivery.
+    pub notification_id: Uuid,
+    /// Its number.
+    pub attempt: i32,
+    /// Started at.
+    pub started_at: OffsetDateTime,
+    /// Ended at.
+    pub finished_at: OffsetDateTime,
+    /// `sent` or `failed`.
+    pub outcome: String,
+    /// The receiver's HTTP status, if it answered.
+    pub status_code: Option<i32>,
+    /// Why it failed.
+    pub error: Option<String>,
+}
+
+/// How one try ended.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum TryOutcome {
+    /// Delivered.
+    Sent {
+        /// HTTP status for webhooks.
+        status_code: Option<i32>,
+    },
+    /// Not delivered; retry after the delay, or give up when `None`.
+    Failed {
+        /// HTTP status for webhooks, if the receiver answered.
+        status_code: Option<i32>,
+        /// Why.
+        error: String,
+        /// When to try again, if the schedule allows.
+        retry_in: Option<std::time::Duration>,
+    },
+    /// Nothing to send any more (the webhook was deleted).
+    Cancelled,
+}
+
+/// The notifier's database.
+#[derive(Clone, Debug)]
+pub struct Store {
+    db: DatabaseConnection,
+}
+
+impl Store {
+    /// The store on `db`.
+    pub const fn new(db: DatabaseConnection) -> Self {
+        Self { db }
+    }
+
+    /// A user's preferences, defaults when none were saved.
+    pub async fn preferences(&self, user: Uuid) -> Result<Preferences, DbErr> {
+        preferences(&self.db, user).await
+    }
+
+    /// Saves a user's preferences.
+    pub async fn save_preferences(&self, user: Uuid, p: Preferences) -> Result<(), DbErr> {
+        self.db
+            .execute_raw(statement(
+                "INSERT INTO notification_preferences (user_id, email_on_failure, email_on_completion, \
+                 webhook_on_completion, updated_at) VALUES ($1, $2, $3, $4, now()) ON CONFLICT (user_id) DO UPDATE \
+                 SET email_on_failure = $2, email_on_completion = $3, webhook_on_completion = $4, updated_at = now()",
+                [
+                    user.into(),
+                    p.email_on_failure.into(),
+                    p.email_on_completion.into(),
+                    p.webhook_on_completion.into(),
+                ],
+            ))
+            .await?;
+        Ok(())
+    }
+
+    /// Registers a webhook.
+    pub async fn create_webhook(&self, hook: &Webhook) -> Result<(), DbErr> {
+        self.db
+            .execute_raw(statement(
+                "INSERT INTO webhooks (id, owner_id, url, secret, description, created_at) VALUES ($1, $2, $3, $4, $5, $6)",
+                [
+                    hook.id.into(),
+                    hook.owner_id.into(),
+                    hook.url.clone().into(),
+                    hook.secret.clone().into(),
+                    hook.description.clone().into(),
+                    hook.created_at.into(),
+                ],
+            ))
+            .await?;
+        Ok(())
+    }
+
+    /// The owner's live webhooks, newest first.
+    pub async fn webhooks(&self, owner: Uuid) -> Result<Vec<Webhook>, DbErr> {
+        webhooks(&self.db, owner).await
+    }
+
+    /// One live webhook of the owner.
+    pub async fn webhook(&self, owner: Uuid, id: Uuid) -> Result<Option<Webhook>, DbErr> {
+        Webhook::find_by_statement(statement(
+            "SELECT id, owner_id, url, secret, description, created_at FROM webhooks \
+             WHERE id = $1 AND owner_id = $2 AND deleted_at IS NULL",
+            [id.into(), owner.into()],
+        ))
+        .one(&self.db)
+        .await
+    }
+
+    /// Deletes a webhook (nothing more is sent to it); false if the owner has no such webhook.
+    pub async fn delete_webhook(&self, owner: Uuid, id: Uuid) -> Result<bool, DbErr> {
+        let tx = self.db.begin().await?;
+        let result = tx
+            .execute_raw(statement(
+                "UPDATE webhooks SET deleted_at = now() WHERE id = $1 AND owner_id = $2 AND deleted_at IS NULL",
+                [id.into(), owner.into()],
+            ))
+            .await?;
+        tx.execute_raw(statement(
+            "UPDATE notifications SET status = 'cancelled', lease_until = NULL \
+             WHERE webhook_id = $1 AND status = 'pending'",
+            [id.into()],
+        ))
+        .await?;
+        tx.commit().await?;
+        Ok(result.rows_affected() == 1)
+    }
+
+    /// The latest deliveries to a webhook, newest first.
+    pub async fn deliveries(&self, webhook: Uuid, limit: u64) -> Result<Vec<Delivery>, DbErr> {
+        Delivery::find_by_statement(statement(
+            "SELECT id, event_id, event_type, video_id, status, attempts, next_attempt_at, last_error, created_at, \
+             sent_at FROM notifications WHERE webhook_id = $1 ORDER BY created_at DESC, id DESC LIMIT $2",
+            [webhook.into(), i64::try_from(limit).unwrap_or(i64::MAX).into()],
+        ))
+        .all(&self.db)
+        .await
+    }
+
+    /// The tries of the latest `limit` deliveries to a webhook, oldest first.
+    pub async fn attempts(&self, webhook: Uuid, limit: u64) -> Result<Vec<Attempt>, DbErr> {
+        Attempt::find_by_statement(statement(
+            "SELECT notification_id, attempt, started_at, finished_at, outcome, status_code, error \
+             FROM notification_attempts WHERE notification_id IN (SELECT id FROM notifications \
+             WHERE webhook_id = $1 ORDER BY created_at DESC, id DESC LIMIT $2) ORDER BY notification_id, attempt",
+            [webhook.into(), i64::try_from(limit).unwrap_or(i64::MAX).into()],
+        ))
+        .all(&self.db)
+        .await
+    }
+
+    /// Reopens a delivery for one more round of the retry schedule, due now. `None` if the webhook has no such
+    /// delivery; a delivery being sent right now is left alone (`Some(false)`).
+    pub async fn redeliver(&self, webhook: Uuid, delivery: Uuid) -> Result<Option<bool>, DbErr> {
+        let exists = self
+            .db
+            .query_one_raw(statement(
+                "SELECT status FROM notifications WHERE id = $1 AND webhook_id = $2",
+                [delivery.into(), webhook.into()],
+            ))
+            .await?;
+        if exists.is_none() {
+            return Ok(None);
+        }
+        let updated = self
+            .db
+            .execute_raw(statement(
+                "UPDATE notifications SET status = 'pending', round_start = attempts, next_attempt_at = now(), \
+                 lease_until = NULL WHERE id = $1 AND webhook_id = $2 AND status <> 'sending'",
+                [delivery.into(), webhook.into()],
+            ))
+            .await?;
+        Ok(Some(updated.rows_affected() == 1))
+    }
+
+    /// One delivery of a webhook.
+    pub async fn delivery(&self, webhook: Uuid, delivery: Uuid) -> Result<Option<Delivery>, DbErr> {
+        Delivery::find_by_statement(statement(
+            "SELECT id, event_id, event_type, video_id, status, attempts, next_attempt_at, last_error, created_at, \
+             sent_at FROM notifications WHERE id = $1 AND webhook_id = $2",
+            [delivery.into(), webhook.into()],
+        ))
+        .one(&self.db)
+        .await
+    }
+
+    /// What intake needs about a video's owner: preferences, e-mail recipient (if a user row exists and is not
+    /// disabled) and live webhooks.
+    pub async fn audience(
+        &self,
+        owner: Uuid,
+    ) -> Result<(Preferences, Option<Recipient>, Vec<Webhook>), DbErr> {
+        let preferences = preferences(&self.db, owner).await?;
+        let recipient = Recipient::find_by_statement(statement(
+            "SELECT email, display_name, locale FROM users WHERE id = $1 AND disabled_at IS NULL",
+            [owner.into()],
+        ))
+        .one(&self.db)
+        .await?;
+        let hooks = webhooks(&self.db, owner).await?;
+        Ok((preferences, recipient, hooks))
+    }
+
+    /// Records intents; one that exists already (same event, channel and target) is kept as it is. Returns how
+    /// many are new.
+    pub async fn record(&self, intents: &[Intent]) -> Result<u64, DbErr> {
+        let tx = self.db.begin().await?;
+        let mut new = 0;
+        for intent in intents {
+            let result = tx
+                .execute_raw(statement(
+                    "INSERT INTO notifications (id, event_id, channel, target, webhook_id, owner_id, video_id, \
+                     event_type, body, status) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, 'pending') \
+                     ON CONFLICT (event_id, channel, target) DO NOTHING",
+                    [
+                        intent.id.into(),
+                        intent.event_id.into(),
+                        intent.channel.as_str().into(),
+                        intent.target.clone().into(),
+                        intent.webhook_id.into(),
+                        intent.owner_id.into(),
+                        intent.video_id.into(),
+                        intent.event_type.clone().into(),
+                        intent.body.clone().into(),
+                    ],
+                ))
+                .await?;
+            new += result.rows_affected();
+        }
+        tx.commit().await?;
+        Ok(new)
+    }
+
+    /// Claims up to `limit` due notifications for `lease` (pending and due, or sending with an expired lease).
+    pub async fn claim(&self, limit: u32, lease: std::time::Duration) -> Result<Vec<Claimed>, DbErr> {
+        Claimed::find_by_statement(statement(
+            "UPDATE notifications SET status = 'sending', attempts = attempts + 1, \
+             lease_until = now() + make_interval(secs => $1) \
+             WHERE id IN (SELECT id FROM notifications \
+                 WHERE (status = 'pending' AND next_attempt_at <= now()) OR (status = 'sending' AND lease_until < now()) \
+                 ORDER BY next_attempt_at LIMIT $2 FOR UPDATE SKIP LOCKED) \
+             RETURNING id, channel, target, webhook_id, event_type, body, attempts, round_start",
+            [lease.as_secs_f64().into(), i64::from(limit).into()],
+        ))
+        .all(&self.db)
+        .await
+    }
+
+    /// The live webhook a claimed delivery goes to (`None` once deleted).
+    pub async fn live_webhook(&self, id: Uuid) -> Result<Option<Webhook>, DbErr> {
+        Webhook::find_by_statement(statement(
+            "SELECT id, owner_id, url, secret, description, created_at FROM webhooks WHERE id = $1 AND deleted_at IS NULL",
+            [id.into()],
+        ))
+        .one(&self.db)
+        .await
+    }
+
+    /// Records how the claimed try ended; ignored if another process took the lease over since.
+    pub async fn finish(
+        &self,
+        claimed: &Claimed,
+        started_at: OffsetDateTime,
+        outcome: &TryOutcome,
+    ) -> Result<(), DbErr> {
+        let tx = self.db.begin().await?;
+        let guard = [claimed.id.into(), claimed.attempts.into()];
+        let (update, values): (&str, Vec<sea_orm::Value>) = match outcome {
+            TryOutcome::Sent { .. } => (
+                "UPDATE notifications SET status = 'sent', sent_at = now(), lease_until = NULL, last_error = NULL \
+                 WHERE id = $1 AND attempts = $2 AND status = 'sending'",
+                guard.to_vec(),
+            ),
+            TryOutcome::Failed {
+                error,
+                retry_in: Some(delay),
+                ..
+            } => (
+                "UPDATE notifications SET status = 'pending', lease_until = NULL, last_error = $3, \
+                 next_attempt_at = now() + make_interval(secs => $4) WHERE id = $1 AND attempts = $2 AND status = 'sending'",
+                [
+                    guard.to_vec(),
+                    vec![error.clone().into(), delay.as_secs_f64().into()],
+                ]
+                .concat(),
+            ),
+            TryOutcome::Failed {
+                error,
+                retry_in: None,
+                ..
+            } => (
+                "UPDATE notifications SET status = 'failed', lease_until = NULL, last_error = $3 \
+                 WHERE id = $1 AND attempts = $2 AND status = 'sending'",
+                [guard.to_vec(), vec![error.clone().into()]].concat(),
+            ),
+            TryOutcome::Cancelled => (
+                "UPDATE notifications SET status = 'cancelled', lease_until = NULL \
+                 WHERE id = $1 AND attempts = $2 AND status = 'sending'",
+                guard.to_vec(),
+            ),
+        };
+        let updated = tx.execute_raw(statement(update, values)).await?;
+        if updated.rows_affected() == 1 {
+            let (result, status_code, error) = match outcome {
+                TryOutcome::Sent { status_code } => ("sent", *status_code, None),
+                TryOutcome::Failed {
+                    status_code, error, ..
+                } => ("failed", *status_code, Some(error.clone())),
+                TryOutcome::Cancelled => {
+                    tx.commit().await?;
+                    return Ok(());
+                }
+            };
+            tx.execute_raw(statement(
+                "INSERT INTO notification_attempts (notification_id, attempt, started_at, finished_at, outcome, \
+                 status_code, error) VALUES ($1, $2, $3, now(), $4, $5, $6) ON CONFLICT DO NOTHING",
+                [
+                    claimed.id.into(),
+                    claimed.attempts.into(),
+                    started_at.into(),
+                    result.into(),
+                    status_code.into(),
+                    error.into(),
+                ],
+            ))
+            .await?;
+        }
+        tx.commit().await
+    }
+}
+
+async fn preferences(db: &impl ConnectionTrait, user: Uuid) -> Result<Preferences, DbErr> {
+    Ok(Preferences::find_by_statement(statement(
+        "SELECT email_on_failure, email_on_completion, webhook_on_completion FROM notification_preferences \
+         WHERE user_id = $1",
+        [user.into()],
+    ))
+    .one(db)
+    .await?
+    .unwrap_or_default())
+}
+
+async fn webhooks(db: &impl ConnectionTrait, owner: Uuid) -> Result<Vec<Webhook>, DbErr> {
+    Webhook::find_by_statement(statement(
+        "SELECT id, owner_id, url, secret, description, created_at FROM webhooks \
+         WHERE owner_id = $1 AND deleted_at IS NULL ORDER BY created_at DESC, id DESC",
+        [owner.into()],
+    ))
+    .all(db)
+    .await
+}

@@ -1,0 +1,150 @@
+//! A real SMTP sink per test: the repository's `scripts/smtp_sink.py` (aiosmtpd, from the stack's venv) on a
+//! free loopback port with its own directory, stopped on drop. Tests read what arrived, parsed.
+//!
+//! The interpreter is `$FIAPX_PYTHON`, else the project's `.state/venv/bin/python` (installed by `make deps`).
+
+use std::net::{Ipv4Addr, TcpListener, TcpStream};
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+/// One message as the sink received it.
+#[derive(Debug, Clone)]
+pub struct ReceivedMail {
+    /// `To:` addresses.
+    pub to: Vec<String>,
+    /// Decoded subject.
+    pub subject: String,
+    /// Decoded plain-text body.
+    pub text: String,
+    /// Decoded HTML body.
+    pub html: String,
+    /// `Message-ID` (without angle brackets).
+    pub message_id: String,
+}
+
+/// A running SMTP sink owned by one test.
+#[derive(Debug)]
+pub struct SmtpSink {
+    child: Child,
+    port: u16,
+    dir: tempfile::TempDir,
+}
+
+fn python() -> PathBuf {
+    if let Some(bin) = std::env::var_os("FIAPX_PYTHON") {
+        return bin.into();
+    }
+    let local = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../.state/venv/bin/python");
+    if local.exists() {
+        local
+    } else {
+        PathBuf::from("python3")
+    }
+}
+
+fn free_port() -> u16 {
+    TcpListener::bind((Ipv4Addr::LOCALHOST, 0))
+        .and_then(|listener| listener.local_addr())
+        .map(|addr| addr.port())
+        .expect("no free loopback port")
+}
+
+impl SmtpSink {
+    /// Starts the sink and waits until it accepts connections. Panics (it is for tests) with the reason.
+    pub fn start() -> Self {
+        let mut last_error = String::new();
+        for _ in 0..5 {
+            match Self::try_start() {
+                Ok(sink) => return sink,
+                Err(error) => last_error = error,
+            }
+        }
+        panic!("SMTP sink did not start: {last_error}");
+    }
+
+    fn try_start() -> Result<Self, String> {
+        let dir = tempfile::tempdir().map_err(|e| e.to_string())?;
+        let port = free_port();
+        let script = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../scripts/smtp_sink.py");
+        let mut child = Command::new(python())
+            .arg(&script)
+            .args(["--host", "127.0.0.1", "--port", &port.to_string(), "--log"])
+            .arg(dir.path().join("smtp.log"))
+            .arg("--mail-dir")
+            .arg(dir.path().join("mail"))
+            .stdin(Stdio::null())
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .map_err(|e| format!("cannot run the SMTP sink ({e}); run `make deps`"))?;
+        let deadline = Instant::now() + Duration::from_secs(15);
+        while Instant::now() < deadline {
+            if let Ok(Some(status)) = child.try_wait() {
+                return Err(format!("exited with {status}"));
+            }
+            if TcpStream::connect((Ipv4Addr::LOCALHOST, port)).is_ok() {
+                return Ok(Self { child, port, dir });
+            }
+            std::thread::sleep(Duration::from_millis(20));
+        }
+        let _ = child.kill();
+        let _ = child.wait();
+        Err("not listening after 15 s".into())
+    }
+
+    /// `smtp://127.0.0.1:<port>`.
+    pub fn url(&self) -> String {
+        format!("smtp://127.0.0.1:{}", self.port)
+    }
+
+    /// Every message received so far, in arrival order.
+    pub fn messages(&self) -> Vec<ReceivedMail> {
+        let Ok(entries) = std::fs::read_dir(self.dir.path().join("mail")) else {
+            return Vec::new();
+        };
+        let mut files: Vec<PathBuf> = entries.filter_map(|e| e.ok().map(|e| e.path())).collect();
+        // Names are `<UTC stamp>-<counter>.eml`: sorting by name is arrival order.
+        files.sort();
+        files
+            .iter()
+            .filter_map(|path| std::fs::read(path).ok())
+            .filter_map(|raw| {
+                let parsed = mail_parser::MessageParser::default().parse(&raw)?;
+                Some(ReceivedMail {
+                    to: parsed
+                        .to()
+                        .map(|to| to.iter().filter_map(|a| a.address().map(str::to_owned)).collect())
+                        .unwrap_or_default(),
+                    subject: parsed.subject().unwrap_or_default().to_owned(),
+                    text: parsed.body_text(0).map(|t| t.into_owned()).unwrap_or_default(),
+                    html: parsed.body_html(0).map(|t| t.into_owned()).unwrap_or_default(),
+                    message_id: parsed.message_id().unwrap_or_default().to_owned(),
+                })
+            })
+            .collect()
+    }
+
+    /// Waits (bounded, 60 s) until at least `count` messages arrived, and returns them all.
+    pub async fn wait_for(&self, count: usize) -> Vec<ReceivedMail> {
+        for _ in 0..600 {
+            let messages = self.messages();
+            if messages.len() >= count {
+                return messages;
+            }
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+        panic!(
+            "expected {count} e-mails, got {}: {:?}",
+            self.messages().len(),
+            self.messages()
+        );
+    }
+}
+
+impl Drop for SmtpSink {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}

@@ -1,0 +1,681 @@
+//! The notifier against real servers: a per-test nats-server, a per-test PostgreSQL database, a per-test SMTP
+//! sink (aiosmtpd) and webhook receivers served by the test on 127.0.0.1. Events are appended through the
+//! command handler, as the processor would.
+
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, SystemTime};
+
+use fiapx_domain::{
+    ArchiveObject, Command, ExtractionSpec, FailProcessing, FailureCode, Language, SourceObject, UserId,
+    VideoId,
+};
+use fiapx_http::{Revocations, RootKey, TokenVerifier, json_error};
+use fiapx_nats::test_support::NatsServer;
+use fiapx_nats::{CommandHandler, EventStore, Metadata, NatsSettings, provision};
+use fiapx_notifier::test_support::SmtpSink;
+use fiapx_notifier::webhook::verify;
+use fiapx_notifier::{Notifier, NotifierApi, NotifierSettings};
+use fiapx_projections::test_support::TestDatabase;
+use poem::http::StatusCode;
+use poem::test::TestClient;
+use poem::{EndpointExt, Route};
+use poem_openapi::OpenApiService;
+use sea_orm::ConnectionTrait;
+use serde_json::{Value, json};
+use time::OffsetDateTime;
+use tokio_util::sync::CancellationToken;
+use uuid::Uuid;
+
+struct World {
+    _nats: NatsServer,
+    client: async_nats::Client,
+    nats: NatsSettings,
+    handler: CommandHandler,
+    db: TestDatabase,
+    smtp: SmtpSink,
+    root: RootKey,
+    verifier: Arc<TokenVerifier>,
+    stop_revocations: CancellationToken,
+}
+
+async fn world() -> World {
+    let server = NatsServer::start();
+    let nats = server.settings();
+    let client = async_nats::connect(&nats.url).await.unwrap();
+    let js = async_nats::jetstream::new(client.clone());
+    provision(&js, &nats).await.unwrap();
+    let handler = CommandHandler::new(EventStore::new(client.clone(), &nats), 10);
+    let db = TestDatabase::create().await;
+    // The lead's users migration (m20261122_000002) creates this table; it is created here as the contract
+    // describes it only where that migration is not in the tree yet.
+    db.connection()
+        .execute_unprepared(
+            "CREATE TABLE IF NOT EXISTS users (id uuid PRIMARY KEY, email text UNIQUE NOT NULL, \
+             display_name text NOT NULL, locale text NOT NULL DEFAULT 'en', password_hash text NOT NULL, \
+             disabled_at timestamptz, created_at timestamptz NOT NULL DEFAULT now(), \
+             updated_at timestamptz NOT NULL DEFAULT now())",
+        )
+        .await
+        .unwrap();
+    let root = RootKey::generate();
+    let stop_revocations = CancellationToken::new();
+    let revocations = Revocations::watch(
+        &js,
+        "auth_revocations",
+        Duration::from_secs(3600),
+        1,
+        stop_revocations.clone(),
+    )
+    .await
+    .unwrap();
+    let verifier = Arc::new(TokenVerifier::new(root.public(), revocations));
+    World {
+        _nats: server,
+        client,
+        nats,
+        handler,
+        db,
+        smtp: SmtpSink::start(),
+        root,
+        verifier,
+        stop_revocations,
+    }
+}
+
+impl Drop for World {
+    fn drop(&mut self) {
+        self.stop_revocations.cancel();
+    }
+}
+
+fn settings(smtp: &SmtpSink) -> NotifierSettings {
+    NotifierSettings {
+        smtp_url: smtp.url().into(),
+        public_url: "https://fiapx.test".into(),
+        webhook_retry_secs: vec![1, 1, 1],
+        email_retry_secs: vec![1, 1],
+        allow_insecure_webhooks: true,
+        poll_interval_ms: 100,
+        lease_secs: 30,
+        ..NotifierSettings::default()
+    }
+}
+
+struct Running {
+    stop: CancellationToken,
+    task: tokio::task::JoinHandle<()>,
+}
+
+impl Running {
+    async fn stop(self) {
+        self.stop.cancel();
+        tokio::time::timeout(Duration::from_secs(30), self.task)
+            .await
+            .expect("the notifier stops")
+            .unwrap();
+    }
+}
+
+impl World {
+    fn notifier(&self, settings: NotifierSettings) -> Running {
+        let notifier = Notifier::new(
+            self.db.connection().clone(),
+            self.client.clone(),
+            &self.nats,
+            settings,
+        )
+        .unwrap();
+        let stop = CancellationToken::new();
+        let token = stop.clone();
+        let task = tokio::spawn(async move { notifier.run(token).await.unwrap() });
+        Running { stop, task }
+    }
+
+    async fn user(&self, email: &str, name: &str, locale: &str) -> UserId {
+        let id = Uuid::now_v7();
+        self.db
+            .connection()
+            .execute_unprepared(&format!(
+                "INSERT INTO users (id, email, display_name, locale, password_hash) \
+                 VALUES ('{id}', '{email}', '{name}', '{locale}', 'x')"
+            ))
+            .await
+            .unwrap();
+        UserId::from_uuid(id)
+    }
+
+    async fn upload(&self, owner: UserId, file_name: &str) -> VideoId {
+        let video = VideoId::from_uuid(Uuid::now_v7());
+        let command = Command::RegisterUpload {
+            video_id: video,
+            owner,
+            source: SourceObject {
+                key: format!("sources/{video}"),
+                file_name: file_name.into(),
+                size_bytes: 10,
+                content_type: "video/mp4".into(),
+            },
+            spec: ExtractionSpec::default(),
+            at: OffsetDateTime::now_utc(),
+        };
+        self.run(video, command).await;
+        video
+    }
+
+    async fn run(&self, video: VideoId, command: Command) {
+        self.handler
+            .handle(video, command, Metadata::new_request())
+            .await
+            .unwrap();
+    }
+
+    async fn start(&self, video: VideoId, attempt: u32) {
+        let at = OffsetDateTime::now_utc();
+        self.run(video, Command::StartProcessing { job: 0, attempt, at })
+            .await;
+    }
+
+    async fn fail(&self, video: VideoId, attempt: u32, code: FailureCode, will_retry: bool) {
+        let command = Command::FailProcessing(FailProcessing {
+            job: 0,
+            attempt,
+            code,
+            message: "the processor's detail".into(),
+            will_retry,
+            at: OffsetDateTime::now_utc(),
+        });
+        self.run(video, command).await;
+    }
+
+    async fn complete(&self, video: VideoId, attempt: u32) {
+        let command = Command::CompleteProcessing {
+            job: 0,
+            attempt,
+            archive: ArchiveObject {
+                key: format!("archives/{video}/0.zip"),
+                size_bytes: 100,
+                sha256: "ab".repeat(32),
+                frame_count: 7,
+            },
+            at: OffsetDateTime::now_utc(),
+        };
+        self.run(video, command).await;
+    }
+
+    /// Waits (bounded) until `consumer` has taken every event and no notification waits to be sent.
+    async fn settled(&self, consumer: &str) {
+        let js = async_nats::jetstream::new(self.client.clone());
+        for _ in 0..600 {
+            let stream = js.get_stream(&self.nats.stream).await.unwrap();
+            let last = stream.cached_info().state.last_sequence;
+            let consumer_done = match stream
+                .get_consumer::<async_nats::jetstream::consumer::pull::Config>(consumer)
+                .await
+            {
+                Ok(mut c) => {
+                    let info = c.info().await.unwrap();
+                    info.ack_floor.stream_sequence >= last
+                        || (info.num_pending == 0 && info.num_ack_pending == 0)
+                }
+                Err(_) => false,
+            };
+            let open: i64 = self
+                .db
+                .connection()
+                .query_one_raw(sea_orm::Statement::from_string(
+                    sea_orm::DbBackend::Postgres,
+                    "SELECT count(*) AS n FROM notifications WHERE status IN ('pending', 'sending')",
+                ))
+                .await
+                .unwrap()
+                .unwrap()
+                .try_get("", "n")
+                .unwrap();
+            if consumer_done && open == 0 {
+                return;
+            }
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+        panic!("the notifier did not settle");
+    }
+
+    async fn count(&self, sql: &str) -> i64 {
+        self.db
+            .connection()
+            .query_one_raw(sea_orm::Statement::from_string(
+                sea_orm::DbBackend::Postgres,
+                format!("SELECT count(*) AS n FROM notifications WHERE {sql}"),
+            ))
+            .await
+            .unwrap()
+            .unwrap()
+            .try_get("", "n")
+            .unwrap()
+    }
+
+    fn api(&self) -> TestClient<poem::endpoint::BoxEndpoint<'static>> {
+        let api = NotifierApi::new(self.db.connection().clone(), true);
+        let service = OpenApiService::new(api, "t", "1");
+        TestClient::new(
+            Route::new()
+                .nest("/", service)
+                .data(Arc::clone(&self.verifier))
+                .catch_all_error(json_error)
+                .boxed(),
+        )
+    }
+
+    fn token(&self, user: UserId) -> String {
+        let expires = SystemTime::now() + Duration::from_secs(3600);
+        format!(
+            "Bearer {}",
+            self.root.mint_user(user, Uuid::now_v7(), expires).unwrap()
+        )
+    }
+}
+
+/// One request a receiver got: headers, body, the status it answered.
+type Received = (poem::http::HeaderMap, Vec<u8>, u16);
+
+/// A webhook receiver on 127.0.0.1 that answers 500 to the first `failures` requests and records every request.
+#[derive(Clone, Default)]
+struct Receiver {
+    requests: Arc<Mutex<Vec<Received>>>,
+    failures: usize,
+}
+
+impl Receiver {
+    async fn start(failures: usize) -> (Self, String, CancellationToken) {
+        use poem::listener::{Acceptor, Listener};
+        let receiver = Self {
+            failures,
+            ..Self::default()
+        };
+        let acceptor = poem::listener::TcpListener::bind("127.0.0.1:0")
+            .into_acceptor()
+            .await
+            .unwrap();
+        let addr = acceptor.local_addr()[0].as_socket_addr().copied().unwrap();
+        let stop = CancellationToken::new();
+        let state = receiver.clone();
+        let app = poem::endpoint::make(move |request: poem::Request| {
+            let state = state.clone();
+            async move {
+                let headers = request.headers().clone();
+                let body = request.into_body().into_vec().await.unwrap_or_default();
+                let mut requests = state.requests.lock().unwrap();
+                let status = if requests.len() < state.failures { 500 } else { 204 };
+                requests.push((headers, body, status));
+                poem::Response::builder()
+                    .status(StatusCode::from_u16(status).unwrap())
+                    .finish()
+            }
+        });
+        let until = stop.clone();
+        tokio::spawn(async move {
+            let _ = poem::Server::new_with_acceptor(acceptor)
+                .run_with_graceful_shutdown(app, until.cancelled_owned(), Some(Duration::from_secs(1)))
+                .await;
+        });
+        (receiver, format!("http://{addr}/hook"), stop)
+    }
+
+    fn requests(&self) -> Vec<Received> {
+        self.requests.lock().unwrap().clone()
+    }
+
+    async fn wait_for(&self, count: usize) -> Vec<Received> {
+        for _ in 0..600 {
+            let requests = self.requests();
+            if requests.len() >= count {
+                return requests;
+            }
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+        panic!("expected {count} webhook requests, got {}", self.requests().len());
+    }
+}
+
+async fn register_webhook(w: &World, user: UserId, url: &str) -> (Uuid, String) {
+    let response = w
+        .api()
+        .post("/api/v1/webhooks")
+        .header("Authorization", w.token(user))
+        .body_json(&json!({"url": url, "description": "test"}))
+        .send()
+        .await;
+    response.assert_status(StatusCode::CREATED);
+    let body: Value = response.json().await.value().deserialize();
+    (
+        body["id"].as_str().unwrap().parse().unwrap(),
+        body["secret"].as_str().unwrap().to_owned(),
+    )
+}
+
+#[tokio::test]
+async fn a_final_failure_sends_one_email_in_the_owners_language() {
+    let w = world().await;
+    let ana = w.user("ana@example.com", "Ana", "pt-BR").await;
+    let bob = w.user("bob@example.com", "Bob", "en").await;
+    let running = w.notifier(settings(&w.smtp));
+
+    // Ana: a retried attempt (no mail), then the final failure (one mail, in Portuguese).
+    let video = w.upload(ana, "férias.mp4").await;
+    w.start(video, 1).await;
+    w.fail(video, 1, FailureCode::StorageUnavailable, true).await;
+    w.start(video, 2).await;
+    w.fail(video, 2, FailureCode::CorruptInput, false).await;
+    // Bob: a completion (no mail: not opted in) and a failure (one mail, in English).
+    let done = w.upload(bob, "done.mp4").await;
+    w.start(done, 1).await;
+    w.complete(done, 1).await;
+    let broken = w.upload(bob, "broken.avi").await;
+    w.start(broken, 1).await;
+    w.fail(broken, 1, FailureCode::UnsupportedFormat, false).await;
+
+    w.settled("notifier").await;
+    running.stop().await;
+    let mails = w.smtp.messages();
+    assert_eq!(mails.len(), 2, "{mails:?}");
+    let to_ana = mails
+        .iter()
+        .find(|m| m.to == ["ana@example.com"])
+        .expect("Ana's mail");
+    assert!(to_ana.subject.contains("férias.mp4"), "{}", to_ana.subject);
+    assert!(to_ana.subject.contains("falha"), "{}", to_ana.subject);
+    assert!(to_ana.text.contains("corrupt_input"));
+    assert!(
+        to_ana
+            .text
+            .contains(FailureCode::CorruptInput.user_message(Language::PortugueseBrazil))
+    );
+    assert!(
+        to_ana
+            .text
+            .contains(&format!("https://fiapx.test/videos/{video}"))
+    );
+    assert!(to_ana.html.contains("corrupt_input") && to_ana.html.contains("férias.mp4"));
+    let to_bob = mails
+        .iter()
+        .find(|m| m.to == ["bob@example.com"])
+        .expect("Bob's mail");
+    assert!(to_bob.subject.contains("broken.avi") && to_bob.subject.contains("failed"));
+    assert!(to_bob.text.contains("unsupported_format"));
+    assert!(
+        to_bob
+            .text
+            .contains(FailureCode::UnsupportedFormat.user_message(Language::English))
+    );
+    assert_eq!(w.count("channel = 'email' AND status = 'sent'").await, 2);
+}
+
+#[tokio::test]
+async fn completions_are_mailed_only_to_users_who_opted_in() {
+    let w = world().await;
+    let carla = w.user("carla@example.com", "Carla", "en").await;
+    let api = w.api();
+    let response = api
+        .get("/api/v1/me/notifications")
+        .header("Authorization", w.token(carla))
+        .send()
+        .await;
+    response.assert_status_is_ok();
+    response
+        .assert_json(
+            json!({"email_on_failure": true, "email_on_completion": false, "webhook_on_completion": false}),
+        )
+        .await;
+    let response = api
+        .put("/api/v1/me/notifications")
+        .header("Authorization", w.token(carla))
+        .body_json(
+            &json!({"email_on_failure": false, "email_on_completion": true, "webhook_on_completion": false}),
+        )
+        .send()
+        .await;
+    response.assert_status_is_ok();
+
+    let running = w.notifier(settings(&w.smtp));
+    let done = w.upload(carla, "ok.mp4").await;
+    w.start(done, 1).await;
+    w.complete(done, 1).await;
+    let broken = w.upload(carla, "bad.mp4").await;
+    w.start(broken, 1).await;
+    w.fail(broken, 1, FailureCode::CorruptInput, false).await;
+    w.settled("notifier").await;
+    running.stop().await;
+    let mails = w.smtp.messages();
+    assert_eq!(mails.len(), 1, "only the completion: {mails:?}");
+    assert!(mails[0].subject.contains("ok.mp4") && mails[0].subject.contains("ready"));
+    assert!(mails[0].text.contains("Frames: 7"));
+}
+
+#[tokio::test]
+async fn a_webhook_gets_one_signed_delivery_and_a_failing_receiver_gets_it_on_the_third_try() {
+    let w = world().await;
+    let dan = w.user("dan@example.com", "Dan", "en").await;
+    let (healthy, healthy_url, stop_healthy) = Receiver::start(0).await;
+    let (flaky, flaky_url, stop_flaky) = Receiver::start(2).await;
+    let (healthy_id, healthy_secret) = register_webhook(&w, dan, &healthy_url).await;
+    let (flaky_id, flaky_secret) = register_webhook(&w, dan, &flaky_url).await;
+
+    let running = w.notifier(settings(&w.smtp));
+    let video = w.upload(dan, "clip.mp4").await;
+    w.start(video, 1).await;
+    w.fail(video, 1, FailureCode::TooLong, false).await;
+    w.settled("notifier").await;
+
+    let now = OffsetDateTime::now_utc().unix_timestamp();
+    let got = healthy.requests();
+    assert_eq!(got.len(), 1, "one delivery");
+    let (headers, body, _) = &got[0];
+    let signature = headers["x-fiapx-signature"].to_str().unwrap();
+    assert!(verify(&healthy_secret, signature, body, now, 300), "{signature}");
+    assert!(
+        !verify(&flaky_secret, signature, body, now, 300),
+        "signed with its own secret"
+    );
+    assert_eq!(headers["x-fiapx-event"], "video.failed");
+    let payload: Value = serde_json::from_slice(body).unwrap();
+    assert_eq!(payload["type"], "video.failed");
+    assert_eq!(payload["video"]["id"], video.to_string());
+    assert_eq!(payload["video"]["file_name"], "clip.mp4");
+    assert_eq!(payload["failure"]["code"], "too_long");
+    assert_eq!(payload["failure"]["retryable"], false);
+    assert_eq!(payload["id"], headers["x-fiapx-delivery"].to_str().unwrap());
+
+    let tries = flaky.requests();
+    assert_eq!(
+        tries.iter().map(|(_, _, status)| *status).collect::<Vec<_>>(),
+        [500, 500, 204],
+        "delivered on the third try"
+    );
+    let ids: Vec<&str> = tries
+        .iter()
+        .map(|(h, _, _)| h["x-fiapx-delivery"].to_str().unwrap())
+        .collect();
+    assert!(
+        ids.iter().all(|id| *id == ids[0]),
+        "the same delivery id on every try"
+    );
+    for (headers, body, _) in &tries {
+        let signature = headers["x-fiapx-signature"].to_str().unwrap();
+        assert!(verify(&flaky_secret, signature, body, now, 300));
+    }
+
+    // The delivery log shows the three tries; a redeliver sends it once more with the same id.
+    let api = w.api();
+    let response = api
+        .get(format!("/api/v1/webhooks/{flaky_id}/deliveries"))
+        .header("Authorization", w.token(dan))
+        .send()
+        .await;
+    response.assert_status_is_ok();
+    let log: Value = response.json().await.value().deserialize();
+    let delivery = &log["items"][0];
+    assert_eq!(delivery["status"], "sent", "{log}");
+    assert_eq!(delivery["attempts"], 3);
+    let statuses: Vec<Value> = delivery["tries"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|t| t["status_code"].clone())
+        .collect();
+    assert_eq!(statuses, [json!(500), json!(500), json!(204)]);
+    let delivery_id = delivery["id"].as_str().unwrap();
+    let response = api
+        .post(format!(
+            "/api/v1/webhooks/{flaky_id}/deliveries/{delivery_id}/redeliver"
+        ))
+        .header("Authorization", w.token(dan))
+        .send()
+        .await;
+    response.assert_status(StatusCode::ACCEPTED);
+    let again = flaky.wait_for(4).await;
+    assert_eq!(again[3].0["x-fiapx-delivery"], delivery_id);
+    // Someone else cannot see or redeliver it.
+    let eve = w.user("eve@example.com", "Eve", "en").await;
+    let response = api
+        .get(format!("/api/v1/webhooks/{healthy_id}/deliveries"))
+        .header("Authorization", w.token(eve))
+        .send()
+        .await;
+    response.assert_status(StatusCode::NOT_FOUND);
+    w.settled("notifier").await;
+    running.stop().await;
+    assert_eq!(
+        healthy.requests().len(),
+        1,
+        "still one delivery to the healthy receiver"
+    );
+    stop_healthy.cancel();
+    stop_flaky.cancel();
+}
+
+#[tokio::test]
+async fn the_webhook_api_checks_urls_hides_secrets_and_scopes_by_owner() {
+    let w = world().await;
+    let fay = w.user("fay@example.com", "Fay", "en").await;
+    let gus = w.user("gus@example.com", "Gus", "en").await;
+    let api = w.api();
+    for url in ["http://example.com/hook", "ftp://example.com", "not a url"] {
+        let response = api
+            .post("/api/v1/webhooks")
+            .header("Authorization", w.token(fay))
+            .body_json(&json!({ "url": url }))
+            .send()
+            .await;
+        response.assert_status(StatusCode::BAD_REQUEST);
+    }
+    let response = api
+        .post("/api/v1/webhooks")
+        .body_json(&json!({"url": "https://example.com/hook"}))
+        .send()
+        .await;
+    response.assert_status(StatusCode::UNAUTHORIZED);
+
+    let (id, secret) = register_webhook(&w, fay, "https://example.com/hook").await;
+    assert!(secret.starts_with("whsec_"));
+    let response = api
+        .get("/api/v1/webhooks")
+        .header("Authorization", w.token(fay))
+        .send()
+        .await;
+    response.assert_status_is_ok();
+    let text = response.0.into_body().into_string().await.unwrap();
+    assert!(
+        text.contains(&id.to_string()) && !text.contains(&secret),
+        "{text}"
+    );
+
+    for (method, path) in [
+        ("get", format!("/api/v1/webhooks/{id}")),
+        ("delete", format!("/api/v1/webhooks/{id}")),
+        ("get", format!("/api/v1/webhooks/{id}/deliveries")),
+    ] {
+        let request = match method {
+            "get" => api.get(&path),
+            _ => api.delete(&path),
+        };
+        let response = request.header("Authorization", w.token(gus)).send().await;
+        response.assert_status(StatusCode::NOT_FOUND);
+    }
+    let response = api
+        .delete(format!("/api/v1/webhooks/{id}"))
+        .header("Authorization", w.token(fay))
+        .send()
+        .await;
+    response.assert_status(StatusCode::NO_CONTENT);
+    let response = api
+        .get(format!("/api/v1/webhooks/{id}"))
+        .header("Authorization", w.token(fay))
+        .send()
+        .await;
+    response.assert_status(StatusCode::NOT_FOUND);
+
+    let response = api.get("/api/v1/failure-codes").send().await;
+    response.assert_status_is_ok();
+    let table: Value = response.json().await.value().deserialize();
+    assert_eq!(table.as_array().unwrap().len(), FailureCode::ALL.len());
+    assert!(
+        table
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(|row| row["code"] == "storage_unavailable" && row["retryable"] == true)
+    );
+}
+
+#[tokio::test]
+async fn a_notifier_restarted_mid_batch_and_a_full_redelivery_send_no_duplicates() {
+    let w = world().await;
+    let hal = w.user("hal@example.com", "Hal", "en").await;
+    let videos = {
+        let mut videos = Vec::new();
+        for n in 0..12 {
+            let video = w.upload(hal, &format!("v{n}.mp4")).await;
+            w.start(video, 1).await;
+            w.fail(video, 1, FailureCode::CorruptInput, false).await;
+            videos.push(video);
+        }
+        videos
+    };
+    let slow = NotifierSettings {
+        batch_size: 2,
+        ..settings(&w.smtp)
+    };
+    let first = w.notifier(slow.clone());
+    w.smtp.wait_for(3).await;
+    first.stop().await;
+    let second = w.notifier(slow.clone());
+    w.settled("notifier").await;
+    second.stop().await;
+    // A new consumer reads the whole log again, as a total redelivery would: the records keep it from sending.
+    let replay = w.notifier(NotifierSettings {
+        consumer: "notifier_replay".into(),
+        ..slow
+    });
+    w.settled("notifier_replay").await;
+    replay.stop().await;
+
+    let mails = w.smtp.messages();
+    assert_eq!(
+        mails.len(),
+        videos.len(),
+        "{:?}",
+        mails.iter().map(|m| &m.subject).collect::<Vec<_>>()
+    );
+    let mut ids: Vec<&str> = mails.iter().map(|m| m.message_id.as_str()).collect();
+    ids.sort_unstable();
+    ids.dedup();
+    assert_eq!(ids.len(), videos.len(), "distinct notifications");
+    for (n, _) in videos.iter().enumerate() {
+        let name = format!("v{n}.mp4");
+        assert_eq!(
+            mails.iter().filter(|m| m.subject.contains(&name)).count(),
+            1,
+            "{name}"
+        );
+    }
+    assert_eq!(w.count("true").await, 12);
+}
