@@ -7,5 +7,6 @@
 pub mod config;
 pub mod serve;
 pub mod telemetry;
+pub mod web;
 
 pub use serve::{Apis, Started, Which, api_service, http_app, openapi_document, start};

@@ -1,0 +1,163 @@
+//! The web app served next to the APIs: files of the build, SPA fallback to index.html, cache headers, 404s that
+//! stay the APIs' JSON, and the hint when the build is missing.
+
+use fiapx::web::{IMMUTABLE, NO_CACHE, with_web_app};
+use poem::http::{Method, StatusCode};
+use poem::test::TestClient;
+use poem::{EndpointExt as _, Route, get, handler};
+
+const INDEX: &str = "<!doctype html><title>FIAP X</title><script src=\"/assets/index-abc123.js\"></script>";
+const SCRIPT: &str = "console.log('fiapx');";
+
+/// A build directory like Vite's, with a secret file next to it that must never be served.
+fn build() -> tempfile::TempDir {
+    let root = tempfile::tempdir().expect("temp dir");
+    let dist = root.path().join("dist");
+    std::fs::create_dir_all(dist.join("assets")).expect("dirs");
+    std::fs::write(dist.join("index.html"), INDEX).expect("index");
+    std::fs::write(dist.join("assets/index-abc123.js"), SCRIPT).expect("script");
+    std::fs::write(dist.join("robots.txt"), "User-agent: *\n").expect("robots");
+    std::fs::write(root.path().join("secret.txt"), "secret").expect("secret");
+    root
+}
+
+fn client(dir: &std::path::Path) -> TestClient<impl poem::Endpoint + use<>> {
+    // Shaped like `fiapx::http_app`: an API under /api/v1, /healthz, framework errors as the API's JSON.
+    let app = Route::new()
+        .at("/api/v1/videos", get(videos))
+        .at("/healthz", get(healthz))
+        .catch_all_error(fiapx_http::json_error);
+    TestClient::new(with_web_app(app, dir).boxed())
+}
+
+#[handler]
+fn videos() -> &'static str {
+    "[]"
+}
+
+#[handler]
+fn healthz() -> &'static str {
+    "ok"
+}
+
+#[tokio::test]
+async fn serves_the_build_with_spa_fallback_and_cache_headers() {
+    let root = build();
+    let cli = client(&root.path().join("dist"));
+
+    for path in [
+        "/",
+        "/index.html",
+        "/videos/0193a8f2-0000-7000-8000-00000000beef",
+        "/share/x",
+        "/settings",
+    ] {
+        let response = cli.get(path).send().await;
+        response.assert_status_is_ok();
+        response.assert_header("cache-control", NO_CACHE);
+        response.assert_content_type("text/html; charset=utf-8");
+        response.assert_text(INDEX).await;
+    }
+
+    let response = cli.get("/assets/index-abc123.js").send().await;
+    response.assert_status_is_ok();
+    response.assert_header("cache-control", IMMUTABLE);
+    response.assert_content_type("text/javascript; charset=utf-8");
+    response.assert_text(SCRIPT).await;
+
+    let response = cli.get("/robots.txt").send().await;
+    response.assert_status_is_ok();
+    response.assert_header("cache-control", NO_CACHE);
+
+    // A revalidation of an unchanged index is a 304.
+    let first = cli.get("/").send().await;
+    let etag = first
+        .0
+        .headers()
+        .get("etag")
+        .expect("etag")
+        .to_str()
+        .expect("ascii")
+        .to_owned();
+    let again = cli.get("/").header("if-none-match", etag.as_str()).send().await;
+    again.assert_status(StatusCode::NOT_MODIFIED);
+    again.assert_header("cache-control", NO_CACHE);
+
+    // HEAD answers like GET, without a body.
+    let head = cli.request(Method::HEAD, "/videos/1").send().await;
+    head.assert_status_is_ok();
+    head.assert_text("").await;
+}
+
+#[tokio::test]
+async fn api_paths_missing_assets_and_other_methods_are_not_the_web_apps() {
+    let root = build();
+    let cli = client(&root.path().join("dist"));
+
+    let response = cli.get("/api/v1/nope").send().await;
+    response.assert_status(StatusCode::NOT_FOUND);
+    response
+        .assert_json(serde_json::json!({"code": "not_found", "message": "not found"}))
+        .await;
+
+    let response = cli.get("/api").send().await;
+    response.assert_status(StatusCode::NOT_FOUND);
+
+    // A stale hashed asset must fail, not run index.html as a script.
+    cli.get("/assets/index-old999.js")
+        .send()
+        .await
+        .assert_status(StatusCode::NOT_FOUND);
+
+    // The APIs keep answering, operational endpoints too.
+    cli.get("/api/v1/videos").send().await.assert_text("[]").await;
+    let response = cli.get("/healthz").send().await;
+    response.assert_status_is_ok();
+    response.assert_text("ok").await;
+
+    // Only GET and HEAD reach the web app.
+    let response = cli.post("/videos/1").send().await;
+    assert_ne!(response.0.status(), StatusCode::OK);
+
+    // Nothing outside the build directory is served, however the path is spelled.
+    for path in [
+        "/../secret.txt",
+        "/assets/%2e%2e/%2e%2e/secret.txt",
+        "/%2e%2e/secret.txt",
+    ] {
+        let response = cli.get(path).send().await;
+        let status = response.0.status();
+        let body = response.0.into_body().into_string().await.expect("body");
+        assert!(
+            !body.contains("secret") || body == INDEX,
+            "{path}: {status} {body}"
+        );
+        assert_ne!(body, "secret", "{path}");
+    }
+}
+
+#[tokio::test]
+async fn without_a_build_the_apis_work_and_the_root_says_how_to_build() {
+    let root = tempfile::tempdir().expect("temp dir");
+    let cli = client(&root.path().join("missing"));
+
+    let response = cli.get("/").send().await;
+    response.assert_status_is_ok();
+    response.assert_content_type("text/html; charset=utf-8");
+    let text = response.0.into_body().into_string().await.expect("body");
+    assert!(
+        text.contains("not built") && text.contains("npm run build"),
+        "{text}"
+    );
+
+    cli.get("/videos/1")
+        .send()
+        .await
+        .assert_status(StatusCode::NOT_FOUND);
+    cli.get("/healthz").send().await.assert_status_is_ok();
+    cli.get("/api/v1/nope")
+        .send()
+        .await
+        .assert_status(StatusCode::NOT_FOUND);
+    cli.get("/api/v1/videos").send().await.assert_text("[]").await;
+}
