@@ -41,8 +41,11 @@ export async function errorFrom(response: Response): Promise<ApiError> {
   return new ApiError(`http_${response.status}`, response.statusText, response.status);
 }
 
+/** What the client sends requests through (globalThis.fetch, or a fake in tests). */
+export type BaseFetch = (request: Request) => Promise<Response>;
+
 /** A fetch that sends the bearer token and, on 401 `token_expired`, renews it once and retries. */
-export function authenticatedFetch(credentials: Credentials, base: typeof fetch = (r) => globalThis.fetch(r)) {
+export function authenticatedFetch(credentials: Credentials, base: BaseFetch = (r) => globalThis.fetch(r)) {
   const send = (request: Request) => {
     const copy = request.clone();
     const token = credentials.token();
@@ -59,7 +62,7 @@ export function authenticatedFetch(credentials: Credentials, base: typeof fetch 
 }
 
 /** A client for the API at the page's origin. */
-export function createApi(credentials: Credentials, base?: typeof fetch): ApiClient {
+export function createApi(credentials: Credentials, base?: BaseFetch): ApiClient {
   return createClient<Paths>({ baseUrl: "", fetch: authenticatedFetch(credentials, base) });
 }
 
@@ -73,6 +76,11 @@ export async function unwrap<T>(
   } catch (cause) {
     throw new ApiError("network", cause instanceof Error ? cause.message : String(cause), 0);
   }
-  if (settled.response.ok) return settled.data as T;
-  throw await errorFrom(settled.response);
+  const { response, error } = settled;
+  if (response.ok) return settled.data as T;
+  // openapi-fetch has read the body already: the parsed error is in `error`.
+  if (error && typeof error === "object" && typeof (error as ApiErrorBody).code === "string") {
+    throw new ApiError((error as ApiErrorBody).code, (error as ApiErrorBody).message ?? "", response.status);
+  }
+  throw new ApiError(`http_${response.status}`, typeof error === "string" ? error : response.statusText, response.status);
 }

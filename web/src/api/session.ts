@@ -1,7 +1,7 @@
 // The signed-in session. The access token lives in memory only; the refresh token in sessionStorage, so a reload
 // of the tab keeps the user signed in but closing the tab ends it (see docs/web.md for why).
 import type { Session, User } from "./contract";
-import { type ApiClient, ApiError, type Credentials, createApi, unwrap } from "./client";
+import { type ApiClient, ApiError, type BaseFetch, type Credentials, createApi, unwrap } from "./client";
 
 const REFRESH_KEY = "fiapx.refresh_token";
 
@@ -18,7 +18,7 @@ export class SessionStore implements Credentials {
 
   constructor(
     private readonly storage: Storage = sessionStorage,
-    base?: typeof fetch,
+    base?: BaseFetch,
   ) {
     this.api = createApi(this, base);
   }

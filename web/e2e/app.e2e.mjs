@@ -1,0 +1,183 @@
+// @ts-check
+// End to end in a real browser (Debian's chromium driven by playwright-core) against `fiapx serve all` on a
+// private stack (see stack.mjs): register, upload a clip made by ffmpeg and watch it complete live, download the
+// ZIP and check its entries, see a corrupt upload fail with its message, share a link and open it in a fresh
+// browser context. Screenshots of each screen land in web/test-results/screenshots/.
+import assert from "node:assert/strict";
+import { mkdirSync, readFileSync, writeFileSync } from "node:fs";
+import { join } from "node:path";
+import { after, before, test } from "node:test";
+import { unzipSync } from "fflate";
+import { chromium } from "playwright-core";
+import { RESULTS, makeClip, startStack } from "./stack.mjs";
+
+const CHROMIUM = process.env.CHROMIUM_PATH ?? "/usr/bin/chromium";
+const ARGS = [
+  "--no-sandbox",
+  "--disable-gpu",
+  "--disable-quic",
+  "--no-first-run",
+  "--disable-background-networking",
+  "--disable-component-update",
+  "--disable-sync",
+  "--disable-dev-shm-usage",
+];
+const SHOTS = join(RESULTS, "screenshots");
+const DOWNLOADS = join(RESULTS, "downloads");
+/** Processing a 3-second clip takes a few seconds; generous for a loaded 2-core CI machine. */
+const PROCESSING_MS = 90_000;
+
+/** @type {Awaited<ReturnType<typeof startStack>>} */
+let stack;
+/** @type {import("playwright-core").Browser} */
+let browser;
+/** @type {import("playwright-core").BrowserContext} */
+let context;
+/** @type {import("playwright-core").Page} */
+let page;
+const email = `e2e-${Date.now()}@example.com`;
+const password = "correct horse battery";
+const clip = join(RESULTS, "clip.mp4");
+const corrupt = join(RESULTS, "broken.mp4");
+/** @type {string} */
+let videoUrl = "";
+/** @type {string} */
+let shareLink = "";
+
+/** @param {import("playwright-core").Page} p @param {string} name */
+async function shot(p, name) {
+  await p.screenshot({ path: join(SHOTS, `${name}.png`), fullPage: true });
+}
+
+before(async () => {
+  mkdirSync(SHOTS, { recursive: true });
+  mkdirSync(DOWNLOADS, { recursive: true });
+  makeClip(clip, 3);
+  // Same container start (so the magic-byte gate lets it through), scrambled after the first 2 KiB.
+  const bytes = readFileSync(clip);
+  for (let i = 2048; i < bytes.length; i++) bytes[i] = ((bytes[i] ?? 0) * 13 + 5) & 0xff;
+  writeFileSync(corrupt, bytes);
+  stack = await startStack();
+  browser = await chromium.launch({ executablePath: CHROMIUM, headless: true, args: ARGS });
+  context = await browser.newContext({ baseURL: stack.url, locale: "en-US", acceptDownloads: true });
+  context.setDefaultTimeout(20_000);
+  page = await context.newPage();
+});
+
+after(async () => {
+  await browser?.close();
+  await stack?.stop();
+});
+
+test("register", async () => {
+  await page.goto("/");
+  await page.waitForURL("**/signin");
+  await page.getByRole("heading", { name: "Sign in" }).waitFor();
+  await shot(page, "01-sign-in");
+  await page.getByRole("link", { name: "Create account" }).click();
+  await page.getByLabel("Your name").fill("E2E Tester");
+  await page.getByLabel("E-mail").fill(email);
+  await page.getByLabel("Password").fill(password);
+  await shot(page, "02-register");
+  await page.getByRole("button", { name: "Create account" }).click();
+  await page.getByRole("heading", { name: "Your videos", level: 1 }).waitFor();
+  await page.getByText("No videos yet").waitFor();
+  await shot(page, "03-videos-empty");
+});
+
+test("upload a clip and watch it complete live", async () => {
+  await page.getByLabel("Choose files").setInputFiles(clip);
+  const row = page.locator("li.upload", { hasText: "clip.mp4" });
+  await row.getByText("Uploaded: queued for extraction").waitFor();
+  assert.equal(await row.locator("progress").getAttribute("value"), "100");
+  // The list shows it and follows it over SSE until it completes: no reload.
+  const item = page.locator("li.video", { hasText: "clip.mp4" });
+  await item.waitFor();
+  await shot(page, "04-videos-uploaded");
+  await item.locator(".badge-completed").waitFor({ timeout: PROCESSING_MS });
+  await shot(page, "05-videos-completed");
+});
+
+test("the video page: timeline, preview, download the ZIP", async () => {
+  await page.locator("li.video", { hasText: "clip.mp4" }).getByRole("link", { name: "clip.mp4" }).click();
+  await page.getByRole("heading", { name: "clip.mp4", level: 1 }).waitFor();
+  videoUrl = page.url();
+  await page.locator('.timeline li[data-event="completed"]').waitFor();
+  const frames = Number(await page.getByTestId("frame-count").textContent());
+  assert.ok(frames >= 3, `frame count ${frames}`);
+  // The preview strip reads the first frames out of the archive in the browser.
+  await page.locator(".frames img").first().waitFor();
+  const previews = await page.locator(".frames img").count();
+  assert.equal(previews, Math.min(4, frames));
+  const loaded = await page.locator(".frames img").evaluateAll((imgs) =>
+    imgs.every((img) => img instanceof HTMLImageElement && img.complete && img.naturalWidth === 320),
+  );
+  assert.ok(loaded, "preview images decoded at the clip's width");
+  await shot(page, "06-video-completed");
+
+  const [download] = await Promise.all([
+    page.waitForEvent("download"),
+    page.getByRole("link", { name: "Download ZIP" }).click(),
+  ]);
+  const path = join(DOWNLOADS, "frames.zip");
+  await download.saveAs(path);
+  const entries = Object.keys(unzipSync(readFileSync(path)));
+  const images = entries.filter((name) => name.endsWith(".png"));
+  assert.equal(images.length, frames, entries.join(", "));
+  assert.ok(entries.includes("manifest.json"), entries.join(", "));
+});
+
+test("a corrupt upload fails with its message", async () => {
+  await page.getByRole("link", { name: "Videos" }).click();
+  await page.getByLabel("Choose files").setInputFiles(corrupt);
+  const item = page.locator("li.video", { hasText: "broken.mp4" });
+  await item.locator(".badge-failed").waitFor({ timeout: PROCESSING_MS });
+  const failure = (await item.locator(".failure").textContent()) ?? "";
+  assert.match(failure, /corrupt_input|unsupported_format|truncated_input/);
+  assert.ok(failure.replace(/^\S+/, "").trim().length > 5, `a message, not only the code: ${failure}`);
+  await page.getByLabel("Show").selectOption("failed");
+  await page.locator("li.video", { hasText: "broken.mp4" }).waitFor();
+  assert.equal(await page.locator("li.video", { hasText: "clip.mp4" }).count(), 0);
+  await shot(page, "07-videos-failed-filter");
+});
+
+test("share a read-only link and open it in a fresh browser context", async () => {
+  await page.goto(videoUrl);
+  await page.getByLabel("Link valid for").selectOption({ label: "1 hour" });
+  await page.getByRole("button", { name: "Create link" }).click();
+  shareLink = await page.getByLabel("Read-only link").inputValue();
+  assert.match(shareLink, /\/share\/[0-9a-f-]{36}#token=/);
+  await shot(page, "08-video-shared");
+
+  const stranger = await browser.newContext({ baseURL: stack.url, locale: "pt-BR" });
+  try {
+    const other = await stranger.newPage();
+    await other.goto(shareLink);
+    await other.getByRole("heading", { name: "clip.mp4", level: 1 }).waitFor();
+    await other.getByText("somente leitura").first().waitFor();
+    await other.locator(".badge-completed").waitFor();
+    await other.locator(".frames img").first().waitFor();
+    assert.equal(await other.getByRole("button", { name: "Excluir" }).count(), 0);
+    assert.equal(await other.getByRole("link", { name: "Baixar ZIP" }).count(), 1);
+    await shot(other, "09-share-pt-BR");
+  } finally {
+    await stranger.close();
+  }
+});
+
+test("settings, language switch and phone width", async () => {
+  await page.getByRole("link", { name: "Settings" }).click();
+  await page.getByRole("heading", { name: "Settings", level: 1 }).waitFor();
+  await page.getByLabel("E-mail me when a video fails").waitFor();
+  await shot(page, "10-settings");
+  await page.getByLabel("Language").selectOption("pt-BR");
+  await page.getByRole("heading", { name: "Configurações", level: 1 }).waitFor();
+  await page.reload();
+  await page.getByRole("heading", { name: "Configurações", level: 1 }).waitFor();
+  await page.setViewportSize({ width: 390, height: 844 });
+  await page.getByRole("link", { name: "Vídeos" }).click();
+  await page.locator("li.video").first().waitFor();
+  const overflow = await page.evaluate(() => document.documentElement.scrollWidth - window.innerWidth);
+  assert.ok(overflow <= 0, `no horizontal scrolling at phone width (${overflow}px)`);
+  await shot(page, "11-videos-phone-pt-BR");
+});

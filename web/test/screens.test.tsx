@@ -1,0 +1,153 @@
+import { cleanup, fireEvent, render, screen, waitFor } from "@testing-library/preact";
+import { afterEach, describe, expect, it, vi } from "vitest";
+import { SessionStore } from "../src/api/session";
+import { LiveStatus } from "../src/components";
+import { I18nContext, makeI18n, type Locale } from "../src/i18n";
+import { SignIn } from "../src/screens/auth";
+import { UploadPanel } from "../src/screens/upload";
+import { Videos } from "../src/screens/videos";
+
+afterEach(cleanup);
+
+const json = (status: number, body: unknown) =>
+  new Response(JSON.stringify(body), { status, headers: { "Content-Type": "application/json" } });
+
+function withI18n(node: preact.ComponentChild, locale: Locale = "en") {
+  return <I18nContext.Provider value={makeI18n(locale, () => undefined)}>{node}</I18nContext.Provider>;
+}
+
+function memoryStorage(): Storage {
+  const map = new Map<string, string>();
+  return {
+    getItem: (k: string) => map.get(k) ?? null,
+    setItem: (k: string, v: string) => void map.set(k, v),
+    removeItem: (k: string) => void map.delete(k),
+  } as unknown as Storage;
+}
+
+const video = (id: string, status: string, extra: Record<string, unknown> = {}) => ({
+  id,
+  file_name: `${id}.mp4`,
+  content_type: "video/mp4",
+  size_bytes: 2048,
+  status,
+  spec: { fps: "1", format: "png" },
+  job: 0,
+  attempt: 1,
+  created_at: "2026-11-22T18:00:00Z",
+  updated_at: "2026-11-22T18:00:00Z",
+  ...extra,
+});
+
+describe("upload panel", () => {
+  it("starts with the monolith's defaults and labels every field", () => {
+    render(withI18n(<UploadPanel credentials={{ token: () => null, renew: async () => false }} onUploaded={() => undefined} />));
+    expect((screen.getByLabelText("Frames") as HTMLSelectElement).value).toBe("fps");
+    expect((screen.getByLabelText(/Frames per second \(e\.g\./) as HTMLInputElement).value).toBe("1");
+    expect((screen.getByLabelText("Image format") as HTMLSelectElement).value).toBe("png");
+    expect(screen.queryByLabelText(/JPEG quality/)).toBeNull();
+    fireEvent.change(screen.getByLabelText("Image format"), { target: { value: "jpeg" } });
+    expect((screen.getByLabelText(/JPEG quality/) as HTMLInputElement).value).toBe("85");
+    expect(screen.getByLabelText("Choose files")).toBeTruthy();
+  });
+
+  it("refuses files while the spec is invalid and says which field is wrong", () => {
+    render(withI18n(<UploadPanel credentials={{ token: () => null, renew: async () => false }} onUploaded={() => undefined} />));
+    const value = screen.getByLabelText(/Frames per second \(e\.g\./);
+    fireEvent.input(value, { target: { value: "fast" } });
+    const input = screen.getByLabelText("Choose files");
+    fireEvent.change(input, { target: { files: [new File(["x"], "a.mp4", { type: "video/mp4" })] } });
+    expect(value.getAttribute("aria-invalid")).toBe("true");
+    expect(screen.getByText(/Enter a positive number/)).toBeTruthy();
+    expect(screen.queryByText("a.mp4")).toBeNull();
+  });
+
+  it("speaks Portuguese", () => {
+    render(withI18n(<UploadPanel credentials={{ token: () => null, renew: async () => false }} onUploaded={() => undefined} />, "pt-BR"));
+    expect(screen.getByText("Enviar vídeos")).toBeTruthy();
+    expect(screen.getByLabelText("Formato da imagem")).toBeTruthy();
+  });
+});
+
+describe("live status", () => {
+  it("shows stage, percent and attempt while processing", () => {
+    render(
+      withI18n(
+        <LiveStatus
+          status="processing"
+          attempt={2}
+          progress={{ video_id: "v", job: 0, attempt: 2, frames_done: 5, frames_expected: 20, stage: "extracting" }}
+        />,
+      ),
+    );
+    expect(screen.getByRole("status").textContent).toContain("extracting · 25% · 5 of 20 frames");
+    expect(screen.getByText("Attempt 2")).toBeTruthy();
+    expect((screen.getByLabelText("Extraction progress") as HTMLProgressElement).value).toBe(25);
+  });
+
+  it("shows the failure message", () => {
+    render(
+      withI18n(
+        <LiveStatus
+          status="failed"
+          attempt={1}
+          failure={{ code: "corrupt_input", message: "the file is damaged", will_retry: false }}
+        />,
+      ),
+    );
+    expect(screen.getByText("Failed")).toBeTruthy();
+    expect(screen.getByText(/the file is damaged/)).toBeTruthy();
+    expect(screen.getByText("corrupt_input")).toBeTruthy();
+  });
+});
+
+describe("sign in", () => {
+  it("shows the server's refusal in the user's language", async () => {
+    const store = new SessionStore(memoryStorage(), async () => json(401, { code: "invalid_credentials", message: "no" }));
+    render(withI18n(<SignIn session={store} />, "pt-BR"));
+    fireEvent.input(screen.getByLabelText("E-mail"), { target: { value: "a@b.c" } });
+    fireEvent.input(screen.getByLabelText("Senha"), { target: { value: "wrong-password" } });
+    fireEvent.submit(screen.getByRole("button", { name: "Entrar" }).closest("form")!);
+    await waitFor(() => expect(screen.getByRole("alert").textContent).toBe("E-mail ou senha incorretos."));
+  });
+});
+
+describe("video list", () => {
+  it("shows the empty state", async () => {
+    const store = new SessionStore(memoryStorage(), async () => json(200, { items: [] }));
+    render(withI18n(<Videos session={store} />));
+    await waitFor(() => expect(screen.getByText(/No videos yet/)).toBeTruthy());
+  });
+
+  it("filters by status and pages with the cursor", async () => {
+    const urls: URL[] = [];
+    const base = vi.fn(async (request: Request) => {
+      const url = new URL(request.url, "http://localhost");
+      urls.push(url);
+      if (url.searchParams.get("cursor") === "c2") return json(200, { items: [video("b", "completed")] });
+      return json(200, { items: [video("a", "completed")], next_cursor: "c2" });
+    });
+    const store = new SessionStore(memoryStorage(), base);
+    render(withI18n(<Videos session={store} />));
+    await waitFor(() => expect(screen.getByText("a.mp4")).toBeTruthy());
+    fireEvent.click(screen.getByRole("button", { name: "Load more" }));
+    await waitFor(() => expect(screen.getByText("b.mp4")).toBeTruthy());
+    expect(screen.getByText("a.mp4")).toBeTruthy();
+    expect(screen.queryByRole("button", { name: "Load more" })).toBeNull();
+    fireEvent.change(screen.getByLabelText("Show"), { target: { value: "failed" } });
+    await waitFor(() => expect(urls.at(-1)?.searchParams.get("status")).toBe("failed"));
+    expect(urls.at(-1)?.searchParams.get("cursor")).toBeNull();
+  });
+
+  it("shows a load error with a way to try again", async () => {
+    let fail = true;
+    const store = new SessionStore(memoryStorage(), async () =>
+      fail ? json(503, { code: "unavailable", message: "busy" }) : json(200, { items: [video("c", "failed", { failure: { code: "corrupt_input", message: "broken", will_retry: false } })] }),
+    );
+    render(withI18n(<Videos session={store} />));
+    await waitFor(() => expect(screen.getByRole("alert").textContent).toContain("The service is busy"));
+    fail = false;
+    fireEvent.click(screen.getByRole("button", { name: "Try again" }));
+    await waitFor(() => expect(screen.getByText(/broken/)).toBeTruthy());
+  });
+});
