@@ -18,7 +18,7 @@ WITH_ENV := set -a && . $(STATE)/env && set +a &&
 
 CARGO ?= cargo
 
-.PHONY: help deps up down status fmt lint test bench bench-events bench-frames bench-pipeline bench-upload run clean-state
+.PHONY: help deps up down status fmt lint test bench bench-events bench-frames bench-pipeline bench-upload run clean-state web-deps web-build test-web
 
 help: ## List the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{ printf "  make %-13s %s\n", $$1, $$2 }'
@@ -45,7 +45,7 @@ lint: deps ## rustfmt check and clippy with warnings denied
 
 # Doc tests run first so that the run closes on nextest's summary (which CI reads); both always run, and the
 # target fails if either did. Without nextest, `cargo test` runs the doc tests itself.
-test: up lint ## Start the stack, lint, run every test (nextest) and the doc tests
+test: up lint ## Start the stack, lint, run every test (nextest), the doc tests, then the web app's (test-web)
 	@$(WITH_ENV) if $(CARGO) nextest --version >/dev/null 2>&1; then \
 		status=0; \
 		echo "$(CARGO) test --workspace --doc"; \
@@ -57,6 +57,19 @@ test: up lint ## Start the stack, lint, run every test (nextest) and the doc tes
 		echo "cargo-nextest not found: $(CARGO) test --workspace --no-fail-fast (doc tests included)"; \
 		$(CARGO) test --workspace --no-fail-fast; \
 	fi
+	@$(MAKE) --no-print-directory test-web
+
+web-deps: ## Install the web app's npm packages (npm ci) and Debian's chromium for its browser tests
+	@scripts/web-deps.sh
+
+web-build: web-deps ## Build the web app into web/dist (what fiapx serves at /)
+	cd web && npm run build
+
+# The end-to-end tests start their own nats-server, database, bucket and `fiapx serve all` (web/e2e/stack.mjs).
+test-web: up web-deps ## Web app: API client check, typecheck, Vitest, build, Playwright end to end in chromium
+	@$(WITH_ENV) $(CARGO) build -p fiapx
+	cd web && npm run --silent check:api && npm run --silent typecheck && npm test --silent && npm run --silent build
+	@$(WITH_ENV) cd web && npm run --silent e2e
 
 bench: bench-events bench-frames bench-pipeline bench-upload ## Run every benchmark
 
@@ -72,11 +85,11 @@ bench-pipeline: up ## Whole pipeline: N uploads at concurrency C, latency percen
 bench-upload: up ## Upload service peak RSS while streaming a 2 GiB body
 	$(WITH_ENV) $(CARGO) run --release -p fiapx-upload --example bench_upload
 
-run: up ## Start the stack, apply migrations, then every service on http://127.0.0.1:8080 (Ctrl-C stops it)
+run: up web-build ## Start the stack, apply migrations, then every service and the web app on http://127.0.0.1:8080 (Ctrl-C stops it)
 	@$(WITH_ENV) $(CARGO) build -p fiapx
 	@$(WITH_ENV) $(CARGO) run -q -p fiapx -- migrate
 	@echo
-	@echo "FIAP X: http://127.0.0.1:8080  (API docs http://127.0.0.1:8080/api/docs, metrics /metrics)"
+	@echo "FIAP X: open http://127.0.0.1:8080 in a browser (API docs http://127.0.0.1:8080/api/docs, metrics /metrics)"
 	@echo "Try:   curl -H 'X-Fiapx-Owner: 0193a8f2-0000-7000-8000-00000000beef' -H 'Content-Type: video/mp4' \\"
 	@echo "         -H 'X-Fiapx-Filename: clip.mp4' --data-binary @clip.mp4 http://127.0.0.1:8080/api/v1/videos"
 	@echo
