@@ -92,8 +92,9 @@ run: up web-build ## Start the stack, apply migrations, then every service and t
 	@echo "FIAP X: open http://127.0.0.1:8080 in a browser (API docs http://127.0.0.1:8080/api/docs, metrics /metrics)"
 	@echo "Try:   curl -H 'X-Fiapx-Owner: 0193a8f2-0000-7000-8000-00000000beef' -H 'Content-Type: video/mp4' \\"
 	@echo "         -H 'X-Fiapx-Filename: clip.mp4' --data-binary @clip.mp4 http://127.0.0.1:8080/api/v1/videos"
+	@echo "Mail:  what the notifier sends lands in .state/logs/smtp.log and .state/mail/*.eml (loopback http webhooks allowed)"
 	@echo
-	@$(WITH_ENV) exec $(CARGO) run -q -p fiapx -- serve all
+	@$(WITH_ENV) FIAPX__NOTIFIER__ALLOW_INSECURE_WEBHOOKS=true exec $(CARGO) run -q -p fiapx -- serve all
 
 clean-state: down ## Stop the stack and delete .state/ (data, logs, venv)
 	rm -rf $(STATE)
