@@ -46,19 +46,23 @@ export interface NotificationPreferences {
 export interface Webhook {
   id: string;
   url: string;
+  description?: string;
+  created_at: string;
   secret?: string;
-  created_at?: string;
 }
 
-/** One delivery attempt of a webhook. */
+/** One notification of a webhook and its tries. */
 export interface WebhookDelivery {
   id: string;
-  event?: string;
-  status?: string;
-  response_status?: number;
-  attempts?: number;
-  created_at?: string;
-  delivered_at?: string;
+  event_type: string;
+  event_id: string;
+  video_id: string;
+  status: string;
+  attempts: number;
+  next_attempt_at?: string;
+  last_error?: string;
+  created_at: string;
+  sent_at?: string;
 }
 
 type NoParams = { query?: never; header?: never; path?: never; cookie?: never };
@@ -115,11 +119,11 @@ export interface PendingPaths {
     put: Op<NoParams, NotificationPreferences, { 200: Json<NotificationPreferences> }>;
   }>;
   "/api/v1/webhooks": Path<{
-    get: NoBodyOp<NoParams, { 200: Json<Webhook[] | { items: Webhook[] }> }>;
-    post: Op<NoParams, { url: string }, { 201: Json<Webhook> }>;
+    get: NoBodyOp<NoParams, { 200: Json<{ items: Webhook[] }> }>;
+    post: Op<NoParams, { url: string; description?: string }, { 201: Json<Webhook> }>;
   }>;
   "/api/v1/webhooks/{id}": Path<{ delete: NoBodyOp<IdParam, { 204: Empty }> }>;
   "/api/v1/webhooks/{id}/deliveries": Path<{
-    get: NoBodyOp<IdParam, { 200: Json<WebhookDelivery[] | { items: WebhookDelivery[] }> }>;
+    get: NoBodyOp<IdParam, { 200: Json<{ items: WebhookDelivery[] }> }>;
   }>;
 }

@@ -8,11 +8,6 @@ import { type MessageKey, useI18n } from "../i18n";
 
 const PREFERENCES: (keyof NotificationPreferences)[] = ["email_on_failure", "email_on_completion", "webhook_on_completion"];
 
-/** Lists come as an array or as `{items}`. */
-function itemsOf<T>(value: T[] | { items: T[] } | undefined): T[] {
-  if (!value) return [];
-  return Array.isArray(value) ? value : value.items;
-}
 
 export function Settings({ api }: { api: ApiClient }) {
   const { t } = useI18n();
@@ -94,7 +89,7 @@ function Webhooks({ api }: { api: ApiClient }) {
 
   const load = () =>
     unwrap(api.GET("/api/v1/webhooks")).then(
-      (list) => setHooks(itemsOf(list)),
+      (list) => setHooks(list.items),
       (e: unknown) => setError(errorText(t, e)),
     );
   useEffect(() => {
@@ -178,7 +173,7 @@ function Deliveries({ api, id }: { api: ApiClient; id: string }) {
     setOpen(isOpen);
     if (isOpen && !items) {
       unwrap(api.GET("/api/v1/webhooks/{id}/deliveries", { params: { path: { id } } })).then(
-        (list) => setItems(itemsOf(list)),
+        (list) => setItems(list.items),
         (e: unknown) => setError(errorText(t, e)),
       );
     }
@@ -194,8 +189,9 @@ function Deliveries({ api, id }: { api: ApiClient; id: string }) {
         <ul class="deliveries">
           {items.map((d) => (
             <li key={d.id}>
-              {d.event ?? ""} {d.status ?? ""} {d.response_status ?? ""}{" "}
-              {d.created_at ? <span class="muted">{formatDate(d.created_at)}</span> : null}
+              <code>{d.event_type}</code> {d.status} ×{d.attempts}{" "}
+              <span class="muted">{formatDate(d.sent_at ?? d.created_at)}</span>
+              {d.last_error && <div class="failure">{d.last_error}</div>}
             </li>
           ))}
         </ul>
