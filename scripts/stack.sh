@@ -280,6 +280,10 @@ weed_command() {
     -s3.port.iceberg=0 -s3.port.lance=0
     "-s3.config=$WEED_S3_CONF"
     -webdav=false
+    # Every bucket is a collection with volumes of its own (tests make one per test). Left at 0, the volume
+    # limit is derived from the free disk space divided by the volume size, and a build-heavy disk leaves room
+    # for only a few: then no new bucket can take a write. Volumes are sparse files, so a fixed count is safe.
+    -volume.max=256
     -admin.ui=false "-admin.port=$WEED_ADMIN_PORT" "-admin.port.grpc=$WEED_ADMIN_GRPC_PORT"
   )
 }
