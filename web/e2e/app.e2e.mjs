@@ -128,7 +128,7 @@ test("the video page: timeline, preview, download the ZIP", async () => {
 });
 
 test("a corrupt upload fails with its message", async () => {
-  await page.getByRole("link", { name: "Videos" }).click();
+  await page.getByRole("link", { name: "Videos", exact: true }).click();
   await page.getByLabel("Choose files").setInputFiles(corrupt);
   const item = page.locator("li.video", { hasText: "broken.mp4" });
   await item.locator(".badge-failed").waitFor({ timeout: PROCESSING_MS });
@@ -145,7 +145,7 @@ test("share a read-only link and open it in a fresh browser context", async () =
   await page.goto(videoUrl);
   await page.getByLabel("Link valid for").selectOption({ label: "1 hour" });
   await page.getByRole("button", { name: "Create link" }).click();
-  shareLink = await page.getByLabel("Read-only link").inputValue();
+  shareLink = await page.getByRole("textbox", { name: "Read-only link" }).inputValue();
   assert.match(shareLink, /\/share\/[0-9a-f-]{36}#token=/);
   await shot(page, "08-video-shared");
 
@@ -175,7 +175,7 @@ test("settings, language switch and phone width", async () => {
   await page.reload();
   await page.getByRole("heading", { name: "Configurações", level: 1 }).waitFor();
   await page.setViewportSize({ width: 390, height: 844 });
-  await page.getByRole("link", { name: "Vídeos" }).click();
+  await page.getByRole("link", { name: "Vídeos", exact: true }).click();
   await page.locator("li.video").first().waitFor();
   const overflow = await page.evaluate(() => document.documentElement.scrollWidth - window.innerWidth);
   assert.ok(overflow <= 0, `no horizontal scrolling at phone width (${overflow}px)`);

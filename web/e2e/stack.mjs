@@ -16,7 +16,7 @@ export const ROOT = resolve(WEB, "..");
 export const RESULTS = join(WEB, "test-results");
 
 /** The stack's variables: the process environment, else .state/env. */
-function stackEnv() {
+export function stackEnv() {
   /** @type {Record<string, string>} */
   const env = {};
   const file = join(ROOT, ".state/env");
@@ -129,7 +129,7 @@ async function s3(env, method, path, query = {}) {
 }
 
 /** Empties and removes a bucket. @param {Record<string, string>} env @param {string} bucket */
-async function removeBucket(env, bucket) {
+export async function removeBucket(env, bucket) {
   for (let round = 0; round < 20; round++) {
     const list = await s3(env, "GET", `/${bucket}`, { "list-type": "2" });
     if (list.status === 404) return;
@@ -203,6 +203,11 @@ export async function startStack() {
       FIAPX__NOTIFIER__ALLOW_INSECURE_WEBHOOKS: "true",
       RUST_LOG: process.env.RUST_LOG ?? "info",
     };
+    // A root key of its own for the auth service's tokens.
+    const key = join(scratch, "root.key");
+    const keys = spawnSync(binary, ["keys", "generate", "--out", key], { env: childEnv, encoding: "utf8" });
+    if (keys.status !== 0) throw new Error(`fiapx keys generate failed: ${keys.stderr}`);
+    childEnv.FIAPX__AUTH__PRIVATE_KEY_FILE = key;
     const migrate = spawnSync(binary, ["migrate"], { env: childEnv, encoding: "utf8" });
     if (migrate.status !== 0) throw new Error(`fiapx migrate failed: ${migrate.stderr}`);
 

@@ -1,7 +1,7 @@
 // Upload one or several files (picked or dropped), each with its own byte progress bar, and the extraction spec.
 import { useRef, useState } from "preact/hooks";
 import type { Credentials } from "../api/client";
-import { type UploadHandle, uploadVideo } from "../api/upload";
+import { type Accepted, type UploadHandle, uploadVideo } from "../api/upload";
 import { errorText } from "../errors";
 import { type MessageKey, useI18n } from "../i18n";
 import { DEFAULT_SPEC, type ImageFormat, type SpecForm, type SpecMode, specQuery, validateSpec } from "../spec";
@@ -24,7 +24,8 @@ interface Item {
 /** Uploads at once: two keep the link busy without starving the live-status streams of connections. */
 const PARALLEL = 2;
 
-export function UploadPanel({ credentials, onUploaded }: { credentials: Credentials; onUploaded(id: string): void }) {
+export function UploadPanel(props: { credentials: Credentials; onUploaded(accepted: Accepted, file: File): void }) {
+  const { credentials, onUploaded } = props;
   const { t } = useI18n();
   const [spec, setSpec] = useState<SpecForm>(DEFAULT_SPEC);
   const [items, setItems] = useState<Item[]>([]);
@@ -56,7 +57,7 @@ export function UploadPanel({ credentials, onUploaded }: { credentials: Credenti
     handle.done.then(
       (accepted) => {
         patch(item.key, { state: "done", videoId: accepted.id, loaded: item.file.size, total: item.file.size });
-        onUploaded(accepted.id);
+        onUploaded(accepted, item.file);
         pump();
       },
       (error: unknown) => {

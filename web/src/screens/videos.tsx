@@ -1,6 +1,7 @@
 // The home screen: upload, then the user's videos with live status, a status filter and cursor pagination.
 import { useCallback, useEffect, useState } from "preact/hooks";
 import { unwrap } from "../api/client";
+import type { Accepted } from "../api/upload";
 import type { SessionStore } from "../api/session";
 import { Alert, LiveStatus, PageHeading, Spinner, TERMINAL, type Video, type VideoStatus } from "../components";
 import { errorText } from "../errors";
@@ -19,6 +20,9 @@ export function Videos({ session }: { session: SessionStore }) {
   const [cursor, setCursor] = useState<string | undefined>(undefined);
   const [loading, setLoading] = useState(true);
   const [error, setError] = useState<string | null>(null);
+  // Uploads accepted but not yet in the read model (it lags the event log a little): shown at once, followed
+  // live (the status stream reads the log), and dropped as soon as a reload of the list has them.
+  const [pending, setPending] = useState<Video[]>([]);
 
   const load = useCallback(
     async (from?: string) => {
@@ -31,6 +35,7 @@ export function Videos({ session }: { session: SessionStore }) {
           }),
         );
         setItems((old) => (from ? [...old, ...page.items] : page.items));
+        if (!from) setPending((old) => old.filter((p) => !page.items.some((v) => v.id === p.id)));
         setCursor(page.next_cursor);
       } catch (e) {
         setError(errorText(t, e));
@@ -45,13 +50,36 @@ export function Videos({ session }: { session: SessionStore }) {
     void load();
   }, [load]);
 
-  const unfinished = items.filter((v) => !TERMINAL.includes(v.status)).map((v) => v.id);
+  const uploaded = (accepted: Accepted, file: File) => {
+    const now = new Date().toISOString();
+    const video: Video = {
+      id: accepted.id,
+      file_name: file.name,
+      content_type: file.type || "application/octet-stream",
+      size_bytes: file.size,
+      status: "queued",
+      spec: {},
+      job: accepted.job,
+      attempt: 0,
+      created_at: now,
+      updated_at: now,
+    };
+    setPending((old) => [video, ...old.filter((p) => p.id !== video.id)]);
+    // Pick up the real row once the projection has it.
+    for (const delay of [1000, 4000]) setTimeout(() => void load(), delay);
+  };
+  const shown = [
+    ...pending.filter((p) => !items.some((v) => v.id === p.id) && (!filter || filter === p.status)),
+    ...items,
+  ];
+
+  const unfinished = shown.filter((v) => !TERMINAL.includes(v.status)).map((v) => v.id);
   const merged = useLiveVideos(unfinished, session, session.api);
 
   return (
     <>
       <PageHeading>{t("videos.title")}</PageHeading>
-      <UploadPanel credentials={session} onUploaded={() => void load()} />
+      <UploadPanel credentials={session} onUploaded={uploaded} />
       <section class="card" aria-labelledby="list-title">
         <div class="list-head">
           <h2 id="list-title">{t("videos.title")}</h2>
@@ -72,11 +100,11 @@ export function Videos({ session }: { session: SessionStore }) {
             </button>
           </Alert>
         )}
-        {!error && !loading && items.length === 0 && (
+        {!error && !loading && shown.length === 0 && (
           <p class="empty">{filter ? t("videos.emptyFiltered") : t("videos.empty")}</p>
         )}
         <ul class="videos" aria-busy={loading}>
-          {items.map((video) => {
+          {shown.map((video) => {
             const state = merged[video.id] ?? {};
             return (
               <li class="video" key={video.id} data-video-id={video.id}>
