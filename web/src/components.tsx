@@ -3,6 +3,7 @@ import type { ComponentChildren } from "preact";
 import { useEffect, useRef } from "preact/hooks";
 import type { components } from "./api/schema";
 import type { ProgressUpdate } from "./api/live";
+import { failureMessage, useFailureTable } from "./failures";
 import { hasMessage, type MessageKey, useI18n } from "./i18n";
 
 export type Video = components["schemas"]["Video"];
@@ -43,8 +44,10 @@ export function LiveStatus(props: {
   failure?: FailureView | undefined;
   reconnecting?: boolean;
 }) {
-  const { t } = useI18n();
+  const { t, locale } = useI18n();
   const { status, attempt, progress, failure } = props;
+  const failures = useFailureTable(failure !== undefined);
+  const explained = failure ? failureMessage(failures, failure.code, locale) : null;
   const percent = status === "processing" ? percentOf(progress) : null;
   const stageKey = `stage.${progress?.stage ?? ""}`;
   const stage = progress?.stage ? (hasMessage(stageKey) ? t(stageKey) : progress.stage) : "";
@@ -73,10 +76,15 @@ export function LiveStatus(props: {
         />
       )}
       {failure && (status === "failed" || status === "retry_scheduled") && (
-        <p class="failure">
-          <code>{failure.code}</code> {failure.message}
-          {failure.will_retry && <> {t("live.willRetry")}</>}
-        </p>
+        <div class="failure">
+          <p>
+            <code>{failure.code}</code> {explained ?? failure.message}
+            {failure.will_retry && <> {t("live.willRetry")}</>}
+          </p>
+          {explained && failure.message && explained !== failure.message && (
+            <p class="failure-detail">{failure.message}</p>
+          )}
+        </div>
       )}
       {props.reconnecting && <p class="muted">{t("live.retrying")}</p>}
     </div>

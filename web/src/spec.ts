@@ -54,17 +54,32 @@ export function specQuery(form: SpecForm): URLSearchParams {
   return query;
 }
 
-/** A short human description of a stored spec (the `spec` object of a Video). */
+/** `num/den` as a short number (`1`, `0.5`, `30000/1001`). */
+function rational(num: unknown, den: unknown): string {
+  const n = Number(num);
+  const d = Number(den ?? 1);
+  if (!Number.isFinite(n) || !Number.isFinite(d) || d === 0) return "?";
+  if (d === 1) return String(n);
+  const value = n / d;
+  return Number.isInteger(value * 1000) ? String(value) : `${n}/${d}`;
+}
+
+/**
+ * A short description of a stored spec (a Video's `spec`: `{selection: {mode, num, den | count}, format: {type,
+ * quality?}, max_width?, max_height?}`, the persisted form), e.g. `1 fps · png`.
+ */
 export function describeSpec(spec: unknown): string {
   if (!spec || typeof spec !== "object") return "";
   const s = spec as Record<string, unknown>;
   const parts: string[] = [];
-  if (s.fps !== undefined) parts.push(`fps=${String(s.fps)}`);
-  if (s.every !== undefined) parts.push(`every=${String(s.every)}s`);
-  if (s.count !== undefined) parts.push(`count=${String(s.count)}`);
-  parts.push(String(s.format ?? "png"));
-  if (s.quality !== undefined) parts.push(`q=${String(s.quality)}`);
-  if (s.max_width !== undefined) parts.push(`≤${String(s.max_width)}px`);
-  if (s.max_height !== undefined) parts.push(`≤${String(s.max_height)}px high`);
+  const selection = (s.selection ?? {}) as Record<string, unknown>;
+  if (selection.mode === "fps") parts.push(`${rational(selection.num, selection.den)} fps`);
+  if (selection.mode === "every") parts.push(`1 / ${rational(selection.num, selection.den)} s`);
+  if (selection.mode === "count") parts.push(`${String(selection.count)} ×`);
+  const format = (s.format ?? {}) as Record<string, unknown>;
+  const type = typeof format.type === "string" ? format.type : "png";
+  parts.push(format.quality !== undefined ? `${type} q${String(format.quality)}` : type);
+  if (s.max_width !== undefined) parts.push(`≤ ${String(s.max_width)} px`);
+  if (s.max_height !== undefined) parts.push(`≤ ${String(s.max_height)} px ↕`);
   return parts.join(" · ");
 }

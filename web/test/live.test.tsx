@@ -44,6 +44,7 @@ const status = (id: string, s: string, extra: Record<string, unknown> = {}) => (
 beforeEach(() => {
   FakeSource.all = [];
   vi.stubGlobal("EventSource", FakeSource);
+  vi.stubGlobal("fetch", async () => json(200, []));
 });
 afterEach(() => {
   cleanup();

@@ -1,5 +1,5 @@
 import { cleanup, fireEvent, render, screen, waitFor } from "@testing-library/preact";
-import { afterEach, describe, expect, it, vi } from "vitest";
+import { afterEach, beforeEach, describe, expect, it, vi } from "vitest";
 import { SessionStore } from "../src/api/session";
 import { LiveStatus } from "../src/components";
 import { I18nContext, makeI18n, type Locale } from "../src/i18n";
@@ -7,7 +7,19 @@ import { SignIn } from "../src/screens/auth";
 import { UploadPanel } from "../src/screens/upload";
 import { Videos } from "../src/screens/videos";
 
-afterEach(cleanup);
+const FAILURE_CODES = [
+  { code: "corrupt_input", retryable: false, message_en: "The video file is damaged.", message_pt_br: "O arquivo de vídeo está danificado." },
+];
+
+beforeEach(() => {
+  vi.stubGlobal("fetch", async (input: RequestInfo | URL) =>
+    String(input).endsWith("/api/v1/failure-codes") ? json(200, FAILURE_CODES) : json(404, { code: "not_found", message: "" }),
+  );
+});
+afterEach(() => {
+  cleanup();
+  vi.unstubAllGlobals();
+});
 
 const json = (status: number, body: unknown) =>
   new Response(JSON.stringify(body), { status, headers: { "Content-Type": "application/json" } });
@@ -85,19 +97,22 @@ describe("live status", () => {
     expect((screen.getByLabelText("Extraction progress") as HTMLProgressElement).value).toBe(25);
   });
 
-  it("shows the failure message", () => {
+  it("shows the failure: the code, what it means in the user's language, and the detail", async () => {
     render(
       withI18n(
         <LiveStatus
           status="failed"
           attempt={1}
-          failure={{ code: "corrupt_input", message: "the file is damaged", will_retry: false }}
+          failure={{ code: "corrupt_input", message: "moov atom not found", will_retry: false }}
         />,
+        "pt-BR",
       ),
     );
-    expect(screen.getByText("Failed")).toBeTruthy();
-    expect(screen.getByText(/the file is damaged/)).toBeTruthy();
+    expect(screen.getByText("Falhou")).toBeTruthy();
     expect(screen.getByText("corrupt_input")).toBeTruthy();
+    expect(screen.getByText(/moov atom not found/)).toBeTruthy();
+    await screen.findByText(/O arquivo de vídeo está danificado/);
+    expect(screen.getByText("moov atom not found").className).toBe("failure-detail");
   });
 });
 

@@ -35,8 +35,14 @@ describe("extraction spec", () => {
   });
 
   it("describes a stored spec", () => {
-    expect(describeSpec({ fps: "1", format: "png" })).toBe("fps=1 · png");
-    expect(describeSpec({ every: "2", format: "jpeg", quality: 80, max_width: 320 })).toBe("every=2s · jpeg · q=80 · ≤320px");
+    expect(describeSpec({ selection: { mode: "fps", num: 1, den: 1 }, format: { type: "png" } })).toBe("1 fps · png");
+    expect(describeSpec({ selection: { mode: "fps", num: 30000, den: 1001 }, format: { type: "webp" } })).toBe(
+      "30000/1001 fps · webp",
+    );
+    expect(
+      describeSpec({ selection: { mode: "every", num: 5, den: 2 }, format: { type: "jpeg", quality: 80 }, max_width: 320 }),
+    ).toBe("1 / 2.5 s · jpeg q80 · ≤ 320 px");
+    expect(describeSpec({ selection: { mode: "count", count: 12 }, format: { type: "png" } })).toBe("12 × · png");
   });
 });
 
