@@ -86,6 +86,11 @@ test("register", async () => {
 });
 
 test("upload a clip and watch it complete live", async () => {
+  // While it processes, the list endpoint answers an empty page: the completion can only come over SSE.
+  // (Only the list's URL is intercepted: an intercepted upload would lose its streamed body.)
+  /** @param {URL} url */
+  const list = (url) => url.pathname === "/api/v1/videos" && url.searchParams.has("limit");
+  await page.route(list, (route) => route.fulfill({ json: { items: [] } }));
   await page.getByLabel("Choose files").setInputFiles(clip);
   const row = page.locator("li.upload", { hasText: "clip.mp4" });
   await row.getByText("Uploaded: queued for extraction").waitFor();
@@ -95,6 +100,7 @@ test("upload a clip and watch it complete live", async () => {
   await item.waitFor();
   await shot(page, "04-videos-uploaded");
   await item.locator(".badge-completed").waitFor({ timeout: PROCESSING_MS });
+  await page.unroute(list);
   await shot(page, "05-videos-completed");
 });
 
