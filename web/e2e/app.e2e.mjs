@@ -9,7 +9,7 @@ import { join } from "node:path";
 import { after, before, test } from "node:test";
 import { unzipSync } from "fflate";
 import { chromium } from "playwright-core";
-import { RESULTS, makeClip, startStack } from "./stack.mjs";
+import { ACCESS_TTL_SECS, RESULTS, makeClip, startStack } from "./stack.mjs";
 
 const CHROMIUM = process.env.CHROMIUM_PATH ?? "/usr/bin/chromium";
 const ARGS = [
@@ -142,6 +142,7 @@ test("a corrupt upload fails with its message", async () => {
   assert.match(failure, /corrupt_input|unsupported_format|truncated_input/);
   assert.ok(failure.replace(/^\S+/, "").trim().length > 5, `a message, not only the code: ${failure}`);
   await page.getByLabel("Show").selectOption("failed");
+  await page.locator('ul.videos[aria-busy="false"]').waitFor();
   await page.locator("li.video", { hasText: "broken.mp4" }).waitFor();
   assert.equal(await page.locator("li.video", { hasText: "clip.mp4" }).count(), 0);
   await shot(page, "07-videos-failed-filter");
@@ -171,8 +172,28 @@ test("share a read-only link and open it in a fresh browser context", async () =
   }
 });
 
+test("an expired access token is renewed without the user noticing", async () => {
+  /** @type {string[]} */
+  const calls = [];
+  /** @param {import("playwright-core").Request} request */
+  const record = (request) => {
+    const path = new URL(request.url()).pathname;
+    if (path.startsWith("/api/")) calls.push(`${request.method()} ${path}`);
+  };
+  page.on("request", record);
+  try {
+    await page.waitForTimeout((ACCESS_TTL_SECS + 1) * 1000);
+    await page.getByRole("link", { name: "Settings" }).click();
+    await page.getByLabel("E-mail me when a video fails").waitFor();
+  } finally {
+    page.off("request", record);
+  }
+  const notifications = calls.filter((c) => c === "GET /api/v1/me/notifications").length;
+  assert.ok(calls.includes("POST /api/v1/auth/refresh"), calls.join("\n"));
+  assert.equal(notifications, 2, `refused once with token_expired, then retried:\n${calls.join("\n")}`);
+});
+
 test("settings, language switch and phone width", async () => {
-  await page.getByRole("link", { name: "Settings" }).click();
   await page.getByRole("heading", { name: "Settings", level: 1 }).waitFor();
   await page.getByLabel("E-mail me when a video fails").waitFor();
   await shot(page, "10-settings");

@@ -14,6 +14,8 @@ import { fileURLToPath } from "node:url";
 export const WEB = resolve(fileURLToPath(import.meta.url), "../..");
 export const ROOT = resolve(WEB, "..");
 export const RESULTS = join(WEB, "test-results");
+/** Lifetime of the access tokens of the private stack. */
+export const ACCESS_TTL_SECS = 3;
 
 /** The stack's variables: the process environment, else .state/env. */
 export function stackEnv() {
@@ -201,6 +203,9 @@ export async function startStack() {
       FIAPX__HTTP__PUBLIC_URL: url,
       FIAPX__HTTP__WEB_DIR: webDir,
       FIAPX__NOTIFIER__ALLOW_INSECURE_WEBHOOKS: "true",
+      // Short-lived access tokens, so that the scenarios go through the app's renewals (401 token_expired,
+      // refresh, retry; SSE reopened) again and again.
+      FIAPX__AUTH__ACCESS_TTL_SECS: String(ACCESS_TTL_SECS),
       RUST_LOG: process.env.RUST_LOG ?? "info",
     };
     // A root key of its own for the auth service's tokens.

@@ -1,11 +1,10 @@
-// The typed API client: openapi-fetch over the paths generated from schemas/openapi.json (schema.d.ts), plus the
-// contract's pending paths (contract.ts), with the bearer token attached and one refresh-and-retry on
-// 401 `token_expired`.
+// The typed API client: openapi-fetch over the paths generated from schemas/openapi.json (schema.d.ts), with the
+// bearer token attached and one refresh-and-retry on 401 `token_expired`.
 import createClient, { type Client } from "openapi-fetch";
-import type { ApiErrorBody, PendingPaths } from "./contract";
+import type { ApiErrorBody } from "./contract";
 import type { paths } from "./schema";
 
-export type Paths = paths & PendingPaths;
+export type Paths = paths;
 export type ApiClient = Client<Paths>;
 
 /** Where requests get their token, and what to do when the server says it expired. */

@@ -85,7 +85,12 @@ export function Videos({ session }: { session: SessionStore }) {
           <h2 id="list-title">{t("videos.title")}</h2>
           <div class="filter">
             <label for="status-filter">{t("videos.filter")}</label>
-            <select id="status-filter" value={filter} onChange={(e) => setFilter(e.currentTarget.value as VideoStatus | "")}>
+            <select id="status-filter" value={filter} onChange={(e) => {
+                // Nothing of the old filter's list stays on screen while the new one loads.
+                setItems([]);
+                setCursor(undefined);
+                setFilter(e.currentTarget.value as VideoStatus | "");
+              }}>
               {FILTERS.map((status) => (
                 <option value={status}>{status ? t(`status.${status}` as MessageKey) : t("videos.filter.all")}</option>
               ))}
