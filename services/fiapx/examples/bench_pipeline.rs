@@ -14,10 +14,13 @@ use std::time::{Duration, Instant};
 
 use fiapx::config::Settings;
 use fiapx::{Started, Which, start};
+use fiapx_auth::AuthSettings;
+use fiapx_http::test_support::{bearer, test_root_key};
 use fiapx_nats::test_support::NatsServer;
 use fiapx_processor::{Extractor, Limits, ProcessorSettings, engine_spec};
 use fiapx_projections::test_support::TestDatabase;
 use fiapx_storage::test_support::TestBucket;
+use fiapx_upload::UploadSettings;
 use hdrhistogram::Histogram;
 use poem::test::TestClient;
 use serde_json::Value;
@@ -80,7 +83,7 @@ async fn phase(
                 let t0 = Instant::now();
                 let response = client
                     .post("/api/v1/videos")
-                    .header("X-Fiapx-Owner", owner.to_string())
+                    .header("authorization", bearer(owner))
                     .header("X-Fiapx-Filename", format!("bench-{i}.mp4"))
                     .content_type("video/mp4")
                     .body(body)
@@ -95,7 +98,7 @@ async fn phase(
                 while Instant::now() < deadline {
                     let view = client
                         .get(format!("/api/v1/videos/{id}"))
-                        .header("X-Fiapx-Owner", owner.to_string())
+                        .header("authorization", bearer(owner))
                         .send()
                         .await;
                     if view.0.status() == 200 {
@@ -135,6 +138,14 @@ async fn main() -> anyhow::Result<()> {
         processor: ProcessorSettings {
             concurrency: 2,
             ..ProcessorSettings::default()
+        },
+        auth: AuthSettings {
+            private_key: Some(test_root_key().private_hex().into()),
+            ..AuthSettings::default()
+        },
+        upload: UploadSettings {
+            max_videos_in_flight: 0,
+            ..UploadSettings::default()
         },
         ..Settings::default()
     };

@@ -1,5 +1,5 @@
 //! Configuration: defaults, then an optional TOML file, then the local stack's flat variables (`FIAPX_NATS_URL`,
-//! `FIAPX_DATABASE_URL`, `FIAPX_S3_*`, as written to `.state/env` by `make up`), then `FIAPX__SECTION__KEY`
+//! `FIAPX_DATABASE_URL`, `FIAPX_S3_*`, `FIAPX_SMTP_URL`, as written to `.state/env` by `make up`), then `FIAPX__SECTION__KEY`
 //! environment variables (highest).
 
 use std::path::Path;
@@ -26,6 +26,10 @@ pub struct Settings {
     pub processor: fiapx_processor::ProcessorSettings,
     /// Projector service.
     pub projector: fiapx_projections::ProjectorSettings,
+    /// Notifier service (SMTP, webhooks, retry schedules).
+    pub notifier: fiapx_notifier::NotifierSettings,
+    /// Keys, tokens, passwords and abuse limits.
+    pub auth: fiapx_auth::AuthSettings,
 }
 
 /// Where the HTTP APIs listen.
@@ -38,6 +42,9 @@ pub struct HttpSettings {
     pub public_url: String,
     /// How long a shutdown waits for in-flight requests, in seconds.
     pub shutdown_grace_secs: u64,
+    /// The built web app (`web/dist`, relative to the working directory) served at `/`; when missing, the APIs
+    /// still work and `/` says how to build it.
+    pub web_dir: std::path::PathBuf,
 }
 
 impl Default for HttpSettings {
@@ -46,18 +53,20 @@ impl Default for HttpSettings {
             bind: "127.0.0.1:8080".into(),
             public_url: "http://127.0.0.1:8080".into(),
             shutdown_grace_secs: 10,
+            web_dir: "web/dist".into(),
         }
     }
 }
 
 /// The flat variables of the local stack and the setting each one fills.
-const STACK_VARIABLES: [(&str, &str); 6] = [
+const STACK_VARIABLES: [(&str, &str); 7] = [
     ("FIAPX_NATS_URL", "nats.url"),
     ("FIAPX_DATABASE_URL", "database.url"),
     ("FIAPX_S3_ENDPOINT", "s3.endpoint"),
     ("FIAPX_S3_REGION", "s3.region"),
     ("FIAPX_S3_ACCESS_KEY", "s3.access_key"),
     ("FIAPX_S3_SECRET_KEY", "s3.secret_key"),
+    ("FIAPX_SMTP_URL", "notifier.smtp_url"),
 ];
 
 /// Loads the settings; `file` is optional (a missing path is an error when given explicitly).

@@ -9,4 +9,4 @@ pub mod serve;
 pub mod telemetry;
 pub mod web;
 
-pub use serve::{Apis, Started, Which, api_service, http_app, openapi_document, start};
+pub use serve::{Apis, Started, Which, http_app, openapi_document, start};

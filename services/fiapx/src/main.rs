@@ -1,6 +1,8 @@
-//! The one FIAP X binary: services (`fiapx serve ...`) and tooling (`migrate`, `projections`, `frames`).
+//! The one FIAP X binary: services (`fiapx serve ...`) and tooling (`migrate`, `projections`, `users`, `keys`,
+//! `frames`).
 
 mod frames;
+mod operator;
 
 use std::path::PathBuf;
 
@@ -37,6 +39,16 @@ enum Command {
     },
     /// Extract frames from a local video into a ZIP, with the same engine as the processor service.
     Frames(frames::FramesArgs),
+    /// Accounts, for operators.
+    Users {
+        #[command(subcommand)]
+        command: operator::UsersCommand,
+    },
+    /// The root key pair that signs access tokens.
+    Keys {
+        #[command(subcommand)]
+        command: operator::KeysCommand,
+    },
 }
 
 #[derive(Debug, Subcommand)]
@@ -58,6 +70,9 @@ fn main() -> anyhow::Result<()> {
     let runtime = tokio::runtime::Builder::new_multi_thread().enable_all().build()?;
     if let Command::Frames(args) = cli.command {
         return runtime.block_on(frames::run(args));
+    }
+    if let Command::Keys { command } = cli.command {
+        return operator::keys(command);
     }
     let settings = config::load(cli.config.as_deref())?;
     runtime.block_on(async move {
@@ -87,7 +102,8 @@ fn main() -> anyhow::Result<()> {
                 eprintln!("{report:?}");
                 Ok(())
             }
-            Command::Frames(_) => unreachable!("handled above"),
+            Command::Users { command } => operator::users(command, &settings).await,
+            Command::Frames(_) | Command::Keys { .. } => unreachable!("handled above"),
         }
     })
 }

@@ -4,7 +4,10 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use anyhow::Context as _;
+use fiapx_auth::{Accounts, AuthApi, Passwords};
+use fiapx_http::{Revocations, TokenVerifier, access_token_from_query};
 use fiapx_nats::{CommandHandler, EventStore, provision};
+use fiapx_notifier::{Notifier, NotifierApi};
 use fiapx_processor::Processor;
 use fiapx_projections::Projector;
 use fiapx_query::QueryApi;
@@ -32,6 +35,10 @@ pub enum Which {
     Processor,
     /// Read-model projector.
     Projector,
+    /// Notifications (e-mail, webhooks) and their HTTP API.
+    Notifier,
+    /// Accounts, sessions and shares (the only service holding the private key).
+    Auth,
     /// Everything in one process, one HTTP port (the local default).
     All,
 }
@@ -42,35 +49,39 @@ pub struct Apis {
     pub upload: Option<UploadApi>,
     /// Read side.
     pub query: Option<QueryApi>,
+    /// Webhooks, notification preferences, failure codes.
+    pub notifier: Option<NotifierApi>,
+    /// Accounts, sessions and shares.
+    pub auth: Option<AuthApi>,
 }
 
 const TITLE: &str = "FIAP X";
 
 const DESCRIPTION: &str = "Upload videos, follow their processing live, download the frames as a ZIP.";
 
-/// The routes of both APIs (`/api/v1/...`). Its own document is not used: see [`openapi_document`].
-pub fn api_service(upload: UploadApi, query: QueryApi) -> OpenApiService<(UploadApi, QueryApi), ()> {
-    OpenApiService::new((upload, query), TITLE, env!("CARGO_PKG_VERSION")).description(DESCRIPTION)
+/// One API's own OpenAPI document.
+pub fn api_document<T: poem_openapi::OpenApi>(api: T) -> String {
+    OpenApiService::new(api, TITLE, env!("CARGO_PKG_VERSION"))
+        .description(DESCRIPTION)
+        .spec()
 }
 
-/// The one OpenAPI document for both APIs.
+/// The one OpenAPI document of several APIs (each from [`api_document`]; the first gives `info`).
 ///
 /// poem-openapi 5.1 writes a path shared by two `#[OpenApi]` impls (`GET /videos` in the query API, `POST
 /// /videos` in the upload API) as two duplicate JSON keys, so readers keep only one of them (poem-web/poem#1032).
 /// Each API's own document is valid, so they are merged here, path by path and method by method.
-pub fn openapi_document(upload: &UploadApi, query: &QueryApi) -> String {
+pub fn openapi_document(documents: impl IntoIterator<Item = String>) -> String {
     let document = |spec: String| serde_json::from_str::<serde_json::Value>(&spec).unwrap_or_default();
-    let version = env!("CARGO_PKG_VERSION");
-    let mut merged = document(
-        OpenApiService::new(query.clone(), TITLE, version)
-            .description(DESCRIPTION)
-            .spec(),
-    );
-    let other = document(
-        OpenApiService::new(upload.clone(), TITLE, version)
-            .description(DESCRIPTION)
-            .spec(),
-    );
+    let mut documents = documents.into_iter().map(document);
+    let mut merged = documents.next().unwrap_or_default();
+    for other in documents {
+        merge_document(&mut merged, &other);
+    }
+    serde_json::to_string_pretty(&merged).unwrap_or_default()
+}
+
+fn merge_document(merged: &mut serde_json::Value, other: &serde_json::Value) {
     for (section, key) in [
         ("paths", None),
         ("components", Some("schemas")),
@@ -116,46 +127,60 @@ pub fn openapi_document(upload: &UploadApi, query: &QueryApi) -> String {
         );
         merged["tags"] = serde_json::Value::Array(all);
     }
-    serde_json::to_string_pretty(&merged).unwrap_or_default()
 }
 
 /// The HTTP application: the APIs under `/api/v1`, the document at `/api/openapi.json`, interactive docs at
-/// `/api/docs`, `/metrics` and `/healthz`.
-pub fn http_app(apis: Apis, metrics: Option<PrometheusHandle>) -> BoxEndpoint<'static> {
-    let route = match (apis.upload, apis.query) {
-        (Some(upload), Some(query)) => {
-            let document = openapi_document(&upload, &query);
-            let service = api_service(upload, query);
-            // The Swagger UI page embeds the document; swap in the merged one.
-            let docs = service.swagger_ui_html().replace(&service.spec(), &document);
-            Route::new()
-                .at("/api/openapi.json", get(serve_document.data(Arc::new(document))))
-                .at("/api/docs", get(serve_docs.data(Arc::new(docs))))
-                .nest("/", service)
-        }
-        (Some(upload), None) => mount(
-            Route::new(),
-            OpenApiService::new(upload, TITLE, env!("CARGO_PKG_VERSION")),
-        ),
-        (None, Some(query)) => mount(
-            Route::new(),
-            OpenApiService::new(query, TITLE, env!("CARGO_PKG_VERSION")),
-        ),
-        (None, None) => Route::new(),
+/// `/api/docs`, `/metrics` and `/healthz`. Tokens are checked by `verifier` (from the header, or from the
+/// `access_token` query parameter). A process serves either one API or all of them.
+pub fn http_app(
+    apis: Apis,
+    verifier: Arc<TokenVerifier>,
+    metrics: Option<PrometheusHandle>,
+) -> anyhow::Result<BoxEndpoint<'static>> {
+    let Apis {
+        auth,
+        upload,
+        query,
+        notifier,
+    } = apis;
+    // Query first: its document gives `info`, and the committed snapshot keeps its order.
+    let documents: Vec<String> = [
+        query.clone().map(api_document),
+        upload.clone().map(api_document),
+        auth.clone().map(api_document),
+        notifier.clone().map(api_document),
+    ]
+    .into_iter()
+    .flatten()
+    .collect();
+    let route = match (auth, upload, query, notifier) {
+        (Some(a), Some(u), Some(q), Some(n)) => combined((a, u, q, n), documents),
+        (Some(a), None, None, None) => combined(a, documents),
+        (None, Some(u), None, None) => combined(u, documents),
+        (None, None, Some(q), None) => combined(q, documents),
+        (None, None, None, Some(n)) => combined(n, documents),
+        (None, None, None, None) => Route::new(),
+        _ => anyhow::bail!("a process serves one HTTP API or all of them"),
     };
     let route = route.at("/healthz", get(healthz));
     let route = match metrics {
         Some(handle) => route.at("/metrics", get(render_metrics.data(handle))),
         None => route,
     };
-    // Framework errors (unparsable parameters, unknown routes, a missing owner) get the API's JSON error shape.
-    route.catch_all_error(fiapx_http::json_error).boxed()
+    // Framework errors (unparsable parameters, unknown routes, a missing token) get the API's JSON error shape.
+    let app = route.catch_all_error(fiapx_http::json_error).data(verifier);
+    Ok(access_token_from_query(app).map_to_response().boxed())
 }
 
-fn mount<T: poem_openapi::OpenApi + 'static>(route: Route, service: OpenApiService<T, ()>) -> Route {
-    route
-        .at("/api/openapi.json", service.spec_endpoint())
-        .nest("/api/docs", service.swagger_ui())
+/// The routes of `api` (one API or a tuple of them), with the merged `documents` served as the OpenAPI document
+/// and embedded in the Swagger UI page (its own document would carry poem-web/poem#1032's duplicate keys).
+fn combined<T: poem_openapi::OpenApi + 'static>(api: T, documents: Vec<String>) -> Route {
+    let document = openapi_document(documents);
+    let service = OpenApiService::new(api, TITLE, env!("CARGO_PKG_VERSION")).description(DESCRIPTION);
+    let docs = service.swagger_ui_html().replace(&service.spec(), &document);
+    Route::new()
+        .at("/api/openapi.json", get(serve_document.data(Arc::new(document))))
+        .at("/api/docs", get(serve_docs.data(Arc::new(docs))))
         .nest("/", service)
 }
 
@@ -230,7 +255,11 @@ pub async fn start(
             Ok::<_, anyhow::Error>("processor")
         });
     }
-    let needs_db = wants(Which::Projector) || wants(Which::Query);
+    let needs_db = wants(Which::Projector)
+        || wants(Which::Query)
+        || wants(Which::Notifier)
+        || wants(Which::Auth)
+        || wants(Which::Upload);
     let db = if needs_db {
         Some(
             fiapx_projections::connect(&settings.database)
@@ -254,8 +283,69 @@ pub async fn start(
         });
     }
 
-    let upload = if wants(Which::Upload) {
-        Some(
+    let notifier = match (&db, wants(Which::Notifier)) {
+        (Some(db), true) => {
+            let worker = Notifier::new(
+                db.clone(),
+                client.clone(),
+                &settings.nats,
+                settings.notifier.clone(),
+            )
+            .context("cannot start the notifier")?;
+            let stop = shutdown.clone();
+            workers.spawn(async move {
+                worker.run(stop).await.map_err(anyhow::Error::from)?;
+                Ok::<_, anyhow::Error>("notifier")
+            });
+            Some(NotifierApi::new(
+                db.clone(),
+                settings.notifier.allow_insecure_webhooks,
+            ))
+        }
+        _ => None,
+    };
+
+    let serves_http = [Which::Auth, Which::Upload, Which::Query, Which::Notifier]
+        .into_iter()
+        .any(wants);
+    let revocations = if serves_http {
+        Revocations::watch(
+            &js,
+            &settings.auth.revocations_bucket,
+            Duration::from_secs(
+                settings
+                    .auth
+                    .refresh_ttl_secs
+                    .max(settings.auth.max_share_ttl_secs),
+            ),
+            settings.nats.replicas,
+            shutdown.clone(),
+        )
+        .await
+        .context("cannot load token revocations")?
+    } else {
+        Revocations::default()
+    };
+    let auth = match (&db, wants(Which::Auth)) {
+        (Some(db), true) => {
+            let root = fiapx_auth::load_root_key(&settings.auth)
+                .context("cannot load the root key")?
+                .context("the auth service needs auth.private_key_file (run `fiapx keys generate`)")?;
+            let passwords = Passwords::new(settings.auth.argon2).context("invalid auth.argon2 settings")?;
+            let accounts = Accounts::new(
+                db.clone(),
+                passwords,
+                Some(Arc::new(root)),
+                revocations.clone(),
+                settings.auth.clone(),
+            );
+            Some(AuthApi::new(accounts))
+        }
+        _ => None,
+    };
+
+    let upload = match (&db, wants(Which::Upload)) {
+        (Some(db), true) => Some(
             UploadApi::new(
                 handler.clone(),
                 storage.clone(),
@@ -263,10 +353,10 @@ pub async fn start(
                 &settings.nats,
             )
             .await
-            .context("cannot start the upload service")?,
-        )
-    } else {
-        None
+            .context("cannot start the upload service")?
+            .with_read_model(db.clone()),
+        ),
+        _ => None,
     };
     let query = match (&db, wants(Which::Query)) {
         (Some(db), true) => Some(QueryApi::new(
@@ -278,7 +368,21 @@ pub async fn start(
         )),
         _ => None,
     };
-    let app = (upload.is_some() || query.is_some()).then(|| http_app(Apis { upload, query }, metrics));
+    let app = if serves_http {
+        let public =
+            fiapx_auth::load_public_key(&settings.auth).context("cannot load the root public key")?;
+        let verifier = Arc::new(TokenVerifier::new(public, revocations));
+        let apis = Apis {
+            auth,
+            upload,
+            query,
+            notifier,
+        };
+        let app = http_app(apis, verifier, metrics)?;
+        Some(crate::web::with_web_app(app, &settings.http.web_dir).boxed())
+    } else {
+        None
+    };
     Ok(Started { workers, app })
 }
 

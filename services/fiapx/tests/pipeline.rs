@@ -9,10 +9,13 @@ use std::time::Duration;
 
 use fiapx::config::Settings;
 use fiapx::{Started, Which, start};
+use fiapx_auth::AuthSettings;
+use fiapx_http::test_support::{bearer, test_root_key};
 use fiapx_nats::test_support::NatsServer;
 use fiapx_processor::ProcessorSettings;
 use fiapx_projections::test_support::TestDatabase;
 use fiapx_storage::test_support::TestBucket;
+use fiapx_upload::UploadSettings;
 use poem::test::TestClient;
 use serde_json::Value;
 use tokio_util::sync::CancellationToken;
@@ -39,6 +42,15 @@ async fn spawn_app() -> App {
             concurrency: 2,
             ack_wait_secs: 5,
             ..ProcessorSettings::default()
+        },
+        // Tokens minted by the test key; 30 concurrent uploads of 3 owners stay under the in-flight limit.
+        auth: AuthSettings {
+            private_key: Some(test_root_key().private_hex().into()),
+            ..AuthSettings::default()
+        },
+        upload: UploadSettings {
+            max_videos_in_flight: 100,
+            ..UploadSettings::default()
         },
         ..Settings::default()
     };
@@ -76,7 +88,7 @@ impl App {
         let response = self
             .client
             .post("/api/v1/videos")
-            .header("X-Fiapx-Owner", owner.to_string())
+            .header("authorization", bearer(owner))
             .header("X-Fiapx-Filename", name)
             .content_type("application/octet-stream")
             .body(body)
@@ -101,7 +113,7 @@ impl App {
         let response = self
             .client
             .get(path)
-            .header("X-Fiapx-Owner", owner.to_string())
+            .header("authorization", bearer(owner))
             .send()
             .await;
         let status = response.0.status().as_u16();
@@ -183,7 +195,7 @@ async fn an_uploaded_video_comes_back_as_a_zip_of_its_frames() {
     let download = app
         .client
         .get(format!("/api/v1/videos/{id}/download"))
-        .header("X-Fiapx-Owner", owner.to_string())
+        .header("authorization", bearer(owner))
         .send()
         .await;
     download.assert_status(poem::http::StatusCode::FOUND);
@@ -230,7 +242,7 @@ async fn a_corrupt_video_ends_failed_with_its_code() {
     let download = app
         .client
         .get(format!("/api/v1/videos/{id}/download"))
-        .header("X-Fiapx-Owner", owner.to_string())
+        .header("authorization", bearer(owner))
         .send()
         .await;
     download.assert_status(poem::http::StatusCode::CONFLICT);
@@ -279,14 +291,14 @@ async fn framework_errors_have_the_api_error_shape() {
     let response = app
         .client
         .get("/api/v1/videos/not-a-uuid")
-        .header("X-Fiapx-Owner", Uuid::now_v7().to_string())
+        .header("authorization", bearer(Uuid::now_v7()))
         .send()
         .await;
     assert_eq!(response.0.status().as_u16(), 400);
     let body: Value = response.json().await.value().deserialize();
     assert!(body["code"].is_string() && body["message"].is_string(), "{body}");
     let response = app.client.get("/api/v1/videos").send().await;
-    assert_eq!(response.0.status().as_u16(), 401, "no owner header");
+    assert_eq!(response.0.status().as_u16(), 401, "no token");
     let body: Value = response.json().await.value().deserialize();
     assert_eq!(body["code"], "unauthorized");
     app.stop().await;

@@ -21,8 +21,16 @@ pub enum ErrorCode {
     BadRequest,
     /// 400: the extraction spec breaks a rule.
     InvalidSpec,
-    /// 401: no or invalid credentials.
+    /// 401: no credentials were sent.
     Unauthorized,
+    /// 401: the token is malformed, forged or tampered with.
+    InvalidToken,
+    /// 401: the token has expired; refresh it and retry.
+    TokenExpired,
+    /// 401: the token was revoked (logout, refresh-token reuse, disabled account).
+    TokenRevoked,
+    /// 401: wrong e-mail or password (the same answer for both).
+    InvalidCredentials,
     /// 403: credentials valid but not enough for this operation.
     Forbidden,
     /// 404: no such resource, or it belongs to someone else.
@@ -33,12 +41,16 @@ pub enum ErrorCode {
     NotReady,
     /// 409: the request conflicts with the resource's state.
     Conflict,
+    /// 409: an account with this e-mail already exists.
+    EmailTaken,
     /// 413: the body is over the size limit.
     TooLarge,
     /// 415: the content is not of an accepted type.
     UnsupportedMediaType,
     /// 422: well-formed but semantically unacceptable.
     Unprocessable,
+    /// 422: the password does not meet the password policy.
+    WeakPassword,
     /// 429: too many requests; see `Retry-After`.
     RateLimited,
     /// 503: a dependency is unavailable; retry later (see `Retry-After`).
@@ -49,18 +61,24 @@ pub enum ErrorCode {
 
 impl ErrorCode {
     /// Every code, for documentation and tests.
-    pub const ALL: [Self; 14] = [
+    pub const ALL: [Self; 20] = [
         Self::BadRequest,
         Self::InvalidSpec,
         Self::Unauthorized,
+        Self::InvalidToken,
+        Self::TokenExpired,
+        Self::TokenRevoked,
+        Self::InvalidCredentials,
         Self::Forbidden,
         Self::NotFound,
         Self::MethodNotAllowed,
         Self::NotReady,
         Self::Conflict,
+        Self::EmailTaken,
         Self::TooLarge,
         Self::UnsupportedMediaType,
         Self::Unprocessable,
+        Self::WeakPassword,
         Self::RateLimited,
         Self::Unavailable,
         Self::Internal,
@@ -72,14 +90,20 @@ impl ErrorCode {
             Self::BadRequest => "bad_request",
             Self::InvalidSpec => "invalid_spec",
             Self::Unauthorized => "unauthorized",
+            Self::InvalidToken => "invalid_token",
+            Self::TokenExpired => "token_expired",
+            Self::TokenRevoked => "token_revoked",
+            Self::InvalidCredentials => "invalid_credentials",
             Self::Forbidden => "forbidden",
             Self::NotFound => "not_found",
             Self::MethodNotAllowed => "method_not_allowed",
             Self::NotReady => "not_ready",
             Self::Conflict => "conflict",
+            Self::EmailTaken => "email_taken",
             Self::TooLarge => "too_large",
             Self::UnsupportedMediaType => "unsupported_media_type",
             Self::Unprocessable => "unprocessable",
+            Self::WeakPassword => "weak_password",
             Self::RateLimited => "rate_limited",
             Self::Unavailable => "unavailable",
             Self::Internal => "internal",
@@ -90,14 +114,18 @@ impl ErrorCode {
     pub const fn status(self) -> StatusCode {
         match self {
             Self::BadRequest | Self::InvalidSpec => StatusCode::BAD_REQUEST,
-            Self::Unauthorized => StatusCode::UNAUTHORIZED,
+            Self::Unauthorized
+            | Self::InvalidToken
+            | Self::TokenExpired
+            | Self::TokenRevoked
+            | Self::InvalidCredentials => StatusCode::UNAUTHORIZED,
             Self::Forbidden => StatusCode::FORBIDDEN,
             Self::NotFound => StatusCode::NOT_FOUND,
             Self::MethodNotAllowed => StatusCode::METHOD_NOT_ALLOWED,
-            Self::NotReady | Self::Conflict => StatusCode::CONFLICT,
+            Self::NotReady | Self::Conflict | Self::EmailTaken => StatusCode::CONFLICT,
             Self::TooLarge => StatusCode::PAYLOAD_TOO_LARGE,
             Self::UnsupportedMediaType => StatusCode::UNSUPPORTED_MEDIA_TYPE,
-            Self::Unprocessable => StatusCode::UNPROCESSABLE_ENTITY,
+            Self::Unprocessable | Self::WeakPassword => StatusCode::UNPROCESSABLE_ENTITY,
             Self::RateLimited => StatusCode::TOO_MANY_REQUESTS,
             Self::Unavailable => StatusCode::SERVICE_UNAVAILABLE,
             Self::Internal => StatusCode::INTERNAL_SERVER_ERROR,
@@ -233,6 +261,13 @@ impl ApiError {
     #[must_use]
     pub fn with_retry_after(mut self, secs: u64) -> Self {
         self.retry_after_secs = Some(secs);
+        self
+    }
+
+    /// Replaces the caller-facing message.
+    #[must_use]
+    pub fn with_message(mut self, message: impl Into<Cow<'static, str>>) -> Self {
+        self.message = message.into();
         self
     }
 
@@ -396,14 +431,17 @@ impl ApiResponse for ApiError {
 fn describe(status: u16) -> &'static str {
     match status {
         400 => "Malformed request or invalid extraction spec (`bad_request`, `invalid_spec`).",
-        401 => "Missing or invalid credentials (`unauthorized`).",
+        401 => {
+            "Missing, invalid, expired or revoked credentials (`unauthorized`, `invalid_token`, `token_expired`, \
+                `token_revoked`, `invalid_credentials`)."
+        }
         403 => "Not allowed (`forbidden`).",
         404 => "Not found, or not yours (`not_found`).",
         405 => "Method not allowed (`method_not_allowed`).",
-        409 => "Conflicts with the current state (`conflict`, `not_ready`).",
+        409 => "Conflicts with the current state (`conflict`, `not_ready`, `email_taken`).",
         413 => "Body over the size limit (`too_large`).",
         415 => "Content not accepted (`unsupported_media_type`).",
-        422 => "Unacceptable request (`unprocessable`).",
+        422 => "Unacceptable request (`unprocessable`, `weak_password`).",
         429 => "Rate limited (`rate_limited`); see Retry-After.",
         503 => "A backing service is unavailable (`unavailable`); retry after Retry-After.",
         _ => "Internal error (`internal`).",

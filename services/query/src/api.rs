@@ -88,10 +88,12 @@ pub(crate) fn db_error(error: DbErr) -> ApiError {
     }
 }
 
-/// The caller's video, if it exists, is theirs and is not deleted: anything else is the same 404.
+/// The caller's video, if its token may read it, it exists, is its owner's and is not deleted: anything else is
+/// the same 404.
 pub(crate) async fn visible_video(state: &State, owner: &Owner, id: Uuid) -> Result<video::Model, ApiError> {
+    let owner = owner.reader_of(id)?;
     video::Entity::find_by_id(id)
-        .filter(video::Column::OwnerId.eq(*owner.user_id().as_uuid()))
+        .filter(video::Column::OwnerId.eq(*owner.as_uuid()))
         .filter(video::Column::Status.ne(VideoStatus::Deleted.as_str()))
         .one(&state.db)
         .await
@@ -123,9 +125,10 @@ impl QueryApi {
         /// `next_cursor` of the previous page.
         cursor: Query<Option<String>>,
     ) -> Result<Json<VideoPage>, ApiError> {
+        let owner = owner.user_id()?;
         let limit = page_limit(limit.0)?;
         let cursor = Cursor::decode_opt(cursor.0.as_deref())?;
-        let mut select = video::Entity::find().filter(video::Column::OwnerId.eq(*owner.user_id().as_uuid()));
+        let mut select = video::Entity::find().filter(video::Column::OwnerId.eq(*owner.as_uuid()));
         select = match status.0 {
             Some(VideoStatus::Deleted) => return Err(ApiError::bad_request("deleted videos are not listed")),
             Some(status) => select.filter(video::Column::Status.eq(status.as_str())),

@@ -6,8 +6,8 @@
 //! and signs download links through [`ArchiveLinks`]. It must not write anything: no commands, no events, no
 //! read-model rows. It binds no port: the binary mounts [`QueryApi`] next to the other APIs.
 //!
-//! The caller's identity is TEMPORARY: `fiapx_http::Owner` reads header `X-Fiapx-Owner` until the auth issue
-//! replaces it with biscuit tokens. Every query is scoped by that owner; someone else's video is a 404.
+//! The caller is a verified biscuit token (`fiapx_http::Owner`): a user token sees its user's videos, a share
+//! token only its one video. Every query is scoped by the owner the token allows; someone else's video is a 404.
 
 mod api;
 mod links;

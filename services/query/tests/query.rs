@@ -4,7 +4,8 @@
 use std::time::Duration;
 
 use fiapx_domain::{ArchiveObject, Command, ExtractionSpec, SourceObject, UserId, VideoId};
-use fiapx_http::{OWNER_HEADER, json_error};
+use fiapx_http::json_error;
+use fiapx_http::test_support::{bearer, with_test_auth};
 use fiapx_nats::test_support::NatsServer;
 use fiapx_nats::{CommandHandler, EventStore, Metadata, NatsSettings, provision};
 use fiapx_projections::test_support::TestDatabase;
@@ -63,10 +64,12 @@ async fn fixture() -> Fixture {
         bucket.storage().clone(),
         Duration::from_secs(120),
     );
-    let app = Route::new()
-        .nest("/", OpenApiService::new(api, "FIAP X", "test"))
-        .catch_all_error(json_error)
-        .boxed();
+    let app = with_test_auth(
+        Route::new()
+            .nest("/", OpenApiService::new(api, "FIAP X", "test"))
+            .catch_all_error(json_error),
+    )
+    .boxed();
     Fixture {
         db,
         _server: server,
@@ -187,7 +190,7 @@ impl Fixture {
     async fn get(&self, owner: UserId, path: &str) -> TestResponse {
         self.http
             .get(path)
-            .header(OWNER_HEADER, owner.to_string())
+            .header("authorization", bearer(*owner.as_uuid()))
             .send()
             .await
     }
@@ -196,7 +199,7 @@ impl Fixture {
         let mut request = self
             .http
             .get("/api/v1/videos")
-            .header(OWNER_HEADER, owner.to_string());
+            .header("authorization", bearer(*owner.as_uuid()));
         for (name, value) in query {
             request = request.query(*name, value);
         }
@@ -268,7 +271,7 @@ async fn lists_only_the_callers_videos_newest_first_in_keyset_pages() {
     let bad_cursor = f
         .http
         .get("/api/v1/videos")
-        .header(OWNER_HEADER, alice.to_string())
+        .header("authorization", bearer(*alice.as_uuid()))
         .query("cursor", &"not-a-cursor")
         .send()
         .await;
@@ -276,7 +279,7 @@ async fn lists_only_the_callers_videos_newest_first_in_keyset_pages() {
     let zero = f
         .http
         .get("/api/v1/videos")
-        .header(OWNER_HEADER, alice.to_string())
+        .header("authorization", bearer(*alice.as_uuid()))
         .query("limit", &0)
         .send()
         .await;
@@ -319,7 +322,7 @@ async fn filters_by_status_and_never_shows_deleted_videos() {
     let deleted = f
         .http
         .get("/api/v1/videos")
-        .header(OWNER_HEADER, owner.to_string())
+        .header("authorization", bearer(*owner.as_uuid()))
         .query("status", &"deleted")
         .send()
         .await;

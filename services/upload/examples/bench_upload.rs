@@ -19,7 +19,8 @@ use std::time::Instant;
 
 use async_nats::jetstream;
 use bytes::Bytes;
-use fiapx_http::{OWNER_HEADER, json_error};
+use fiapx_http::json_error;
+use fiapx_http::test_support::{bearer, with_test_auth};
 use fiapx_nats::test_support::NatsServer;
 use fiapx_nats::{CommandHandler, EventStore};
 use fiapx_storage::PutOptions;
@@ -124,9 +125,11 @@ async fn main() -> anyhow::Result<()> {
         parts_in_flight: settings.parts_in_flight,
     };
     let api = UploadApi::new(handler, bucket.storage().clone(), settings, &nats_settings).await?;
-    let route = Route::new()
-        .nest("/", OpenApiService::new(api, "fiapx", "bench"))
-        .catch_all_error(json_error);
+    let route = with_test_auth(
+        Route::new()
+            .nest("/", OpenApiService::new(api, "fiapx", "bench"))
+            .catch_all_error(json_error),
+    );
     let acceptor = TcpListener::bind("127.0.0.1:0").into_acceptor().await?;
     let addr = acceptor.local_addr()[0]
         .as_socket_addr()
@@ -135,10 +138,10 @@ async fn main() -> anyhow::Result<()> {
     tokio::spawn(Server::new_with_acceptor(acceptor).run(route));
     let url = format!("http://{addr}/api/v1/videos");
     let http = reqwest::Client::new();
-    let owner = uuid::Uuid::now_v7().to_string();
+    let owner = bearer(uuid::Uuid::now_v7());
     let upload = |size: u64| {
         http.post(&url)
-            .header(OWNER_HEADER, &owner)
+            .header("authorization", &owner)
             .header("content-type", "video/mp4")
             .header("X-Fiapx-Filename", "bench.mp4")
             .body(reqwest::Body::wrap_stream(body_stream(mp4.clone(), size)))

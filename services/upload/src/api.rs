@@ -25,6 +25,8 @@ use crate::settings::UploadSettings;
 use crate::sniff::{SNIFF_LEN, sniff};
 use crate::spec_input::{FormatName, SpecInput};
 use crate::upload::{Limited, clean_file_name, is_over_limit, read_head};
+use fiapx_projections::entity::video;
+use sea_orm::{ColumnTrait, DatabaseConnection, EntityTrait, PaginatorTrait, QueryFilter};
 
 /// Largest `spec` multipart part.
 const MAX_SPEC_PART_BYTES: u64 = 16 * 1024;
@@ -118,11 +120,13 @@ pub enum UploadSetupError {
     Idempotency(#[from] crate::idempotency::IdempotencyError),
 }
 
+#[derive(Clone)]
 struct State {
     handler: CommandHandler,
     storage: Storage,
     idempotency: IdempotencyStore,
     settings: UploadSettings,
+    read_model: Option<DatabaseConnection>,
 }
 
 /// The write-side API (`#[OpenApi]`): mount it in an `OpenApiService` together with the other services' APIs.
@@ -153,8 +157,20 @@ impl UploadApi {
                 storage,
                 idempotency,
                 settings,
+                read_model: None,
             }),
         })
+    }
+
+    /// Enforces `max_videos_in_flight` per user, counted on the read model in `db`. Without it there is no
+    /// per-user limit.
+    #[must_use]
+    pub fn with_read_model(self, db: DatabaseConnection) -> Self {
+        let mut state = Arc::unwrap_or_clone(self.state);
+        state.read_model = Some(db);
+        Self {
+            state: Arc::new(state),
+        }
     }
 }
 
@@ -167,7 +183,7 @@ impl UploadApi {
     /// optional `spec` part (JSON) before the `file` part. With no spec, one PNG frame per second is extracted.
     /// Bodies over the limit get 413, bodies that are not a video container 415, empty bodies 400, and nothing
     /// is stored. A retry with the same `Idempotency-Key` returns the first answer.
-    #[oai(path = "/videos", method = "post", operation_id = "upload_video")]
+    #[oai(path = "/videos", method = "post", operation_id = "uploadVideo")]
     #[expect(
         clippy::too_many_arguments,
         reason = "one parameter per documented query parameter"
@@ -199,6 +215,7 @@ impl UploadApi {
         max_height: Query<Option<u32>>,
     ) -> Result<AcceptedResponse, ApiError> {
         let started = Instant::now();
+        let owner = owner.user_id()?;
         let query = SpecInput {
             fps: fps.0,
             every: every.0,
@@ -213,14 +230,7 @@ impl UploadApi {
             .and_then(|len| len.parse::<u64>().ok());
         let result = self
             .state
-            .upload(
-                owner.user_id(),
-                declared_len,
-                body,
-                file_name.0,
-                idempotency_key.0,
-                query,
-            )
+            .upload(owner, declared_len, body, file_name.0, idempotency_key.0, query)
             .await;
         let outcome = match &result {
             Ok(_) => "accepted",
@@ -242,7 +252,7 @@ impl UploadApi {
     #[oai(
         path = "/videos/:id/reprocess",
         method = "post",
-        operation_id = "reprocess_video"
+        operation_id = "reprocessVideo"
     )]
     async fn reprocess(
         &self,
@@ -250,10 +260,11 @@ impl UploadApi {
         id: Path<Uuid>,
         body: OptionalSpec,
     ) -> Result<AcceptedResponse, ApiError> {
+        let by = owner.writer_of(id.0)?;
         let spec = body.0.map(|input| input.to_spec()).transpose()?;
         let video = VideoId::from_uuid(id.0);
         let command = Command::RequestReprocess {
-            by: owner.user_id(),
+            by,
             spec,
             at: OffsetDateTime::now_utc(),
         };
@@ -263,18 +274,19 @@ impl UploadApi {
             .handle(video, command, Metadata::new_request())
             .await
             .map_err(command_error)?;
-        info!(video.id = %video, owner.id = %owner.user_id(), job = handled.state.job, "reprocess requested");
+        info!(video.id = %video, owner.id = %by, job = handled.state.job, "reprocess requested");
         Ok(VideoAccepted::queued(video, handled.state.job).into())
     }
 
     /// Delete a video
     ///
     /// Records the deletion, then removes the source and every archive from storage.
-    #[oai(path = "/videos/:id", method = "delete", operation_id = "delete_video")]
+    #[oai(path = "/videos/:id", method = "delete", operation_id = "deleteVideo")]
     async fn delete(&self, owner: Owner, id: Path<Uuid>) -> Result<DeletedResponse, ApiError> {
+        let by = owner.writer_of(id.0)?;
         let video = VideoId::from_uuid(id.0);
         let command = Command::DeleteVideo {
-            by: owner.user_id(),
+            by,
             at: OffsetDateTime::now_utc(),
         };
         match self
@@ -285,12 +297,12 @@ impl UploadApi {
         {
             Ok(_) => {
                 self.state.remove_objects(video).await?;
-                info!(video.id = %video, owner.id = %owner.user_id(), "video deleted");
+                info!(video.id = %video, owner.id = %by, "video deleted");
                 Ok(DeletedResponse::Deleted)
             }
             Err(HandleError::Rejected(VideoError::Deleted)) => {
                 // A retry after a failed removal: finish it for the owner, still answer 404 (the video is gone).
-                if self.state.owner_of(video).await == Some(owner.user_id()) {
+                if self.state.owner_of(video).await == Some(by) {
                     self.state.remove_objects(video).await?;
                 }
                 Err(ApiError::not_found("video"))
@@ -366,6 +378,7 @@ impl State {
             Some(query.to_spec()?)
         };
 
+        self.check_in_flight(owner).await?;
         let video = VideoId::from_uuid(Uuid::now_v7());
         if let Some(key) = &idempotency_key {
             match self
@@ -432,6 +445,29 @@ impl State {
             }
             (Err(failure), None) => Err(failure.error),
         }
+    }
+
+    /// 429 when the owner already has `max_videos_in_flight` videos queued or processing.
+    async fn check_in_flight(&self, owner: UserId) -> Result<(), ApiError> {
+        let (Some(db), limit) = (&self.read_model, self.settings.max_videos_in_flight) else {
+            return Ok(());
+        };
+        if limit == 0 {
+            return Ok(());
+        }
+        let in_flight = video::Entity::find()
+            .filter(video::Column::OwnerId.eq(*owner.as_uuid()))
+            .filter(video::Column::Status.is_in(["queued", "processing", "retry_scheduled"]))
+            .count(db)
+            .await
+            .map_err(ApiError::unavailable)?;
+        if in_flight >= limit {
+            metrics::counter!("fiapx_upload_in_flight_limited_total").increment(1);
+            return Err(ApiError::rate_limited(self.settings.in_flight_retry_after_secs).with_message(format!(
+                "you already have {in_flight} videos waiting or processing (limit {limit}); retry when some finish"
+            )));
+        }
+        Ok(())
     }
 
     async fn record_answer(&self, owner: UserId, key: &str, accepted: &VideoAccepted) {

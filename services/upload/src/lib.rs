@@ -7,9 +7,9 @@
 //! poem-openapi `OpenApi`); nothing here binds a port.
 //!
 //! It owns the HTTP shape of those commands, the streaming upload and the idempotency records. It must not know
-//! about the read models (PostgreSQL) or FFmpeg: the content check here is a fast first gate on magic bytes, the
-//! processor's FFmpeg probe is the real one. The owner comes from the TEMPORARY `X-Fiapx-Owner` header
-//! ([`fiapx_http::Owner`]) until the auth issue lands.
+//! about FFmpeg: the content check here is a fast first gate on magic bytes, the processor's FFmpeg probe is the
+//! real one. It reads the `videos` read model only to count a user's videos in flight (the per-user limit). The
+//! owner is the user of the verified bearer token ([`fiapx_http::Owner`]); share tokens cannot upload or change.
 
 mod api;
 mod body;

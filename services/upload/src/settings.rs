@@ -18,6 +18,11 @@ pub struct UploadSettings {
     pub idempotency_ttl_secs: u64,
     /// After this long (seconds) an unfinished attempt's key may be taken over by a retry.
     pub idempotency_pending_timeout_secs: u64,
+    /// Videos one user may have queued or processing at once; more uploads get 429 (0 = no limit). Counted on
+    /// the read model, so a burst faster than the projector may briefly exceed it.
+    pub max_videos_in_flight: u64,
+    /// `Retry-After` (seconds) answered with that 429.
+    pub in_flight_retry_after_secs: u64,
 }
 
 impl Default for UploadSettings {
@@ -29,6 +34,8 @@ impl Default for UploadSettings {
             idempotency_bucket: "upload_idempotency".into(),
             idempotency_ttl_secs: 24 * 3600,
             idempotency_pending_timeout_secs: 3600,
+            max_videos_in_flight: 10,
+            in_flight_retry_after_secs: 30,
         }
     }
 }

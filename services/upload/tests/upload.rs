@@ -11,7 +11,7 @@ use fiapx_upload::UploadSettings;
 use poem::Body;
 use poem::http::StatusCode;
 use poem::test::TestResponse;
-use support::{App, owner, owner_header, spawn_app, spawn_app_with};
+use support::{App, bearer, owner, owner_header, spawn_app, spawn_app_with};
 use time::OffsetDateTime;
 use uuid::Uuid;
 
@@ -32,7 +32,7 @@ async fn expect_error(response: TestResponse, status: StatusCode, code: &str) ->
 async fn upload_raw(app: &App, owner: Uuid, body: Vec<u8>, query: &str) -> TestResponse {
     app.client
         .post(format!("/api/v1/videos{query}"))
-        .header(owner_header(), owner.to_string())
+        .header(owner_header(), bearer(owner))
         .header("X-Fiapx-Filename", "f%C3%A9rias.mp4")
         .content_type("application/octet-stream")
         .body(body)
@@ -171,7 +171,7 @@ async fn multipart_upload_with_a_spec_part() {
     let response = app
         .client
         .post("/api/v1/videos")
-        .header(owner_header(), user.to_string())
+        .header(owner_header(), bearer(user))
         .content_type(content_type)
         .body(body)
         .send()
@@ -195,7 +195,7 @@ async fn multipart_upload_with_a_spec_part() {
     let response = app
         .client
         .post("/api/v1/videos")
-        .header(owner_header(), user.to_string())
+        .header(owner_header(), bearer(user))
         .content_type(content_type)
         .body(body)
         .send()
@@ -206,7 +206,7 @@ async fn multipart_upload_with_a_spec_part() {
     let response = app
         .client
         .post("/api/v1/videos")
-        .header(owner_header(), user.to_string())
+        .header(owner_header(), bearer(user))
         .content_type(content_type)
         .body(body)
         .send()
@@ -231,7 +231,7 @@ async fn over_the_limit_is_413_and_leaves_nothing_in_s3() {
     let response = app
         .client
         .post("/api/v1/videos")
-        .header(owner_header(), owner().to_string())
+        .header(owner_header(), bearer(owner()))
         .content_type("video/mp4")
         .body(Body::from_async_read(std::io::Cursor::new(video.clone())))
         .send()
@@ -248,7 +248,7 @@ async fn over_the_limit_is_413_and_leaves_nothing_in_s3() {
     let response = app
         .client
         .post("/api/v1/videos")
-        .header(owner_header(), owner().to_string())
+        .header(owner_header(), bearer(owner()))
         .header("content-length", video.len().to_string())
         .content_type("video/mp4")
         .body(video)
@@ -277,7 +277,7 @@ async fn not_a_video_is_415_and_empty_is_400_and_nothing_is_stored() {
     let response = app
         .client
         .post("/api/v1/videos")
-        .header(owner_header(), owner().to_string())
+        .header(owner_header(), bearer(owner()))
         .content_type("application/octet-stream")
         .body(Body::from_async_read(std::io::Cursor::new(Vec::new())))
         .send()
@@ -287,7 +287,7 @@ async fn not_a_video_is_415_and_empty_is_400_and_nothing_is_stored() {
     let response = app
         .client
         .post("/api/v1/videos")
-        .header(owner_header(), owner().to_string())
+        .header(owner_header(), bearer(owner()))
         .content_type("application/json")
         .body("{}")
         .send()
@@ -326,7 +326,7 @@ async fn an_idempotency_key_returns_the_first_result_per_owner() {
     let send = |who: Uuid| {
         app.client
             .post("/api/v1/videos?count=3")
-            .header(owner_header(), who.to_string())
+            .header(owner_header(), bearer(who))
             .header("Idempotency-Key", "retry-me-1")
             .content_type("video/mp4")
             .body(video.clone())
@@ -350,7 +350,7 @@ async fn an_idempotency_key_returns_the_first_result_per_owner() {
     let response = app
         .client
         .post("/api/v1/videos")
-        .header(owner_header(), user.to_string())
+        .header(owner_header(), bearer(user))
         .header("Idempotency-Key", "retry-me-2")
         .content_type("video/mp4")
         .body(b"not a video at all".to_vec())
@@ -365,7 +365,7 @@ async fn an_idempotency_key_returns_the_first_result_per_owner() {
     let response = app
         .client
         .post("/api/v1/videos")
-        .header(owner_header(), user.to_string())
+        .header(owner_header(), bearer(user))
         .header("Idempotency-Key", "retry-me-2")
         .content_type("video/mp4")
         .body(video.clone())
@@ -414,7 +414,7 @@ async fn reprocess_flow_and_its_rejections() {
         let mut request = app
             .client
             .post(format!("/api/v1/videos/{video}/reprocess"))
-            .header(owner_header(), who.to_string());
+            .header(owner_header(), bearer(who));
         if let Some(body) = body {
             request = request.content_type("application/json").body(body);
         }
@@ -492,7 +492,7 @@ async fn delete_removes_source_and_archives_and_appends_deleted() {
     let delete = |who: Uuid, video: Uuid| {
         app.client
             .delete(format!("/api/v1/videos/{video}"))
-            .header(owner_header(), who.to_string())
+            .header(owner_header(), bearer(who))
             .send()
     };
     // Someone else's video is not found, and nothing moves.
@@ -518,7 +518,7 @@ async fn delete_removes_source_and_archives_and_appends_deleted() {
     let response = app
         .client
         .post(format!("/api/v1/videos/{id}/reprocess"))
-        .header(owner_header(), user.to_string())
+        .header(owner_header(), bearer(user))
         .send()
         .await;
     expect_error(response, StatusCode::NOT_FOUND, "not_found").await;
@@ -575,7 +575,7 @@ async fn the_openapi_document_describes_the_write_side() {
     }
     assert!(spec["paths"]["/api/v1/videos/{id}/reprocess"]["post"].is_object());
     assert!(spec["paths"]["/api/v1/videos/{id}"]["delete"]["responses"]["204"].is_object());
-    assert!(spec["components"]["securitySchemes"]["TemporaryOwnerHeader"].is_object());
+    assert!(spec["components"]["securitySchemes"]["BearerToken"].is_object());
     assert!(spec["components"]["schemas"]["ExtractionSpec"].is_object());
 }
 
@@ -593,7 +593,7 @@ async fn a_retry_while_the_first_attempt_runs_is_409_then_replays() {
     let send = |body: Body| {
         app.client
             .post("/api/v1/videos")
-            .header(owner_header(), user.to_string())
+            .header(owner_header(), bearer(user))
             .header("Idempotency-Key", "slow-one")
             .content_type("video/mp4")
             .body(body)

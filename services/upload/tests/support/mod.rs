@@ -7,7 +7,8 @@ use std::process::Command as Process;
 
 use async_nats::jetstream;
 use fiapx_domain::{Event, VideoId};
-use fiapx_http::{OWNER_HEADER, json_error};
+use fiapx_http::json_error;
+use fiapx_http::test_support::with_test_auth;
 use fiapx_nats::test_support::NatsServer;
 use fiapx_nats::{CommandHandler, EventStore};
 use fiapx_storage::test_support::TestBucket;
@@ -53,10 +54,7 @@ pub async fn spawn_app_with(settings: UploadSettings) -> App {
     .await
     .expect("upload api");
     let service = OpenApiService::new(api.clone(), "fiapx", "test");
-    let route = Route::new()
-        .nest("/", service)
-        .catch_all_error(json_error)
-        .boxed();
+    let route = with_test_auth(Route::new().nest("/", service).catch_all_error(json_error)).boxed();
     App {
         api,
         client: TestClient::new(route),
@@ -72,8 +70,14 @@ pub fn owner() -> Uuid {
     Uuid::now_v7()
 }
 
+/// The header carrying the caller's token.
 pub fn owner_header() -> &'static str {
-    OWNER_HEADER
+    "authorization"
+}
+
+/// The `authorization` value for `user`.
+pub fn bearer(user: Uuid) -> String {
+    fiapx_http::test_support::bearer(user)
 }
 
 impl App {

@@ -1,0 +1,124 @@
+//! Where the root key comes from: a hex string in the settings, or a key file.
+
+use std::path::Path;
+
+use fiapx_http::{KeyError, RootKey, public_key_from_hex};
+use secrecy::ExposeSecret as _;
+
+use crate::settings::AuthSettings;
+
+/// The root key could not be loaded.
+#[derive(Debug, thiserror::Error)]
+pub enum KeyLoadError {
+    /// Neither `auth.private_key` nor `auth.private_key_file` (nor `auth.public_key`, for verifiers) is set.
+    #[error(
+        "no root key configured: set auth.private_key_file (create one with `fiapx keys generate`) or auth.public_key"
+    )]
+    Missing,
+    /// The key file cannot be read.
+    #[error("cannot read the key file {path}: {source}")]
+    File {
+        /// The file.
+        path: String,
+        /// Why.
+        source: std::io::Error,
+    },
+    /// The key is not valid hex Ed25519.
+    #[error(transparent)]
+    Invalid(#[from] KeyError),
+    /// The public key does not match the private key.
+    #[error("auth.public_key does not match the private key")]
+    Mismatch,
+}
+
+/// The private root key, when configured (the auth service needs it to mint).
+pub fn load_root_key(settings: &AuthSettings) -> Result<Option<RootKey>, KeyLoadError> {
+    let hex = match (&settings.private_key, &settings.private_key_file) {
+        (Some(key), _) => key.expose_secret().to_owned(),
+        (None, Some(path)) => read_key_file(path)?,
+        (None, None) => return Ok(None),
+    };
+    let root = RootKey::from_private_hex(&hex)?;
+    if let Some(public) = &settings.public_key
+        && public_key_from_hex(public)? != root.public()
+    {
+        return Err(KeyLoadError::Mismatch);
+    }
+    Ok(Some(root))
+}
+
+/// The public root key: configured, or derived from the private one.
+pub fn load_public_key(settings: &AuthSettings) -> Result<biscuit_auth::PublicKey, KeyLoadError> {
+    if let Some(root) = load_root_key(settings)? {
+        return Ok(root.public());
+    }
+    match &settings.public_key {
+        Some(public) => Ok(public_key_from_hex(public)?),
+        None => Err(KeyLoadError::Missing),
+    }
+}
+
+fn read_key_file(path: &Path) -> Result<String, KeyLoadError> {
+    std::fs::read_to_string(path).map_err(|source| KeyLoadError::File {
+        path: path.display().to_string(),
+        source,
+    })
+}
+
+/// Writes a new private key (hex) to `path`, readable by its owner only; refuses to overwrite. Returns the key.
+pub fn generate_key_file(path: &Path) -> std::io::Result<RootKey> {
+    use std::io::Write as _;
+    let root = RootKey::generate();
+    if let Some(parent) = path.parent() {
+        std::fs::create_dir_all(parent)?;
+    }
+    let mut options = std::fs::OpenOptions::new();
+    options.write(true).create_new(true);
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::OpenOptionsExt as _;
+        options.mode(0o600);
+    }
+    let mut file = options.open(path)?;
+    writeln!(file, "{}", root.private_hex())?;
+    Ok(root)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_generated_file_loads_back_and_is_private() {
+        let dir = std::env::temp_dir().join(format!("fiapx-keys-{}", uuid::Uuid::now_v7()));
+        let path = dir.join("root.key");
+        let root = generate_key_file(&path).unwrap();
+        assert!(generate_key_file(&path).is_err(), "never overwrites");
+        #[cfg(unix)]
+        {
+            use std::os::unix::fs::PermissionsExt as _;
+            assert_eq!(
+                std::fs::metadata(&path).unwrap().permissions().mode() & 0o777,
+                0o600
+            );
+        }
+        let settings = AuthSettings {
+            private_key_file: Some(path),
+            ..AuthSettings::default()
+        };
+        let loaded = load_root_key(&settings).unwrap().unwrap();
+        assert_eq!(loaded.public(), root.public());
+        assert_eq!(load_public_key(&settings).unwrap(), root.public());
+        let verifier_only = AuthSettings {
+            public_key: Some(root.public().to_bytes_hex()),
+            ..AuthSettings::default()
+        };
+        assert!(load_root_key(&verifier_only).unwrap().is_none());
+        assert_eq!(load_public_key(&verifier_only).unwrap(), root.public());
+        assert!(matches!(
+            load_public_key(&AuthSettings::default()),
+            Err(KeyLoadError::Missing)
+        ));
+        std::fs::remove_dir_all(dir).unwrap();
+    }
+}

@@ -1,0 +1,887 @@
+//! Users and access against the real stack: `fiapx serve all` on a loopback port (real TCP, so client addresses
+//! are real), a per-test nats-server, PostgreSQL database and S3 bucket. Register/login/refresh/logout, every
+//! kind of bad token, owner isolation on every endpoint, shares, rate limits, disabled users through the real
+//! `fiapx users` command, and no secret in the logs.
+
+use std::io::Write as _;
+use std::path::PathBuf;
+use std::process::{Command, Stdio};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, SystemTime};
+
+use biscuit_auth::Biscuit;
+use biscuit_auth::macros::block;
+use fiapx::config::Settings;
+use fiapx::{Started, Which, start};
+use fiapx_auth::{Argon2Settings, AuthSettings, LimitSettings};
+use fiapx_domain::{UserId, VideoId};
+use fiapx_http::RootKey;
+use fiapx_http::test_support::test_root_key;
+use fiapx_nats::test_support::NatsServer;
+use fiapx_processor::ProcessorSettings;
+use fiapx_projections::test_support::TestDatabase;
+use fiapx_storage::test_support::TestBucket;
+use fiapx_upload::UploadSettings;
+use poem::listener::{Acceptor, Listener, TcpListener};
+use reqwest::StatusCode;
+use serde_json::{Value, json};
+use tokio_util::sync::CancellationToken;
+use uuid::Uuid;
+
+struct Stack {
+    nats: NatsServer,
+    db: TestDatabase,
+    bucket: TestBucket,
+}
+
+impl Stack {
+    async fn new() -> Self {
+        Self {
+            nats: NatsServer::start(),
+            db: TestDatabase::create().await,
+            bucket: TestBucket::create().await,
+        }
+    }
+
+    fn settings(&self) -> Settings {
+        Settings {
+            nats: self.nats.settings(),
+            database: self.db.settings(),
+            s3: self.bucket.settings(),
+            processor: ProcessorSettings {
+                concurrency: 2,
+                ack_wait_secs: 5,
+                ..ProcessorSettings::default()
+            },
+            auth: AuthSettings {
+                private_key: Some(test_root_key().private_hex().into()),
+                // Cheap hashing keeps the suite fast; production uses the defaults.
+                argon2: Argon2Settings {
+                    memory_kib: 1024,
+                    iterations: 1,
+                    parallelism: 1,
+                },
+                ..AuthSettings::default()
+            },
+            ..Settings::default()
+        }
+    }
+}
+
+struct App {
+    base: String,
+    http: reqwest::Client,
+    stop: CancellationToken,
+    workers: Option<tokio::task::JoinHandle<()>>,
+}
+
+/// Starts `which` with `settings` and serves its HTTP app (if any) on a free loopback port.
+async fn serve(which: Which, settings: &Settings) -> App {
+    if std::env::var_os("TEST_LOG").is_some() {
+        let _ = tracing_subscriber::fmt()
+            .with_env_filter("info,fiapx=debug")
+            .try_init();
+    }
+    let stop = CancellationToken::new();
+    let Started { mut workers, app } = start(which, settings, None, &stop).await.expect("app starts");
+    let mut base = String::new();
+    if let Some(app) = app {
+        let acceptor = TcpListener::bind("127.0.0.1:0").into_acceptor().await.unwrap();
+        let addr = acceptor.local_addr()[0].as_socket_addr().copied().unwrap();
+        base = format!("http://{addr}");
+        let until = stop.clone();
+        workers.spawn(async move {
+            poem::Server::new_with_acceptor(acceptor)
+                .run_with_graceful_shutdown(app, until.cancelled_owned(), Some(Duration::from_secs(5)))
+                .await?;
+            Ok("http")
+        });
+    }
+    let workers = tokio::spawn(async move {
+        while let Some(result) = workers.join_next().await {
+            result.expect("worker panicked").expect("worker failed");
+        }
+    });
+    App {
+        base,
+        http: reqwest::Client::builder()
+            .redirect(reqwest::redirect::Policy::none())
+            .build()
+            .unwrap(),
+        stop,
+        workers: Some(workers),
+    }
+}
+
+struct Reply {
+    status: StatusCode,
+    retry_after: Option<String>,
+    body: Value,
+}
+
+impl Reply {
+    #[track_caller]
+    fn code(&self) -> &str {
+        self.body["code"]
+            .as_str()
+            .unwrap_or_else(|| panic!("no code in {}", self.body))
+    }
+}
+
+impl App {
+    async fn stop(mut self) {
+        self.stop.cancel();
+        if let Some(task) = self.workers.take() {
+            tokio::time::timeout(Duration::from_secs(30), task)
+                .await
+                .expect("stops")
+                .unwrap();
+        }
+    }
+
+    async fn send(&self, request: reqwest::RequestBuilder) -> Reply {
+        let response = request.send().await.expect("request");
+        let status = response.status();
+        let retry_after = response
+            .headers()
+            .get("retry-after")
+            .map(|v| v.to_str().unwrap().to_owned());
+        let bytes = response.bytes().await.unwrap_or_default();
+        Reply {
+            status,
+            retry_after,
+            body: serde_json::from_slice(&bytes).unwrap_or(Value::Null),
+        }
+    }
+
+    async fn call(&self, method: &str, path: &str, token: Option<&str>, body: Option<Value>) -> Reply {
+        let method = reqwest::Method::from_bytes(method.as_bytes()).unwrap();
+        let mut request = self.http.request(method, format!("{}{path}", self.base));
+        if let Some(token) = token {
+            request = request.bearer_auth(token);
+        }
+        if let Some(body) = body {
+            request = request
+                .header("content-type", "application/json")
+                .body(body.to_string());
+        }
+        self.send(request).await
+    }
+
+    async fn register(&self, email: &str, password: &str) -> Reply {
+        let body =
+            json!({"email": email, "password": password, "display_name": "Maria Silva", "locale": "pt-BR"});
+        self.call("POST", "/api/v1/auth/register", None, Some(body)).await
+    }
+
+    async fn login(&self, email: &str, password: &str) -> Reply {
+        let body = json!({"email": email, "password": password});
+        self.call("POST", "/api/v1/auth/login", None, Some(body)).await
+    }
+
+    async fn refresh(&self, refresh_token: &str) -> Reply {
+        let body = json!({ "refresh_token": refresh_token });
+        self.call("POST", "/api/v1/auth/refresh", None, Some(body)).await
+    }
+
+    async fn me(&self, token: &str) -> Reply {
+        self.call("GET", "/api/v1/me", Some(token), None).await
+    }
+
+    /// Registers a fresh user and returns its access token.
+    async fn user(&self) -> (String, Uuid) {
+        let reply = self
+            .register(
+                &format!("u{}@example.com", Uuid::now_v7().simple()),
+                "correct horse battery",
+            )
+            .await;
+        assert_eq!(reply.status, StatusCode::CREATED, "{}", reply.body);
+        let id = reply.body["user"]["id"].as_str().unwrap().parse().unwrap();
+        (reply.body["access_token"].as_str().unwrap().to_owned(), id)
+    }
+
+    async fn upload(&self, token: &str, body: Vec<u8>) -> Reply {
+        let request = self
+            .http
+            .post(format!("{}/api/v1/videos", self.base))
+            .bearer_auth(token)
+            .header("content-type", "application/octet-stream")
+            .header("X-Fiapx-Filename", "praia.mp4")
+            .body(body);
+        self.send(request).await
+    }
+
+    async fn uploaded(&self, token: &str) -> Uuid {
+        let reply = self.upload(token, clip()).await;
+        assert_eq!(reply.status, StatusCode::ACCEPTED, "{}", reply.body);
+        reply.body["id"].as_str().unwrap().parse().unwrap()
+    }
+
+    /// Polls (bounded) until the video is in one of `statuses`.
+    async fn wait_for(&self, token: &str, id: Uuid, statuses: &[&str]) -> Value {
+        for _ in 0..600 {
+            let reply = self
+                .call("GET", &format!("/api/v1/videos/{id}"), Some(token), None)
+                .await;
+            if reply.status == StatusCode::OK
+                && statuses.contains(&reply.body["status"].as_str().unwrap_or_default())
+            {
+                return reply.body;
+            }
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+        panic!("video {id} never reached {statuses:?}");
+    }
+}
+
+fn clip() -> Vec<u8> {
+    let dir = PathBuf::from(env!("CARGO_TARGET_TMPDIR")).join("fiapx-auth");
+    std::fs::create_dir_all(&dir).unwrap();
+    let path = dir.join("clip_2s.mp4");
+    if !path.exists() {
+        let tmp = dir.join(format!("clip.{}.tmp", std::process::id()));
+        let out = Command::new("ffmpeg")
+            .args([
+                "-v",
+                "error",
+                "-y",
+                "-f",
+                "lavfi",
+                "-i",
+                "testsrc2=size=160x120:rate=10",
+                "-t",
+                "2",
+            ])
+            .args([
+                "-pix_fmt",
+                "yuv420p",
+                "-c:v",
+                "libx264",
+                "-preset",
+                "ultrafast",
+                "-f",
+                "mp4",
+            ])
+            .arg(&tmp)
+            .output()
+            .expect("ffmpeg CLI");
+        assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+        std::fs::rename(&tmp, &path).unwrap();
+    }
+    std::fs::read(path).unwrap()
+}
+
+fn str_of<'a>(reply: &'a Reply, field: &str) -> &'a str {
+    reply.body[field]
+        .as_str()
+        .unwrap_or_else(|| panic!("no {field} in {}", reply.body))
+}
+
+#[tokio::test]
+async fn register_login_refresh_and_logout() {
+    let stack = Stack::new().await;
+    let app = serve(Which::All, &stack.settings()).await;
+
+    let registered = app
+        .register("  Maria.Silva@Example.com ", "correct horse battery")
+        .await;
+    assert_eq!(registered.status, StatusCode::CREATED, "{}", registered.body);
+    assert_eq!(registered.body["user"]["email"], "maria.silva@example.com");
+    assert_eq!(registered.body["user"]["locale"], "pt-BR");
+    assert_eq!(registered.body["token_type"], "Bearer");
+    let me = app.me(str_of(&registered, "access_token")).await;
+    assert_eq!(me.status, StatusCode::OK);
+    assert_eq!(me.body["display_name"], "Maria Silva");
+
+    // The same e-mail in another case is taken; policies and shapes are checked.
+    assert_eq!(
+        app.register("MARIA.SILVA@example.com", "another good one")
+            .await
+            .code(),
+        "email_taken"
+    );
+    let weak = app.register("joao@example.com", "short").await;
+    assert_eq!(
+        (weak.status, weak.code()),
+        (StatusCode::UNPROCESSABLE_ENTITY, "weak_password")
+    );
+    assert_eq!(
+        app.register("not-an-email", "correct horse battery").await.code(),
+        "bad_request"
+    );
+
+    // Unknown e-mail and wrong password: one answer.
+    let wrong = app.login("maria.silva@example.com", "wrong horse battery").await;
+    let unknown = app.login("nobody@example.com", "correct horse battery").await;
+    assert_eq!(
+        (wrong.status, wrong.code()),
+        (StatusCode::UNAUTHORIZED, "invalid_credentials")
+    );
+    assert_eq!(wrong.body, unknown.body);
+
+    let login = app
+        .login("MARIA.silva@example.com", "correct horse battery")
+        .await;
+    assert_eq!(login.status, StatusCode::OK, "{}", login.body);
+    let first_refresh = str_of(&login, "refresh_token").to_owned();
+
+    // Rotation: each refresh returns a new pair; the old refresh token is spent.
+    let second = app.refresh(&first_refresh).await;
+    assert_eq!(second.status, StatusCode::OK, "{}", second.body);
+    let second_refresh = str_of(&second, "refresh_token").to_owned();
+    assert_ne!(second_refresh, first_refresh);
+    let second_access = str_of(&second, "access_token").to_owned();
+    assert_eq!(app.me(&second_access).await.status, StatusCode::OK);
+
+    // Reusing a spent refresh token revokes the whole session: its newer refresh and access tokens too.
+    let reused = app.refresh(&first_refresh).await;
+    assert_eq!(
+        (reused.status, reused.code()),
+        (StatusCode::UNAUTHORIZED, "token_revoked")
+    );
+    assert_eq!(app.refresh(&second_refresh).await.code(), "token_revoked");
+    assert_eq!(app.me(&second_access).await.code(), "token_revoked");
+    // Other sessions (the registration's) are untouched.
+    assert_eq!(
+        app.me(str_of(&registered, "access_token")).await.status,
+        StatusCode::OK
+    );
+
+    // Logout ends the session at once, twice is fine, and an unknown refresh token is refused.
+    let session = app
+        .login("maria.silva@example.com", "correct horse battery")
+        .await;
+    let (access, refresh) = (
+        str_of(&session, "access_token"),
+        str_of(&session, "refresh_token"),
+    );
+    let body = json!({ "refresh_token": refresh });
+    let out = app
+        .call("POST", "/api/v1/auth/logout", None, Some(body.clone()))
+        .await;
+    assert_eq!(out.status, StatusCode::NO_CONTENT);
+    assert_eq!(
+        app.call("POST", "/api/v1/auth/logout", None, Some(body))
+            .await
+            .status,
+        StatusCode::NO_CONTENT
+    );
+    assert_eq!(app.me(access).await.code(), "token_revoked");
+    assert_eq!(app.refresh(refresh).await.code(), "token_revoked");
+    assert_eq!(app.refresh("rt_made_up").await.code(), "invalid_token");
+    app.stop().await;
+}
+
+#[tokio::test]
+async fn missing_malformed_forged_tampered_and_expired_tokens_are_401_with_their_code() {
+    let stack = Stack::new().await;
+    let app = serve(Which::All, &stack.settings()).await;
+    let (token, user) = app.user().await;
+
+    let missing = app.call("GET", "/api/v1/videos", None, None).await;
+    assert_eq!(
+        (missing.status, missing.code()),
+        (StatusCode::UNAUTHORIZED, "unauthorized")
+    );
+    let forged = RootKey::generate()
+        .mint_user(
+            UserId::from_uuid(user),
+            Uuid::now_v7(),
+            SystemTime::now() + Duration::from_secs(600),
+        )
+        .unwrap();
+    let mut tampered = token.clone().into_bytes();
+    let at = tampered.len() / 3;
+    tampered[at] = if tampered[at] == b'A' { b'B' } else { b'A' };
+    let tampered = String::from_utf8(tampered).unwrap();
+    let expired = test_root_key()
+        .mint_user(
+            UserId::from_uuid(user),
+            Uuid::now_v7(),
+            SystemTime::now() - Duration::from_secs(1),
+        )
+        .unwrap();
+    for (bad, code) in [
+        ("garbage", "invalid_token"),
+        (forged.as_str(), "invalid_token"),
+        (tampered.as_str(), "invalid_token"),
+        (expired.as_str(), "token_expired"),
+    ] {
+        for path in ["/api/v1/videos", "/api/v1/me"] {
+            let reply = app.call("GET", path, Some(bad), None).await;
+            assert_eq!(
+                (reply.status, reply.code()),
+                (StatusCode::UNAUTHORIZED, code),
+                "{path}"
+            );
+        }
+    }
+    // The real token works, in the header or (for EventSource and links) in the query.
+    assert_eq!(
+        app.call("GET", "/api/v1/videos", Some(&token), None).await.status,
+        StatusCode::OK
+    );
+    let query = app
+        .send(
+            app.http
+                .get(format!("{}/api/v1/videos", app.base))
+                .query(&[("access_token", &token)]),
+        )
+        .await;
+    assert_eq!(query.status, StatusCode::OK);
+    app.stop().await;
+}
+
+#[tokio::test]
+async fn someone_elses_video_is_404_on_every_endpoint_and_shares_read_one_video_only() {
+    let stack = Stack::new().await;
+    let app = serve(Which::All, &stack.settings()).await;
+    let (alice, alice_id) = app.user().await;
+    let (bob, _) = app.user().await;
+    let video = app.uploaded(&alice).await;
+    let other = app.uploaded(&alice).await;
+    app.wait_for(&alice, video, &["completed"]).await;
+
+    let endpoints = [
+        ("GET", format!("/api/v1/videos/{video}"), None),
+        ("GET", format!("/api/v1/videos/{video}/timeline"), None),
+        ("GET", format!("/api/v1/videos/{video}/download"), None),
+        ("GET", format!("/api/v1/videos/{video}/events"), None),
+        ("POST", format!("/api/v1/videos/{video}/reprocess"), None),
+        ("DELETE", format!("/api/v1/videos/{video}"), None),
+        (
+            "POST",
+            format!("/api/v1/videos/{video}/shares"),
+            Some(json!({"expires_in_secs": 600})),
+        ),
+    ];
+    for (method, path, body) in &endpoints {
+        let reply = app.call(method, path, Some(&bob), body.clone()).await;
+        assert_eq!(
+            (reply.status, reply.code()),
+            (StatusCode::NOT_FOUND, "not_found"),
+            "{method} {path}"
+        );
+    }
+    let listed = app.call("GET", "/api/v1/videos", Some(&bob), None).await;
+    assert_eq!(listed.body["items"], json!([]), "bob sees nothing of alice's");
+
+    // Alice shares one video.
+    let share = app
+        .call(
+            "POST",
+            &format!("/api/v1/videos/{video}/shares"),
+            Some(&alice),
+            Some(json!({"expires_in_secs": 600})),
+        )
+        .await;
+    assert_eq!(share.status, StatusCode::CREATED, "{}", share.body);
+    let token = str_of(&share, "token").to_owned();
+    for path in [
+        format!("/api/v1/videos/{video}"),
+        format!("/api/v1/videos/{video}/timeline"),
+    ] {
+        assert_eq!(
+            app.call("GET", &path, Some(&token), None).await.status,
+            StatusCode::OK,
+            "{path}"
+        );
+    }
+    let download = app
+        .send(
+            app.http
+                .get(format!("{}{}", app.base, str_of(&share, "download_path"))),
+        )
+        .await;
+    assert_eq!(download.status, StatusCode::FOUND, "the share link downloads");
+    let live = app
+        .http
+        .get(format!(
+            "{}/api/v1/videos/{video}/events?access_token={token}",
+            app.base
+        ))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(live.status(), StatusCode::OK, "live status over SSE");
+    drop(live);
+
+    // ... and nothing else, even with blocks appended by its holder.
+    let widened = Biscuit::from_base64(&token, test_root_key().public())
+        .unwrap()
+        .append(block!(
+            r#"user({u}); share({o}); operation("write");"#,
+            u = alice_id.to_string(),
+            o = other.to_string()
+        ))
+        .unwrap()
+        .to_base64()
+        .unwrap();
+    for token in [&token, &widened] {
+        for (method, path, body) in [
+            ("GET", format!("/api/v1/videos/{other}"), None),
+            ("GET", format!("/api/v1/videos/{other}/download"), None),
+            ("POST", format!("/api/v1/videos/{video}/reprocess"), None),
+            ("DELETE", format!("/api/v1/videos/{video}"), None),
+            (
+                "POST",
+                format!("/api/v1/videos/{video}/shares"),
+                Some(json!({"expires_in_secs": 600})),
+            ),
+        ] {
+            let reply = app.call(method, &path, Some(token), body).await;
+            assert_eq!(reply.code(), "not_found", "{method} {path}");
+        }
+        for (method, path) in [("GET", "/api/v1/videos"), ("GET", "/api/v1/me")] {
+            let reply = app.call(method, path, Some(token), None).await;
+            assert_eq!(
+                (reply.status, reply.code()),
+                (StatusCode::FORBIDDEN, "forbidden"),
+                "{path}"
+            );
+        }
+        let upload = app.upload(token, clip()).await;
+        assert_eq!(upload.code(), "forbidden");
+    }
+
+    // A share stops at its expiry (minted here with a one-second life; the API's minimum is a minute).
+    let short = test_root_key()
+        .mint_share(
+            UserId::from_uuid(alice_id),
+            VideoId::from_uuid(video),
+            SystemTime::now() + Duration::from_secs(1),
+        )
+        .unwrap();
+    let path = format!("/api/v1/videos/{video}");
+    assert_eq!(
+        app.call("GET", &path, Some(&short), None).await.status,
+        StatusCode::OK
+    );
+    tokio::time::sleep(Duration::from_millis(2100)).await;
+    assert_eq!(
+        app.call("GET", &path, Some(&short), None).await.code(),
+        "token_expired"
+    );
+    let too_long = app
+        .call(
+            "POST",
+            &format!("/api/v1/videos/{video}/shares"),
+            Some(&alice),
+            Some(json!({"expires_in_secs": 31 * 24 * 3600})),
+        )
+        .await;
+    assert_eq!(too_long.code(), "bad_request");
+    app.stop().await;
+}
+
+#[tokio::test]
+async fn login_and_register_limits_trigger_with_retry_after_and_release() {
+    let stack = Stack::new().await;
+    let mut settings = stack.settings();
+    settings.auth.limits = LimitSettings {
+        login_attempts_per_email: 3,
+        login_attempts_per_client: 8,
+        login_window_secs: 3,
+        register_attempts_per_client: 2,
+        register_window_secs: 2,
+    };
+    let app = serve(Which::All, &settings).await;
+    let email = "ana@example.com";
+    assert_eq!(
+        app.register(email, "correct horse battery").await.status,
+        StatusCode::CREATED
+    );
+    for _ in 0..3 {
+        assert_eq!(
+            app.login(email, "wrong horse battery").await.code(),
+            "invalid_credentials"
+        );
+    }
+    let limited = app.login(email, "correct horse battery").await;
+    assert_eq!(
+        (limited.status, limited.code()),
+        (StatusCode::TOO_MANY_REQUESTS, "rate_limited")
+    );
+    let wait: u64 = limited.retry_after.expect("Retry-After").parse().unwrap();
+    assert!((1..=3).contains(&wait), "{wait}");
+    // Another e-mail from the same client still has budget.
+    assert_eq!(
+        app.login("other@example.com", "whatever it is").await.code(),
+        "invalid_credentials"
+    );
+    tokio::time::sleep(Duration::from_secs(wait) + Duration::from_millis(100)).await;
+    assert_eq!(
+        app.login(email, "correct horse battery").await.status,
+        StatusCode::OK,
+        "released"
+    );
+    // The client budget: 8 per window across e-mails; quick attempts with fresh e-mails exhaust it.
+    let mut codes = Vec::new();
+    for i in 0..20 {
+        let code = app
+            .login(&format!("x{i}@example.com"), "whatever it is")
+            .await
+            .code()
+            .to_owned();
+        let limited = code == "rate_limited";
+        codes.push(code);
+        if limited {
+            break;
+        }
+    }
+    assert_eq!(
+        codes.last().map(String::as_str),
+        Some("rate_limited"),
+        "{codes:?}"
+    );
+
+    // Registration: 2 per 2 s per client (one used above, partly refilled).
+    let mut statuses = Vec::new();
+    for i in 0..3 {
+        statuses.push(
+            app.register(&format!("r{i}@example.com"), "correct horse battery")
+                .await
+                .status,
+        );
+    }
+    assert_eq!(
+        statuses.last(),
+        Some(&StatusCode::TOO_MANY_REQUESTS),
+        "{statuses:?}"
+    );
+    app.stop().await;
+}
+
+#[tokio::test]
+async fn a_user_with_too_many_videos_in_flight_gets_429_until_one_finishes() {
+    let stack = Stack::new().await;
+    let mut settings = stack.settings();
+    settings.upload = UploadSettings {
+        max_videos_in_flight: 1,
+        in_flight_retry_after_secs: 7,
+        ..UploadSettings::default()
+    };
+    // Auth, upload and query, and the projector, but no processor: uploads stay queued.
+    let auth = serve(Which::Auth, &settings).await;
+    let upload = serve(Which::Upload, &settings).await;
+    let query = serve(Which::Query, &settings).await;
+    let projector = serve(Which::Projector, &settings).await;
+    let (token, _) = auth.user().await;
+    let first = upload.uploaded(&token).await;
+    query.wait_for(&token, first, &["queued"]).await;
+    let refused = upload.upload(&token, clip()).await;
+    assert_eq!(
+        (refused.status, refused.code()),
+        (StatusCode::TOO_MANY_REQUESTS, "rate_limited")
+    );
+    assert_eq!(refused.retry_after.as_deref(), Some("7"));
+    // Someone else is not limited by it.
+    let (other, _) = auth.user().await;
+    assert_eq!(upload.upload(&other, clip()).await.status, StatusCode::ACCEPTED);
+    // Once the first finishes (here: deleted), the user may upload again.
+    let deleted = upload
+        .call("DELETE", &format!("/api/v1/videos/{first}"), Some(&token), None)
+        .await;
+    assert_eq!(deleted.status, StatusCode::NO_CONTENT);
+    let mut accepted = false;
+    for _ in 0..100 {
+        if upload.upload(&token, clip()).await.status == StatusCode::ACCEPTED {
+            accepted = true;
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    assert!(
+        accepted,
+        "the limit releases when the read model shows the video gone"
+    );
+    for app in [auth, upload, query, projector] {
+        app.stop().await;
+    }
+}
+
+fn fiapx_cli(stack: &Stack, args: &[&str], stdin: Option<&str>) -> String {
+    let settings = stack.settings();
+    let mut command = Command::new(env!("CARGO_BIN_EXE_fiapx"));
+    command
+        .args(args)
+        .env("FIAPX_NATS_URL", &settings.nats.url)
+        .env("FIAPX_DATABASE_URL", &settings.database.url)
+        .env("FIAPX__AUTH__ARGON2__MEMORY_KIB", "1024")
+        .env("FIAPX__AUTH__ARGON2__ITERATIONS", "1")
+        .env_remove("FIAPX_NEW_PASSWORD")
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped());
+    let mut child = command.spawn().expect("fiapx binary");
+    if let Some(input) = stdin {
+        child.stdin.take().unwrap().write_all(input.as_bytes()).unwrap();
+    }
+    let out = child.wait_with_output().unwrap();
+    assert!(
+        out.status.success(),
+        "fiapx {args:?}: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    String::from_utf8(out.stdout).unwrap()
+}
+
+#[tokio::test]
+async fn operators_add_list_and_disable_users_with_the_cli() {
+    let stack = Stack::new().await;
+    let app = serve(Which::All, &stack.settings()).await;
+    let out = fiapx_cli(
+        &stack,
+        &[
+            "users",
+            "add",
+            "--email",
+            "Op@Example.com",
+            "--name",
+            "Operator",
+            "--locale",
+            "pt-BR",
+        ],
+        Some("correct horse battery\n"),
+    );
+    assert!(out.contains("op@example.com"), "{out}");
+    let login = app.login("op@example.com", "correct horse battery").await;
+    assert_eq!(login.status, StatusCode::OK, "{}", login.body);
+    let access = str_of(&login, "access_token").to_owned();
+    let refresh = str_of(&login, "refresh_token").to_owned();
+    let listed = fiapx_cli(&stack, &["users", "list"], None);
+    assert!(
+        listed.contains("op@example.com\tOperator\tpt-BR\tactive"),
+        "{listed}"
+    );
+
+    fiapx_cli(&stack, &["users", "disable", "op@example.com"], None);
+    // The server learns of it through the revocation bucket: bounded wait, no timing asserted.
+    let mut code = String::new();
+    for _ in 0..50 {
+        code = app.me(&access).await.body["code"]
+            .as_str()
+            .unwrap_or_default()
+            .to_owned();
+        if code == "token_revoked" {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    assert_eq!(code, "token_revoked");
+    assert_eq!(app.refresh(&refresh).await.code(), "token_revoked");
+    assert_eq!(
+        app.login("op@example.com", "correct horse battery").await.code(),
+        "invalid_credentials"
+    );
+    assert!(fiapx_cli(&stack, &["users", "list"], None).contains("\tdisabled\t"));
+
+    fiapx_cli(&stack, &["users", "enable", "op@example.com"], None);
+    assert_eq!(
+        app.login("op@example.com", "correct horse battery").await.status,
+        StatusCode::OK
+    );
+    app.stop().await;
+}
+
+/// A `MakeWriter` that keeps everything written, for reading the logs back.
+#[derive(Clone, Default)]
+struct Captured(Arc<Mutex<Vec<u8>>>);
+
+impl std::io::Write for Captured {
+    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+        self.0.lock().unwrap().extend_from_slice(buf);
+        Ok(buf.len())
+    }
+    fn flush(&mut self) -> std::io::Result<()> {
+        Ok(())
+    }
+}
+
+impl<'a> tracing_subscriber::fmt::MakeWriter<'a> for Captured {
+    type Writer = Self;
+    fn make_writer(&'a self) -> Self::Writer {
+        self.clone()
+    }
+}
+
+#[tokio::test]
+async fn no_password_hash_or_token_ever_reaches_the_logs() {
+    let captured = Captured::default();
+    let subscriber = tracing_subscriber::fmt()
+        .with_env_filter("trace,h2=info,hyper=info,rustls=info")
+        .json()
+        .with_writer(captured.clone())
+        .finish();
+    tracing::subscriber::set_global_default(subscriber).expect("one subscriber per test process");
+
+    let stack = Stack::new().await;
+    let app = serve(Which::All, &stack.settings()).await;
+    let password = "S3cret-Passw0rd-Unique";
+    let registered = app.register("logcheck@example.com", password).await;
+    assert_eq!(registered.status, StatusCode::CREATED);
+    let wrong = app.login("logcheck@example.com", "Wrong-Passw0rd-Unique").await;
+    assert_eq!(wrong.code(), "invalid_credentials");
+    let login = app.login("logcheck@example.com", password).await;
+    let refreshed = app.refresh(str_of(&login, "refresh_token")).await;
+    let reused = app.refresh(str_of(&login, "refresh_token")).await;
+    assert_eq!(reused.code(), "token_revoked");
+    let access = str_of(&refreshed, "access_token");
+    app.call("GET", "/api/v1/videos", Some(access), None).await;
+    app.send(
+        app.http
+            .get(format!("{}/api/v1/videos", app.base))
+            .query(&[("access_token", access)]),
+    )
+    .await;
+    app.call("GET", "/api/v1/videos", Some("forged-garbage-token-value"), None)
+        .await;
+    let body = json!({ "refresh_token": str_of(&refreshed, "refresh_token") });
+    app.call("POST", "/api/v1/auth/logout", None, Some(body)).await;
+    app.stop().await;
+
+    let hash: String = {
+        use sea_orm::{ConnectionTrait, Statement};
+        let row = stack
+            .db
+            .connection()
+            .query_one_raw(Statement::from_string(
+                sea_orm::DatabaseBackend::Postgres,
+                "SELECT password_hash FROM users WHERE email = 'logcheck@example.com'",
+            ))
+            .await
+            .unwrap()
+            .unwrap();
+        row.try_get("", "password_hash").unwrap()
+    };
+    let logs = String::from_utf8(captured.0.lock().unwrap().clone()).unwrap();
+    assert!(
+        logs.contains("signed in"),
+        "the logs were captured: {} bytes",
+        logs.len()
+    );
+    let secrets = [
+        password.to_owned(),
+        "Wrong-Passw0rd-Unique".to_owned(),
+        hash.clone(),
+        hash.split('$').next_back().unwrap().to_owned(),
+        str_of(&registered, "access_token").to_owned(),
+        str_of(&registered, "refresh_token").to_owned(),
+        str_of(&login, "access_token").to_owned(),
+        str_of(&login, "refresh_token").to_owned(),
+        access.to_owned(),
+        str_of(&refreshed, "refresh_token").to_owned(),
+        test_root_key().private_hex(),
+    ];
+    for secret in &secrets {
+        assert!(!logs.contains(secret.as_str()), "a secret leaked into the logs");
+    }
+    // Tokens are long; a prefix is enough to catch a truncated leak too.
+    for token in &secrets[4..10] {
+        assert!(
+            !logs.contains(&token[..24]),
+            "a token prefix leaked into the logs"
+        );
+    }
+}

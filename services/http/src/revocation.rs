@@ -1,0 +1,245 @@
+//! Revocations shared by every replica through a NATS KV bucket, checked locally on every request.
+//!
+//! Keys: `token.<hex revocation id>` (one biscuit block), `session.<uuid>` (a refresh-token family and every access
+//! token minted in it), `user.<uuid>` (a disabled user). The value is the unix time until which the revocation
+//! matters (the expiry of the longest-lived token it can hit); the bucket's `max_age` drops entries once no token
+//! they could stop is alive any more. Each process watches the bucket and keeps the set in memory, so a check
+//! costs no network round trip; a revocation reaches other replicas within the watch's latency (milliseconds),
+//! and the replica that wrote it sees it at once.
+
+use std::collections::HashMap;
+use std::sync::{Arc, RwLock};
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
+
+use async_nats::jetstream::{self, kv};
+use futures::StreamExt as _;
+use tokio_util::sync::CancellationToken;
+use tracing::{info, warn};
+
+/// The revocation bucket could not be reached.
+#[derive(Debug, thiserror::Error)]
+pub enum RevocationError {
+    /// Creating or opening the bucket failed.
+    #[error("cannot open the revocation bucket {bucket}: {message}")]
+    Bucket {
+        /// Bucket name.
+        bucket: String,
+        /// Server error.
+        message: String,
+    },
+    /// Writing a revocation failed.
+    #[error("cannot record a revocation: {0}")]
+    Put(String),
+}
+
+/// What a revocation key names.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Revoked<'a> {
+    /// One token block, by its hex revocation id.
+    Token(&'a str),
+    /// A session (refresh-token family).
+    Session(uuid::Uuid),
+    /// Every token of a user.
+    User(uuid::Uuid),
+}
+
+impl Revoked<'_> {
+    fn key(self) -> String {
+        match self {
+            Self::Token(id) => format!("token.{id}"),
+            Self::Session(id) => format!("session.{id}"),
+            Self::User(id) => format!("user.{id}"),
+        }
+    }
+}
+
+/// The in-memory revocation set, fed by the KV bucket (or empty, for tests without NATS).
+#[derive(Clone, Default)]
+pub struct Revocations {
+    set: Arc<RwLock<HashMap<String, u64>>>,
+    store: Option<kv::Store>,
+}
+
+impl std::fmt::Debug for Revocations {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Revocations")
+            .field(
+                "entries",
+                &self.set.read().map(|set| set.len()).unwrap_or_default(),
+            )
+            .finish_non_exhaustive()
+    }
+}
+
+fn unix_now() -> u64 {
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .unwrap_or(Duration::ZERO)
+        .as_secs()
+}
+
+impl Revocations {
+    /// Opens (creating if needed) the bucket, loads every live revocation, then keeps following it until
+    /// `shutdown`. Entries live for `max_age` (the longest token lifetime).
+    pub async fn watch(
+        js: &jetstream::Context,
+        bucket: &str,
+        max_age: Duration,
+        replicas: usize,
+        shutdown: CancellationToken,
+    ) -> Result<Self, RevocationError> {
+        let bucket_error = |message: String| RevocationError::Bucket {
+            bucket: bucket.to_owned(),
+            message,
+        };
+        let store = js
+            .create_or_update_key_value(kv::Config {
+                bucket: bucket.to_owned(),
+                description: "Revoked tokens, sessions and users (FIAP X auth)".into(),
+                history: 1,
+                max_age,
+                storage: jetstream::stream::StorageType::File,
+                num_replicas: replicas,
+                ..Default::default()
+            })
+            .await
+            .map_err(|e| bucket_error(e.to_string()))?;
+        let revocations = Self {
+            set: Arc::default(),
+            store: Some(store.clone()),
+        };
+        let mut stream = js
+            .get_stream(format!("KV_{bucket}"))
+            .await
+            .map_err(|e| bucket_error(e.to_string()))?;
+        let stored = stream
+            .info()
+            .await
+            .map_err(|e| bucket_error(e.to_string()))?
+            .state
+            .messages;
+        let mut watch = store
+            .watch_with_history(">")
+            .await
+            .map_err(|e| bucket_error(e.to_string()))?;
+        if stored > 0 {
+            // Catch up before answering any request: the history ends at the entry with delta 0.
+            let caught_up = tokio::time::timeout(Duration::from_secs(10), async {
+                while let Some(entry) = watch.next().await {
+                    let Ok(entry) = entry else { break };
+                    let last = entry.delta == 0;
+                    revocations.apply(&entry);
+                    if last {
+                        break;
+                    }
+                }
+            })
+            .await;
+            if caught_up.is_err() {
+                return Err(bucket_error("timed out loading revocations".into()));
+            }
+        }
+        info!(
+            kv.bucket = bucket,
+            revocations = revocations.len(),
+            "revocations loaded"
+        );
+        let follower = revocations.clone();
+        tokio::spawn(async move { follower.follow(watch, shutdown).await });
+        Ok(revocations)
+    }
+
+    /// Keeps applying updates; re-watches (with history) after an error until `shutdown`.
+    async fn follow(self, mut watch: kv::Watch, shutdown: CancellationToken) {
+        loop {
+            tokio::select! {
+                () = shutdown.cancelled() => return,
+                entry = watch.next() => match entry {
+                    Some(Ok(entry)) => self.apply(&entry),
+                    other => {
+                        if let Some(Err(error)) = other {
+                            warn!(error = %error, "revocation watch failed; watching again");
+                        }
+                        tokio::time::sleep(Duration::from_secs(1)).await;
+                        let Some(store) = &self.store else { return };
+                        match store.watch_with_history(">").await {
+                            Ok(again) => watch = again,
+                            Err(error) => warn!(error = %error, "revocation watch cannot restart yet"),
+                        }
+                    }
+                }
+            }
+        }
+    }
+
+    fn apply(&self, entry: &kv::Entry) {
+        let Ok(mut set) = self.set.write() else { return };
+        match entry.operation {
+            kv::Operation::Put => {
+                let until = std::str::from_utf8(&entry.value)
+                    .ok()
+                    .and_then(|text| text.parse().ok())
+                    .unwrap_or(u64::MAX);
+                set.insert(entry.key.clone(), until);
+                metrics::counter!("fiapx_revocations_seen_total").increment(1);
+            }
+            kv::Operation::Delete | kv::Operation::Purge => {
+                set.remove(&entry.key);
+            }
+        }
+        if set.len() % 1024 == 0 {
+            let now = unix_now();
+            set.retain(|_, until| *until >= now);
+        }
+    }
+
+    /// How many revocations are held in memory.
+    pub fn len(&self) -> usize {
+        self.set.read().map(|set| set.len()).unwrap_or_default()
+    }
+
+    /// Whether none are held.
+    pub fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+
+    /// Whether `what` is revoked.
+    pub fn is_revoked(&self, what: Revoked<'_>) -> bool {
+        self.set
+            .read()
+            .map(|set| set.get(&what.key()).is_some_and(|until| *until >= unix_now()))
+            .unwrap_or(true)
+    }
+
+    /// Records a revocation that matters until `until`: in the bucket (every replica) and here (at once).
+    pub async fn revoke(&self, what: Revoked<'_>, until: SystemTime) -> Result<(), RevocationError> {
+        let until = until
+            .duration_since(UNIX_EPOCH)
+            .unwrap_or(Duration::ZERO)
+            .as_secs();
+        if let Some(store) = &self.store {
+            store
+                .put(what.key(), until.to_string().into())
+                .await
+                .map_err(|e| RevocationError::Put(e.to_string()))?;
+        }
+        if let Ok(mut set) = self.set.write() {
+            set.insert(what.key(), until);
+        }
+        Ok(())
+    }
+
+    /// Lifts a revocation (re-enabling a user).
+    pub async fn lift(&self, what: Revoked<'_>) -> Result<(), RevocationError> {
+        if let Some(store) = &self.store {
+            store
+                .delete(what.key())
+                .await
+                .map_err(|e| RevocationError::Put(e.to_string()))?;
+        }
+        if let Ok(mut set) = self.set.write() {
+            set.remove(&what.key());
+        }
+        Ok(())
+    }
+}
