@@ -88,13 +88,14 @@ bench-upload: up ## Upload service peak RSS while streaming a 2 GiB body
 run: up web-build ## Start the stack, apply migrations, then every service and the web app on http://127.0.0.1:8080 (Ctrl-C stops it)
 	@$(WITH_ENV) $(CARGO) build -p fiapx
 	@$(WITH_ENV) $(CARGO) run -q -p fiapx -- migrate
+	@test -f $(STATE)/auth/root.key || $(WITH_ENV) $(CARGO) run -q -p fiapx -- keys generate --out $(STATE)/auth/root.key >/dev/null
 	@echo
 	@echo "FIAP X: open http://127.0.0.1:8080 in a browser (API docs http://127.0.0.1:8080/api/docs, metrics /metrics)"
-	@echo "Try:   curl -H 'X-Fiapx-Owner: 0193a8f2-0000-7000-8000-00000000beef' -H 'Content-Type: video/mp4' \\"
-	@echo "         -H 'X-Fiapx-Filename: clip.mp4' --data-binary @clip.mp4 http://127.0.0.1:8080/api/v1/videos"
+	@echo "API:   POST /api/v1/auth/register or /auth/login, then send 'Authorization: Bearer <access_token>' (see README)"
 	@echo "Mail:  what the notifier sends lands in .state/logs/smtp.log and .state/mail/*.eml (loopback http webhooks allowed)"
 	@echo
-	@$(WITH_ENV) FIAPX__NOTIFIER__ALLOW_INSECURE_WEBHOOKS=true exec $(CARGO) run -q -p fiapx -- serve all
+	@$(WITH_ENV) FIAPX__AUTH__PRIVATE_KEY_FILE=$(STATE)/auth/root.key FIAPX__NOTIFIER__ALLOW_INSECURE_WEBHOOKS=true \
+		exec $(CARGO) run -q -p fiapx -- serve all
 
 clean-state: down ## Stop the stack and delete .state/ (data, logs, venv)
 	rm -rf $(STATE)
