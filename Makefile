@@ -18,7 +18,7 @@ WITH_ENV := set -a && . $(STATE)/env && set +a &&
 
 CARGO ?= cargo
 
-.PHONY: help deps up down status fmt lint test bench bench-events bench-frames bench-pipeline bench-upload run clean-state web-deps web-build test-web
+.PHONY: help deps up down status fmt lint test bench bench-events bench-frames bench-pipeline bench-upload bench-login run clean-state web-deps web-build test-web
 
 help: ## List the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{ printf "  make %-13s %s\n", $$1, $$2 }'
@@ -71,7 +71,7 @@ test-web: up web-deps ## Web app: API client check, typecheck, Vitest, build, Pl
 	cd web && npm run --silent check:api && npm run --silent typecheck && npm test --silent && npm run --silent build
 	@$(WITH_ENV) cd web && npm run --silent e2e
 
-bench: bench-events bench-frames bench-pipeline bench-upload ## Run every benchmark
+bench: bench-events bench-frames bench-pipeline bench-upload bench-login ## Run every benchmark
 
 bench-events: up ## Event store benchmark (JetStream append/load)
 	$(WITH_ENV) $(CARGO) run --release -p fiapx-nats --example bench_event_store
@@ -81,6 +81,9 @@ bench-frames: up ## Frame extraction benchmark (FFmpeg decode, select, encode)
 
 bench-pipeline: up ## Whole pipeline: N uploads at concurrency C, latency percentiles, lost/duplicated, overhead
 	$(WITH_ENV) $(CARGO) run --release -p fiapx --example bench_pipeline
+
+bench-login: ## Login timing: unknown e-mail vs wrong password (should be indistinguishable)
+	$(CARGO) run --release -p fiapx-auth --example bench_login
 
 bench-upload: up ## Upload service peak RSS while streaming a 2 GiB body
 	$(WITH_ENV) $(CARGO) run --release -p fiapx-upload --example bench_upload
