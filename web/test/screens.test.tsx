@@ -154,6 +154,25 @@ describe("video list", () => {
     expect(urls.at(-1)?.searchParams.get("cursor")).toBeNull();
   });
 
+  it("drops a late answer for a filter the user already left", async () => {
+    let releaseAll: (r: Response) => void = () => undefined;
+    const base = async (request: Request) => {
+      const url = new URL(request.url, "http://localhost");
+      if (url.searchParams.get("status") === "failed") return json(200, { items: [video("broken", "failed")] });
+      return new Promise<Response>((resolve) => {
+        releaseAll = resolve;
+      });
+    };
+    const store = new SessionStore(memoryStorage(), base);
+    render(withI18n(<Videos session={store} />));
+    fireEvent.change(screen.getByLabelText("Show"), { target: { value: "failed" } });
+    await screen.findByText("broken.mp4");
+    releaseAll(json(200, { items: [video("clip", "completed")] }));
+    await new Promise((r) => setTimeout(r, 20));
+    expect(screen.queryByText("clip.mp4")).toBeNull();
+    expect(screen.getByText("broken.mp4")).toBeTruthy();
+  });
+
   it("shows a load error with a way to try again", async () => {
     let fail = true;
     const store = new SessionStore(memoryStorage(), async () =>

@@ -1,5 +1,5 @@
 // The home screen: upload, then the user's videos with live status, a status filter and cursor pagination.
-import { useCallback, useEffect, useState } from "preact/hooks";
+import { useCallback, useEffect, useRef, useState } from "preact/hooks";
 import { unwrap } from "../api/client";
 import type { Accepted } from "../api/upload";
 import type { SessionStore } from "../api/session";
@@ -24,8 +24,11 @@ export function Videos({ session }: { session: SessionStore }) {
   // live (the status stream reads the log), and dropped as soon as a reload of the list has them.
   const [pending, setPending] = useState<Video[]>([]);
 
+  // Only the latest request may fill the list: an older one (another filter) that answers late is dropped.
+  const latest = useRef(0);
   const load = useCallback(
     async (from?: string) => {
+      const request = ++latest.current;
       setLoading(true);
       setError(null);
       try {
@@ -34,17 +37,20 @@ export function Videos({ session }: { session: SessionStore }) {
             params: { query: { limit: PAGE, ...(filter ? { status: filter } : {}), ...(from ? { cursor: from } : {}) } },
           }),
         );
+        if (request !== latest.current) return;
         setItems((old) => (from ? [...old, ...page.items] : page.items));
         if (!from) setPending((old) => old.filter((p) => !page.items.some((v) => v.id === p.id)));
         setCursor(page.next_cursor);
       } catch (e) {
-        setError(errorText(t, e));
+        if (request === latest.current) setError(errorText(t, e));
       } finally {
-        setLoading(false);
+        if (request === latest.current) setLoading(false);
       }
     },
     [filter, session],
   );
+  const loadNow = useRef(load);
+  loadNow.current = load;
 
   useEffect(() => {
     void load();
@@ -66,7 +72,8 @@ export function Videos({ session }: { session: SessionStore }) {
     };
     setPending((old) => [video, ...old.filter((p) => p.id !== video.id)]);
     // Pick up the real row once the projection has it.
-    for (const delay of [1000, 4000]) setTimeout(() => void load(), delay);
+    // (Through the ref: by then the user may have chosen another filter.)
+    for (const delay of [1000, 4000]) setTimeout(() => void loadNow.current(), delay);
   };
   const shown = [
     ...pending.filter((p) => !items.some((v) => v.id === p.id) && (!filter || filter === p.status)),
