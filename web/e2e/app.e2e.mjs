@@ -196,7 +196,14 @@ test("an expired access token is renewed without the user noticing", async () =>
 test("settings, language switch and phone width", async () => {
   await page.getByRole("heading", { name: "Settings", level: 1 }).waitFor();
   await page.getByLabel("E-mail me when a video fails").waitFor();
+  // A webhook: the secret is shown once, the endpoint is listed, then removed.
+  await page.getByLabel("Webhook URL (https)").fill("http://127.0.0.1:9/fiapx-hook");
+  await page.getByRole("button", { name: "Add webhook" }).click();
+  await page.getByText(/Signing secret .*: \S{16,}/).waitFor();
+  await page.locator(".hooks li", { hasText: "http://127.0.0.1:9/fiapx-hook" }).waitFor();
   await shot(page, "10-settings");
+  await page.getByRole("button", { name: "Remove" }).click();
+  await page.getByText("No webhooks yet.").waitFor();
   await page.getByLabel("Language").selectOption("pt-BR");
   await page.getByRole("heading", { name: "Configurações", level: 1 }).waitFor();
   await page.reload();
@@ -207,4 +214,30 @@ test("settings, language switch and phone width", async () => {
   const overflow = await page.evaluate(() => document.documentElement.scrollWidth - window.innerWidth);
   assert.ok(overflow <= 0, `no horizontal scrolling at phone width (${overflow}px)`);
   await shot(page, "11-videos-phone-pt-BR");
+});
+
+test("reprocess, then delete", async () => {
+  await page.setViewportSize({ width: 1280, height: 800 });
+  await page.goto(videoUrl);
+  await page.getByRole("button", { name: "Processar de novo" }).click();
+  await page.getByText("Na fila para processar de novo.").waitFor();
+  // The second job completes too, live, and the timeline shows both.
+  await page.locator('.timeline li[data-event="reprocess_requested"]').waitFor();
+  await page.locator(".details dd", { hasText: /^1$/ }).first().waitFor();
+  await page.locator(".badge-completed").waitFor({ timeout: PROCESSING_MS });
+  await page.locator('.timeline li[data-event="completed"]').nth(1).waitFor();
+  page.once("dialog", (dialog) => void dialog.accept());
+  await page.getByRole("button", { name: "Excluir" }).click();
+  await page.getByRole("heading", { name: "Seus vídeos", level: 1 }).waitFor();
+  await page.locator("li.video", { hasText: "broken.mp4" }).waitFor();
+  assert.equal(await page.locator("li.video", { hasText: "clip.mp4" }).count(), 0);
+  // Its share link no longer opens it.
+  const stranger = await browser.newContext({ baseURL: stack.url, locale: "en-US" });
+  try {
+    const other = await stranger.newPage();
+    await other.goto(shareLink);
+    await other.getByText("This link is invalid or has expired.").waitFor();
+  } finally {
+    await stranger.close();
+  }
 });
