@@ -46,17 +46,6 @@ async fn world() -> World {
     provision(&js, &nats).await.unwrap();
     let handler = CommandHandler::new(EventStore::new(client.clone(), &nats), 10);
     let db = TestDatabase::create().await;
-    // The lead's users migration (m20261122_000002) creates this table; it is created here as the contract
-    // describes it only where that migration is not in the tree yet.
-    db.connection()
-        .execute_unprepared(
-            "CREATE TABLE IF NOT EXISTS users (id uuid PRIMARY KEY, email text UNIQUE NOT NULL, \
-             display_name text NOT NULL, locale text NOT NULL DEFAULT 'en', password_hash text NOT NULL, \
-             disabled_at timestamptz, created_at timestamptz NOT NULL DEFAULT now(), \
-             updated_at timestamptz NOT NULL DEFAULT now())",
-        )
-        .await
-        .unwrap();
     let root = RootKey::generate();
     let stop_revocations = CancellationToken::new();
     let revocations = Revocations::watch(

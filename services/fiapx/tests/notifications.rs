@@ -1,0 +1,508 @@
+//! Failures end to end: the real processor (FFmpeg, S3) and the real notifier (PostgreSQL, SMTP) started by
+//! `fiapx::start` on a per-test nats-server, database, bucket and SMTP sink. Sources are put in S3 and
+//! `uploaded` appended the way the upload service does it, so these tests do not depend on the HTTP layer.
+
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::process::Command as Process;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use fiapx::config::Settings;
+use fiapx::{Started, Which, start};
+use fiapx_auth::AuthSettings;
+use fiapx_domain::{
+    Command, Event, ExtractionSpec, FailureCode, Language, SourceObject, Status, UserId, Video, VideoId,
+};
+use fiapx_http::test_support::test_root_key;
+use fiapx_nats::test_support::NatsServer;
+use fiapx_nats::{CommandHandler, EventStore, Metadata};
+use fiapx_notifier::NotifierSettings;
+use fiapx_notifier::test_support::SmtpSink;
+use fiapx_processor::ProcessorSettings;
+use fiapx_projections::test_support::TestDatabase;
+use fiapx_storage::test_support::TestBucket;
+use fiapx_storage::{PutOptions, source_key};
+use sea_orm::ConnectionTrait;
+use time::OffsetDateTime;
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::net::{TcpListener, TcpStream};
+use tokio::task::JoinSet;
+use tokio_util::sync::CancellationToken;
+use uuid::Uuid;
+
+struct World {
+    nats: NatsServer,
+    db: TestDatabase,
+    bucket: TestBucket,
+    smtp: SmtpSink,
+    handler: CommandHandler,
+    stops: Vec<(CancellationToken, tokio::task::JoinHandle<()>)>,
+}
+
+async fn world() -> World {
+    let nats = NatsServer::start();
+    let db = TestDatabase::create().await;
+    let client = async_nats::connect(nats.url()).await.unwrap();
+    let js = async_nats::jetstream::new(client.clone());
+    fiapx_nats::provision(&js, &nats.settings()).await.unwrap();
+    let handler = CommandHandler::new(EventStore::new(client, &nats.settings()), 10);
+    World {
+        nats,
+        db,
+        bucket: TestBucket::create().await,
+        smtp: SmtpSink::start(),
+        handler,
+        stops: Vec::new(),
+    }
+}
+
+impl World {
+    fn settings(&self) -> Settings {
+        Settings {
+            nats: self.nats.settings(),
+            database: self.db.settings(),
+            s3: self.bucket.settings(),
+            processor: ProcessorSettings {
+                ack_wait_secs: 5,
+                max_deliver: 3,
+                backoff_secs: vec![1],
+                ..ProcessorSettings::default()
+            },
+            notifier: NotifierSettings {
+                smtp_url: self.smtp.url().into(),
+                public_url: "https://fiapx.test".into(),
+                email_retry_secs: vec![1],
+                poll_interval_ms: 100,
+                ..NotifierSettings::default()
+            },
+            // The notifier's HTTP API checks tokens of the test key.
+            auth: AuthSettings {
+                private_key: Some(test_root_key().private_hex().into()),
+                ..AuthSettings::default()
+            },
+            ..Settings::default()
+        }
+    }
+
+    async fn run(&mut self, which: Which, settings: &Settings) {
+        let stop = CancellationToken::new();
+        let Started { mut workers, .. } = start(which, settings, None, &stop).await.expect("starts");
+        let task = tokio::spawn(async move {
+            while let Some(result) = workers.join_next().await {
+                result.expect("worker panicked").expect("worker failed");
+            }
+        });
+        self.stops.push((stop, task));
+    }
+
+    async fn stop(mut self) {
+        for (stop, task) in self.stops.drain(..) {
+            stop.cancel();
+            tokio::time::timeout(Duration::from_secs(30), task)
+                .await
+                .expect("workers stop")
+                .unwrap();
+        }
+    }
+
+    async fn user(&self, email: &str, locale: &str) -> UserId {
+        let id = Uuid::now_v7();
+        self.db
+            .connection()
+            .execute_unprepared(&format!(
+                "INSERT INTO users (id, email, display_name, locale, password_hash) \
+                 VALUES ('{id}', '{email}', 'Owner', '{locale}', 'x')"
+            ))
+            .await
+            .unwrap();
+        UserId::from_uuid(id)
+    }
+
+    /// Stores `bytes` (if any) as the source and appends `uploaded`, as the upload service does.
+    async fn upload(&self, owner: UserId, file_name: &str, bytes: Option<Vec<u8>>) -> VideoId {
+        let video = VideoId::from_uuid(Uuid::now_v7());
+        let key = source_key(video);
+        let size = bytes.as_ref().map_or(1000, |b| b.len() as u64);
+        if let Some(bytes) = bytes {
+            let mut reader = std::io::Cursor::new(bytes);
+            self.bucket
+                .storage()
+                .put_stream(&key, "video/mp4", &mut reader, PutOptions::default())
+                .await
+                .unwrap();
+        }
+        let command = Command::RegisterUpload {
+            video_id: video,
+            owner,
+            source: SourceObject {
+                key,
+                file_name: file_name.into(),
+                size_bytes: size,
+                content_type: "video/mp4".into(),
+            },
+            spec: ExtractionSpec::default(),
+            at: OffsetDateTime::now_utc(),
+        };
+        self.handler
+            .handle(video, command, Metadata::new_request())
+            .await
+            .unwrap();
+        video
+    }
+
+    async fn events(&self, video: VideoId) -> Vec<Event> {
+        self.handler
+            .store()
+            .load(video)
+            .await
+            .unwrap()
+            .events
+            .into_iter()
+            .map(|e| e.event)
+            .collect()
+    }
+
+    async fn until(&self, video: VideoId, done: impl Fn(&[Event]) -> bool) -> Vec<Event> {
+        for _ in 0..900 {
+            let events = self.events(video).await;
+            if done(&events) {
+                return events;
+            }
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+        panic!("video {video} never got there: {:?}", self.events(video).await);
+    }
+
+    /// Waits (bounded) until every notification recorded so far was sent (or given up).
+    async fn notifications_settled(&self, expected: i64) {
+        for _ in 0..600 {
+            let row = self
+                .db
+                .connection()
+                .query_one_raw(sea_orm::Statement::from_string(
+                    sea_orm::DbBackend::Postgres,
+                    "SELECT count(*) AS total, count(*) FILTER (WHERE status IN ('pending', 'sending')) AS open \
+                     FROM notifications",
+                ))
+                .await
+                .unwrap()
+                .unwrap();
+            let total: i64 = row.try_get("", "total").unwrap();
+            let open: i64 = row.try_get("", "open").unwrap();
+            if total >= expected && open == 0 {
+                return;
+            }
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+        panic!("notifications did not settle");
+    }
+}
+
+fn clip(name: &str) -> Vec<u8> {
+    let dir = PathBuf::from(env!("CARGO_TARGET_TMPDIR")).join("fiapx-notifications");
+    std::fs::create_dir_all(&dir).unwrap();
+    let path = dir.join(name);
+    if !path.exists() {
+        let tmp = dir.join(format!("{name}.{}.tmp", std::process::id()));
+        let out = Process::new("ffmpeg")
+            .args([
+                "-v",
+                "error",
+                "-y",
+                "-f",
+                "lavfi",
+                "-i",
+                "testsrc2=size=160x120:rate=25",
+            ])
+            .args([
+                "-t",
+                "3",
+                "-pix_fmt",
+                "yuv420p",
+                "-c:v",
+                "libx264",
+                "-preset",
+                "ultrafast",
+            ])
+            .args(["-f", "mp4"])
+            .arg(&tmp)
+            .output()
+            .expect("ffmpeg CLI");
+        assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+        std::fs::rename(&tmp, &path).unwrap();
+    }
+    std::fs::read(path).unwrap()
+}
+
+fn final_failure(events: &[Event]) -> Option<FailureCode> {
+    match Video::from_events(events) {
+        Video {
+            status: Status::Failed,
+            failure: Some((code, _)),
+            ..
+        } => Some(code),
+        _ => None,
+    }
+}
+
+#[tokio::test]
+async fn a_corrupt_upload_sends_exactly_one_email_to_its_owner() {
+    let mut w = world().await;
+    let owner = w.user("owner@example.com", "pt-BR").await;
+    let settings = w.settings();
+    w.run(Which::Processor, &settings).await;
+    w.run(Which::Notifier, &settings).await;
+
+    let mut bytes = clip("n_3s.mp4");
+    for byte in bytes.iter_mut().skip(2048) {
+        *byte = byte.wrapping_mul(13).wrapping_add(5);
+    }
+    let video = w.upload(owner, "aniversário.mp4", Some(bytes)).await;
+    let events = w.until(video, |e| final_failure(e).is_some()).await;
+    let code = final_failure(&events).unwrap();
+    assert!(!code.is_retryable(), "{code}");
+    w.notifications_settled(1).await;
+    let w = {
+        let mails = w.smtp.messages();
+        assert_eq!(mails.len(), 1, "{mails:?}");
+        let mail = &mails[0];
+        assert_eq!(mail.to, ["owner@example.com"]);
+        assert!(mail.subject.contains("aniversário.mp4"), "{}", mail.subject);
+        assert!(mail.text.contains(code.as_str()), "{}", mail.text);
+        assert!(mail.text.contains(code.user_message(Language::PortugueseBrazil)));
+        assert!(mail.text.contains(&format!("https://fiapx.test/videos/{video}")));
+        w
+    };
+    w.stop().await;
+}
+
+#[tokio::test]
+async fn a_poison_input_ends_after_max_deliver_with_attempts_exhausted_and_one_notification() {
+    let mut w = world().await;
+    let owner = w.user("poison@example.com", "en").await;
+    let settings = w.settings();
+    w.run(Which::Processor, &settings).await;
+    w.run(Which::Notifier, &settings).await;
+
+    // The source never reaches storage: every delivery fails with a transient storage error.
+    let video = w.upload(owner, "poison.mp4", None).await;
+    let events = w.until(video, |e| final_failure(e).is_some()).await;
+    let failures: Vec<(u32, FailureCode, bool)> = events
+        .iter()
+        .filter_map(|e| match e {
+            Event::Failed {
+                attempt,
+                code,
+                will_retry,
+                ..
+            } => Some((*attempt, *code, *will_retry)),
+            _ => None,
+        })
+        .collect();
+    assert_eq!(
+        failures,
+        [
+            (1, FailureCode::StorageUnavailable, true),
+            (2, FailureCode::StorageUnavailable, true),
+            (3, FailureCode::AttemptsExhausted, false),
+        ]
+    );
+    w.notifications_settled(1).await;
+    let mails = w.smtp.messages();
+    assert_eq!(
+        mails.len(),
+        1,
+        "one notification, for the final failure: {mails:?}"
+    );
+    assert!(mails[0].text.contains("attempts_exhausted"));
+    assert!(mails[0].subject.contains("poison.mp4"));
+    w.stop().await;
+}
+
+/// A TCP proxy to S3 that, once armed, closes by itself on the first write request (`PUT`/`POST`) passing through
+/// (connections refused, open ones cut), and opens again on the same port when told.
+struct Proxy {
+    addr: SocketAddr,
+    upstream: SocketAddr,
+    running: Mutex<Option<CancellationToken>>,
+    connections: Arc<Mutex<usize>>,
+    armed: Arc<AtomicBool>,
+}
+
+impl Proxy {
+    async fn start(upstream: SocketAddr) -> Arc<Self> {
+        let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let proxy = Arc::new(Self {
+            addr: listener.local_addr().unwrap(),
+            upstream,
+            running: Mutex::new(None),
+            connections: Arc::new(Mutex::new(0)),
+            armed: Arc::new(AtomicBool::new(false)),
+        });
+        proxy.serve(listener);
+        proxy
+    }
+
+    fn serve(&self, listener: TcpListener) {
+        let stop = CancellationToken::new();
+        *self.running.lock().unwrap() = Some(stop.clone());
+        let upstream = self.upstream;
+        let connections = Arc::clone(&self.connections);
+        let armed = Arc::clone(&self.armed);
+        tokio::spawn(async move {
+            let mut open = JoinSet::new();
+            loop {
+                tokio::select! {
+                    () = stop.cancelled() => break,
+                    accepted = listener.accept() => {
+                        let Ok((mut inbound, _)) = accepted else { continue };
+                        *connections.lock().unwrap() += 1;
+                        let armed = Arc::clone(&armed);
+                        let trip = stop.clone();
+                        open.spawn(async move {
+                            let Ok(outbound) = TcpStream::connect(upstream).await else { return };
+                            let (mut from_client, mut to_client) = inbound.split();
+                            let (mut from_s3, mut to_s3) = tokio::io::split(outbound);
+                            let up = async {
+                                let mut buf = vec![0u8; 64 * 1024];
+                                loop {
+                                    let n = match from_client.read(&mut buf).await {
+                                        Ok(0) | Err(_) => break,
+                                        Ok(n) => n,
+                                    };
+                                    let chunk = &buf[..n];
+                                    let writes = chunk.windows(4).any(|w| w == b"PUT " || w == b"POST");
+                                    if writes && armed.swap(false, Ordering::SeqCst) {
+                                        // S3 "stops" while the archive is being written.
+                                        trip.cancel();
+                                        break;
+                                    }
+                                    if to_s3.write_all(chunk).await.is_err() {
+                                        break;
+                                    }
+                                }
+                            };
+                            let down = tokio::io::copy(&mut from_s3, &mut to_client);
+                            tokio::select! {
+                                () = up => {}
+                                _ = down => {}
+                            }
+                        });
+                    }
+                }
+            }
+            // Closing: the listener is dropped and every open connection is cut.
+            open.abort_all();
+        });
+    }
+
+    /// Closes on the next write request that passes through.
+    fn close_on_write(&self) {
+        self.armed.store(true, Ordering::SeqCst);
+    }
+
+    async fn open(&self) {
+        // The closed listener's port is free again; bind it (retry briefly while the old task lets go).
+        for _ in 0..100 {
+            if let Ok(listener) = TcpListener::bind(self.addr).await {
+                self.serve(listener);
+                return;
+            }
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+        panic!("cannot reopen the proxy on {}", self.addr);
+    }
+}
+
+#[tokio::test]
+async fn an_s3_outage_during_a_job_is_retried_and_the_job_completes_when_s3_returns() {
+    let mut w = world().await;
+    let owner = w.user("outage@example.com", "en").await;
+    let mut settings = w.settings();
+    let real: url_parts::Endpoint = settings.s3.endpoint.parse().unwrap();
+    let proxy = Proxy::start(real.addr).await;
+    settings.s3.endpoint = format!("http://{}", proxy.addr);
+    settings.processor.max_deliver = 4;
+    w.run(Which::Processor, &settings).await;
+    w.run(Which::Notifier, &settings).await;
+
+    // S3 goes away while the job writes its archive (the source went in through the real endpoint).
+    proxy.close_on_write();
+    let video = w.upload(owner, "outage.mp4", Some(clip("n_3s.mp4"))).await;
+    let events = w
+        .until(video, |e| {
+            e.iter()
+                .any(|e| matches!(e, Event::Failed { will_retry: true, .. }))
+        })
+        .await;
+    assert!(
+        events.iter().any(|e| matches!(
+            e,
+            Event::Failed {
+                code: FailureCode::StorageUnavailable,
+                will_retry: true,
+                ..
+            }
+        )),
+        "{events:?}"
+    );
+    assert!(
+        matches!(events[1], Event::ProcessingStarted { attempt: 1, .. }),
+        "the outage hit a running job: {events:?}"
+    );
+    assert!(
+        !proxy.armed.load(Ordering::SeqCst),
+        "the proxy closed on the archive write"
+    );
+    // S3 is back: a later delivery completes the job.
+    proxy.open().await;
+    let events = w
+        .until(video, |e| Video::from_events(e).status == Status::Completed)
+        .await;
+    let completed = events
+        .iter()
+        .filter(|e| matches!(e, Event::Completed { .. }))
+        .count();
+    assert_eq!(completed, 1, "{events:?}");
+    let Some(Event::Completed { archive, .. }) = events.last() else {
+        panic!("{events:?}");
+    };
+    assert_eq!(archive.frame_count, 3, "3 s at fps=1");
+    let stored = w.bucket.storage().size(&archive.key).await.unwrap();
+    assert_eq!(stored, Some(archive.size_bytes));
+    assert!(
+        *proxy.connections.lock().unwrap() > 0,
+        "S3 was reached through the proxy"
+    );
+    // A retried attempt and a completion (not opted in) notify nobody.
+    w.notifications_settled(0).await;
+    assert!(w.smtp.messages().is_empty());
+    w.stop().await;
+}
+
+/// `http://host:port` -> the socket address (the stack's S3 endpoint is a loopback IP and port).
+mod url_parts {
+    use std::net::{SocketAddr, ToSocketAddrs};
+    use std::str::FromStr;
+
+    pub(super) struct Endpoint {
+        pub(super) addr: SocketAddr,
+    }
+
+    impl FromStr for Endpoint {
+        type Err = String;
+
+        fn from_str(s: &str) -> Result<Self, Self::Err> {
+            let rest = s.split_once("://").map_or(s, |(_, rest)| rest);
+            let host_port = rest.split('/').next().unwrap_or(rest);
+            let addr = host_port
+                .to_socket_addrs()
+                .map_err(|e| e.to_string())?
+                .next()
+                .ok_or_else(|| format!("no address for {s}"))?;
+            Ok(Self { addr })
+        }
+    }
+}
