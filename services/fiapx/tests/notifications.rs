@@ -279,7 +279,8 @@ async fn a_corrupt_upload_sends_exactly_one_email_to_its_owner() {
 }
 
 #[tokio::test]
-async fn a_poison_input_ends_after_max_deliver_with_attempts_exhausted_and_one_notification() {
+async fn a_poison_input_ends_after_max_deliver_with_attempts_exhausted_and_one_notification_then_reprocesses()
+{
     let mut w = world().await;
     let owner = w.user("poison@example.com", "en").await;
     let settings = w.settings();
@@ -318,6 +319,35 @@ async fn a_poison_input_ends_after_max_deliver_with_attempts_exhausted_and_one_n
     );
     assert!(mails[0].text.contains("attempts_exhausted"));
     assert!(mails[0].subject.contains("poison.mp4"));
+
+    // A final failure is not the end: once the source is there, a reprocess (job 1) completes.
+    let mut reader = std::io::Cursor::new(clip("n_3s.mp4"));
+    w.bucket
+        .storage()
+        .put_stream(
+            &source_key(video),
+            "video/mp4",
+            &mut reader,
+            PutOptions::default(),
+        )
+        .await
+        .unwrap();
+    let reprocess = Command::RequestReprocess {
+        by: owner,
+        spec: None,
+        at: OffsetDateTime::now_utc(),
+    };
+    w.handler
+        .handle(video, reprocess, Metadata::new_request())
+        .await
+        .unwrap();
+    let events = w
+        .until(video, |e| Video::from_events(e).status == Status::Completed)
+        .await;
+    assert!(
+        matches!(events.last(), Some(Event::Completed { job: 1, .. })),
+        "{events:?}"
+    );
     w.stop().await;
 }
 
