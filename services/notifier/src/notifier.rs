@@ -31,6 +31,30 @@ use crate::settings::{NotifierSettings, retry_delay};
 use crate::store::{Channel, Claimed, Intent, Store, TryOutcome};
 use crate::webhook::{DELIVERY_HEADER, EVENT_HEADER, SIGNATURE_HEADER, signature_header};
 
+/// Events pulled at once by intake (also the most a stopping process hands back).
+const INTAKE_BATCH: usize = 32;
+
+/// On shutdown, naks (without delay) what was pulled but not taken, so that another process gets it at once
+/// rather than after `ack_wait`. Bounded: a second at most.
+async fn hand_back(messages: &mut jetstream::consumer::pull::Stream) {
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(1);
+    for _ in 0..INTAKE_BATCH * 2 {
+        let next = tokio::time::timeout_at(
+            deadline.min(tokio::time::Instant::now() + Duration::from_millis(50)),
+            messages.next(),
+        )
+        .await;
+        match next {
+            Ok(Some(Ok(message))) => {
+                if let Err(error) = message.ack_with(AckKind::Nak(None)).await {
+                    debug!(%error, "handing an event back failed; it returns after ack_wait");
+                }
+            }
+            _ => break,
+        }
+    }
+}
+
 /// Why the notifier cannot start or keep running.
 #[derive(Debug, thiserror::Error)]
 pub enum NotifierError {
@@ -152,13 +176,18 @@ impl Notifier {
             .await
             .map_err(|e| NotifierError::Consumer(e.to_string()))?;
         let mut messages = consumer
+            .stream()
+            .max_messages_per_batch(INTAKE_BATCH)
             .messages()
             .await
             .map_err(|e| NotifierError::Consumer(e.to_string()))?;
         info!(consumer = %self.inner.settings.consumer, "notifier consuming");
         loop {
             let next = tokio::select! {
-                () = shutdown.cancelled() => return Ok(()),
+                () = shutdown.cancelled() => {
+                    hand_back(&mut messages).await;
+                    return Ok(());
+                }
                 next = messages.next() => next,
             };
             let message = match next {

@@ -63,9 +63,22 @@ impl SmtpSink {
         panic!("SMTP sink did not start: {last_error}");
     }
 
+    /// Starts the sink on `port` (e.g. one a notifier was already told to use). Panics with the reason.
+    pub fn start_on(port: u16) -> Self {
+        Self::try_start_on(port).unwrap_or_else(|error| panic!("SMTP sink did not start: {error}"))
+    }
+
+    /// A loopback port nothing listens on yet.
+    pub fn free_port() -> u16 {
+        free_port()
+    }
+
     fn try_start() -> Result<Self, String> {
+        Self::try_start_on(free_port())
+    }
+
+    fn try_start_on(port: u16) -> Result<Self, String> {
         let dir = tempfile::tempdir().map_err(|e| e.to_string())?;
-        let port = free_port();
         let script = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../scripts/smtp_sink.py");
         let mut child = Command::new(python())
             .arg(&script)

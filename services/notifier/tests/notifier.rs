@@ -668,3 +668,53 @@ async fn a_notifier_restarted_mid_batch_and_a_full_redelivery_send_no_duplicates
     }
     assert_eq!(w.count("true").await, 12);
 }
+
+#[tokio::test]
+async fn an_smtp_outage_delays_the_email_but_loses_nothing() {
+    let w = world().await;
+    let ida = w.user("ida@example.com", "Ida", "en").await;
+    // The notifier is told about an SMTP server that is not up yet.
+    let port = SmtpSink::free_port();
+    let running = w.notifier(NotifierSettings {
+        smtp_url: format!("smtp://127.0.0.1:{port}").into(),
+        email_retry_secs: vec![1; 30],
+        ..settings(&w.smtp)
+    });
+    let video = w.upload(ida, "late.mp4").await;
+    w.start(video, 1).await;
+    w.fail(video, 1, FailureCode::TooLarge, false).await;
+    // Wait for a failed try on record.
+    let mut failed = 0;
+    for _ in 0..600 {
+        failed =
+            w.db.connection()
+                .query_one_raw(sea_orm::Statement::from_string(
+                    sea_orm::DbBackend::Postgres,
+                    "SELECT count(*) AS n FROM notification_attempts WHERE outcome = 'failed'",
+                ))
+                .await
+                .unwrap()
+                .unwrap()
+                .try_get::<i64>("", "n")
+                .unwrap();
+        if failed > 0 {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    assert!(failed > 0, "a try against the missing SMTP server failed");
+    assert_eq!(
+        w.count("status IN ('pending', 'sending')").await,
+        1,
+        "still waiting to be sent"
+    );
+    // SMTP comes up: the next try delivers it, once.
+    let sink = SmtpSink::start_on(port);
+    let mails = sink.wait_for(1).await;
+    w.settled("notifier").await;
+    running.stop().await;
+    assert_eq!(sink.messages().len(), 1, "{mails:?}");
+    assert!(mails[0].subject.contains("late.mp4"));
+    assert!(mails[0].text.contains("too_large"));
+    assert_eq!(w.count("status = 'sent' AND attempts > 1").await, 1);
+}
