@@ -4,9 +4,9 @@
 // ZIP and check its entries, see a corrupt upload fail with its message, share a link and open it in a fresh
 // browser context. Screenshots of each screen land in web/test-results/screenshots/.
 import assert from "node:assert/strict";
-import { mkdirSync, readFileSync, writeFileSync } from "node:fs";
+import { appendFileSync, mkdirSync, readFileSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
-import { after, before, test } from "node:test";
+import { after, afterEach, before, test } from "node:test";
 import { unzipSync } from "fflate";
 import { chromium } from "playwright-core";
 import { ACCESS_TTL_SECS, RESULTS, makeClip, startStack } from "./stack.mjs";
@@ -62,6 +62,25 @@ before(async () => {
   context = await browser.newContext({ baseURL: stack.url, locale: "en-US", acceptDownloads: true });
   context.setDefaultTimeout(20_000);
   page = await context.newPage();
+  // What the browser saw, for when a scenario fails: console messages and every API answer that was not 2xx/3xx.
+  const log = join(RESULTS, "browser.log");
+  writeFileSync(log, "");
+  /** @param {string} line */
+  const note = (line) => appendFileSync(log, `${new Date().toISOString()} ${line}\n`);
+  context.on("console", (message) => note(`console.${message.type()}: ${message.text()}`));
+  context.on("response", (response) => {
+    const url = new URL(response.url());
+    if (url.pathname.startsWith("/api/") || response.status() >= 400) {
+      note(`${response.status()} ${response.request().method()} ${url.pathname}${url.search.slice(0, 40)}`);
+    }
+  });
+  context.on("requestfailed", (request) => note(`failed ${request.method()} ${request.url()}: ${request.failure()?.errorText}`));
+});
+
+let step = 0;
+afterEach(async () => {
+  step += 1;
+  await page?.screenshot({ path: join(RESULTS, `after-${step}.png`), fullPage: true }).catch(() => undefined);
 });
 
 after(async () => {
@@ -230,6 +249,7 @@ test("reprocess, then delete", async () => {
   await page.getByRole("button", { name: "Excluir" }).click();
   await page.getByRole("heading", { name: "Seus vídeos", level: 1 }).waitFor();
   await page.locator("li.video", { hasText: "broken.mp4" }).waitFor();
+  await page.locator('ul.videos[aria-busy="false"]').waitFor();
   assert.equal(await page.locator("li.video", { hasText: "clip.mp4" }).count(), 0);
   // Its share link no longer opens it.
   const stranger = await browser.newContext({ baseURL: stack.url, locale: "en-US" });

@@ -6,6 +6,12 @@ import { type ProgressUpdate, watchVideo } from "./api/live";
 import { type FailureView, TERMINAL, type VideoStatus } from "./components";
 
 export const MAX_STREAMS = 3;
+
+/**
+ * Videos deleted in this page's life. The list reads the read model, which takes a moment to see a deletion:
+ * without this, the list shown right after a delete could still hold the video.
+ */
+export const deletedVideos = new Set<string>();
 const POLL_MS = 5000;
 
 export interface LiveState {

@@ -102,6 +102,21 @@ describe("authenticated fetch", () => {
     expect(renew).toHaveBeenCalledTimes(1);
   });
 
+  it("sends no token to the session endpoints and never renews from one (the refresh would wait on itself)", async () => {
+    const renew = vi.fn(async () => true);
+    const seen: (string | null)[] = [];
+    const base = vi.fn(async (request: Request) => {
+      seen.push(request.headers.get("Authorization"));
+      return json(401, { code: "token_expired", message: "expired" });
+    });
+    const response = await authenticatedFetch({ token: () => "old", renew }, base)(
+      new Request("http://x/api/v1/auth/refresh", { method: "POST", body: "{}" }),
+    );
+    expect(response.status).toBe(401);
+    expect(seen).toEqual([null]);
+    expect(renew).not.toHaveBeenCalled();
+  });
+
   it("does not renew on other 401 codes", async () => {
     const renew = vi.fn(async () => true);
     const base = vi.fn(async () => json(401, { code: "token_revoked", message: "revoked" }));

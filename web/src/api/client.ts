@@ -43,6 +43,14 @@ export async function errorFrom(response: Response): Promise<ApiError> {
 /** What the client sends requests through (globalThis.fetch, or a fake in tests). */
 export type BaseFetch = (request: Request) => Promise<Response>;
 
+/**
+ * Whether a request is one of the session endpoints (register, login, refresh, logout): they take no bearer token,
+ * and a renewal must never wait on one of them (the refresh would wait on itself).
+ */
+export function isSessionEndpoint(url: string): boolean {
+  return new URL(url, "http://localhost").pathname.startsWith("/api/v1/auth/");
+}
+
 /** A fetch that sends the bearer token and, on 401 `token_expired`, renews it once and retries. */
 export function authenticatedFetch(credentials: Credentials, base: BaseFetch = (r) => globalThis.fetch(r)) {
   const send = (request: Request) => {
@@ -52,6 +60,7 @@ export function authenticatedFetch(credentials: Credentials, base: BaseFetch = (
     return base(copy);
   };
   return async (request: Request): Promise<Response> => {
+    if (isSessionEndpoint(request.url)) return base(request);
     const response = await send(request);
     if (response.status === 401 && (await errorFrom(response)).code === "token_expired" && (await credentials.renew())) {
       return send(request);

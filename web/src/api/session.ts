@@ -78,8 +78,9 @@ export class SessionStore implements Credentials {
       this.accept(session);
       return true;
     } catch (error) {
-      // A refused refresh token (expired, revoked, reused) ends the session; a network error keeps it for later.
-      if (error instanceof ApiError && error.status >= 400 && error.status < 500) this.forget();
+      // A refused refresh token (expired, revoked, reused: 400/401/403) ends the session; being throttled (429),
+      // a server error or the network keeps it for a later try.
+      if (error instanceof ApiError && [400, 401, 403].includes(error.status)) this.forget();
       return false;
     }
   }

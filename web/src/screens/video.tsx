@@ -10,6 +10,7 @@ import { Alert, LiveStatus, PageHeading, Spinner, type Video } from "../componen
 import { errorText } from "../errors";
 import { type MessageKey, hasMessage, useI18n } from "../i18n";
 import { navigate, onLinkClick, shareUrl } from "../router";
+import { deletedVideos } from "../live";
 import { describeSpec } from "../spec";
 
 type TimelineEntry = components["schemas"]["TimelineEntry"];
@@ -162,6 +163,7 @@ export function VideoScreen(props: {
                 if (!window.confirm(t("video.deleteConfirm"))) return;
                 void run(async () => {
                   await unwrap(api.DELETE("/api/v1/videos/{id}", { params: { path: { id } } }));
+                  deletedVideos.add(id);
                   navigate("/");
                 });
               }}

@@ -6,7 +6,7 @@ import type { SessionStore } from "../api/session";
 import { Alert, LiveStatus, PageHeading, Spinner, TERMINAL, type Video, type VideoStatus } from "../components";
 import { errorText } from "../errors";
 import { type MessageKey, useI18n } from "../i18n";
-import { useLiveVideos } from "../live";
+import { deletedVideos, useLiveVideos } from "../live";
 import { onLinkClick } from "../router";
 import { UploadPanel } from "./upload";
 
@@ -78,7 +78,7 @@ export function Videos({ session }: { session: SessionStore }) {
   const shown = [
     ...pending.filter((p) => !items.some((v) => v.id === p.id) && (!filter || filter === p.status)),
     ...items,
-  ];
+  ].filter((v) => !deletedVideos.has(v.id));
 
   const unfinished = shown.filter((v) => !TERMINAL.includes(v.status)).map((v) => v.id);
   const merged = useLiveVideos(unfinished, session, session.api);
