@@ -16,12 +16,19 @@ fn median(mut samples: Vec<Duration>) -> Duration {
 #[tokio::main]
 async fn main() {
     let passwords = Passwords::new(Argon2Settings::default()).expect("default argon2 parameters");
-    let hash = passwords.hash("correct horse battery".into()).await.expect("hash");
+    let hash = passwords
+        .hash("correct horse battery".into())
+        .await
+        .expect("hash");
     let (mut known, mut unknown) = (Vec::new(), Vec::new());
     // Interleaved, so that machine noise hits both sides alike.
     for _ in 0..ROUNDS {
         let started = Instant::now();
-        assert!(!passwords.verify("wrong horse battery".into(), Some(hash.clone())).await);
+        assert!(
+            !passwords
+                .verify("wrong horse battery".into(), Some(hash.clone()))
+                .await
+        );
         known.push(started.elapsed());
         let started = Instant::now();
         assert!(!passwords.verify("wrong horse battery".into(), None).await);
@@ -29,8 +36,14 @@ async fn main() {
     }
     let (known, unknown) = (median(known), median(unknown));
     println!("login timing, argon2id m=19MiB t=2 p=1, {ROUNDS} interleaved rounds (medians)");
-    println!("  wrong password, known e-mail: {:>8.2} ms", known.as_secs_f64() * 1e3);
-    println!("  unknown e-mail (decoy hash):  {:>8.2} ms", unknown.as_secs_f64() * 1e3);
+    println!(
+        "  wrong password, known e-mail: {:>8.2} ms",
+        known.as_secs_f64() * 1e3
+    );
+    println!(
+        "  unknown e-mail (decoy hash):  {:>8.2} ms",
+        unknown.as_secs_f64() * 1e3
+    );
     println!(
         "  ratio unknown/known: {:.3} (1.0 = indistinguishable)",
         unknown.as_secs_f64() / known.as_secs_f64()
