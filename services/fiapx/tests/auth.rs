@@ -4,7 +4,6 @@
 //! `fiapx users` command, and no secret in the logs.
 
 use std::io::Write as _;
-use std::path::PathBuf;
 use std::process::{Command, Stdio};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, SystemTime};
@@ -13,14 +12,10 @@ use biscuit_auth::Biscuit;
 use biscuit_auth::macros::block;
 use fiapx::config::Settings;
 use fiapx::{Started, Which, start};
-use fiapx_auth::{Argon2Settings, AuthSettings, LimitSettings};
+use fiapx_auth::LimitSettings;
 use fiapx_domain::{UserId, VideoId};
 use fiapx_http::RootKey;
 use fiapx_http::test_support::test_root_key;
-use fiapx_nats::test_support::NatsServer;
-use fiapx_processor::ProcessorSettings;
-use fiapx_projections::test_support::TestDatabase;
-use fiapx_storage::test_support::TestBucket;
 use fiapx_upload::UploadSettings;
 use poem::listener::{Acceptor, Listener, TcpListener};
 use reqwest::StatusCode;
@@ -28,45 +23,8 @@ use serde_json::{Value, json};
 use tokio_util::sync::CancellationToken;
 use uuid::Uuid;
 
-struct Stack {
-    nats: NatsServer,
-    db: TestDatabase,
-    bucket: TestBucket,
-}
-
-impl Stack {
-    async fn new() -> Self {
-        Self {
-            nats: NatsServer::start(),
-            db: TestDatabase::create().await,
-            bucket: TestBucket::create().await,
-        }
-    }
-
-    fn settings(&self) -> Settings {
-        Settings {
-            nats: self.nats.settings(),
-            database: self.db.settings(),
-            s3: self.bucket.settings(),
-            processor: ProcessorSettings {
-                concurrency: 2,
-                ack_wait_secs: 5,
-                ..ProcessorSettings::default()
-            },
-            auth: AuthSettings {
-                private_key: Some(test_root_key().private_hex().into()),
-                // Cheap hashing keeps the suite fast; production uses the defaults.
-                argon2: Argon2Settings {
-                    memory_kib: 1024,
-                    iterations: 1,
-                    parallelism: 1,
-                },
-                ..AuthSettings::default()
-            },
-            ..Settings::default()
-        }
-    }
-}
+mod common;
+use common::Stack;
 
 struct App {
     base: String,
@@ -236,40 +194,7 @@ impl App {
 }
 
 fn clip() -> Vec<u8> {
-    let dir = PathBuf::from(env!("CARGO_TARGET_TMPDIR")).join("fiapx-auth");
-    std::fs::create_dir_all(&dir).unwrap();
-    let path = dir.join("clip_2s.mp4");
-    if !path.exists() {
-        let tmp = dir.join(format!("clip.{}.tmp", std::process::id()));
-        let out = Command::new("ffmpeg")
-            .args([
-                "-v",
-                "error",
-                "-y",
-                "-f",
-                "lavfi",
-                "-i",
-                "testsrc2=size=160x120:rate=10",
-                "-t",
-                "2",
-            ])
-            .args([
-                "-pix_fmt",
-                "yuv420p",
-                "-c:v",
-                "libx264",
-                "-preset",
-                "ultrafast",
-                "-f",
-                "mp4",
-            ])
-            .arg(&tmp)
-            .output()
-            .expect("ffmpeg CLI");
-        assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
-        std::fs::rename(&tmp, &path).unwrap();
-    }
-    std::fs::read(path).unwrap()
+    common::clip("auth_2s.mp4", "2", "160x120")
 }
 
 fn str_of<'a>(reply: &'a Reply, field: &str) -> &'a str {

@@ -4,55 +4,36 @@
 
 use std::collections::HashMap;
 use std::path::PathBuf;
-use std::process::Command;
 use std::time::Duration;
 
 use fiapx::config::Settings;
 use fiapx::{Started, Which, start};
-use fiapx_auth::AuthSettings;
-use fiapx_http::test_support::{bearer, test_root_key};
-use fiapx_nats::test_support::NatsServer;
-use fiapx_processor::ProcessorSettings;
-use fiapx_projections::test_support::TestDatabase;
-use fiapx_storage::test_support::TestBucket;
+use fiapx_http::test_support::bearer;
 use fiapx_upload::UploadSettings;
 use poem::test::TestClient;
 use serde_json::Value;
 use tokio_util::sync::CancellationToken;
 use uuid::Uuid;
 
+mod common;
+use common::{Stack, clip};
+
 struct App {
     client: TestClient<poem::endpoint::BoxEndpoint<'static>>,
     shutdown: CancellationToken,
     started: Option<tokio::task::JoinHandle<()>>,
-    _nats: NatsServer,
-    _db: TestDatabase,
-    _bucket: TestBucket,
+    _stack: Stack,
 }
 
 async fn spawn_app() -> App {
-    let nats = NatsServer::start();
-    let db = TestDatabase::create().await;
-    let bucket = TestBucket::create().await;
+    let stack = Stack::new().await;
+    // 30 concurrent uploads of 3 owners stay under the in-flight limit.
     let settings = Settings {
-        nats: nats.settings(),
-        database: db.settings(),
-        s3: bucket.settings(),
-        processor: ProcessorSettings {
-            concurrency: 2,
-            ack_wait_secs: 5,
-            ..ProcessorSettings::default()
-        },
-        // Tokens minted by the test key; 30 concurrent uploads of 3 owners stay under the in-flight limit.
-        auth: AuthSettings {
-            private_key: Some(test_root_key().private_hex().into()),
-            ..AuthSettings::default()
-        },
         upload: UploadSettings {
             max_videos_in_flight: 100,
             ..UploadSettings::default()
         },
-        ..Settings::default()
+        ..stack.settings()
     };
     let shutdown = CancellationToken::new();
     let Started { mut workers, app } = start(Which::All, &settings, None, &shutdown)
@@ -67,9 +48,7 @@ async fn spawn_app() -> App {
         client: TestClient::new(app.expect("serve all has HTTP")),
         shutdown,
         started: Some(started),
-        _nats: nats,
-        _db: db,
-        _bucket: bucket,
+        _stack: stack,
     }
 }
 
@@ -135,27 +114,6 @@ impl App {
             self.get(owner, &format!("/api/v1/videos/{id}")).await
         );
     }
-}
-
-fn clip(name: &str, seconds: &str, size: &str) -> Vec<u8> {
-    let dir = PathBuf::from(env!("CARGO_TARGET_TMPDIR")).join("fiapx-pipeline");
-    std::fs::create_dir_all(&dir).unwrap();
-    let path = dir.join(name);
-    if !path.exists() {
-        let tmp = dir.join(format!("{name}.{}.tmp", std::process::id()));
-        let source = format!("testsrc2=size={size}:rate=25");
-        let out = Command::new("ffmpeg")
-            .args([
-                "-v", "error", "-y", "-f", "lavfi", "-i", &source, "-t", seconds, "-pix_fmt", "yuv420p",
-            ])
-            .args(["-c:v", "libx264", "-preset", "ultrafast", "-f", "mp4"])
-            .arg(&tmp)
-            .output()
-            .expect("ffmpeg CLI");
-        assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
-        std::fs::rename(&tmp, &path).unwrap();
-    }
-    std::fs::read(path).unwrap()
 }
 
 async fn zip_entries(bytes: Vec<u8>) -> Vec<String> {

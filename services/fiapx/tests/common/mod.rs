@@ -1,0 +1,86 @@
+//! What the end-to-end tests share: a per-test stack (nats-server, PostgreSQL database, S3 bucket), the settings
+//! that point `fiapx::start` at it (with the test process's token key), and clips made by the ffmpeg CLI.
+
+#![allow(dead_code, reason = "each test binary uses a part of the helpers")]
+
+use std::path::PathBuf;
+use std::process::Command;
+
+use fiapx::config::Settings;
+use fiapx_auth::{Argon2Settings, AuthSettings};
+use fiapx_http::test_support::test_root_key;
+use fiapx_nats::test_support::NatsServer;
+use fiapx_processor::ProcessorSettings;
+use fiapx_projections::test_support::TestDatabase;
+use fiapx_storage::test_support::TestBucket;
+
+/// One test's own servers: removed when dropped.
+pub struct Stack {
+    pub nats: NatsServer,
+    pub db: TestDatabase,
+    pub bucket: TestBucket,
+}
+
+impl Stack {
+    pub async fn new() -> Self {
+        Self {
+            nats: NatsServer::start(),
+            db: TestDatabase::create().await,
+            bucket: TestBucket::create().await,
+        }
+    }
+
+    /// Settings for `fiapx::start` on this stack: 2 processor slots, a short ack wait, tokens signed by
+    /// [`test_root_key`] and cheap password hashing (production keeps the argon2 defaults).
+    pub fn settings(&self) -> Settings {
+        Settings {
+            nats: self.nats.settings(),
+            database: self.db.settings(),
+            s3: self.bucket.settings(),
+            processor: ProcessorSettings {
+                concurrency: 2,
+                ack_wait_secs: 5,
+                ..ProcessorSettings::default()
+            },
+            auth: AuthSettings {
+                private_key: Some(test_root_key().private_hex().into()),
+                argon2: Argon2Settings {
+                    memory_kib: 1024,
+                    iterations: 1,
+                    parallelism: 1,
+                },
+                ..AuthSettings::default()
+            },
+            ..Settings::default()
+        }
+    }
+}
+
+/// An H.264 MP4 of `seconds` at `size` from the ffmpeg CLI, made once per test run and shared by name.
+pub fn clip(name: &str, seconds: &str, size: &str) -> Vec<u8> {
+    let dir = PathBuf::from(env!("CARGO_TARGET_TMPDIR")).join("fiapx-e2e-clips");
+    std::fs::create_dir_all(&dir).unwrap();
+    let path = dir.join(name);
+    if !path.exists() {
+        let tmp = dir.join(format!("{name}.{}.tmp", std::process::id()));
+        let source = format!("testsrc2=size={size}:rate=25");
+        let out = Command::new("ffmpeg")
+            .args(["-v", "error", "-y", "-f", "lavfi", "-i", &source, "-t", seconds])
+            .args([
+                "-pix_fmt",
+                "yuv420p",
+                "-c:v",
+                "libx264",
+                "-preset",
+                "ultrafast",
+                "-f",
+                "mp4",
+            ])
+            .arg(&tmp)
+            .output()
+            .expect("ffmpeg CLI");
+        assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+        std::fs::rename(&tmp, &path).unwrap();
+    }
+    std::fs::read(path).unwrap()
+}
