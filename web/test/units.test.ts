@@ -117,6 +117,16 @@ describe("authenticated fetch", () => {
     expect(renew).not.toHaveBeenCalled();
   });
 
+  it("renews after invalid_token only for a token at its expiry", async () => {
+    const base = async () => json(401, { code: "invalid_token", message: "malformed" });
+    const fresh = vi.fn(async () => true);
+    await authenticatedFetch({ token: () => "t", renew: fresh, expiring: () => false }, base)(new Request("http://x/a"));
+    expect(fresh).not.toHaveBeenCalled();
+    const stale = vi.fn(async () => true);
+    await authenticatedFetch({ token: () => "t", renew: stale, expiring: () => true }, base)(new Request("http://x/a"));
+    expect(stale).toHaveBeenCalledTimes(1);
+  });
+
   it("does not renew on other 401 codes", async () => {
     const renew = vi.fn(async () => true);
     const base = vi.fn(async () => json(401, { code: "token_revoked", message: "revoked" }));

@@ -1,7 +1,7 @@
 // Uploads one file as the raw body of POST /api/v1/videos through XMLHttpRequest, whose upload events give real
 // byte progress (fetch has none for request bodies). The spec rides in the query string, the file name in
 // X-Fiapx-Filename; an Idempotency-Key makes the retry after a token renewal safe.
-import { ApiError, type Credentials } from "./client";
+import { ApiError, type Credentials, renewable } from "./client";
 
 export interface Accepted {
   id: string;
@@ -61,7 +61,7 @@ export function uploadVideo(
 
   const run = async (): Promise<Accepted> => {
     let answer = await once();
-    if (answer.status === 401 && parseError(answer.status, answer.body).code === "token_expired" && !aborted) {
+    if (answer.status === 401 && renewable(parseError(answer.status, answer.body).code, credentials) && !aborted) {
       if (await credentials.renew()) {
         onProgress(0, file.size);
         answer = await once();
