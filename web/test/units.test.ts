@@ -117,14 +117,13 @@ describe("authenticated fetch", () => {
     expect(renew).not.toHaveBeenCalled();
   });
 
-  it("renews after invalid_token only for a token at its expiry", async () => {
-    const base = async () => json(401, { code: "invalid_token", message: "malformed" });
-    const fresh = vi.fn(async () => true);
-    await authenticatedFetch({ token: () => "t", renew: fresh, expiring: () => false }, base)(new Request("http://x/a"));
-    expect(fresh).not.toHaveBeenCalled();
-    const stale = vi.fn(async () => true);
-    await authenticatedFetch({ token: () => "t", renew: stale, expiring: () => true }, base)(new Request("http://x/a"));
-    expect(stale).toHaveBeenCalledTimes(1);
+  it("renews once after invalid_token too (rotated key, or a refusal by mistake), never twice", async () => {
+    const renew = vi.fn(async () => true);
+    const base = vi.fn(async () => json(401, { code: "invalid_token", message: "malformed" }));
+    const response = await authenticatedFetch({ token: () => "t", renew }, base)(new Request("http://x/a"));
+    expect(response.status).toBe(401);
+    expect(renew).toHaveBeenCalledTimes(1);
+    expect(base).toHaveBeenCalledTimes(2);
   });
 
   it("does not renew on other 401 codes", async () => {

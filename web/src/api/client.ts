@@ -13,16 +13,16 @@ export interface Credentials {
   token(): string | null;
   /** Renews the token after a 401 `token_expired`; true when a retry may succeed. */
   renew(): Promise<boolean>;
-  /** Whether the current token is at (or within a second of) its expiry, when that is known. */
-  expiring?(): boolean;
 }
 
 /**
- * Whether a 401 calls for a renewal: `token_expired`, or `invalid_token` for a token that is at its expiry (the
- * server has been seen to call a token refused in its last second `invalid_token`).
+ * Whether a 401 calls for one renewal and retry: `token_expired`, and also `invalid_token`: the app only ever
+ * sends tokens the server gave it, so "invalid" means the server no longer accepts it (its root key was rotated),
+ * or refused it by mistake (seen under CPU load: the authorizer ran out of its time budget); a fresh token from the
+ * refresh token is the way out of both. Never more than one retry per request.
  */
-export function renewable(code: string, credentials: Credentials): boolean {
-  return code === "token_expired" || (code === "invalid_token" && credentials.expiring?.() === true);
+export function renewable(code: string): boolean {
+  return code === "token_expired" || code === "invalid_token";
 }
 
 /** An API error as the UI handles it: the stable code (or `network`), the server's message, the HTTP status. */
@@ -72,7 +72,7 @@ export function authenticatedFetch(credentials: Credentials, base: BaseFetch = (
   return async (request: Request): Promise<Response> => {
     if (isSessionEndpoint(request.url)) return base(request);
     const response = await send(request);
-    if (response.status === 401 && renewable((await errorFrom(response)).code, credentials) && (await credentials.renew())) {
+    if (response.status === 401 && renewable((await errorFrom(response)).code) && (await credentials.renew())) {
       return send(request);
     }
     return response;

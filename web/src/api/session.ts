@@ -10,7 +10,6 @@ type Listener = (user: User | null) => void;
 /** Holds the tokens and the user, renews the access token, and tells listeners when the user changes. */
 export class SessionStore implements Credentials {
   private access: string | null = null;
-  private accessExpiresAt = 0;
   private current: User | null = null;
   private renewing: Promise<boolean> | null = null;
   private readonly listeners = new Set<Listener>();
@@ -32,9 +31,6 @@ export class SessionStore implements Credentials {
     return this.access;
   }
 
-  expiring(): boolean {
-    return this.access !== null && Date.now() >= this.accessExpiresAt - 1000;
-  }
 
   /** Whether a refresh token is kept from earlier in this tab. */
   hasStoredSession(): boolean {
@@ -49,7 +45,6 @@ export class SessionStore implements Credentials {
   /** Takes the session a register, login or refresh answered. */
   accept(session: Session): void {
     this.access = session.access_token;
-    this.accessExpiresAt = Date.parse(session.access_expires_at) || 0;
     this.storage.setItem(REFRESH_KEY, session.refresh_token);
     this.setUser(session.user);
   }
@@ -106,7 +101,6 @@ export class SessionStore implements Credentials {
   /** Drops every token (e.g. after the server refused the refresh token). */
   forget(): void {
     this.access = null;
-    this.accessExpiresAt = 0;
     this.storage.removeItem(REFRESH_KEY);
     this.setUser(null);
   }

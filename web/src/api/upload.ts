@@ -61,7 +61,7 @@ export function uploadVideo(
 
   const run = async (): Promise<Accepted> => {
     let answer = await once();
-    if (answer.status === 401 && renewable(parseError(answer.status, answer.body).code, credentials) && !aborted) {
+    if (answer.status === 401 && renewable(parseError(answer.status, answer.body).code) && !aborted) {
       if (await credentials.renew()) {
         onProgress(0, file.size);
         answer = await once();
