@@ -14,9 +14,19 @@ use std::fmt;
 use std::time::{Duration, SystemTime};
 
 use biscuit_auth::macros::{authorizer, biscuit};
-use biscuit_auth::{Algorithm, Biscuit, KeyPair, PrivateKey, PublicKey};
+use biscuit_auth::{Algorithm, AuthorizerLimits, Biscuit, KeyPair, PrivateKey, PublicKey};
 use fiapx_domain::{UserId, VideoId};
 use uuid::Uuid;
+
+/// Datalog evaluation limits. biscuit-auth's default time budget is 1 ms per evaluation: a thread paused for a
+/// millisecond on a busy machine (a 2-core CI runner, a noisy neighbour) then refuses a valid token. Facts and
+/// iterations stay at the library's bounds, so a crafted block still cannot make evaluation expensive.
+fn limits() -> AuthorizerLimits {
+    AuthorizerLimits {
+        max_time: Duration::from_millis(50),
+        ..AuthorizerLimits::default()
+    }
+}
 
 /// A key could not be read.
 #[derive(Debug, thiserror::Error)]
@@ -191,7 +201,10 @@ impl VerifiedToken {
     /// Checks the signature (public key only) and reads the authority block. Does not look at revocation.
     pub fn parse(token: &str, root: PublicKey) -> Result<Self, TokenError> {
         let token = Biscuit::from_base64(token.trim(), root).map_err(|_| TokenError::Invalid)?;
-        let mut reader = authorizer!("").build(&token).map_err(|_| TokenError::Invalid)?;
+        let mut reader = authorizer!("")
+            .set_limits(limits())
+            .build(&token)
+            .map_err(|_| TokenError::Invalid)?;
         let strings =
             |reader: &mut biscuit_auth::Authorizer, rule: &str| -> Result<Vec<String>, TokenError> {
                 let rows: Vec<(String,)> = reader.query(rule).map_err(|_| TokenError::Invalid)?;
@@ -275,7 +288,10 @@ impl VerifiedToken {
                 .fact(biscuit_auth::macros::fact!("video({video})"))
                 .map_err(|_| TokenError::Invalid)?;
         }
-        let mut authorizer = builder.build(&self.token).map_err(|_| TokenError::Invalid)?;
+        let mut authorizer = builder
+            .set_limits(limits())
+            .build(&self.token)
+            .map_err(|_| TokenError::Invalid)?;
         authorizer.authorize().map_err(|_| {
             if self.is_expired_at(now) {
                 TokenError::Expired
