@@ -73,7 +73,10 @@ pub struct VideoView {
     pub size_bytes: u64,
     /// Lifecycle status.
     pub status: VideoStatus,
-    /// The extraction spec of the current job, in the form `POST /api/v1/videos` accepts.
+    /// The extraction spec of the current job in its stored (v1) form, e.g.
+    /// `{"selection": {"mode": "fps", "num": 1, "den": 1}, "format": {"type": "png"}}`: `selection.mode` is `fps`
+    /// or `every` (with `num`/`den`) or `count` (with `count`); `format.type` is `png`, `jpeg` (with `quality`)
+    /// or `webp`; optional `max_width`, `max_height` (JSON Schema: `spec` in schemas/json/uploaded.v1.schema.json).
     pub spec: serde_json::Value,
     /// Current job: 0 for the upload, +1 per reprocess.
     pub job: u32,

@@ -550,7 +550,12 @@ export interface components {
             size_bytes: number;
             /** @description Lifecycle status. */
             status: components["schemas"]["VideoStatus"] & unknown;
-            /** @description The extraction spec of the current job, in the form `POST /api/v1/videos` accepts. */
+            /**
+             * @description The extraction spec of the current job in its stored (v1) form, e.g.
+             *     `{"selection": {"mode": "fps", "num": 1, "den": 1}, "format": {"type": "png"}}`: `selection.mode` is `fps`
+             *     or `every` (with `num`/`den`) or `count` (with `count`); `format.type` is `png`, `jpeg` (with `quality`)
+             *     or `webp`; optional `max_width`, `max_height` (JSON Schema: `spec` in schemas/json/uploaded.v1.schema.json).
+             */
             spec: unknown;
             /**
              * Format: uint32
