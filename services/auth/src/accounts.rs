@@ -73,8 +73,8 @@ pub enum AuthError {
 /// Locales we write messages in.
 pub const LOCALES: [&str; 2] = ["en", "pt-BR"];
 
-/// A signed-in session's tokens.
-#[derive(Debug, Clone)]
+/// A signed-in session's tokens. `Debug` leaves the tokens out.
+#[derive(Clone)]
 pub struct IssuedSession {
     /// The user.
     pub user: user::Model,
@@ -88,8 +88,8 @@ pub struct IssuedSession {
     pub refresh_expires_at: OffsetDateTime,
 }
 
-/// A new account's fields, as typed by the user.
-#[derive(Debug, Clone)]
+/// A new account's fields, as typed by the user. `Debug` leaves the password out.
+#[derive(Clone)]
 pub struct NewAccount {
     /// E-mail (normalised here).
     pub email: String,
@@ -99,6 +99,25 @@ pub struct NewAccount {
     pub display_name: String,
     /// `en` or `pt-BR`; `None` for `en`.
     pub locale: Option<String>,
+}
+
+impl std::fmt::Debug for IssuedSession {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("IssuedSession")
+            .field("user", &self.user)
+            .field("access_expires_at", &self.access_expires_at)
+            .field("refresh_expires_at", &self.refresh_expires_at)
+            .finish_non_exhaustive()
+    }
+}
+
+impl std::fmt::Debug for NewAccount {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("NewAccount")
+            .field("display_name", &self.display_name)
+            .field("locale", &self.locale)
+            .finish_non_exhaustive()
+    }
 }
 
 /// Accounts, passwords and sessions over PostgreSQL, with revocations in NATS KV.
@@ -473,6 +492,17 @@ mod tests {
         ] {
             assert!(normalise_email(bad).is_err(), "{bad}");
         }
+    }
+
+    #[test]
+    fn a_new_account_never_shows_its_password() {
+        let account = NewAccount {
+            email: "maria@example.com".into(),
+            password: "hunter2-hunter2".into(),
+            display_name: "Maria".into(),
+            locale: None,
+        };
+        assert!(!format!("{account:?}").contains("hunter2"));
     }
 
     #[test]

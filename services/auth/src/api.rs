@@ -29,7 +29,7 @@ enum AuthTags {
 }
 
 /// A new account.
-#[derive(Debug, Object)]
+#[derive(Object)]
 pub struct RegisterRequest {
     /// E-mail address (case-insensitive; the sign-in name).
     #[oai(validator(max_length = 254))]
@@ -45,7 +45,7 @@ pub struct RegisterRequest {
 }
 
 /// E-mail and password.
-#[derive(Debug, Object)]
+#[derive(Object)]
 pub struct LoginRequest {
     /// E-mail address.
     #[oai(validator(max_length = 254))]
@@ -56,7 +56,7 @@ pub struct LoginRequest {
 }
 
 /// A refresh token.
-#[derive(Debug, Object)]
+#[derive(Object)]
 pub struct RefreshRequest {
     /// The `refresh_token` of the latest session answer.
     #[oai(validator(max_length = 200))]
@@ -91,7 +91,7 @@ impl From<&user::Model> for UserView {
 }
 
 /// Tokens of a signed-in session.
-#[derive(Debug, Object)]
+#[derive(Object)]
 pub struct Session {
     /// Biscuit access token: send as `Authorization: Bearer <token>`. Short-lived.
     pub access_token: String,
@@ -129,7 +129,7 @@ pub struct ShareRequest {
 }
 
 /// A read-only share of one video.
-#[derive(Debug, Object)]
+#[derive(Object)]
 pub struct Share {
     /// The video.
     pub video_id: Uuid,
@@ -185,6 +185,31 @@ impl AuthApi {
         Self { accounts, limits }
     }
 }
+
+/// Passwords and tokens never appear in `Debug` output (and so never in a log line that formats these).
+macro_rules! redacted_debug {
+    ($($type:ident { $($shown:ident),* }),* $(,)?) => {
+        $(impl std::fmt::Debug for $type {
+            fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+                f.debug_struct(stringify!($type))
+                    $(.field(stringify!($shown), &self.$shown))*
+                    .finish_non_exhaustive()
+            }
+        })*
+    };
+}
+
+redacted_debug!(
+    RegisterRequest { display_name, locale },
+    LoginRequest {},
+    RefreshRequest {},
+    Session {
+        access_expires_at,
+        refresh_expires_at,
+        user
+    },
+    Share { video_id, expires_at },
+);
 
 fn client_ip(request: &Request) -> Option<IpAddr> {
     request.remote_addr().as_socket_addr().map(|addr| addr.ip())
@@ -370,5 +395,38 @@ impl AuthApi {
             expires_at,
             download_path,
         })))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn debug_output_never_shows_passwords_or_tokens() {
+        let register = RegisterRequest {
+            email: "maria@example.com".into(),
+            password: "hunter2-hunter2".into(),
+            display_name: "Maria".into(),
+            locale: None,
+        };
+        let login = LoginRequest {
+            email: "maria@example.com".into(),
+            password: "hunter2-hunter2".into(),
+        };
+        let refresh = RefreshRequest {
+            refresh_token: "rt_secret-refresh".into(),
+        };
+        let share = Share {
+            video_id: Uuid::nil(),
+            token: "secret-share-token".into(),
+            expires_at: OffsetDateTime::UNIX_EPOCH,
+            download_path: "/api/v1/videos/x/download?access_token=secret-share-token".into(),
+        };
+        let shown = format!("{register:?} {login:?} {refresh:?} {share:?}");
+        for secret in ["hunter2", "rt_secret", "secret-share-token"] {
+            assert!(!shown.contains(secret), "{shown}");
+        }
+        assert!(shown.contains("Maria"), "{shown}");
     }
 }
