@@ -3,26 +3,19 @@
 //! `uploaded` appended the way the upload service does it, so these tests do not depend on the HTTP layer.
 
 use std::net::SocketAddr;
-use std::path::PathBuf;
-use std::process::Command as Process;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use fiapx::config::Settings;
 use fiapx::{Started, Which, start};
-use fiapx_auth::AuthSettings;
 use fiapx_domain::{
     Command, Event, ExtractionSpec, FailureCode, Language, SourceObject, Status, UserId, Video, VideoId,
 };
-use fiapx_http::test_support::test_root_key;
-use fiapx_nats::test_support::NatsServer;
 use fiapx_nats::{CommandHandler, EventStore, Metadata};
 use fiapx_notifier::NotifierSettings;
 use fiapx_notifier::test_support::SmtpSink;
 use fiapx_processor::ProcessorSettings;
-use fiapx_projections::test_support::TestDatabase;
-use fiapx_storage::test_support::TestBucket;
 use fiapx_storage::{PutOptions, source_key};
 use sea_orm::ConnectionTrait;
 use time::OffsetDateTime;
@@ -32,26 +25,24 @@ use tokio::task::JoinSet;
 use tokio_util::sync::CancellationToken;
 use uuid::Uuid;
 
+mod common;
+use common::{Stack, clip};
+
 struct World {
-    nats: NatsServer,
-    db: TestDatabase,
-    bucket: TestBucket,
+    stack: Stack,
     smtp: SmtpSink,
     handler: CommandHandler,
     stops: Vec<(CancellationToken, tokio::task::JoinHandle<()>)>,
 }
 
 async fn world() -> World {
-    let nats = NatsServer::start();
-    let db = TestDatabase::create().await;
-    let client = async_nats::connect(nats.url()).await.unwrap();
+    let stack = Stack::new().await;
+    let client = async_nats::connect(stack.nats.url()).await.unwrap();
     let js = async_nats::jetstream::new(client.clone());
-    fiapx_nats::provision(&js, &nats.settings()).await.unwrap();
-    let handler = CommandHandler::new(EventStore::new(client, &nats.settings()), 10);
+    fiapx_nats::provision(&js, &stack.nats.settings()).await.unwrap();
+    let handler = CommandHandler::new(EventStore::new(client, &stack.nats.settings()), 10);
     World {
-        nats,
-        db,
-        bucket: TestBucket::create().await,
+        stack,
         smtp: SmtpSink::start(),
         handler,
         stops: Vec::new(),
@@ -61,9 +52,6 @@ async fn world() -> World {
 impl World {
     fn settings(&self) -> Settings {
         Settings {
-            nats: self.nats.settings(),
-            database: self.db.settings(),
-            s3: self.bucket.settings(),
             processor: ProcessorSettings {
                 ack_wait_secs: 5,
                 max_deliver: 3,
@@ -77,12 +65,7 @@ impl World {
                 poll_interval_ms: 100,
                 ..NotifierSettings::default()
             },
-            // The notifier's HTTP API checks tokens of the test key.
-            auth: AuthSettings {
-                private_key: Some(test_root_key().private_hex().into()),
-                ..AuthSettings::default()
-            },
-            ..Settings::default()
+            ..self.stack.settings()
         }
     }
 
@@ -109,7 +92,8 @@ impl World {
 
     async fn user(&self, email: &str, locale: &str) -> UserId {
         let id = Uuid::now_v7();
-        self.db
+        self.stack
+            .db
             .connection()
             .execute_unprepared(&format!(
                 "INSERT INTO users (id, email, display_name, locale, password_hash) \
@@ -127,7 +111,8 @@ impl World {
         let size = bytes.as_ref().map_or(1000, |b| b.len() as u64);
         if let Some(bytes) = bytes {
             let mut reader = std::io::Cursor::new(bytes);
-            self.bucket
+            self.stack
+                .bucket
                 .storage()
                 .put_stream(&key, "video/mp4", &mut reader, PutOptions::default())
                 .await
@@ -179,6 +164,7 @@ impl World {
     async fn notifications_settled(&self, expected: i64) {
         for _ in 0..600 {
             let row = self
+                .stack
                 .db
                 .connection()
                 .query_one_raw(sea_orm::Statement::from_string(
@@ -200,42 +186,6 @@ impl World {
     }
 }
 
-fn clip(name: &str) -> Vec<u8> {
-    let dir = PathBuf::from(env!("CARGO_TARGET_TMPDIR")).join("fiapx-notifications");
-    std::fs::create_dir_all(&dir).unwrap();
-    let path = dir.join(name);
-    if !path.exists() {
-        let tmp = dir.join(format!("{name}.{}.tmp", std::process::id()));
-        let out = Process::new("ffmpeg")
-            .args([
-                "-v",
-                "error",
-                "-y",
-                "-f",
-                "lavfi",
-                "-i",
-                "testsrc2=size=160x120:rate=25",
-            ])
-            .args([
-                "-t",
-                "3",
-                "-pix_fmt",
-                "yuv420p",
-                "-c:v",
-                "libx264",
-                "-preset",
-                "ultrafast",
-            ])
-            .args(["-f", "mp4"])
-            .arg(&tmp)
-            .output()
-            .expect("ffmpeg CLI");
-        assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
-        std::fs::rename(&tmp, &path).unwrap();
-    }
-    std::fs::read(path).unwrap()
-}
-
 fn final_failure(events: &[Event]) -> Option<FailureCode> {
     match Video::from_events(events) {
         Video {
@@ -255,7 +205,7 @@ async fn a_corrupt_upload_sends_exactly_one_email_to_its_owner() {
     w.run(Which::Processor, &settings).await;
     w.run(Which::Notifier, &settings).await;
 
-    let mut bytes = clip("n_3s.mp4");
+    let mut bytes = clip("n_3s.mp4", "3", "160x120");
     for byte in bytes.iter_mut().skip(2048) {
         *byte = byte.wrapping_mul(13).wrapping_add(5);
     }
@@ -321,8 +271,9 @@ async fn a_poison_input_ends_after_max_deliver_with_attempts_exhausted_and_one_n
     assert!(mails[0].subject.contains("poison.mp4"));
 
     // A final failure is not the end: once the source is there, a reprocess (job 1) completes.
-    let mut reader = std::io::Cursor::new(clip("n_3s.mp4"));
-    w.bucket
+    let mut reader = std::io::Cursor::new(clip("n_3s.mp4", "3", "160x120"));
+    w.stack
+        .bucket
         .storage()
         .put_stream(
             &source_key(video),
@@ -460,7 +411,9 @@ async fn an_s3_outage_during_a_job_is_retried_and_the_job_completes_when_s3_retu
 
     // S3 goes away while the job writes its archive (the source went in through the real endpoint).
     proxy.close_on_write();
-    let video = w.upload(owner, "outage.mp4", Some(clip("n_3s.mp4"))).await;
+    let video = w
+        .upload(owner, "outage.mp4", Some(clip("n_3s.mp4", "3", "160x120")))
+        .await;
     let events = w
         .until(video, |e| {
             e.iter()
@@ -500,7 +453,7 @@ async fn an_s3_outage_during_a_job_is_retried_and_the_job_completes_when_s3_retu
         panic!("{events:?}");
     };
     assert_eq!(archive.frame_count, 3, "3 s at fps=1");
-    let stored = w.bucket.storage().size(&archive.key).await.unwrap();
+    let stored = w.stack.bucket.storage().size(&archive.key).await.unwrap();
     assert_eq!(stored, Some(archive.size_bytes));
     assert!(
         *proxy.connections.lock().unwrap() > 0,
