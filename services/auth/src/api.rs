@@ -226,11 +226,9 @@ pub fn auth_error(error: AuthError) -> ApiError {
         AuthError::RefreshExpired => ApiError::new(ErrorCode::TokenExpired, error.to_string()),
         AuthError::Revoked => ApiError::new(ErrorCode::TokenRevoked, error.to_string()),
         AuthError::NoSuchUser => ApiError::not_found("user"),
-        AuthError::Database(sea_orm::DbErr::Conn(_) | sea_orm::DbErr::ConnectionAcquire(_))
-        | AuthError::Revocation(_) => ApiError::unavailable(error),
-        AuthError::CannotMint | AuthError::Token(_) | AuthError::Hash(_) | AuthError::Database(_) => {
-            ApiError::internal(error)
-        }
+        AuthError::Database(error) => ApiError::from(error),
+        AuthError::Revocation(_) => ApiError::unavailable(error),
+        AuthError::CannotMint | AuthError::Token(_) | AuthError::Hash(_) => ApiError::internal(error),
     }
 }
 
@@ -375,7 +373,7 @@ impl AuthApi {
             .filter(video::Column::Status.ne("deleted"))
             .one(self.accounts.db())
             .await
-            .map_err(|error| auth_error(error.into()))?;
+            .map_err(ApiError::from)?;
         if visible.is_none() {
             return Err(ApiError::not_found("video"));
         }

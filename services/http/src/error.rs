@@ -326,6 +326,18 @@ impl ApiError {
     }
 }
 
+/// PostgreSQL unreachable (no connection, pool exhausted) is 503 `unavailable`: retry later. Any other database
+/// error is a bug, 500 `internal`. Either way the cause is logged, never sent.
+#[cfg(feature = "sea-orm")]
+impl From<sea_orm::DbErr> for ApiError {
+    fn from(error: sea_orm::DbErr) -> Self {
+        match error {
+            sea_orm::DbErr::Conn(_) | sea_orm::DbErr::ConnectionAcquire(_) => Self::unavailable(error),
+            other => Self::internal(other),
+        }
+    }
+}
+
 /// `outer: inner: innermost`, for logs.
 fn error_chain(error: &(dyn std::error::Error + 'static)) -> String {
     let mut text = error.to_string();
@@ -537,6 +549,18 @@ mod tests {
         assert_eq!(retry.as_deref(), Some("1"));
         assert_eq!(body["code"], "unavailable");
         assert!(!body["message"].as_str().unwrap().contains("nats"));
+    }
+
+    #[cfg(feature = "sea-orm")]
+    #[test]
+    fn an_unreachable_database_is_503_and_any_other_database_error_500() {
+        use sea_orm::{DbErr, RuntimeErr};
+        let down = ApiError::from(DbErr::Conn(RuntimeErr::Internal("connection refused".into())));
+        assert_eq!(down.code(), ErrorCode::Unavailable);
+        assert_eq!(down.retry_after_secs(), Some(1));
+        let bug = ApiError::from(DbErr::Custom("syntax error at or near \"SELEC\"".into()));
+        assert_eq!(bug.code(), ErrorCode::Internal);
+        assert!(!bug.message().contains("SELEC"), "internals are not sent");
     }
 
     #[tokio::test]

@@ -6,7 +6,7 @@ use fiapx_http::{ApiError, Owner};
 use poem_openapi::param::Path;
 use poem_openapi::payload::Json;
 use poem_openapi::{ApiResponse, Enum, Object, OpenApi, Tags};
-use sea_orm::{DatabaseConnection, DbErr};
+use sea_orm::DatabaseConnection;
 use time::OffsetDateTime;
 use uuid::Uuid;
 
@@ -39,13 +39,6 @@ impl NotifierApi {
             store: Store::new(db),
             allow_insecure_webhooks,
         }
-    }
-}
-
-fn db_error(error: DbErr) -> ApiError {
-    match error {
-        DbErr::Conn(_) | DbErr::ConnectionAcquire(_) => ApiError::unavailable(error),
-        other => ApiError::internal(other),
     }
 }
 
@@ -355,7 +348,7 @@ impl NotifierApi {
         if description.as_ref().is_some_and(|d| d.chars().count() > 200) {
             return Err(ApiError::bad_request("description is longer than 200 characters"));
         }
-        let existing = self.store.webhooks(owner).await.map_err(db_error)?;
+        let existing = self.store.webhooks(owner).await.map_err(ApiError::from)?;
         if existing.len() >= MAX_WEBHOOKS {
             return Err(ApiError::conflict(format!(
                 "at most {MAX_WEBHOOKS} webhooks; delete one first"
@@ -371,7 +364,7 @@ impl NotifierApi {
                 .replace_nanosecond(0)
                 .unwrap_or(OffsetDateTime::now_utc()),
         };
-        self.store.create_webhook(&hook).await.map_err(db_error)?;
+        self.store.create_webhook(&hook).await.map_err(ApiError::from)?;
         let location = format!("/api/v1/webhooks/{}", hook.id);
         Ok(Created::Webhook(
             Json(CreatedWebhookView {
@@ -389,7 +382,7 @@ impl NotifierApi {
     #[oai(path = "/webhooks", method = "get", operation_id = "listWebhooks")]
     async fn list_webhooks(&self, owner: Owner) -> Result<Json<WebhookList>, ApiError> {
         let owner = user(&owner)?;
-        let hooks = self.store.webhooks(owner).await.map_err(db_error)?;
+        let hooks = self.store.webhooks(owner).await.map_err(ApiError::from)?;
         Ok(Json(WebhookList {
             items: hooks.iter().map(WebhookView::from).collect(),
         }))
@@ -407,7 +400,12 @@ impl NotifierApi {
     #[oai(path = "/webhooks/:id", method = "delete", operation_id = "deleteWebhook")]
     async fn delete_webhook(&self, owner: Owner, id: Path<Uuid>) -> Result<Deleted, ApiError> {
         let owner = user(&owner)?;
-        if self.store.delete_webhook(owner, id.0).await.map_err(db_error)? {
+        if self
+            .store
+            .delete_webhook(owner, id.0)
+            .await
+            .map_err(ApiError::from)?
+        {
             Ok(Deleted::NoContent)
         } else {
             Err(ApiError::not_found("webhook"))
@@ -427,12 +425,12 @@ impl NotifierApi {
             .store
             .deliveries(hook.id, DELIVERY_LOG_SIZE)
             .await
-            .map_err(db_error)?;
+            .map_err(ApiError::from)?;
         let attempts = self
             .store
             .attempts(hook.id, DELIVERY_LOG_SIZE)
             .await
-            .map_err(db_error)?;
+            .map_err(ApiError::from)?;
         Ok(Json(DeliveryList {
             items: deliveries.iter().map(|d| delivery_view(d, &attempts)).collect(),
         }))
@@ -457,7 +455,7 @@ impl NotifierApi {
             .store
             .redeliver(hook.id, delivery_id.0)
             .await
-            .map_err(db_error)?
+            .map_err(ApiError::from)?
         {
             None => return Err(ApiError::not_found("delivery")),
             Some(false) => return Err(ApiError::conflict("the delivery is being sent right now")),
@@ -467,7 +465,7 @@ impl NotifierApi {
             .store
             .delivery(hook.id, delivery_id.0)
             .await
-            .map_err(db_error)?
+            .map_err(ApiError::from)?
             .ok_or_else(|| ApiError::not_found("delivery"))?;
         Ok(Redelivered::Accepted(Json(delivery_view(&delivery, &[]))))
     }
@@ -480,7 +478,7 @@ impl NotifierApi {
     )]
     async fn get_preferences(&self, owner: Owner) -> Result<Json<PreferencesView>, ApiError> {
         let owner = user(&owner)?;
-        let preferences = self.store.preferences(owner).await.map_err(db_error)?;
+        let preferences = self.store.preferences(owner).await.map_err(ApiError::from)?;
         Ok(Json(preferences.into()))
     }
 
@@ -504,7 +502,7 @@ impl NotifierApi {
         self.store
             .save_preferences(owner, preferences)
             .await
-            .map_err(db_error)?;
+            .map_err(ApiError::from)?;
         Ok(Json(preferences.into()))
     }
 
@@ -521,7 +519,7 @@ impl NotifierApi {
         self.store
             .webhook(owner, id)
             .await
-            .map_err(db_error)?
+            .map_err(ApiError::from)?
             .ok_or_else(|| ApiError::not_found("webhook"))
     }
 }

@@ -11,7 +11,7 @@ use poem_openapi::param::{Path, Query};
 use poem_openapi::payload::{EventStream, Json};
 use poem_openapi::{ApiResponse, OpenApi, Tags};
 use sea_orm::sea_query::Expr;
-use sea_orm::{ColumnTrait, DatabaseConnection, DbErr, EntityTrait, QueryFilter, QueryOrder, QuerySelect};
+use sea_orm::{ColumnTrait, DatabaseConnection, EntityTrait, QueryFilter, QueryOrder, QuerySelect};
 use uuid::Uuid;
 
 use crate::links::ArchiveLinks;
@@ -80,14 +80,6 @@ impl std::fmt::Debug for QueryApi {
     }
 }
 
-/// A database failure as the caller sees it: 503 when the database is unreachable, else 500.
-pub(crate) fn db_error(error: DbErr) -> ApiError {
-    match error {
-        DbErr::Conn(_) | DbErr::ConnectionAcquire(_) => ApiError::unavailable(error),
-        other => ApiError::internal(other),
-    }
-}
-
 /// The caller's video, if its token may read it, it exists, is its owner's and is not deleted: anything else is
 /// the same 404.
 pub(crate) async fn visible_video(state: &State, owner: &Owner, id: Uuid) -> Result<video::Model, ApiError> {
@@ -97,7 +89,7 @@ pub(crate) async fn visible_video(state: &State, owner: &Owner, id: Uuid) -> Res
         .filter(video::Column::Status.ne(VideoStatus::Deleted.as_str()))
         .one(&state.db)
         .await
-        .map_err(db_error)?
+        .map_err(ApiError::from)?
         .ok_or_else(|| ApiError::not_found("video"))
 }
 
@@ -147,7 +139,7 @@ impl QueryApi {
             .limit(limit + 1)
             .all(&self.state.db)
             .await
-            .map_err(db_error)?;
+            .map_err(ApiError::from)?;
         let page = Page::from_rows(rows, limit, |row| Cursor::new(row.created_at, row.id));
         Ok(Json(VideoPage {
             items: page.items.iter().map(VideoView::from).collect(),
@@ -175,7 +167,7 @@ impl QueryApi {
             .order_by_asc(timeline_entry::Column::Sequence)
             .all(&self.state.db)
             .await
-            .map_err(db_error)?;
+            .map_err(ApiError::from)?;
         Ok(Json(TimelineView {
             video_id: row.id,
             entries: entries.into_iter().map(TimelineEntryView::from).collect(),

@@ -460,7 +460,7 @@ impl State {
             .filter(video::Column::Status.is_in(["queued", "processing", "retry_scheduled"]))
             .count(db)
             .await
-            .map_err(ApiError::unavailable)?;
+            .map_err(ApiError::from)?;
         if in_flight >= limit {
             metrics::counter!("fiapx_upload_in_flight_limited_total").increment(1);
             return Err(ApiError::rate_limited(self.settings.in_flight_retry_after_secs).with_message(format!(
