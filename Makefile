@@ -44,14 +44,15 @@ lint: deps ## rustfmt check and clippy with warnings denied
 	$(CARGO) clippy --workspace --all-targets -- -D warnings
 
 # Doc tests run first so that the run closes on nextest's summary (which CI reads); both always run, and the
-# target fails if either did. Without nextest, `cargo test` runs the doc tests itself.
+# target fails if either did. Without nextest, `cargo test` runs the doc tests itself. nextest builds libraries,
+# binaries and tests only: the benchmark examples are linked by `make bench` and checked by clippy in `lint`.
 test: up lint ## Start the stack, lint, run every test (nextest), the doc tests, then the web app's (test-web)
 	@$(WITH_ENV) if $(CARGO) nextest --version >/dev/null 2>&1; then \
 		status=0; \
 		echo "$(CARGO) test --workspace --doc"; \
 		$(CARGO) test --workspace --doc || status=$$?; \
-		echo "$(CARGO) nextest run --workspace --no-fail-fast"; \
-		$(CARGO) nextest run --workspace --no-fail-fast || status=$$?; \
+		echo "$(CARGO) nextest run --workspace --lib --bins --tests --no-fail-fast"; \
+		$(CARGO) nextest run --workspace --lib --bins --tests --no-fail-fast || status=$$?; \
 		exit $$status; \
 	else \
 		echo "cargo-nextest not found: $(CARGO) test --workspace --no-fail-fast (doc tests included)"; \
