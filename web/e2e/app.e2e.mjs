@@ -2,13 +2,15 @@
 // End to end in a real browser (Debian's chromium driven by playwright-core) against `fiapx serve all` on a
 // private stack (see stack.mjs): register, upload a clip made by ffmpeg and watch it complete live, download the
 // ZIP and check its entries, see a corrupt upload fail with its message, share a link and open it in a fresh
-// browser context. Screenshots of each screen land in web/test-results/screenshots/.
+// browser context; drop two files at once on the drop zone; sign in with the keyboard alone; audit every screen
+// with axe-core (a11y.mjs). Screenshots of each screen land in web/test-results/screenshots/.
 import assert from "node:assert/strict";
 import { appendFileSync, mkdirSync, readFileSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { after, afterEach, before, test } from "node:test";
 import { unzipSync } from "fflate";
 import { chromium } from "playwright-core";
+import { audit } from "./a11y.mjs";
 import { ACCESS_TTL_SECS, RESULTS, makeClip, startStack } from "./stack.mjs";
 
 const CHROMIUM = process.env.CHROMIUM_PATH ?? "/usr/bin/chromium";
@@ -39,6 +41,8 @@ const email = `e2e-${Date.now()}@example.com`;
 const password = "correct horse battery";
 const clip = join(RESULTS, "clip.mp4");
 const corrupt = join(RESULTS, "broken.mp4");
+/** Dropped together on the drop zone; names that do not contain "clip.mp4", which other scenarios look for. */
+const dropped = ["dropped-1.mp4", "dropped-2.mp4"];
 /** @type {string} */
 let videoUrl = "";
 /** @type {string} */
@@ -49,10 +53,40 @@ async function shot(p, name) {
   await p.screenshot({ path: join(SHOTS, `${name}.png`), fullPage: true });
 }
 
+/**
+ * Asserts that the focused element shows a keyboard focus ring: it matches :focus-visible, and `ring` (itself, or
+ * the element that draws its focus) has an outline or box-shadow whose colour has at least 3:1 contrast against the
+ * background around it (WCAG 1.4.11).
+ * @param {import("playwright-core").Page} p @param {import("playwright-core").Locator} ring
+ */
+async function assertFocusRing(p, ring) {
+  assert.ok(await p.evaluate(() => document.activeElement?.matches(":focus-visible")), "focus is :focus-visible");
+  const seen = await ring.evaluate((el) => {
+    /** @param {string} css */
+    const rgba = (css) => (css.match(/[\d.]+/g) ?? []).map(Number);
+    /** @param {number[]} c */
+    const luminance = (c) => {
+      const [r = 0, g = 0, b = 0] = c.map((v) => (v / 255 <= 0.03928 ? v / 255 / 12.92 : ((v / 255 + 0.055) / 1.055) ** 2.4));
+      return 0.2126 * r + 0.7152 * g + 0.0722 * b;
+    };
+    const style = getComputedStyle(el);
+    const outline = style.outlineStyle !== "none" && parseFloat(style.outlineWidth) > 0;
+    let around = el.parentElement;
+    while (around && rgba(getComputedStyle(around).backgroundColor)[3] === 0) around = around.parentElement;
+    const ring = luminance(rgba(outline ? style.outlineColor : style.boxShadow));
+    const background = luminance(rgba(around ? getComputedStyle(around).backgroundColor : "rgb(255, 255, 255)"));
+    const contrast = (Math.max(ring, background) + 0.05) / (Math.min(ring, background) + 0.05);
+    return { drawn: outline || style.boxShadow !== "none", contrast, outline: style.outline };
+  });
+  assert.ok(seen.drawn, "a focus ring is drawn");
+  assert.ok(seen.contrast >= 3, `focus ring ${seen.outline}: contrast ${seen.contrast.toFixed(2)}:1 with its background`);
+}
+
 before(async () => {
   mkdirSync(SHOTS, { recursive: true });
   mkdirSync(DOWNLOADS, { recursive: true });
   makeClip(clip, 3);
+  dropped.forEach((name, i) => makeClip(join(RESULTS, name), i + 1));
   // Same container start (so the magic-byte gate lets it through), scrambled after the first 2 KiB.
   const bytes = readFileSync(clip);
   for (let i = 2048; i < bytes.length; i++) bytes[i] = ((bytes[i] ?? 0) * 13 + 5) & 0xff;
@@ -93,15 +127,49 @@ test("register", async () => {
   await page.waitForURL("**/signin");
   await page.getByRole("heading", { name: "Sign in" }).waitFor();
   await shot(page, "01-sign-in");
+  await audit(page, "sign in");
   await page.getByRole("link", { name: "Create account" }).click();
   await page.getByLabel("Your name").fill("E2E Tester");
   await page.getByLabel("E-mail").fill(email);
   await page.getByLabel("Password").fill(password);
   await shot(page, "02-register");
+  await audit(page, "register");
   await page.getByRole("button", { name: "Create account" }).click();
   await page.getByRole("heading", { name: "Your videos", level: 1 }).waitFor();
   await page.getByText("No videos yet").waitFor();
   await shot(page, "03-videos-empty");
+  await audit(page, "the empty list");
+});
+
+test("keyboard only: Tab to e-mail, password and submit, Enter signs in; focus is visible", async () => {
+  const keyboard = await browser.newContext({ baseURL: stack.url, locale: "en-US" });
+  try {
+    const p = await keyboard.newPage();
+    await p.goto("/signin");
+    await p.getByRole("heading", { name: "Sign in", level: 1 }).waitFor();
+    // The heading takes the focus when the screen opens (screen readers announce it); Tab goes on from there.
+    assert.equal(await p.evaluate(() => document.activeElement?.tagName), "H1");
+    for (const [id, value] of [["signin-email", email], ["signin-password", password]]) {
+      await p.keyboard.press("Tab");
+      assert.equal(await p.evaluate(() => document.activeElement?.id), id);
+      await assertFocusRing(p, p.locator(`#${id}`));
+      await p.keyboard.type(value);
+    }
+    await p.keyboard.press("Tab");
+    const submit = p.getByRole("button", { name: "Sign in" });
+    assert.ok(await submit.evaluate((el) => el === document.activeElement), "Tab reaches the submit button");
+    await assertFocusRing(p, submit);
+    await p.keyboard.press("Enter");
+    await p.getByRole("heading", { name: "Your videos", level: 1 }).waitFor();
+    // The file input is visually hidden: Tab reaches it and its ring is drawn on the "Choose files" label.
+    for (let i = 0; i < 10 && (await p.evaluate(() => document.activeElement?.id)) !== "upload-files"; i++) {
+      await p.keyboard.press("Tab");
+    }
+    assert.equal(await p.evaluate(() => document.activeElement?.id), "upload-files");
+    await assertFocusRing(p, p.locator('label[for="upload-files"]'));
+  } finally {
+    await keyboard.close();
+  }
 });
 
 test("upload a clip and watch it complete live", async () => {
@@ -121,6 +189,46 @@ test("upload a clip and watch it complete live", async () => {
   await item.locator(".badge-completed").waitFor({ timeout: PROCESSING_MS });
   await page.unroute(list);
   await shot(page, "05-videos-completed");
+  await audit(page, "the list with a completed video");
+});
+
+test("drop two files at once on the drop zone: both upload and complete", async () => {
+  // The files are built in the page from the clips' bytes, as a drop from the desktop hands them over.
+  const files = dropped.map((name) => ({ name, base64: readFileSync(join(RESULTS, name)).toString("base64") }));
+  const dataTransfer = await page.evaluateHandle((list) => {
+    const transfer = new DataTransfer();
+    for (const { name, base64 } of list) {
+      const bytes = Uint8Array.from(atob(base64), (c) => c.charCodeAt(0));
+      transfer.items.add(new File([bytes], name, { type: "video/mp4" }));
+    }
+    return transfer;
+  }, files);
+  const zone = page.locator(".dropzone");
+  /** Dispatches a drag event on the zone; true when the app cancelled it. @param {string[]} types */
+  const drag = (types) =>
+    zone.evaluate(
+      (el, { transfer, types }) =>
+        types.map((type) => !el.dispatchEvent(new DragEvent(type, { bubbles: true, cancelable: true, dataTransfer: transfer }))),
+      { transfer: dataTransfer, types },
+    );
+  // A browser drops only on a target that cancelled dragenter and dragover; a drop not cancelled opens the file.
+  assert.deepEqual(await drag(["dragenter", "dragover"]), [true, true]);
+  await page.locator(".dropzone.dragging").waitFor();
+  assert.deepEqual(await drag(["drop"]), [true]);
+  await page.locator(".dropzone:not(.dragging)").waitFor();
+  await Promise.all(
+    dropped.map(async (name) => {
+      const row = page.locator("li.upload", { hasText: name });
+      await row.getByText("Uploaded: queued for extraction").waitFor();
+      assert.equal(await row.locator("progress").getAttribute("value"), "100");
+      await page.locator("li.video", { hasText: name }).waitFor();
+    }),
+  );
+  await shot(page, "05b-videos-dropped");
+  await audit(page, "the list with upload rows and videos in progress");
+  await Promise.all(
+    dropped.map((name) => page.locator("li.video", { hasText: name }).locator(".badge-completed").waitFor({ timeout: PROCESSING_MS })),
+  );
 });
 
 test("the video page: timeline, preview, download the ZIP", async () => {
@@ -139,6 +247,7 @@ test("the video page: timeline, preview, download the ZIP", async () => {
   );
   assert.ok(loaded, "preview images decoded at the clip's width");
   await shot(page, "06-video-completed");
+  await audit(page, "a completed video");
 
   const [download] = await Promise.all([
     page.waitForEvent("download"),
@@ -165,6 +274,7 @@ test("a corrupt upload fails with its message", async () => {
   await page.locator("li.video", { hasText: "broken.mp4" }).waitFor();
   assert.equal(await page.locator("li.video", { hasText: "clip.mp4" }).count(), 0);
   await shot(page, "07-videos-failed-filter");
+  await audit(page, "the list filtered by failed, with a failure message");
 });
 
 test("share a read-only link and open it in a fresh browser context", async () => {
@@ -186,6 +296,7 @@ test("share a read-only link and open it in a fresh browser context", async () =
     assert.equal(await other.getByRole("button", { name: "Excluir" }).count(), 0);
     assert.equal(await other.getByRole("link", { name: "Baixar ZIP" }).count(), 1);
     await shot(other, "09-share-pt-BR");
+    await audit(other, "the share page in pt-BR");
   } finally {
     await stranger.close();
   }
@@ -221,6 +332,7 @@ test("settings, language switch and phone width", async () => {
   await page.getByText(/Signing secret .*: \S{16,}/).waitFor();
   await page.locator(".hooks li", { hasText: "http://127.0.0.1:9/fiapx-hook" }).waitFor();
   await shot(page, "10-settings");
+  await audit(page, "settings with a webhook");
   await page.getByRole("button", { name: "Remove" }).click();
   await page.getByText("No webhooks yet.").waitFor();
   await page.getByLabel("Language").selectOption("pt-BR");
@@ -233,6 +345,7 @@ test("settings, language switch and phone width", async () => {
   const overflow = await page.evaluate(() => document.documentElement.scrollWidth - window.innerWidth);
   assert.ok(overflow <= 0, `no horizontal scrolling at phone width (${overflow}px)`);
   await shot(page, "11-videos-phone-pt-BR");
+  await audit(page, "the list at phone width in pt-BR");
 });
 
 test("reprocess, then delete", async () => {

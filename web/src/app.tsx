@@ -127,9 +127,12 @@ function Header({ session, user }: { session: SessionStore; user: User | null })
         <label class="visually-hidden" for="language">
           {t("nav.language")}
         </label>
+        {/* Each language is named in itself and marked with its lang, so screen readers say it in that language. */}
         <select id="language" value={locale} onChange={(e) => setLocale(e.currentTarget.value as Locale)}>
           {LOCALES.map((l) => (
-            <option value={l}>{l === "en" ? "English" : "Português (Brasil)"}</option>
+            <option value={l} lang={l}>
+              {l === "en" ? "English" : "Português (Brasil)"}
+            </option>
           ))}
         </select>
         {user && (

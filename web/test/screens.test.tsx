@@ -1,4 +1,4 @@
-import { cleanup, fireEvent, render, screen, waitFor } from "@testing-library/preact";
+import { cleanup, createEvent, fireEvent, render, screen, waitFor } from "@testing-library/preact";
 import { afterEach, beforeEach, describe, expect, it, vi } from "vitest";
 import { SessionStore } from "../src/api/session";
 import { LiveStatus } from "../src/components";
@@ -72,6 +72,55 @@ describe("upload panel", () => {
     expect(value.getAttribute("aria-invalid")).toBe("true");
     expect(screen.getByText(/Enter a positive number/)).toBeTruthy();
     expect(screen.queryByText("a.mp4")).toBeNull();
+  });
+
+  it("takes several dropped files at once and refuses file drops beside the zone", async () => {
+    const sent: string[] = [];
+    // Enough of XMLHttpRequest to see what is sent; the uploads never finish.
+    class QuietXhr {
+      upload = {};
+      open() {}
+      setRequestHeader(name: string, value: string) {
+        if (name === "X-Fiapx-Filename") sent.push(decodeURIComponent(value));
+      }
+      send() {}
+      abort() {}
+    }
+    vi.stubGlobal("XMLHttpRequest", QuietXhr);
+    // happy-dom's elements have no ondrag* properties, so Preact would listen for "DragEnter" rather than
+    // "dragenter" (it takes the DOM's casing when `on<name>` exists): give them the properties browsers have.
+    for (const name of ["ondragenter", "ondragover", "ondragleave", "ondrop"]) {
+      if (!(name in HTMLElement.prototype)) {
+        Object.defineProperty(HTMLElement.prototype, name, { configurable: true, writable: true, value: null });
+      }
+    }
+    const { container } = render(
+      withI18n(<UploadPanel credentials={{ token: () => null, renew: async () => false }} onUploaded={() => undefined} />),
+    );
+    const zone = container.querySelector(".dropzone")!;
+    const files = [new File(["a"], "a.mp4", { type: "video/mp4" }), new File(["b"], "b.mp4", { type: "video/mp4" })];
+    // happy-dom's DataTransfer lists item types, not "Files" as browsers do: hand the event what a browser would.
+    const dataTransfer = { types: ["Files"], files };
+    // Cancelled (false) is what makes the zone a drop target.
+    expect(fireEvent.dragEnter(zone, { dataTransfer })).toBe(false);
+    expect(fireEvent.dragOver(zone, { dataTransfer })).toBe(false);
+    await waitFor(() => expect(zone.classList.contains("dragging")).toBe(true));
+    // Moving onto a child of the zone fires dragleave on the zone: the highlight stays.
+    const ontoChild = createEvent.dragLeave(zone);
+    Object.defineProperty(ontoChild, "relatedTarget", { value: zone.querySelector("p") });
+    fireEvent(zone, ontoChild);
+    await new Promise((r) => setTimeout(r, 20));
+    expect(zone.classList.contains("dragging")).toBe(true);
+    expect(fireEvent.drop(zone, { dataTransfer })).toBe(false);
+    await screen.findByText("a.mp4");
+    expect(screen.getByText("b.mp4")).toBeTruthy();
+    expect(zone.classList.contains("dragging")).toBe(false);
+    expect(sent).toEqual(["a.mp4", "b.mp4"]);
+    // Beside the zone a file drop is cancelled (else the browser would open the file in place of the app); other
+    // drags are left alone.
+    expect(fireEvent.drop(document.body, { dataTransfer })).toBe(false);
+    expect(fireEvent.dragOver(document.body, { dataTransfer: { types: ["text/plain"], files: [] } })).toBe(true);
+    expect(sent).toHaveLength(2);
   });
 
   it("speaks Portuguese", () => {

@@ -1,5 +1,5 @@
 // Upload one or several files (picked or dropped), each with its own byte progress bar, and the extraction spec.
-import { useRef, useState } from "preact/hooks";
+import { useEffect, useRef, useState } from "preact/hooks";
 import type { Credentials } from "../api/client";
 import { type Accepted, type UploadHandle, uploadVideo } from "../api/upload";
 import { errorText } from "../errors";
@@ -88,11 +88,40 @@ export function UploadPanel(props: { credentials: Credentials; onUploaded(accept
     pump();
   };
 
+  // A drag carries files when its types list "Files" (text or a link dragged from the page does not).
+  const carriesFiles = (event: DragEvent) => event.dataTransfer?.types.includes("Files") ?? false;
+  // Both dragenter and dragover must be cancelled for the zone to be a drop target (HTML drag-and-drop model).
+  const onDragOver = (event: DragEvent) => {
+    if (!carriesFiles(event)) return;
+    event.preventDefault();
+    if (event.dataTransfer) event.dataTransfer.dropEffect = "copy";
+    setDragging(true);
+  };
+  // dragleave also fires when the pointer moves onto a child of the zone: only leaving the zone itself counts.
+  const onDragLeave = (event: DragEvent) => {
+    const zone = event.currentTarget as Node;
+    if (!(event.relatedTarget instanceof Node && zone.contains(event.relatedTarget))) setDragging(false);
+  };
   const onDrop = (event: DragEvent) => {
     event.preventDefault();
     setDragging(false);
     addFiles(event.dataTransfer?.files ?? null);
   };
+  // A file dropped beside the zone would make the browser open it in place of the app, losing the uploads in
+  // flight: outside the zone a file drag is refused (no drop cursor) and its drop ignored.
+  useEffect(() => {
+    const refuse = (event: DragEvent) => {
+      if (event.defaultPrevented || !carriesFiles(event)) return;
+      event.preventDefault();
+      if (event.dataTransfer) event.dataTransfer.dropEffect = "none";
+    };
+    window.addEventListener("dragover", refuse);
+    window.addEventListener("drop", refuse);
+    return () => {
+      window.removeEventListener("dragover", refuse);
+      window.removeEventListener("drop", refuse);
+    };
+  }, []);
 
   const setField = <K extends keyof SpecForm>(name: K, value: SpecForm[K]) => setSpec((s) => ({ ...s, [name]: value }));
   const problem = (name: "value" | "quality" | "maxWidth") => showProblems && problems.includes(name);
@@ -188,17 +217,13 @@ export function UploadPanel(props: { credentials: Credentials; onUploaded(accept
 
       <div
         class={`dropzone${dragging ? " dragging" : ""}`}
-        onDragOver={(e) => {
-          e.preventDefault();
-          setDragging(true);
-        }}
-        onDragLeave={() => setDragging(false)}
+        onDragEnter={onDragOver}
+        onDragOver={onDragOver}
+        onDragLeave={onDragLeave}
         onDrop={onDrop}
       >
         <p>{t("upload.drop")}</p>
-        <label class="button primary" for="upload-files">
-          {t("upload.choose")}
-        </label>
+        {/* The input comes first: its keyboard focus is drawn on the label after it (styles.css). */}
         <input
           id="upload-files"
           ref={fileInput}
@@ -211,6 +236,9 @@ export function UploadPanel(props: { credentials: Credentials; onUploaded(accept
             e.currentTarget.value = "";
           }}
         />
+        <label class="button primary" for="upload-files">
+          {t("upload.choose")}
+        </label>
       </div>
 
       {items.length > 0 && (
