@@ -63,7 +63,7 @@ describe("upload panel", () => {
     expect(screen.getByLabelText("Choose files")).toBeTruthy();
   });
 
-  it("refuses files while the spec is invalid and says which field is wrong", () => {
+  it("refuses files while the spec is invalid and says which field is wrong", async () => {
     render(withI18n(<UploadPanel credentials={{ token: () => null, renew: async () => false }} onUploaded={() => undefined} />));
     const value = screen.getByLabelText(/Frames per second \(e\.g\./);
     fireEvent.input(value, { target: { value: "fast" } });
@@ -72,6 +72,9 @@ describe("upload panel", () => {
     expect(value.getAttribute("aria-invalid")).toBe("true");
     expect(screen.getByText(/Enter a positive number/)).toBeTruthy();
     expect(screen.queryByText("a.mp4")).toBeNull();
+    // The wrong field takes the focus, described by its message: what a screen reader then says.
+    await waitFor(() => expect(document.activeElement).toBe(value));
+    expect(document.getElementById(value.getAttribute("aria-describedby")!)?.textContent).toMatch(/positive number/);
   });
 
   it("takes several dropped files at once and refuses file drops beside the zone", async () => {

@@ -4,7 +4,15 @@ import type { Credentials } from "../api/client";
 import { type Accepted, type UploadHandle, uploadVideo } from "../api/upload";
 import { errorText } from "../errors";
 import { type MessageKey, useI18n } from "../i18n";
-import { DEFAULT_SPEC, type ImageFormat, type SpecForm, type SpecMode, specQuery, validateSpec } from "../spec";
+import {
+  DEFAULT_SPEC,
+  type ImageFormat,
+  type SpecForm,
+  type SpecMode,
+  type SpecProblem,
+  specQuery,
+  validateSpec,
+} from "../spec";
 
 type UploadState = "queued" | "sending" | "done" | "failed" | "cancelled";
 
@@ -20,6 +28,9 @@ interface Item {
   /** The spec as it was when the file was added. */
   query: URLSearchParams;
 }
+
+/** The input of each field the spec can have a problem with. */
+const FIELD_IDS: Record<SpecProblem, string> = { value: "spec-value", quality: "spec-quality", maxWidth: "spec-max-width" };
 
 /** Uploads at once: two keep the link busy without starving the live-status streams of connections. */
 const PARALLEL = 2;
@@ -72,6 +83,10 @@ export function UploadPanel(props: { credentials: Credentials; onUploaded(accept
     if (!files || files.length === 0) return;
     if (problems.length > 0) {
       setShowProblems(true);
+      // Nothing else happens on screen: the first wrong field takes the focus, so that a screen reader says
+      // what is wrong (its label, "invalid" and the message it is described by, rendered by then).
+      const first = FIELD_IDS[problems[0] ?? "value"];
+      setTimeout(() => document.getElementById(first)?.focus());
       return;
     }
     const query = specQuery(spec);
