@@ -6,6 +6,7 @@ use std::time::Duration;
 use fiapx_http::{ApiError, Cursor, Owner, Page, page_limit};
 use fiapx_nats::NatsSettings;
 use fiapx_projections::entity::{timeline_entry, video};
+use fiapx_projections::videos::evolve;
 use futures::stream::BoxStream;
 use poem_openapi::param::{Path, Query};
 use poem_openapi::payload::{EventStream, Json};
@@ -82,15 +83,37 @@ impl std::fmt::Debug for QueryApi {
 
 /// The caller's video, if its token may read it, it exists, is its owner's and is not deleted: anything else is
 /// the same 404.
+///
+/// The read model lags the log by a few milliseconds, so a video uploaded a moment ago (the `Location` of the
+/// upload's 202, an `EventSource` opened right after it) may have no row yet: then its events are folded from the
+/// log itself, the source of truth, and only a video the log does not know either is a 404.
 pub(crate) async fn visible_video(state: &State, owner: &Owner, id: Uuid) -> Result<video::Model, ApiError> {
-    let owner = owner.reader_of(id)?;
-    video::Entity::find_by_id(id)
-        .filter(video::Column::OwnerId.eq(*owner.as_uuid()))
-        .filter(video::Column::Status.ne(VideoStatus::Deleted.as_str()))
+    let owner = *owner.reader_of(id)?.as_uuid();
+    let row = match video::Entity::find_by_id(id)
         .one(&state.db)
         .await
         .map_err(ApiError::from)?
+    {
+        Some(row) => Some(row),
+        None => from_log(state, id).await?,
+    };
+    row.filter(|row| row.owner_id == owner && row.status != VideoStatus::Deleted.as_str())
         .ok_or_else(|| ApiError::not_found("video"))
+}
+
+/// The row the projector will write for `id`, folded from the log (`None`: the log has no such video).
+async fn from_log(state: &State, id: Uuid) -> Result<Option<video::Model>, ApiError> {
+    let loaded = state
+        .store
+        .load(fiapx_domain::VideoId::from_uuid(id))
+        .await
+        .map_err(ApiError::unavailable)?;
+    metrics::counter!("fiapx_query_read_model_misses_total", "found" => (!loaded.events.is_empty()).to_string())
+        .increment(1);
+    Ok(loaded
+        .events
+        .iter()
+        .fold(None, |row, stored| evolve(row.clone(), stored).or(row)))
 }
 
 #[derive(ApiResponse)]

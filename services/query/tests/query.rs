@@ -8,6 +8,7 @@ use fiapx_http::json_error;
 use fiapx_http::test_support::{bearer, with_test_auth};
 use fiapx_nats::test_support::NatsServer;
 use fiapx_nats::{CommandHandler, EventStore, Metadata, NatsSettings, provision};
+use fiapx_projections::entity::video;
 use fiapx_projections::test_support::TestDatabase;
 use fiapx_projections::{Projector, ProjectorSettings, VIDEOS, active_generation, checkpoint};
 use fiapx_query::QueryApi;
@@ -20,6 +21,7 @@ use poem::web::sse::Event as SseEvent;
 use poem::{EndpointExt, Route};
 use poem_openapi::OpenApiService;
 use pretty_assertions::assert_eq;
+use sea_orm::EntityTrait;
 use time::OffsetDateTime;
 use uuid::Uuid;
 
@@ -41,6 +43,12 @@ impl Drop for Fixture {
 }
 
 async fn fixture() -> Fixture {
+    fixture_with_projector(true).await
+}
+
+/// Without the projector, the read model stays empty: what a video looks like in the milliseconds before its row
+/// is written.
+async fn fixture_with_projector(running: bool) -> Fixture {
     let db = TestDatabase::create().await;
     let server = NatsServer::start();
     let settings = server.settings();
@@ -56,7 +64,11 @@ async fn fixture() -> Fixture {
         &settings,
         ProjectorSettings::default(),
     );
-    let projector = tokio::spawn(projector.run(futures::future::pending()));
+    let projector = tokio::spawn(async move {
+        if running {
+            projector.run(futures::future::pending()).await;
+        }
+    });
     let api = QueryApi::new(
         db.connection().clone(),
         nats.clone(),
@@ -484,4 +496,51 @@ async fn live_events_start_with_the_status_then_follow_progress_and_changes() {
         .await
         .expect("stream did not end");
     assert!(end.is_none(), "the stream ends after deletion");
+}
+
+#[tokio::test]
+async fn a_video_the_read_model_has_not_caught_up_with_is_read_from_the_log() {
+    let f = fixture_with_projector(false).await;
+    let (alice, bob) = (user(), user());
+    let video = f.upload(alice).await;
+    let path = format!("/api/v1/videos/{video}");
+    assert!(
+        video::Entity::find_by_id(*video.as_uuid())
+            .one(f.db.connection())
+            .await
+            .unwrap()
+            .is_none(),
+        "no read-model row: the answers below come from the log"
+    );
+
+    let response = f.get(alice, &path).await;
+    response.assert_status_is_ok();
+    let json = response.json().await;
+    json.value().object().get("status").assert_string("queued");
+    json.value().object().get("file_name").assert_string("clip.mp4");
+
+    // The live stream opens too, starting with the status folded from the log.
+    let response = f.get(alice, &format!("{path}/events")).await;
+    response.assert_status_is_ok();
+    let mut events = response.sse_stream();
+    let first = tokio::time::timeout(Duration::from_secs(10), events.next())
+        .await
+        .expect("first event")
+        .expect("stream open");
+    let (name, data) = event(&first);
+    assert_eq!(name, "status");
+    assert_eq!(data["status"], "queued");
+
+    // Still owner-scoped, still blind to what never existed, and a deleted video is gone.
+    assert_error(f.get(bob, &path).await, StatusCode::NOT_FOUND, "not_found").await;
+    assert_error(
+        f.get(bob, &format!("{path}/events")).await,
+        StatusCode::NOT_FOUND,
+        "not_found",
+    )
+    .await;
+    let unknown = format!("/api/v1/videos/{}", Uuid::now_v7());
+    assert_error(f.get(alice, &unknown).await, StatusCode::NOT_FOUND, "not_found").await;
+    f.run(video, Command::DeleteVideo { by: alice, at: now() }).await;
+    assert_error(f.get(alice, &path).await, StatusCode::NOT_FOUND, "not_found").await;
 }
