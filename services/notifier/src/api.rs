@@ -11,7 +11,7 @@ use time::OffsetDateTime;
 use uuid::Uuid;
 
 use crate::store::{Attempt, Delivery, Preferences, Store, Webhook};
-use crate::webhook::{check_url, new_secret};
+use crate::webhook::{UrlError, check_url, new_secret};
 
 #[derive(Tags)]
 enum NotifierTags {
@@ -40,6 +40,12 @@ impl NotifierApi {
             allow_insecure_webhooks,
         }
     }
+}
+
+/// A refused webhook URL: 400 `bad_request` whatever the reason (the message says which); the shared error
+/// codes have none for webhook URLs.
+fn url_refused(error: UrlError) -> ApiError {
+    ApiError::bad_request(error.to_string())
 }
 
 fn user(owner: &Owner) -> Result<Uuid, ApiError> {
@@ -122,7 +128,10 @@ pub fn failure_table() -> Vec<FailureCodeInfo> {
 /// A webhook to register.
 #[derive(Debug, Clone, Object)]
 pub struct NewWebhook {
-    /// `https://` URL receiving `POST`s (JSON, signed in `X-Fiapx-Signature`).
+    /// `https://` URL receiving `POST`s (JSON, signed in `X-Fiapx-Signature`). Its host must be public: an IP
+    /// literal that is loopback, private, link-local, shared (CGNAT), multicast, documentation or otherwise
+    /// reserved, and names such as `localhost`, `*.localhost`, `*.local`, `*.internal` or a name without a dot are
+    /// refused (400 `bad_request`); names that resolve only to such addresses fail at delivery.
     pub url: String,
     /// A note for yourself (at most 200 characters).
     pub description: Option<String>,
@@ -342,8 +351,7 @@ impl NotifierApi {
     #[oai(path = "/webhooks", method = "post", operation_id = "createWebhook")]
     async fn create_webhook(&self, owner: Owner, body: Json<NewWebhook>) -> Result<Created, ApiError> {
         let owner = user(&owner)?;
-        let url = check_url(&body.url, self.allow_insecure_webhooks)
-            .map_err(|e| ApiError::bad_request(e.to_string()))?;
+        let url = check_url(&body.url, self.allow_insecure_webhooks).map_err(url_refused)?;
         let description = body.description.as_ref().map(|d| d.trim().to_owned());
         if description.as_ref().is_some_and(|d| d.chars().count() > 200) {
             return Err(ApiError::bad_request("description is longer than 200 characters"));

@@ -3,8 +3,9 @@
 //!
 //! This crate owns the notification rules (which events, which channels, per-user [`store::Preferences`]), the
 //! messages ([`message`]: e-mail in English or Brazilian Portuguese by the owner's locale, plain text + HTML;
-//! the webhook JSON body), webhook signatures ([`webhook`]: HMAC-SHA256 over `"<t>.<body>"`), the record of
-//! every notification in PostgreSQL (one per event, channel and target: [`store`]), the worker ([`Notifier`]:
+//! the webhook JSON body), webhook signatures ([`webhook`]: HMAC-SHA256 over `"<t>.<body>"`), where webhooks
+//! may go ([`egress`]: public addresses only, checked at registration and by the webhook client's DNS
+//! resolver), the record of every notification in PostgreSQL (one per event, channel and target: [`store`]), the worker ([`Notifier`]:
 //! a durable JetStream consumer on `failed` and `completed` events, and a sender that retries on a schedule)
 //! and the HTTP API ([`NotifierApi`]: webhooks, their delivery log, redelivery, preferences, the failure code
 //! table). It reads events through `fiapx-nats` and the owner's e-mail and locale from the `users` table; it
@@ -12,6 +13,7 @@
 //! reactor: it never runs during a replay.
 
 mod api;
+pub mod egress;
 pub mod message;
 mod notifier;
 mod settings;

@@ -26,6 +26,7 @@ use tokio_util::sync::CancellationToken;
 use tracing::{Instrument, debug, error, info, info_span, warn};
 use uuid::Uuid;
 
+use crate::egress::{self, PublicResolver};
 use crate::message::{self, Email, Notice, Outcome};
 use crate::settings::{NotifierSettings, retry_delay};
 use crate::store::{Channel, Claimed, Intent, Store, TryOutcome};
@@ -112,7 +113,14 @@ impl Notifier {
             .map_err(|e| NotifierError::Smtp(format!("from address: {e}")))?;
         let http = reqwest::Client::builder()
             .timeout(timeout)
+            // A redirect could lead a delivery anywhere, past the address checks.
             .redirect(reqwest::redirect::Policy::none())
+            // Connect only to public addresses (loopback too when insecure webhooks are allowed), whatever a host
+            // name resolves to when the delivery is made (docs/notifications.md, SSRF).
+            .dns_resolver(Arc::new(PublicResolver::new(settings.allow_insecure_webhooks)))
+            // No proxy from the environment (HTTP_PROXY, HTTPS_PROXY, ALL_PROXY): through a proxy the target is
+            // resolved by the proxy, and the resolver above would only ever see the proxy's own name.
+            .no_proxy()
             .user_agent(concat!("fiapx-notifier/", env!("CARGO_PKG_VERSION")))
             .build()
             .map_err(|e| NotifierError::Http(e.to_string()))?;
@@ -521,12 +529,33 @@ impl Notifier {
             Ok(None) => return TryOutcome::Cancelled,
             Err(error) => return self.failed(claimed, schedule, None, format!("database: {error}")),
         };
+        let Ok(url) = url::Url::parse(&hook.url) else {
+            return TryOutcome::Failed {
+                status_code: None,
+                error: "the stored webhook URL is not a valid URL".into(),
+                retry_in: None,
+            };
+        };
+        // The client connects to IP literals without asking the resolver, so they are checked here; a URL
+        // registered before the address rules (or while insecure webhooks were allowed) can never succeed.
+        let literal = match url.host() {
+            Some(url::Host::Ipv4(ip)) => Some(std::net::IpAddr::from(ip)),
+            Some(url::Host::Ipv6(ip)) => Some(std::net::IpAddr::from(ip)),
+            _ => None,
+        };
+        if literal.is_some_and(|ip| !egress::is_allowed(ip, self.inner.settings.allow_insecure_webhooks)) {
+            return TryOutcome::Failed {
+                status_code: None,
+                error: "the webhook address is not a public internet address".into(),
+                retry_in: None,
+            };
+        }
         let timestamp = OffsetDateTime::now_utc().unix_timestamp();
         let signature = signature_header(&hook.secret, timestamp, claimed.body.as_bytes());
         let response = self
             .inner
             .http
-            .post(&hook.url)
+            .post(url)
             .header("content-type", "application/json")
             .header(SIGNATURE_HEADER, signature)
             .header(EVENT_HEADER, &claimed.event_type)
@@ -549,6 +578,11 @@ impl Notifier {
             }
             // Only the kind of failure: the URL may carry tokens in its query.
             Err(error) => {
+                // Names that resolve only to addresses we do not call, or not at all: retried like a refused
+                // connection (DNS may change), with the resolver's own text, which names no host.
+                if let Some(refusal) = egress::resolve_error(&error) {
+                    return self.failed(claimed, schedule, None, refusal.to_string());
+                }
                 let kind = if error.is_timeout() {
                     "timed out"
                 } else if error.is_connect() {

@@ -243,7 +243,11 @@ impl World {
     }
 
     fn api(&self) -> TestClient<poem::endpoint::BoxEndpoint<'static>> {
-        let api = NotifierApi::new(self.db.connection().clone(), true);
+        self.api_with(true)
+    }
+
+    fn api_with(&self, allow_insecure_webhooks: bool) -> TestClient<poem::endpoint::BoxEndpoint<'static>> {
+        let api = NotifierApi::new(self.db.connection().clone(), allow_insecure_webhooks);
         let service = OpenApiService::new(api, "t", "1");
         TestClient::new(
             Route::new()
@@ -613,6 +617,135 @@ async fn the_webhook_api_checks_urls_hides_secrets_and_scopes_by_owner() {
             .iter()
             .any(|row| row["code"] == "storage_unavailable" && row["retryable"] == true)
     );
+}
+
+#[tokio::test]
+async fn webhook_urls_to_internal_addresses_are_refused_and_nothing_is_stored() {
+    let w = world().await;
+    let hal = w.user("hal@example.com", "Hal", "en").await;
+    let strict = w.api_with(false);
+    for url in [
+        "https://10.0.0.1/x",
+        "https://169.254.169.254/latest",
+        "https://[::1]/x",
+        "https://localhost/x",
+        "https://[::ffff:127.0.0.1]/x",
+        "https://127.0.0.1/x",
+        "https://[fd00::1]/x",
+        "https://metadata.google.internal/computeMetadata/v1/",
+    ] {
+        let response = strict
+            .post("/api/v1/webhooks")
+            .header("Authorization", w.token(hal))
+            .body_json(&json!({ "url": url }))
+            .send()
+            .await;
+        response.assert_status(StatusCode::BAD_REQUEST);
+        let body: Value = response.json().await.value().deserialize();
+        assert_eq!(body["code"], "bad_request", "{url}: {body}");
+        assert!(
+            body["message"].as_str().unwrap().contains("public internet host"),
+            "{url}: {body}"
+        );
+    }
+    // Allowing insecure webhooks (tests, `make run`) lets loopback through, and nothing else that is not public.
+    let lenient = w.api_with(true);
+    for url in [
+        "https://10.0.0.1/x",
+        "https://169.254.169.254/latest",
+        "https://[fd00::1]/x",
+    ] {
+        let response = lenient
+            .post("/api/v1/webhooks")
+            .header("Authorization", w.token(hal))
+            .body_json(&json!({ "url": url }))
+            .send()
+            .await;
+        response.assert_status(StatusCode::BAD_REQUEST);
+    }
+    let response = strict
+        .get("/api/v1/webhooks")
+        .header("Authorization", w.token(hal))
+        .send()
+        .await;
+    response.assert_status_is_ok();
+    let list: Value = response.json().await.value().deserialize();
+    assert_eq!(list["items"], json!([]), "nothing stored");
+    let stored: i64 =
+        w.db.connection()
+            .query_one_raw(sea_orm::Statement::from_string(
+                sea_orm::DbBackend::Postgres,
+                "SELECT count(*) AS n FROM webhooks",
+            ))
+            .await
+            .unwrap()
+            .unwrap()
+            .try_get("", "n")
+            .unwrap();
+    assert_eq!(stored, 0);
+    register_webhook(&w, hal, "https://[::1]:9/x").await;
+}
+
+/// Webhooks registered while loopback was allowed, sent by a notifier that does not allow it: a name that resolves
+/// to loopback is refused by the client's resolver on every try, an IP literal before the first; the receiver
+/// hears nothing and the delivery log says why, without naming the host.
+#[tokio::test]
+async fn a_notifier_not_allowing_loopback_never_calls_a_host_that_resolves_to_it() {
+    let w = world().await;
+    let ida = w.user("ida@example.com", "Ida", "en").await;
+    let (receiver, url, stop_receiver) = Receiver::start(0).await;
+    let port = url
+        .trim_start_matches("http://127.0.0.1:")
+        .trim_end_matches("/hook");
+    // `localhost` resolves from /etc/hosts (or the system resolver's synthesis): no DNS server is asked.
+    let (by_name, _) = register_webhook(&w, ida, &format!("http://localhost:{port}/hook")).await;
+    let (by_literal, _) = register_webhook(&w, ida, &url).await;
+
+    let running = w.notifier(NotifierSettings {
+        allow_insecure_webhooks: false,
+        webhook_retry_secs: vec![1],
+        ..settings(&w.smtp)
+    });
+    let video = w.upload(ida, "clip.mp4").await;
+    w.start(video, 1).await;
+    w.fail(video, 1, FailureCode::CorruptInput, false).await;
+    w.settled("notifier").await;
+    running.stop().await;
+    assert!(receiver.requests().is_empty(), "the receiver was never called");
+
+    let api = w.api();
+    let log = |id: Uuid| {
+        let api = &api;
+        let token = w.token(ida);
+        async move {
+            let response = api
+                .get(format!("/api/v1/webhooks/{id}/deliveries"))
+                .header("Authorization", token)
+                .send()
+                .await;
+            response.assert_status_is_ok();
+            let log: Value = response.json().await.value().deserialize();
+            log["items"][0].clone()
+        }
+    };
+    let delivery = log(by_name).await;
+    assert_eq!(delivery["status"], "failed", "{delivery}");
+    assert_eq!(delivery["attempts"], 2, "retried on the schedule: {delivery}");
+    for attempt in delivery["tries"].as_array().unwrap() {
+        assert_eq!(
+            attempt["error"], "the webhook host resolves only to non-public addresses",
+            "{delivery}"
+        );
+        assert_eq!(attempt["status_code"], Value::Null);
+    }
+    let delivery = log(by_literal).await;
+    assert_eq!(delivery["status"], "failed", "{delivery}");
+    assert_eq!(delivery["attempts"], 1, "never retried: {delivery}");
+    assert_eq!(
+        delivery["tries"][0]["error"], "the webhook address is not a public internet address",
+        "{delivery}"
+    );
+    stop_receiver.cancel();
 }
 
 #[tokio::test]
