@@ -20,8 +20,9 @@ pub struct NotifierSettings {
     pub webhook_retry_secs: Vec<u64>,
     /// Delay before each retry of an e-mail, in seconds; one try, then one retry per entry.
     pub email_retry_secs: Vec<u64>,
-    /// Accept `http://127.0.0.1`, `http://localhost` and `http://[::1]` webhook URLs (tests and `make run`);
-    /// otherwise only `https://` URLs are accepted.
+    /// Allow loopback webhooks (tests and `make run`): `http://` or `https://` to `127.0.0.0/8`, `[::1]` or
+    /// `localhost`, and loopback addresses from the webhook client's resolver. Otherwise only `https://` URLs to
+    /// public hosts are accepted. No other non-public address is ever allowed ([`crate::egress`]).
     pub allow_insecure_webhooks: bool,
     /// How long one webhook request or one SMTP exchange may take, in seconds.
     pub send_timeout_secs: u64,
