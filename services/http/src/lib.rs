@@ -9,6 +9,7 @@
 mod auth;
 mod cursor;
 mod error;
+mod failure;
 mod revocation;
 #[cfg(feature = "test-support")]
 pub mod test_support;
@@ -17,6 +18,7 @@ mod token;
 pub use auth::{Owner, TokenVerifier, access_token_from_query, token_error};
 pub use cursor::{Cursor, DEFAULT_PAGE_SIZE, MAX_PAGE_SIZE, Page, page_limit};
 pub use error::{ApiError, ErrorBody, ErrorCode, json_error};
+pub use failure::FailureCodeName;
 pub use revocation::{RevocationError, Revocations, Revoked};
 pub use token::{
     KeyError, Operation, Principal, RootKey, TokenError, VerifiedToken, public_key_from_hex, seconds_until,

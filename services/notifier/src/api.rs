@@ -2,7 +2,7 @@
 //! failure code table.
 
 use fiapx_domain::{FailureCode, Language};
-use fiapx_http::{ApiError, Owner};
+use fiapx_http::{ApiError, FailureCodeName, Owner};
 use poem_openapi::param::Path;
 use poem_openapi::payload::Json;
 use poem_openapi::{ApiResponse, Enum, Object, OpenApi, Tags};
@@ -52,52 +52,6 @@ fn user(owner: &Owner) -> Result<Uuid, ApiError> {
     Ok(*owner.user_id()?.as_uuid())
 }
 
-/// Every failure code (the `failure.code` of a video and of a `video.failed` webhook).
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Enum)]
-#[oai(rename_all = "snake_case")]
-pub enum FailureCodeName {
-    /// The content is not a video container/codec we can decode.
-    UnsupportedFormat,
-    /// The file is damaged beyond decoding.
-    CorruptInput,
-    /// The file ends before its declared duration.
-    TruncatedInput,
-    /// Larger (in bytes) than the configured maximum.
-    TooLarge,
-    /// Longer than the configured maximum duration.
-    TooLong,
-    /// Larger than the configured maximum resolution.
-    ResolutionTooHigh,
-    /// The spec would produce more frames than allowed.
-    TooManyFrames,
-    /// Decoding took longer than the configured maximum.
-    DecodeTimeout,
-    /// Object storage could not be reached (transient: retried).
-    StorageUnavailable,
-    /// Every delivery of the job failed (final; reprocess to try again).
-    AttemptsExhausted,
-    /// A bug or an unclassified fault (transient: retried).
-    Internal,
-}
-
-impl FailureCodeName {
-    fn of(code: FailureCode) -> Self {
-        match code {
-            FailureCode::UnsupportedFormat => Self::UnsupportedFormat,
-            FailureCode::CorruptInput => Self::CorruptInput,
-            FailureCode::TruncatedInput => Self::TruncatedInput,
-            FailureCode::TooLarge => Self::TooLarge,
-            FailureCode::TooLong => Self::TooLong,
-            FailureCode::ResolutionTooHigh => Self::ResolutionTooHigh,
-            FailureCode::TooManyFrames => Self::TooManyFrames,
-            FailureCode::DecodeTimeout => Self::DecodeTimeout,
-            FailureCode::StorageUnavailable => Self::StorageUnavailable,
-            FailureCode::AttemptsExhausted => Self::AttemptsExhausted,
-            FailureCode::Internal => Self::Internal,
-        }
-    }
-}
-
 /// One row of the failure code table.
 #[derive(Debug, Clone, PartialEq, Eq, Object)]
 #[oai(rename = "FailureCodeInfo")]
@@ -117,7 +71,7 @@ pub fn failure_table() -> Vec<FailureCodeInfo> {
     FailureCode::ALL
         .into_iter()
         .map(|code| FailureCodeInfo {
-            code: FailureCodeName::of(code),
+            code: FailureCodeName::from(code),
             retryable: code.is_retryable(),
             message_en: code.user_message(Language::English).to_owned(),
             message_pt_br: code.user_message(Language::PortugueseBrazil).to_owned(),

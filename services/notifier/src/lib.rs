@@ -22,6 +22,8 @@ pub mod store;
 pub mod test_support;
 pub mod webhook;
 
-pub use api::{FailureCodeInfo, FailureCodeName, NotifierApi, failure_table};
+pub use api::{FailureCodeInfo, NotifierApi, failure_table};
+/// The failure codes of the API, shared with the query side (defined in `fiapx-http`).
+pub use fiapx_http::FailureCodeName;
 pub use notifier::{Notifier, NotifierError};
 pub use settings::NotifierSettings;

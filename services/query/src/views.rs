@@ -1,5 +1,6 @@
 //! What the query API answers: read-model rows shaped for owners (no object keys, no internal ids).
 
+use fiapx_http::FailureCodeName;
 use fiapx_projections::entity::{timeline_entry, video};
 use poem_openapi::{Enum, Object, Union};
 use time::OffsetDateTime;
@@ -51,8 +52,8 @@ impl VideoStatus {
 /// Why the current job failed.
 #[derive(Debug, Clone, PartialEq, Eq, Object)]
 pub struct FailureView {
-    /// Stable failure code, e.g. `corrupt_input`, `storage_unavailable`.
-    pub code: String,
+    /// Stable failure code (the table is `GET /api/v1/failure-codes`).
+    pub code: FailureCodeName,
     /// Detail for the user.
     pub message: String,
     /// Whether another attempt is scheduled.
@@ -97,8 +98,14 @@ pub struct VideoView {
 }
 
 fn failure(row: &video::Model) -> Option<FailureView> {
+    let stored = row.failure_code.as_deref()?;
+    let code = FailureCodeName::parse(stored).unwrap_or_else(|| {
+        // The projector only writes codes the domain knows; anything else is a bug, shown as `internal`.
+        tracing::warn!(video = %row.id, code = stored, "read model holds an unknown failure code");
+        FailureCodeName::Internal
+    });
     Some(FailureView {
-        code: row.failure_code.clone()?,
+        code,
         message: row.failure_message.clone().unwrap_or_default(),
         will_retry: row.will_retry.unwrap_or(false),
     })

@@ -382,12 +382,17 @@ export interface components {
          */
         ErrorCode: "bad_request" | "invalid_spec" | "unauthorized" | "invalid_token" | "token_expired" | "token_revoked" | "invalid_credentials" | "forbidden" | "not_found" | "method_not_allowed" | "not_ready" | "conflict" | "email_taken" | "too_large" | "unsupported_media_type" | "unprocessable" | "weak_password" | "rate_limited" | "unavailable" | "internal";
         /**
+         * @description Every failure code (the `failure.code` of a video and of a `video.failed` webhook).
+         * @enum {string}
+         */
+        FailureCodeName: "unsupported_format" | "corrupt_input" | "truncated_input" | "too_large" | "too_long" | "resolution_too_high" | "too_many_frames" | "decode_timeout" | "storage_unavailable" | "attempts_exhausted" | "internal";
+        /**
          * FailureView
          * @description Why the current job failed.
          */
         FailureView: {
-            /** @description Stable failure code, e.g. `corrupt_input`, `storage_unavailable`. */
-            code: string;
+            /** @description Stable failure code (the table is `GET /api/v1/failure-codes`). */
+            code: components["schemas"]["FailureCodeName"] & unknown;
             /** @description Detail for the user. */
             message: string;
             /** @description Whether another attempt is scheduled. */
@@ -920,16 +925,16 @@ export interface components {
             message_pt_br: string;
         };
         /**
-         * @description Every failure code (the `failure.code` of a video and of a `video.failed` webhook).
-         * @enum {string}
-         */
-        FailureCodeName: "unsupported_format" | "corrupt_input" | "truncated_input" | "too_large" | "too_long" | "resolution_too_high" | "too_many_frames" | "decode_timeout" | "storage_unavailable" | "attempts_exhausted" | "internal";
-        /**
          * NewWebhook
          * @description A webhook to register.
          */
         NewWebhook: {
-            /** @description `https://` URL receiving `POST`s (JSON, signed in `X-Fiapx-Signature`). */
+            /**
+             * @description `https://` URL receiving `POST`s (JSON, signed in `X-Fiapx-Signature`). Its host must be public: an IP
+             *     literal that is loopback, private, link-local, shared (CGNAT), multicast, documentation or otherwise
+             *     reserved, and names such as `localhost`, `*.localhost`, `*.local`, `*.internal` or a name without a dot are
+             *     refused (400 `bad_request`); names that resolve only to such addresses fail at delivery.
+             */
             url: string;
             /** @description A note for yourself (at most 200 characters). */
             description?: string;
