@@ -191,6 +191,29 @@ impl App {
         }
         panic!("video {id} never reached {statuses:?}");
     }
+
+    /// Waits (bounded) until the caller's list, which only the read model answers, shows `id` with `status`.
+    /// (`GET /videos/{id}` answers from the log before the projector has written the row.)
+    async fn wait_listed(&self, token: &str, id: Uuid, status: &str) {
+        for _ in 0..600 {
+            let reply = self
+                .call(
+                    "GET",
+                    &format!("/api/v1/videos?status={status}"),
+                    Some(token),
+                    None,
+                )
+                .await;
+            let listed = reply.body["items"]
+                .as_array()
+                .is_some_and(|items| items.iter().any(|item| item["id"] == id.to_string()));
+            if reply.status == StatusCode::OK && listed {
+                return;
+            }
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+        panic!("video {id} never listed as {status}");
+    }
 }
 
 fn clip() -> Vec<u8> {
@@ -598,7 +621,8 @@ async fn a_user_with_too_many_videos_in_flight_gets_429_until_one_finishes() {
     let projector = serve(Which::Projector, &settings).await;
     let (token, _) = auth.user().await;
     let first = upload.uploaded(&token).await;
-    query.wait_for(&token, first, &["queued"]).await;
+    // The limit counts on the read model: wait until the projector has written the row.
+    query.wait_listed(&token, first, "queued").await;
     let refused = upload.upload(&token, clip()).await;
     assert_eq!(
         (refused.status, refused.code()),
