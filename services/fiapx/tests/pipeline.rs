@@ -100,12 +100,21 @@ impl App {
         (status, serde_json::from_slice(&body).unwrap_or(Value::Null))
     }
 
-    /// Polls the read model (bounded) until the video is completed or failed.
+    /// Polls the read model (bounded) until the video is completed or failed there. The list answers from the read
+    /// model only (`GET /videos/{id}` folds the log while the row is missing, so it can say `completed` before the
+    /// timeline has a row); once listed as finished, the row and its timeline are written (one transaction).
     async fn finished(&self, owner: Uuid, id: Uuid) -> Value {
         for _ in 0..900 {
-            let (status, video) = self.get(owner, &format!("/api/v1/videos/{id}")).await;
-            if status == 200 && matches!(video["status"].as_str(), Some("completed" | "failed")) {
-                return video;
+            for status in ["completed", "failed"] {
+                let (code, page) = self
+                    .get(owner, &format!("/api/v1/videos?status={status}&limit=100"))
+                    .await;
+                let listed = page["items"]
+                    .as_array()
+                    .is_some_and(|items| items.iter().any(|item| item["id"] == id.to_string()));
+                if code == 200 && listed {
+                    return self.get(owner, &format!("/api/v1/videos/{id}")).await.1;
+                }
             }
             tokio::time::sleep(Duration::from_millis(100)).await;
         }
