@@ -46,13 +46,23 @@ async def main() -> None:
     parser.add_argument("--port", type=int, default=12525)
     parser.add_argument("--log", type=pathlib.Path, required=True)
     parser.add_argument("--mail-dir", type=pathlib.Path, required=True)
+    parser.add_argument(
+        "--ready-file",
+        type=pathlib.Path,
+        help="written (atomically) once the port is bound: a test waits for it rather than connecting, which could"
+        " reach another process that holds the port",
+    )
     args = parser.parse_args()
     args.mail_dir.mkdir(parents=True, exist_ok=True)
     args.log.parent.mkdir(parents=True, exist_ok=True)
 
     controller = Controller(Recorder(args.log, args.mail_dir), hostname=args.host, port=args.port)
-    controller.start()
+    controller.start()  # raises when the port cannot be bound
     print(f"smtp sink listening on {args.host}:{args.port}", flush=True)
+    if args.ready_file:
+        partial = args.ready_file.with_suffix(".partial")
+        partial.write_text(f"{args.port}\n")
+        partial.rename(args.ready_file)
 
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()

