@@ -80,6 +80,14 @@ async fn upsert(tx: &DatabaseTransaction, table: &str, row: &video::Model) -> Re
     Ok(())
 }
 
+/// The row the projector writes for a video after all of `events` (its log, in order): what the read model will
+/// hold once it catches up. An event that cannot apply is skipped, as [`apply`] skips it. `None`: no `uploaded`.
+pub fn fold<'a>(events: impl IntoIterator<Item = &'a StoredEvent>) -> Option<video::Model> {
+    events
+        .into_iter()
+        .fold(None, |row, stored| evolve(row.clone(), stored).or(row))
+}
+
 /// The row after `stored`, given the row before (`None`: no row yet). `None` when the event cannot apply: a
 /// second `uploaded`, or an event for a video with no `uploaded` (neither is possible in a log written through
 /// the domain). Mirrors `fiapx_domain::evolve`.

@@ -6,7 +6,7 @@ use std::time::Duration;
 use fiapx_http::{ApiError, Cursor, Owner, Page, page_limit};
 use fiapx_nats::NatsSettings;
 use fiapx_projections::entity::{timeline_entry, video};
-use fiapx_projections::videos::evolve;
+use fiapx_projections::videos::fold;
 use futures::stream::BoxStream;
 use poem_openapi::param::{Path, Query};
 use poem_openapi::payload::{EventStream, Json};
@@ -110,10 +110,7 @@ async fn from_log(state: &State, id: Uuid) -> Result<Option<video::Model>, ApiEr
         .map_err(ApiError::unavailable)?;
     metrics::counter!("fiapx_query_read_model_misses_total", "found" => (!loaded.events.is_empty()).to_string())
         .increment(1);
-    Ok(loaded
-        .events
-        .iter()
-        .fold(None, |row, stored| evolve(row.clone(), stored).or(row)))
+    Ok(fold(&loaded.events))
 }
 
 #[derive(ApiResponse)]

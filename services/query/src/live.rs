@@ -12,7 +12,7 @@ use std::collections::HashSet;
 use fiapx_http::ApiError;
 use fiapx_nats::decode_message;
 use fiapx_projections::entity::video;
-use fiapx_projections::videos::evolve;
+use fiapx_projections::videos::{evolve, fold};
 use futures::StreamExt;
 use futures::stream::{self, BoxStream};
 use uuid::Uuid;
@@ -56,13 +56,12 @@ pub(crate) async fn events(
         .load(fiapx_domain::VideoId::from_uuid(id))
         .await
         .map_err(ApiError::unavailable)?;
-    let mut fold: Option<video::Model> = None;
-    let mut seen = HashSet::new();
-    for stored in &loaded.events {
-        seen.insert(stored.envelope.event_id);
-        fold = evolve(fold.take(), stored).or(fold);
-    }
-    let row = fold.unwrap_or(row);
+    let seen: HashSet<Uuid> = loaded
+        .events
+        .iter()
+        .map(|stored| stored.envelope.event_id)
+        .collect();
+    let row = fold(&loaded.events).unwrap_or(row);
 
     let mut first = vec![LiveEvent::Status(StatusUpdate::from(&row))];
     if row.status == VideoStatus::Processing.as_str()
