@@ -112,6 +112,15 @@ pub fn is_public(ip: IpAddr) -> bool {
     }
 }
 
+/// The address of a URL whose host is an IP literal (`None` for a name).
+pub fn literal_ip(url: &url::Url) -> Option<IpAddr> {
+    match url.host()? {
+        url::Host::Ipv4(ip) => Some(ip.into()),
+        url::Host::Ipv6(ip) => Some(ip.into()),
+        url::Host::Domain(_) => None,
+    }
+}
+
 /// Whether `ip` is a loopback address (127.0.0.0/8, ::1, or 127.x in IPv4-mapped form).
 pub fn is_loopback(ip: IpAddr) -> bool {
     ip.to_canonical().is_loopback()

@@ -538,12 +538,9 @@ impl Notifier {
         };
         // The client connects to IP literals without asking the resolver, so they are checked here; a URL
         // registered before the address rules (or while insecure webhooks were allowed) can never succeed.
-        let literal = match url.host() {
-            Some(url::Host::Ipv4(ip)) => Some(std::net::IpAddr::from(ip)),
-            Some(url::Host::Ipv6(ip)) => Some(std::net::IpAddr::from(ip)),
-            _ => None,
-        };
-        if literal.is_some_and(|ip| !egress::is_allowed(ip, self.inner.settings.allow_insecure_webhooks)) {
+        if egress::literal_ip(&url)
+            .is_some_and(|ip| !egress::is_allowed(ip, self.inner.settings.allow_insecure_webhooks))
+        {
             return TryOutcome::Failed {
                 status_code: None,
                 error: "the webhook address is not a public internet address".into(),
