@@ -16,9 +16,10 @@ mod video;
 
 pub use failure::{FailureCode, Language, UnknownFailureCode};
 pub use ids::{UserId, VideoId};
-pub use spec::{ExtractionSpec, ImageFormat, Rational, Selection, SpecError};
+pub use spec::{DEFAULT_JPEG_QUALITY, ExtractionSpec, ImageFormat, Rational, Selection, SpecError};
 pub use video::{
-    ArchiveObject, Command, Event, FailProcessing, SourceObject, Status, Video, VideoError, decide, evolve,
+    ArchiveObject, Command, Event, FailProcessing, SourceObject, UnknownStatus, Video, VideoError,
+    VideoStatus, decide, evolve,
 };
 
 #[cfg(test)]

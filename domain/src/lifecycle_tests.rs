@@ -8,7 +8,7 @@ use uuid::Uuid;
 use crate::testing::given;
 use crate::{
     ArchiveObject, Command, Event, ExtractionSpec, FailProcessing, FailureCode, ImageFormat, Rational,
-    Selection, SourceObject, SpecError, Status, UserId, Video, VideoError, VideoId, decide, evolve,
+    Selection, SourceObject, SpecError, UserId, Video, VideoError, VideoId, VideoStatus, decide, evolve,
 };
 
 const AT: OffsetDateTime = OffsetDateTime::UNIX_EPOCH;
@@ -123,7 +123,9 @@ fn exhausted(job: u32, attempt: u32, deliveries: u32) -> Event {
 }
 fn jpeg_spec() -> ExtractionSpec {
     ExtractionSpec {
-        selection: Selection::Every(Rational::new(2, 1)),
+        selection: Selection::Every {
+            seconds: Rational::new(2, 1),
+        },
         format: ImageFormat::Jpeg { quality: 85 },
         max_width: Some(640),
         max_height: None,
@@ -135,7 +137,7 @@ fn jpeg_spec() -> ExtractionSpec {
 #[test]
 fn upload_of_a_new_video_is_queued() {
     let state = given([]).when(register()).then([uploaded()]);
-    assert_eq!(state.status, Status::Queued);
+    assert_eq!(state.status, VideoStatus::Queued);
     assert_eq!(state.owner, Some(owner()));
     assert_eq!(state.job, 0);
 }
@@ -143,7 +145,7 @@ fn upload_of_a_new_video_is_queued() {
 #[test]
 fn upload_with_an_invalid_spec_is_rejected() {
     let spec = ExtractionSpec {
-        selection: Selection::Count(0),
+        selection: Selection::Count { count: 0 },
         ..ExtractionSpec::default()
     };
     let command = Command::RegisterUpload {
@@ -195,7 +197,7 @@ fn commands_on_a_video_never_uploaded_are_not_found() {
 #[test]
 fn a_queued_video_starts_processing() {
     let state = given([uploaded()]).when(start(0, 1)).then([started(0, 1)]);
-    assert_eq!((state.status, state.attempt), (Status::Processing, 1));
+    assert_eq!((state.status, state.attempt), (VideoStatus::Processing, 1));
 }
 
 #[test]
@@ -254,7 +256,7 @@ fn a_running_attempt_completes() {
     let state = given([uploaded(), started(0, 1)])
         .when(complete(0, 1))
         .then([completed(0, 1)]);
-    assert_eq!(state.status, Status::Completed);
+    assert_eq!(state.status, VideoStatus::Completed);
     assert_eq!(state.archive, Some(archive()));
 }
 
@@ -262,10 +264,10 @@ fn a_running_attempt_completes() {
 fn completion_needs_a_running_attempt() {
     given([uploaded()])
         .when(complete(0, 1))
-        .then_err(VideoError::NotProcessing(Status::Queued));
+        .then_err(VideoError::NotProcessing(VideoStatus::Queued));
     given([uploaded(), started(0, 1), completed(0, 1)])
         .when(complete(0, 1))
-        .then_err(VideoError::NotProcessing(Status::Completed));
+        .then_err(VideoError::NotProcessing(VideoStatus::Completed));
 }
 
 #[test]
@@ -284,7 +286,7 @@ fn a_retryable_failure_schedules_a_retry_that_a_later_delivery_starts() {
     let state = given([uploaded(), started(0, 1)])
         .when(fail(0, 1, FailureCode::StorageUnavailable, true))
         .then([failed(0, 1, FailureCode::StorageUnavailable, true)]);
-    assert_eq!(state.status, Status::RetryScheduled);
+    assert_eq!(state.status, VideoStatus::RetryScheduled);
     let history = [
         uploaded(),
         started(0, 1),
@@ -302,7 +304,7 @@ fn a_bad_input_failure_is_final() {
     let state = given([uploaded(), started(0, 1)])
         .when(fail(0, 1, FailureCode::CorruptInput, false))
         .then([failed(0, 1, FailureCode::CorruptInput, false)]);
-    assert_eq!(state.status, Status::Failed);
+    assert_eq!(state.status, VideoStatus::Failed);
     assert_eq!(state.failure, Some((FailureCode::CorruptInput, "boom".into())));
 }
 
@@ -326,7 +328,7 @@ fn the_last_delivery_ends_with_attempts_exhausted() {
     ])
     .when(fail(0, 2, FailureCode::AttemptsExhausted, false))
     .then([failed(0, 2, FailureCode::AttemptsExhausted, false)]);
-    assert_eq!(state.status, Status::Failed);
+    assert_eq!(state.status, VideoStatus::Failed);
 }
 
 #[test]
@@ -347,7 +349,7 @@ fn finished_jobs_do_not_start_again() {
 fn failing_needs_a_running_attempt() {
     given([uploaded()])
         .when(fail(0, 1, FailureCode::Internal, false))
-        .then_err(VideoError::NotProcessing(Status::Queued));
+        .then_err(VideoError::NotProcessing(VideoStatus::Queued));
 }
 
 // --- reprocess ------------------------------------------------------------------------------------------------
@@ -363,7 +365,7 @@ fn a_completed_video_is_reprocessed_with_a_new_spec_as_the_next_job() {
         }]);
     assert_eq!(
         (state.status, state.job, state.attempt, state.spec),
-        (Status::Queued, 1, 0, jpeg_spec())
+        (VideoStatus::Queued, 1, 0, jpeg_spec())
     );
     assert_eq!(
         state.archive,
@@ -391,17 +393,17 @@ fn a_failed_video_is_reprocessed_with_its_spec() {
 fn reprocess_is_rejected_while_a_job_is_pending() {
     given([uploaded()])
         .when(reprocess(owner(), None))
-        .then_err(VideoError::ReprocessNotAllowed(Status::Queued));
+        .then_err(VideoError::ReprocessNotAllowed(VideoStatus::Queued));
     given([uploaded(), started(0, 1)])
         .when(reprocess(owner(), None))
-        .then_err(VideoError::ReprocessNotAllowed(Status::Processing));
+        .then_err(VideoError::ReprocessNotAllowed(VideoStatus::Processing));
     given([
         uploaded(),
         started(0, 1),
         failed(0, 1, FailureCode::StorageUnavailable, true),
     ])
     .when(reprocess(owner(), None))
-    .then_err(VideoError::ReprocessNotAllowed(Status::RetryScheduled));
+    .then_err(VideoError::ReprocessNotAllowed(VideoStatus::RetryScheduled));
 }
 
 #[test]
@@ -449,7 +451,7 @@ fn delete_is_accepted_from_every_live_state() {
         let state = given(history)
             .when(delete(owner()))
             .then([Event::Deleted { at: AT }]);
-        assert_eq!(state.status, Status::Deleted);
+        assert_eq!(state.status, VideoStatus::Deleted);
     }
 }
 
@@ -492,13 +494,38 @@ fn event_types_are_stable_strings() {
     assert_eq!(types, Event::TYPES);
 }
 
+#[test]
+fn statuses_are_stable_strings_that_parse_back() {
+    let names: Vec<_> = VideoStatus::ALL.iter().map(|s| s.as_str()).collect();
+    assert_eq!(
+        names,
+        [
+            "queued",
+            "processing",
+            "retry_scheduled",
+            "completed",
+            "failed",
+            "deleted"
+        ]
+    );
+    for status in VideoStatus::ALL {
+        assert_eq!(status.as_str().parse(), Ok(status));
+        assert_eq!(status.is_in_flight(), VideoStatus::IN_FLIGHT.contains(&status));
+    }
+    assert!("Queued".parse::<VideoStatus>().is_err());
+}
+
 // --- properties -----------------------------------------------------------------------------------------------
 
 fn arb_spec() -> impl Strategy<Value = ExtractionSpec> {
     let selection = prop_oneof![
-        (0u32..5, 0u32..3).prop_map(|(n, d)| Selection::Fps(Rational::new(n, d))),
-        (0u32..5, 0u32..3).prop_map(|(n, d)| Selection::Every(Rational::new(n, d))),
-        (0u32..20).prop_map(Selection::Count),
+        (0u32..5, 0u32..3).prop_map(|(n, d)| Selection::Fps {
+            fps: Rational::new(n, d)
+        }),
+        (0u32..5, 0u32..3).prop_map(|(n, d)| Selection::Every {
+            seconds: Rational::new(n, d)
+        }),
+        (0u32..20).prop_map(|count| Selection::Count { count }),
     ];
     let format = prop_oneof![
         Just(ImageFormat::Png),
@@ -581,8 +608,8 @@ proptest! {
 }
 
 /// The edges of the state machine drawn in DESIGN.md.
-fn allowed_transition(from: Status, to: Status) -> bool {
-    use Status::*;
+fn allowed_transition(from: VideoStatus, to: VideoStatus) -> bool {
+    use VideoStatus::*;
     matches!(
         (from, to),
         (New, Queued)
@@ -602,7 +629,7 @@ fn an_abandoned_running_attempt_ends_attempts_exhausted() {
     let state = given([uploaded(), started(0, 4)])
         .when(abandon(0, 4))
         .then([exhausted(0, 4, 4)]);
-    assert_eq!(state.status, Status::Failed);
+    assert_eq!(state.status, VideoStatus::Failed);
     assert_eq!(
         state.failure.map(|(code, _)| code),
         Some(FailureCode::AttemptsExhausted)

@@ -1,8 +1,15 @@
 //! What to extract from a video: which frames, in which image format, at which size.
+//!
+//! This is the one extraction spec of FIAP X. It is data on the `uploaded` and `reprocess_requested` events (the
+//! persisted v1 payload in `fiapx-schemas` maps to and from it), the input of the frame engine, what the HTTP API
+//! accepts and returns (a flat view of it in `fiapx-http`), and what `manifest.json` records (its serde form
+//! below). Its defaults reproduce the old monolith: `ffmpeg -vf fps=1` to PNG.
 
-use std::fmt;
+use std::{fmt, str::FromStr};
 
-/// A positive rational number, e.g. `30000/1001` frames per second.
+use serde::{Deserialize, Deserializer, Serialize, Serializer};
+
+/// A positive rational number such as `30000/1001`, written as `"num/den"`, an integer or a decimal (`"0.5"`).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub struct Rational {
     /// Numerator.
@@ -21,6 +28,11 @@ impl Rational {
     pub fn as_f64(self) -> f64 {
         f64::from(self.num) / f64::from(self.den)
     }
+
+    /// `1/self`: the period of a rate, or the rate of a period.
+    pub const fn recip(self) -> Self {
+        Self::new(self.den, self.num)
+    }
 }
 
 impl fmt::Display for Rational {
@@ -33,33 +45,135 @@ impl fmt::Display for Rational {
     }
 }
 
+impl FromStr for Rational {
+    type Err = SpecError;
+
+    /// `"3"`, `"0.5"`, `".25"` or `"30000/1001"`. Decimals are kept exact (0.1 is 1/10, not the nearest double) so
+    /// that selection stays reproducible; at most six decimal places.
+    fn from_str(text: &str) -> Result<Self, Self::Err> {
+        let bad = || SpecError::BadRational(text.to_owned());
+        let s = text.trim();
+        if let Some((num, den)) = s.split_once('/') {
+            let num = num.trim().parse().map_err(|_| bad())?;
+            let den = den.trim().parse().map_err(|_| bad())?;
+            return Ok(Self::new(num, den));
+        }
+        if let Some((whole, frac)) = s.split_once('.') {
+            if frac.is_empty() || frac.len() > 6 || !frac.bytes().all(|b| b.is_ascii_digit()) {
+                return Err(bad());
+            }
+            let whole: u64 = if whole.is_empty() {
+                0
+            } else {
+                whole.parse().map_err(|_| bad())?
+            };
+            let den = 10_u64.pow(frac.len() as u32);
+            let num = whole
+                .checked_mul(den)
+                .and_then(|n| n.checked_add(frac.parse::<u64>().ok()?))
+                .ok_or_else(bad)?;
+            let divisor = gcd(num, den).max(1);
+            return Ok(Self::new(
+                u32::try_from(num / divisor).map_err(|_| bad())?,
+                u32::try_from(den / divisor).map_err(|_| bad())?,
+            ));
+        }
+        s.parse().map(|n| Self::new(n, 1)).map_err(|_| bad())
+    }
+}
+
+fn gcd(a: u64, b: u64) -> u64 {
+    if b == 0 { a } else { gcd(b, a % b) }
+}
+
+impl Serialize for Rational {
+    fn serialize<S: Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        serializer.collect_str(self)
+    }
+}
+
+impl<'de> Deserialize<'de> for Rational {
+    fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        #[derive(Deserialize)]
+        #[serde(untagged)]
+        enum Repr {
+            Int(u32),
+            Text(String),
+        }
+        match Repr::deserialize(deserializer)? {
+            Repr::Int(n) => Ok(Self::new(n, 1)),
+            Repr::Text(s) => s.parse().map_err(serde::de::Error::custom),
+        }
+    }
+}
+
 /// Which frames to keep.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(tag = "mode", rename_all = "snake_case", deny_unknown_fields)]
 pub enum Selection {
-    /// A fixed output rate, with the semantics of FFmpeg's `fps` filter.
-    Fps(Rational),
-    /// One frame every `seconds` (a rational, so `every 0.5` is `1/2`).
-    Every(Rational),
-    /// `n` frames evenly spaced over the duration.
-    Count(u32),
+    /// `fps` frames per second of video, with the semantics of FFmpeg's `fps` filter.
+    Fps {
+        /// Output rate.
+        fps: Rational,
+    },
+    /// One frame every `seconds` (a rational, so `every 0.5` is `1/2`): the same as `fps = 1/seconds`.
+    Every {
+        /// Interval between frames.
+        seconds: Rational,
+    },
+    /// `count` frames evenly spaced over the duration (the frame shown at the middle of each of `count` equal
+    /// intervals).
+    Count {
+        /// Number of frames.
+        count: u32,
+    },
+}
+
+impl Default for Selection {
+    fn default() -> Self {
+        Self::Fps {
+            fps: Rational::new(1, 1),
+        }
+    }
+}
+
+impl Selection {
+    /// The output rate of the rate-based modes (`every` N seconds is `1/N` frames per second).
+    pub fn rate(&self) -> Option<Rational> {
+        match *self {
+            Self::Fps { fps } => Some(fps),
+            Self::Every { seconds } => Some(seconds.recip()),
+            Self::Count { .. } => None,
+        }
+    }
+}
+
+/// JPEG quality when none is given: visually lossless for frames, about a tenth of the PNG size.
+pub const DEFAULT_JPEG_QUALITY: u8 = 85;
+
+fn default_jpeg_quality() -> u8 {
+    DEFAULT_JPEG_QUALITY
 }
 
 /// The image format of extracted frames.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(tag = "type", rename_all = "snake_case", deny_unknown_fields)]
 pub enum ImageFormat {
-    /// Lossless PNG (the old monolith's output).
+    /// Lossless PNG, 8-bit RGB (the old monolith's output).
+    #[default]
     Png,
-    /// Baseline JPEG, 4:2:0, with the given quality (1..=100).
+    /// Baseline JPEG, 4:2:0, with the given quality.
     Jpeg {
-        /// Encoder quality, 1..=100.
+        /// Encoder quality, 1 (worst) ..= 100 (best).
+        #[serde(default = "default_jpeg_quality")]
         quality: u8,
     },
-    /// Lossless WebP.
+    /// Lossless WebP (the encoder available without C dependencies has no lossy mode).
     Webp,
 }
 
 impl ImageFormat {
-    /// The file extension of frames in the archive.
+    /// The file extension of frames in the archive, without the dot.
     pub const fn extension(self) -> &'static str {
         match self {
             Self::Png => "png",
@@ -67,36 +181,40 @@ impl ImageFormat {
             Self::Webp => "webp",
         }
     }
-}
 
-/// The full extraction spec carried by `uploaded` and `reprocess_requested`.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
-pub struct ExtractionSpec {
-    /// Which frames.
-    pub selection: Selection,
-    /// Which image format.
-    pub format: ImageFormat,
-    /// Scale down (keeping aspect ratio) to at most this width.
-    pub max_width: Option<u32>,
-    /// Scale down (keeping aspect ratio) to at most this height.
-    pub max_height: Option<u32>,
-}
-
-impl Default for ExtractionSpec {
-    /// The old monolith's `ffmpeg -vf fps=1` to PNG.
-    fn default() -> Self {
-        Self {
-            selection: Selection::Fps(Rational::new(1, 1)),
-            format: ImageFormat::Png,
-            max_width: None,
-            max_height: None,
+    /// The format's stable name (`png`, `jpeg`, `webp`), as the API and the persisted payload spell it.
+    pub const fn name(self) -> &'static str {
+        match self {
+            Self::Png => "png",
+            Self::Jpeg { .. } => "jpeg",
+            Self::Webp => "webp",
         }
     }
 }
 
-/// Upper bounds that keep a spec sane whatever the video.
+/// The full extraction spec carried by `uploaded` and `reprocess_requested`.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ExtractionSpec {
+    /// Which frames.
+    #[serde(default)]
+    pub selection: Selection,
+    /// Which image format (and its quality).
+    #[serde(default)]
+    pub format: ImageFormat,
+    /// Scale down (never up, keeping the aspect ratio) to at most this width.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub max_width: Option<u32>,
+    /// Scale down (never up, keeping the aspect ratio) to at most this height.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub max_height: Option<u32>,
+}
+
+/// The one set of bounds on a spec, whatever the video. What a machine can afford (frames per archive, input
+/// size, duration) is the frame engine's configuration instead, checked against a spec by
+/// [`ExtractionSpec::admit`].
 impl ExtractionSpec {
-    /// The highest frame rate a spec may ask for.
+    /// The highest frame rate a spec may ask for: more than any camera records.
     pub const MAX_FPS: u32 = 240;
     /// The most frames a `count` spec may ask for.
     pub const MAX_COUNT: u32 = 100_000;
@@ -104,34 +222,32 @@ impl ExtractionSpec {
     pub const MIN_SIDE: u32 = 16;
     /// The largest frame side a spec may ask for.
     pub const MAX_SIDE: u32 = 16_384;
+    /// The lowest JPEG quality.
+    pub const MIN_QUALITY: u8 = 1;
+    /// The highest JPEG quality.
+    pub const MAX_QUALITY: u8 = 100;
 
     /// Checks the spec; every rule a caller can break has its own error.
     pub fn validate(&self) -> Result<(), SpecError> {
         match self.selection {
-            Selection::Fps(rate) => {
-                if rate.num == 0 || rate.den == 0 {
-                    return Err(SpecError::NonPositiveRate);
-                }
-                if u64::from(rate.num) > u64::from(rate.den) * u64::from(Self::MAX_FPS) {
-                    return Err(SpecError::RateTooHigh { max: Self::MAX_FPS });
+            Selection::Fps { fps: r } | Selection::Every { seconds: r } => {
+                if r.num == 0 || r.den == 0 {
+                    return Err(SpecError::NonPositive(r));
                 }
             }
-            Selection::Every(period) => {
-                if period.num == 0 || period.den == 0 {
-                    return Err(SpecError::NonPositiveRate);
-                }
-                if u64::from(period.den) > u64::from(period.num) * u64::from(Self::MAX_FPS) {
-                    return Err(SpecError::RateTooHigh { max: Self::MAX_FPS });
-                }
-            }
-            Selection::Count(n) => {
-                if n == 0 || n > Self::MAX_COUNT {
+            Selection::Count { count } => {
+                if count == 0 || count > Self::MAX_COUNT {
                     return Err(SpecError::CountOutOfRange { max: Self::MAX_COUNT });
                 }
             }
         }
+        if let Some(rate) = self.selection.rate()
+            && u64::from(rate.num) > u64::from(rate.den) * u64::from(Self::MAX_FPS)
+        {
+            return Err(SpecError::RateTooHigh { max: Self::MAX_FPS });
+        }
         if let ImageFormat::Jpeg { quality } = self.format
-            && !(1..=100).contains(&quality)
+            && !(Self::MIN_QUALITY..=Self::MAX_QUALITY).contains(&quality)
         {
             return Err(SpecError::QualityOutOfRange);
         }
@@ -145,14 +261,30 @@ impl ExtractionSpec {
         }
         Ok(())
     }
+
+    /// [`validate`](Self::validate), then what is certain to fail on an engine that keeps at most `max_frames`
+    /// frames per archive: a `count` above it. (A rate may or may not exceed it, depending on the duration, which
+    /// only the engine's probe knows.) Commands check this at admission so that nothing accepted is sure to fail.
+    pub fn admit(&self, max_frames: u64) -> Result<(), SpecError> {
+        self.validate()?;
+        if let Selection::Count { count } = self.selection
+            && u64::from(count) > max_frames
+        {
+            return Err(SpecError::CountOverEngineLimit { max: max_frames });
+        }
+        Ok(())
+    }
 }
 
 /// A spec that cannot be run.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum SpecError {
+    /// Not a number, a fraction or a decimal.
+    #[error("`{0}` is not a positive number or fraction (use 2, 0.5 or 30000/1001)")]
+    BadRational(String),
     /// A zero rate, period or denominator.
-    #[error("frame rate and interval must be positive")]
-    NonPositiveRate,
+    #[error("{0} must be greater than zero (frame rate and interval must be positive)")]
+    NonPositive(Rational),
     /// More frames per second than allowed.
     #[error("at most {max} frames per second can be extracted")]
     RateTooHigh {
@@ -164,6 +296,12 @@ pub enum SpecError {
     CountOutOfRange {
         /// The limit.
         max: u32,
+    },
+    /// `count` above what the frame engine is configured to keep in one archive.
+    #[error("frame count must be at most {max} (the most frames one archive may hold here)")]
+    CountOverEngineLimit {
+        /// The engine's limit.
+        max: u64,
     },
     /// JPEG quality outside 1..=100.
     #[error("JPEG quality must be between 1 and 100")]
@@ -189,42 +327,58 @@ mod tests {
         }
     }
 
+    fn fps(num: u32, den: u32) -> Selection {
+        Selection::Fps {
+            fps: Rational::new(num, den),
+        }
+    }
+
     #[test]
     fn default_is_the_monolith_fps_1_png() {
         let spec = ExtractionSpec::default();
-        assert_eq!(spec.selection, Selection::Fps(Rational::new(1, 1)));
+        assert_eq!(spec.selection, fps(1, 1));
+        assert_eq!(spec.selection.rate(), Some(Rational::new(1, 1)));
         assert_eq!(spec.format, ImageFormat::Png);
         assert_eq!(spec.validate(), Ok(()));
+        let parsed: ExtractionSpec = serde_json::from_str("{}").unwrap();
+        assert_eq!(parsed, spec);
     }
 
     #[test]
     fn rejects_each_broken_rule() {
         assert_eq!(
-            spec(Selection::Fps(Rational::new(0, 1))).validate(),
-            Err(SpecError::NonPositiveRate)
+            spec(fps(0, 1)).validate(),
+            Err(SpecError::NonPositive(Rational::new(0, 1)))
         );
         assert_eq!(
-            spec(Selection::Fps(Rational::new(1, 0))).validate(),
-            Err(SpecError::NonPositiveRate)
+            spec(fps(1, 0)).validate(),
+            Err(SpecError::NonPositive(Rational::new(1, 0)))
         );
+        assert!(matches!(
+            spec(Selection::Every {
+                seconds: Rational::new(0, 1)
+            })
+            .validate(),
+            Err(SpecError::NonPositive(_))
+        ));
         assert_eq!(
-            spec(Selection::Every(Rational::new(0, 1))).validate(),
-            Err(SpecError::NonPositiveRate)
-        );
-        assert_eq!(
-            spec(Selection::Fps(Rational::new(241, 1))).validate(),
+            spec(fps(241, 1)).validate(),
             Err(SpecError::RateTooHigh { max: 240 })
         );
+        assert_eq!(spec(fps(240, 1)).validate(), Ok(()));
         assert_eq!(
-            spec(Selection::Every(Rational::new(1, 1000))).validate(),
+            spec(Selection::Every {
+                seconds: Rational::new(1, 1000)
+            })
+            .validate(),
             Err(SpecError::RateTooHigh { max: 240 })
         );
         assert!(matches!(
-            spec(Selection::Count(0)).validate(),
+            spec(Selection::Count { count: 0 }).validate(),
             Err(SpecError::CountOutOfRange { .. })
         ));
         assert!(matches!(
-            spec(Selection::Count(100_001)).validate(),
+            spec(Selection::Count { count: 100_001 }).validate(),
             Err(SpecError::CountOutOfRange { .. })
         ));
         let jpeg0 = ExtractionSpec {
@@ -237,15 +391,94 @@ mod tests {
             ..ExtractionSpec::default()
         };
         assert!(matches!(tiny.validate(), Err(SpecError::SizeOutOfRange { .. })));
+        let huge = ExtractionSpec {
+            max_height: Some(16_385),
+            ..ExtractionSpec::default()
+        };
+        assert!(matches!(huge.validate(), Err(SpecError::SizeOutOfRange { .. })));
+    }
+
+    #[test]
+    fn admission_refuses_a_count_the_engine_cannot_hold() {
+        let count = |count| spec(Selection::Count { count });
+        assert_eq!(count(50_000).admit(50_000), Ok(()));
+        assert_eq!(
+            count(60_000).admit(50_000),
+            Err(SpecError::CountOverEngineLimit { max: 50_000 })
+        );
+        assert!(matches!(
+            count(0).admit(50_000),
+            Err(SpecError::CountOutOfRange { .. })
+        ));
+        assert_eq!(
+            spec(fps(240, 1)).admit(10),
+            Ok(()),
+            "a rate depends on the duration"
+        );
     }
 
     #[test]
     fn accepts_fractional_rates_and_periods() {
+        assert_eq!(spec(fps(30000, 1001)).validate(), Ok(()));
         assert_eq!(
-            spec(Selection::Fps(Rational::new(30000, 1001))).validate(),
+            spec(Selection::Every {
+                seconds: Rational::new(5, 2)
+            })
+            .validate(),
             Ok(())
         );
-        assert_eq!(spec(Selection::Every(Rational::new(5, 2))).validate(), Ok(()));
-        assert_eq!(spec(Selection::Count(10)).validate(), Ok(()));
+        assert_eq!(spec(Selection::Count { count: 10 }).validate(), Ok(()));
+    }
+
+    #[test]
+    fn parses_rationals() {
+        let parse = |s: &str| s.parse::<Rational>();
+        assert_eq!(parse("1"), Ok(Rational::new(1, 1)));
+        assert_eq!(parse("2"), Ok(Rational::new(2, 1)));
+        assert_eq!(parse("0.5"), Ok(Rational::new(1, 2)));
+        assert_eq!(parse(".25"), Ok(Rational::new(1, 4)));
+        assert_eq!(parse("1.25"), Ok(Rational::new(5, 4)));
+        assert_eq!(parse(" 24000/1001 "), Ok(Rational::new(24000, 1001)));
+        for bad in [
+            "",
+            "x",
+            "abc",
+            "1/",
+            "/2",
+            "-1",
+            "1.",
+            "1.2.3",
+            "1e3",
+            "99999999999",
+            "0.1234567",
+        ] {
+            assert_eq!(parse(bad), Err(SpecError::BadRational(bad.into())), "{bad}");
+        }
+        let every: Selection = serde_json::from_str(r#"{"mode":"every","seconds":2}"#).unwrap();
+        assert_eq!(every.rate(), Some(Rational::new(1, 2)));
+    }
+
+    #[test]
+    fn serde_form_is_the_manifest_form() {
+        let spec = ExtractionSpec {
+            selection: fps(30000, 1001),
+            format: ImageFormat::Jpeg { quality: 70 },
+            max_width: Some(640),
+            max_height: None,
+        };
+        let json = serde_json::to_string(&spec).unwrap();
+        assert_eq!(
+            json,
+            r#"{"selection":{"mode":"fps","fps":"30000/1001"},"format":{"type":"jpeg","quality":70},"max_width":640}"#
+        );
+        assert_eq!(serde_json::from_str::<ExtractionSpec>(&json).unwrap(), spec);
+        let jpeg: ImageFormat = serde_json::from_str(r#"{"type":"jpeg"}"#).unwrap();
+        assert_eq!(
+            jpeg,
+            ImageFormat::Jpeg {
+                quality: DEFAULT_JPEG_QUALITY
+            }
+        );
+        assert!(serde_json::from_str::<ExtractionSpec>(r#"{"colour":"red"}"#).is_err());
     }
 }

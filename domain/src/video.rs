@@ -1,5 +1,8 @@
 //! The video aggregate: commands, events, state, and the two pure functions between them.
 
+use std::fmt;
+use std::str::FromStr;
+
 use time::OffsetDateTime;
 
 use crate::failure::FailureCode;
@@ -219,9 +222,9 @@ impl Event {
     }
 }
 
-/// Where a video is in its life.
+/// Where a video is in its life. The string forms are stable: read models store them and the API shows them.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Default)]
-pub enum Status {
+pub enum VideoStatus {
     /// Nothing was uploaded under this id.
     #[default]
     New,
@@ -239,7 +242,20 @@ pub enum Status {
     Deleted,
 }
 
-impl Status {
+impl VideoStatus {
+    /// Every status of a video that exists (not [`VideoStatus::New`]), in lifecycle order.
+    pub const ALL: [Self; 6] = [
+        Self::Queued,
+        Self::Processing,
+        Self::RetryScheduled,
+        Self::Completed,
+        Self::Failed,
+        Self::Deleted,
+    ];
+
+    /// The statuses of a video whose job is not over yet (what the per-user in-flight limit counts).
+    pub const IN_FLIGHT: [Self; 3] = [Self::Queued, Self::Processing, Self::RetryScheduled];
+
     /// The stable snake_case name used by read models and the API.
     pub const fn as_str(self) -> &'static str {
         match self {
@@ -252,13 +268,40 @@ impl Status {
             Self::Deleted => "deleted",
         }
     }
+
+    /// Whether the video's current job is still to be finished.
+    pub const fn is_in_flight(self) -> bool {
+        matches!(self, Self::Queued | Self::Processing | Self::RetryScheduled)
+    }
 }
+
+impl fmt::Display for VideoStatus {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+impl FromStr for VideoStatus {
+    type Err = UnknownStatus;
+
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        std::iter::once(Self::New)
+            .chain(Self::ALL)
+            .find(|status| status.as_str() == s)
+            .ok_or_else(|| UnknownStatus(s.to_owned()))
+    }
+}
+
+/// A status string that is none of [`VideoStatus`]'s.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("unknown video status `{0}`")]
+pub struct UnknownStatus(pub String);
 
 /// The state of one video, folded from its events.
 #[derive(Debug, Clone, PartialEq, Eq, Default)]
 pub struct Video {
     /// Lifecycle status.
-    pub status: Status,
+    pub status: VideoStatus,
     /// The video's id, once uploaded.
     pub id: Option<VideoId>,
     /// The owner, once uploaded.
@@ -322,13 +365,13 @@ pub enum VideoError {
     AlreadyFailed,
     /// Completion or failure reported while no attempt runs.
     #[error("video is not being processed (status {0:?})")]
-    NotProcessing(Status),
+    NotProcessing(VideoStatus),
     /// `will_retry` with a code that retrying cannot fix.
     #[error("failure code {0} cannot be retried")]
     NotRetryable(FailureCode),
     /// Reprocess asked while a job is still pending or running.
     #[error("video cannot be reprocessed while {}", .0.as_str())]
-    ReprocessNotAllowed(Status),
+    ReprocessNotAllowed(VideoStatus),
 }
 
 /// Decides which events a command produces in the current state, or why it is rejected.
@@ -342,7 +385,7 @@ pub fn decide(video: &Video, command: Command) -> Result<Vec<Event>, VideoError>
     } = command
     {
         return match video.status {
-            Status::New => {
+            VideoStatus::New => {
                 spec.validate()?;
                 Ok(vec![Event::Uploaded {
                     video_id,
@@ -352,13 +395,13 @@ pub fn decide(video: &Video, command: Command) -> Result<Vec<Event>, VideoError>
                     at,
                 }])
             }
-            Status::Deleted => Err(VideoError::Deleted),
+            VideoStatus::Deleted => Err(VideoError::Deleted),
             _ => Err(VideoError::AlreadyExists),
         };
     }
     match video.status {
-        Status::New => return Err(VideoError::NotFound),
-        Status::Deleted => return Err(VideoError::Deleted),
+        VideoStatus::New => return Err(VideoError::NotFound),
+        VideoStatus::Deleted => return Err(VideoError::Deleted),
         _ => {}
     }
     match command {
@@ -369,8 +412,8 @@ pub fn decide(video: &Video, command: Command) -> Result<Vec<Event>, VideoError>
                 return Err(VideoError::InvalidAttempt);
             }
             match video.status {
-                Status::Completed => Err(VideoError::AlreadyCompleted),
-                Status::Failed => Err(VideoError::AlreadyFailed),
+                VideoStatus::Completed => Err(VideoError::AlreadyCompleted),
+                VideoStatus::Failed => Err(VideoError::AlreadyFailed),
                 _ if attempt <= video.attempt => Err(VideoError::AttemptSuperseded {
                     current: video.attempt,
                     got: attempt,
@@ -417,8 +460,8 @@ pub fn decide(video: &Video, command: Command) -> Result<Vec<Event>, VideoError>
         Command::AbandonJob { job, deliveries, at } => {
             video.check_job(job)?;
             match video.status {
-                Status::Completed => Err(VideoError::AlreadyCompleted),
-                Status::Failed => Err(VideoError::AlreadyFailed),
+                VideoStatus::Completed => Err(VideoError::AlreadyCompleted),
+                VideoStatus::Failed => Err(VideoError::AlreadyFailed),
                 // Queued (no attempt ever started), Processing (the last attempt died) or RetryScheduled.
                 _ => Ok(vec![Event::Failed {
                     job,
@@ -433,7 +476,7 @@ pub fn decide(video: &Video, command: Command) -> Result<Vec<Event>, VideoError>
         Command::RequestReprocess { by, spec, at } => {
             video.check_owner(by)?;
             match video.status {
-                Status::Completed | Status::Failed => {
+                VideoStatus::Completed | VideoStatus::Failed => {
                     let spec = spec.unwrap_or(video.spec);
                     spec.validate()?;
                     Ok(vec![Event::ReprocessRequested {
@@ -463,7 +506,7 @@ pub fn evolve(mut video: Video, event: &Event) -> Video {
             ..
         } => {
             video = Video {
-                status: Status::Queued,
+                status: VideoStatus::Queued,
                 id: Some(*video_id),
                 owner: Some(*owner),
                 source: Some(source.clone()),
@@ -472,7 +515,7 @@ pub fn evolve(mut video: Video, event: &Event) -> Video {
             };
         }
         Event::ProcessingStarted { job, attempt, .. } => {
-            video.status = Status::Processing;
+            video.status = VideoStatus::Processing;
             video.job = *job;
             video.attempt = *attempt;
             video.failure = None;
@@ -483,7 +526,7 @@ pub fn evolve(mut video: Video, event: &Event) -> Video {
             archive,
             ..
         } => {
-            video.status = Status::Completed;
+            video.status = VideoStatus::Completed;
             video.job = *job;
             video.attempt = *attempt;
             video.archive = Some(archive.clone());
@@ -498,22 +541,22 @@ pub fn evolve(mut video: Video, event: &Event) -> Video {
             ..
         } => {
             video.status = if *will_retry {
-                Status::RetryScheduled
+                VideoStatus::RetryScheduled
             } else {
-                Status::Failed
+                VideoStatus::Failed
             };
             video.job = *job;
             video.attempt = *attempt;
             video.failure = Some((*code, message.clone()));
         }
         Event::ReprocessRequested { job, spec, .. } => {
-            video.status = Status::Queued;
+            video.status = VideoStatus::Queued;
             video.job = *job;
             video.attempt = 0;
             video.spec = *spec;
             video.failure = None;
         }
-        Event::Deleted { .. } => video.status = Status::Deleted,
+        Event::Deleted { .. } => video.status = VideoStatus::Deleted,
     }
     video
 }
@@ -537,7 +580,7 @@ impl Video {
 
     fn check_running(&self, job: u32, attempt: u32) -> Result<(), VideoError> {
         self.check_job(job)?;
-        if self.status != Status::Processing {
+        if self.status != VideoStatus::Processing {
             return Err(VideoError::NotProcessing(self.status));
         }
         if attempt != self.attempt {
@@ -561,18 +604,24 @@ impl Video {
     pub fn invariant_violation(&self) -> Option<&'static str> {
         let uploaded = self.id.is_some() && self.owner.is_some() && self.source.is_some();
         match self.status {
-            Status::New if self.id.is_some() || self.owner.is_some() => Some("a new video has no identity"),
-            Status::New => None,
+            VideoStatus::New if self.id.is_some() || self.owner.is_some() => {
+                Some("a new video has no identity")
+            }
+            VideoStatus::New => None,
             _ if !uploaded => Some("every uploaded video has an id, owner and source"),
-            Status::Queued if self.attempt != 0 => Some("a queued job has not started an attempt"),
-            Status::Processing | Status::RetryScheduled | Status::Failed if self.attempt == 0 => {
+            VideoStatus::Queued if self.attempt != 0 => Some("a queued job has not started an attempt"),
+            VideoStatus::Processing | VideoStatus::RetryScheduled | VideoStatus::Failed
+                if self.attempt == 0 =>
+            {
                 Some("a started job has an attempt number")
             }
-            Status::Completed if self.archive.is_none() => Some("a completed video has an archive"),
-            Status::RetryScheduled | Status::Failed if self.failure.is_none() => {
+            VideoStatus::Completed if self.archive.is_none() => Some("a completed video has an archive"),
+            VideoStatus::RetryScheduled | VideoStatus::Failed if self.failure.is_none() => {
                 Some("a failed job has a cause")
             }
-            Status::Queued | Status::Processing | Status::Completed if self.failure.is_some() => {
+            VideoStatus::Queued | VideoStatus::Processing | VideoStatus::Completed
+                if self.failure.is_some() =>
+            {
                 Some("only failed jobs carry a cause")
             }
             _ if self.spec.validate().is_err() => Some("the spec is valid"),

@@ -5,7 +5,7 @@ use std::sync::Arc;
 
 use async_nats::HeaderMap;
 use fiapx_domain::{
-    ArchiveObject, Command, Event, ExtractionSpec, SourceObject, Status, UserId, VideoError, VideoId,
+    ArchiveObject, Command, Event, ExtractionSpec, SourceObject, UserId, VideoError, VideoId, VideoStatus,
 };
 use fiapx_nats::test_support::NatsServer;
 use fiapx_nats::{
@@ -335,7 +335,7 @@ async fn the_command_handlers_retry_converges_under_contention() {
         "attempts only grow in the log: {attempts:?}"
     );
     let state = fiapx_domain::Video::from_events(loaded.events.iter().map(|e| &e.event));
-    assert_eq!((state.status, state.attempt), (Status::Processing, 20));
+    assert_eq!((state.status, state.attempt), (VideoStatus::Processing, 20));
 }
 
 #[tokio::test]

@@ -1,23 +1,15 @@
 //! The per-owner counts read model: how many videos each owner has in each status.
 
-use fiapx_domain::Status;
+use fiapx_domain::VideoStatus;
 use sea_orm::{ConnectionTrait, DatabaseTransaction, DbErr, FromQueryResult};
 
 use crate::entity::owner_counts;
 use crate::generation::{Generation, statement};
 use crate::videos::Transition;
 
-/// The counter column of a status (`new` never appears in a row).
-fn column(status: Status) -> Option<&'static str> {
-    match status {
-        Status::New => None,
-        Status::Queued => Some("queued"),
-        Status::Processing => Some("processing"),
-        Status::RetryScheduled => Some("retry_scheduled"),
-        Status::Completed => Some("completed"),
-        Status::Failed => Some("failed"),
-        Status::Deleted => Some("deleted"),
-    }
+/// The counter column of a status: its stable name (`new` never appears in a row).
+fn column(status: VideoStatus) -> Option<&'static str> {
+    (status != VideoStatus::New).then(|| status.as_str())
 }
 
 /// Moves one video from one counter to another. Only called for a status change the `videos` row really made,

@@ -8,7 +8,7 @@ use serde_json::json;
 
 use crate::entity::timeline_entry::{self, Column};
 use crate::generation::{Generation, statement};
-use crate::videos::spec_json;
+use fiapx_schemas::spec_to_json;
 
 /// Records `stored` in the timeline of its video. Keyed by `(video_id, sequence)`: applying it again is a no-op.
 pub async fn apply(
@@ -52,7 +52,7 @@ pub fn summary(event: &Event) -> serde_json::Value {
             "file_name": source.file_name,
             "size_bytes": source.size_bytes,
             "content_type": source.content_type,
-            "spec": spec_json(spec),
+            "spec": spec_to_json(spec),
         }),
         Event::ProcessingStarted { job, attempt, .. } => json!({ "job": job, "attempt": attempt }),
         Event::Completed {
@@ -81,7 +81,7 @@ pub fn summary(event: &Event) -> serde_json::Value {
             "message": message,
             "will_retry": will_retry,
         }),
-        Event::ReprocessRequested { job, spec, .. } => json!({ "job": job, "spec": spec_json(spec) }),
+        Event::ReprocessRequested { job, spec, .. } => json!({ "job": job, "spec": spec_to_json(spec) }),
         Event::Deleted { .. } => json!({}),
     }
 }

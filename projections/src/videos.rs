@@ -1,8 +1,7 @@
 //! The video list/status read model: one row per video, folded from its events.
 
-use fiapx_domain::{Event, ExtractionSpec, ImageFormat, Selection, Status};
+use fiapx_domain::{Event, VideoStatus};
 use fiapx_nats::StoredEvent;
-use fiapx_schemas::payload::v1;
 use sea_orm::sea_query::{Alias, OnConflict, Query};
 use sea_orm::{ConnectionTrait, DatabaseTransaction, DbErr, FromQueryResult, Iterable, ModelTrait};
 
@@ -15,9 +14,9 @@ pub struct Transition {
     /// The owner.
     pub owner: uuid::Uuid,
     /// Status before the event (`None` for a new video).
-    pub from: Option<Status>,
+    pub from: Option<VideoStatus>,
     /// Status after it.
-    pub to: Status,
+    pub to: VideoStatus,
 }
 
 /// Applies one event to the `videos` table of `generation`. Returns the status change, if any.
@@ -112,8 +111,8 @@ pub fn evolve(current: Option<video::Model>, stored: &StoredEvent) -> Option<vid
                 content_type: source.content_type.clone(),
                 source_key: source.key.clone(),
                 source_size_bytes: i64::try_from(source.size_bytes).unwrap_or(i64::MAX),
-                status: Status::Queued.as_str().into(),
-                spec: spec_json(spec),
+                status: VideoStatus::Queued.as_str().into(),
+                spec: fiapx_schemas::spec_to_json(spec),
                 job: 0,
                 attempt: 0,
                 archive_key: None,
@@ -134,7 +133,7 @@ pub fn evolve(current: Option<video::Model>, stored: &StoredEvent) -> Option<vid
     match &stored.event {
         Event::Uploaded { .. } => unreachable!("handled above"),
         Event::ProcessingStarted { job, attempt, .. } => {
-            row.status = Status::Processing.as_str().into();
+            row.status = VideoStatus::Processing.as_str().into();
             set_job(&mut row, *job, *attempt);
             clear_failure(&mut row);
         }
@@ -144,7 +143,7 @@ pub fn evolve(current: Option<video::Model>, stored: &StoredEvent) -> Option<vid
             archive,
             ..
         } => {
-            row.status = Status::Completed.as_str().into();
+            row.status = VideoStatus::Completed.as_str().into();
             set_job(&mut row, *job, *attempt);
             row.archive_key = Some(archive.key.clone());
             row.archive_size_bytes = Some(i64::try_from(archive.size_bytes).unwrap_or(i64::MAX));
@@ -161,9 +160,9 @@ pub fn evolve(current: Option<video::Model>, stored: &StoredEvent) -> Option<vid
             ..
         } => {
             let status = if *will_retry {
-                Status::RetryScheduled
+                VideoStatus::RetryScheduled
             } else {
-                Status::Failed
+                VideoStatus::Failed
             };
             row.status = status.as_str().into();
             set_job(&mut row, *job, *attempt);
@@ -172,12 +171,12 @@ pub fn evolve(current: Option<video::Model>, stored: &StoredEvent) -> Option<vid
             row.will_retry = Some(*will_retry);
         }
         Event::ReprocessRequested { job, spec, .. } => {
-            row.status = Status::Queued.as_str().into();
+            row.status = VideoStatus::Queued.as_str().into();
             set_job(&mut row, *job, 0);
-            row.spec = spec_json(spec);
+            row.spec = fiapx_schemas::spec_to_json(spec);
             clear_failure(&mut row);
         }
-        Event::Deleted { .. } => row.status = Status::Deleted.as_str().into(),
+        Event::Deleted { .. } => row.status = VideoStatus::Deleted.as_str().into(),
     }
     row.updated_at = at;
     row.last_sequence = sequence;
@@ -199,47 +198,9 @@ fn sequence_i64(sequence: u64) -> i64 {
     i64::try_from(sequence).unwrap_or(i64::MAX)
 }
 
-/// The status stored in a row (`Status::as_str`), back as the domain value.
-pub fn parse_status(status: &str) -> Status {
-    [
-        Status::New,
-        Status::Queued,
-        Status::Processing,
-        Status::RetryScheduled,
-        Status::Completed,
-        Status::Failed,
-        Status::Deleted,
-    ]
-    .into_iter()
-    .find(|s| s.as_str() == status)
-    .unwrap_or_default()
-}
-
-/// A spec in its persisted JSON form (the `spec` of the v1 `uploaded` payload), the shape the API shows.
-pub fn spec_json(spec: &ExtractionSpec) -> serde_json::Value {
-    let selection = match spec.selection {
-        Selection::Fps(rate) => v1::Selection::Fps {
-            num: rate.num,
-            den: rate.den,
-        },
-        Selection::Every(period) => v1::Selection::Every {
-            num: period.num,
-            den: period.den,
-        },
-        Selection::Count(count) => v1::Selection::Count { count },
-    };
-    let format = match spec.format {
-        ImageFormat::Png => v1::Format::Png,
-        ImageFormat::Jpeg { quality } => v1::Format::Jpeg { quality },
-        ImageFormat::Webp => v1::Format::Webp,
-    };
-    serde_json::to_value(v1::Spec {
-        selection,
-        format,
-        max_width: spec.max_width,
-        max_height: spec.max_height,
-    })
-    .unwrap_or_default()
+/// The status stored in a row (`VideoStatus::as_str`), back as the domain value.
+pub fn parse_status(status: &str) -> VideoStatus {
+    status.parse().unwrap_or_default()
 }
 
 /// Reads every row of `generation`'s `videos` table, by id (for comparisons).

@@ -5,7 +5,7 @@ use std::time::Duration;
 
 use fiapx_domain::{
     ArchiveObject, Command, ExtractionSpec, FailProcessing, FailureCode, ImageFormat, Rational, Selection,
-    SourceObject, Status, UserId, Video, VideoId,
+    SourceObject, UserId, Video, VideoId, VideoStatus,
 };
 use fiapx_nats::test_support::NatsServer;
 use fiapx_nats::{CommandHandler, EventStore, Metadata, NatsSettings, provision};
@@ -177,7 +177,7 @@ fn assert_row_matches(row: &video::Model, fold: &Video, events: usize, timeline:
     assert_eq!(row.status, fold.status.as_str());
     assert_eq!(row.file_name, source.file_name);
     assert_eq!(row.source_size_bytes, source.size_bytes as i64);
-    assert_eq!(row.spec, videos::spec_json(&fold.spec));
+    assert_eq!(row.spec, fiapx_schemas::spec_to_json(&fold.spec));
     assert_eq!(row.job, fold.job as i32);
     assert_eq!(row.attempt, fold.attempt as i32);
     assert_eq!(row.archive_key, fold.archive.as_ref().map(|a| a.key.clone()));
@@ -248,7 +248,9 @@ async fn mixed_history(f: &Fixture, owner: UserId) -> Vec<VideoId> {
     )
     .await;
     let spec = ExtractionSpec {
-        selection: Selection::Every(Rational::new(1, 2)),
+        selection: Selection::Every {
+            seconds: Rational::new(1, 2),
+        },
         format: ImageFormat::Jpeg { quality: 80 },
         max_width: Some(640),
         max_height: None,
@@ -526,13 +528,13 @@ async fn a_stopped_projector_catches_up_with_nothing_missing() {
         let (fold, events) = &folds[&row.id];
         assert_row_matches(row, fold, events.len(), &entries);
         let slot = match fold.status {
-            Status::Queued => 0,
-            Status::Processing => 1,
-            Status::RetryScheduled => 2,
-            Status::Completed => 3,
-            Status::Failed => 4,
-            Status::Deleted => 5,
-            Status::New => unreachable!(),
+            VideoStatus::Queued => 0,
+            VideoStatus::Processing => 1,
+            VideoStatus::RetryScheduled => 2,
+            VideoStatus::Completed => 3,
+            VideoStatus::Failed => 4,
+            VideoStatus::Deleted => 5,
+            VideoStatus::New => unreachable!(),
         };
         expected_counts.entry(row.owner_id).or_default()[slot] += 1;
     }

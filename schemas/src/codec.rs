@@ -1,8 +1,6 @@
 //! Domain events to payload bytes and back, through every historical version.
 
-use fiapx_domain::{
-    ArchiveObject, Event, ExtractionSpec, FailureCode, ImageFormat, Rational, Selection, SourceObject, UserId,
-};
+use fiapx_domain::{ArchiveObject, Event, ExtractionSpec, FailureCode, SourceObject, UserId};
 use serde::de::DeserializeOwned;
 
 use crate::envelope::Envelope;
@@ -73,7 +71,7 @@ pub fn encode(event: &Event) -> EncodedEvent {
                 size_bytes: source.size_bytes,
                 content_type: source.content_type.clone(),
             },
-            spec: spec_to_v1(spec),
+            spec: v1::Spec::from(spec),
         }),
         Event::ProcessingStarted { job, attempt, .. } => to_json(&v1::ProcessingStarted {
             job: *job,
@@ -110,7 +108,7 @@ pub fn encode(event: &Event) -> EncodedEvent {
         }),
         Event::ReprocessRequested { job, spec, .. } => to_json(&v1::ReprocessRequested {
             job: *job,
-            spec: spec_to_v1(spec),
+            spec: v1::Spec::from(spec),
         }),
         Event::Deleted { .. } => to_json(&v1::Deleted {}),
     };
@@ -143,7 +141,7 @@ pub fn decode(envelope: &Envelope, payload: &[u8]) -> Result<Event, SchemaError>
                     size_bytes: v.source.size_bytes,
                     content_type: v.source.content_type,
                 },
-                spec: spec_from_v1(v.spec),
+                spec: v.spec.into(),
                 at,
             }
         }
@@ -188,7 +186,7 @@ pub fn decode(envelope: &Envelope, payload: &[u8]) -> Result<Event, SchemaError>
             let v: v1::ReprocessRequested = p.parse()?;
             Event::ReprocessRequested {
                 job: v.job,
-                spec: spec_from_v1(v.spec),
+                spec: v.spec.into(),
                 at,
             }
         }
@@ -226,42 +224,13 @@ fn to_json<T: serde::Serialize>(value: &T) -> Vec<u8> {
     serde_json::to_vec(value).unwrap_or_else(|e| unreachable!("payload serialisation failed: {e}"))
 }
 
-fn spec_to_v1(spec: &ExtractionSpec) -> v1::Spec {
-    v1::Spec {
-        selection: match spec.selection {
-            Selection::Fps(r) => v1::Selection::Fps {
-                num: r.num,
-                den: r.den,
-            },
-            Selection::Every(r) => v1::Selection::Every {
-                num: r.num,
-                den: r.den,
-            },
-            Selection::Count(count) => v1::Selection::Count { count },
-        },
-        format: match spec.format {
-            ImageFormat::Png => v1::Format::Png,
-            ImageFormat::Jpeg { quality } => v1::Format::Jpeg { quality },
-            ImageFormat::Webp => v1::Format::Webp,
-        },
-        max_width: spec.max_width,
-        max_height: spec.max_height,
-    }
+/// A spec in its persisted form (the `spec` object of the current `uploaded` payload), as read models store it.
+pub fn spec_to_json(spec: &ExtractionSpec) -> serde_json::Value {
+    serde_json::to_value(v1::Spec::from(spec))
+        .unwrap_or_else(|e| unreachable!("spec serialisation failed: {e}"))
 }
 
-fn spec_from_v1(spec: v1::Spec) -> ExtractionSpec {
-    ExtractionSpec {
-        selection: match spec.selection {
-            v1::Selection::Fps { num, den } => Selection::Fps(Rational::new(num, den)),
-            v1::Selection::Every { num, den } => Selection::Every(Rational::new(num, den)),
-            v1::Selection::Count { count } => Selection::Count(count),
-        },
-        format: match spec.format {
-            v1::Format::Png => ImageFormat::Png,
-            v1::Format::Jpeg { quality } => ImageFormat::Jpeg { quality },
-            v1::Format::Webp => ImageFormat::Webp,
-        },
-        max_width: spec.max_width,
-        max_height: spec.max_height,
-    }
+/// A spec stored by [`spec_to_json`] (or any v1 payload's `spec`) back in domain terms.
+pub fn spec_from_json(value: serde_json::Value) -> Result<ExtractionSpec, serde_json::Error> {
+    serde_json::from_value::<v1::Spec>(value).map(ExtractionSpec::from)
 }

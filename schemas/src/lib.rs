@@ -11,6 +11,6 @@ mod envelope;
 mod json_schema;
 pub mod payload;
 
-pub use codec::{CURRENT_VERSIONS, EncodedEvent, SchemaError, decode, encode};
+pub use codec::{CURRENT_VERSIONS, EncodedEvent, SchemaError, decode, encode, spec_from_json, spec_to_json};
 pub use envelope::{Envelope, EnvelopeError, header};
 pub use json_schema::{SchemaFile, schema_files};

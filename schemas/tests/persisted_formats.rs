@@ -190,9 +190,13 @@ fn unknown_versions_malformed_payloads_and_unknown_codes_are_typed_errors() {
 
 fn arb_spec() -> impl Strategy<Value = ExtractionSpec> {
     let selection = prop_oneof![
-        (1u32..1000, 1u32..1000).prop_map(|(n, d)| Selection::Fps(Rational::new(n, d))),
-        (1u32..1000, 1u32..1000).prop_map(|(n, d)| Selection::Every(Rational::new(n, d))),
-        (1u32..1000).prop_map(Selection::Count),
+        (1u32..1000, 1u32..1000).prop_map(|(n, d)| Selection::Fps {
+            fps: Rational::new(n, d)
+        }),
+        (1u32..1000, 1u32..1000).prop_map(|(n, d)| Selection::Every {
+            seconds: Rational::new(n, d)
+        }),
+        (1u32..1000).prop_map(|count| Selection::Count { count }),
     ];
     let format = prop_oneof![
         Just(ImageFormat::Png),

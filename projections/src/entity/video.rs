@@ -19,7 +19,7 @@ pub struct Model {
     pub source_key: String,
     /// Size of the source in bytes.
     pub source_size_bytes: i64,
-    /// `fiapx_domain::Status::as_str`.
+    /// `fiapx_domain::VideoStatus::as_str`.
     pub status: String,
     /// The spec of the current job, in its persisted (v1 payload) JSON form.
     #[sea_orm(column_type = "JsonBinary")]

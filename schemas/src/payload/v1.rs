@@ -1,5 +1,6 @@
 //! Version 1 of every event payload (the first release). The envelope carries id, video id and time.
 
+use fiapx_domain::{ExtractionSpec, ImageFormat, Rational, Selection as DomainSelection};
 use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
 use uuid::Uuid;
@@ -44,6 +45,55 @@ pub struct Spec {
     /// Maximum height in pixels, keeping aspect ratio.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub max_height: Option<u32>,
+}
+
+/// The one mapping between the domain's spec and its v1 persisted form (an exact rational as `num`/`den`).
+impl From<&ExtractionSpec> for Spec {
+    fn from(spec: &ExtractionSpec) -> Self {
+        Self {
+            selection: match spec.selection {
+                DomainSelection::Fps { fps: r } => Selection::Fps {
+                    num: r.num,
+                    den: r.den,
+                },
+                DomainSelection::Every { seconds: r } => Selection::Every {
+                    num: r.num,
+                    den: r.den,
+                },
+                DomainSelection::Count { count } => Selection::Count { count },
+            },
+            format: match spec.format {
+                ImageFormat::Png => Format::Png,
+                ImageFormat::Jpeg { quality } => Format::Jpeg { quality },
+                ImageFormat::Webp => Format::Webp,
+            },
+            max_width: spec.max_width,
+            max_height: spec.max_height,
+        }
+    }
+}
+
+impl From<Spec> for ExtractionSpec {
+    fn from(spec: Spec) -> Self {
+        Self {
+            selection: match spec.selection {
+                Selection::Fps { num, den } => DomainSelection::Fps {
+                    fps: Rational::new(num, den),
+                },
+                Selection::Every { num, den } => DomainSelection::Every {
+                    seconds: Rational::new(num, den),
+                },
+                Selection::Count { count } => DomainSelection::Count { count },
+            },
+            format: match spec.format {
+                Format::Png => ImageFormat::Png,
+                Format::Jpeg { quality } => ImageFormat::Jpeg { quality },
+                Format::Webp => ImageFormat::Webp,
+            },
+            max_width: spec.max_width,
+            max_height: spec.max_height,
+        }
+    }
 }
 
 /// Frame selection.

@@ -15,9 +15,10 @@ use std::time::{Duration, Instant};
 use fiapx::config::Settings;
 use fiapx::{Started, Which, start};
 use fiapx_auth::AuthSettings;
+use fiapx_frames::{Extractor, Limits};
 use fiapx_http::test_support::{bearer, test_root_key};
 use fiapx_nats::test_support::NatsServer;
-use fiapx_processor::{Extractor, Limits, ProcessorSettings, engine_spec};
+use fiapx_processor::ProcessorSettings;
 use fiapx_projections::test_support::TestDatabase;
 use fiapx_storage::test_support::TestBucket;
 use fiapx_upload::UploadSettings;
@@ -157,7 +158,7 @@ async fn main() -> anyhow::Result<()> {
 
     // Baseline: the extraction alone, same clip, same engine, same default spec.
     let extractor = Extractor::new(Limits::default());
-    let spec = engine_spec(&fiapx_domain::ExtractionSpec::default());
+    let spec = fiapx_domain::ExtractionSpec::default();
     let mut baseline = Histogram::<u64>::new(3)?;
     for _ in 0..BASELINE_ROUNDS {
         let started = Instant::now();

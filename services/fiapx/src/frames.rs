@@ -4,9 +4,8 @@ use std::{path::PathBuf, time::Instant};
 
 use anyhow::Context;
 use clap::{Args, ValueEnum};
-use fiapx_processor::{
-    DEFAULT_JPEG_QUALITY, ExtractionSpec, Extractor, ImageFormat, Limits, Rational, Selection,
-};
+use fiapx_domain::{DEFAULT_JPEG_QUALITY, ExtractionSpec, ImageFormat, Rational, Selection};
+use fiapx_frames::{Extractor, Limits};
 use indicatif::{ProgressBar, ProgressStyle};
 use tokio::io::AsyncWriteExt;
 

@@ -349,7 +349,10 @@ pub async fn start(
             UploadApi::new(
                 handler.clone(),
                 storage.clone(),
-                settings.upload.clone(),
+                fiapx_upload::UploadSettings {
+                    engine_max_frames: settings.processor.limits.max_frames,
+                    ..settings.upload.clone()
+                },
                 &settings.nats,
             )
             .await

@@ -10,7 +10,7 @@ use std::time::Duration;
 use fiapx::config::Settings;
 use fiapx::{Started, Which, start};
 use fiapx_domain::{
-    Command, Event, ExtractionSpec, FailureCode, Language, SourceObject, Status, UserId, Video, VideoId,
+    Command, Event, ExtractionSpec, FailureCode, Language, SourceObject, UserId, Video, VideoId, VideoStatus,
 };
 use fiapx_nats::{CommandHandler, EventStore, Metadata};
 use fiapx_notifier::NotifierSettings;
@@ -189,7 +189,7 @@ impl World {
 fn final_failure(events: &[Event]) -> Option<FailureCode> {
     match Video::from_events(events) {
         Video {
-            status: Status::Failed,
+            status: VideoStatus::Failed,
             failure: Some((code, _)),
             ..
         } => Some(code),
@@ -293,7 +293,7 @@ async fn a_poison_input_ends_after_max_deliver_with_attempts_exhausted_and_one_n
         .await
         .unwrap();
     let events = w
-        .until(video, |e| Video::from_events(e).status == Status::Completed)
+        .until(video, |e| Video::from_events(e).status == VideoStatus::Completed)
         .await;
     assert!(
         matches!(events.last(), Some(Event::Completed { job: 1, .. })),
@@ -442,7 +442,7 @@ async fn an_s3_outage_during_a_job_is_retried_and_the_job_completes_when_s3_retu
     // S3 is back: a later delivery completes the job.
     proxy.open().await;
     let events = w
-        .until(video, |e| Video::from_events(e).status == Status::Completed)
+        .until(video, |e| Video::from_events(e).status == VideoStatus::Completed)
         .await;
     let completed = events
         .iter()

@@ -13,7 +13,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use async_nats::jetstream::{self, AckKind, consumer::pull};
-use fiapx_domain::{Event, Status, Video};
+use fiapx_domain::{Event, Video, VideoStatus};
 use fiapx_nats::{EventStore, NatsSettings, StoredEvent, decode_message};
 use futures::StreamExt;
 use lettre::message::{Mailbox, MultiPart};
@@ -291,7 +291,7 @@ impl Notifier {
             warn!("event of a video with no upload; skipping it");
             return Reply::Ack;
         };
-        if video.status == Status::Deleted {
+        if video.status == VideoStatus::Deleted {
             debug!("video deleted since; nothing to notify");
             return Reply::Ack;
         }

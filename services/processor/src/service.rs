@@ -22,10 +22,8 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use async_nats::jetstream::{self, AckKind, consumer::pull};
-use fiapx_domain::{
-    ArchiveObject, Command, Event, FailProcessing, FailureCode, ImageFormat as DomainFormat,
-    Selection as DomainSelection, VideoError, VideoId,
-};
+use fiapx_domain::{ArchiveObject, Command, Event, FailProcessing, FailureCode, VideoError, VideoId};
+use fiapx_frames::{ExtractError, Extractor, Limits, Progress};
 use fiapx_nats::{CommandHandler, HandleError, Metadata, NatsSettings, StoredEvent, decode_message};
 use fiapx_storage::{PutOptions, Storage, archive_key};
 use futures::StreamExt;
@@ -37,8 +35,6 @@ use tokio::sync::{Semaphore, watch};
 use tokio::task::JoinSet;
 use tokio_util::sync::CancellationToken;
 use tracing::{Instrument, error, info, info_span, warn};
-
-use crate::{ExtractError, ExtractionSpec, Extractor, ImageFormat, Limits, Progress, Rational, Selection};
 
 /// How the processor consumes and retries.
 #[derive(Debug, Clone, PartialEq, Deserialize)]
@@ -621,11 +617,10 @@ impl Processor {
                 .put_stream(&upload_key, "application/zip", &mut reader, PutOptions::default())
                 .await
         });
-        let engine_spec = engine_spec(spec);
         let extracted = self
             .inner
             .extractor
-            .extract_reader(source, &engine_spec, HashingWriter::new(writer), |p| {
+            .extract_reader(source, spec, HashingWriter::new(writer), |p| {
                 progress.send_replace(p);
             })
             .await;
@@ -841,27 +836,6 @@ impl From<ExtractError> for JobFailure {
         } else {
             Self::transient(code, &error)
         }
-    }
-}
-
-/// The domain's spec (persisted on the event) in the engine's terms.
-pub fn engine_spec(spec: &fiapx_domain::ExtractionSpec) -> ExtractionSpec {
-    let rational = |r: fiapx_domain::Rational| Rational::new(r.num, r.den);
-    ExtractionSpec {
-        selection: match spec.selection {
-            DomainSelection::Fps(fps) => Selection::Fps { fps: rational(fps) },
-            DomainSelection::Every(seconds) => Selection::Every {
-                seconds: rational(seconds),
-            },
-            DomainSelection::Count(count) => Selection::Count { count },
-        },
-        format: match spec.format {
-            DomainFormat::Png => ImageFormat::Png,
-            DomainFormat::Jpeg { quality } => ImageFormat::Jpeg { quality },
-            DomainFormat::Webp => ImageFormat::Webp,
-        },
-        max_width: spec.max_width,
-        max_height: spec.max_height,
     }
 }
 

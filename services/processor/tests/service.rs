@@ -1,15 +1,16 @@
 //! The processor service against real servers: a per-test nats-server, the stack's S3 (a bucket per test).
 
-mod common;
+use fiapx_frames::test_support as common;
 
 use std::time::Duration;
 
 use fiapx_domain::{
-    Command, Event, ExtractionSpec, FailureCode, SourceObject, Status, UserId, Video, VideoId,
+    Command, Event, ExtractionSpec, FailureCode, SourceObject, UserId, Video, VideoId, VideoStatus,
 };
+use fiapx_frames::Limits;
 use fiapx_nats::test_support::NatsServer;
 use fiapx_nats::{CommandHandler, EventStore, Metadata, NatsSettings, provision};
-use fiapx_processor::{Limits, Processor, ProcessorSettings};
+use fiapx_processor::{Processor, ProcessorSettings};
 use fiapx_storage::test_support::TestBucket;
 use fiapx_storage::{PutOptions, archive_prefix, source_key};
 use time::OffsetDateTime;
@@ -141,7 +142,7 @@ async fn an_uploaded_video_becomes_an_archive_of_its_frames() {
         .unwrap();
     let (stop, task) = w.processor(fast_retries());
 
-    let events = w.until(video, |v| v.status == Status::Completed).await;
+    let events = w.until(video, |v| v.status == VideoStatus::Completed).await;
     stop.cancel();
     task.await.unwrap();
 
@@ -170,7 +171,7 @@ async fn an_uploaded_video_becomes_an_archive_of_its_frames() {
     assert!(
         entries
             .iter()
-            .any(|(name, _)| name == fiapx_processor::MANIFEST_NAME)
+            .any(|(name, _)| name == fiapx_frames::MANIFEST_NAME)
     );
 
     let first = tokio::time::timeout(Duration::from_secs(5), futures::StreamExt::next(&mut progress)).await;
@@ -196,7 +197,7 @@ async fn a_corrupt_video_fails_once_with_its_code_and_is_not_retried() {
     }
     let video = w.upload(bytes).await;
     let (stop, task) = w.processor(fast_retries());
-    w.until(video, |v| v.status == Status::Failed).await;
+    w.until(video, |v| v.status == VideoStatus::Failed).await;
     // Give a wrongly scheduled retry time to show up, then read the whole log.
     tokio::time::sleep(Duration::from_secs(2)).await;
     stop.cancel();
@@ -237,7 +238,7 @@ async fn transient_failures_are_retried_until_attempts_are_exhausted() {
     // The source disappears from storage: every attempt fails with a storage error.
     w.bucket.storage().delete(&source_key(video)).await.unwrap();
     let (stop, task) = w.processor(fast_retries());
-    let events = w.until(video, |v| v.status == Status::Failed).await;
+    let events = w.until(video, |v| v.status == VideoStatus::Failed).await;
     stop.cancel();
     task.await.unwrap();
     let failures: Vec<(u32, FailureCode, bool)> = events
@@ -289,12 +290,12 @@ async fn a_processor_killed_mid_job_is_replaced_and_the_job_completes_once() {
         ..fast_retries()
     };
     let (_first_stop, first) = w.processor(settings.clone());
-    w.until(video, |v| v.status == Status::Processing).await;
+    w.until(video, |v| v.status == VideoStatus::Processing).await;
     first.abort(); // a crash: no ack, no failure event
     let _ = first.await;
 
     let (stop, second) = w.processor(settings);
-    let events = w.until(video, |v| v.status == Status::Completed).await;
+    let events = w.until(video, |v| v.status == VideoStatus::Completed).await;
     stop.cancel();
     second.await.unwrap();
     assert_eq!(count(&events, "completed"), 1, "{events:?}");
@@ -356,7 +357,7 @@ async fn a_job_whose_deliveries_run_out_without_a_result_ends_attempts_exhausted
             deliveries += 1;
         }
         let state = Video::from_events(&w.events(video).await);
-        if state.status == Status::Failed {
+        if state.status == VideoStatus::Failed {
             done = Some(state);
             break;
         }

@@ -17,7 +17,9 @@ use uuid::Uuid;
 
 use crate::links::ArchiveLinks;
 use crate::live;
-use crate::views::{LiveEvent, TimelineEntryView, TimelineView, VideoPage, VideoStatus, VideoView};
+use fiapx_domain::VideoStatus;
+
+use crate::views::{LiveEvent, StatusName, TimelineEntryView, TimelineView, VideoPage, VideoView};
 
 #[derive(Tags)]
 enum QueryTags {
@@ -131,7 +133,7 @@ impl QueryApi {
         &self,
         owner: Owner,
         /// Only videos in this status.
-        status: Query<Option<VideoStatus>>,
+        status: Query<Option<StatusName>>,
         /// Page size: default 20, at most 100.
         limit: Query<Option<u64>>,
         /// `next_cursor` of the previous page.
@@ -142,8 +144,8 @@ impl QueryApi {
         let cursor = Cursor::decode_opt(cursor.0.as_deref())?;
         let mut select = video::Entity::find().filter(video::Column::OwnerId.eq(*owner.as_uuid()));
         select = match status.0 {
-            Some(VideoStatus::Deleted) => return Err(ApiError::bad_request("deleted videos are not listed")),
-            Some(status) => select.filter(video::Column::Status.eq(status.as_str())),
+            Some(StatusName::Deleted) => return Err(ApiError::bad_request("deleted videos are not listed")),
+            Some(status) => select.filter(video::Column::Status.eq(VideoStatus::from(status).as_str())),
             None => select.filter(video::Column::Status.ne(VideoStatus::Deleted.as_str())),
         };
         if let Some(cursor) = cursor {

@@ -17,6 +17,6 @@ mod views;
 pub use api::QueryApi;
 pub use links::{ArchiveLinks, LinkError};
 pub use views::{
-    FailureView, LiveEvent, ProgressUpdate, StatusUpdate, TimelineEntryView, TimelineView, VideoPage,
-    VideoStatus, VideoView,
+    FailureView, LiveEvent, ProgressUpdate, StatusName, StatusUpdate, TimelineEntryView, TimelineView,
+    VideoPage, VideoView,
 };

@@ -18,7 +18,9 @@ use futures::stream::{self, BoxStream};
 use uuid::Uuid;
 
 use crate::api::State;
-use crate::views::{LiveEvent, ProgressUpdate, StatusUpdate, VideoStatus};
+use fiapx_domain::VideoStatus;
+
+use crate::views::{LiveEvent, ProgressUpdate, StatusUpdate};
 
 enum Message {
     Lifecycle(async_nats::Message),

@@ -1,15 +1,16 @@
 //! What the query API answers: read-model rows shaped for owners (no object keys, no internal ids).
 
-use fiapx_http::FailureCodeName;
+use fiapx_domain::VideoStatus;
+use fiapx_http::{FailureCodeName, SpecForm};
 use fiapx_projections::entity::{timeline_entry, video};
 use poem_openapi::{Enum, Object, Union};
 use time::OffsetDateTime;
 use uuid::Uuid;
 
-/// Where a video is in its life.
+/// Where a video is in its life: the API's view of [`fiapx_domain::VideoStatus`], whose stable strings it uses.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Enum)]
-#[oai(rename_all = "snake_case")]
-pub enum VideoStatus {
+#[oai(rename = "VideoStatus", rename_all = "snake_case")]
+pub enum StatusName {
     /// Waiting for a processor (after upload or reprocess).
     Queued,
     /// Frames are being extracted.
@@ -24,27 +25,29 @@ pub enum VideoStatus {
     Deleted,
 }
 
-impl VideoStatus {
-    /// The read-model string (`fiapx_domain::Status::as_str`).
-    pub const fn as_str(self) -> &'static str {
-        match self {
-            Self::Queued => "queued",
-            Self::Processing => "processing",
-            Self::RetryScheduled => "retry_scheduled",
-            Self::Completed => "completed",
-            Self::Failed => "failed",
-            Self::Deleted => "deleted",
+impl From<StatusName> for VideoStatus {
+    fn from(status: StatusName) -> Self {
+        match status {
+            StatusName::Queued => Self::Queued,
+            StatusName::Processing => Self::Processing,
+            StatusName::RetryScheduled => Self::RetryScheduled,
+            StatusName::Completed => Self::Completed,
+            StatusName::Failed => Self::Failed,
+            StatusName::Deleted => Self::Deleted,
         }
     }
+}
 
+impl StatusName {
+    /// The status stored in a read-model row; `new` never is (a row exists once a video is uploaded).
     fn from_row(status: &str) -> Self {
-        match status {
-            "processing" => Self::Processing,
-            "retry_scheduled" => Self::RetryScheduled,
-            "completed" => Self::Completed,
-            "failed" => Self::Failed,
-            "deleted" => Self::Deleted,
-            _ => Self::Queued,
+        match fiapx_projections::videos::parse_status(status) {
+            VideoStatus::New | VideoStatus::Queued => Self::Queued,
+            VideoStatus::Processing => Self::Processing,
+            VideoStatus::RetryScheduled => Self::RetryScheduled,
+            VideoStatus::Completed => Self::Completed,
+            VideoStatus::Failed => Self::Failed,
+            VideoStatus::Deleted => Self::Deleted,
         }
     }
 }
@@ -73,12 +76,10 @@ pub struct VideoView {
     /// Size of the uploaded file in bytes.
     pub size_bytes: u64,
     /// Lifecycle status.
-    pub status: VideoStatus,
-    /// The extraction spec of the current job in its stored (v1) form, e.g.
-    /// `{"selection": {"mode": "fps", "num": 1, "den": 1}, "format": {"type": "png"}}`: `selection.mode` is `fps`
-    /// or `every` (with `num`/`den`) or `count` (with `count`); `format.type` is `png`, `jpeg` (with `quality`)
-    /// or `webp`; optional `max_width`, `max_height` (JSON Schema: `spec` in schemas/json/uploaded.v1.schema.json).
-    pub spec: serde_json::Value,
+    pub status: StatusName,
+    /// The extraction spec of the current job, in the shape uploads and `reprocess` accept (so it can be sent
+    /// back as it is).
+    pub spec: SpecForm,
     /// Current job: 0 for the upload, +1 per reprocess.
     pub job: u32,
     /// Latest attempt of the current job (0 = not started).
@@ -111,6 +112,17 @@ fn failure(row: &video::Model) -> Option<FailureView> {
     })
 }
 
+fn spec(row: &video::Model) -> SpecForm {
+    match fiapx_schemas::spec_from_json(row.spec.clone()) {
+        Ok(spec) => SpecForm::from(&spec),
+        Err(error) => {
+            // The projector only writes specs it decoded from the log; anything else is a bug, shown as the default.
+            tracing::warn!(video = %row.id, %error, "read model holds an unreadable spec");
+            SpecForm::from(&fiapx_domain::ExtractionSpec::default())
+        }
+    }
+}
+
 fn unsigned<T: TryFrom<i64> + Default>(value: i64) -> T {
     T::try_from(value).unwrap_or_default()
 }
@@ -122,8 +134,8 @@ impl From<&video::Model> for VideoView {
             file_name: row.file_name.clone(),
             content_type: row.content_type.clone(),
             size_bytes: unsigned(row.source_size_bytes),
-            status: VideoStatus::from_row(&row.status),
-            spec: row.spec.clone(),
+            status: StatusName::from_row(&row.status),
+            spec: spec(row),
             job: unsigned(i64::from(row.job)),
             attempt: unsigned(i64::from(row.attempt)),
             frame_count: row.frame_count.map(|n| unsigned(i64::from(n))),
@@ -189,7 +201,7 @@ pub struct StatusUpdate {
     /// The video.
     pub video_id: Uuid,
     /// Its status.
-    pub status: VideoStatus,
+    pub status: StatusName,
     /// Current job.
     pub job: u32,
     /// Latest attempt.

@@ -23,8 +23,8 @@ use crate::body::{OptionalSpec, UploadBody, parse_spec_json};
 use crate::idempotency::{Claim, IdempotencyStore, MAX_KEY_LEN};
 use crate::settings::UploadSettings;
 use crate::sniff::{SNIFF_LEN, sniff};
-use crate::spec_input::{FormatName, SpecInput};
 use crate::upload::{Limited, clean_file_name, is_over_limit, read_head};
+use fiapx_http::{FormatName, SpecForm};
 use fiapx_projections::entity::video;
 use sea_orm::{ColumnTrait, DatabaseConnection, EntityTrait, PaginatorTrait, QueryFilter};
 
@@ -216,7 +216,7 @@ impl UploadApi {
     ) -> Result<AcceptedResponse, ApiError> {
         let started = Instant::now();
         let owner = owner.user_id()?;
-        let query = SpecInput {
+        let query = SpecForm {
             fps: fps.0,
             every: every.0,
             count: count.0,
@@ -261,7 +261,10 @@ impl UploadApi {
         body: OptionalSpec,
     ) -> Result<AcceptedResponse, ApiError> {
         let by = owner.writer_of(id.0)?;
-        let spec = body.0.map(|input| input.to_spec()).transpose()?;
+        let spec = body
+            .0
+            .map(|input| input.to_spec(self.state.settings.engine_max_frames))
+            .transpose()?;
         let video = VideoId::from_uuid(id.0);
         let command = Command::RequestReprocess {
             by,
@@ -355,7 +358,7 @@ impl State {
         body: UploadBody,
         file_name_header: Option<String>,
         idempotency_key: Option<String>,
-        query: SpecInput,
+        query: SpecForm,
     ) -> Result<VideoAccepted, ApiError> {
         let max = self.settings.max_upload_bytes;
         if declared_len.is_some_and(|len| len > max) {
@@ -375,7 +378,7 @@ impl State {
         let query_spec = if query.is_empty() && matches!(body, UploadBody::Multipart(_)) {
             None
         } else {
-            Some(query.to_spec()?)
+            Some(query.to_spec(self.settings.engine_max_frames)?)
         };
 
         self.check_in_flight(owner).await?;
@@ -496,7 +499,7 @@ impl State {
             }
             UploadBody::Multipart(multipart) => {
                 let multipart = multipart_holder.insert(multipart);
-                let mut spec_part: Option<SpecInput> = None;
+                let mut spec_part: Option<SpecForm> = None;
                 loop {
                     let field = multipart
                         .next_field()
@@ -523,7 +526,7 @@ impl State {
                                     )
                                     .into());
                                 }
-                                (Some(input), None) => input.to_spec()?,
+                                (Some(input), None) => input.to_spec(self.settings.engine_max_frames)?,
                                 (None, Some(spec)) => spec,
                                 (None, None) => ExtractionSpec::default(),
                             };

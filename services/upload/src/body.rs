@@ -11,7 +11,7 @@ use poem_openapi::registry::{MetaMediaType, MetaRequest, MetaSchema, MetaSchemaR
 use poem_openapi::types::{ParseFromJSON, Type};
 use poem_openapi::{ApiExtractor, ApiExtractorType, ExtractParamOptions};
 
-use crate::spec_input::SpecInput;
+use fiapx_http::SpecForm;
 
 /// The largest JSON spec accepted (a spec is a handful of fields).
 const MAX_SPEC_BYTES: usize = 16 * 1024;
@@ -46,7 +46,7 @@ impl<'a> ApiExtractor<'a> for UploadBody {
     type ParamRawType = ();
 
     fn register(registry: &mut Registry) {
-        SpecInput::register(registry);
+        SpecForm::register(registry);
     }
 
     fn request_meta() -> Option<MetaRequest> {
@@ -111,8 +111,8 @@ impl<'a> ApiExtractor<'a> for UploadBody {
     }
 }
 
-/// An optional JSON [`SpecInput`] body: no body (or `{}`) means "keep the current spec".
-pub struct OptionalSpec(pub Option<SpecInput>);
+/// An optional JSON [`SpecForm`] body: no body (or `{}`) means "keep the current spec".
+pub struct OptionalSpec(pub Option<SpecForm>);
 
 impl<'a> ApiExtractor<'a> for OptionalSpec {
     const TYPES: &'static [ApiExtractorType] = &[ApiExtractorType::RequestObject];
@@ -121,7 +121,7 @@ impl<'a> ApiExtractor<'a> for OptionalSpec {
     type ParamRawType = ();
 
     fn register(registry: &mut Registry) {
-        SpecInput::register(registry);
+        SpecForm::register(registry);
     }
 
     fn request_meta() -> Option<MetaRequest> {
@@ -129,7 +129,7 @@ impl<'a> ApiExtractor<'a> for OptionalSpec {
             description: Some("A new extraction spec; without a body the current spec is kept."),
             content: vec![MetaMediaType {
                 content_type: "application/json; charset=utf-8",
-                schema: SpecInput::schema_ref(),
+                schema: SpecForm::schema_ref(),
             }],
             required: false,
         })
@@ -154,10 +154,10 @@ impl<'a> ApiExtractor<'a> for OptionalSpec {
 }
 
 /// A JSON ExtractionSpec object; malformed JSON or fields are a 400 `invalid_spec`.
-pub fn parse_spec_json(bytes: &[u8]) -> Result<SpecInput, ApiError> {
+pub fn parse_spec_json(bytes: &[u8]) -> Result<SpecForm, ApiError> {
     let value: serde_json::Value = serde_json::from_slice(bytes)
         .map_err(|e| ApiError::invalid_spec(format!("spec is not valid JSON: {e}")))?;
-    SpecInput::parse_from_json(Some(value)).map_err(|e| {
+    SpecForm::parse_from_json(Some(value)).map_err(|e| {
         ApiError::invalid_spec(format!(
             "spec does not match ExtractionSpec: {}",
             e.into_message()

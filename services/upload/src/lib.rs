@@ -16,10 +16,8 @@ mod body;
 mod idempotency;
 mod settings;
 mod sniff;
-mod spec_input;
 mod upload;
 
 pub use api::{UploadApi, UploadSetupError, VideoAccepted, VideoLinks};
 pub use settings::UploadSettings;
 pub use sniff::{Container, SNIFF_LEN, sniff};
-pub use spec_input::{FormatName, SpecInput};

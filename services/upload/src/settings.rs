@@ -23,6 +23,11 @@ pub struct UploadSettings {
     pub max_videos_in_flight: u64,
     /// `Retry-After` (seconds) answered with that 429.
     pub in_flight_retry_after_secs: u64,
+    /// The most frames the processors keep in one archive (their `processor.limits.max_frames`): a `count`
+    /// spec above it is refused at admission (400 `invalid_spec`) instead of failing later. Not a setting of its
+    /// own: the binary fills it from the processors' limits.
+    #[serde(skip)]
+    pub engine_max_frames: u64,
 }
 
 impl Default for UploadSettings {
@@ -36,6 +41,7 @@ impl Default for UploadSettings {
             idempotency_pending_timeout_secs: 3600,
             max_videos_in_flight: 10,
             in_flight_retry_after_secs: 30,
+            engine_max_frames: u64::MAX,
         }
     }
 }

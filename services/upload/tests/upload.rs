@@ -3,7 +3,8 @@
 mod support;
 
 use fiapx_domain::{
-    ArchiveObject, Command, Event, ExtractionSpec, ImageFormat, Rational, Selection, Status, UserId, VideoId,
+    ArchiveObject, Command, Event, ExtractionSpec, ImageFormat, Rational, Selection, UserId, VideoId,
+    VideoStatus,
 };
 use fiapx_nats::Metadata;
 use fiapx_storage::{PutOptions, archive_key, source_key};
@@ -102,7 +103,9 @@ async fn raw_upload_stores_the_exact_bytes_and_appends_uploaded() {
     assert_eq!(
         *spec,
         ExtractionSpec {
-            selection: Selection::Fps(Rational::new(30000, 1001)),
+            selection: Selection::Fps {
+                fps: Rational::new(30000, 1001)
+            },
             format: ImageFormat::Jpeg { quality: 80 },
             max_width: Some(64),
             max_height: None,
@@ -184,7 +187,7 @@ async fn multipart_upload_with_a_spec_part() {
     let [Event::Uploaded { spec, source, .. }] = events.as_slice() else {
         panic!("{events:?}")
     };
-    assert_eq!(spec.selection, Selection::Count(5));
+    assert_eq!(spec.selection, Selection::Count { count: 5 });
     assert_eq!(spec.format, ImageFormat::Webp);
     assert_eq!(spec.max_height, Some(90));
     assert_eq!(source.file_name, "clip.mp4");
@@ -465,7 +468,12 @@ async fn reprocess_flow_and_its_rejections() {
         panic!("{events:?}")
     };
     assert_eq!(*job, 1);
-    assert_eq!(spec.selection, Selection::Every(Rational::new(2, 1)));
+    assert_eq!(
+        spec.selection,
+        Selection::Every {
+            seconds: Rational::new(2, 1)
+        }
+    );
     assert_eq!(spec.format, ImageFormat::Jpeg { quality: 85 });
 
     // Without a body the current spec is kept.
@@ -477,7 +485,12 @@ async fn reprocess_flow_and_its_rejections() {
         panic!("{events:?}")
     };
     assert_eq!(*job, 2);
-    assert_eq!(spec.selection, Selection::Every(Rational::new(2, 1)));
+    assert_eq!(
+        spec.selection,
+        Selection::Every {
+            seconds: Rational::new(2, 1)
+        }
+    );
 }
 
 #[tokio::test]
@@ -511,7 +524,7 @@ async fn delete_removes_source_and_archives_and_appends_deleted() {
     let events = app.events(id).await;
     assert!(matches!(events.last(), Some(Event::Deleted { .. })), "{events:?}");
     let state = fiapx_domain::Video::from_events(&events);
-    assert_eq!(state.status, Status::Deleted);
+    assert_eq!(state.status, VideoStatus::Deleted);
 
     // Deleted videos are gone for every command.
     expect_error(delete(user, id).await, StatusCode::NOT_FOUND, "not_found").await;
@@ -619,4 +632,37 @@ async fn a_retry_while_the_first_attempt_runs_is_409_then_replays() {
     assert_eq!(first, replay);
     assert_eq!(app.keys().await.len(), 1);
     assert_eq!(app.stream_messages().await, 1);
+}
+
+#[tokio::test]
+async fn a_count_the_processors_cannot_hold_is_refused_before_anything_is_stored() {
+    let app = spawn_app_with(UploadSettings {
+        engine_max_frames: 50_000,
+        ..UploadSettings::default()
+    })
+    .await;
+    let user = owner();
+    let response = upload_raw(&app, user, app.mp4(), "?count=60000").await;
+    let body = expect_error(response, StatusCode::BAD_REQUEST, "invalid_spec").await;
+    assert!(body["message"].as_str().unwrap().contains("50000"), "{body}");
+    assert!(app.bucket.keys().await.is_empty(), "nothing stored");
+
+    let id = accepted(&app, user, app.mp4(), "?count=50000").await;
+    complete(&app, id, 0).await;
+    let response = app
+        .client
+        .post(format!("/api/v1/videos/{id}/reprocess"))
+        .header(owner_header(), bearer(user))
+        .content_type("application/json")
+        .body(r#"{"count": 60000}"#)
+        .send()
+        .await;
+    expect_error(response, StatusCode::BAD_REQUEST, "invalid_spec").await;
+    assert!(
+        !matches!(
+            app.events(id).await.last(),
+            Some(Event::ReprocessRequested { .. })
+        ),
+        "no reprocess recorded"
+    );
 }

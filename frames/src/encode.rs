@@ -9,7 +9,9 @@ use image::{
 };
 use jpeg_encoder::{ColorType, Encoder, SamplingFactor};
 
-use crate::{convert::RgbImage, error::ExtractError, spec::ImageFormat};
+use fiapx_domain::ImageFormat;
+
+use crate::{convert::RgbImage, error::ExtractError};
 
 /// Encodes `image` in `format`.
 pub fn encode_image(image: &RgbImage, format: ImageFormat) -> Result<Vec<u8>, ExtractError> {

@@ -10,7 +10,7 @@
 
 use std::{collections::BTreeMap, ops::Range};
 
-use crate::spec::Rational;
+use fiapx_domain::Rational;
 
 /// A time base: one tick is `num / den` seconds.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]

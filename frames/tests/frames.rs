@@ -1,11 +1,8 @@
 //! The engine against ffmpeg itself: same frames, same pixels, and the archive and manifest it writes.
 
-mod common;
-
-use common::*;
-use fiapx_processor::{
-    ExtractionSpec, Extractor, ImageFormat, Limits, MANIFEST_NAME, Rational, Selection, frame_file_name,
-};
+use fiapx_domain::{ExtractionSpec, ImageFormat, Rational, Selection};
+use fiapx_frames::test_support::*;
+use fiapx_frames::{Extractor, Limits, MANIFEST_NAME, frame_file_name};
 use sha2::{Digest, Sha256};
 
 fn fps(num: u32, den: u32) -> ExtractionSpec {

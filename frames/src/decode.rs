@@ -5,6 +5,7 @@
 
 use std::{collections::VecDeque, ffi::CStr};
 
+use fiapx_domain::{ExtractionSpec, Selection};
 use rsmpeg::{
     avcodec::{AVCodec, AVCodecContext, AVPacket},
     avformat::AVFormatContextInput,
@@ -22,7 +23,6 @@ use crate::{
     input::{Guard, InputFile, open_demuxer},
     limits::Limits,
     selection::{Chosen, Selector, SkipPlanner, Slots, TimeBase, rescale},
-    spec::{ExtractionSpec, Selection},
 };
 
 /// Decode errors past the configured tolerance after which decoding stops at once: the input is hopeless, and

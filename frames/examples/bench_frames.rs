@@ -18,7 +18,8 @@ use std::{
 };
 
 use anyhow::{Context, bail};
-use fiapx_processor::{ExtractionSpec, Extractor, ImageFormat, Limits};
+use fiapx_domain::{ExtractionSpec, ImageFormat};
+use fiapx_frames::{Extractor, Limits};
 
 /// Builds the command of one variant for a round.
 type CommandFor<'a> = Box<dyn Fn(usize) -> Command + 'a>;

@@ -1,11 +1,10 @@
 //! Every kind of bad input gives its typed error, quickly, without a panic or a hang.
 
-mod common;
-
 use std::path::Path;
 
-use common::*;
-use fiapx_processor::{ExtractError, ExtractionSpec, Extractor, Limits, Rational, Selection};
+use fiapx_domain::{ExtractionSpec, Rational, Selection};
+use fiapx_frames::test_support::*;
+use fiapx_frames::{ExtractError, Extractor, Limits};
 
 async fn failure(path: &Path, limits: Limits) -> ExtractError {
     extract(path, &ExtractionSpec::default(), limits)

@@ -1,14 +1,14 @@
-//! Test videos generated with the ffmpeg CLI, cached under Cargo's target tmp dir, and helpers to run the engine
-//! and read its archives.
-
-#![allow(dead_code, reason = "each test binary uses a different subset")]
+//! Test videos generated with the ffmpeg CLI (cached in the system temporary directory), and helpers to run the
+//! engine and read its archives: shared by this crate's tests, the processor's, `fiapx`'s and the benchmarks.
 
 use std::{
     path::{Path, PathBuf},
     process::Command,
 };
 
-use fiapx_processor::{ExtractError, ExtractionSpec, ExtractionSummary, Extractor, Limits};
+use fiapx_domain::ExtractionSpec;
+
+use crate::{ExtractError, ExtractionSummary, Extractor, Limits};
 
 /// A generated clip: file name and the ffmpeg arguments that make it (input options, then output options).
 pub struct Clip {
@@ -305,7 +305,7 @@ pub fn ffmpeg(args: &[&str], output: &Path) {
 }
 
 pub fn fixtures_dir() -> PathBuf {
-    let dir = Path::new(env!("CARGO_TARGET_TMPDIR")).join("fiapx-fixtures");
+    let dir = std::env::temp_dir().join("fiapx-fixtures");
     std::fs::create_dir_all(&dir).unwrap();
     dir
 }
@@ -369,7 +369,7 @@ pub fn ffmpeg_frames(input: &Path, filter: &str) -> Vec<image::RgbImage> {
 pub fn decode_images(entries: &[(String, Vec<u8>)]) -> Vec<image::RgbImage> {
     entries
         .iter()
-        .filter(|(name, _)| name != fiapx_processor::MANIFEST_NAME)
+        .filter(|(name, _)| name != crate::MANIFEST_NAME)
         .map(|(_, data)| image::load_from_memory(data).unwrap().to_rgb8())
         .collect()
 }

@@ -2,6 +2,7 @@
 
 use std::{path::Path, time::Duration};
 
+use fiapx_domain::ExtractionSpec;
 use futures::StreamExt;
 use tokio::{
     io::{AsyncRead, AsyncWrite, AsyncWriteExt},
@@ -16,7 +17,6 @@ use crate::{
     error::ExtractError,
     input::{Guard, InputFile},
     limits::Limits,
-    spec::ExtractionSpec,
 };
 
 /// Decoded frames waiting for an encoder. Small: each is a full RGB picture (6 MB at 1080p).

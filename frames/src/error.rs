@@ -1,6 +1,6 @@
 //! The engine's error type, split into bad input (never retry) and everything else.
 
-use crate::spec::SpecError;
+use fiapx_domain::SpecError;
 
 /// Why an extraction failed.
 #[derive(Debug, thiserror::Error)]

@@ -1,11 +1,10 @@
 //! FFmpeg's log lines arrive in `tracing` (target `ffmpeg`), not on stderr.
 
-mod common;
-
 use std::sync::{Arc, Mutex};
 
-use common::*;
-use fiapx_processor::{ExtractionSpec, Limits};
+use fiapx_domain::ExtractionSpec;
+use fiapx_frames::Limits;
+use fiapx_frames::test_support::*;
 use tracing::{
     Event, Metadata, Subscriber,
     field::{Field, Visit},

@@ -6,7 +6,9 @@ use sha2::{Digest, Sha256};
 use tokio::io::AsyncWrite;
 use tokio_util::compat::Compat;
 
-use crate::{decode::SourceInfo, error::ExtractError, spec::ExtractionSpec};
+use fiapx_domain::ExtractionSpec;
+
+use crate::{decode::SourceInfo, error::ExtractError};
 
 /// Name of the manifest entry, always the last one.
 pub const MANIFEST_NAME: &str = "manifest.json";

@@ -1,0 +1,289 @@
+//! The extraction spec as the API shows it: one flat object (or the same names as query parameters) that the
+//! upload and reprocess commands accept and the query side returns, so a client can send a video's `spec` back
+//! to process it again. It is a thin view of the domain's [`ExtractionSpec`], which owns the rules and limits.
+
+use fiapx_domain::{ExtractionSpec, ImageFormat, Rational, Selection, SpecError};
+use poem_openapi::{Enum, Object};
+
+use crate::ApiError;
+
+/// Image format of the extracted frames.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Enum)]
+#[oai(rename_all = "lowercase")]
+pub enum FormatName {
+    /// Lossless PNG (default, like the old monolith).
+    Png,
+    /// JPEG with `quality`.
+    Jpeg,
+    /// Lossless WebP.
+    Webp,
+}
+
+/// What to extract. Every field is optional; with none the old monolith's output is kept: one PNG per second.
+/// At most one of `fps`, `every`, `count`. Limits: at most 240 frames per second, `count` from 1 to 100000 (and no
+/// more than the processors' configured frames per archive), `quality` from 1 to 100, `max_width`/`max_height`
+/// from 16 to 16384 pixels. A video's `spec` has this same shape, with `fps`, `every` or `count` and `format`
+/// always present.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Object)]
+#[oai(rename = "ExtractionSpec", deny_unknown_fields, skip_serializing_if_is_none)]
+pub struct SpecForm {
+    /// Frames per second, a number or a fraction: `1`, `0.5`, `30000/1001`.
+    pub fps: Option<String>,
+    /// One frame every N seconds, a number or a fraction: `2`, `2.5`, `5/2`.
+    pub every: Option<String>,
+    /// N frames evenly spaced over the video.
+    pub count: Option<u32>,
+    /// Image format (default `png`).
+    pub format: Option<FormatName>,
+    /// JPEG quality 1..=100 (default 85); only with `format=jpeg`.
+    pub quality: Option<u8>,
+    /// Scale down to at most this width (pixels, keeping the aspect ratio).
+    pub max_width: Option<u32>,
+    /// Scale down to at most this height (pixels, keeping the aspect ratio).
+    pub max_height: Option<u32>,
+}
+
+impl SpecForm {
+    /// True when nothing was given (a reprocess then keeps the current spec).
+    pub fn is_empty(&self) -> bool {
+        *self == Self::default()
+    }
+
+    /// The domain spec, validated and admitted against an engine that keeps at most `max_frames` frames per
+    /// archive; every mistake is a 400 `invalid_spec` saying what is wrong.
+    pub fn to_spec(&self, max_frames: u64) -> Result<ExtractionSpec, ApiError> {
+        let rational = |field: &str, text: &str| {
+            text.parse::<Rational>()
+                .map_err(|e| ApiError::invalid_spec(format!("{field}: {e}")))
+        };
+        let selection = match (&self.fps, &self.every, self.count) {
+            (None, None, None) => Selection::default(),
+            (Some(fps), None, None) => Selection::Fps {
+                fps: rational("fps", fps)?,
+            },
+            (None, Some(every), None) => Selection::Every {
+                seconds: rational("every", every)?,
+            },
+            (None, None, Some(count)) => Selection::Count { count },
+            _ => return Err(ApiError::invalid_spec("give at most one of fps, every and count")),
+        };
+        let format = match (self.format, self.quality) {
+            (None | Some(FormatName::Png), None) => ImageFormat::Png,
+            (Some(FormatName::Webp), None) => ImageFormat::Webp,
+            (Some(FormatName::Jpeg), None) => ImageFormat::Jpeg {
+                quality: fiapx_domain::DEFAULT_JPEG_QUALITY,
+            },
+            (Some(FormatName::Jpeg), Some(quality)) => ImageFormat::Jpeg { quality },
+            (_, Some(_)) => return Err(ApiError::invalid_spec("quality applies only to format=jpeg")),
+        };
+        let spec = ExtractionSpec {
+            selection,
+            format,
+            max_width: self.max_width,
+            max_height: self.max_height,
+        };
+        spec.admit(max_frames).map_err(invalid_spec)?;
+        Ok(spec)
+    }
+}
+
+/// A domain spec in the API's shape: what [`SpecForm::to_spec`] turns back into the same spec.
+impl From<&ExtractionSpec> for SpecForm {
+    fn from(spec: &ExtractionSpec) -> Self {
+        let (fps, every, count) = match spec.selection {
+            Selection::Fps { fps } => (Some(fps.to_string()), None, None),
+            Selection::Every { seconds } => (None, Some(seconds.to_string()), None),
+            Selection::Count { count } => (None, None, Some(count)),
+        };
+        let (format, quality) = match spec.format {
+            ImageFormat::Png => (FormatName::Png, None),
+            ImageFormat::Jpeg { quality } => (FormatName::Jpeg, Some(quality)),
+            ImageFormat::Webp => (FormatName::Webp, None),
+        };
+        Self {
+            fps,
+            every,
+            count,
+            format: Some(format),
+            quality,
+            max_width: spec.max_width,
+            max_height: spec.max_height,
+        }
+    }
+}
+
+/// A broken spec rule as the API's error.
+pub fn invalid_spec(error: SpecError) -> ApiError {
+    ApiError::invalid_spec(error.to_string())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::ErrorCode;
+
+    const NO_LIMIT: u64 = u64::MAX;
+
+    #[test]
+    fn nothing_given_is_the_monolith_default() {
+        assert!(SpecForm::default().is_empty());
+        assert_eq!(
+            SpecForm::default().to_spec(NO_LIMIT).unwrap(),
+            ExtractionSpec::default()
+        );
+    }
+
+    #[test]
+    fn maps_every_field() {
+        let input = SpecForm {
+            fps: Some("30000/1001".into()),
+            format: Some(FormatName::Jpeg),
+            quality: Some(70),
+            max_width: Some(640),
+            max_height: Some(360),
+            ..SpecForm::default()
+        };
+        let spec = input.to_spec(NO_LIMIT).unwrap();
+        assert_eq!(
+            spec.selection,
+            Selection::Fps {
+                fps: Rational::new(30000, 1001)
+            }
+        );
+        assert_eq!(spec.format, ImageFormat::Jpeg { quality: 70 });
+        assert_eq!((spec.max_width, spec.max_height), (Some(640), Some(360)));
+
+        let every = SpecForm {
+            every: Some("2.5".into()),
+            format: Some(FormatName::Webp),
+            ..SpecForm::default()
+        };
+        assert_eq!(
+            every.to_spec(NO_LIMIT).unwrap().selection,
+            Selection::Every {
+                seconds: Rational::new(5, 2)
+            }
+        );
+        assert_eq!(every.to_spec(NO_LIMIT).unwrap().format, ImageFormat::Webp);
+        let count = SpecForm {
+            count: Some(10),
+            format: Some(FormatName::Jpeg),
+            ..SpecForm::default()
+        };
+        assert_eq!(
+            count.to_spec(NO_LIMIT).unwrap().selection,
+            Selection::Count { count: 10 }
+        );
+        assert_eq!(
+            count.to_spec(NO_LIMIT).unwrap().format,
+            ImageFormat::Jpeg {
+                quality: fiapx_domain::DEFAULT_JPEG_QUALITY
+            }
+        );
+    }
+
+    #[test]
+    fn a_returned_spec_can_be_sent_back_unchanged() {
+        let specs = [
+            SpecForm::default(),
+            SpecForm {
+                fps: Some("30000/1001".into()),
+                format: Some(FormatName::Jpeg),
+                quality: Some(70),
+                max_width: Some(640),
+                ..SpecForm::default()
+            },
+            SpecForm {
+                every: Some("0.5".into()),
+                format: Some(FormatName::Webp),
+                max_height: Some(90),
+                ..SpecForm::default()
+            },
+            SpecForm {
+                count: Some(7),
+                ..SpecForm::default()
+            },
+        ];
+        for form in specs {
+            let spec = form.to_spec(NO_LIMIT).unwrap();
+            let shown = SpecForm::from(&spec);
+            assert_eq!(
+                shown.to_spec(NO_LIMIT).unwrap(),
+                spec,
+                "{form:?} shown as {shown:?}"
+            );
+            assert_eq!(SpecForm::from(&shown.to_spec(NO_LIMIT).unwrap()), shown);
+        }
+    }
+
+    #[test]
+    fn rationals_name_the_field() {
+        for bad in ["", "x", "1/", "/2", "-1", "1.", "1.2.3", "1e3", "99999999999"] {
+            let error = SpecForm {
+                fps: Some(bad.into()),
+                ..SpecForm::default()
+            }
+            .to_spec(NO_LIMIT)
+            .unwrap_err();
+            assert_eq!(error.code(), ErrorCode::InvalidSpec, "{bad}");
+            assert!(error.message().starts_with("fps: "), "{}", error.message());
+        }
+    }
+
+    #[test]
+    fn a_count_over_the_engine_limit_is_refused_at_admission() {
+        let form = SpecForm {
+            count: Some(60_000),
+            ..SpecForm::default()
+        };
+        assert!(form.to_spec(NO_LIMIT).is_ok());
+        let error = form.to_spec(50_000).unwrap_err();
+        assert_eq!(error.code(), ErrorCode::InvalidSpec);
+        assert!(error.message().contains("50000"), "{}", error.message());
+    }
+
+    #[test]
+    fn broken_rules_are_invalid_spec_with_a_message() {
+        let cases = [
+            SpecForm {
+                fps: Some("1".into()),
+                count: Some(3),
+                ..SpecForm::default()
+            },
+            SpecForm {
+                quality: Some(80),
+                ..SpecForm::default()
+            },
+            SpecForm {
+                fps: Some("1000".into()),
+                ..SpecForm::default()
+            },
+            SpecForm {
+                fps: Some("1/0".into()),
+                ..SpecForm::default()
+            },
+            SpecForm {
+                count: Some(0),
+                ..SpecForm::default()
+            },
+            SpecForm {
+                count: Some(100_001),
+                ..SpecForm::default()
+            },
+            SpecForm {
+                format: Some(FormatName::Jpeg),
+                quality: Some(0),
+                ..SpecForm::default()
+            },
+            SpecForm {
+                max_width: Some(4),
+                ..SpecForm::default()
+            },
+        ];
+        for input in cases {
+            let error = input.to_spec(NO_LIMIT).unwrap_err();
+            assert_eq!(error.code(), ErrorCode::InvalidSpec, "{input:?}");
+            assert!(!error.message().is_empty());
+        }
+    }
+}
