@@ -18,7 +18,7 @@ use fiapx_auth::AuthSettings;
 use fiapx_http::test_support::{bearer, test_root_key};
 use fiapx_nats::test_support::NatsServer;
 use fiapx_processor::{Extractor, Limits, ProcessorSettings, engine_spec};
-use fiapx_projections::test_support::TestDatabase;
+use fiapx_database::test_support::TestDatabase;
 use fiapx_storage::test_support::TestBucket;
 use fiapx_upload::UploadSettings;
 use hdrhistogram::Histogram;
