@@ -3,6 +3,7 @@
 use std::collections::BTreeMap;
 use std::time::Duration;
 
+use fiapx_database::test_support::TestDatabase;
 use fiapx_domain::{
     ArchiveObject, Command, ExtractionSpec, FailProcessing, FailureCode, ImageFormat, Rational, Selection,
     SourceObject, UserId, Video, VideoId, VideoStatus,
@@ -10,7 +11,6 @@ use fiapx_domain::{
 use fiapx_nats::test_support::NatsServer;
 use fiapx_nats::{CommandHandler, EventStore, Metadata, NatsSettings, provision};
 use fiapx_projections::entity::{owner_counts, projection_error, timeline_entry, video};
-use fiapx_projections::test_support::TestDatabase;
 use fiapx_projections::{
     Generation, Incoming, Projector, ProjectorSettings, VIDEOS, active_generation, apply, apply_batch,
     checkpoint, rebuild, timeline, videos,

@@ -17,7 +17,7 @@ pub struct Settings {
     /// NATS and the event store.
     pub nats: fiapx_nats::NatsSettings,
     /// PostgreSQL read models.
-    pub database: fiapx_projections::DatabaseSettings,
+    pub database: fiapx_database::DatabaseSettings,
     /// Object storage.
     pub s3: fiapx_storage::S3Settings,
     /// Upload service.

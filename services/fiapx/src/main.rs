@@ -9,7 +9,7 @@ use std::path::PathBuf;
 use anyhow::Context as _;
 use clap::{Parser, Subcommand};
 use fiapx::{config, serve, telemetry};
-use fiapx_migration::{Migrator, MigratorTrait};
+use fiapx_database::{Migrator, MigratorTrait};
 
 /// FIAP X: video frame extraction.
 #[derive(Debug, Parser)]
@@ -82,7 +82,7 @@ fn main() -> anyhow::Result<()> {
                 serve::run(which, settings, metrics).await
             }
             Command::Migrate => {
-                let db = fiapx_projections::connect(&settings.database)
+                let db = fiapx_database::connect(&settings.database)
                     .await
                     .context("cannot connect to PostgreSQL")?;
                 Migrator::up(&db, None).await.context("migration failed")?;
@@ -92,7 +92,7 @@ fn main() -> anyhow::Result<()> {
             Command::Projections {
                 command: ProjectionsCommand::Rebuild { name },
             } => {
-                let db = fiapx_projections::connect(&settings.database)
+                let db = fiapx_database::connect(&settings.database)
                     .await
                     .context("cannot connect to PostgreSQL")?;
                 let client = async_nats::connect(&settings.nats.url)

@@ -68,7 +68,7 @@ pub fn keys(command: KeysCommand) -> anyhow::Result<()> {
 
 /// Runs a `users` command against PostgreSQL (and NATS, for revocations).
 pub async fn users(command: UsersCommand, settings: &Settings) -> anyhow::Result<()> {
-    let db = fiapx_projections::connect(&settings.database)
+    let db = fiapx_database::connect(&settings.database)
         .await
         .context("cannot connect to PostgreSQL")?;
     let revocations = match command {

@@ -262,7 +262,7 @@ pub async fn start(
         || wants(Which::Upload);
     let db = if needs_db {
         Some(
-            fiapx_projections::connect(&settings.database)
+            fiapx_database::connect(&settings.database)
                 .await
                 .context("cannot connect to PostgreSQL")?,
         )

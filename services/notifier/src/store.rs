@@ -1,4 +1,4 @@
-//! The notifier's rows in PostgreSQL (schema: `fiapx-migration`, `m20261122_000003_notifications`).
+//! The notifier's rows in PostgreSQL (schema: `fiapx-database`, `m20261122_000003_notifications`).
 //!
 //! Every notification is recorded as an intent (`pending`) before anything is sent; a sender claims due rows
 //! with a lease (`sending`, `FOR UPDATE SKIP LOCKED`, so processes never share one), and records the outcome

@@ -5,6 +5,7 @@
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, SystemTime};
 
+use fiapx_database::test_support::TestDatabase;
 use fiapx_domain::{
     ArchiveObject, Command, ExtractionSpec, FailProcessing, FailureCode, Language, SourceObject, UserId,
     VideoId,
@@ -15,7 +16,6 @@ use fiapx_nats::{CommandHandler, EventStore, Metadata, NatsSettings, provision};
 use fiapx_notifier::test_support::SmtpSink;
 use fiapx_notifier::webhook::verify;
 use fiapx_notifier::{Notifier, NotifierApi, NotifierSettings};
-use fiapx_projections::test_support::TestDatabase;
 use poem::http::StatusCode;
 use poem::test::TestClient;
 use poem::{EndpointExt, Route};

@@ -3,13 +3,13 @@
 
 use std::time::Duration;
 
+use fiapx_database::test_support::TestDatabase;
 use fiapx_domain::{ArchiveObject, Command, ExtractionSpec, SourceObject, UserId, VideoId};
 use fiapx_http::json_error;
 use fiapx_http::test_support::{bearer, with_test_auth};
 use fiapx_nats::test_support::NatsServer;
 use fiapx_nats::{CommandHandler, EventStore, Metadata, NatsSettings, provision};
 use fiapx_projections::entity::video;
-use fiapx_projections::test_support::TestDatabase;
 use fiapx_projections::{Projector, ProjectorSettings, VIDEOS, active_generation, checkpoint};
 use fiapx_query::QueryApi;
 use fiapx_storage::PutOptions;

@@ -1,4 +1,4 @@
-//! sea-orm entities of the auth tables (DDL in `fiapx-migration`).
+//! sea-orm entities of the auth tables (DDL in `fiapx-database`).
 
 pub mod refresh_token;
 pub mod user;

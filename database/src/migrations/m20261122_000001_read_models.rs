@@ -1,10 +1,9 @@
 //! The first read models: videos per owner, per-video timeline, per-owner counts, and projection bookkeeping.
 
-use sea_orm_migration::prelude::*;
+use super::sql_script::SqlScript;
 
 /// Creates generation 1 of the `videos` projection and the bookkeeping tables.
-#[derive(Debug, DeriveMigrationName)]
-pub(crate) struct Migration;
+pub(crate) const MIGRATION: SqlScript = SqlScript::new(file!(), UP);
 
 const UP: &str = r#"
 -- Which generation of a projection's tables the views (and so the query side) show.
@@ -90,13 +89,3 @@ CREATE VIEW owner_video_counts AS SELECT * FROM owner_video_counts_g1;
 INSERT INTO projection_generations (name, generation) VALUES ('videos', 1);
 INSERT INTO projection_checkpoints (name, generation, last_sequence) VALUES ('videos', 1, 0);
 "#;
-
-#[async_trait::async_trait]
-impl MigrationTrait for Migration {
-    // The trait elides this lifetime; naming it makes the async-trait expansion disagree with the trait.
-    #[expect(elided_lifetimes_in_paths, reason = "must match MigrationTrait's signature")]
-    async fn up(&self, manager: &SchemaManager) -> Result<(), DbErr> {
-        manager.get_connection().execute_unprepared(UP).await?;
-        Ok(())
-    }
-}

@@ -1,10 +1,9 @@
 //! Accounts and sign-in sessions (the auth service). Not event-sourced: users are plain rows.
 
-use sea_orm_migration::prelude::*;
+use super::sql_script::SqlScript;
 
 /// Creates `users` and `refresh_tokens`.
-#[derive(Debug, DeriveMigrationName)]
-pub(crate) struct Migration;
+pub(crate) const MIGRATION: SqlScript = SqlScript::new(file!(), UP);
 
 const UP: &str = r#"
 -- One row per account. The e-mail is stored normalised (trimmed, lowercased) and is unique.
@@ -35,13 +34,3 @@ CREATE TABLE refresh_tokens (
 CREATE INDEX refresh_tokens_family ON refresh_tokens (family_id);
 CREATE INDEX refresh_tokens_user ON refresh_tokens (user_id);
 "#;
-
-#[async_trait::async_trait]
-impl MigrationTrait for Migration {
-    // The trait elides this lifetime; naming it makes the async-trait expansion disagree with the trait.
-    #[expect(elided_lifetimes_in_paths, reason = "must match MigrationTrait's signature")]
-    async fn up(&self, manager: &SchemaManager) -> Result<(), DbErr> {
-        manager.get_connection().execute_unprepared(UP).await?;
-        Ok(())
-    }
-}

@@ -1,11 +1,11 @@
-//! Where the read models live, and the connection pool to them.
+//! Where the database is, and the connection pool to it.
 
 use std::fmt;
 use std::time::Duration;
 
 use sea_orm::{ConnectOptions, Database, DatabaseConnection, DbErr};
 
-/// PostgreSQL settings of the read side.
+/// Where the PostgreSQL database is, and how many connections to keep.
 #[derive(Clone, PartialEq, Eq, serde::Deserialize)]
 #[serde(default)]
 pub struct DatabaseSettings {

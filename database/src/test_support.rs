@@ -2,10 +2,9 @@
 //!
 //! The server is the one in `FIAPX_DATABASE_URL` (the local stack's: `make up`); its role needs `CREATEDB`.
 
-use fiapx_migration::{Migrator, MigratorTrait};
 use sea_orm::{ConnectionTrait, Database, DatabaseConnection};
 
-use crate::settings::{DatabaseSettings, connect};
+use crate::{DatabaseSettings, Migrator, MigratorTrait, connect};
 
 /// A database owned by one test.
 #[derive(Debug)]

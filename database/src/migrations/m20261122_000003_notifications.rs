@@ -1,11 +1,10 @@
 //! The notifier's tables: webhooks users register, notification preferences, one row per notification (event x
 //! channel x target: the intent recorded before sending and its outcome), and the log of delivery attempts.
 
-use sea_orm_migration::prelude::*;
+use super::sql_script::SqlScript;
 
 /// Creates the notifier's tables.
-#[derive(Debug, DeriveMigrationName)]
-pub(crate) struct Migration;
+pub(crate) const MIGRATION: SqlScript = SqlScript::new(file!(), UP);
 
 const UP: &str = r#"
 -- What each user wants to be told. No row = the defaults.
@@ -69,13 +68,3 @@ CREATE TABLE notification_attempts (
     PRIMARY KEY (notification_id, attempt)
 );
 "#;
-
-#[async_trait::async_trait]
-impl MigrationTrait for Migration {
-    // The trait elides this lifetime; naming it makes the async-trait expansion disagree with the trait.
-    #[expect(elided_lifetimes_in_paths, reason = "must match MigrationTrait's signature")]
-    async fn up(&self, manager: &SchemaManager) -> Result<(), DbErr> {
-        manager.get_connection().execute_unprepared(UP).await?;
-        Ok(())
-    }
-}
