@@ -15,7 +15,7 @@ use std::time::{Duration, Instant};
 use fiapx::config::Settings;
 use fiapx::{Started, Which, start};
 use fiapx_auth::AuthSettings;
-use fiapx_http::test_support::{bearer, test_root_key};
+use fiapx_identity::test_support::{bearer, test_root_key};
 use fiapx_nats::test_support::NatsServer;
 use fiapx_processor::{Extractor, Limits, ProcessorSettings, engine_spec};
 use fiapx_projections::test_support::TestDatabase;

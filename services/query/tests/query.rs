@@ -5,7 +5,8 @@ use std::time::Duration;
 
 use fiapx_domain::{ArchiveObject, Command, ExtractionSpec, SourceObject, UserId, VideoId};
 use fiapx_http::json_error;
-use fiapx_http::test_support::{bearer, with_test_auth};
+use fiapx_http::test_support::with_test_auth;
+use fiapx_identity::test_support::bearer;
 use fiapx_nats::test_support::NatsServer;
 use fiapx_nats::{CommandHandler, EventStore, Metadata, NatsSettings, provision};
 use fiapx_projections::entity::video;
