@@ -7,7 +7,7 @@ use std::time::{Duration, SystemTime};
 use base64::Engine as _;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use fiapx_domain::UserId;
-use fiapx_http::{Revocations, Revoked, RootKey, TokenError};
+use fiapx_identity::{Revocations, Revoked, RootKey, TokenError};
 use rand::RngCore as _;
 use sea_orm::sea_query::Expr;
 use sea_orm::{
@@ -67,7 +67,7 @@ pub enum AuthError {
     Database(#[from] DbErr),
     /// The revocation bucket failed.
     #[error(transparent)]
-    Revocation(#[from] fiapx_http::RevocationError),
+    Revocation(#[from] fiapx_identity::RevocationError),
 }
 
 /// Locales we write messages in.

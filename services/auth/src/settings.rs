@@ -2,6 +2,7 @@
 
 use std::path::PathBuf;
 
+use fiapx_identity::KeySource;
 use secrecy::SecretString;
 use serde::Deserialize;
 
@@ -42,6 +43,17 @@ impl Default for AuthSettings {
             max_share_ttl_secs: 30 * 24 * 3600,
             argon2: Argon2Settings::default(),
             limits: LimitSettings::default(),
+        }
+    }
+}
+
+impl AuthSettings {
+    /// Where this process finds the root key.
+    pub fn keys(&self) -> KeySource<'_> {
+        KeySource {
+            private_key: self.private_key.as_ref(),
+            private_key_file: self.private_key_file.as_deref(),
+            public_key: self.public_key.as_deref(),
         }
     }
 }

@@ -17,7 +17,7 @@ use fiapx::{Started, Which, start};
 use fiapx_auth::AuthSettings;
 use fiapx_database::test_support::TestDatabase;
 use fiapx_frames::{Extractor, Limits};
-use fiapx_http::test_support::{bearer, test_root_key};
+use fiapx_identity::test_support::{bearer, test_root_key};
 use fiapx_nats::test_support::NatsServer;
 use fiapx_processor::ProcessorSettings;
 use fiapx_storage::test_support::TestBucket;

@@ -9,7 +9,7 @@ use anyhow::Context as _;
 use clap::Subcommand;
 use fiapx::config::Settings;
 use fiapx_auth::{Accounts, NewAccount, Passwords};
-use fiapx_http::Revocations;
+use fiapx_identity::Revocations;
 use tokio_util::sync::CancellationToken;
 
 /// `fiapx users ...`.
@@ -57,7 +57,7 @@ pub enum KeysCommand {
 pub fn keys(command: KeysCommand) -> anyhow::Result<()> {
     match command {
         KeysCommand::Generate { out } => {
-            let root = fiapx_auth::generate_key_file(&out)
+            let root = fiapx_identity::generate_key_file(&out)
                 .with_context(|| format!("cannot write a new key to {}", out.display()))?;
             eprintln!("private key written to {} (keep it secret)", out.display());
             println!("{}", root.public().to_bytes_hex());
@@ -93,7 +93,7 @@ pub async fn users(command: UsersCommand, settings: &Settings) -> anyhow::Result
         _ => Revocations::default(),
     };
     let passwords = Passwords::new(settings.auth.argon2).context("invalid auth.argon2 settings")?;
-    let root = fiapx_auth::load_root_key(&settings.auth)?.map(Arc::new);
+    let root = settings.auth.keys().root_key()?.map(Arc::new);
     let accounts = Accounts::new(db, passwords, root, revocations, settings.auth.clone());
     match command {
         UsersCommand::Add { email, name, locale } => {

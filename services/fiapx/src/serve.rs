@@ -5,7 +5,8 @@ use std::time::Duration;
 
 use anyhow::Context as _;
 use fiapx_auth::{Accounts, AuthApi, Passwords};
-use fiapx_http::{Revocations, TokenVerifier, access_token_from_query};
+use fiapx_http::access_token_from_query;
+use fiapx_identity::{Revocations, TokenVerifier};
 use fiapx_nats::{CommandHandler, EventStore, provision};
 use fiapx_notifier::{Notifier, NotifierApi};
 use fiapx_processor::Processor;
@@ -328,7 +329,10 @@ pub async fn start(
     };
     let auth = match (&db, wants(Which::Auth)) {
         (Some(db), true) => {
-            let root = fiapx_auth::load_root_key(&settings.auth)
+            let root = settings
+                .auth
+                .keys()
+                .root_key()
                 .context("cannot load the root key")?
                 .context("the auth service needs auth.private_key_file (run `fiapx keys generate`)")?;
             let passwords = Passwords::new(settings.auth.argon2).context("invalid auth.argon2 settings")?;
@@ -372,8 +376,11 @@ pub async fn start(
         _ => None,
     };
     let app = if serves_http {
-        let public =
-            fiapx_auth::load_public_key(&settings.auth).context("cannot load the root public key")?;
+        let public = settings
+            .auth
+            .keys()
+            .public_key()
+            .context("cannot load the root public key")?;
         let verifier = Arc::new(TokenVerifier::new(public, revocations));
         let apis = Apis {
             auth,

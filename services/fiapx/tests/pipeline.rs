@@ -8,7 +8,7 @@ use std::time::Duration;
 
 use fiapx::config::Settings;
 use fiapx::{Started, Which, start};
-use fiapx_http::test_support::bearer;
+use fiapx_identity::test_support::bearer;
 use fiapx_upload::UploadSettings;
 use poem::test::TestClient;
 use serde_json::Value;

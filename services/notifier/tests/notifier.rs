@@ -10,7 +10,8 @@ use fiapx_domain::{
     ArchiveObject, Command, ExtractionSpec, FailProcessing, FailureCode, Language, SourceObject, UserId,
     VideoId,
 };
-use fiapx_http::{Revocations, RootKey, TokenVerifier, json_error};
+use fiapx_http::json_error;
+use fiapx_identity::{Revocations, RootKey, TokenVerifier};
 use fiapx_nats::test_support::NatsServer;
 use fiapx_nats::{CommandHandler, EventStore, Metadata, NatsSettings, provision};
 use fiapx_notifier::test_support::SmtpSink;

@@ -103,7 +103,7 @@ fn failure(row: &video::Model) -> Option<FailureView> {
     let code = FailureCodeName::parse(stored).unwrap_or_else(|| {
         // The projector only writes codes the domain knows; anything else is a bug, shown as `internal`.
         tracing::warn!(video = %row.id, code = stored, "read model holds an unknown failure code");
-        FailureCodeName::Internal
+        FailureCodeName(fiapx_domain::FailureCode::Internal)
     });
     Some(FailureView {
         code,

@@ -9,7 +9,7 @@ use std::process::Command;
 use fiapx::config::Settings;
 use fiapx_auth::{Argon2Settings, AuthSettings};
 use fiapx_database::test_support::TestDatabase;
-use fiapx_http::test_support::test_root_key;
+use fiapx_identity::test_support::test_root_key;
 use fiapx_nats::test_support::NatsServer;
 use fiapx_processor::ProcessorSettings;
 use fiapx_storage::test_support::TestBucket;

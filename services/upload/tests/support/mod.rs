@@ -77,7 +77,7 @@ pub fn owner_header() -> &'static str {
 
 /// The `authorization` value for `user`.
 pub fn bearer(user: Uuid) -> String {
-    fiapx_http::test_support::bearer(user)
+    fiapx_identity::test_support::bearer(user)
 }
 
 impl App {

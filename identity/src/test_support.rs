@@ -1,14 +1,13 @@
-//! For tests of services that take [`crate::Owner`]: one root key per test process, bearer values for any user,
-//! and the verifier to attach to the application under test.
+//! For tests of services that verify tokens: one root key per test process, bearer values for any user, and the
+//! verifier to attach to the application under test.
 
 use std::sync::{Arc, OnceLock};
 use std::time::{Duration, SystemTime};
 
 use fiapx_domain::UserId;
-use poem::{Endpoint, EndpointExt, IntoResponse};
 use uuid::Uuid;
 
-use crate::{Revocations, RootKey, TokenVerifier, access_token_from_query};
+use crate::{Revocations, RootKey, TokenVerifier};
 
 /// The test process's root key.
 pub fn test_root_key() -> &'static RootKey {
@@ -38,12 +37,4 @@ pub fn token_for(user: Uuid) -> String {
 /// `Bearer <token>` for `user`: the value of an `Authorization` header.
 pub fn bearer(user: Uuid) -> String {
     format!("Bearer {}", token_for(user))
-}
-
-/// `endpoint` with the test verifier attached and `?access_token=` accepted, as `fiapx serve` sets it up.
-pub fn with_test_auth<E: Endpoint + 'static>(endpoint: E) -> impl Endpoint<Output = poem::Response>
-where
-    E::Output: IntoResponse,
-{
-    access_token_from_query(endpoint.data(test_verifier())).map_to_response()
 }

@@ -111,7 +111,7 @@ pub fn public_key_from_hex(hex: &str) -> Result<PublicKey, KeyError> {
     PublicKey::from_bytes_hex(hex.trim(), Algorithm::Ed25519).map_err(|_| KeyError)
 }
 
-/// Why a token was refused. Each maps to a stable API code (see [`crate::ApiError::from`]).
+/// Why a token was refused. The HTTP toolkit maps each to a stable API code.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
 pub enum TokenError {
     /// Not a biscuit, not signed by our root key, tampered with, or missing the facts we mint.

@@ -1,11 +1,22 @@
-//! Where the root key comes from: a hex string in the settings, or a key file.
+//! Where the root key comes from: a hex string in the settings, or a key file (written by `fiapx keys generate`).
 
 use std::path::Path;
 
-use fiapx_http::{KeyError, RootKey, public_key_from_hex};
-use secrecy::ExposeSecret as _;
+use biscuit_auth::PublicKey;
+use secrecy::{ExposeSecret as _, SecretString};
 
-use crate::settings::AuthSettings;
+use crate::token::{KeyError, RootKey, public_key_from_hex};
+
+/// Where a process finds the root key: the configured private key (hex or file) and/or public key (hex).
+#[derive(Debug, Clone, Copy, Default)]
+pub struct KeySource<'a> {
+    /// The root private key in hex.
+    pub private_key: Option<&'a SecretString>,
+    /// A file holding the root private key in hex.
+    pub private_key_file: Option<&'a Path>,
+    /// The root public key in hex.
+    pub public_key: Option<&'a str>,
+}
 
 /// The root key could not be loaded.
 #[derive(Debug, thiserror::Error)]
@@ -31,30 +42,32 @@ pub enum KeyLoadError {
     Mismatch,
 }
 
-/// The private root key, when configured (the auth service needs it to mint).
-pub fn load_root_key(settings: &AuthSettings) -> Result<Option<RootKey>, KeyLoadError> {
-    let hex = match (&settings.private_key, &settings.private_key_file) {
-        (Some(key), _) => key.expose_secret().to_owned(),
-        (None, Some(path)) => read_key_file(path)?,
-        (None, None) => return Ok(None),
-    };
-    let root = RootKey::from_private_hex(&hex)?;
-    if let Some(public) = &settings.public_key
-        && public_key_from_hex(public)? != root.public()
-    {
-        return Err(KeyLoadError::Mismatch);
+impl KeySource<'_> {
+    /// The private root key, when configured (the auth service needs it to mint).
+    pub fn root_key(&self) -> Result<Option<RootKey>, KeyLoadError> {
+        let hex = match (self.private_key, self.private_key_file) {
+            (Some(key), _) => key.expose_secret().to_owned(),
+            (None, Some(path)) => read_key_file(path)?,
+            (None, None) => return Ok(None),
+        };
+        let root = RootKey::from_private_hex(&hex)?;
+        if let Some(public) = self.public_key
+            && public_key_from_hex(public)? != root.public()
+        {
+            return Err(KeyLoadError::Mismatch);
+        }
+        Ok(Some(root))
     }
-    Ok(Some(root))
-}
 
-/// The public root key: configured, or derived from the private one.
-pub fn load_public_key(settings: &AuthSettings) -> Result<biscuit_auth::PublicKey, KeyLoadError> {
-    if let Some(root) = load_root_key(settings)? {
-        return Ok(root.public());
-    }
-    match &settings.public_key {
-        Some(public) => Ok(public_key_from_hex(public)?),
-        None => Err(KeyLoadError::Missing),
+    /// The public root key: configured, or derived from the private one.
+    pub fn public_key(&self) -> Result<PublicKey, KeyLoadError> {
+        if let Some(root) = self.root_key()? {
+            return Ok(root.public());
+        }
+        match self.public_key {
+            Some(public) => Ok(public_key_from_hex(public)?),
+            None => Err(KeyLoadError::Missing),
+        }
     }
 }
 
@@ -102,21 +115,22 @@ mod tests {
                 0o600
             );
         }
-        let settings = AuthSettings {
-            private_key_file: Some(path),
-            ..AuthSettings::default()
+        let settings = KeySource {
+            private_key_file: Some(&path),
+            ..KeySource::default()
         };
-        let loaded = load_root_key(&settings).unwrap().unwrap();
+        let loaded = settings.root_key().unwrap().unwrap();
         assert_eq!(loaded.public(), root.public());
-        assert_eq!(load_public_key(&settings).unwrap(), root.public());
-        let verifier_only = AuthSettings {
-            public_key: Some(root.public().to_bytes_hex()),
-            ..AuthSettings::default()
+        assert_eq!(settings.public_key().unwrap(), root.public());
+        let public = root.public().to_bytes_hex();
+        let verifier_only = KeySource {
+            public_key: Some(&public),
+            ..KeySource::default()
         };
-        assert!(load_root_key(&verifier_only).unwrap().is_none());
-        assert_eq!(load_public_key(&verifier_only).unwrap(), root.public());
+        assert!(verifier_only.root_key().unwrap().is_none());
+        assert_eq!(verifier_only.public_key().unwrap(), root.public());
         assert!(matches!(
-            load_public_key(&AuthSettings::default()),
+            KeySource::default().public_key(),
             Err(KeyLoadError::Missing)
         ));
         std::fs::remove_dir_all(dir).unwrap();

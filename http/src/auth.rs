@@ -2,8 +2,8 @@
 //!
 //! [`Owner`] is the extractor every protected endpoint takes. The token comes from `Authorization: Bearer ...`
 //! or, for what cannot set headers (EventSource, download links), from the `access_token` query parameter
-//! ([`access_token_from_query`] moves it into the header before routing). The verifier ([`TokenVerifier`]) is
-//! request data that the application attaches once.
+//! ([`access_token_from_query`] moves it into the header before routing). The verifier
+//! (`fiapx_identity::TokenVerifier`, behind an `Arc`) is request data that the application attaches once.
 //!
 //! Answers: no token -> 401 `unauthorized`; malformed, forged or tampered -> 401 `invalid_token`; expired ->
 //! 401 `token_expired`; revoked (logout, refresh reuse, disabled user) -> 401 `token_revoked`. A share token used
@@ -12,8 +12,8 @@
 use std::sync::Arc;
 use std::time::SystemTime;
 
-use biscuit_auth::PublicKey;
 use fiapx_domain::{UserId, VideoId};
+use fiapx_identity::{Operation, Principal, TokenError, TokenVerifier, VerifiedToken};
 use poem::http::HeaderValue;
 use poem::http::header::AUTHORIZATION;
 use poem::{Endpoint, EndpointExt, Request};
@@ -21,54 +21,7 @@ use poem_openapi::SecurityScheme;
 use poem_openapi::auth::Bearer;
 use uuid::Uuid;
 
-use crate::revocation::{Revocations, Revoked};
-use crate::token::{Operation, Principal, TokenError, VerifiedToken};
 use crate::{ApiError, ErrorCode};
-
-/// Verifies tokens: the root public key and the revocation set. Attach it with `.data(Arc<TokenVerifier>)`.
-#[derive(Debug, Clone)]
-pub struct TokenVerifier {
-    public: PublicKey,
-    revocations: Revocations,
-}
-
-impl TokenVerifier {
-    /// A verifier for tokens signed by the private half of `public`.
-    pub const fn new(public: PublicKey, revocations: Revocations) -> Self {
-        Self { public, revocations }
-    }
-
-    /// The revocation set it checks (and that logout writes to).
-    pub const fn revocations(&self) -> &Revocations {
-        &self.revocations
-    }
-
-    /// Verifies `token` now: signature, expiry, revocation of its blocks, session and user.
-    pub fn verify(&self, token: &str) -> Result<VerifiedToken, ApiError> {
-        let verified = VerifiedToken::parse(token, self.public).map_err(token_error)?;
-        if verified.is_expired_at(SystemTime::now()) {
-            return Err(token_error(TokenError::Expired));
-        }
-        let revoked = verified
-            .revocation_ids()
-            .iter()
-            .any(|id| self.revocations.is_revoked(Revoked::Token(id)))
-            || match verified.principal() {
-                Principal::User { user, session } => {
-                    self.revocations.is_revoked(Revoked::Session(session))
-                        || self.revocations.is_revoked(Revoked::User(*user.as_uuid()))
-                }
-                Principal::Share { owner, .. } => {
-                    self.revocations.is_revoked(Revoked::User(*owner.as_uuid()))
-                }
-            };
-        if revoked {
-            metrics::counter!("fiapx_auth_rejected_total", "reason" => "revoked").increment(1);
-            return Err(token_error(TokenError::Revoked));
-        }
-        Ok(verified)
-    }
-}
 
 /// The API error for a refused token.
 pub fn token_error(error: TokenError) -> ApiError {
@@ -109,7 +62,9 @@ async fn verify_bearer(request: &Request, bearer: Bearer) -> poem::Result<Verifi
     let Some(verifier) = request.data::<Arc<TokenVerifier>>() else {
         return Err(ApiError::internal(MissingVerifier).into());
     };
-    verifier.verify(&bearer.token).map_err(Into::into)
+    verifier
+        .verify(&bearer.token)
+        .map_err(|error| token_error(error).into())
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -214,9 +169,10 @@ mod tests {
     use poem_openapi::payload::PlainText;
     use poem_openapi::{OpenApi, OpenApiService};
 
+    use fiapx_identity::{Revocations, Revoked, RootKey};
+
     use super::*;
     use crate::json_error;
-    use crate::token::RootKey;
 
     struct Probe;
 

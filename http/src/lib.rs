@@ -1,0 +1,22 @@
+//! What every FIAP X HTTP API shares: the JSON error type with stable codes ([`ApiError`], [`ErrorCode`],
+//! [`json_error`]), the caller as an extractor ([`Owner`]: a bearer token checked by `fiapx_identity`'s
+//! verifier, its refusals mapped by [`token_error`]), the failure codes as an OpenAPI enum ([`FailureCodeName`])
+//! keyset pagination cursors ([`Cursor`], [`page_limit`], [`Page`]) and the API's view of an extraction spec
+//! ([`SpecForm`]).
+//!
+//! It must not know about any service's resources, the event store, the read models or S3: services map their
+//! own failures into [`ApiError`]. The token format, minting and revocations belong to `fiapx-identity`.
+
+mod auth;
+mod cursor;
+mod error;
+mod failure;
+mod spec;
+#[cfg(feature = "test-support")]
+pub mod test_support;
+
+pub use auth::{Owner, access_token_from_query, token_error};
+pub use cursor::{Cursor, DEFAULT_PAGE_SIZE, MAX_PAGE_SIZE, Page, page_limit};
+pub use error::{ApiError, ErrorBody, ErrorCode, json_error};
+pub use failure::FailureCodeName;
+pub use spec::{FormatName, SpecForm, invalid_spec};
