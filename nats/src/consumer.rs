@@ -183,7 +183,10 @@ impl ConsumerRunner {
         let mut restart = self.spec.restart.first;
         while !shutdown.is_cancelled() {
             let session = match self.consumer().await {
-                Ok(consumer) => self.session(&consumer, &handler, &slots, &mut tasks, &shutdown).await,
+                Ok(consumer) => {
+                    self.session(&consumer, &handler, &slots, &mut tasks, &shutdown)
+                        .await
+                }
                 Err(error) => Err(error),
             };
             if let Err(error) = session {
@@ -221,9 +224,16 @@ impl ConsumerRunner {
     /// Creates or updates the durable consumer (and its stream, when the spec owns one).
     async fn consumer(&self) -> Result<jetstream::consumer::PullConsumer, SessionError> {
         if let Some(config) = &self.spec.ensure_stream {
-            self.js.create_or_update_stream(config.clone()).await.map_err(session_error)?;
+            self.js
+                .create_or_update_stream(config.clone())
+                .await
+                .map_err(session_error)?;
         }
-        let stream = self.js.get_stream(&self.spec.stream).await.map_err(session_error)?;
+        let stream = self
+            .js
+            .get_stream(&self.spec.stream)
+            .await
+            .map_err(session_error)?;
         let consumer = stream
             .create_consumer(self.spec.config.clone())
             .await
@@ -273,8 +283,12 @@ impl ConsumerRunner {
             let handler = Arc::clone(handler);
             let settle = Settle::of(&self.spec);
             tasks.spawn(async move {
-                let outcome =
-                    heartbeats(std::slice::from_ref(&message), settle.every, handler.handle(&message)).await;
+                let outcome = heartbeats(
+                    std::slice::from_ref(&message),
+                    settle.every,
+                    handler.handle(&message),
+                )
+                .await;
                 settle.apply(&message, outcome).await;
                 drop(permit);
             });
@@ -311,7 +325,10 @@ impl ConsumerRunner {
         next.map(Some)
     }
 
-    async fn open_stream(&self, consumer: &jetstream::consumer::PullConsumer) -> Result<pull::Stream, SessionError> {
+    async fn open_stream(
+        &self,
+        consumer: &jetstream::consumer::PullConsumer,
+    ) -> Result<pull::Stream, SessionError> {
         let mut builder = consumer.stream();
         if let Pull::Stream {
             batch,
@@ -342,7 +359,9 @@ impl ConsumerRunner {
 
     fn batch_size(&self) -> usize {
         match &self.spec.pull {
-            Pull::Stream { batch: Some(batch), .. } => (*batch).max(1),
+            Pull::Stream {
+                batch: Some(batch), ..
+            } => (*batch).max(1),
             // The client's default pull batch.
             _ => 200,
         }
@@ -421,7 +440,11 @@ impl Settle {
         let sent = match outcome {
             Outcome::Ack if self.double_ack => message.double_ack().await,
             Outcome::Ack => message.ack().await,
-            Outcome::Nak(delay) => message.ack_with(AckKind::Nak((!delay.is_zero()).then_some(delay))).await,
+            Outcome::Nak(delay) => {
+                message
+                    .ack_with(AckKind::Nak((!delay.is_zero()).then_some(delay)))
+                    .await
+            }
             Outcome::Term => message.ack_with(AckKind::Term).await,
             Outcome::InProgress => Ok(()),
         };

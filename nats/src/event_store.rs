@@ -295,7 +295,11 @@ impl JetStreamEventStore {
     /// it is yielded as [`LoadError::Corrupt`] and the reader decides.
     pub async fn subscribe(&self, from: u64) -> Result<EventStream, LoadError> {
         let unavailable = |e: &dyn std::fmt::Display| LoadError::Unavailable(e.to_string());
-        let stream = self.js.get_stream(&self.stream).await.map_err(|e| unavailable(&e))?;
+        let stream = self
+            .js
+            .get_stream(&self.stream)
+            .await
+            .map_err(|e| unavailable(&e))?;
         let consumer = stream
             .create_consumer(jetstream::consumer::pull::OrderedConfig {
                 filter_subject: format!("{}.>", self.prefix),
@@ -314,12 +318,16 @@ impl JetStreamEventStore {
                     .info()
                     .map_err(|e| LoadError::Unavailable(e.to_string()))?
                     .stream_sequence;
-                decode_message(&message.subject, message.headers.as_ref(), &message.payload, sequence).map_err(
-                    |e| LoadError::Corrupt {
-                        sequence,
-                        reason: e.to_string(),
-                    },
+                decode_message(
+                    &message.subject,
+                    message.headers.as_ref(),
+                    &message.payload,
+                    sequence,
                 )
+                .map_err(|e| LoadError::Corrupt {
+                    sequence,
+                    reason: e.to_string(),
+                })
             })
             .boxed())
     }

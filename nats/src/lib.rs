@@ -18,8 +18,10 @@ pub mod test_support;
 
 pub use command_handler::{CommandHandler, HandleError, Handled};
 pub use config::NatsSettings;
-pub use consumer::{BatchHandler, Backoff, ConsumerRunner, ConsumerSpec, Handler, Outcome, Pull};
+pub use consumer::{Backoff, BatchHandler, ConsumerRunner, ConsumerSpec, Handler, Outcome, Pull};
 pub use event_store::{DecodeError, JetStreamEventStore, decode_message};
 /// Re-exported for compatibility: these are defined (and should be imported from) `fiapx-schemas`.
-pub use fiapx_schemas::{AppendError, EventStore, LoadError, LoadedVideo, Metadata, PendingEvent, StoredEvent};
+pub use fiapx_schemas::{
+    AppendError, EventStore, LoadError, LoadedVideo, Metadata, PendingEvent, StoredEvent,
+};
 pub use provision::{ProvisionError, provision};

@@ -40,7 +40,11 @@ fn spec(ack_wait: Duration) -> ConsumerSpec {
 }
 
 async fn publish(js: &jetstream::Context, subject: &str) {
-    js.publish(subject.to_owned(), "x".into()).await.unwrap().await.unwrap();
+    js.publish(subject.to_owned(), "x".into())
+        .await
+        .unwrap()
+        .await
+        .unwrap();
 }
 
 /// Says what each subject wants and reports every delivery as (subject, delivery count).
@@ -131,7 +135,12 @@ async fn a_deleted_consumer_is_created_again() {
     });
     publish(&js, "work.one").await;
     assert_eq!(expect(&mut seen).await, ("work.one".into(), 1));
-    js.get_stream(STREAM).await.unwrap().delete_consumer("runner").await.unwrap();
+    js.get_stream(STREAM)
+        .await
+        .unwrap()
+        .delete_consumer("runner")
+        .await
+        .unwrap();
     // The recreated consumer starts over (deliver all): both messages come, the new one included.
     publish(&js, "work.two").await;
     let mut subjects = Vec::new();
@@ -188,8 +197,13 @@ async fn a_busy_runner_pulls_nothing_beyond_its_slots() {
     }
     tokio::time::sleep(Duration::from_millis(1500)).await;
     assert_eq!(running.load(Ordering::SeqCst), 2);
-    let mut consumer: jetstream::consumer::PullConsumer =
-        js.get_stream(STREAM).await.unwrap().get_consumer("runner").await.unwrap();
+    let mut consumer: jetstream::consumer::PullConsumer = js
+        .get_stream(STREAM)
+        .await
+        .unwrap()
+        .get_consumer("runner")
+        .await
+        .unwrap();
     let info = consumer.info().await.unwrap();
     // Two taken, three left for other processes.
     assert_eq!((info.num_ack_pending, info.num_pending), (2, 3));
@@ -208,7 +222,10 @@ impl BatchHandler for Batches {
     type Error = String;
 
     async fn handle_batch(&self, messages: &[jetstream::Message]) -> Result<Outcome, String> {
-        let sequences = messages.iter().map(|m| m.info().unwrap().stream_sequence).collect();
+        let sequences = messages
+            .iter()
+            .map(|m| m.info().unwrap().stream_sequence)
+            .collect();
         self.seen.send(sequences).unwrap();
         if self.calls.fetch_add(1, Ordering::SeqCst) == 0 {
             return Ok(Outcome::Nak(Duration::from_millis(300)));
@@ -245,7 +262,10 @@ async fn batches_come_in_order_and_a_naked_batch_comes_back() {
         async move { runner.run_batches(handler, shutdown).await }
     });
     let recv = async |seen: &mut mpsc::UnboundedReceiver<Vec<u64>>| {
-        let batch = tokio::time::timeout(Duration::from_secs(10), seen.recv()).await.unwrap().unwrap();
+        let batch = tokio::time::timeout(Duration::from_secs(10), seen.recv())
+            .await
+            .unwrap()
+            .unwrap();
         let mut sorted = batch.clone();
         sorted.sort_unstable();
         assert_eq!(batch, sorted, "a batch is in stream order");

@@ -93,7 +93,11 @@ mod tests {
 
     #[test]
     fn stages_have_stable_strings() {
-        for stage in [ProgressStage::Extracting, ProgressStage::Completed, ProgressStage::Failed] {
+        for stage in [
+            ProgressStage::Extracting,
+            ProgressStage::Completed,
+            ProgressStage::Failed,
+        ] {
             assert_eq!(serde_json::to_value(stage).unwrap(), stage.as_str());
         }
     }
@@ -101,7 +105,10 @@ mod tests {
     #[test]
     fn subjects() {
         let video = VideoId::from_uuid(Uuid::nil());
-        assert_eq!(progress_subject(video), "progress.videos.00000000-0000-0000-0000-000000000000");
+        assert_eq!(
+            progress_subject(video),
+            "progress.videos.00000000-0000-0000-0000-000000000000"
+        );
         assert_eq!(progress_wildcard(), "progress.videos.*");
     }
 }

@@ -17,6 +17,6 @@ mod views;
 pub use api::QueryApi;
 pub use links::{ArchiveLinks, LinkError};
 pub use views::{
-    FailureView, LiveEvent, ProgressUpdate, StatusUpdate, TimelineEntryView, TimelineView, VideoPage,
+    FailureView, LiveEvent, ProgressView, StatusUpdate, TimelineEntryView, TimelineView, VideoPage,
     VideoStatus, VideoView,
 };

@@ -7,7 +7,7 @@ use fiapx_domain::{ArchiveObject, Command, ExtractionSpec, SourceObject, UserId,
 use fiapx_http::json_error;
 use fiapx_http::test_support::{bearer, with_test_auth};
 use fiapx_nats::test_support::NatsServer;
-use fiapx_nats::{CommandHandler, EventStore, Metadata, NatsSettings, provision};
+use fiapx_nats::{CommandHandler, JetStreamEventStore, Metadata, NatsSettings, provision};
 use fiapx_projections::entity::video;
 use fiapx_projections::test_support::TestDatabase;
 use fiapx_projections::{Projector, ProjectorSettings, VIDEOS, active_generation, checkpoint};
@@ -56,7 +56,7 @@ async fn fixture_with_projector(running: bool) -> Fixture {
     provision(&async_nats::jetstream::new(nats.clone()), &settings)
         .await
         .unwrap();
-    let handler = CommandHandler::new(EventStore::new(nats.clone(), &settings), 10);
+    let handler = CommandHandler::new(JetStreamEventStore::new(nats.clone(), &settings), 10);
     let bucket = TestBucket::create().await;
     let projector = Projector::new(
         db.connection().clone(),
