@@ -39,6 +39,21 @@ fn spec(ack_wait: Duration) -> ConsumerSpec {
     )
 }
 
+/// Runs `handler` on a runner of `spec` in a task; cancel the token and await the task to stop it.
+fn start<H: Handler>(
+    js: &jetstream::Context,
+    spec: ConsumerSpec,
+    handler: H,
+) -> (CancellationToken, tokio::task::JoinHandle<()>) {
+    let runner = ConsumerRunner::new(js.clone(), spec);
+    let shutdown = CancellationToken::new();
+    let task = tokio::spawn({
+        let shutdown = shutdown.clone();
+        async move { runner.run(handler, shutdown).await }
+    });
+    (shutdown, task)
+}
+
 async fn publish(js: &jetstream::Context, subject: &str) {
     js.publish(subject.to_owned(), "x".into())
         .await
@@ -86,16 +101,11 @@ async fn quiet(seen: &mut mpsc::UnboundedReceiver<(String, i64)>, for_: Duration
 async fn outcomes_are_carried_out_and_heartbeats_keep_slow_work() {
     let (_server, js) = setup().await;
     let (tx, mut seen) = mpsc::unbounded_channel();
-    let runner = ConsumerRunner::new(js.clone(), spec(Duration::from_secs(2)));
-    let shutdown = CancellationToken::new();
     let handler = Scripted {
         seen: tx,
         slow: Duration::from_secs(5),
     };
-    let task = tokio::spawn({
-        let shutdown = shutdown.clone();
-        async move { runner.run(handler, shutdown).await }
-    });
+    let (shutdown, task) = start(&js, spec(Duration::from_secs(2)), handler);
 
     publish(&js, "work.nak").await;
     assert_eq!(expect(&mut seen).await, ("work.nak".into(), 1));
@@ -115,24 +125,17 @@ async fn outcomes_are_carried_out_and_heartbeats_keep_slow_work() {
 async fn a_deleted_consumer_is_created_again() {
     let (_server, js) = setup().await;
     let (tx, mut seen) = mpsc::unbounded_channel();
-    let runner = ConsumerRunner::new(
-        js.clone(),
-        ConsumerSpec {
-            pull: Pull::OnePerSlot {
-                expires: Duration::from_secs(1),
-            },
-            ..spec(Duration::from_secs(30))
+    let one_per_slot = ConsumerSpec {
+        pull: Pull::OnePerSlot {
+            expires: Duration::from_secs(1),
         },
-    );
-    let shutdown = CancellationToken::new();
+        ..spec(Duration::from_secs(30))
+    };
     let handler = Scripted {
         seen: tx,
         slow: Duration::ZERO,
     };
-    let task = tokio::spawn({
-        let shutdown = shutdown.clone();
-        async move { runner.run(handler, shutdown).await }
-    });
+    let (shutdown, task) = start(&js, one_per_slot, handler);
     publish(&js, "work.one").await;
     assert_eq!(expect(&mut seen).await, ("work.one".into(), 1));
     js.get_stream(STREAM)
@@ -171,27 +174,20 @@ async fn a_busy_runner_pulls_nothing_beyond_its_slots() {
     for _ in 0..5 {
         publish(&js, "work.job").await;
     }
-    let runner = ConsumerRunner::new(
-        js.clone(),
-        ConsumerSpec {
-            pull: Pull::OnePerSlot {
-                expires: Duration::from_secs(1),
-            },
-            concurrency: 2,
-            shutdown_grace: Duration::from_millis(200),
-            ..spec(Duration::from_secs(30))
+    let two_slots = ConsumerSpec {
+        pull: Pull::OnePerSlot {
+            expires: Duration::from_secs(1),
         },
-    );
+        concurrency: 2,
+        shutdown_grace: Duration::from_millis(200),
+        ..spec(Duration::from_secs(30))
+    };
     let running = Arc::new(AtomicUsize::new(0));
-    let shutdown = CancellationToken::new();
     let handler = Gate {
         running: Arc::clone(&running),
         release: Arc::new(tokio::sync::Notify::new()),
     };
-    let task = tokio::spawn({
-        let shutdown = shutdown.clone();
-        async move { runner.run(handler, shutdown).await }
-    });
+    let (shutdown, task) = start(&js, two_slots, handler);
     while running.load(Ordering::SeqCst) < 2 {
         tokio::time::sleep(Duration::from_millis(20)).await;
     }
