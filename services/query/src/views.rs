@@ -217,10 +217,9 @@ impl From<&video::Model> for StatusUpdate {
     }
 }
 
+// The API's view of `fiapx_schemas::ProgressUpdate`, the message the processor publishes (the one definition of
+// it); a plain comment, not a doc, so the OpenAPI document (name `ProgressUpdate`, description) stays as it was.
 /// Progress of the running attempt (not persisted: live only).
-///
-/// The API's view of [`fiapx_schemas::ProgressUpdate`], the message the processor publishes (the one definition
-/// of it); the OpenAPI name stays `ProgressUpdate`.
 #[derive(Debug, Clone, PartialEq, Eq, Object)]
 #[oai(rename = "ProgressUpdate")]
 pub struct ProgressView {
