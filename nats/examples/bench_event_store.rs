@@ -15,7 +15,8 @@ use anyhow::Result;
 use async_nats::jetstream;
 use fiapx_domain::{Event, ExtractionSpec, SourceObject, UserId, VideoId};
 use fiapx_nats::test_support::NatsServer;
-use fiapx_nats::{EventStore, Metadata, PendingEvent, provision};
+use fiapx_nats::{JetStreamEventStore, provision};
+use fiapx_schemas::{Metadata, PendingEvent};
 use futures::future::try_join_all;
 use hdrhistogram::Histogram;
 use time::OffsetDateTime;
@@ -60,7 +61,7 @@ fn payload_of(event: &Event) -> bytes::Bytes {
 }
 
 /// Appends `events` to `video` one by one, each at the version the previous one returned.
-async fn append_history(store: &EventStore, video: VideoId, events: u32) -> Result<()> {
+async fn append_history(store: &JetStreamEventStore, video: VideoId, events: u32) -> Result<()> {
     let mut version = store.append(video, 0, &[pending(uploaded(video))]).await?;
     for attempt in 1..events {
         version = store.append(video, version, &[pending(started(attempt))]).await?;
@@ -126,7 +127,7 @@ async fn main() -> Result<()> {
         ..Default::default()
     })
     .await?;
-    let store = EventStore::new(client.clone(), &settings);
+    let store = JetStreamEventStore::new(client.clone(), &settings);
 
     // Warm-up: connections, stream files, allocator.
     append_history(&store, VideoId::from_uuid(Uuid::now_v7()), 50).await?;

@@ -1,9 +1,13 @@
 //! The command loop: load -> decide -> append, and on a concurrent write reload and decide again (bounded).
+//!
+//! It runs over any [`EventStore`]; the JetStream one is the default so that callers can name `CommandHandler`.
 
 use fiapx_domain::{Command, Event, Video, VideoError, VideoId, decide};
 use tracing::debug;
 
-use crate::event_store::{AppendError, EventStore, LoadError, Metadata, PendingEvent};
+use fiapx_schemas::{AppendError, EventStore, LoadError, Metadata, PendingEvent};
+
+use crate::event_store::JetStreamEventStore;
 
 /// The outcome of an accepted command.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -40,19 +44,19 @@ pub enum HandleError {
 
 /// Runs commands against the event store.
 #[derive(Clone, Debug)]
-pub struct CommandHandler {
-    store: EventStore,
+pub struct CommandHandler<S: EventStore = JetStreamEventStore> {
+    store: S,
     max_retries: u32,
 }
 
-impl CommandHandler {
+impl<S: EventStore> CommandHandler<S> {
     /// A handler that retries a conflicting decision up to `max_retries` times.
-    pub fn new(store: EventStore, max_retries: u32) -> Self {
+    pub fn new(store: S, max_retries: u32) -> Self {
         Self { store, max_retries }
     }
 
     /// The store behind the handler.
-    pub fn store(&self) -> &EventStore {
+    pub fn store(&self) -> &S {
         &self.store
     }
 

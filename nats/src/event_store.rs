@@ -1,4 +1,7 @@
-//! The event store: one JetStream stream, one subject family per video, optimistic concurrency per video.
+//! The event store on JetStream: one stream, one subject family per video, optimistic concurrency per video.
+//!
+//! [`JetStreamEventStore`] implements the backend-neutral [`fiapx_schemas::EventStore`] port; the data it appends
+//! and loads ([`PendingEvent`], [`LoadedVideo`], [`StoredEvent`]) and its errors are defined there too.
 //!
 //! Append publishes with `Nats-Expected-Last-Subject-Sequence: <version>` scoped by
 //! `Nats-Expected-Last-Subject-Sequence-Subject: videos.<id>.*`, so the check covers every event of the video
@@ -12,11 +15,13 @@ use std::time::{Duration, Instant};
 use async_nats::jetstream::{self, context::PublishErrorKind, publish::PublishAck, response::Response};
 use async_nats::{HeaderMap, StatusCode};
 use bytes::Bytes;
-use fiapx_domain::{Event, VideoId};
-use fiapx_schemas::{Envelope, EnvelopeError, SchemaError, decode, encode};
+use fiapx_domain::VideoId;
+use fiapx_schemas::{
+    AppendError, Envelope, EnvelopeError, EventStore, EventStream, LoadError, LoadedVideo, PendingEvent,
+    SchemaError, StoredEvent, decode, encode,
+};
 use futures::StreamExt;
 use tracing::debug;
-use uuid::Uuid;
 
 use crate::config::NatsSettings;
 
@@ -29,114 +34,6 @@ const BATCH_COMMIT: &str = "Nats-Batch-Commit";
 const ERR_WRONG_LAST_SEQUENCE: u64 = 10071;
 /// Events asked for per batched direct get.
 const LOAD_BATCH: usize = 256;
-
-/// Request-scoped metadata stamped on every event of one decision.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Metadata {
-    /// Shared by every event caused by one user request.
-    pub correlation_id: Uuid,
-    /// The event or request that caused these events.
-    pub causation_id: Option<Uuid>,
-    /// W3C trace context of the caller.
-    pub traceparent: Option<String>,
-}
-
-impl Metadata {
-    /// Metadata for a fresh request: a new correlation id, no cause.
-    pub fn new_request() -> Self {
-        Self {
-            correlation_id: Uuid::now_v7(),
-            causation_id: None,
-            traceparent: None,
-        }
-    }
-
-    /// Metadata for events caused by a stored event: same correlation, caused by it.
-    pub fn caused_by(envelope: &Envelope) -> Self {
-        Self {
-            correlation_id: envelope.correlation_id,
-            causation_id: Some(envelope.event_id),
-            traceparent: envelope.traceparent.clone(),
-        }
-    }
-}
-
-/// An event about to be appended, with its id fixed so that retries are de-duplicated.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct PendingEvent {
-    /// Event id, used as `Nats-Msg-Id`.
-    pub event_id: Uuid,
-    /// The domain event.
-    pub event: Event,
-    /// Request metadata.
-    pub metadata: Metadata,
-}
-
-impl PendingEvent {
-    /// Gives a decided event a new id (UUID v7).
-    pub fn new(event: Event, metadata: Metadata) -> Self {
-        Self {
-            event_id: Uuid::now_v7(),
-            event,
-            metadata,
-        }
-    }
-}
-
-/// An event read back from the log.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct StoredEvent {
-    /// Stream sequence (global order).
-    pub sequence: u64,
-    /// Metadata.
-    pub envelope: Envelope,
-    /// The event, upcast to the current domain form.
-    pub event: Event,
-}
-
-/// All events of one video and the version to append after.
-#[derive(Debug, Clone, PartialEq, Eq, Default)]
-pub struct LoadedVideo {
-    /// Events, oldest first.
-    pub events: Vec<StoredEvent>,
-    /// Stream sequence of the last event (0 when there is none): the expected version of the next append.
-    pub version: u64,
-}
-
-/// Why an append did not store the events.
-#[derive(Debug, thiserror::Error)]
-pub enum AppendError {
-    /// Someone appended to this video since `expected` was read: reload, decide again.
-    #[error("video {video} changed after version {expected}")]
-    Conflict {
-        /// The video.
-        video: VideoId,
-        /// The version the caller decided on.
-        expected: u64,
-    },
-    /// The server could not be reached or did not answer in time; nothing is known to be stored.
-    #[error("event store unavailable: {0}")]
-    Unavailable(String),
-    /// The server refused the events for another reason (stream missing, limits, batch rules).
-    #[error("event store refused the append: {0}")]
-    Refused(String),
-}
-
-/// Why a video could not be loaded.
-#[derive(Debug, thiserror::Error)]
-pub enum LoadError {
-    /// The server could not be reached or did not answer in time.
-    #[error("event store unavailable: {0}")]
-    Unavailable(String),
-    /// A stored message is not a valid event.
-    #[error("stored event at sequence {sequence} is unreadable: {reason}")]
-    Corrupt {
-        /// Where.
-        sequence: u64,
-        /// What is wrong.
-        reason: String,
-    },
-}
 
 /// Why a stored message is not a valid event.
 #[derive(Debug, thiserror::Error)]
@@ -177,9 +74,9 @@ pub fn decode_message(
     })
 }
 
-/// Appends and loads video events on one JetStream stream.
+/// Appends, loads and subscribes to video events on one JetStream stream.
 #[derive(Clone, Debug)]
-pub struct EventStore {
+pub struct JetStreamEventStore {
     client: async_nats::Client,
     js: jetstream::Context,
     stream: String,
@@ -187,7 +84,7 @@ pub struct EventStore {
     timeout: Duration,
 }
 
-impl EventStore {
+impl JetStreamEventStore {
     /// An event store on the stream named in `settings` (provision it first).
     pub fn new(client: async_nats::Client, settings: &NatsSettings) -> Self {
         let timeout = settings.request_timeout;
@@ -203,7 +100,7 @@ impl EventStore {
         }
     }
 
-    /// The JetStream context, for consumers built on the same connection.
+    /// The JetStream context, for consumers built on the same connection (and its request timeout).
     pub fn jetstream(&self) -> &jetstream::Context {
         &self.js
     }
@@ -391,6 +288,50 @@ impl EventStore {
         Ok(loaded)
     }
 
+    /// Every event of the stream from sequence `from` on, then new ones as they are stored.
+    ///
+    /// An ordered consumer (ephemeral, flow-controlled, recreated by the client after a gap) reads the stream;
+    /// each message goes through [`decode_message`], the same path as loads. An unreadable message ends nothing:
+    /// it is yielded as [`LoadError::Corrupt`] and the reader decides.
+    pub async fn subscribe(&self, from: u64) -> Result<EventStream, LoadError> {
+        let unavailable = |e: &dyn std::fmt::Display| LoadError::Unavailable(e.to_string());
+        let stream = self
+            .js
+            .get_stream(&self.stream)
+            .await
+            .map_err(|e| unavailable(&e))?;
+        let consumer = stream
+            .create_consumer(jetstream::consumer::pull::OrderedConfig {
+                filter_subject: format!("{}.>", self.prefix),
+                deliver_policy: jetstream::consumer::DeliverPolicy::ByStartSequence {
+                    start_sequence: from.max(1),
+                },
+                ..Default::default()
+            })
+            .await
+            .map_err(|e| unavailable(&e))?;
+        let messages = consumer.messages().await.map_err(|e| unavailable(&e))?;
+        Ok(messages
+            .map(|message| {
+                let message = message.map_err(|e| LoadError::Unavailable(e.to_string()))?;
+                let sequence = message
+                    .info()
+                    .map_err(|e| LoadError::Unavailable(e.to_string()))?
+                    .stream_sequence;
+                decode_message(
+                    &message.subject,
+                    message.headers.as_ref(),
+                    &message.payload,
+                    sequence,
+                )
+                .map_err(|e| LoadError::Corrupt {
+                    sequence,
+                    reason: e.to_string(),
+                })
+            })
+            .boxed())
+    }
+
     /// One batched direct get from `from`. Returns whether more matching events remain, and where to continue.
     async fn load_batch(
         &self,
@@ -457,5 +398,24 @@ impl EventStore {
                 .and_then(|s| s.parse().ok())
                 .unwrap_or(0);
         }
+    }
+}
+
+impl EventStore for JetStreamEventStore {
+    fn append(
+        &self,
+        video: VideoId,
+        expected_version: u64,
+        events: &[PendingEvent],
+    ) -> impl Future<Output = Result<u64, AppendError>> + Send {
+        JetStreamEventStore::append(self, video, expected_version, events)
+    }
+
+    fn load(&self, video: VideoId) -> impl Future<Output = Result<LoadedVideo, LoadError>> + Send {
+        JetStreamEventStore::load(self, video)
+    }
+
+    fn subscribe(&self, from: u64) -> impl Future<Output = Result<EventStream, LoadError>> + Send {
+        JetStreamEventStore::subscribe(self, from)
     }
 }

@@ -8,10 +8,9 @@ use fiapx_domain::{
     ArchiveObject, Command, Event, ExtractionSpec, SourceObject, UserId, VideoError, VideoId, VideoStatus,
 };
 use fiapx_nats::test_support::NatsServer;
-use fiapx_nats::{
-    AppendError, CommandHandler, EventStore, HandleError, LoadError, Metadata, NatsSettings, PendingEvent,
-    provision,
-};
+use fiapx_nats::{CommandHandler, HandleError, JetStreamEventStore, NatsSettings, provision};
+use fiapx_schemas::{AppendError, LoadError, Metadata, PendingEvent};
+use futures::StreamExt;
 use pretty_assertions::assert_eq;
 use time::OffsetDateTime;
 use uuid::Uuid;
@@ -19,7 +18,7 @@ use uuid::Uuid;
 struct Fixture {
     _server: NatsServer,
     client: async_nats::Client,
-    store: EventStore,
+    store: JetStreamEventStore,
     settings: NatsSettings,
 }
 
@@ -29,7 +28,7 @@ async fn fixture() -> Fixture {
     let client = async_nats::connect(&settings.url).await.unwrap();
     let js = async_nats::jetstream::new(client.clone());
     provision(&js, &settings).await.unwrap();
-    let store = EventStore::new(client.clone(), &settings);
+    let store = JetStreamEventStore::new(client.clone(), &settings);
     Fixture {
         _server: server,
         client,
@@ -474,7 +473,7 @@ async fn appends_fail_cleanly_when_the_server_is_gone() {
     provision(&async_nats::jetstream::new(client.clone()), &settings)
         .await
         .unwrap();
-    let store = EventStore::new(client, &settings);
+    let store = JetStreamEventStore::new(client, &settings);
     let mut server = server;
     server.kill();
     let video = new_video();
@@ -482,4 +481,25 @@ async fn appends_fail_cleanly_when_the_server_is_gone() {
     assert!(matches!(result, Err(AppendError::Unavailable(_))), "{result:?}");
     let result = store.load(video).await;
     assert!(matches!(result, Err(LoadError::Unavailable(_))), "{result:?}");
+}
+
+#[tokio::test]
+async fn a_subscription_reads_the_log_from_a_position_then_new_events() {
+    let f = fixture().await;
+    let (a, b) = (new_video(), new_video());
+    f.store.append(a, 0, &[pending(uploaded(a))]).await.unwrap();
+    let v = f.store.append(b, 0, &[pending(uploaded(b))]).await.unwrap();
+    // Through the port, as a second backend would be used.
+    let mut events = fiapx_schemas::EventStore::subscribe(&f.store, v).await.unwrap();
+    let first = events.next().await.unwrap().unwrap();
+    assert_eq!((first.sequence, first.envelope.video_id), (v, b));
+    let start = started(1);
+    let later = f.store.append(a, 1, &[pending(start.clone())]).await.unwrap();
+    let next = tokio::time::timeout(std::time::Duration::from_secs(10), events.next())
+        .await
+        .expect("the new event arrives")
+        .unwrap()
+        .unwrap();
+    assert_eq!((next.sequence, next.envelope.video_id), (later, a));
+    assert_eq!(next.event, start);
 }

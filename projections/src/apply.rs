@@ -1,6 +1,6 @@
 //! One event into every read model, and a batch of messages into a generation with its checkpoint.
 
-use fiapx_nats::StoredEvent;
+use fiapx_schemas::StoredEvent;
 use sea_orm::{ConnectionTrait, DatabaseTransaction, DbErr};
 
 use crate::generation::{Generation, checkpoint_for_update, sequence_value, set_checkpoint, statement};

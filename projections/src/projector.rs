@@ -16,17 +16,21 @@
 //! from the stream (direct get) inside the same transaction. The consumer's filter `videos.>` covers the whole
 //! stream, so every sequence in between is one of ours.
 //!
-//! The loop is supervised: any NATS error ends the session, the held messages are naked, and the consumer is
-//! looked up or created again (idempotently) after a pause.
+//! The loop is [`fiapx_nats::ConsumerRunner::run_batches`]: any NATS error ends the session, the held messages
+//! are naked, and the consumer is created or updated again (idempotently) after a pause (1 s doubling to 30 s).
+//! A batch naked for the database also pauses pulling for its delay.
 
 use std::future::Future;
+use std::sync::Mutex;
 use std::time::Duration;
 
-use async_nats::jetstream::{self, AckKind, consumer};
-use fiapx_nats::{NatsSettings, decode_message};
-use futures::{FutureExt, StreamExt};
+use async_nats::jetstream::{self, consumer};
+use fiapx_nats::{
+    Backoff, BatchHandler, ConsumerRunner, ConsumerSpec, NatsSettings, Outcome, Pull, decode_message,
+};
 use sea_orm::{DatabaseConnection, DbErr, TransactionTrait};
-use tracing::{debug, error, info, warn};
+use tokio_util::sync::CancellationToken;
+use tracing::{debug, error, info};
 
 use crate::apply::{Incoming, apply_batch};
 use crate::generation::{Lock, VIDEOS, checkpoint_for_update, lock_generation};
@@ -96,31 +100,45 @@ impl Projector {
 
     /// Runs until `shutdown` completes. Errors never end it: each is logged and the session starts again.
     pub async fn run(self, shutdown: impl Future<Output = ()> + Send) {
-        let shutdown = shutdown.shared();
-        let mut backoff = MIN_BACKOFF;
         info!(consumer.name = %self.settings.consumer, "projector started");
-        loop {
-            let session = self.session(shutdown.clone());
-            match session.await {
-                Ok(()) => break,
-                Err(error) => {
-                    warn!(error = %error, retry.in_secs = backoff.as_secs(), "projector session ended; restarting");
-                }
-            }
-            tokio::select! {
-                () = shutdown.clone() => break,
-                () = tokio::time::sleep(backoff) => {}
-            }
-            backoff = (backoff * 2).min(MAX_BACKOFF);
+        let stop = CancellationToken::new();
+        let runner = ConsumerRunner::new(self.js.clone(), self.consumer());
+        let handler = Batches {
+            projector: self,
+            db: Mutex::new(DbHealth {
+                backoff: MIN_BACKOFF,
+                down: false,
+            }),
+            stream: tokio::sync::OnceCell::new(),
+        };
+        let stopping = async {
+            shutdown.await;
+            stop.cancel();
+            // The runner returns once it has seen the cancellation.
+            std::future::pending::<()>().await;
+        };
+        tokio::select! {
+            () = runner.run_batches(handler, stop.clone()) => {}
+            () = stopping => {}
         }
         info!("projector stopped");
     }
 
-    async fn consumer(&self) -> Result<consumer::PullConsumer, SessionError> {
-        let stream = self.js.get_stream(&self.nats.stream).await.map_err(nats_error)?;
-        stream
-            .get_or_create_consumer(
-                &self.settings.consumer,
+    fn consumer(&self) -> ConsumerSpec {
+        let batch = self.settings.batch.max(1);
+        ConsumerSpec {
+            pull: Pull::Stream {
+                batch: Some(batch),
+                heartbeat: Some(Duration::from_secs(5)),
+                expires: Some(Duration::from_secs(30)),
+            },
+            restart: Backoff {
+                first: MIN_BACKOFF,
+                max: MAX_BACKOFF,
+            },
+            restarts_metric: "fiapx_projector_consumer_restarts_total",
+            ..ConsumerSpec::new(
+                self.nats.stream.clone(),
                 consumer::pull::Config {
                     durable_name: Some(self.settings.consumer.clone()),
                     description: Some("FIAP X projector: read models in PostgreSQL".into()),
@@ -132,84 +150,6 @@ impl Projector {
                     ..Default::default()
                 },
             )
-            .await
-            .map_err(nats_error)
-    }
-
-    /// One consumer session: returns `Ok` on shutdown, `Err` when NATS fails.
-    async fn session(&self, shutdown: impl Future<Output = ()> + Clone) -> Result<(), SessionError> {
-        let consumer = self.consumer().await?;
-        let stream = self.js.get_stream(&self.nats.stream).await.map_err(nats_error)?;
-        let batch = self.settings.batch.max(1);
-        let mut messages = consumer
-            .stream()
-            .max_messages_per_batch(batch)
-            .heartbeat(Duration::from_secs(5))
-            .expires(Duration::from_secs(30))
-            .messages()
-            .await
-            .map_err(nats_error)?
-            .ready_chunks(batch);
-        let mut db_backoff = MIN_BACKOFF;
-        let mut db_down = false;
-        loop {
-            let chunk = tokio::select! {
-                () = shutdown.clone() => return Ok(()),
-                chunk = messages.next() => chunk,
-            };
-            let Some(chunk) = chunk else {
-                return Err(SessionError::Nats("message stream ended".into()));
-            };
-            let mut held = Vec::with_capacity(chunk.len());
-            let mut failure = None;
-            for message in chunk {
-                match message {
-                    Ok(message) => held.push(message),
-                    Err(error) => failure = Some(nats_error(error)),
-                }
-            }
-            if !held.is_empty() {
-                match self.apply(&stream, &held).await {
-                    Ok(Applied { pending }) => {
-                        if db_down {
-                            info!("read-model database reachable again; projector resumed");
-                            db_down = false;
-                        }
-                        db_backoff = MIN_BACKOFF;
-                        for message in &held {
-                            if let Err(error) = message.ack().await {
-                                // Redelivered later and skipped by the checkpoint.
-                                debug!(error = %error, "ack lost");
-                            }
-                        }
-                        metrics::gauge!("fiapx_projection_lag", "projection" => VIDEOS).set(pending as f64);
-                    }
-                    Err(ApplyError::Database(error)) => {
-                        if db_down {
-                            debug!(error = %error, "read-model database still failing");
-                        } else {
-                            error!(error = %error, retry.in_secs = db_backoff.as_secs(),
-                                "cannot apply events to the read models; naking them and pausing");
-                            db_down = true;
-                        }
-                        metrics::counter!("fiapx_projection_apply_failures_total", "projection" => VIDEOS)
-                            .increment(1);
-                        nak_all(&held, db_backoff).await;
-                        tokio::select! {
-                            () = shutdown.clone() => return Ok(()),
-                            () = tokio::time::sleep(db_backoff) => {}
-                        }
-                        db_backoff = (db_backoff * 2).min(MAX_BACKOFF);
-                    }
-                    Err(ApplyError::Nats(error)) => {
-                        nak_all(&held, Duration::ZERO).await;
-                        return Err(error);
-                    }
-                }
-            }
-            if let Some(error) = failure {
-                return Err(error);
-            }
         }
     }
 
@@ -278,11 +218,58 @@ impl From<DbErr> for ApplyError {
     }
 }
 
-async fn nak_all(held: &[jetstream::Message], delay: Duration) {
-    let delay = (!delay.is_zero()).then_some(delay);
-    for message in held {
-        if let Err(error) = message.ack_with(AckKind::Nak(delay)).await {
-            debug!(error = %error, "nak lost; the message comes back after ack_wait");
+/// Whether the read-model database is failing, and how long the next pause is.
+struct DbHealth {
+    backoff: Duration,
+    down: bool,
+}
+
+/// The projector as the runner's batch handler: one transaction per batch of ready messages.
+struct Batches {
+    projector: Projector,
+    db: Mutex<DbHealth>,
+    /// The stream handle for direct gets, looked up once.
+    stream: tokio::sync::OnceCell<jetstream::stream::Stream>,
+}
+
+impl BatchHandler for Batches {
+    type Error = SessionError;
+
+    async fn handle_batch(&self, held: &[jetstream::Message]) -> Result<Outcome, SessionError> {
+        let projector = &self.projector;
+        let stream = self
+            .stream
+            .get_or_try_init(|| projector.js.get_stream(&projector.nats.stream))
+            .await
+            .map_err(nats_error)?;
+        match projector.apply(stream, held).await {
+            Ok(Applied { pending }) => {
+                let mut db = self.db.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
+                if db.down {
+                    info!("read-model database reachable again; projector resumed");
+                    db.down = false;
+                }
+                db.backoff = MIN_BACKOFF;
+                metrics::gauge!("fiapx_projection_lag", "projection" => VIDEOS).set(pending as f64);
+                Ok(Outcome::Ack)
+            }
+            Err(ApplyError::Database(error)) => {
+                let mut db = self.db.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
+                if db.down {
+                    debug!(error = %error, "read-model database still failing");
+                } else {
+                    error!(error = %error, retry.in_secs = db.backoff.as_secs(),
+                        "cannot apply events to the read models; naking them and pausing");
+                    db.down = true;
+                }
+                metrics::counter!("fiapx_projection_apply_failures_total", "projection" => VIDEOS)
+                    .increment(1);
+                let delay = db.backoff;
+                db.backoff = (db.backoff * 2).min(MAX_BACKOFF);
+                // The runner naks the whole batch with this delay and pauses pulling for as long.
+                Ok(Outcome::Nak(delay))
+            }
+            Err(ApplyError::Nats(error)) => Err(error),
         }
     }
 }

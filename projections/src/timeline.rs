@@ -1,7 +1,7 @@
 //! The per-video timeline read model: every event of a video, in log order, with what the owner may see of it.
 
 use fiapx_domain::Event;
-use fiapx_nats::StoredEvent;
+use fiapx_schemas::StoredEvent;
 use sea_orm::sea_query::{Alias, OnConflict, Query};
 use sea_orm::{ConnectionTrait, DatabaseTransaction, DbErr, FromQueryResult, Iterable, ModelTrait};
 use serde_json::json;

@@ -1,7 +1,7 @@
 //! The video list/status read model: one row per video, folded from its events.
 
 use fiapx_domain::{Event, VideoStatus};
-use fiapx_nats::StoredEvent;
+use fiapx_schemas::StoredEvent;
 use sea_orm::sea_query::{Alias, OnConflict, Query};
 use sea_orm::{ConnectionTrait, DatabaseTransaction, DbErr, FromQueryResult, Iterable, ModelTrait};
 

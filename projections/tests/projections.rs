@@ -9,7 +9,7 @@ use fiapx_domain::{
     SourceObject, UserId, Video, VideoId, VideoStatus,
 };
 use fiapx_nats::test_support::NatsServer;
-use fiapx_nats::{CommandHandler, EventStore, Metadata, NatsSettings, provision};
+use fiapx_nats::{CommandHandler, JetStreamEventStore, Metadata, NatsSettings, provision};
 use fiapx_projections::entity::{owner_counts, projection_error, timeline_entry, video};
 use fiapx_projections::{
     Generation, Incoming, Projector, ProjectorSettings, VIDEOS, active_generation, apply, apply_batch,
@@ -38,7 +38,7 @@ async fn fixture() -> Fixture {
     provision(&async_nats::jetstream::new(client.clone()), &settings)
         .await
         .unwrap();
-    let handler = CommandHandler::new(EventStore::new(client.clone(), &settings), 10);
+    let handler = CommandHandler::new(JetStreamEventStore::new(client.clone(), &settings), 10);
     Fixture {
         db,
         _server: server,
@@ -124,7 +124,7 @@ impl Fixture {
     }
 
     /// Every video of the log folded by the domain, by id.
-    async fn folds(&self, ids: &[VideoId]) -> BTreeMap<Uuid, (Video, Vec<fiapx_nats::StoredEvent>)> {
+    async fn folds(&self, ids: &[VideoId]) -> BTreeMap<Uuid, (Video, Vec<fiapx_schemas::StoredEvent>)> {
         let mut folds = BTreeMap::new();
         for id in ids {
             let loaded = self.handler.store().load(*id).await.unwrap();

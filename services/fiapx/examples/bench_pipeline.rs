@@ -175,7 +175,8 @@ async fn main() -> anyhow::Result<()> {
     completed.extend(seq_completed);
 
     // Duplicates: more than one `completed` event for a video.
-    let store = fiapx_nats::EventStore::new(async_nats::connect(&settings.nats.url).await?, &settings.nats);
+    let store =
+        fiapx_nats::JetStreamEventStore::new(async_nats::connect(&settings.nats.url).await?, &settings.nats);
     let mut duplicated = 0;
     for id in &completed {
         let loaded = store.load(id.parse()?).await?;

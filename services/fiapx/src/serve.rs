@@ -7,7 +7,7 @@ use anyhow::Context as _;
 use fiapx_auth::{Accounts, AuthApi, Passwords};
 use fiapx_http::access_token_from_query;
 use fiapx_identity::{Revocations, TokenVerifier};
-use fiapx_nats::{CommandHandler, EventStore, provision};
+use fiapx_nats::{CommandHandler, JetStreamEventStore, provision};
 use fiapx_notifier::{Notifier, NotifierApi};
 use fiapx_processor::Processor;
 use fiapx_projections::Projector;
@@ -232,7 +232,7 @@ pub async fn start(
     provision(&js, &settings.nats)
         .await
         .context("cannot provision the event store")?;
-    let store = EventStore::new(client.clone(), &settings.nats);
+    let store = JetStreamEventStore::new(client.clone(), &settings.nats);
     let handler = CommandHandler::new(store, settings.nats.max_append_retries);
     let storage = Storage::new(&settings.s3).context("invalid S3 settings")?;
     storage

@@ -12,7 +12,7 @@ use fiapx::{Started, Which, start};
 use fiapx_domain::{
     Command, Event, ExtractionSpec, FailureCode, Language, SourceObject, UserId, Video, VideoId, VideoStatus,
 };
-use fiapx_nats::{CommandHandler, EventStore, Metadata};
+use fiapx_nats::{CommandHandler, JetStreamEventStore, Metadata};
 use fiapx_notifier::NotifierSettings;
 use fiapx_notifier::test_support::SmtpSink;
 use fiapx_processor::ProcessorSettings;
@@ -40,7 +40,7 @@ async fn world() -> World {
     let client = async_nats::connect(stack.nats.url()).await.unwrap();
     let js = async_nats::jetstream::new(client.clone());
     fiapx_nats::provision(&js, &stack.nats.settings()).await.unwrap();
-    let handler = CommandHandler::new(EventStore::new(client, &stack.nats.settings()), 10);
+    let handler = CommandHandler::new(JetStreamEventStore::new(client, &stack.nats.settings()), 10);
     World {
         stack,
         smtp: SmtpSink::start(),

@@ -6,7 +6,8 @@
 //! the webhook JSON body), webhook signatures ([`webhook`]: HMAC-SHA256 over `"<t>.<body>"`), where webhooks
 //! may go ([`egress`]: public addresses only, checked at registration and by the webhook client's DNS
 //! resolver), the record of every notification in PostgreSQL (one per event, channel and target: [`store`]), the worker ([`Notifier`]:
-//! a durable JetStream consumer on `failed` and `completed` events, and a sender that retries on a schedule)
+//! intake, a durable JetStream consumer on `failed` and `completed` events; the rules of who is told what; and a
+//! sender that retries on a schedule)
 //! and the HTTP API ([`NotifierApi`]: webhooks, their delivery log, redelivery, preferences, the failure code
 //! table). It reads events through `fiapx-nats` and the owner's e-mail and locale from the `users` table; it
 //! must not know about S3, FFmpeg or the read models, and never decides anything about a video. It is a
@@ -14,8 +15,11 @@
 
 mod api;
 pub mod egress;
+mod intake;
 pub mod message;
 mod notifier;
+mod rules;
+mod sender;
 mod settings;
 pub mod store;
 #[cfg(feature = "test-support")]

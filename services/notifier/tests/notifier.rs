@@ -13,7 +13,7 @@ use fiapx_domain::{
 use fiapx_http::json_error;
 use fiapx_identity::{Revocations, RootKey, TokenVerifier};
 use fiapx_nats::test_support::NatsServer;
-use fiapx_nats::{CommandHandler, EventStore, Metadata, NatsSettings, provision};
+use fiapx_nats::{CommandHandler, JetStreamEventStore, Metadata, NatsSettings, provision};
 use fiapx_notifier::test_support::SmtpSink;
 use fiapx_notifier::webhook::verify;
 use fiapx_notifier::{Notifier, NotifierApi, NotifierSettings};
@@ -45,7 +45,7 @@ async fn world() -> World {
     let client = async_nats::connect(&nats.url).await.unwrap();
     let js = async_nats::jetstream::new(client.clone());
     provision(&js, &nats).await.unwrap();
-    let handler = CommandHandler::new(EventStore::new(client.clone(), &nats), 10);
+    let handler = CommandHandler::new(JetStreamEventStore::new(client.clone(), &nats), 10);
     let db = TestDatabase::create().await;
     let root = RootKey::generate();
     let stop_revocations = CancellationToken::new();

@@ -9,7 +9,7 @@ use fiapx_domain::{
 };
 use fiapx_frames::Limits;
 use fiapx_nats::test_support::NatsServer;
-use fiapx_nats::{CommandHandler, EventStore, Metadata, NatsSettings, provision};
+use fiapx_nats::{CommandHandler, JetStreamEventStore, Metadata, NatsSettings, provision};
 use fiapx_processor::{Processor, ProcessorSettings};
 use fiapx_storage::test_support::TestBucket;
 use fiapx_storage::{PutOptions, archive_prefix, source_key};
@@ -21,7 +21,7 @@ struct World {
     _server: NatsServer,
     client: async_nats::Client,
     settings: NatsSettings,
-    store: EventStore,
+    store: JetStreamEventStore,
     bucket: TestBucket,
 }
 
@@ -32,7 +32,7 @@ async fn world() -> World {
     provision(&async_nats::jetstream::new(client.clone()), &settings)
         .await
         .unwrap();
-    let store = EventStore::new(client.clone(), &settings);
+    let store = JetStreamEventStore::new(client.clone(), &settings);
     World {
         _server: server,
         client,
@@ -137,7 +137,7 @@ async fn an_uploaded_video_becomes_an_archive_of_its_frames() {
     let video = w.upload(clip).await;
     let mut progress = w
         .client
-        .subscribe(format!("progress.videos.{video}"))
+        .subscribe(fiapx_schemas::progress_subject(video))
         .await
         .unwrap();
     let (stop, task) = w.processor(fast_retries());
@@ -176,13 +176,13 @@ async fn an_uploaded_video_becomes_an_archive_of_its_frames() {
 
     let first = tokio::time::timeout(Duration::from_secs(5), futures::StreamExt::next(&mut progress)).await;
     let message = first.expect("progress was published").unwrap();
-    let body: fiapx_processor::JobProgress = serde_json::from_slice(&message.payload).unwrap();
-    assert_eq!(body.video_id, video.to_string());
+    let body: fiapx_schemas::ProgressUpdate = serde_json::from_slice(&message.payload).unwrap();
+    assert_eq!(body.video_id, *video.as_uuid());
     let kv = async_nats::jetstream::new(w.client.clone())
         .get_key_value("video_progress")
         .await
         .unwrap();
-    let latest: fiapx_processor::JobProgress =
+    let latest: fiapx_schemas::ProgressUpdate =
         serde_json::from_slice(&kv.get(video.to_string()).await.unwrap().unwrap()).unwrap();
     assert_eq!((latest.stage.as_str(), latest.frames_done), ("completed", 10));
 }

@@ -39,7 +39,7 @@ pub(crate) struct State {
     pub(crate) js: async_nats::jetstream::Context,
     pub(crate) subject_prefix: String,
     pub(crate) progress_bucket: String,
-    pub(crate) store: fiapx_nats::EventStore,
+    pub(crate) store: fiapx_nats::JetStreamEventStore,
     links: Arc<dyn ArchiveLinks>,
     link_ttl: Duration,
 }
@@ -61,7 +61,7 @@ impl QueryApi {
         let js = async_nats::jetstream::ContextBuilder::new()
             .timeout(nats_settings.request_timeout)
             .build(nats.clone());
-        let store = fiapx_nats::EventStore::new(nats.clone(), nats_settings);
+        let store = fiapx_nats::JetStreamEventStore::new(nats.clone(), nats_settings);
         Self {
             state: Arc::new(State {
                 db,

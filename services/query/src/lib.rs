@@ -17,6 +17,6 @@ mod views;
 pub use api::QueryApi;
 pub use links::{ArchiveLinks, LinkError};
 pub use views::{
-    FailureView, LiveEvent, ProgressUpdate, StatusName, StatusUpdate, TimelineEntryView, TimelineView,
+    FailureView, LiveEvent, ProgressView, StatusName, StatusUpdate, TimelineEntryView, TimelineView,
     VideoPage, VideoView,
 };

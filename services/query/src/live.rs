@@ -13,6 +13,7 @@ use fiapx_http::ApiError;
 use fiapx_nats::decode_message;
 use fiapx_projections::entity::video;
 use fiapx_projections::videos::{evolve, fold};
+use fiapx_schemas::{ProgressUpdate, progress_subject};
 use futures::StreamExt;
 use futures::stream::{self, BoxStream};
 use uuid::Uuid;
@@ -20,7 +21,7 @@ use uuid::Uuid;
 use crate::api::State;
 use fiapx_domain::VideoStatus;
 
-use crate::views::{LiveEvent, ProgressUpdate, StatusUpdate};
+use crate::views::{LiveEvent, ProgressView, StatusUpdate};
 
 enum Message {
     Lifecycle(async_nats::Message),
@@ -47,7 +48,7 @@ pub(crate) async fn events(
         .map_err(ApiError::unavailable)?;
     let progress = state
         .nats
-        .subscribe(format!("progress.videos.{id}"))
+        .subscribe(progress_subject(fiapx_domain::VideoId::from_uuid(id)))
         .await
         .map_err(ApiError::unavailable)?;
     // The server must know the subscriptions before the load, or an event in between would be missed.
@@ -109,15 +110,17 @@ async fn next(mut live: Live) -> Option<(LiveEvent, Live)> {
             }
             Message::Progress(message) => {
                 if let Ok(progress) = serde_json::from_slice::<ProgressUpdate>(&message.payload) {
-                    return Some((LiveEvent::Progress(progress), live));
+                    return Some((LiveEvent::Progress(progress.into()), live));
                 }
             }
         }
     }
 }
 
-async fn latest_progress(state: &State, id: Uuid) -> Option<ProgressUpdate> {
+async fn latest_progress(state: &State, id: Uuid) -> Option<ProgressView> {
     let bucket = state.js.get_key_value(&state.progress_bucket).await.ok()?;
     let value = bucket.get(id.to_string()).await.ok()??;
-    serde_json::from_slice(&value).ok()
+    serde_json::from_slice::<ProgressUpdate>(&value)
+        .ok()
+        .map(ProgressView::from)
 }

@@ -229,9 +229,12 @@ impl From<&video::Model> for StatusUpdate {
     }
 }
 
+// The API's view of `fiapx_schemas::ProgressUpdate`, the message the processor publishes (the one definition of
+// it); a plain comment, not a doc, so the OpenAPI document (name `ProgressUpdate`, description) stays as it was.
 /// Progress of the running attempt (not persisted: live only).
-#[derive(Debug, Clone, PartialEq, Eq, Object, serde::Deserialize)]
-pub struct ProgressUpdate {
+#[derive(Debug, Clone, PartialEq, Eq, Object)]
+#[oai(rename = "ProgressUpdate")]
+pub struct ProgressView {
     /// The video.
     pub video_id: Uuid,
     /// Job number.
@@ -241,11 +244,22 @@ pub struct ProgressUpdate {
     /// Frames written so far.
     pub frames_done: u64,
     /// Frames the spec will produce, when known.
-    #[serde(default)]
     pub frames_expected: Option<u64>,
     /// What the processor is doing, e.g. `downloading`, `extracting`, `uploading`.
-    #[serde(default)]
     pub stage: Option<String>,
+}
+
+impl From<fiapx_schemas::ProgressUpdate> for ProgressView {
+    fn from(update: fiapx_schemas::ProgressUpdate) -> Self {
+        Self {
+            video_id: update.video_id,
+            job: update.job,
+            attempt: update.attempt,
+            frames_done: update.frames_done,
+            frames_expected: update.frames_expected,
+            stage: Some(update.stage.as_str().to_owned()),
+        }
+    }
 }
 
 /// A live event of `GET /api/v1/videos/{id}/events` (SSE event name = `type`).
@@ -257,7 +271,7 @@ pub enum LiveEvent {
     Status(StatusUpdate),
     /// Progress of the running attempt.
     #[oai(mapping = "progress")]
-    Progress(ProgressUpdate),
+    Progress(ProgressView),
 }
 
 impl LiveEvent {

@@ -9,7 +9,7 @@ use fiapx_http::json_error;
 use fiapx_http::test_support::with_test_auth;
 use fiapx_identity::test_support::bearer;
 use fiapx_nats::test_support::NatsServer;
-use fiapx_nats::{CommandHandler, EventStore, Metadata, NatsSettings, provision};
+use fiapx_nats::{CommandHandler, JetStreamEventStore, Metadata, NatsSettings, provision};
 use fiapx_projections::entity::video;
 use fiapx_projections::{Projector, ProjectorSettings, VIDEOS, active_generation, checkpoint};
 use fiapx_query::QueryApi;
@@ -57,7 +57,7 @@ async fn fixture_with_projector(running: bool) -> Fixture {
     provision(&async_nats::jetstream::new(nats.clone()), &settings)
         .await
         .unwrap();
-    let handler = CommandHandler::new(EventStore::new(nats.clone(), &settings), 10);
+    let handler = CommandHandler::new(JetStreamEventStore::new(nats.clone(), &settings), 10);
     let bucket = TestBucket::create().await;
     let projector = Projector::new(
         db.connection().clone(),

@@ -23,7 +23,7 @@ use fiapx_http::json_error;
 use fiapx_http::test_support::with_test_auth;
 use fiapx_identity::test_support::bearer;
 use fiapx_nats::test_support::NatsServer;
-use fiapx_nats::{CommandHandler, EventStore};
+use fiapx_nats::{CommandHandler, JetStreamEventStore};
 use fiapx_storage::PutOptions;
 use fiapx_storage::test_support::TestBucket;
 use fiapx_upload::{UploadApi, UploadSettings};
@@ -113,7 +113,7 @@ async fn main() -> anyhow::Result<()> {
     let client = async_nats::connect(nats.url()).await?;
     fiapx_nats::provision(&jetstream::new(client.clone()), &nats_settings).await?;
     let handler = CommandHandler::new(
-        EventStore::new(client, &nats_settings),
+        JetStreamEventStore::new(client, &nats_settings),
         nats_settings.max_append_retries,
     );
     let bucket = TestBucket::create().await;

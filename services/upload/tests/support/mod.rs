@@ -10,7 +10,7 @@ use fiapx_domain::{Event, VideoId};
 use fiapx_http::json_error;
 use fiapx_http::test_support::with_test_auth;
 use fiapx_nats::test_support::NatsServer;
-use fiapx_nats::{CommandHandler, EventStore};
+use fiapx_nats::{CommandHandler, JetStreamEventStore};
 use fiapx_storage::test_support::TestBucket;
 use fiapx_upload::{UploadApi, UploadSettings};
 use poem::endpoint::BoxEndpoint;
@@ -23,7 +23,7 @@ pub struct App {
     pub api: UploadApi,
     pub client: TestClient<BoxEndpoint<'static>>,
     pub bucket: TestBucket,
-    pub store: EventStore,
+    pub store: JetStreamEventStore,
     pub handler: CommandHandler,
     pub nats: NatsServer,
     pub dir: tempfile::TempDir,
@@ -42,7 +42,7 @@ pub async fn spawn_app_with(settings: UploadSettings) -> App {
     fiapx_nats::provision(&jetstream::new(client.clone()), &nats_settings)
         .await
         .expect("provision");
-    let store = EventStore::new(client, &nats_settings);
+    let store = JetStreamEventStore::new(client, &nats_settings);
     let handler = CommandHandler::new(store.clone(), nats_settings.max_append_retries);
     let bucket = TestBucket::create().await;
     let api = UploadApi::new(

@@ -1,0 +1,233 @@
+//! The sender: claims due notifications, delivers them (SMTP e-mail, signed webhooks), records each outcome and
+//! retries on the channel's schedule.
+//!
+//! Sending is at-least-once at one boundary only: a process that dies after the SMTP server or the webhook
+//! receiver accepted a message but before the outcome is recorded leaves the row leased; after the lease another
+//! process sends it again, with the same `Message-ID` / `X-Fiapx-Delivery`, so the receiver can recognise the
+//! repeat.
+
+use std::time::Duration;
+
+use lettre::message::{Mailbox, MultiPart};
+use lettre::{AsyncTransport, Message};
+use time::OffsetDateTime;
+use tokio_util::sync::CancellationToken;
+use tracing::{Instrument, error, info, info_span, warn};
+
+use crate::egress;
+use crate::message::Email;
+use crate::notifier::Notifier;
+use crate::settings::retry_delay;
+use crate::store::{Claimed, TryOutcome};
+use crate::webhook::{DELIVERY_HEADER, EVENT_HEADER, SIGNATURE_HEADER, signature_header};
+
+impl Notifier {
+    pub(crate) async fn send_loop(&self, shutdown: CancellationToken) {
+        let settings = &self.inner.settings;
+        let lease = Duration::from_secs(settings.lease_secs.max(settings.send_timeout_secs + 5));
+        let idle = Duration::from_millis(settings.poll_interval_ms.max(10));
+        while !shutdown.is_cancelled() {
+            let claimed = match self.inner.store.claim(settings.batch_size.max(1), lease).await {
+                Ok(claimed) => claimed,
+                Err(error) => {
+                    warn!(%error, "cannot claim notifications; retrying");
+                    Vec::new()
+                }
+            };
+            if claimed.is_empty() {
+                tokio::select! {
+                    () = shutdown.cancelled() => {}
+                    () = self.inner.wake.notified() => {}
+                    () = tokio::time::sleep(idle) => {}
+                }
+                continue;
+            }
+            // Finish what was claimed even when a shutdown comes: the lease would otherwise delay it.
+            futures::future::join_all(claimed.iter().map(|c| self.send_one(c))).await;
+        }
+    }
+
+    async fn send_one(&self, claimed: &Claimed) {
+        let started_at = OffsetDateTime::now_utc();
+        let clock = std::time::Instant::now();
+        let channel = claimed.channel.as_str();
+        let span = info_span!(
+            "send",
+            notification.id = %claimed.id,
+            notification.channel = channel,
+            notification.attempt = claimed.attempts
+        );
+        let outcome = async {
+            match channel {
+                "email" => self.send_email(claimed).await,
+                _ => self.send_webhook(claimed).await,
+            }
+        }
+        .instrument(span.clone())
+        .await;
+        metrics::histogram!("fiapx_notification_send_seconds", "channel" => channel.to_owned())
+            .record(clock.elapsed().as_secs_f64());
+        let label = match &outcome {
+            TryOutcome::Sent { .. } => "sent",
+            TryOutcome::Failed {
+                retry_in: Some(_), ..
+            } => "retry",
+            TryOutcome::Failed { retry_in: None, .. } => "failed",
+            TryOutcome::Cancelled => "cancelled",
+        };
+        metrics::counter!("fiapx_notifications_total", "channel" => channel.to_owned(), "outcome" => label)
+            .increment(1);
+        let _entered = span.enter();
+        match &outcome {
+            TryOutcome::Sent { .. } => info!("notification sent"),
+            TryOutcome::Failed { error, retry_in, .. } => warn!(
+                notification.error = %error,
+                retry_in_secs = retry_in.map(|d| d.as_secs()),
+                "notification not delivered"
+            ),
+            TryOutcome::Cancelled => info!("webhook deleted; delivery cancelled"),
+        }
+        if let Err(error) = self.inner.store.finish(claimed, started_at, &outcome).await {
+            // The lease runs out and the notification is tried again (the at-least-once boundary).
+            error!(%error, "recording the outcome failed");
+        }
+    }
+
+    fn failed(
+        &self,
+        claimed: &Claimed,
+        schedule: &[u64],
+        status_code: Option<i32>,
+        error: String,
+    ) -> TryOutcome {
+        let retry = u32::try_from(claimed.attempts - claimed.round_start).unwrap_or(u32::MAX);
+        TryOutcome::Failed {
+            status_code,
+            error,
+            retry_in: retry_delay(schedule, retry),
+        }
+    }
+
+    async fn send_email(&self, claimed: &Claimed) -> TryOutcome {
+        let schedule = &self.inner.settings.email_retry_secs;
+        let email: Email = match serde_json::from_str(&claimed.body) {
+            Ok(email) => email,
+            Err(error) => {
+                return TryOutcome::Failed {
+                    status_code: None,
+                    error: format!("unreadable stored e-mail: {error}"),
+                    retry_in: None,
+                };
+            }
+        };
+        let to = match email.to.parse() {
+            Ok(address) => Mailbox::new(Some(email.to_name.clone()), address),
+            Err(error) => {
+                return TryOutcome::Failed {
+                    status_code: None,
+                    error: format!("invalid recipient address: {error}"),
+                    retry_in: None,
+                };
+            }
+        };
+        let message = Message::builder()
+            .from(self.inner.from.clone())
+            .to(to)
+            .subject(email.subject)
+            // The same id on every try: a repeat after a crash is recognisable as such.
+            .message_id(Some(format!("<{}@fiapx.notifier>", claimed.id)))
+            .multipart(MultiPart::alternative_plain_html(email.text, email.html));
+        let message = match message {
+            Ok(message) => message,
+            Err(error) => {
+                return TryOutcome::Failed {
+                    status_code: None,
+                    error: format!("cannot build the e-mail: {error}"),
+                    retry_in: None,
+                };
+            }
+        };
+        match self.inner.mailer.send(message).await {
+            Ok(_) => TryOutcome::Sent { status_code: None },
+            Err(error) if error.is_permanent() => TryOutcome::Failed {
+                status_code: None,
+                error: format!("rejected by the SMTP server: {error}"),
+                retry_in: None,
+            },
+            Err(error) => self.failed(claimed, schedule, None, format!("SMTP: {error}")),
+        }
+    }
+
+    async fn send_webhook(&self, claimed: &Claimed) -> TryOutcome {
+        let schedule = &self.inner.settings.webhook_retry_secs;
+        let Some(webhook_id) = claimed.webhook_id else {
+            return TryOutcome::Cancelled;
+        };
+        let hook = match self.inner.store.live_webhook(webhook_id).await {
+            Ok(Some(hook)) => hook,
+            Ok(None) => return TryOutcome::Cancelled,
+            Err(error) => return self.failed(claimed, schedule, None, format!("database: {error}")),
+        };
+        let Ok(url) = url::Url::parse(&hook.url) else {
+            return TryOutcome::Failed {
+                status_code: None,
+                error: "the stored webhook URL is not a valid URL".into(),
+                retry_in: None,
+            };
+        };
+        // The client connects to IP literals without asking the resolver, so they are checked here; a URL
+        // registered before the address rules (or while insecure webhooks were allowed) can never succeed.
+        if egress::literal_ip(&url)
+            .is_some_and(|ip| !egress::is_allowed(ip, self.inner.settings.allow_insecure_webhooks))
+        {
+            return TryOutcome::Failed {
+                status_code: None,
+                error: "the webhook address is not a public internet address".into(),
+                retry_in: None,
+            };
+        }
+        let timestamp = OffsetDateTime::now_utc().unix_timestamp();
+        let signature = signature_header(&hook.secret, timestamp, claimed.body.as_bytes());
+        let response = self
+            .inner
+            .http
+            .post(url)
+            .header("content-type", "application/json")
+            .header(SIGNATURE_HEADER, signature)
+            .header(EVENT_HEADER, &claimed.event_type)
+            .header(DELIVERY_HEADER, claimed.id.to_string())
+            .body(claimed.body.clone())
+            .send()
+            .await;
+        match response {
+            Ok(response) if response.status().is_success() => TryOutcome::Sent {
+                status_code: Some(i32::from(response.status().as_u16())),
+            },
+            Ok(response) => {
+                let status = response.status();
+                self.failed(
+                    claimed,
+                    schedule,
+                    Some(i32::from(status.as_u16())),
+                    format!("receiver answered {status}"),
+                )
+            }
+            // Only the kind of failure: the URL may carry tokens in its query.
+            Err(error) => {
+                // Names that resolve only to addresses we do not call, or not at all: retried like a refused
+                // connection (DNS may change), with the resolver's own text, which names no host.
+                if let Some(refusal) = egress::resolve_error(&error) {
+                    return self.failed(claimed, schedule, None, refusal.to_string());
+                }
+                let kind = if error.is_timeout() {
+                    "timed out"
+                } else if error.is_connect() {
+                    "connection failed"
+                } else {
+                    "request failed"
+                };
+                self.failed(claimed, schedule, None, kind.to_owned())
+            }
+        }
+    }
+}

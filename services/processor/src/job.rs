@@ -1,0 +1,403 @@
+//! One job's flow: start it, stream the source from object storage through the frame engine into a multipart
+//! upload of the archive, record the completion or the classified failure, and say how to settle the message.
+//!
+//! The decisions are the domain's (a stale or superseded step is rejected and acked); this file maps engine
+//! errors to failure codes and retry decisions (see `worker.rs` for the policy).
+
+use std::time::Duration;
+
+use async_nats::jetstream;
+use fiapx_domain::{ArchiveObject, Command, Event, FailProcessing, FailureCode, VideoError, VideoId};
+use fiapx_nats::{HandleError, Handler, Outcome, decode_message};
+use fiapx_schemas::{Metadata, ProgressStage, StoredEvent};
+use fiapx_storage::{PutOptions, archive_key};
+use sha2::{Digest, Sha256};
+use tokio::io::{AsyncWrite, AsyncWriteExt};
+use tokio::sync::watch;
+use tracing::{Instrument, error, info, info_span, warn};
+
+use crate::progress::JobRef;
+use crate::worker::{Processor, now};
+use fiapx_frames::{ExtractError, Progress};
+
+/// The job consumer's handler.
+pub(crate) struct Jobs(pub(crate) Processor);
+
+impl Handler for Jobs {
+    async fn handle(&self, message: &jetstream::Message) -> Outcome {
+        let (sequence, attempt) = match message.info() {
+            Ok(info) => (
+                info.stream_sequence,
+                u32::try_from(info.delivered).unwrap_or(u32::MAX),
+            ),
+            Err(error) => {
+                // Not a JetStream delivery: nothing to settle.
+                error!(%error, "job message without JetStream metadata");
+                return Outcome::InProgress;
+            }
+        };
+        match decode_message(
+            &message.subject,
+            message.headers.as_ref(),
+            &message.payload,
+            sequence,
+        ) {
+            Ok(stored) => {
+                let span =
+                    info_span!("job", video.id = %stored.envelope.video_id, event.seq = sequence, attempt);
+                self.0.run_job(stored, attempt).instrument(span).await
+            }
+            Err(error) => {
+                error!(%error, event.seq = sequence, "unreadable job message; terminating it");
+                Outcome::Term
+            }
+        }
+    }
+}
+
+impl Processor {
+    async fn run_job(&self, stored: StoredEvent, attempt: u32) -> Outcome {
+        let video = stored.envelope.video_id;
+        let (job, spec) = match stored.event {
+            Event::Uploaded { spec, .. } => (0, spec),
+            Event::ReprocessRequested { job, spec, .. } => (job, spec),
+            other => {
+                warn!(event.type = other.event_type(), "not a job event; ignoring it");
+                return Outcome::Ack;
+            }
+        };
+        let metadata = Metadata::caused_by(&stored.envelope);
+        let handler = &self.inner.handler;
+        let started = handler
+            .handle(
+                video,
+                Command::StartProcessing {
+                    job,
+                    attempt,
+                    at: now(),
+                },
+                metadata.clone(),
+            )
+            .await;
+        let state = match started {
+            Ok(handled) => handled.state,
+            Err(HandleError::Rejected(reason)) => {
+                info!(%reason, "job needs no work (done, deleted or taken over)");
+                return Outcome::Ack;
+            }
+            Err(error) => {
+                warn!(%error, "event store unavailable; retrying the job later");
+                return Outcome::Nak(self.inner.settings.retry_delay(attempt));
+            }
+        };
+        let Some(source) = state.source else {
+            error!("started video has no source");
+            return Outcome::Term;
+        };
+        metrics::counter!("fiapx_processor_jobs_started_total").increment(1);
+        let started_at = std::time::Instant::now();
+
+        let (progress_tx, progress_rx) = watch::channel(Progress {
+            frames_done: 0,
+            frames_expected: 0,
+        });
+        let throttle = Duration::from_millis(self.inner.settings.progress_interval_ms);
+        let reports = async {
+            self.inner
+                .progress
+                .follow(JobRef { video, job, attempt }, progress_rx, throttle)
+                .await;
+            // The extraction finished; its result wins the select below.
+            std::future::pending::<()>().await;
+        };
+        let result = tokio::select! {
+            result = self.extract(video, job, &source.key, &spec, progress_tx) => result,
+            () = reports => unreachable!("progress reports never end on their own"),
+        };
+        metrics::histogram!("fiapx_processor_job_seconds").record(started_at.elapsed().as_secs_f64());
+
+        match result {
+            Ok(archive) => self.complete(video, job, attempt, archive, metadata).await,
+            Err(failure) => self.fail(video, job, attempt, failure, metadata).await,
+        }
+    }
+
+    /// Streams the source from storage through the engine into a multipart upload of the archive.
+    async fn extract(
+        &self,
+        video: VideoId,
+        job: u32,
+        source_key: &str,
+        spec: &fiapx_domain::ExtractionSpec,
+        progress: watch::Sender<Progress>,
+    ) -> Result<ArchiveObject, JobFailure> {
+        let storage = &self.inner.storage;
+        let source = storage
+            .get_stream(source_key)
+            .await
+            .map_err(JobFailure::storage)?;
+        let key = archive_key(video, job);
+        let (writer, mut reader) = tokio::io::duplex(256 * 1024);
+        let upload_storage = storage.clone();
+        let upload_key = key.clone();
+        let upload = tokio::spawn(async move {
+            upload_storage
+                .put_stream(&upload_key, "application/zip", &mut reader, PutOptions::default())
+                .await
+        });
+        let extracted = self
+            .inner
+            .extractor
+            .extract_reader(source, spec, HashingWriter::new(writer), |p| {
+                progress.send_replace(p);
+            })
+            .await;
+        let (mut writer, summary) = match extracted {
+            Ok(done) => done,
+            Err(error) => {
+                // Dropping the pipe's writer would let the upload complete a truncated object: abort it first.
+                upload.abort();
+                let _ = upload.await;
+                return Err(JobFailure::from(error));
+            }
+        };
+        writer
+            .shutdown()
+            .await
+            .map_err(|e| JobFailure::transient(FailureCode::StorageUnavailable, e))?;
+        let (size_bytes, sha256) = writer.finish();
+        let stored = upload
+            .await
+            .map_err(|e| JobFailure::transient(FailureCode::Internal, e))?
+            .map_err(|e| JobFailure::transient(FailureCode::StorageUnavailable, e))?;
+        if stored != size_bytes {
+            return Err(JobFailure::transient(
+                FailureCode::StorageUnavailable,
+                format!("stored {stored} bytes of a {size_bytes}-byte archive"),
+            ));
+        }
+        let frame_count = u32::try_from(summary.manifest.frames.len()).unwrap_or(u32::MAX);
+        metrics::counter!("fiapx_processor_frames_total").increment(u64::from(frame_count));
+        Ok(ArchiveObject {
+            key,
+            size_bytes,
+            sha256,
+            frame_count,
+        })
+    }
+
+    async fn complete(
+        &self,
+        video: VideoId,
+        job: u32,
+        attempt: u32,
+        archive: ArchiveObject,
+        metadata: Metadata,
+    ) -> Outcome {
+        let key = archive.key.clone();
+        let frames = archive.frame_count;
+        let command = Command::CompleteProcessing {
+            job,
+            attempt,
+            archive,
+            at: now(),
+        };
+        match self.inner.handler.handle(video, command, metadata).await {
+            Ok(_) => {
+                metrics::counter!("fiapx_processor_jobs_total", "outcome" => "completed").increment(1);
+                info!(frames, "job completed");
+                let job = JobRef { video, job, attempt };
+                let done = Progress {
+                    frames_done: frames.into(),
+                    frames_expected: frames.into(),
+                };
+                self.inner
+                    .progress
+                    .publish(job, done, ProgressStage::Completed)
+                    .await;
+                Outcome::Ack
+            }
+            Err(HandleError::Rejected(VideoError::Deleted)) => {
+                info!("video deleted while processing; removing the archive");
+                if let Err(error) = self.inner.storage.delete(&key).await {
+                    warn!(%error, s3.key = %key, "removing the archive of a deleted video failed");
+                }
+                Outcome::Ack
+            }
+            Err(HandleError::Rejected(reason)) => {
+                // A newer delivery owns the job now; it writes the same archive key.
+                info!(%reason, "completion superseded");
+                Outcome::Ack
+            }
+            Err(error) => {
+                warn!(%error, "recording the completion failed; the job will run again");
+                Outcome::Nak(self.inner.settings.retry_delay(attempt))
+            }
+        }
+    }
+
+    async fn fail(
+        &self,
+        video: VideoId,
+        job: u32,
+        attempt: u32,
+        failure: JobFailure,
+        metadata: Metadata,
+    ) -> Outcome {
+        let settings = &self.inner.settings;
+        let last = attempt >= settings.max_deliver;
+        let (code, will_retry, outcome) = match (failure.code.is_retryable(), last) {
+            (false, _) => (failure.code, false, Outcome::Term),
+            (true, false) => (failure.code, true, Outcome::Nak(settings.retry_delay(attempt))),
+            (true, true) => (FailureCode::AttemptsExhausted, false, Outcome::Term),
+        };
+        warn!(failure.code = %failure.code, failure.detail = %failure.detail, will_retry, "job failed");
+        metrics::counter!("fiapx_processor_jobs_total", "outcome" => if will_retry { "retry" } else { "failed" }).increment(1);
+        let message = match code {
+            FailureCode::AttemptsExhausted => {
+                format!("gave up after {attempt} attempts: {}", failure.message)
+            }
+            _ => failure.message,
+        };
+        let command = Command::FailProcessing(FailProcessing {
+            job,
+            attempt,
+            code,
+            message,
+            will_retry,
+            at: now(),
+        });
+        match self.inner.handler.handle(video, command, metadata).await {
+            Ok(_) => {
+                let job = JobRef { video, job, attempt };
+                let none = Progress {
+                    frames_done: 0,
+                    frames_expected: 0,
+                };
+                self.inner
+                    .progress
+                    .publish(job, none, ProgressStage::Failed)
+                    .await;
+                outcome
+            }
+            Err(HandleError::Rejected(reason)) => {
+                info!(%reason, "failure superseded");
+                Outcome::Ack
+            }
+            Err(error) => {
+                warn!(%error, "recording the failure failed; retrying the job later");
+                Outcome::Nak(settings.retry_delay(attempt))
+            }
+        }
+    }
+}
+
+/// A classified job failure: the code decides retry, the message is for the user (no internals).
+#[derive(Debug)]
+struct JobFailure {
+    code: FailureCode,
+    message: String,
+    detail: String,
+}
+
+impl JobFailure {
+    fn transient(code: FailureCode, detail: impl std::fmt::Display) -> Self {
+        let message = match code {
+            FailureCode::StorageUnavailable => "object storage was unavailable".to_owned(),
+            _ => "an internal error interrupted processing".to_owned(),
+        };
+        Self {
+            code,
+            message,
+            detail: detail.to_string(),
+        }
+    }
+
+    fn storage(error: impl std::fmt::Display) -> Self {
+        Self::transient(FailureCode::StorageUnavailable, error)
+    }
+}
+
+impl From<ExtractError> for JobFailure {
+    fn from(error: ExtractError) -> Self {
+        let code = match &error {
+            ExtractError::Empty | ExtractError::Corrupt { .. } => FailureCode::CorruptInput,
+            ExtractError::UnrecognizedFormat { .. }
+            | ExtractError::NoVideoStream
+            | ExtractError::UnsupportedCodec { .. } => FailureCode::UnsupportedFormat,
+            ExtractError::Truncated { .. } => FailureCode::TruncatedInput,
+            ExtractError::InputTooLarge { .. } => FailureCode::TooLarge,
+            ExtractError::DurationTooLong { .. } => FailureCode::TooLong,
+            ExtractError::ResolutionTooLarge { .. } => FailureCode::ResolutionTooHigh,
+            ExtractError::TooManyFrames { .. } => FailureCode::TooManyFrames,
+            ExtractError::DecodeTimeout { .. } => FailureCode::DecodeTimeout,
+            ExtractError::Input(_) | ExtractError::Output(_) => FailureCode::StorageUnavailable,
+            ExtractError::InvalidSpec(_)
+            | ExtractError::Encode(_)
+            | ExtractError::Ffmpeg { .. }
+            | ExtractError::Cancelled => FailureCode::Internal,
+        };
+        // Bad-input messages describe the input (safe and useful to show); others stay generic.
+        if error.is_bad_input() {
+            Self {
+                code,
+                message: error.to_string(),
+                detail: error.to_string(),
+            }
+        } else {
+            Self::transient(code, &error)
+        }
+    }
+}
+
+
+/// Counts and hashes what passes through to the archive upload.
+struct HashingWriter<W> {
+    inner: W,
+    hasher: Sha256,
+    size: u64,
+}
+
+impl<W> HashingWriter<W> {
+    fn new(inner: W) -> Self {
+        Self {
+            inner,
+            hasher: Sha256::new(),
+            size: 0,
+        }
+    }
+
+    fn finish(self) -> (u64, String) {
+        (self.size, hex::encode(self.hasher.finalize()))
+    }
+}
+
+impl<W: AsyncWrite + Unpin> AsyncWrite for HashingWriter<W> {
+    fn poll_write(
+        mut self: std::pin::Pin<&mut Self>,
+        cx: &mut std::task::Context<'_>,
+        buf: &[u8],
+    ) -> std::task::Poll<std::io::Result<usize>> {
+        let this = &mut *self;
+        let poll = std::pin::Pin::new(&mut this.inner).poll_write(cx, buf);
+        if let std::task::Poll::Ready(Ok(written)) = poll {
+            this.hasher.update(&buf[..written]);
+            this.size += written as u64;
+        }
+        poll
+    }
+
+    fn poll_flush(
+        mut self: std::pin::Pin<&mut Self>,
+        cx: &mut std::task::Context<'_>,
+    ) -> std::task::Poll<std::io::Result<()>> {
+        std::pin::Pin::new(&mut self.inner).poll_flush(cx)
+    }
+
+    fn poll_shutdown(
+        mut self: std::pin::Pin<&mut Self>,
+        cx: &mut std::task::Context<'_>,
+    ) -> std::task::Poll<std::io::Result<()>> {
+        std::pin::Pin::new(&mut self.inner).poll_shutdown(cx)
+    }
+}
