@@ -28,18 +28,24 @@ pub enum FormatName {
 #[oai(rename = "ExtractionSpec", deny_unknown_fields, skip_serializing_if_is_none)]
 pub struct SpecForm {
     /// Frames per second, a number or a fraction: `1`, `0.5`, `30000/1001`.
+    #[oai(validator(pattern = r"^\s*(\d+(\.\d{1,6})?|\.\d{1,6}|\d+\s*/\s*\d+)\s*$"))]
     pub fps: Option<String>,
     /// One frame every N seconds, a number or a fraction: `2`, `2.5`, `5/2`.
+    #[oai(validator(pattern = r"^\s*(\d+(\.\d{1,6})?|\.\d{1,6}|\d+\s*/\s*\d+)\s*$"))]
     pub every: Option<String>,
     /// N frames evenly spaced over the video.
+    #[oai(validator(minimum(value = "1"), maximum(value = "100000")))]
     pub count: Option<u32>,
     /// Image format (default `png`).
     pub format: Option<FormatName>,
     /// JPEG quality 1..=100 (default 85); only with `format=jpeg`.
+    #[oai(validator(minimum(value = "1"), maximum(value = "100")))]
     pub quality: Option<u8>,
     /// Scale down to at most this width (pixels, keeping the aspect ratio).
+    #[oai(validator(minimum(value = "16"), maximum(value = "16384")))]
     pub max_width: Option<u32>,
     /// Scale down to at most this height (pixels, keeping the aspect ratio).
+    #[oai(validator(minimum(value = "16"), maximum(value = "16384")))]
     pub max_height: Option<u32>,
 }
 
@@ -240,6 +246,38 @@ mod tests {
         let error = form.to_spec(50_000).unwrap_err();
         assert_eq!(error.code(), ErrorCode::InvalidSpec);
         assert!(error.message().contains("50000"), "{}", error.message());
+    }
+
+    #[test]
+    fn the_documented_limits_are_the_domains() {
+        use poem_openapi::registry::{MetaSchemaRef, Registry};
+        use poem_openapi::types::Type;
+        let mut registry = Registry::new();
+        SpecForm::register(&mut registry);
+        let schema = &registry.schemas["ExtractionSpec"];
+        let bounds = |field: &str| {
+            let (_, MetaSchemaRef::Inline(property)) =
+                schema.properties.iter().find(|(name, _)| *name == field).unwrap()
+            else {
+                panic!("{field} is inline")
+            };
+            (property.minimum, property.maximum)
+        };
+        let spec = |min: u32, max: u32| (Some(f64::from(min)), Some(f64::from(max)));
+        assert_eq!(bounds("count"), spec(1, ExtractionSpec::MAX_COUNT));
+        assert_eq!(
+            bounds("quality"),
+            spec(
+                ExtractionSpec::MIN_QUALITY.into(),
+                ExtractionSpec::MAX_QUALITY.into()
+            )
+        );
+        for side in ["max_width", "max_height"] {
+            assert_eq!(
+                bounds(side),
+                spec(ExtractionSpec::MIN_SIDE, ExtractionSpec::MAX_SIDE)
+            );
+        }
     }
 
     #[test]

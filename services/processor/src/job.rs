@@ -350,7 +350,6 @@ impl From<ExtractError> for JobFailure {
     }
 }
 
-
 /// Counts and hashes what passes through to the archive upload.
 struct HashingWriter<W> {
     inner: W,

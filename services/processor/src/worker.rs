@@ -26,11 +26,11 @@ use time::OffsetDateTime;
 use tokio_util::sync::CancellationToken;
 use tracing::info;
 
-use fiapx_frames::Extractor;
 use crate::advisories::Advisories;
 use crate::job::Jobs;
 use crate::progress::ProgressPublisher;
 use crate::settings::ProcessorSettings;
+use fiapx_frames::Extractor;
 
 /// Why the processor could not start or keep consuming.
 #[derive(Debug, thiserror::Error)]
