@@ -78,7 +78,7 @@ bench-events: up ## Event store benchmark (JetStream append/load)
 	$(WITH_ENV) $(CARGO) run --release -p fiapx-nats --example bench_event_store
 
 bench-frames: up ## Frame extraction benchmark (FFmpeg decode, select, encode)
-	$(WITH_ENV) $(CARGO) run --release -p fiapx-processor --example bench_frames
+	$(WITH_ENV) $(CARGO) run --release -p fiapx-frames --example bench_frames
 
 bench-pipeline: up ## Whole pipeline: N uploads at concurrency C, latency percentiles, lost/duplicated, overhead
 	$(WITH_ENV) $(CARGO) run --release -p fiapx --example bench_pipeline

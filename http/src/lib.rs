@@ -1,6 +1,6 @@
 //! What every FIAP X HTTP API shares: the JSON error type with stable codes ([`ApiError`], [`ErrorCode`],
 //! [`json_error`]), the caller as an extractor ([`Owner`]: a bearer token checked by `fiapx_identity`'s
-//! verifier, its refusals mapped by [`token_error`]), the failure codes as an OpenAPI enum ([`FailureCodeName`])
+//! verifier, its refusals mapped by [`token_error`]), the domain's failure codes and statuses as OpenAPI enums ([`FailureCodeName`], [`StatusName`])
 //! keyset pagination cursors ([`Cursor`], [`page_limit`], [`Page`]) and the API's view of an extraction spec
 //! ([`SpecForm`]).
 //!
@@ -10,7 +10,7 @@
 mod auth;
 mod cursor;
 mod error;
-mod failure;
+mod named;
 mod spec;
 #[cfg(feature = "test-support")]
 pub mod test_support;
@@ -18,5 +18,5 @@ pub mod test_support;
 pub use auth::{Owner, access_token_from_query, token_error};
 pub use cursor::{Cursor, DEFAULT_PAGE_SIZE, MAX_PAGE_SIZE, Page, page_limit};
 pub use error::{ApiError, ErrorBody, ErrorCode, json_error};
-pub use failure::FailureCodeName;
+pub use named::{FailureCodeName, Named, StableName, StatusName};
 pub use spec::{FormatName, SpecForm, invalid_spec};

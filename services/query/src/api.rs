@@ -3,7 +3,7 @@
 use std::sync::Arc;
 use std::time::Duration;
 
-use fiapx_http::{ApiError, Cursor, Owner, Page, page_limit};
+use fiapx_http::{ApiError, Cursor, Named, Owner, Page, StatusName, page_limit};
 use fiapx_nats::NatsSettings;
 use fiapx_projections::entity::{timeline_entry, video};
 use fiapx_projections::videos::fold;
@@ -19,7 +19,7 @@ use crate::links::ArchiveLinks;
 use crate::live;
 use fiapx_domain::VideoStatus;
 
-use crate::views::{LiveEvent, StatusName, TimelineEntryView, TimelineView, VideoPage, VideoView};
+use crate::views::{LiveEvent, TimelineEntryView, TimelineView, VideoPage, VideoView};
 
 #[derive(Tags)]
 enum QueryTags {
@@ -144,8 +144,10 @@ impl QueryApi {
         let cursor = Cursor::decode_opt(cursor.0.as_deref())?;
         let mut select = video::Entity::find().filter(video::Column::OwnerId.eq(*owner.as_uuid()));
         select = match status.0 {
-            Some(StatusName::Deleted) => return Err(ApiError::bad_request("deleted videos are not listed")),
-            Some(status) => select.filter(video::Column::Status.eq(VideoStatus::from(status).as_str())),
+            Some(Named(VideoStatus::Deleted)) => {
+                return Err(ApiError::bad_request("deleted videos are not listed"));
+            }
+            Some(status) => select.filter(video::Column::Status.eq(status.0.as_str())),
             None => select.filter(video::Column::Status.ne(VideoStatus::Deleted.as_str())),
         };
         if let Some(cursor) = cursor {

@@ -17,6 +17,5 @@ mod views;
 pub use api::QueryApi;
 pub use links::{ArchiveLinks, LinkError};
 pub use views::{
-    FailureView, LiveEvent, ProgressView, StatusName, StatusUpdate, TimelineEntryView, TimelineView,
-    VideoPage, VideoView,
+    FailureView, LiveEvent, ProgressView, StatusUpdate, TimelineEntryView, TimelineView, VideoPage, VideoView,
 };

@@ -1,56 +1,10 @@
 //! What the query API answers: read-model rows shaped for owners (no object keys, no internal ids).
 
-use fiapx_domain::VideoStatus;
-use fiapx_http::{FailureCodeName, SpecForm};
+use fiapx_http::{FailureCodeName, SpecForm, StatusName};
 use fiapx_projections::entity::{timeline_entry, video};
-use poem_openapi::{Enum, Object, Union};
+use poem_openapi::{Object, Union};
 use time::OffsetDateTime;
 use uuid::Uuid;
-
-/// Where a video is in its life: the API's view of [`fiapx_domain::VideoStatus`], whose stable strings it uses.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Enum)]
-#[oai(rename = "VideoStatus", rename_all = "snake_case")]
-pub enum StatusName {
-    /// Waiting for a processor (after upload or reprocess).
-    Queued,
-    /// Frames are being extracted.
-    Processing,
-    /// An attempt failed with a transient fault; another attempt will come.
-    RetryScheduled,
-    /// The archive is ready to download.
-    Completed,
-    /// Failed for good (see `failure`); can be reprocessed.
-    Failed,
-    /// Deleted (only ever seen as the last live event).
-    Deleted,
-}
-
-impl From<StatusName> for VideoStatus {
-    fn from(status: StatusName) -> Self {
-        match status {
-            StatusName::Queued => Self::Queued,
-            StatusName::Processing => Self::Processing,
-            StatusName::RetryScheduled => Self::RetryScheduled,
-            StatusName::Completed => Self::Completed,
-            StatusName::Failed => Self::Failed,
-            StatusName::Deleted => Self::Deleted,
-        }
-    }
-}
-
-impl StatusName {
-    /// The status stored in a read-model row; `new` never is (a row exists once a video is uploaded).
-    fn from_row(status: &str) -> Self {
-        match fiapx_projections::videos::parse_status(status) {
-            VideoStatus::New | VideoStatus::Queued => Self::Queued,
-            VideoStatus::Processing => Self::Processing,
-            VideoStatus::RetryScheduled => Self::RetryScheduled,
-            VideoStatus::Completed => Self::Completed,
-            VideoStatus::Failed => Self::Failed,
-            VideoStatus::Deleted => Self::Deleted,
-        }
-    }
-}
 
 /// Why the current job failed.
 #[derive(Debug, Clone, PartialEq, Eq, Object)]
@@ -103,7 +57,7 @@ fn failure(row: &video::Model) -> Option<FailureView> {
     let code = FailureCodeName::parse(stored).unwrap_or_else(|| {
         // The projector only writes codes the domain knows; anything else is a bug, shown as `internal`.
         tracing::warn!(video = %row.id, code = stored, "read model holds an unknown failure code");
-        FailureCodeName(fiapx_domain::FailureCode::Internal)
+        FailureCodeName::from(fiapx_domain::FailureCode::Internal)
     });
     Some(FailureView {
         code,
@@ -134,7 +88,7 @@ impl From<&video::Model> for VideoView {
             file_name: row.file_name.clone(),
             content_type: row.content_type.clone(),
             size_bytes: unsigned(row.source_size_bytes),
-            status: StatusName::from_row(&row.status),
+            status: StatusName::from(fiapx_projections::videos::parse_status(&row.status)),
             spec: spec(row),
             job: unsigned(i64::from(row.job)),
             attempt: unsigned(i64::from(row.attempt)),
