@@ -235,6 +235,9 @@ test("the video page: timeline, preview, download the ZIP", async () => {
   await page.locator("li.video", { hasText: "clip.mp4" }).getByRole("link", { name: "clip.mp4" }).click();
   await page.getByRole("heading", { name: "clip.mp4", level: 1 }).waitFor();
   videoUrl = page.url();
+  // The spec as the API returns it (the flat ExtractionSpec), described: the upload's defaults.
+  const spec = page.locator("dt", { hasText: "Extraction" }).locator("xpath=following-sibling::dd[1]");
+  assert.equal((await spec.textContent())?.trim(), "1 fps · png");
   await page.locator('.timeline li[data-event="completed"]').waitFor();
   const frames = Number(await page.getByTestId("frame-count").textContent());
   assert.ok(frames >= 3, `frame count ${frames}`);

@@ -151,7 +151,10 @@ export async function removeBucket(env, bucket) {
  */
 export async function startStack() {
   const env = stackEnv();
-  const binary = process.env.FIAPX_BIN ?? join(ROOT, "target/debug/fiapx");
+  // Where `cargo build -p fiapx` put it: FIAPX_BIN, else CARGO_TARGET_DIR (relative to the repository, as cargo
+  // takes it from make) or target/, then debug/fiapx.
+  const targetDir = process.env.CARGO_TARGET_DIR ? resolve(ROOT, process.env.CARGO_TARGET_DIR) : join(ROOT, "target");
+  const binary = process.env.FIAPX_BIN ?? join(targetDir, "debug/fiapx");
   if (!existsSync(binary)) throw new Error(`${binary} not found: run \`cargo build -p fiapx\` (make test-web does)`);
   const webDir = join(WEB, "dist");
   if (!existsSync(join(webDir, "index.html"))) throw new Error("web/dist is not built: run `npm run build` in web/");

@@ -1,8 +1,27 @@
-// The extraction spec form and the query parameters POST /api/v1/videos takes for the raw-body upload.
-// Defaults are the old monolith's: one PNG frame per second.
+// The extraction spec form: what it holds, its validation, and the spec it sends (the query parameters of the
+// raw-body upload, POST /api/v1/videos, or the same fields as a JSON ExtractionSpec), and the short description of
+// a video's spec. The rules (fields, selection modes, formats, defaults, ranges, patterns, the highest rate) are
+// not written here: they come from api/spec-schema.ts, generated from the OpenAPI document (scripts/gen-spec.mjs),
+// and the spec's type from api/schema.d.ts. The server checks again (400 `invalid_spec`).
+import type { components } from "./api/schema";
+import {
+  DEFAULT_FORMAT,
+  DEFAULT_QUALITY,
+  DEFAULT_SELECTION,
+  FORMATS,
+  LIMITS,
+  MAX_FPS,
+  PATTERNS,
+  SELECTION_MODES,
+  SPEC_FIELDS,
+} from "./api/spec-schema";
 
-export type SpecMode = "fps" | "every" | "count";
-export type ImageFormat = "png" | "jpeg" | "webp";
+export { FORMATS, LIMITS, MAX_FPS, SELECTION_MODES };
+
+/** A spec as the API takes it and returns it (a Video's `spec`). */
+export type ExtractionSpec = components["schemas"]["ExtractionSpec"];
+export type SpecMode = (typeof SELECTION_MODES)[number];
+export type ImageFormat = (typeof FORMATS)[number];
 
 /** What the form holds (strings as typed). */
 export interface SpecForm {
@@ -13,73 +32,143 @@ export interface SpecForm {
   maxWidth: string;
 }
 
-export const DEFAULT_SPEC: SpecForm = { mode: "fps", value: "1", format: "png", quality: "85", maxWidth: "" };
+/** The API's defaults: what a spec without any field extracts. */
+export const DEFAULT_SPEC: SpecForm = {
+  mode: DEFAULT_SELECTION.mode,
+  value: DEFAULT_SELECTION.value,
+  format: DEFAULT_FORMAT,
+  quality: String(DEFAULT_QUALITY),
+  maxWidth: "",
+};
+
+/** The value the form offers when the user picks a mode. */
+export const MODE_VALUES: Record<SpecMode, string> = {
+  ...{ fps: "1", every: "2", count: "10" },
+  [DEFAULT_SELECTION.mode]: DEFAULT_SELECTION.value,
+};
 
 /** Which field is wrong, for the form to point at it. */
 export type SpecProblem = "value" | "quality" | "maxWidth";
 
-const RATIONAL = /^(\d+(\.\d+)?)(\/(\d+))?$/;
+/** The largest numerator or denominator the API's rationals hold (u32). */
+const U32_MAX = 2 ** 32 - 1;
 
-function positiveRational(text: string): boolean {
-  const match = RATIONAL.exec(text.trim());
-  if (!match) return false;
-  const numerator = Number(match[1]);
-  const denominator = match[4] === undefined ? 1 : Number(match[4]);
-  return numerator > 0 && denominator > 0;
+interface Ratio {
+  num: number;
+  den: number;
 }
 
-function positiveInteger(text: string, max = 2 ** 32 - 1): boolean {
-  if (!/^\d+$/.test(text.trim())) return false;
-  const n = Number(text);
-  return n >= 1 && n <= max;
+const gcd = (a: number, b: number): number => (b === 0 ? a : gcd(b, a % b));
+
+/** `"2"`, `"0.5"`, `".25"`, `"30000/1001"` as the server reads them (decimals exact and reduced), or null. */
+function parseRational(text: string, pattern: RegExp): Ratio | null {
+  if (!pattern.test(text)) return null;
+  const s = text.trim();
+  let num: number;
+  let den: number;
+  const slash = s.indexOf("/");
+  if (slash >= 0) {
+    num = Number(s.slice(0, slash).trim());
+    den = Number(s.slice(slash + 1).trim());
+  } else {
+    const [whole = "", fraction = ""] = s.split(".");
+    const wholeValue = whole === "" ? 0 : Number(whole);
+    if (wholeValue > U32_MAX) return null;
+    den = 10 ** fraction.length;
+    num = wholeValue * den + (fraction === "" ? 0 : Number(fraction));
+    const divisor = gcd(num, den) || 1;
+    num /= divisor;
+    den /= divisor;
+  }
+  if (!(num <= U32_MAX && den <= U32_MAX)) return null;
+  return { num, den };
+}
+
+/** A whole number within `range` (bounds included), or null. */
+function integerIn(text: string, range: { minimum: number; maximum: number }): number | null {
+  const s = text.trim();
+  if (!/^\d+$/.test(s)) return null;
+  const n = Number(s);
+  return n >= range.minimum && n <= range.maximum ? n : null;
+}
+
+/** Whether the selection's value is one the API accepts: positive, and at most MAX_FPS frames per second. */
+function selectionOk(mode: SpecMode, value: string): boolean {
+  switch (mode) {
+    case "fps": {
+      const r = parseRational(value, PATTERNS.fps);
+      return r !== null && r.num > 0 && r.den > 0 && r.num <= r.den * MAX_FPS;
+    }
+    case "every": {
+      // One frame every num/den seconds is den/num frames per second.
+      const r = parseRational(value, PATTERNS.every);
+      return r !== null && r.num > 0 && r.den > 0 && r.den <= r.num * MAX_FPS;
+    }
+    case "count":
+      return integerIn(value, LIMITS.count) !== null;
+    default: {
+      const unknown: never = mode;
+      return unknown;
+    }
+  }
 }
 
 /** The form's problems (empty when it can be sent). */
 export function validateSpec(form: SpecForm): SpecProblem[] {
   const problems: SpecProblem[] = [];
-  const valueOk = form.mode === "count" ? positiveInteger(form.value) : positiveRational(form.value);
-  if (!valueOk) problems.push("value");
-  if (form.format === "jpeg" && !positiveInteger(form.quality, 100)) problems.push("quality");
-  if (form.maxWidth.trim() !== "" && !positiveInteger(form.maxWidth)) problems.push("maxWidth");
+  if (!selectionOk(form.mode, form.value)) problems.push("value");
+  if (form.format === "jpeg" && integerIn(form.quality, LIMITS.quality) === null) problems.push("quality");
+  if (form.maxWidth.trim() !== "" && integerIn(form.maxWidth, LIMITS.max_width) === null) problems.push("maxWidth");
   return problems;
 }
 
-/** The query parameters for a valid form (the server checks again and answers 400 `invalid_spec`). */
-export function specQuery(form: SpecForm): URLSearchParams {
+/** The spec of a valid form: the selection, the format, the quality only for JPEG, `max_width` only when set. */
+export function toSpec(form: SpecForm): ExtractionSpec {
+  const value = form.value.trim();
+  const spec: ExtractionSpec = form.mode === "count" ? { count: Number(value) } : { [form.mode]: value };
+  spec.format = form.format;
+  if (form.format === "jpeg") spec.quality = Number(form.quality.trim());
+  if (form.maxWidth.trim() !== "") spec.max_width = Number(form.maxWidth.trim());
+  return spec;
+}
+
+/** A spec as query parameters, in the document's field order. */
+export function specParams(spec: ExtractionSpec): URLSearchParams {
   const query = new URLSearchParams();
-  query.set(form.mode, form.value.trim());
-  query.set("format", form.format);
-  if (form.format === "jpeg") query.set("quality", form.quality.trim());
-  if (form.maxWidth.trim() !== "") query.set("max_width", form.maxWidth.trim());
+  for (const field of SPEC_FIELDS) {
+    const value = spec[field];
+    if (value !== undefined) query.set(field, String(value));
+  }
   return query;
 }
 
-/** `num/den` as a short number (`1`, `0.5`, `30000/1001`). */
-function rational(num: unknown, den: unknown): string {
-  const n = Number(num);
-  const d = Number(den ?? 1);
-  if (!Number.isFinite(n) || !Number.isFinite(d) || d === 0) return "?";
+/** The query parameters for a valid form. */
+export function specQuery(form: SpecForm): URLSearchParams {
+  return specParams(toSpec(form));
+}
+
+/** A rational as a short number: `1`, `0.5`, `2.5`, `30000/1001`. */
+function shortRational(text: string): string {
+  const match = /^\s*(\d+)\s*\/\s*(\d+)\s*$/.exec(text);
+  if (!match) return text.trim();
+  const n = Number(match[1]);
+  const d = Number(match[2]);
+  if (d === 0) return "?";
   if (d === 1) return String(n);
   const value = n / d;
   return Number.isInteger(value * 1000) ? String(value) : `${n}/${d}`;
 }
 
-/**
- * A short description of a stored spec (a Video's `spec`: `{selection: {mode, num, den | count}, format: {type,
- * quality?}, max_width?, max_height?}`, the persisted form), e.g. `1 fps · png`.
- */
-export function describeSpec(spec: unknown): string {
+/** A short description of a spec (a Video's `spec`), e.g. `1 fps · png`, `1 / 2.5 s · jpeg q80 · ≤ 320 px`. */
+export function describeSpec(spec: ExtractionSpec | null | undefined): string {
   if (!spec || typeof spec !== "object") return "";
-  const s = spec as Record<string, unknown>;
   const parts: string[] = [];
-  const selection = (s.selection ?? {}) as Record<string, unknown>;
-  if (selection.mode === "fps") parts.push(`${rational(selection.num, selection.den)} fps`);
-  if (selection.mode === "every") parts.push(`1 / ${rational(selection.num, selection.den)} s`);
-  if (selection.mode === "count") parts.push(`${String(selection.count)} ×`);
-  const format = (s.format ?? {}) as Record<string, unknown>;
-  const type = typeof format.type === "string" ? format.type : "png";
-  parts.push(format.quality !== undefined ? `${type} q${String(format.quality)}` : type);
-  if (s.max_width !== undefined) parts.push(`≤ ${String(s.max_width)} px`);
-  if (s.max_height !== undefined) parts.push(`≤ ${String(s.max_height)} px ↕`);
+  if (spec.fps !== undefined) parts.push(`${shortRational(spec.fps)} fps`);
+  if (spec.every !== undefined) parts.push(`1 / ${shortRational(spec.every)} s`);
+  if (spec.count !== undefined) parts.push(`${String(spec.count)} ×`);
+  const format = spec.format ?? DEFAULT_FORMAT;
+  parts.push(spec.quality !== undefined ? `${format} q${String(spec.quality)}` : format);
+  if (spec.max_width !== undefined) parts.push(`≤ ${String(spec.max_width)} px`);
+  if (spec.max_height !== undefined) parts.push(`≤ ${String(spec.max_height)} px ↕`);
   return parts.join(" · ");
 }

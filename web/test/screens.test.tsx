@@ -6,6 +6,7 @@ import { I18nContext, makeI18n, type Locale } from "../src/i18n";
 import { SignIn } from "../src/screens/auth";
 import { UploadPanel } from "../src/screens/upload";
 import { Videos } from "../src/screens/videos";
+import { FORMATS, LIMITS, SELECTION_MODES } from "../src/spec";
 
 const FAILURE_CODES = [
   { code: "corrupt_input", retryable: false, message_en: "The video file is damaged.", message_pt_br: "O arquivo de vídeo está danificado." },
@@ -75,6 +76,30 @@ describe("upload panel", () => {
     // The wrong field takes the focus, described by its message: what a screen reader then says.
     await waitFor(() => expect(document.activeElement).toBe(value));
     expect(document.getElementById(value.getAttribute("aria-describedby")!)?.textContent).toMatch(/positive number/);
+  });
+
+  it("applies the API's limits: a maximum width under the minimum is refused, with the document's range", async () => {
+    render(withI18n(<UploadPanel credentials={{ token: () => null, renew: async () => false }} onUploaded={() => undefined} />));
+    const width = screen.getByLabelText(/Maximum width/) as HTMLInputElement;
+    expect([width.min, width.max]).toEqual([String(LIMITS.max_width.minimum), String(LIMITS.max_width.maximum)]);
+    expect([...(screen.getByLabelText("Image format") as HTMLSelectElement).options].map((o) => o.value)).toEqual([...FORMATS]);
+    expect([...(screen.getByLabelText("Frames") as HTMLSelectElement).options].map((o) => o.value)).toEqual([...SELECTION_MODES]);
+    fireEvent.input(width, { target: { value: "8" } });
+    fireEvent.change(screen.getByLabelText("Choose files"), {
+      target: { files: [new File(["x"], "a.mp4", { type: "video/mp4" })] },
+    });
+    expect(width.getAttribute("aria-invalid")).toBe("true");
+    expect(screen.getByText(`Maximum width is a whole number from 16 to 16384, or empty.`)).toBeTruthy();
+    expect(screen.queryByText("a.mp4")).toBeNull();
+    await waitFor(() => expect(document.activeElement).toBe(width));
+    // A count over the maximum points at the value, with the count's range.
+    fireEvent.input(width, { target: { value: "" } });
+    fireEvent.change(screen.getByLabelText("Frames"), { target: { value: "count" } });
+    const value = screen.getByLabelText("Number of frames") as HTMLInputElement;
+    expect(value.value).toBe("10");
+    fireEvent.input(value, { target: { value: String(LIMITS.count.maximum + 1) } });
+    expect(value.getAttribute("aria-invalid")).toBe("true");
+    expect(screen.getByText("Enter a whole number of frames from 1 to 100000.")).toBeTruthy();
   });
 
   it("takes several dropped files at once and refuses file drops beside the zone", async () => {

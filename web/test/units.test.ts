@@ -6,7 +6,16 @@ import { SessionStore } from "../src/api/session";
 import { uploadContentType, uploadVideo } from "../src/api/upload";
 import { DICTIONARIES, localeFor, translator } from "../src/i18n";
 import { parseRoute, shareUrl } from "../src/router";
-import { DEFAULT_SPEC, describeSpec, specQuery, validateSpec } from "../src/spec";
+import {
+  DEFAULT_SPEC,
+  LIMITS,
+  MAX_FPS,
+  describeSpec,
+  specParams,
+  specQuery,
+  toSpec,
+  validateSpec,
+} from "../src/spec";
 
 const json = (status: number, body: unknown) =>
   new Response(JSON.stringify(body), { status, headers: { "Content-Type": "application/json" } });
@@ -34,15 +43,69 @@ describe("extraction spec", () => {
     expect(specQuery({ ...DEFAULT_SPEC, format: "webp", quality: "70" }).has("quality")).toBe(false);
   });
 
-  it("describes a stored spec", () => {
-    expect(describeSpec({ selection: { mode: "fps", num: 1, den: 1 }, format: { type: "png" } })).toBe("1 fps · png");
-    expect(describeSpec({ selection: { mode: "fps", num: 30000, den: 1001 }, format: { type: "webp" } })).toBe(
-      "30000/1001 fps · webp",
+  it("describes a video's spec in the shape the API returns", () => {
+    expect(describeSpec({ fps: "1", format: "png" })).toBe("1 fps · png");
+    expect(describeSpec({ fps: "30000/1001", format: "webp" })).toBe("30000/1001 fps · webp");
+    expect(describeSpec({ fps: "1/2", format: "png" })).toBe("0.5 fps · png");
+    expect(describeSpec({ every: "5/2", format: "jpeg", quality: 80, max_width: 320 })).toBe(
+      "1 / 2.5 s · jpeg q80 · ≤ 320 px",
     );
+    expect(describeSpec({ count: 12, format: "png" })).toBe("12 × · png");
+    expect(describeSpec({ count: 5, format: "webp", max_height: 90 })).toBe("5 × · webp · ≤ 90 px ↕");
+    // An accepted upload shown before the read model has it: no spec yet, the API's default format.
+    expect(describeSpec({})).toBe("png");
+  });
+
+  it("sends the form as the API's ExtractionSpec", () => {
+    expect(toSpec(DEFAULT_SPEC)).toEqual({ fps: "1", format: "png" });
+    expect(toSpec({ mode: "every", value: " 5/2 ", format: "jpeg", quality: "80", maxWidth: "320" })).toEqual({
+      every: "5/2",
+      format: "jpeg",
+      quality: 80,
+      max_width: 320,
+    });
+    expect(toSpec({ ...DEFAULT_SPEC, mode: "count", value: "5", format: "webp" })).toEqual({ count: 5, format: "webp" });
+    // What a video's spec says is what the form would send again.
+    expect(specParams({ count: 5, format: "webp", max_height: 90 }).toString()).toBe("count=5&format=webp&max_height=90");
+  });
+
+  it("refuses what the generated limits refuse, and accepts their bounds", () => {
+    const count = (value: number) => validateSpec({ ...DEFAULT_SPEC, mode: "count", value: String(value) });
+    expect(count(LIMITS.count.minimum)).toEqual([]);
+    expect(count(LIMITS.count.maximum)).toEqual([]);
+    expect(count(LIMITS.count.minimum - 1)).toEqual(["value"]);
+    expect(count(LIMITS.count.maximum + 1)).toEqual(["value"]);
+    expect(count(100001)).toEqual(["value"]);
+
+    const width = (value: number) => validateSpec({ ...DEFAULT_SPEC, maxWidth: String(value) });
+    expect(width(LIMITS.max_width.minimum)).toEqual([]);
+    expect(width(LIMITS.max_width.maximum)).toEqual([]);
+    expect(width(8)).toEqual(["maxWidth"]);
+    expect(width(LIMITS.max_width.minimum - 1)).toEqual(["maxWidth"]);
+    expect(width(LIMITS.max_width.maximum + 1)).toEqual(["maxWidth"]);
+
+    const quality = (value: number) => validateSpec({ ...DEFAULT_SPEC, format: "jpeg", quality: String(value) });
+    expect(quality(LIMITS.quality.minimum)).toEqual([]);
+    expect(quality(LIMITS.quality.maximum)).toEqual([]);
+    expect(quality(LIMITS.quality.minimum - 1)).toEqual(["quality"]);
+    expect(quality(LIMITS.quality.maximum + 1)).toEqual(["quality"]);
+
+    // At most MAX_FPS frames per second, asked as a rate or as a period.
+    expect(validateSpec({ ...DEFAULT_SPEC, value: String(MAX_FPS) })).toEqual([]);
+    expect(validateSpec({ ...DEFAULT_SPEC, value: String(MAX_FPS + 1) })).toEqual(["value"]);
+    expect(validateSpec({ ...DEFAULT_SPEC, value: `${MAX_FPS * 1001 + 1}/1001` })).toEqual(["value"]);
+    expect(validateSpec({ ...DEFAULT_SPEC, mode: "every", value: `1/${MAX_FPS}` })).toEqual([]);
+    expect(validateSpec({ ...DEFAULT_SPEC, mode: "every", value: `1/${MAX_FPS + 1}` })).toEqual(["value"]);
+    expect(validateSpec({ ...DEFAULT_SPEC, mode: "every", value: "0.001" })).toEqual(["value"]);
+    // The document's pattern: at most six decimals, no signs or exponents.
+    expect(validateSpec({ ...DEFAULT_SPEC, value: ".25" })).toEqual([]);
+    expect(validateSpec({ ...DEFAULT_SPEC, value: "0.1234567" })).toEqual(["value"]);
+    expect(validateSpec({ ...DEFAULT_SPEC, value: "1e2" })).toEqual(["value"]);
+    expect(validateSpec({ ...DEFAULT_SPEC, value: "-1" })).toEqual(["value"]);
+    // Several problems at once, each pointing at its field.
     expect(
-      describeSpec({ selection: { mode: "every", num: 5, den: 2 }, format: { type: "jpeg", quality: 80 }, max_width: 320 }),
-    ).toBe("1 / 2.5 s · jpeg q80 · ≤ 320 px");
-    expect(describeSpec({ selection: { mode: "count", count: 12 }, format: { type: "png" } })).toBe("12 × · png");
+      validateSpec({ mode: "count", value: "0", format: "jpeg", quality: "0", maxWidth: String(LIMITS.max_width.maximum + 1) }),
+    ).toEqual(["value", "quality", "maxWidth"]);
   });
 });
 

@@ -382,6 +382,42 @@ export interface components {
          */
         ErrorCode: "bad_request" | "invalid_spec" | "unauthorized" | "invalid_token" | "token_expired" | "token_revoked" | "invalid_credentials" | "forbidden" | "not_found" | "method_not_allowed" | "not_ready" | "conflict" | "email_taken" | "too_large" | "unsupported_media_type" | "unprocessable" | "weak_password" | "rate_limited" | "unavailable" | "internal";
         /**
+         * ExtractionSpec
+         * @description What to extract. Every field is optional; with none the old monolith's output is kept: one PNG per second.
+         *     At most one of `fps`, `every`, `count`. Limits: at most 240 frames per second, `count` from 1 to 100000 (and no
+         *     more than the processors' configured frames per archive), `quality` from 1 to 100, `max_width`/`max_height`
+         *     from 16 to 16384 pixels. A video's `spec` has this same shape, with `fps`, `every` or `count` and `format`
+         *     always present.
+         */
+        ExtractionSpec: {
+            /** @description Frames per second, a number or a fraction: `1`, `0.5`, `30000/1001`. */
+            fps?: string;
+            /** @description One frame every N seconds, a number or a fraction: `2`, `2.5`, `5/2`. */
+            every?: string;
+            /**
+             * Format: uint32
+             * @description N frames evenly spaced over the video.
+             */
+            count?: number;
+            /** @description Image format (default `png`). */
+            format?: components["schemas"]["FormatName"] & unknown;
+            /**
+             * Format: uint8
+             * @description JPEG quality 1..=100 (default 85); only with `format=jpeg`.
+             */
+            quality?: number;
+            /**
+             * Format: uint32
+             * @description Scale down to at most this width (pixels, keeping the aspect ratio).
+             */
+            max_width?: number;
+            /**
+             * Format: uint32
+             * @description Scale down to at most this height (pixels, keeping the aspect ratio).
+             */
+            max_height?: number;
+        };
+        /**
          * @description Every failure code (the `failure.code` of a video and of a `video.failed` webhook).
          * @enum {string}
          */
@@ -398,6 +434,11 @@ export interface components {
             /** @description Whether another attempt is scheduled. */
             will_retry: boolean;
         };
+        /**
+         * @description Image format of the extracted frames.
+         * @enum {string}
+         */
+        FormatName: "png" | "jpeg" | "webp";
         /** @description A live event of `GET /api/v1/videos/{id}/events` (SSE event name = `type`). */
         LiveEvent: components["schemas"]["LiveEvent_StatusUpdate"] | components["schemas"]["LiveEvent_ProgressUpdate"];
         /** @description A live event of `GET /api/v1/videos/{id}/events` (SSE event name = `type`). */
@@ -556,12 +597,10 @@ export interface components {
             /** @description Lifecycle status. */
             status: components["schemas"]["VideoStatus"] & unknown;
             /**
-             * @description The extraction spec of the current job in its stored (v1) form, e.g.
-             *     `{"selection": {"mode": "fps", "num": 1, "den": 1}, "format": {"type": "png"}}`: `selection.mode` is `fps`
-             *     or `every` (with `num`/`den`) or `count` (with `count`); `format.type` is `png`, `jpeg` (with `quality`)
-             *     or `webp`; optional `max_width`, `max_height` (JSON Schema: `spec` in schemas/json/uploaded.v1.schema.json).
+             * @description The extraction spec of the current job, in the shape uploads and `reprocess` accept (so it can be sent
+             *     back as it is).
              */
-            spec: unknown;
+            spec: components["schemas"]["ExtractionSpec"] & unknown;
             /**
              * Format: uint32
              * @description Current job: 0 for the upload, +1 per reprocess.
@@ -608,48 +647,10 @@ export interface components {
             next_cursor?: string;
         };
         /**
-         * @description Where a video is in its life.
+         * @description Where a video is in its life: the API's view of [`fiapx_domain::VideoStatus`], whose stable strings it uses.
          * @enum {string}
          */
         VideoStatus: "queued" | "processing" | "retry_scheduled" | "completed" | "failed" | "deleted";
-        /**
-         * ExtractionSpec
-         * @description What to extract. Every field is optional; with none the old monolith's output is kept: one PNG per second.
-         *     At most one of `fps`, `every`, `count`.
-         */
-        ExtractionSpec: {
-            /** @description Frames per second, a number or a fraction: `1`, `0.5`, `30000/1001`. */
-            fps?: string;
-            /** @description One frame every N seconds, a number or a fraction: `2`, `2.5`, `5/2`. */
-            every?: string;
-            /**
-             * Format: uint32
-             * @description N frames evenly spaced over the video.
-             */
-            count?: number;
-            /** @description Image format (default `png`). */
-            format?: components["schemas"]["FormatName"] & unknown;
-            /**
-             * Format: uint8
-             * @description JPEG quality 1..=100 (default 85); only with `format=jpeg`.
-             */
-            quality?: number;
-            /**
-             * Format: uint32
-             * @description Scale down to at most this width (pixels, keeping the aspect ratio).
-             */
-            max_width?: number;
-            /**
-             * Format: uint32
-             * @description Scale down to at most this height (pixels, keeping the aspect ratio).
-             */
-            max_height?: number;
-        };
-        /**
-         * @description Image format of the extracted frames.
-         * @enum {string}
-         */
-        FormatName: "png" | "jpeg" | "webp";
         /**
          * VideoAccepted
          * @description A command was accepted: the video is queued for (re)processing.

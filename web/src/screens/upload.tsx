@@ -3,10 +3,15 @@ import { useEffect, useRef, useState } from "preact/hooks";
 import type { Credentials } from "../api/client";
 import { type Accepted, type UploadHandle, uploadVideo } from "../api/upload";
 import { errorText } from "../errors";
-import { type MessageKey, useI18n } from "../i18n";
+import { type MessageKey, type Translate, useI18n } from "../i18n";
 import {
   DEFAULT_SPEC,
+  FORMATS,
   type ImageFormat,
+  LIMITS,
+  MAX_FPS,
+  MODE_VALUES,
+  SELECTION_MODES,
   type SpecForm,
   type SpecMode,
   type SpecProblem,
@@ -32,8 +37,23 @@ interface Item {
 /** The input of each field the spec can have a problem with. */
 const FIELD_IDS: Record<SpecProblem, string> = { value: "spec-value", quality: "spec-quality", maxWidth: "spec-max-width" };
 
+/** How each image format is shown (a format the API adds is a type error here until it has a name). */
+const FORMAT_NAMES: Record<ImageFormat, string> = { png: "PNG", jpeg: "JPEG", webp: "WebP" };
+
 /** Uploads at once: two keep the link busy without starving the live-status streams of connections. */
 const PARALLEL = 2;
+
+/** What is wrong with the selection's value, with the API's limits for that mode. */
+function valueProblem(t: Translate, mode: SpecMode): string {
+  switch (mode) {
+    case "fps":
+      return t("upload.invalid.fps", { max: MAX_FPS });
+    case "every":
+      return t("upload.invalid.every", { maxFps: MAX_FPS });
+    case "count":
+      return t("upload.invalid.count", { min: LIMITS.count.minimum, max: LIMITS.count.maximum });
+  }
+}
 
 export function UploadPanel(props: { credentials: Credentials; onUploaded(accepted: Accepted, file: File): void }) {
   const { credentials, onUploaded } = props;
@@ -154,10 +174,10 @@ export function UploadPanel(props: { credentials: Credentials; onUploaded(accept
               value={spec.mode}
               onChange={(e) => {
                 const mode = e.currentTarget.value as SpecMode;
-                setSpec((s) => ({ ...s, mode, value: mode === "count" ? "10" : mode === "every" ? "2" : "1" }));
+                setSpec((s) => ({ ...s, mode, value: MODE_VALUES[mode] }));
               }}
             >
-              {(["fps", "every", "count"] as const).map((mode) => (
+              {SELECTION_MODES.map((mode) => (
                 <option value={mode}>{t(`upload.mode.${mode}` as MessageKey)}</option>
               ))}
             </select>
@@ -174,7 +194,7 @@ export function UploadPanel(props: { credentials: Credentials; onUploaded(accept
             />
             {problem("value") && (
               <p id="spec-value-error" class="field-error">
-                {t("upload.invalid.value")}
+                {valueProblem(t, spec.mode)}
               </p>
             )}
           </div>
@@ -185,19 +205,19 @@ export function UploadPanel(props: { credentials: Credentials; onUploaded(accept
               value={spec.format}
               onChange={(e) => setField("format", e.currentTarget.value as ImageFormat)}
             >
-              <option value="png">PNG</option>
-              <option value="jpeg">JPEG</option>
-              <option value="webp">WebP</option>
+              {FORMATS.map((format) => (
+                <option value={format}>{FORMAT_NAMES[format]}</option>
+              ))}
             </select>
           </div>
           {spec.format === "jpeg" && (
             <div>
-              <label for="spec-quality">{t("upload.quality")}</label>
+              <label for="spec-quality">{t("upload.quality", { min: LIMITS.quality.minimum, max: LIMITS.quality.maximum })}</label>
               <input
                 id="spec-quality"
                 type="number"
-                min={1}
-                max={100}
+                min={LIMITS.quality.minimum}
+                max={LIMITS.quality.maximum}
                 value={spec.quality}
                 aria-invalid={problem("quality")}
                 aria-describedby={problem("quality") ? "spec-quality-error" : undefined}
@@ -205,7 +225,7 @@ export function UploadPanel(props: { credentials: Credentials; onUploaded(accept
               />
               {problem("quality") && (
                 <p id="spec-quality-error" class="field-error">
-                  {t("upload.invalid.quality")}
+                  {t("upload.invalid.quality", { min: LIMITS.quality.minimum, max: LIMITS.quality.maximum })}
                 </p>
               )}
             </div>
@@ -215,7 +235,8 @@ export function UploadPanel(props: { credentials: Credentials; onUploaded(accept
             <input
               id="spec-max-width"
               type="number"
-              min={1}
+              min={LIMITS.max_width.minimum}
+              max={LIMITS.max_width.maximum}
               value={spec.maxWidth}
               aria-invalid={problem("maxWidth")}
               aria-describedby={problem("maxWidth") ? "spec-max-width-error" : undefined}
@@ -223,7 +244,7 @@ export function UploadPanel(props: { credentials: Credentials; onUploaded(accept
             />
             {problem("maxWidth") && (
               <p id="spec-max-width-error" class="field-error">
-                {t("upload.invalid.maxWidth")}
+                {t("upload.invalid.maxWidth", { min: LIMITS.max_width.minimum, max: LIMITS.max_width.maximum })}
               </p>
             )}
           </div>
