@@ -647,7 +647,7 @@ export interface components {
             next_cursor?: string;
         };
         /**
-         * @description Where a video is in its life: the API's view of [`fiapx_domain::VideoStatus`], whose stable strings it uses.
+         * @description Where a video is in its life: `queued` (waiting for a processor), `processing`, `retry_scheduled` (a transient fault; another attempt will come), `completed` (the archive is ready), `failed` (for good, see `failure`; can be reprocessed), `deleted`.
          * @enum {string}
          */
         VideoStatus: "queued" | "processing" | "retry_scheduled" | "completed" | "failed" | "deleted";
