@@ -1,65 +1,108 @@
 // Sign in and create an account.
+import type { ComponentChildren, JSX } from "preact";
 import { useState } from "preact/hooks";
 import type { SessionStore } from "../api/session";
 import { Alert, PageHeading } from "../components";
 import { errorText } from "../errors";
-import { useI18n } from "../i18n";
+import { type Translate, useI18n } from "../i18n";
 import { navigate, onLinkClick } from "../router";
 
-export function SignIn({ session }: { session: SessionStore }) {
-  const { t } = useI18n();
-  const [email, setEmail] = useState("");
-  const [password, setPassword] = useState("");
+/** A form's busy flag and error; `submit` runs `check` (a message stops it), then `action`, then goes home. */
+function useAuthSubmit(t: Translate, action: () => Promise<unknown>, check: () => string | null = () => null) {
   const [busy, setBusy] = useState(false);
   const [error, setError] = useState<string | null>(null);
-
   const submit = async (event: Event) => {
     event.preventDefault();
+    const problem = check();
+    if (problem !== null) {
+      setError(problem);
+      return;
+    }
     setBusy(true);
     setError(null);
     try {
-      await session.login(email.trim(), password);
+      await action();
       navigate("/", true);
     } catch (e) {
       setError(errorText(t, e));
       setBusy(false);
     }
   };
+  return { busy, error, submit };
+}
 
+type FieldProps = Omit<JSX.InputHTMLAttributes<HTMLInputElement>, "value" | "onInput"> & {
+  id: string;
+  label: string;
+  value: string;
+  onValue: (value: string) => void;
+};
+
+/** A labelled, required input. */
+function Field({ id, label, value, onValue, ...input }: FieldProps) {
+  return (
+    <>
+      <label for={id}>{label}</label>
+      <input id={id} required value={value} onInput={(e) => onValue(e.currentTarget.value)} {...input} />
+    </>
+  );
+}
+
+interface AuthCardProps {
+  title: string;
+  busy: boolean;
+  error: string | null;
+  onSubmit: (event: Event) => void;
+  /** The other screen: the question, the link's text and where it goes. */
+  other: { question: string; label: string; href: string };
+  children: ComponentChildren;
+}
+
+function AuthCard({ title, busy, error, onSubmit, other, children }: AuthCardProps) {
+  const { t } = useI18n();
   return (
     <section class="card narrow">
-      <PageHeading>{t("auth.signIn")}</PageHeading>
-      <form onSubmit={submit} aria-busy={busy}>
+      <PageHeading>{title}</PageHeading>
+      <form onSubmit={onSubmit} aria-busy={busy}>
         {error && <Alert>{error}</Alert>}
-        <label for="signin-email">{t("auth.email")}</label>
-        <input
-          id="signin-email"
-          type="email"
-          autocomplete="username"
-          required
-          value={email}
-          onInput={(e) => setEmail(e.currentTarget.value)}
-        />
-        <label for="signin-password">{t("auth.password")}</label>
-        <input
-          id="signin-password"
-          type="password"
-          autocomplete="current-password"
-          required
-          value={password}
-          onInput={(e) => setPassword(e.currentTarget.value)}
-        />
+        {children}
         <button type="submit" class="primary" disabled={busy}>
-          {busy ? t("auth.working") : t("auth.signIn")}
+          {busy ? t("auth.working") : title}
         </button>
       </form>
       <p>
-        {t("auth.noAccount")}{" "}
-        <a href="/register" onClick={onLinkClick}>
-          {t("auth.register")}
+        {other.question}{" "}
+        <a href={other.href} onClick={onLinkClick}>
+          {other.label}
         </a>
       </p>
     </section>
+  );
+}
+
+export function SignIn({ session }: { session: SessionStore }) {
+  const { t } = useI18n();
+  const [email, setEmail] = useState("");
+  const [password, setPassword] = useState("");
+  const { busy, error, submit } = useAuthSubmit(t, () => session.login(email.trim(), password));
+  return (
+    <AuthCard
+      title={t("auth.signIn")}
+      busy={busy}
+      error={error}
+      onSubmit={submit}
+      other={{ question: t("auth.noAccount"), label: t("auth.register"), href: "/register" }}
+    >
+      <Field id="signin-email" label={t("auth.email")} type="email" autocomplete="username" value={email} onValue={setEmail} />
+      <Field
+        id="signin-password"
+        label={t("auth.password")}
+        type="password"
+        autocomplete="current-password"
+        value={password}
+        onValue={setPassword}
+      />
+    </AuthCard>
   );
 }
 
@@ -68,73 +111,35 @@ export function Register({ session }: { session: SessionStore }) {
   const [name, setName] = useState("");
   const [email, setEmail] = useState("");
   const [password, setPassword] = useState("");
-  const [busy, setBusy] = useState(false);
-  const [error, setError] = useState<string | null>(null);
-
-  const submit = async (event: Event) => {
-    event.preventDefault();
-    if (password.length < 10) {
-      setError(t("error.weak_password"));
-      return;
-    }
-    setBusy(true);
-    setError(null);
-    try {
-      await session.register(email.trim(), password, name.trim(), locale);
-      navigate("/", true);
-    } catch (e) {
-      setError(errorText(t, e));
-      setBusy(false);
-    }
-  };
-
+  const { busy, error, submit } = useAuthSubmit(
+    t,
+    () => session.register(email.trim(), password, name.trim(), locale),
+    () => (password.length < 10 ? t("error.weak_password") : null),
+  );
   return (
-    <section class="card narrow">
-      <PageHeading>{t("auth.register")}</PageHeading>
-      <form onSubmit={submit} aria-busy={busy}>
-        {error && <Alert>{error}</Alert>}
-        <label for="register-name">{t("auth.displayName")}</label>
-        <input
-          id="register-name"
-          autocomplete="name"
-          required
-          value={name}
-          onInput={(e) => setName(e.currentTarget.value)}
-        />
-        <label for="register-email">{t("auth.email")}</label>
-        <input
-          id="register-email"
-          type="email"
-          autocomplete="username"
-          required
-          value={email}
-          onInput={(e) => setEmail(e.currentTarget.value)}
-        />
-        <label for="register-password">{t("auth.password")}</label>
-        <input
-          id="register-password"
-          type="password"
-          autocomplete="new-password"
-          required
-          minLength={10}
-          maxLength={128}
-          aria-describedby="register-password-hint"
-          value={password}
-          onInput={(e) => setPassword(e.currentTarget.value)}
-        />
-        <p id="register-password-hint" class="hint">
-          {t("auth.passwordHint")}
-        </p>
-        <button type="submit" class="primary" disabled={busy}>
-          {busy ? t("auth.working") : t("auth.register")}
-        </button>
-      </form>
-      <p>
-        {t("auth.haveAccount")}{" "}
-        <a href="/signin" onClick={onLinkClick}>
-          {t("auth.signIn")}
-        </a>
+    <AuthCard
+      title={t("auth.register")}
+      busy={busy}
+      error={error}
+      onSubmit={submit}
+      other={{ question: t("auth.haveAccount"), label: t("auth.signIn"), href: "/signin" }}
+    >
+      <Field id="register-name" label={t("auth.displayName")} autocomplete="name" value={name} onValue={setName} />
+      <Field id="register-email" label={t("auth.email")} type="email" autocomplete="username" value={email} onValue={setEmail} />
+      <Field
+        id="register-password"
+        label={t("auth.password")}
+        type="password"
+        autocomplete="new-password"
+        minLength={10}
+        maxLength={128}
+        aria-describedby="register-password-hint"
+        value={password}
+        onValue={setPassword}
+      />
+      <p id="register-password-hint" class="hint">
+        {t("auth.passwordHint")}
       </p>
-    </section>
+    </AuthCard>
   );
 }

@@ -1,4 +1,5 @@
 // Upload one or several files (picked or dropped), each with its own byte progress bar, and the extraction spec.
+import type { JSX } from "preact";
 import { useEffect, useRef, useState } from "preact/hooks";
 import type { Credentials } from "../api/client";
 import { type Accepted, type UploadHandle, uploadVideo } from "../api/upload";
@@ -53,6 +54,42 @@ function valueProblem(t: Translate, mode: SpecMode): string {
     case "count":
       return t("upload.invalid.count", { min: LIMITS.count.minimum, max: LIMITS.count.maximum });
   }
+}
+
+type CheckedInputProps = Omit<JSX.InputHTMLAttributes<HTMLInputElement>, "value" | "onInput"> & {
+  id: string;
+  label: string;
+  value: string;
+  /** A whole number in this range (the spec's limit from the OpenAPI document). */
+  range?: { minimum: number; maximum: number };
+  /** Whether the value is wrong (then `error` is shown under it and announced with it). */
+  invalid: boolean;
+  error: string;
+  onValue: (value: string) => void;
+};
+
+/** A labelled spec field that points at its own error message. */
+function CheckedInput({ id, label, value, range, invalid, error, onValue, ...input }: CheckedInputProps) {
+  const bounds = range ? { type: "number", min: range.minimum, max: range.maximum } : {};
+  return (
+    <div>
+      <label for={id}>{label}</label>
+      <input
+        id={id}
+        value={value}
+        aria-invalid={invalid}
+        aria-describedby={invalid ? `${id}-error` : undefined}
+        onInput={(e) => onValue(e.currentTarget.value)}
+        {...bounds}
+        {...input}
+      />
+      {invalid && (
+        <p id={`${id}-error`} class="field-error">
+          {error}
+        </p>
+      )}
+    </div>
+  );
 }
 
 export function UploadPanel(props: { credentials: Credentials; onUploaded(accepted: Accepted, file: File): void }) {
@@ -182,22 +219,15 @@ export function UploadPanel(props: { credentials: Credentials; onUploaded(accept
               ))}
             </select>
           </div>
-          <div>
-            <label for="spec-value">{t(`upload.value.${spec.mode}` as MessageKey)}</label>
-            <input
-              id="spec-value"
-              inputMode="decimal"
-              value={spec.value}
-              aria-invalid={problem("value")}
-              aria-describedby={problem("value") ? "spec-value-error" : undefined}
-              onInput={(e) => setField("value", e.currentTarget.value)}
-            />
-            {problem("value") && (
-              <p id="spec-value-error" class="field-error">
-                {valueProblem(t, spec.mode)}
-              </p>
-            )}
-          </div>
+          <CheckedInput
+            id="spec-value"
+            label={t(`upload.value.${spec.mode}` as MessageKey)}
+            inputMode="decimal"
+            value={spec.value}
+            invalid={problem("value")}
+            error={valueProblem(t, spec.mode)}
+            onValue={(value) => setField("value", value)}
+          />
           <div>
             <label for="spec-format">{t("upload.format")}</label>
             <select
@@ -211,43 +241,25 @@ export function UploadPanel(props: { credentials: Credentials; onUploaded(accept
             </select>
           </div>
           {spec.format === "jpeg" && (
-            <div>
-              <label for="spec-quality">{t("upload.quality", { min: LIMITS.quality.minimum, max: LIMITS.quality.maximum })}</label>
-              <input
-                id="spec-quality"
-                type="number"
-                min={LIMITS.quality.minimum}
-                max={LIMITS.quality.maximum}
-                value={spec.quality}
-                aria-invalid={problem("quality")}
-                aria-describedby={problem("quality") ? "spec-quality-error" : undefined}
-                onInput={(e) => setField("quality", e.currentTarget.value)}
-              />
-              {problem("quality") && (
-                <p id="spec-quality-error" class="field-error">
-                  {t("upload.invalid.quality", { min: LIMITS.quality.minimum, max: LIMITS.quality.maximum })}
-                </p>
-              )}
-            </div>
-          )}
-          <div>
-            <label for="spec-max-width">{t("upload.maxWidth")}</label>
-            <input
-              id="spec-max-width"
-              type="number"
-              min={LIMITS.max_width.minimum}
-              max={LIMITS.max_width.maximum}
-              value={spec.maxWidth}
-              aria-invalid={problem("maxWidth")}
-              aria-describedby={problem("maxWidth") ? "spec-max-width-error" : undefined}
-              onInput={(e) => setField("maxWidth", e.currentTarget.value)}
+            <CheckedInput
+              id="spec-quality"
+              label={t("upload.quality", { min: LIMITS.quality.minimum, max: LIMITS.quality.maximum })}
+              range={LIMITS.quality}
+              value={spec.quality}
+              invalid={problem("quality")}
+              error={t("upload.invalid.quality", { min: LIMITS.quality.minimum, max: LIMITS.quality.maximum })}
+              onValue={(value) => setField("quality", value)}
             />
-            {problem("maxWidth") && (
-              <p id="spec-max-width-error" class="field-error">
-                {t("upload.invalid.maxWidth", { min: LIMITS.max_width.minimum, max: LIMITS.max_width.maximum })}
-              </p>
-            )}
-          </div>
+          )}
+          <CheckedInput
+            id="spec-max-width"
+            label={t("upload.maxWidth")}
+            range={LIMITS.max_width}
+            value={spec.maxWidth}
+            invalid={problem("maxWidth")}
+            error={t("upload.invalid.maxWidth", { min: LIMITS.max_width.minimum, max: LIMITS.max_width.maximum })}
+            onValue={(value) => setField("maxWidth", value)}
+          />
         </div>
       </fieldset>
 
