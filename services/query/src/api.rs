@@ -17,6 +17,7 @@ use uuid::Uuid;
 
 use crate::links::ArchiveLinks;
 use crate::live;
+use crate::state::State;
 use fiapx_domain::VideoStatus;
 
 use crate::views::{LiveEvent, StatusName, TimelineEntryView, TimelineView, VideoPage, VideoView};
@@ -33,17 +34,6 @@ pub struct QueryApi {
     state: Arc<State>,
 }
 
-pub(crate) struct State {
-    pub(crate) db: DatabaseConnection,
-    pub(crate) nats: async_nats::Client,
-    pub(crate) js: async_nats::jetstream::Context,
-    pub(crate) subject_prefix: String,
-    pub(crate) progress_bucket: String,
-    pub(crate) store: fiapx_nats::JetStreamEventStore,
-    links: Arc<dyn ArchiveLinks>,
-    link_ttl: Duration,
-}
-
 /// How long an SSE connection may stay silent before a keep-alive comment is sent.
 const KEEP_ALIVE: Duration = Duration::from_secs(15);
 
@@ -58,21 +48,8 @@ impl QueryApi {
         links: impl ArchiveLinks,
         link_ttl: Duration,
     ) -> Self {
-        let js = async_nats::jetstream::ContextBuilder::new()
-            .timeout(nats_settings.request_timeout)
-            .build(nats.clone());
-        let store = fiapx_nats::JetStreamEventStore::new(nats.clone(), nats_settings);
         Self {
-            state: Arc::new(State {
-                db,
-                nats,
-                js,
-                subject_prefix: nats_settings.subject_prefix.clone(),
-                progress_bucket: nats_settings.progress_bucket.clone(),
-                store,
-                links: Arc::new(links),
-                link_ttl,
-            }),
+            state: Arc::new(State::new(db, nats, nats_settings, links, link_ttl)),
         }
     }
 }
