@@ -319,16 +319,8 @@ impl<R: AsyncRead + Unpin> AsyncRead for Limited<R> {
 
 /// Reads up to `len` leading bytes (fewer only at the end of the body).
 pub async fn read_head<R: AsyncRead + Unpin>(reader: &mut R, len: usize) -> io::Result<Vec<u8>> {
-    let mut head = vec![0_u8; len];
-    let mut filled = 0;
-    while filled < len {
-        let n = reader.read(&mut head[filled..]).await?;
-        if n == 0 {
-            break;
-        }
-        filled += n;
-    }
-    head.truncate(filled);
+    let mut head = Vec::with_capacity(len);
+    reader.take(len as u64).read_to_end(&mut head).await?;
     Ok(head)
 }
 
