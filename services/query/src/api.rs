@@ -48,8 +48,21 @@ impl QueryApi {
         links: impl ArchiveLinks,
         link_ttl: Duration,
     ) -> Self {
+        let js = async_nats::jetstream::ContextBuilder::new()
+            .timeout(nats_settings.request_timeout)
+            .build(nats.clone());
+        let store = fiapx_nats::JetStreamEventStore::new(nats.clone(), nats_settings);
         Self {
-            state: Arc::new(State::new(db, nats, nats_settings, links, link_ttl)),
+            state: Arc::new(State {
+                db,
+                nats,
+                js,
+                subject_prefix: nats_settings.subject_prefix.clone(),
+                progress_bucket: nats_settings.progress_bucket.clone(),
+                store,
+                links: Arc::new(links),
+                link_ttl,
+            }),
         }
     }
 }
