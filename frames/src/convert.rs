@@ -17,7 +17,7 @@ use rsmpeg::{
 };
 use serde::Serialize;
 
-use crate::{error::ExtractError, ffmpeg_ffi};
+use crate::{error::ExtractError, ffmpeg_ffi, rgb_image::RgbImage};
 
 /// How to turn the coded picture upright, from the stream's display matrix.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize)]
@@ -130,17 +130,6 @@ pub fn fit_within(width: u32, height: u32, max_width: Option<u32>, max_height: O
     }
     let scaled = |v: u32| ((f64::from(v) * f).round() as u32).max(1);
     (scaled(width), scaled(height))
-}
-
-/// A tightly packed RGB24 picture.
-#[derive(Clone, Debug, PartialEq, Eq)]
-pub struct RgbImage {
-    /// Width in pixels.
-    pub width: u32,
-    /// Height in pixels.
-    pub height: u32,
-    /// `width * height * 3` bytes, row-major, no padding.
-    pub data: Vec<u8>,
 }
 
 /// The frame properties a configured graph is valid for.

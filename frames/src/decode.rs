@@ -3,7 +3,7 @@
 //! Runs on a blocking thread and owns every FFmpeg object; nothing of FFmpeg crosses an `.await`. Chosen frames
 //! leave through a bounded channel, so at most a few decoded pictures are alive whatever the video's length.
 
-use std::{collections::VecDeque, ffi::CStr};
+use std::collections::VecDeque;
 
 use fiapx_domain::{ExtractionSpec, Selection};
 use rsmpeg::{
@@ -17,11 +17,12 @@ use serde::Serialize;
 use tokio::sync::mpsc;
 
 use crate::{
-    convert::{Converter, Orientation, RgbImage, fit_within},
+    convert::{Converter, Orientation, fit_within},
     error::ExtractError,
-    ffmpeg_ffi,
+    ffmpeg_ffi::{self, av_error_text},
     input::{Guard, InputFile, open_demuxer},
     limits::Limits,
+    rgb_image::RgbImage,
     selection::{Chosen, Selector, SkipPlanner, Slots, TimeBase, rescale},
 };
 
@@ -88,15 +89,6 @@ pub struct DecodeStats {
     pub frames_selected: u64,
     /// Seconds of video decoded, first frame to end of last.
     pub decoded_seconds: f64,
-}
-
-/// Text for an FFmpeg error code.
-pub(crate) fn av_error_text(code: i32) -> String {
-    let mut buf = [0 as std::ffi::c_char; 128];
-    ffmpeg_ffi::av_strerror(code, &mut buf);
-    // SAFETY-free: av_strerror always NUL-terminates within the buffer.
-    CStr::from_bytes_until_nul(&buf.map(|c| c as u8))
-        .map_or_else(|_| format!("error {code}"), |s| s.to_string_lossy().into_owned())
 }
 
 /// One decode of one input; `run` consumes it on a blocking thread.

@@ -11,7 +11,7 @@ use jpeg_encoder::{ColorType, Encoder, SamplingFactor};
 
 use fiapx_domain::ImageFormat;
 
-use crate::{convert::RgbImage, error::ExtractError};
+use crate::{error::ExtractError, rgb_image::RgbImage};
 
 /// Encodes `image` in `format`.
 pub fn encode_image(image: &RgbImage, format: ImageFormat) -> Result<Vec<u8>, ExtractError> {

@@ -8,6 +8,8 @@ use rsmpeg::{
     ffi,
 };
 
+use crate::rgb_image::RgbImage;
+
 /// Sets `skip_frame` before a packet is sent. rsmpeg exposes no setter; the field is a plain enum that
 /// `avcodec_send_packet` reads (frame threads copy it per packet), so writing it between calls is what FFmpeg's
 /// own tools do.
@@ -155,7 +157,7 @@ fn level_to_av(level: tracing::Level) -> c_int {
 
 /// Copies an `rgb24` frame into a tightly packed buffer.
 #[expect(unsafe_code, reason = "rsmpeg exposes frame planes only as raw pointers")]
-pub(crate) fn packed_rgb24(frame: &rsmpeg::avutil::AVFrame) -> crate::convert::RgbImage {
+pub(crate) fn packed_rgb24(frame: &rsmpeg::avutil::AVFrame) -> RgbImage {
     let width = frame.width.max(0) as usize;
     let height = frame.height.max(0) as usize;
     let stride = frame.linesize[0] as isize;
@@ -167,7 +169,7 @@ pub(crate) fn packed_rgb24(frame: &rsmpeg::avutil::AVFrame) -> crate::convert::R
         let line = unsafe { std::slice::from_raw_parts(frame.data[0].offset(y as isize * stride), row) };
         data.extend_from_slice(line);
     }
-    crate::convert::RgbImage {
+    RgbImage {
         width: width as u32,
         height: height as u32,
         data,
@@ -176,7 +178,7 @@ pub(crate) fn packed_rgb24(frame: &rsmpeg::avutil::AVFrame) -> crate::convert::R
 
 /// Fills `buf` with FFmpeg's text for an error code.
 #[expect(unsafe_code, reason = "av_strerror writes into a caller buffer")]
-pub(crate) fn av_strerror(code: c_int, buf: &mut [c_char]) {
+fn av_strerror(code: c_int, buf: &mut [c_char]) {
     // SAFETY: the buffer is valid for its length; av_strerror NUL-terminates within it.
     unsafe { ffi::av_strerror(code, buf.as_mut_ptr(), buf.len()) };
 }
@@ -201,4 +203,13 @@ pub(crate) fn probe_format(head: &[u8]) -> Option<String> {
     // SAFETY: a registered format's name is a static C string.
     let name = unsafe { (*format).name };
     (!name.is_null()).then(|| unsafe { CStr::from_ptr(name) }.to_string_lossy().into_owned())
+}
+
+/// Text for an FFmpeg error code.
+pub(crate) fn av_error_text(code: i32) -> String {
+    let mut buf = [0 as std::ffi::c_char; 128];
+    av_strerror(code, &mut buf);
+    // SAFETY-free: av_strerror always NUL-terminates within the buffer.
+    CStr::from_bytes_until_nul(&buf.map(|c| c as u8))
+        .map_or_else(|_| format!("error {code}"), |s| s.to_string_lossy().into_owned())
 }

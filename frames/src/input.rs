@@ -182,15 +182,15 @@ pub(crate) fn open_demuxer(input: &InputFile, guard: &Guard) -> Result<AVFormatC
                 Some(container) => ExtractError::Corrupt {
                     detail: format!(
                         "{container} header unreadable, the file is truncated or damaged: {}",
-                        crate::decode::av_error_text(code)
+                        crate::ffmpeg_ffi::av_error_text(code)
                     ),
                 },
                 None => ExtractError::UnrecognizedFormat {
-                    detail: crate::decode::av_error_text(code),
+                    detail: crate::ffmpeg_ffi::av_error_text(code),
                 },
             },
             RsmpegError::FindStreamInfoError(code) => ExtractError::Corrupt {
-                detail: format!("reading stream info: {}", crate::decode::av_error_text(code)),
+                detail: format!("reading stream info: {}", crate::ffmpeg_ffi::av_error_text(code)),
             },
             other => ExtractError::Ffmpeg {
                 context: "opening the input",

@@ -17,6 +17,7 @@ use uuid::Uuid;
 
 use crate::links::ArchiveLinks;
 use crate::live;
+use crate::state::State;
 use fiapx_domain::VideoStatus;
 
 use crate::views::{LiveEvent, TimelineEntryView, TimelineView, VideoPage, VideoView};
@@ -31,17 +32,6 @@ enum QueryTags {
 #[derive(Clone)]
 pub struct QueryApi {
     state: Arc<State>,
-}
-
-pub(crate) struct State {
-    pub(crate) db: DatabaseConnection,
-    pub(crate) nats: async_nats::Client,
-    pub(crate) js: async_nats::jetstream::Context,
-    pub(crate) subject_prefix: String,
-    pub(crate) progress_bucket: String,
-    pub(crate) store: fiapx_nats::JetStreamEventStore,
-    links: Arc<dyn ArchiveLinks>,
-    link_ttl: Duration,
 }
 
 /// How long an SSE connection may stay silent before a keep-alive comment is sent.

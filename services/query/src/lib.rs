@@ -12,6 +12,7 @@
 mod api;
 mod links;
 mod live;
+mod state;
 mod views;
 
 pub use api::QueryApi;

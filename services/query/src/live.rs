@@ -18,7 +18,7 @@ use futures::StreamExt;
 use futures::stream::{self, BoxStream};
 use uuid::Uuid;
 
-use crate::api::State;
+use crate::state::State;
 use fiapx_domain::VideoStatus;
 
 use crate::views::{LiveEvent, ProgressView, StatusUpdate};

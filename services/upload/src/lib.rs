@@ -11,13 +11,16 @@
 //! real one. It reads the `videos` read model only to count a user's videos in flight (the per-user limit). The
 //! owner is the user of the verified bearer token ([`fiapx_http::Owner`]); share tokens cannot upload or change.
 
-mod api;
+mod accepted;
+mod admission;
 mod body;
 mod idempotency;
+mod intake;
+mod routes;
 mod settings;
 mod sniff;
-mod upload;
 
-pub use api::{UploadApi, UploadSetupError, VideoAccepted, VideoLinks};
+pub use accepted::{VideoAccepted, VideoLinks};
+pub use routes::{UploadApi, UploadSetupError};
 pub use settings::UploadSettings;
 pub use sniff::{Container, SNIFF_LEN, sniff};

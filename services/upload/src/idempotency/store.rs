@@ -14,7 +14,7 @@ use sha2::{Digest, Sha256};
 use time::OffsetDateTime;
 use uuid::Uuid;
 
-use crate::api::VideoAccepted;
+use crate::accepted::VideoAccepted;
 
 /// Longest `Idempotency-Key` accepted.
 pub const MAX_KEY_LEN: usize = 256;

@@ -1,0 +1,401 @@
+//! The upload body's intake: the raw or multipart body read as it arrives (an optional `spec` part, then the
+//! `file` part), the size limit enforced on the stream, the leading bytes checked for a video container, the rest
+//! streamed to storage, then `RegisterUpload`. A failure leaves nothing in storage unless the event may be stored.
+
+use std::io;
+use std::pin::Pin;
+use std::task::{Context, Poll};
+
+use fiapx_domain::{Command, ExtractionSpec, SourceObject, UserId, VideoId};
+use fiapx_http::{ApiError, SpecForm};
+use fiapx_nats::{AppendError, CommandHandler, HandleError, LoadError, Metadata};
+use fiapx_storage::{PutError, PutOptions, Storage, source_key};
+use poem::web::Multipart;
+use time::OffsetDateTime;
+use tokio::io::{AsyncRead, AsyncReadExt, ReadBuf};
+use tracing::{info, warn};
+
+use crate::accepted::VideoAccepted;
+use crate::body::{UploadBody, parse_spec_json};
+use crate::settings::UploadSettings;
+use crate::sniff::{SNIFF_LEN, sniff};
+
+/// Largest `spec` multipart part.
+const MAX_SPEC_PART_BYTES: u64 = 16 * 1024;
+
+/// An upload that failed, and whether its video may be registered all the same (the append got no answer).
+pub struct Failure {
+    /// The answer.
+    pub error: ApiError,
+    /// The `uploaded` event may be stored: the source is kept, and so must be the attempt's idempotency claim.
+    pub maybe_registered: bool,
+}
+
+impl From<ApiError> for Failure {
+    fn from(error: ApiError) -> Self {
+        Self {
+            error,
+            maybe_registered: false,
+        }
+    }
+}
+
+type BoxReader = Pin<Box<dyn AsyncRead + Send>>;
+
+/// Reads upload bodies into storage and registers them.
+#[derive(Clone)]
+pub struct Intake {
+    handler: CommandHandler,
+    storage: Storage,
+    settings: UploadSettings,
+}
+
+impl Intake {
+    /// Stores sources in `storage` and runs `RegisterUpload` through `handler`, within `settings`' limits.
+    pub const fn new(handler: CommandHandler, storage: Storage, settings: UploadSettings) -> Self {
+        Self {
+            handler,
+            storage,
+            settings,
+        }
+    }
+
+    /// Refuses, before a byte is read, a body whose `Content-Length` is over the limit (413) or zero (400).
+    pub fn check_declared_len(&self, declared_len: Option<u64>) -> Result<(), ApiError> {
+        let max = self.settings.max_upload_bytes;
+        if declared_len.is_some_and(|len| len > max) {
+            return Err(ApiError::too_large(max));
+        }
+        if declared_len == Some(0) {
+            return Err(ApiError::bad_request("the body is empty"));
+        }
+        Ok(())
+    }
+
+    /// The spec given in query parameters, checked before a byte of the body is read (`None`: a multipart body
+    /// with no query spec, which may carry a `spec` part).
+    pub fn query_spec(
+        &self,
+        query: &SpecForm,
+        body: &UploadBody,
+    ) -> Result<Option<ExtractionSpec>, ApiError> {
+        if query.is_empty() && matches!(body, UploadBody::Multipart(_)) {
+            Ok(None)
+        } else {
+            Ok(Some(query.to_spec(self.settings.engine_max_frames)?))
+        }
+    }
+
+    /// Streams `body` into storage as `video`'s source and registers it for `owner`.
+    pub async fn store_and_register(
+        &self,
+        owner: UserId,
+        video: VideoId,
+        body: UploadBody,
+        file_name_header: Option<String>,
+        query_spec: Option<ExtractionSpec>,
+    ) -> Result<VideoAccepted, Failure> {
+        // The multipart reader must outlive the file part read from it.
+        let mut multipart_holder: Option<Multipart> = None;
+        let (reader, spec, file_name): (BoxReader, ExtractionSpec, String) = match body {
+            UploadBody::Raw(body) => {
+                let file_name =
+                    clean_file_name(file_name_header.as_deref(), true).map_err(ApiError::bad_request)?;
+                let spec = query_spec.unwrap_or_default();
+                (Box::pin(body.into_async_read()), spec, file_name)
+            }
+            UploadBody::Multipart(multipart) => {
+                let multipart = multipart_holder.insert(multipart);
+                let mut spec_part: Option<SpecForm> = None;
+                loop {
+                    let field = multipart
+                        .next_field()
+                        .await
+                        .map_err(|e| ApiError::bad_request(format!("malformed multipart body: {e}")))?
+                        .ok_or_else(|| ApiError::bad_request("the multipart body has no `file` part"))?;
+                    match field.name() {
+                        Some("spec") if spec_part.is_none() => {
+                            let mut text = Vec::new();
+                            let mut part = Box::pin(field.into_async_read()).take(MAX_SPEC_PART_BYTES + 1);
+                            part.read_to_end(&mut text)
+                                .await
+                                .map_err(|_| ApiError::bad_request("the `spec` part could not be read"))?;
+                            if text.len() as u64 > MAX_SPEC_PART_BYTES {
+                                return Err(ApiError::invalid_spec("the `spec` part is too large").into());
+                            }
+                            spec_part = Some(parse_spec_json(&text)?);
+                        }
+                        Some("file") => {
+                            let spec = match (spec_part, query_spec) {
+                                (Some(_), Some(_)) => {
+                                    return Err(ApiError::invalid_spec(
+                                        "give the spec as query parameters or as a `spec` part, not both",
+                                    )
+                                    .into());
+                                }
+                                (Some(input), None) => input.to_spec(self.settings.engine_max_frames)?,
+                                (None, Some(spec)) => spec,
+                                (None, None) => ExtractionSpec::default(),
+                            };
+                            let file_name = match field.file_name() {
+                                Some(name) => clean_file_name(Some(name), false),
+                                None => clean_file_name(file_name_header.as_deref(), true),
+                            }
+                            .map_err(ApiError::bad_request)?;
+                            break (Box::pin(field.into_async_read()) as BoxReader, spec, file_name);
+                        }
+                        Some(other) => {
+                            return Err(ApiError::bad_request(format!(
+                                "unexpected multipart part {other:?}: send an optional `spec` part, then `file`"
+                            ))
+                            .into());
+                        }
+                        None => return Err(ApiError::bad_request("a multipart part has no name").into()),
+                    }
+                }
+            }
+        };
+
+        let max = self.settings.max_upload_bytes;
+        let mut limited = Limited::new(reader, max);
+        let head = read_head(&mut limited, SNIFF_LEN)
+            .await
+            .map_err(|e| read_error(e, max))?;
+        if head.is_empty() {
+            return Err(ApiError::bad_request("the body is empty").into());
+        }
+        let Some(container) = sniff(&head) else {
+            return Err(ApiError::unsupported_media_type(
+                "the content is not a recognised video container (MP4/MOV, Matroska/WebM, AVI, MPEG-TS/PS, FLV, \
+                 Ogg, ASF)",
+            )
+            .into());
+        };
+
+        let key = source_key(video);
+        let options = PutOptions {
+            part_size: self.settings.part_size_bytes,
+            parts_in_flight: self.settings.parts_in_flight,
+        };
+        let mut stream = std::io::Cursor::new(head).chain(limited);
+        let size = match self
+            .storage
+            .put_stream(&key, container.mime, &mut stream, options)
+            .await
+        {
+            Ok(size) => size,
+            Err(PutError::Read(error)) => return Err(read_error(error, max).into()),
+            Err(PutError::Storage(error)) => return Err(ApiError::unavailable(error).into()),
+        };
+        metrics::counter!("fiapx_upload_bytes_total").increment(size);
+
+        let command = Command::RegisterUpload {
+            video_id: video,
+            owner,
+            source: SourceObject {
+                key: key.clone(),
+                file_name: file_name.clone(),
+                size_bytes: size,
+                content_type: container.mime.to_owned(),
+            },
+            spec,
+            at: OffsetDateTime::now_utc(),
+        };
+        match self.handler.handle(video, command, Metadata::new_request()).await {
+            Ok(handled) => {
+                info!(
+                    video.id = %video,
+                    owner.id = %owner,
+                    upload.bytes = size,
+                    upload.container = container.name,
+                    upload.file_name = %file_name,
+                    "video uploaded"
+                );
+                Ok(VideoAccepted::queued(video, handled.state.job))
+            }
+            Err(error) => Err(self.after_failed_append(video, &key, error).await),
+        }
+    }
+
+    /// The object is stored but the `uploaded` append failed: remove the object unless the event may be stored.
+    async fn after_failed_append(&self, video: VideoId, key: &str, error: HandleError) -> Failure {
+        // Only an append that got no answer may have stored the event: a failed load, a refusal or contention
+        // happen before any of our appends could have landed (the handler retries only after a definite conflict).
+        let unknown_outcome = matches!(error, HandleError::Append(AppendError::Unavailable(_)));
+        if unknown_outcome {
+            // A lost acknowledgement: the event may be stored. Only remove the object when it surely is not.
+            match self.handler.store().load(video).await {
+                Ok(loaded) if !loaded.events.is_empty() => {
+                    return Failure {
+                        error: ApiError::unavailable(error),
+                        maybe_registered: true,
+                    };
+                }
+                Ok(_) => {}
+                Err(load_error) => {
+                    warn!(video.id = %video, s3.key = key, error = %load_error,
+                        "append outcome unknown: the source is kept for a retry with the same Idempotency-Key");
+                    return Failure {
+                        error: ApiError::unavailable(error),
+                        maybe_registered: true,
+                    };
+                }
+            }
+        }
+        if let Err(delete_error) = self.storage.delete(key).await {
+            warn!(video.id = %video, s3.key = key, error = %delete_error, "removing an unregistered source failed");
+        }
+        let error = match error {
+            error @ (HandleError::Append(AppendError::Unavailable(_))
+            | HandleError::Load(LoadError::Unavailable(_))
+            | HandleError::TooMuchContention { .. }) => ApiError::unavailable(error),
+            error => ApiError::internal(error),
+        };
+        error.into()
+    }
+}
+
+fn read_error(error: io::Error, max: u64) -> ApiError {
+    if is_over_limit(&error) {
+        ApiError::too_large(max)
+    } else {
+        ApiError::bad_request("the upload body could not be read").with_source(error)
+    }
+}
+
+/// The marker error a [`Limited`] reader fails with; found again in the `io::Error` a storage put returns.
+#[derive(Debug, thiserror::Error)]
+#[error("the body is over the size limit")]
+pub struct OverLimit;
+
+/// True when `error` is the [`OverLimit`] of a [`Limited`] reader.
+pub fn is_over_limit(error: &io::Error) -> bool {
+    error.get_ref().is_some_and(|inner| inner.is::<OverLimit>())
+}
+
+/// Fails with [`OverLimit`] as soon as more than `max` bytes came through, and counts them.
+pub struct Limited<R> {
+    inner: R,
+    max: u64,
+    read: u64,
+}
+
+impl<R> Limited<R> {
+    /// Wraps `inner`.
+    pub const fn new(inner: R, max: u64) -> Self {
+        Self { inner, max, read: 0 }
+    }
+
+    /// Bytes read so far.
+    #[cfg(test)]
+    pub const fn bytes_read(&self) -> u64 {
+        self.read
+    }
+}
+
+impl<R: AsyncRead + Unpin> AsyncRead for Limited<R> {
+    fn poll_read(
+        mut self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        buf: &mut ReadBuf<'_>,
+    ) -> Poll<io::Result<()>> {
+        let before = buf.filled().len();
+        let this = &mut *self;
+        match Pin::new(&mut this.inner).poll_read(cx, buf) {
+            Poll::Ready(Ok(())) => {
+                this.read += (buf.filled().len() - before) as u64;
+                if this.read > this.max {
+                    // A failed read must not hand out bytes.
+                    buf.set_filled(before);
+                    Poll::Ready(Err(io::Error::other(OverLimit)))
+                } else {
+                    Poll::Ready(Ok(()))
+                }
+            }
+            other => other,
+        }
+    }
+}
+
+/// Reads up to `len` leading bytes (fewer only at the end of the body).
+pub async fn read_head<R: AsyncRead + Unpin>(reader: &mut R, len: usize) -> io::Result<Vec<u8>> {
+    let mut head = Vec::with_capacity(len);
+    reader.take(len as u64).read_to_end(&mut head).await?;
+    Ok(head)
+}
+
+/// The file name from `X-Fiapx-Filename` (percent-encoded UTF-8) or a multipart part: the last path component,
+/// control characters removed, at most 255 bytes; `video` when nothing usable is left.
+pub fn clean_file_name(raw: Option<&str>, percent_encoded: bool) -> Result<String, &'static str> {
+    let Some(raw) = raw else {
+        return Ok("video".into());
+    };
+    let decoded = if percent_encoded {
+        percent_encoding::percent_decode_str(raw)
+            .decode_utf8()
+            .map_err(|_| "X-Fiapx-Filename must be percent-encoded UTF-8")?
+            .into_owned()
+    } else {
+        raw.to_owned()
+    };
+    let base = decoded.rsplit(['/', '\\']).next().unwrap_or("");
+    let mut name: String = base.chars().filter(|c| !c.is_control()).collect();
+    let name_trimmed = name.trim();
+    if name_trimmed.is_empty() || name_trimmed == "." || name_trimmed == ".." {
+        return Ok("video".into());
+    }
+    name = name_trimmed.to_owned();
+    while name.len() > 255 {
+        name.pop();
+    }
+    Ok(name)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[tokio::test]
+    async fn the_limit_fails_the_stream_with_a_recognisable_error() {
+        let data = vec![1_u8; 100];
+        let mut exact = Limited::new(data.as_slice(), 100);
+        let mut sink = Vec::new();
+        exact.read_to_end(&mut sink).await.unwrap();
+        assert_eq!(exact.bytes_read(), 100);
+
+        let mut over = Limited::new(data.as_slice(), 99);
+        let error = over.read_to_end(&mut Vec::new()).await.unwrap_err();
+        assert!(is_over_limit(&error));
+        assert!(!is_over_limit(&io::Error::other("other")));
+    }
+
+    #[tokio::test]
+    async fn head_reads_across_short_reads() {
+        let data: Vec<u8> = (0..200).collect();
+        let mut reader = tokio::io::BufReader::with_capacity(7, data.as_slice());
+        assert_eq!(read_head(&mut reader, 64).await.unwrap(), data[..64]);
+        let mut short = &data[..10];
+        assert_eq!(read_head(&mut short, 64).await.unwrap(), data[..10]);
+    }
+
+    #[test]
+    fn file_names() {
+        assert_eq!(clean_file_name(None, true).unwrap(), "video");
+        assert_eq!(
+            clean_file_name(Some("f%C3%A9rias%20de%20ver%C3%A3o.mp4"), true).unwrap(),
+            "férias de verão.mp4"
+        );
+        assert_eq!(
+            clean_file_name(Some("..%2F..%2Fetc%2Fpasswd"), true).unwrap(),
+            "passwd"
+        );
+        assert_eq!(
+            clean_file_name(Some("C:\\videos\\a.mov"), false).unwrap(),
+            "a.mov"
+        );
+        assert_eq!(clean_file_name(Some("a%0Ab.mp4"), true).unwrap(), "ab.mp4");
+        assert_eq!(clean_file_name(Some("%2F"), true).unwrap(), "video");
+        assert!(clean_file_name(Some("%FF%FE"), true).is_err());
+        assert_eq!(clean_file_name(Some(&"é".repeat(200)), false).unwrap().len(), 254);
+    }
+}

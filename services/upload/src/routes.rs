@@ -1,0 +1,356 @@
+//! The write-side routes: `POST /videos` (upload), `POST /videos/{id}/reprocess`, `DELETE /videos/{id}`, and
+//! their responses.
+//!
+//! An upload is checked before a byte of its body is read (size, key, query spec), admitted against the owner's
+//! videos in flight, claimed under its `Idempotency-Key`, then read into storage and registered by the intake.
+
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use fiapx_domain::{Command, UserId, Video, VideoError, VideoId};
+use fiapx_http::{ApiError, FormatName, Owner, SpecForm};
+use fiapx_nats::{AppendError, CommandHandler, HandleError, LoadError, Metadata, NatsSettings};
+use fiapx_storage::{Storage, StorageError, archive_prefix, source_key};
+use poem::Request;
+use poem_openapi::param::{Header, Path, Query};
+use poem_openapi::payload::Json;
+use poem_openapi::{ApiResponse, OpenApi, Tags};
+use sea_orm::DatabaseConnection;
+use time::OffsetDateTime;
+use tracing::info;
+use uuid::Uuid;
+
+use crate::accepted::VideoAccepted;
+use crate::admission::InFlightLimit;
+use crate::body::{OptionalSpec, UploadBody};
+use crate::idempotency::{Idempotency, IdempotencyError, NextAction};
+use crate::intake::Intake;
+use crate::settings::UploadSettings;
+
+#[derive(Tags)]
+enum ApiTags {
+    /// Videos: upload, reprocess, delete, list, status, download.
+    Videos,
+}
+
+/// 202 with the video's `Location`.
+#[derive(ApiResponse)]
+pub enum AcceptedResponse {
+    /// Accepted: stored and queued for processing. `Location` is the video.
+    #[oai(status = 202)]
+    Accepted(Json<VideoAccepted>, #[oai(header = "Location")] String),
+}
+
+impl From<VideoAccepted> for AcceptedResponse {
+    fn from(accepted: VideoAccepted) -> Self {
+        let location = accepted.links.self_.clone();
+        Self::Accepted(Json(accepted), location)
+    }
+}
+
+/// 204 after a deletion.
+#[derive(ApiResponse)]
+pub enum DeletedResponse {
+    /// Deleted: the source and every archive were removed from storage.
+    #[oai(status = 204)]
+    Deleted,
+}
+
+/// Why the upload API could not start.
+#[derive(Debug, thiserror::Error)]
+pub enum UploadSetupError {
+    /// The bucket could not be created or reached.
+    #[error("storage: {0}")]
+    Storage(#[from] StorageError),
+    /// The idempotency KV bucket could not be created.
+    #[error(transparent)]
+    Idempotency(#[from] IdempotencyError),
+}
+
+#[derive(Clone)]
+struct State {
+    handler: CommandHandler,
+    storage: Storage,
+    intake: Intake,
+    admission: InFlightLimit,
+    idempotency: Idempotency,
+    settings: UploadSettings,
+}
+
+/// The write-side API (`#[OpenApi]`): mount it in an `OpenApiService` together with the other services' APIs.
+#[derive(Clone)]
+pub struct UploadApi {
+    state: Arc<State>,
+}
+
+impl UploadApi {
+    /// Builds the API: makes sure the S3 bucket and the `upload_idempotency` KV bucket exist (both idempotent).
+    pub async fn new(
+        handler: CommandHandler,
+        storage: Storage,
+        settings: UploadSettings,
+        nats: &NatsSettings,
+    ) -> Result<Self, UploadSetupError> {
+        storage.ensure_bucket().await?;
+        let idempotency = Idempotency::open(
+            handler.store().clone(),
+            &settings.idempotency_bucket,
+            Duration::from_secs(settings.idempotency_ttl_secs),
+            settings.idempotency_pending_timeout_secs,
+            nats.replicas,
+        )
+        .await?;
+        Ok(Self {
+            state: Arc::new(State {
+                intake: Intake::new(handler.clone(), storage.clone(), settings.clone()),
+                admission: InFlightLimit::new(
+                    None,
+                    settings.max_videos_in_flight,
+                    settings.in_flight_retry_after_secs,
+                ),
+                handler,
+                storage,
+                idempotency,
+                settings,
+            }),
+        })
+    }
+
+    /// Enforces `max_videos_in_flight` per user, counted on the read model in `db`. Without it there is no
+    /// per-user limit.
+    #[must_use]
+    pub fn with_read_model(self, db: DatabaseConnection) -> Self {
+        let mut state = Arc::unwrap_or_clone(self.state);
+        state.admission = InFlightLimit::new(
+            Some(db),
+            state.settings.max_videos_in_flight,
+            state.settings.in_flight_retry_after_secs,
+        );
+        Self {
+            state: Arc::new(state),
+        }
+    }
+}
+
+#[OpenApi(prefix_path = "/api/v1", tag = "ApiTags::Videos")]
+impl UploadApi {
+    /// Upload a video
+    ///
+    /// Streams the body to storage and queues the video for frame extraction. The raw form takes the file name
+    /// in `X-Fiapx-Filename` (percent-encoded UTF-8) and the spec in query parameters; the multipart form takes an
+    /// optional `spec` part (JSON) before the `file` part. With no spec, one PNG frame per second is extracted.
+    /// Bodies over the limit get 413, bodies that are not a video container 415, empty bodies 400, and nothing
+    /// is stored. A retry with the same `Idempotency-Key` returns the first answer.
+    #[oai(path = "/videos", method = "post", operation_id = "uploadVideo")]
+    #[expect(
+        clippy::too_many_arguments,
+        reason = "one parameter per documented query parameter"
+    )]
+    async fn upload(
+        &self,
+        owner: Owner,
+        request: &Request,
+        body: UploadBody,
+        /// The file name (percent-encoded UTF-8), for the raw form.
+        #[oai(name = "X-Fiapx-Filename")]
+        file_name: Header<Option<String>>,
+        /// Any client-chosen string (at most 256 bytes): a retry with the same key returns the first result.
+        #[oai(name = "Idempotency-Key")]
+        idempotency_key: Header<Option<String>>,
+        /// Frames per second, a number or a fraction (`1`, `0.5`, `30000/1001`).
+        fps: Query<Option<String>>,
+        /// One frame every N seconds (`2`, `2.5`, `5/2`).
+        every: Query<Option<String>>,
+        /// N frames evenly spaced.
+        count: Query<Option<u32>>,
+        /// Image format: png (default), jpeg, webp.
+        format: Query<Option<FormatName>>,
+        /// JPEG quality 1..=100 (default 85).
+        quality: Query<Option<u8>>,
+        /// Scale down to at most this width.
+        max_width: Query<Option<u32>>,
+        /// Scale down to at most this height.
+        max_height: Query<Option<u32>>,
+    ) -> Result<AcceptedResponse, ApiError> {
+        let started = Instant::now();
+        let owner = owner.user_id()?;
+        let query = SpecForm {
+            fps: fps.0,
+            every: every.0,
+            count: count.0,
+            format: format.0,
+            quality: quality.0,
+            max_width: max_width.0,
+            max_height: max_height.0,
+        };
+        let declared_len = request
+            .header(poem::http::header::CONTENT_LENGTH)
+            .and_then(|len| len.parse::<u64>().ok());
+        let result = self
+            .state
+            .upload(owner, declared_len, body, file_name.0, idempotency_key.0, query)
+            .await;
+        let outcome = match &result {
+            Ok(_) => "accepted",
+            Err(error) => {
+                metrics::counter!("fiapx_upload_rejections_total", "code" => error.code().as_str())
+                    .increment(1);
+                error.code().as_str()
+            }
+        };
+        metrics::histogram!("fiapx_upload_seconds", "outcome" => outcome)
+            .record(started.elapsed().as_secs_f64());
+        result.map(Into::into)
+    }
+
+    /// Reprocess a video
+    ///
+    /// Extracts the frames again, with a new spec or (without a body) the current one. Only a completed or
+    /// failed video can be reprocessed (409 otherwise).
+    #[oai(
+        path = "/videos/:id/reprocess",
+        method = "post",
+        operation_id = "reprocessVideo"
+    )]
+    async fn reprocess(
+        &self,
+        owner: Owner,
+        id: Path<Uuid>,
+        body: OptionalSpec,
+    ) -> Result<AcceptedResponse, ApiError> {
+        let by = owner.writer_of(id.0)?;
+        let spec = body
+            .0
+            .map(|input| input.to_spec(self.state.settings.engine_max_frames))
+            .transpose()?;
+        let video = VideoId::from_uuid(id.0);
+        let command = Command::RequestReprocess {
+            by,
+            spec,
+            at: OffsetDateTime::now_utc(),
+        };
+        let handled = self
+            .state
+            .handler
+            .handle(video, command, Metadata::new_request())
+            .await
+            .map_err(command_error)?;
+        info!(video.id = %video, owner.id = %by, job = handled.state.job, "reprocess requested");
+        Ok(VideoAccepted::queued(video, handled.state.job).into())
+    }
+
+    /// Delete a video
+    ///
+    /// Records the deletion, then removes the source and every archive from storage.
+    #[oai(path = "/videos/:id", method = "delete", operation_id = "deleteVideo")]
+    async fn delete(&self, owner: Owner, id: Path<Uuid>) -> Result<DeletedResponse, ApiError> {
+        let by = owner.writer_of(id.0)?;
+        let video = VideoId::from_uuid(id.0);
+        let command = Command::DeleteVideo {
+            by,
+            at: OffsetDateTime::now_utc(),
+        };
+        match self
+            .state
+            .handler
+            .handle(video, command, Metadata::new_request())
+            .await
+        {
+            Ok(_) => {
+                self.state.remove_objects(video).await?;
+                info!(video.id = %video, owner.id = %by, "video deleted");
+                Ok(DeletedResponse::Deleted)
+            }
+            Err(HandleError::Rejected(VideoError::Deleted)) => {
+                // A retry after a failed removal: finish it for the owner, still answer 404 (the video is gone).
+                if self.state.owner_of(video).await == Some(by) {
+                    self.state.remove_objects(video).await?;
+                }
+                Err(ApiError::not_found("video"))
+            }
+            Err(error) => Err(command_error(error)),
+        }
+    }
+}
+
+/// Domain rejections and store failures of reprocess/delete as API errors.
+fn command_error(error: HandleError) -> ApiError {
+    match error {
+        HandleError::Rejected(VideoError::NotFound | VideoError::NotOwner | VideoError::Deleted) => {
+            ApiError::not_found("video")
+        }
+        HandleError::Rejected(rejection @ VideoError::ReprocessNotAllowed(_)) => {
+            ApiError::conflict(rejection.to_string())
+        }
+        HandleError::Rejected(VideoError::InvalidSpec(spec)) => ApiError::invalid_spec(spec.to_string()),
+        HandleError::Rejected(rejection) => ApiError::conflict(rejection.to_string()),
+        error @ (HandleError::TooMuchContention { .. }
+        | HandleError::Load(LoadError::Unavailable(_))
+        | HandleError::Append(AppendError::Unavailable(_))) => ApiError::unavailable(error),
+        error => ApiError::internal(error),
+    }
+}
+
+impl State {
+    /// Checks what can be checked before the body is read, admits the upload, claims its `Idempotency-Key`, lets
+    /// the intake store and register it, then records or releases the claim.
+    async fn upload(
+        &self,
+        owner: UserId,
+        declared_len: Option<u64>,
+        body: UploadBody,
+        file_name_header: Option<String>,
+        idempotency_key: Option<String>,
+        query: SpecForm,
+    ) -> Result<VideoAccepted, ApiError> {
+        self.intake.check_declared_len(declared_len)?;
+        if let Some(key) = &idempotency_key {
+            Idempotency::check_key(key)?;
+        }
+        let query_spec = self.intake.query_spec(&query, &body)?;
+
+        self.admission.admit(owner).await?;
+        let video = VideoId::from_uuid(Uuid::now_v7());
+        if let Some(key) = &idempotency_key
+            && let NextAction::ReturnAnswer(accepted) = self.idempotency.begin(owner, key, video).await?
+        {
+            return Ok(accepted);
+        }
+
+        let result = self
+            .intake
+            .store_and_register(owner, video, body, file_name_header, query_spec)
+            .await;
+        match (result, idempotency_key) {
+            (Ok(accepted), Some(key)) => {
+                self.idempotency.succeeded(owner, &key, &accepted).await;
+                Ok(accepted)
+            }
+            (Ok(accepted), None) => Ok(accepted),
+            (Err(failure), Some(key)) => {
+                if !failure.maybe_registered {
+                    self.idempotency.failed(owner, &key).await;
+                }
+                Err(failure.error)
+            }
+            (Err(failure), None) => Err(failure.error),
+        }
+    }
+
+    async fn remove_objects(&self, video: VideoId) -> Result<(), ApiError> {
+        self.storage
+            .delete(&source_key(video))
+            .await
+            .map_err(ApiError::unavailable)?;
+        self.storage
+            .delete_prefix(&archive_prefix(video))
+            .await
+            .map_err(ApiError::unavailable)?;
+        Ok(())
+    }
+
+    async fn owner_of(&self, video: VideoId) -> Option<UserId> {
+        let loaded = self.handler.store().load(video).await.ok()?;
+        Video::from_events(loaded.events.iter().map(|stored| &stored.event)).owner
+    }
+}
