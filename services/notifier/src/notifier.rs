@@ -16,7 +16,6 @@ use tokio_util::sync::CancellationToken;
 use tracing::info;
 
 use crate::egress::PublicResolver;
-use crate::intake::Intake;
 use crate::settings::NotifierSettings;
 use crate::store::Store;
 
@@ -129,7 +128,7 @@ impl Notifier {
     pub async fn run(&self, shutdown: CancellationToken) -> Result<(), NotifierError> {
         let intake = ConsumerRunner::new(self.inner.events.jetstream().clone(), self.consumer());
         tokio::join!(
-            intake.run(Intake(self.clone()), shutdown.clone()),
+            intake.run(self.intake(), shutdown.clone()),
             self.send_loop(shutdown.clone())
         );
         info!("notifier stopped");

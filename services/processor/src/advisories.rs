@@ -15,7 +15,9 @@ use fiapx_schemas::Metadata;
 use serde::Deserialize;
 use tracing::{error, info, warn};
 
-use crate::worker::{Processor, now};
+use time::OffsetDateTime;
+
+use crate::worker::Processor;
 
 /// `io.nats.jetstream.advisory.v1.max_deliver`: the fields used here.
 #[derive(Debug, Deserialize)]
@@ -28,6 +30,13 @@ struct MaxDeliveriesAdvisory {
 
 /// The advisory consumer's handler.
 pub(crate) struct Advisories(pub(crate) Processor);
+
+impl Processor {
+    /// This processor's advisories consumer handler (`worker.rs` runs it; the dependency points here).
+    pub(crate) fn advisories_handler(&self) -> Advisories {
+        Advisories(self.clone())
+    }
+}
 
 impl Handler for Advisories {
     async fn handle(&self, message: &jetstream::Message) -> Outcome {
@@ -127,7 +136,7 @@ impl Processor {
         let command = Command::AbandonJob {
             job,
             deliveries: advisory.deliveries,
-            at: now(),
+            at: OffsetDateTime::now_utc(),
         };
         let metadata = Metadata::caused_by(&stored.envelope);
         match self.inner.handler.handle(video, command, metadata).await {

@@ -16,12 +16,21 @@ use tokio::io::{AsyncWrite, AsyncWriteExt};
 use tokio::sync::watch;
 use tracing::{Instrument, error, info, info_span, warn};
 
+use time::OffsetDateTime;
+
 use crate::progress::JobRef;
-use crate::worker::{Processor, now};
+use crate::worker::Processor;
 use fiapx_frames::{ExtractError, Progress};
 
 /// The job consumer's handler.
 pub(crate) struct Jobs(pub(crate) Processor);
+
+impl Processor {
+    /// This processor's jobs consumer handler (`worker.rs` runs it; the dependency points here).
+    pub(crate) fn jobs_handler(&self) -> Jobs {
+        Jobs(self.clone())
+    }
+}
 
 impl Handler for Jobs {
     async fn handle(&self, message: &jetstream::Message) -> Outcome {
@@ -74,7 +83,7 @@ impl Processor {
                 Command::StartProcessing {
                     job,
                     attempt,
-                    at: now(),
+                    at: OffsetDateTime::now_utc(),
                 },
                 metadata.clone(),
             )
@@ -200,7 +209,7 @@ impl Processor {
             job,
             attempt,
             archive,
-            at: now(),
+            at: OffsetDateTime::now_utc(),
         };
         match self.inner.handler.handle(video, command, metadata).await {
             Ok(_) => {
@@ -265,7 +274,7 @@ impl Processor {
             code,
             message,
             will_retry,
-            at: now(),
+            at: OffsetDateTime::now_utc(),
         });
         match self.inner.handler.handle(video, command, metadata).await {
             Ok(_) => {

@@ -22,12 +22,9 @@ use std::time::Duration;
 use async_nats::jetstream::{self, consumer::pull};
 use fiapx_nats::{CommandHandler, ConsumerRunner, ConsumerSpec, NatsSettings, Pull};
 use fiapx_storage::Storage;
-use time::OffsetDateTime;
 use tokio_util::sync::CancellationToken;
 use tracing::info;
 
-use crate::advisories::Advisories;
-use crate::job::Jobs;
 use crate::progress::ProgressPublisher;
 use crate::settings::ProcessorSettings;
 use fiapx_frames::Extractor;
@@ -124,7 +121,7 @@ impl Processor {
         let jobs = ConsumerRunner::new(self.inner.js.clone(), self.job_consumer());
         tokio::join!(
             self.watch_advisories(shutdown.clone()),
-            jobs.run(Jobs(self.clone()), shutdown.clone())
+            jobs.run(self.jobs_handler(), shutdown.clone())
         );
         info!("processor stopped");
         Ok(())
@@ -134,11 +131,7 @@ impl Processor {
     /// Supervised like the job consumer: any error recreates the consumer after a pause.
     pub async fn watch_advisories(&self, shutdown: CancellationToken) {
         ConsumerRunner::new(self.inner.js.clone(), self.advisory_consumer())
-            .run(Advisories(self.clone()), shutdown)
+            .run(self.advisories_handler(), shutdown)
             .await;
     }
-}
-
-pub(crate) fn now() -> OffsetDateTime {
-    OffsetDateTime::now_utc()
 }
