@@ -209,42 +209,47 @@ pub const COVER_ART_MP3: Clip = Clip {
 
 /// A Matroska file holding one subtitle track and no other stream.
 pub fn subtitles_only() -> PathBuf {
-    let path = fixtures_dir().join("subtitles_only.mkv");
-    if !path.exists() {
-        let srt = fixtures_dir().join(format!("subs.{}.srt", std::process::id()));
-        std::fs::write(&srt, "1\n00:00:00,000 --> 00:00:01,000\nhello\n").unwrap();
-        let tmp = fixtures_dir().join(format!("subs.{}.tmp", std::process::id()));
-        ffmpeg(
-            &[
-                "-v",
-                "error",
-                "-y",
-                "-i",
-                srt.to_str().unwrap(),
-                "-c:s",
-                "srt",
-                "-f",
-                "matroska",
-            ],
-            &tmp,
-        );
-        std::fs::rename(&tmp, &path).unwrap();
-        let _ = std::fs::remove_file(srt);
-    }
+    let srt = fixtures_dir().join(format!("subs.{}.srt", std::process::id()));
+    std::fs::write(&srt, "1\n00:00:00,000 --> 00:00:01,000\nhello\n").unwrap();
+    let path = generated(
+        &fixtures_dir(),
+        "subtitles_only.mkv",
+        &["-i", srt.to_str().unwrap(), "-c:s", "srt"],
+    );
+    let _ = std::fs::remove_file(srt);
     path
 }
 
-/// Path to `clip`, generating it on first use. Safe under parallel test processes: written to a unique temporary
-/// name and renamed into place.
+/// Path to `clip`, generating it on first use.
 pub fn clip(clip: &Clip) -> PathBuf {
-    let path = fixtures_dir().join(clip.name);
+    generated(&fixtures_dir(), clip.name, clip.args)
+}
+
+/// `seconds` of the `testsrc2` pattern at `size` and `rate` fps in H.264 (yuv420p, x264 `preset`), generated once
+/// in the fixtures directory and shared by name.
+pub fn testsrc_h264(size: &str, rate: u32, seconds: &str, preset: &str) -> PathBuf {
+    let source = format!("testsrc2=size={size}:rate={rate}");
+    generated(
+        &fixtures_dir(),
+        &format!("h264_{size}_{rate}fps_{seconds}s_{preset}.mp4"),
+        &[
+            "-f", "lavfi", "-i", &source, "-t", seconds, "-pix_fmt", "yuv420p", "-c:v", "libx264", "-preset",
+            preset,
+        ],
+    )
+}
+
+/// `dir/name`, made on first use by ffmpeg with `args` (the muxer follows from the name's extension). Safe under
+/// parallel test processes: written to a unique temporary name and renamed into place.
+pub fn generated(dir: &Path, name: &str, args: &[&str]) -> PathBuf {
+    let path = dir.join(name);
     if !path.exists() {
-        let tmp = fixtures_dir().join(format!("{}.{}.tmp", clip.name, std::process::id()));
-        let ext = Path::new(clip.name).extension().unwrap().to_str().unwrap();
-        let mut args: Vec<&str> = vec!["-v", "error", "-y"];
-        args.extend_from_slice(clip.args);
-        args.extend_from_slice(&["-f", muxer_for(ext)]);
-        ffmpeg(&args, &tmp);
+        let tmp = dir.join(format!("{name}.{}.tmp", std::process::id()));
+        let ext = Path::new(name).extension().unwrap().to_str().unwrap();
+        let mut all: Vec<&str> = vec!["-v", "error", "-y"];
+        all.extend_from_slice(args);
+        all.extend_from_slice(&["-f", muxer_for(ext)]);
+        ffmpeg(&all, &tmp);
         std::fs::rename(&tmp, &path).unwrap();
     }
     path
@@ -264,30 +269,24 @@ fn muxer_for(ext: &str) -> &'static str {
 /// A copy of `clip` with the display matrix of a phone held upright (rotation 90), made by stream copy as phones
 /// write them.
 pub fn rotated(source: &Clip, degrees: u32) -> PathBuf {
-    let path = fixtures_dir().join(format!("rot{degrees}_{}", source.name));
-    if !path.exists() {
-        let src = clip(source);
-        let tmp = fixtures_dir().join(format!("rot{degrees}.{}.tmp", std::process::id()));
-        let rotate = format!("rotate={degrees}");
-        ffmpeg(
-            &[
-                "-v",
-                "error",
-                "-y",
-                "-i",
-                src.to_str().unwrap(),
-                "-c",
-                "copy",
-                "-metadata:s:v:0",
-                &rotate,
-                "-f",
-                "mp4",
-            ],
-            &tmp,
-        );
-        std::fs::rename(&tmp, &path).unwrap();
-    }
-    path
+    let src = clip(source);
+    let rotate = format!("rotate={degrees}");
+    generated(
+        &fixtures_dir(),
+        // MP4, whatever the source's container: the display matrix is an MP4 box.
+        &format!(
+            "rot{degrees}_{}.mp4",
+            Path::new(source.name).file_stem().unwrap().to_str().unwrap()
+        ),
+        &[
+            "-i",
+            src.to_str().unwrap(),
+            "-c",
+            "copy",
+            "-metadata:s:v:0",
+            &rotate,
+        ],
+    )
 }
 
 /// Runs ffmpeg with `args` then `output`, panicking with its stderr on failure.

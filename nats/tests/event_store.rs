@@ -7,35 +7,13 @@ use async_nats::HeaderMap;
 use fiapx_domain::{
     ArchiveObject, Command, Event, ExtractionSpec, SourceObject, UserId, VideoError, VideoId, VideoStatus,
 };
-use fiapx_nats::test_support::NatsServer;
+use fiapx_nats::test_support::{NatsServer, TestNats};
 use fiapx_nats::{CommandHandler, HandleError, JetStreamEventStore, NatsSettings, provision};
 use fiapx_schemas::{AppendError, LoadError, Metadata, PendingEvent};
 use futures::StreamExt;
 use pretty_assertions::assert_eq;
 use time::OffsetDateTime;
 use uuid::Uuid;
-
-struct Fixture {
-    _server: NatsServer,
-    client: async_nats::Client,
-    store: JetStreamEventStore,
-    settings: NatsSettings,
-}
-
-async fn fixture() -> Fixture {
-    let server = NatsServer::start();
-    let settings = server.settings();
-    let client = async_nats::connect(&settings.url).await.unwrap();
-    let js = async_nats::jetstream::new(client.clone());
-    provision(&js, &settings).await.unwrap();
-    let store = JetStreamEventStore::new(client.clone(), &settings);
-    Fixture {
-        _server: server,
-        client,
-        store,
-        settings,
-    }
-}
 
 fn now() -> OffsetDateTime {
     // Millisecond precision survives the RFC 3339 round trip exactly.
@@ -101,7 +79,7 @@ fn pending(event: Event) -> PendingEvent {
 
 #[tokio::test]
 async fn provisioning_is_idempotent_and_the_log_is_append_only() {
-    let f = fixture().await;
+    let f = TestNats::start().await;
     let js = async_nats::jetstream::new(f.client.clone());
     provision(&js, &f.settings)
         .await
@@ -128,7 +106,7 @@ async fn provisioning_is_idempotent_and_the_log_is_append_only() {
 
 #[tokio::test]
 async fn events_read_back_equal_events_written() {
-    let f = fixture().await;
+    let f = TestNats::start().await;
     let video = new_video();
     let other = new_video();
     let metadata = Metadata {
@@ -194,7 +172,7 @@ async fn events_read_back_equal_events_written() {
 
 #[tokio::test]
 async fn a_video_with_no_events_loads_empty_at_version_zero() {
-    let f = fixture().await;
+    let f = TestNats::start().await;
     let loaded = f.store.load(new_video()).await.unwrap();
     assert!(loaded.events.is_empty());
     assert_eq!(loaded.version, 0);
@@ -202,7 +180,7 @@ async fn a_video_with_no_events_loads_empty_at_version_zero() {
 
 #[tokio::test]
 async fn loads_page_through_long_histories() {
-    let f = fixture().await;
+    let f = TestNats::start().await;
     let video = new_video();
     let mut version = f
         .store
@@ -227,7 +205,7 @@ async fn loads_page_through_long_histories() {
 
 #[tokio::test]
 async fn a_stale_append_is_rejected_and_stores_nothing() {
-    let f = fixture().await;
+    let f = TestNats::start().await;
     let video = new_video();
     let v1 = f
         .store
@@ -250,7 +228,7 @@ async fn a_stale_append_is_rejected_and_stores_nothing() {
 
 #[tokio::test]
 async fn fifty_concurrent_appends_at_the_same_version_have_exactly_one_winner() {
-    let f = fixture().await;
+    let f = TestNats::start().await;
     let video = new_video();
     let version = f
         .store
@@ -279,7 +257,7 @@ async fn fifty_concurrent_appends_at_the_same_version_have_exactly_one_winner() 
 
 #[tokio::test]
 async fn the_command_handlers_retry_converges_under_contention() {
-    let f = fixture().await;
+    let f = TestNats::start().await;
     let video = new_video();
     let handler = CommandHandler::new(f.store.clone(), 100);
     handler
@@ -339,7 +317,7 @@ async fn the_command_handlers_retry_converges_under_contention() {
 
 #[tokio::test]
 async fn rejected_commands_store_nothing() {
-    let f = fixture().await;
+    let f = TestNats::start().await;
     let handler = CommandHandler::new(f.store.clone(), 3);
     let video = new_video();
     let result = handler
@@ -362,7 +340,7 @@ async fn rejected_commands_store_nothing() {
 
 #[tokio::test]
 async fn a_retried_publish_with_the_same_event_id_is_stored_once() {
-    let f = fixture().await;
+    let f = TestNats::start().await;
     let video = new_video();
     let event = pending(uploaded(video));
     let first = f
@@ -384,7 +362,7 @@ async fn a_retried_publish_with_the_same_event_id_is_stored_once() {
 
 #[tokio::test]
 async fn a_multi_event_decision_is_appended_atomically() {
-    let f = fixture().await;
+    let f = TestNats::start().await;
     let video = new_video();
     let batch = [pending(uploaded(video)), pending(started(1)), pending(started(2))];
     let version = f.store.append(video, 0, &batch).await.unwrap();
@@ -410,7 +388,7 @@ async fn a_multi_event_decision_is_appended_atomically() {
 
 #[tokio::test]
 async fn an_interrupted_batch_stores_nothing() {
-    let f = fixture().await;
+    let f = TestNats::start().await;
     let video = new_video();
     // A writer that dies after sending the first two messages of a three-message batch, before the commit.
     for (index, event) in [uploaded(video), started(1)].into_iter().enumerate() {
@@ -446,7 +424,7 @@ async fn an_interrupted_batch_stores_nothing() {
 
 #[tokio::test]
 async fn a_corrupt_stored_message_is_a_typed_load_error() {
-    let f = fixture().await;
+    let f = TestNats::start().await;
     let video = new_video();
     let js = async_nats::jetstream::new(f.client.clone());
     js.publish(format!("videos.{video}.uploaded"), "not json, no headers".into())
@@ -485,7 +463,7 @@ async fn appends_fail_cleanly_when_the_server_is_gone() {
 
 #[tokio::test]
 async fn a_subscription_reads_the_log_from_a_position_then_new_events() {
-    let f = fixture().await;
+    let f = TestNats::start().await;
     let (a, b) = (new_video(), new_video());
     f.store.append(a, 0, &[pending(uploaded(a))]).await.unwrap();
     let v = f.store.append(b, 0, &[pending(uploaded(b))]).await.unwrap();

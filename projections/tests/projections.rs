@@ -8,8 +8,8 @@ use fiapx_domain::{
     ArchiveObject, Command, ExtractionSpec, FailProcessing, FailureCode, ImageFormat, Rational, Selection,
     SourceObject, UserId, Video, VideoId, VideoStatus,
 };
-use fiapx_nats::test_support::NatsServer;
-use fiapx_nats::{CommandHandler, JetStreamEventStore, Metadata, NatsSettings, provision};
+use fiapx_nats::test_support::TestNats;
+use fiapx_nats::{CommandHandler, Metadata};
 use fiapx_projections::entity::{owner_counts, projection_error, timeline_entry, video};
 use fiapx_projections::{
     Generation, Incoming, Projector, ProjectorSettings, VIDEOS, active_generation, apply, apply_batch,
@@ -24,28 +24,15 @@ use uuid::Uuid;
 
 struct Fixture {
     db: TestDatabase,
-    _server: NatsServer,
-    client: async_nats::Client,
-    settings: NatsSettings,
+    nats: TestNats,
     handler: CommandHandler,
 }
 
 async fn fixture() -> Fixture {
     let db = TestDatabase::create().await;
-    let server = NatsServer::start();
-    let settings = server.settings();
-    let client = async_nats::connect(&settings.url).await.unwrap();
-    provision(&async_nats::jetstream::new(client.clone()), &settings)
-        .await
-        .unwrap();
-    let handler = CommandHandler::new(JetStreamEventStore::new(client.clone(), &settings), 10);
-    Fixture {
-        db,
-        _server: server,
-        client,
-        settings,
-        handler,
-    }
+    let nats = TestNats::start().await;
+    let handler = nats.handler(10);
+    Fixture { db, nats, handler }
 }
 
 struct Running {
@@ -61,8 +48,8 @@ impl Fixture {
     fn start_projector(&self) -> Running {
         let projector = Projector::new(
             self.db().clone(),
-            self.client.clone(),
-            &self.settings,
+            self.nats.client.clone(),
+            &self.nats.settings,
             ProjectorSettings {
                 batch: 16,
                 ..ProjectorSettings::default()
@@ -104,8 +91,8 @@ impl Fixture {
     }
 
     async fn last_sequence(&self) -> u64 {
-        let js = async_nats::jetstream::new(self.client.clone());
-        let mut stream = js.get_stream(&self.settings.stream).await.unwrap();
+        let js = self.nats.jetstream();
+        let mut stream = js.get_stream(&self.nats.settings.stream).await.unwrap();
         stream.info().await.unwrap().state.last_sequence
     }
 
@@ -570,7 +557,9 @@ async fn a_rebuild_yields_the_same_read_model_and_the_projector_follows_it() {
     let before = snapshot(f.db(), Generation(1)).await;
     assert!(!before.videos.is_empty());
 
-    let report = rebuild(f.db(), &f.client, &f.settings, VIDEOS).await.unwrap();
+    let report = rebuild(f.db(), &f.nats.client, &f.nats.settings, VIDEOS)
+        .await
+        .unwrap();
     assert_eq!((report.from, report.to), (Generation(1), Generation(2)));
     assert_eq!(report.checkpoint, f.last_sequence().await);
     assert_eq!(active_generation(f.db(), VIDEOS).await.unwrap(), Generation(2));
@@ -605,7 +594,7 @@ async fn a_rebuild_yields_the_same_read_model_and_the_projector_follows_it() {
     assert_eq!(rows.len(), ids.len());
 
     assert!(matches!(
-        rebuild(f.db(), &f.client, &f.settings, "nope").await,
+        rebuild(f.db(), &f.nats.client, &f.nats.settings, "nope").await,
         Err(fiapx_projections::RebuildError::UnknownProjection(_))
     ));
 }
@@ -615,7 +604,7 @@ async fn a_corrupt_event_is_recorded_once_and_does_not_block_the_projection() {
     let f = fixture().await;
     let owner = UserId::from_uuid(Uuid::now_v7());
     let first = f.upload(owner).await;
-    let js = async_nats::jetstream::new(f.client.clone());
+    let js = f.nats.jetstream();
     js.publish(
         format!("videos.{}.uploaded", Uuid::now_v7()),
         "not json, no headers".into(),
@@ -689,8 +678,8 @@ async fn events_overtaken_by_later_ones_are_read_from_the_stream_not_skipped() {
     }
     // A crashed projector took the first event and never acked it: until its ack_wait expires, the server hands
     // the later events out first. The checkpoint must not pass the first one.
-    let js = async_nats::jetstream::new(f.client.clone());
-    let stream = js.get_stream(&f.settings.stream).await.unwrap();
+    let js = f.nats.jetstream();
+    let stream = js.get_stream(&f.nats.settings.stream).await.unwrap();
     let consumer: async_nats::jetstream::consumer::PullConsumer = stream
         .get_or_create_consumer(
             "projector",

@@ -12,8 +12,8 @@ use fiapx_domain::{
 };
 use fiapx_http::json_error;
 use fiapx_identity::{Revocations, RootKey, TokenVerifier};
-use fiapx_nats::test_support::NatsServer;
-use fiapx_nats::{CommandHandler, JetStreamEventStore, Metadata, NatsSettings, provision};
+use fiapx_nats::test_support::TestNats;
+use fiapx_nats::{CommandHandler, Metadata};
 use fiapx_notifier::test_support::SmtpSink;
 use fiapx_notifier::webhook::verify;
 use fiapx_notifier::{Notifier, NotifierApi, NotifierSettings};
@@ -28,9 +28,7 @@ use tokio_util::sync::CancellationToken;
 use uuid::Uuid;
 
 struct World {
-    _nats: NatsServer,
-    client: async_nats::Client,
-    nats: NatsSettings,
+    nats: TestNats,
     handler: CommandHandler,
     db: TestDatabase,
     smtp: SmtpSink,
@@ -40,17 +38,13 @@ struct World {
 }
 
 async fn world() -> World {
-    let server = NatsServer::start();
-    let nats = server.settings();
-    let client = async_nats::connect(&nats.url).await.unwrap();
-    let js = async_nats::jetstream::new(client.clone());
-    provision(&js, &nats).await.unwrap();
-    let handler = CommandHandler::new(JetStreamEventStore::new(client.clone(), &nats), 10);
+    let nats = TestNats::start().await;
+    let handler = nats.handler(10);
     let db = TestDatabase::create().await;
     let root = RootKey::generate();
     let stop_revocations = CancellationToken::new();
     let revocations = Revocations::watch(
-        &js,
+        &nats.jetstream(),
         "auth_revocations",
         Duration::from_secs(3600),
         1,
@@ -60,8 +54,6 @@ async fn world() -> World {
     .unwrap();
     let verifier = Arc::new(TokenVerifier::new(root.public(), revocations));
     World {
-        _nats: server,
-        client,
         nats,
         handler,
         db,
@@ -110,8 +102,8 @@ impl World {
     fn notifier(&self, settings: NotifierSettings) -> Running {
         let notifier = Notifier::new(
             self.db.connection().clone(),
-            self.client.clone(),
-            &self.nats,
+            self.nats.client.clone(),
+            &self.nats.settings,
             settings,
         )
         .unwrap();
@@ -194,9 +186,9 @@ impl World {
 
     /// Waits (bounded) until `consumer` has taken every event and no notification waits to be sent.
     async fn settled(&self, consumer: &str) {
-        let js = async_nats::jetstream::new(self.client.clone());
+        let js = self.nats.jetstream();
         for _ in 0..600 {
-            let stream = js.get_stream(&self.nats.stream).await.unwrap();
+            let stream = js.get_stream(&self.nats.settings.stream).await.unwrap();
             let last = stream.cached_info().state.last_sequence;
             let consumer_done = match stream
                 .get_consumer::<async_nats::jetstream::consumer::pull::Config>(consumer)

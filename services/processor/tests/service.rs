@@ -8,8 +8,8 @@ use fiapx_domain::{
     Command, Event, ExtractionSpec, FailureCode, SourceObject, UserId, Video, VideoId, VideoStatus,
 };
 use fiapx_frames::Limits;
-use fiapx_nats::test_support::NatsServer;
-use fiapx_nats::{CommandHandler, JetStreamEventStore, Metadata, NatsSettings, provision};
+use fiapx_nats::Metadata;
+use fiapx_nats::test_support::TestNats;
 use fiapx_processor::{Processor, ProcessorSettings};
 use fiapx_storage::test_support::TestBucket;
 use fiapx_storage::{PutOptions, archive_prefix, source_key};
@@ -18,26 +18,13 @@ use tokio_util::sync::CancellationToken;
 use uuid::Uuid;
 
 struct World {
-    _server: NatsServer,
-    client: async_nats::Client,
-    settings: NatsSettings,
-    store: JetStreamEventStore,
+    nats: TestNats,
     bucket: TestBucket,
 }
 
 async fn world() -> World {
-    let server = NatsServer::start();
-    let settings = server.settings();
-    let client = async_nats::connect(&settings.url).await.unwrap();
-    provision(&async_nats::jetstream::new(client.clone()), &settings)
-        .await
-        .unwrap();
-    let store = JetStreamEventStore::new(client.clone(), &settings);
     World {
-        _server: server,
-        client,
-        settings,
-        store,
+        nats: TestNats::start().await,
         bucket: TestBucket::create().await,
     }
 }
@@ -55,12 +42,12 @@ fn fast_retries() -> ProcessorSettings {
 
 impl World {
     fn processor(&self, settings: ProcessorSettings) -> (CancellationToken, tokio::task::JoinHandle<()>) {
-        let handler = CommandHandler::new(self.store.clone(), 10);
+        let handler = self.nats.handler(10);
         let processor = Processor::new(
-            self.client.clone(),
+            self.nats.client.clone(),
             handler,
             self.bucket.storage().clone(),
-            self.settings.clone(),
+            self.nats.settings.clone(),
             settings,
         );
         let token = CancellationToken::new();
@@ -92,7 +79,8 @@ impl World {
             spec: ExtractionSpec::default(),
             at: OffsetDateTime::now_utc(),
         };
-        CommandHandler::new(self.store.clone(), 3)
+        self.nats
+            .handler(3)
             .handle(video, command, Metadata::new_request())
             .await
             .unwrap();
@@ -100,7 +88,8 @@ impl World {
     }
 
     async fn events(&self, video: VideoId) -> Vec<Event> {
-        self.store
+        self.nats
+            .store
             .load(video)
             .await
             .unwrap()
@@ -136,6 +125,7 @@ async fn an_uploaded_video_becomes_an_archive_of_its_frames() {
     let clip = std::fs::read(common::clip(&common::H264)).unwrap();
     let video = w.upload(clip).await;
     let mut progress = w
+        .nats
         .client
         .subscribe(fiapx_schemas::progress_subject(video))
         .await
@@ -178,10 +168,7 @@ async fn an_uploaded_video_becomes_an_archive_of_its_frames() {
     let message = first.expect("progress was published").unwrap();
     let body: fiapx_schemas::ProgressUpdate = serde_json::from_slice(&message.payload).unwrap();
     assert_eq!(body.video_id, *video.as_uuid());
-    let kv = async_nats::jetstream::new(w.client.clone())
-        .get_key_value("video_progress")
-        .await
-        .unwrap();
+    let kv = w.nats.jetstream().get_key_value("video_progress").await.unwrap();
     let latest: fiapx_schemas::ProgressUpdate =
         serde_json::from_slice(&kv.get(video.to_string()).await.unwrap().unwrap()).unwrap();
     assert_eq!((latest.stage.as_str(), latest.frames_done), ("completed", 10));
@@ -267,23 +254,7 @@ async fn transient_failures_are_retried_until_attempts_are_exhausted() {
 async fn a_processor_killed_mid_job_is_replaced_and_the_job_completes_once() {
     let w = world().await;
     // A longer clip, so the first processor is surely still working when it dies.
-    let long = common::clip(&common::Clip {
-        name: "h264_40s_640x360.mp4",
-        args: &[
-            "-f",
-            "lavfi",
-            "-i",
-            "testsrc2=size=640x360:rate=30",
-            "-t",
-            "40",
-            "-pix_fmt",
-            "yuv420p",
-            "-c:v",
-            "libx264",
-            "-preset",
-            "ultrafast",
-        ],
-    });
+    let long = common::testsrc_h264("640x360", 30, "40", "ultrafast");
     let video = w.upload(std::fs::read(long).unwrap()).await;
     let settings = ProcessorSettings {
         limits: Limits::default(),
@@ -320,10 +291,10 @@ async fn a_job_whose_deliveries_run_out_without_a_result_ends_attempts_exhausted
         ..fast_retries()
     };
     let processor = Processor::new(
-        w.client.clone(),
-        CommandHandler::new(w.store.clone(), 10),
+        w.nats.client.clone(),
+        w.nats.handler(10),
         w.bucket.storage().clone(),
-        w.settings.clone(),
+        w.nats.settings.clone(),
         settings,
     );
     // Only the advisory watcher runs; the job deliveries go to "processors" that crash (never ack).
@@ -333,9 +304,9 @@ async fn a_job_whose_deliveries_run_out_without_a_result_ends_attempts_exhausted
         let stop = stop.clone();
         tokio::spawn(async move { processor.watch_advisories(stop).await })
     };
-    let js = async_nats::jetstream::new(w.client.clone());
+    let js = w.nats.jetstream();
     let consumer = js
-        .get_stream(&w.settings.stream)
+        .get_stream(&w.nats.settings.stream)
         .await
         .unwrap()
         .create_consumer(processor.consumer_config())

@@ -8,8 +8,8 @@ use fiapx_domain::{ArchiveObject, Command, ExtractionSpec, SourceObject, UserId,
 use fiapx_http::json_error;
 use fiapx_http::test_support::with_test_auth;
 use fiapx_identity::test_support::bearer;
-use fiapx_nats::test_support::NatsServer;
-use fiapx_nats::{CommandHandler, JetStreamEventStore, Metadata, NatsSettings, provision};
+use fiapx_nats::test_support::TestNats;
+use fiapx_nats::{CommandHandler, Metadata};
 use fiapx_projections::entity::video;
 use fiapx_projections::{Projector, ProjectorSettings, VIDEOS, active_generation, checkpoint};
 use fiapx_query::QueryApi;
@@ -28,9 +28,7 @@ use uuid::Uuid;
 
 struct Fixture {
     db: TestDatabase,
-    _server: NatsServer,
-    nats: async_nats::Client,
-    settings: NatsSettings,
+    nats: TestNats,
     handler: CommandHandler,
     bucket: TestBucket,
     projector: tokio::task::JoinHandle<()>,
@@ -51,18 +49,13 @@ async fn fixture() -> Fixture {
 /// is written.
 async fn fixture_with_projector(running: bool) -> Fixture {
     let db = TestDatabase::create().await;
-    let server = NatsServer::start();
-    let settings = server.settings();
-    let nats = async_nats::connect(&settings.url).await.unwrap();
-    provision(&async_nats::jetstream::new(nats.clone()), &settings)
-        .await
-        .unwrap();
-    let handler = CommandHandler::new(JetStreamEventStore::new(nats.clone(), &settings), 10);
+    let nats = TestNats::start().await;
+    let handler = nats.handler(10);
     let bucket = TestBucket::create().await;
     let projector = Projector::new(
         db.connection().clone(),
-        nats.clone(),
-        &settings,
+        nats.client.clone(),
+        &nats.settings,
         ProjectorSettings::default(),
     );
     let projector = tokio::spawn(async move {
@@ -72,8 +65,8 @@ async fn fixture_with_projector(running: bool) -> Fixture {
     });
     let api = QueryApi::new(
         db.connection().clone(),
-        nats.clone(),
-        &settings,
+        nats.client.clone(),
+        &nats.settings,
         bucket.storage().clone(),
         Duration::from_secs(120),
     );
@@ -85,9 +78,7 @@ async fn fixture_with_projector(running: bool) -> Fixture {
     .boxed();
     Fixture {
         db,
-        _server: server,
         nats,
-        settings,
         handler,
         bucket,
         projector,
@@ -176,9 +167,9 @@ impl Fixture {
 
     /// Waits (bounded) until the projector has applied the whole log.
     async fn caught_up(&self) {
-        let js = async_nats::jetstream::new(self.nats.clone());
+        let js = self.nats.jetstream();
         let target = js
-            .get_stream(&self.settings.stream)
+            .get_stream(&self.nats.settings.stream)
             .await
             .unwrap()
             .info()
@@ -483,6 +474,7 @@ async fn live_events_start_with_the_status_then_follow_progress_and_changes() {
         "frames_done": 7, "frames_expected": 10, "stage": "extracting"
     });
     f.nats
+        .client
         .publish(format!("progress.videos.{video}"), progress.to_string().into())
         .await
         .unwrap();

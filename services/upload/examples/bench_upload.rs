@@ -14,7 +14,6 @@
 //! Baseline in the same run: the same stream written straight to S3 with `Storage::put_stream` (no HTTP, no
 //! event), whose throughput the API's is compared with.
 
-use std::process::Command as Process;
 use std::time::Instant;
 
 use async_nats::jetstream;
@@ -59,23 +58,8 @@ fn mb(bytes: u64) -> f64 {
     bytes as f64 / 1e6
 }
 
-fn small_mp4(dir: &std::path::Path) -> Vec<u8> {
-    let path = dir.join("bench.mp4");
-    let status = Process::new("ffmpeg")
-        .args([
-            "-v",
-            "error",
-            "-y",
-            "-f",
-            "lavfi",
-            "-i",
-            "testsrc=duration=2:size=320x240:rate=25",
-        ])
-        .args(["-pix_fmt", "yuv420p", "-c:v", "libx264", "-preset", "ultrafast"])
-        .arg(&path)
-        .status()
-        .expect("ffmpeg CLI (run `make deps`)");
-    assert!(status.success(), "ffmpeg failed");
+fn small_mp4() -> Vec<u8> {
+    let path = fiapx_frames::test_support::testsrc_h264("320x240", 25, "2", "ultrafast");
     std::fs::read(path).expect("read mp4")
 }
 
@@ -105,8 +89,7 @@ async fn main() -> anyhow::Result<()> {
         .unwrap_or(2048)
         * MIB;
     let baseline_total = total.min(512 * MIB);
-    let dir = tempfile::tempdir()?;
-    let mp4 = Bytes::from(small_mp4(dir.path()));
+    let mp4 = Bytes::from(small_mp4());
 
     let nats = NatsServer::start();
     let nats_settings = nats.settings();

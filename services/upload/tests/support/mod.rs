@@ -2,9 +2,6 @@
 
 #![allow(dead_code, reason = "each test binary uses a part of the helpers")]
 
-use std::path::PathBuf;
-use std::process::Command as Process;
-
 use async_nats::jetstream;
 use fiapx_domain::{Event, VideoId};
 use fiapx_http::json_error;
@@ -26,7 +23,6 @@ pub struct App {
     pub store: JetStreamEventStore,
     pub handler: CommandHandler,
     pub nats: NatsServer,
-    pub dir: tempfile::TempDir,
 }
 
 pub async fn spawn_app() -> App {
@@ -62,7 +58,6 @@ pub async fn spawn_app_with(settings: UploadSettings) -> App {
         store,
         handler,
         nats,
-        dir: tempfile::tempdir().expect("tempdir"),
     }
 }
 
@@ -83,24 +78,7 @@ pub fn bearer(user: Uuid) -> String {
 impl App {
     /// A small real MP4 made by the ffmpeg CLI.
     pub fn mp4(&self) -> Vec<u8> {
-        let path: PathBuf = self.dir.path().join("clip.mp4");
-        if !path.exists() {
-            let status = Process::new("ffmpeg")
-                .args([
-                    "-v",
-                    "error",
-                    "-y",
-                    "-f",
-                    "lavfi",
-                    "-i",
-                    "testsrc=duration=2:size=160x120:rate=10",
-                ])
-                .args(["-pix_fmt", "yuv420p", "-c:v", "libx264", "-preset", "ultrafast"])
-                .arg(&path)
-                .status()
-                .expect("ffmpeg CLI (run `make deps`)");
-            assert!(status.success(), "ffmpeg failed");
-        }
+        let path = fiapx_frames::test_support::testsrc_h264("160x120", 10, "2", "ultrafast");
         std::fs::read(path).expect("read the generated mp4")
     }
 
