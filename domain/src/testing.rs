@@ -2,8 +2,43 @@
 //!
 //! `given([uploaded]).when(start(0, 1)).then([started(0, 1)])` folds the history, runs `decide`, and checks
 //! the events (and that the state after them keeps every invariant), or `.then_err(error)` checks the rejection.
+//!
+//! Also the commands and timestamps the tests of the other crates build their histories from.
 
-use crate::video::{Command, Event, Video, VideoError, decide, evolve};
+use time::OffsetDateTime;
+
+use crate::video::{Command, Event, SourceObject, Video, VideoError, decide, evolve};
+use crate::{ExtractionSpec, UserId, VideoId};
+
+/// The upload of `video` by `owner` with the default spec: an MP4 named `file_name` of `size_bytes`, stored at
+/// `sources/<video>` (the key the storage crate gives it).
+pub fn register_upload(
+    video: VideoId,
+    owner: UserId,
+    file_name: &str,
+    size_bytes: u64,
+    at: OffsetDateTime,
+) -> Command {
+    Command::RegisterUpload {
+        video_id: video,
+        owner,
+        source: SourceObject {
+            key: format!("sources/{video}"),
+            file_name: file_name.into(),
+            size_bytes,
+            content_type: "video/mp4".into(),
+        },
+        spec: ExtractionSpec::default(),
+        at,
+    }
+}
+
+/// Now, to the millisecond: a timestamp that survives RFC 3339 headers and PostgreSQL timestamps exactly.
+pub fn now_ms() -> OffsetDateTime {
+    let now = OffsetDateTime::now_utc();
+    now.replace_nanosecond(now.nanosecond() / 1_000_000 * 1_000_000)
+        .expect("a whole number of milliseconds is a valid nanosecond")
+}
 
 /// The history before the command.
 #[must_use = "call .when(command)"]

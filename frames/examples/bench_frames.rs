@@ -19,7 +19,7 @@ use std::{
 
 use anyhow::{Context, bail};
 use fiapx_domain::{ExtractionSpec, ImageFormat};
-use fiapx_frames::{Extractor, Limits};
+use fiapx_frames::{Extractor, Limits, test_support};
 
 /// Builds the command of one variant for a round.
 type CommandFor<'a> = Box<dyn Fn(usize) -> Command + 'a>;
@@ -272,9 +272,7 @@ fn generate(dir: &Path, label: &str, size: &str, seconds: u32) -> anyhow::Result
     }
     let source = format!("testsrc2=size={size}:rate=30");
     let seconds = seconds.to_string();
-    Ok(fiapx_frames::test_support::generated(
-        dir,
-        &name,
+    let args = [
         &[
             "-f",
             "lavfi",
@@ -284,14 +282,11 @@ fn generate(dir: &Path, label: &str, size: &str, seconds: u32) -> anyhow::Result
             &seconds,
             "-vf",
             "noise=alls=8:allf=t",
-            "-pix_fmt",
-            "yuv420p",
-            "-c:v",
-            "libx264",
-            "-preset",
-            "veryfast",
         ],
-    ))
+        test_support::X264_VERYFAST,
+    ]
+    .concat();
+    Ok(test_support::generated(dir, &name, &args))
 }
 
 fn workspace_root() -> PathBuf {

@@ -4,23 +4,14 @@ use std::collections::HashSet;
 use std::sync::Arc;
 
 use async_nats::HeaderMap;
-use fiapx_domain::{
-    ArchiveObject, Command, Event, ExtractionSpec, SourceObject, UserId, VideoError, VideoId, VideoStatus,
-};
+use fiapx_domain::testing::{now_ms as now, register_upload};
+use fiapx_domain::{ArchiveObject, Command, Event, UserId, Video, VideoError, VideoId, VideoStatus, decide};
 use fiapx_nats::test_support::{NatsServer, TestNats};
 use fiapx_nats::{CommandHandler, HandleError, JetStreamEventStore, NatsSettings, provision};
 use fiapx_schemas::{AppendError, LoadError, Metadata, PendingEvent};
 use futures::StreamExt;
 use pretty_assertions::assert_eq;
-use time::OffsetDateTime;
 use uuid::Uuid;
-
-fn now() -> OffsetDateTime {
-    // Millisecond precision survives the RFC 3339 round trip exactly.
-    let now = OffsetDateTime::now_utc();
-    now.replace_nanosecond(now.nanosecond() / 1_000_000 * 1_000_000)
-        .unwrap()
-}
 
 fn new_video() -> VideoId {
     VideoId::from_uuid(Uuid::now_v7())
@@ -30,39 +21,14 @@ fn owner() -> UserId {
     UserId::from_uuid(Uuid::from_u128(42))
 }
 
-fn uploaded(video: VideoId) -> Event {
-    Event::Uploaded {
-        video_id: video,
-        owner: owner(),
-        source: SourceObject {
-            key: format!("sources/{video}"),
-            file_name: "clip.mp4".into(),
-            size_bytes: 1024,
-            content_type: "video/mp4".into(),
-        },
-        spec: ExtractionSpec::default(),
-        at: now(),
-    }
+fn register(video: VideoId) -> Command {
+    register_upload(video, owner(), "clip.mp4", 1024, now())
 }
 
-fn register(video: VideoId) -> Command {
-    let Event::Uploaded {
-        video_id,
-        owner,
-        source,
-        spec,
-        at,
-    } = uploaded(video)
-    else {
-        unreachable!()
-    };
-    Command::RegisterUpload {
-        video_id,
-        owner,
-        source,
-        spec,
-        at,
-    }
+/// The event the domain records for [`register`].
+fn uploaded(video: VideoId) -> Event {
+    let mut events = decide(&Video::default(), register(video)).expect("a valid upload");
+    events.remove(0)
 }
 
 fn started(attempt: u32) -> Event {

@@ -4,9 +4,10 @@ use std::collections::BTreeMap;
 use std::time::Duration;
 
 use fiapx_database::test_support::TestDatabase;
+use fiapx_domain::testing::{now_ms as now, register_upload};
 use fiapx_domain::{
     ArchiveObject, Command, ExtractionSpec, FailProcessing, FailureCode, ImageFormat, Rational, Selection,
-    SourceObject, UserId, Video, VideoId, VideoStatus,
+    UserId, Video, VideoId, VideoStatus,
 };
 use fiapx_nats::test_support::TestNats;
 use fiapx_nats::{CommandHandler, Metadata};
@@ -17,7 +18,6 @@ use fiapx_projections::{
 };
 use pretty_assertions::assert_eq;
 use sea_orm::{ConnectionTrait, DatabaseConnection, EntityTrait, TransactionTrait};
-use time::OffsetDateTime;
 use tokio::sync::oneshot;
 use tokio::task::JoinHandle;
 use uuid::Uuid;
@@ -71,22 +71,9 @@ impl Fixture {
 
     async fn upload(&self, owner: UserId) -> VideoId {
         let video = VideoId::from_uuid(Uuid::now_v7());
-        self.run(
-            video,
-            Command::RegisterUpload {
-                video_id: video,
-                owner,
-                source: SourceObject {
-                    key: format!("sources/{video}"),
-                    file_name: format!("{video}.mp4"),
-                    size_bytes: 1_234_567,
-                    content_type: "video/mp4".into(),
-                },
-                spec: ExtractionSpec::default(),
-                at: now(),
-            },
-        )
-        .await;
+        let file_name = format!("{video}.mp4");
+        self.run(video, register_upload(video, owner, &file_name, 1_234_567, now()))
+            .await;
         video
     }
 
@@ -127,13 +114,6 @@ impl Running {
         let _ = self.stop.send(());
         self.task.await.unwrap();
     }
-}
-
-fn now() -> OffsetDateTime {
-    // Millisecond precision survives both RFC 3339 headers and PostgreSQL timestamps exactly.
-    let now = OffsetDateTime::now_utc();
-    now.replace_nanosecond(now.nanosecond() / 1_000_000 * 1_000_000)
-        .unwrap()
 }
 
 fn archive(video: VideoId, job: u32) -> ArchiveObject {

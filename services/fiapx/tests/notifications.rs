@@ -9,9 +9,8 @@ use std::time::Duration;
 
 use fiapx::config::Settings;
 use fiapx::{Started, Which, start};
-use fiapx_domain::{
-    Command, Event, ExtractionSpec, FailureCode, Language, SourceObject, UserId, Video, VideoId, VideoStatus,
-};
+use fiapx_domain::testing::register_upload;
+use fiapx_domain::{Command, Event, FailureCode, Language, UserId, Video, VideoId, VideoStatus};
 use fiapx_nats::{CommandHandler, JetStreamEventStore, Metadata};
 use fiapx_notifier::NotifierSettings;
 use fiapx_notifier::test_support::SmtpSink;
@@ -118,18 +117,7 @@ impl World {
                 .await
                 .unwrap();
         }
-        let command = Command::RegisterUpload {
-            video_id: video,
-            owner,
-            source: SourceObject {
-                key,
-                file_name: file_name.into(),
-                size_bytes: size,
-                content_type: "video/mp4".into(),
-            },
-            spec: ExtractionSpec::default(),
-            at: OffsetDateTime::now_utc(),
-        };
+        let command = register_upload(video, owner, file_name, size, OffsetDateTime::now_utc());
         self.handler
             .handle(video, command, Metadata::new_request())
             .await

@@ -6,10 +6,8 @@ use std::sync::{Arc, Mutex};
 use std::time::{Duration, SystemTime};
 
 use fiapx_database::test_support::TestDatabase;
-use fiapx_domain::{
-    ArchiveObject, Command, ExtractionSpec, FailProcessing, FailureCode, Language, SourceObject, UserId,
-    VideoId,
-};
+use fiapx_domain::testing::register_upload;
+use fiapx_domain::{ArchiveObject, Command, FailProcessing, FailureCode, Language, UserId, VideoId};
 use fiapx_http::json_error;
 use fiapx_identity::{Revocations, RootKey, TokenVerifier};
 use fiapx_nats::test_support::TestNats;
@@ -128,18 +126,7 @@ impl World {
 
     async fn upload(&self, owner: UserId, file_name: &str) -> VideoId {
         let video = VideoId::from_uuid(Uuid::now_v7());
-        let command = Command::RegisterUpload {
-            video_id: video,
-            owner,
-            source: SourceObject {
-                key: format!("sources/{video}"),
-                file_name: file_name.into(),
-                size_bytes: 10,
-                content_type: "video/mp4".into(),
-            },
-            spec: ExtractionSpec::default(),
-            at: OffsetDateTime::now_utc(),
-        };
+        let command = register_upload(video, owner, file_name, 10, OffsetDateTime::now_utc());
         self.run(video, command).await;
         video
     }

@@ -4,9 +4,8 @@ use fiapx_frames::test_support as common;
 
 use std::time::Duration;
 
-use fiapx_domain::{
-    Command, Event, ExtractionSpec, FailureCode, SourceObject, UserId, Video, VideoId, VideoStatus,
-};
+use fiapx_domain::testing::register_upload;
+use fiapx_domain::{Event, FailureCode, UserId, Video, VideoId, VideoStatus};
 use fiapx_frames::Limits;
 use fiapx_nats::Metadata;
 use fiapx_nats::test_support::TestNats;
@@ -67,18 +66,8 @@ impl World {
             .put_stream(&key, "video/mp4", &mut reader, PutOptions::default())
             .await
             .unwrap();
-        let command = Command::RegisterUpload {
-            video_id: video,
-            owner: UserId::from_uuid(Uuid::from_u128(7)),
-            source: SourceObject {
-                key,
-                file_name: "clip.mp4".into(),
-                size_bytes: size,
-                content_type: "video/mp4".into(),
-            },
-            spec: ExtractionSpec::default(),
-            at: OffsetDateTime::now_utc(),
-        };
+        let owner = UserId::from_uuid(Uuid::from_u128(7));
+        let command = register_upload(video, owner, "clip.mp4", size, OffsetDateTime::now_utc());
         self.nats
             .handler(3)
             .handle(video, command, Metadata::new_request())

@@ -4,7 +4,8 @@
 use std::time::Duration;
 
 use fiapx_database::test_support::TestDatabase;
-use fiapx_domain::{ArchiveObject, Command, ExtractionSpec, SourceObject, UserId, VideoId};
+use fiapx_domain::testing::{now_ms as now, register_upload};
+use fiapx_domain::{ArchiveObject, Command, UserId, VideoId};
 use fiapx_http::json_error;
 use fiapx_http::test_support::with_test_auth;
 use fiapx_identity::test_support::bearer;
@@ -23,7 +24,6 @@ use poem::{EndpointExt, Route};
 use poem_openapi::OpenApiService;
 use pretty_assertions::assert_eq;
 use sea_orm::EntityTrait;
-use time::OffsetDateTime;
 use uuid::Uuid;
 
 struct Fixture {
@@ -86,12 +86,6 @@ async fn fixture_with_projector(running: bool) -> Fixture {
     }
 }
 
-fn now() -> OffsetDateTime {
-    let now = OffsetDateTime::now_utc();
-    now.replace_nanosecond(now.nanosecond() / 1_000_000 * 1_000_000)
-        .unwrap()
-}
-
 fn user() -> UserId {
     UserId::from_uuid(Uuid::now_v7())
 }
@@ -106,22 +100,8 @@ impl Fixture {
 
     async fn upload(&self, owner: UserId) -> VideoId {
         let video = VideoId::from_uuid(Uuid::now_v7());
-        self.run(
-            video,
-            Command::RegisterUpload {
-                video_id: video,
-                owner,
-                source: SourceObject {
-                    key: format!("sources/{video}"),
-                    file_name: "clip.mp4".into(),
-                    size_bytes: 2048,
-                    content_type: "video/mp4".into(),
-                },
-                spec: ExtractionSpec::default(),
-                at: now(),
-            },
-        )
-        .await;
+        self.run(video, register_upload(video, owner, "clip.mp4", 2048, now()))
+            .await;
         video
     }
 
