@@ -794,20 +794,13 @@ async fn no_password_hash_or_token_ever_reaches_the_logs() {
     app.call("POST", "/api/v1/auth/logout", None, Some(body)).await;
     app.stop().await;
 
-    let hash: String = {
-        use sea_orm::{ConnectionTrait, Statement};
-        let row = stack
-            .db
-            .connection()
-            .query_one_raw(Statement::from_string(
-                sea_orm::DatabaseBackend::Postgres,
-                "SELECT password_hash FROM users WHERE email = 'logcheck@example.com'",
-            ))
-            .await
-            .unwrap()
-            .unwrap();
-        row.try_get("", "password_hash").unwrap()
-    };
+    let hash: String = stack
+        .db
+        .value(
+            "SELECT password_hash FROM users WHERE email = 'logcheck@example.com'",
+            "password_hash",
+        )
+        .await;
     let logs = String::from_utf8(captured.0.lock().unwrap().clone()).unwrap();
     assert!(
         logs.contains("signed in"),

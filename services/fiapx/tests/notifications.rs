@@ -16,7 +16,6 @@ use fiapx_notifier::NotifierSettings;
 use fiapx_notifier::test_support::SmtpSink;
 use fiapx_processor::ProcessorSettings;
 use fiapx_storage::{PutOptions, source_key};
-use sea_orm::ConnectionTrait;
 use time::OffsetDateTime;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::{TcpListener, TcpStream};
@@ -90,17 +89,7 @@ impl World {
     }
 
     async fn user(&self, email: &str, locale: &str) -> UserId {
-        let id = Uuid::now_v7();
-        self.stack
-            .db
-            .connection()
-            .execute_unprepared(&format!(
-                "INSERT INTO users (id, email, display_name, locale, password_hash) \
-                 VALUES ('{id}', '{email}', 'Owner', '{locale}', 'x')"
-            ))
-            .await
-            .unwrap();
-        UserId::from_uuid(id)
+        UserId::from_uuid(self.stack.db.insert_user(email, "Owner", locale).await)
     }
 
     /// Stores `bytes` (if any) as the source and appends `uploaded`, as the upload service does.
@@ -154,15 +143,11 @@ impl World {
             let row = self
                 .stack
                 .db
-                .connection()
-                .query_one_raw(sea_orm::Statement::from_string(
-                    sea_orm::DbBackend::Postgres,
+                .row(
                     "SELECT count(*) AS total, count(*) FILTER (WHERE status IN ('pending', 'sending')) AS open \
                      FROM notifications",
-                ))
-                .await
-                .unwrap()
-                .unwrap();
+                )
+                .await;
             let total: i64 = row.try_get("", "total").unwrap();
             let open: i64 = row.try_get("", "open").unwrap();
             if total >= expected && open == 0 {

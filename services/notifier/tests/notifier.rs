@@ -19,7 +19,6 @@ use poem::http::StatusCode;
 use poem::test::TestClient;
 use poem::{EndpointExt, Route};
 use poem_openapi::OpenApiService;
-use sea_orm::ConnectionTrait;
 use serde_json::{Value, json};
 use time::OffsetDateTime;
 use tokio_util::sync::CancellationToken;
@@ -112,16 +111,7 @@ impl World {
     }
 
     async fn user(&self, email: &str, name: &str, locale: &str) -> UserId {
-        let id = Uuid::now_v7();
-        self.db
-            .connection()
-            .execute_unprepared(&format!(
-                "INSERT INTO users (id, email, display_name, locale, password_hash) \
-                 VALUES ('{id}', '{email}', '{name}', '{locale}', 'x')"
-            ))
-            .await
-            .unwrap();
-        UserId::from_uuid(id)
+        UserId::from_uuid(self.db.insert_user(email, name, locale).await)
     }
 
     async fn upload(&self, owner: UserId, file_name: &str) -> VideoId {
@@ -188,18 +178,7 @@ impl World {
                 }
                 Err(_) => false,
             };
-            let open: i64 = self
-                .db
-                .connection()
-                .query_one_raw(sea_orm::Statement::from_string(
-                    sea_orm::DbBackend::Postgres,
-                    "SELECT count(*) AS n FROM notifications WHERE status IN ('pending', 'sending')",
-                ))
-                .await
-                .unwrap()
-                .unwrap()
-                .try_get("", "n")
-                .unwrap();
+            let open = self.count("status IN ('pending', 'sending')").await;
             if consumer_done && open == 0 {
                 return;
             }
@@ -210,16 +189,11 @@ impl World {
 
     async fn count(&self, sql: &str) -> i64 {
         self.db
-            .connection()
-            .query_one_raw(sea_orm::Statement::from_string(
-                sea_orm::DbBackend::Postgres,
+            .value(
                 format!("SELECT count(*) AS n FROM notifications WHERE {sql}"),
-            ))
+                "n",
+            )
             .await
-            .unwrap()
-            .unwrap()
-            .try_get("", "n")
-            .unwrap()
     }
 
     fn api(&self) -> TestClient<poem::endpoint::BoxEndpoint<'static>> {
@@ -651,17 +625,7 @@ async fn webhook_urls_to_internal_addresses_are_refused_and_nothing_is_stored() 
     response.assert_status_is_ok();
     let list: Value = response.json().await.value().deserialize();
     assert_eq!(list["items"], json!([]), "nothing stored");
-    let stored: i64 =
-        w.db.connection()
-            .query_one_raw(sea_orm::Statement::from_string(
-                sea_orm::DbBackend::Postgres,
-                "SELECT count(*) AS n FROM webhooks",
-            ))
-            .await
-            .unwrap()
-            .unwrap()
-            .try_get("", "n")
-            .unwrap();
+    let stored: i64 = w.db.value("SELECT count(*) AS n FROM webhooks", "n").await;
     assert_eq!(stored, 0);
     register_webhook(&w, hal, "https://[::1]:9/x").await;
 }
@@ -800,16 +764,11 @@ async fn an_smtp_outage_delays_the_email_but_loses_nothing() {
     let mut failed = 0;
     for _ in 0..600 {
         failed =
-            w.db.connection()
-                .query_one_raw(sea_orm::Statement::from_string(
-                    sea_orm::DbBackend::Postgres,
-                    "SELECT count(*) AS n FROM notification_attempts WHERE outcome = 'failed'",
-                ))
-                .await
-                .unwrap()
-                .unwrap()
-                .try_get::<i64>("", "n")
-                .unwrap();
+            w.db.value::<i64>(
+                "SELECT count(*) AS n FROM notification_attempts WHERE outcome = 'failed'",
+                "n",
+            )
+            .await;
         if failed > 0 {
             break;
         }
