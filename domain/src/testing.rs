@@ -8,7 +8,7 @@
 use time::OffsetDateTime;
 
 use crate::video::{Command, Event, SourceObject, Video, VideoError, decide, evolve};
-use crate::{ExtractionSpec, UserId, VideoId};
+use crate::{ExtractionSpec, FailureCode, UserId, VideoId};
 
 /// The upload of `video` by `owner` with the default spec: an MP4 named `file_name` of `size_bytes`, stored at
 /// `sources/<video>` (the key the storage crate gives it).
@@ -31,6 +31,22 @@ pub fn register_upload(
         spec: ExtractionSpec::default(),
         at,
     }
+}
+
+/// Every `failed` event of `events` as (attempt, code, will_retry), in order.
+pub fn failures(events: &[Event]) -> Vec<(u32, FailureCode, bool)> {
+    events
+        .iter()
+        .filter_map(|e| match e {
+            Event::Failed {
+                attempt,
+                code,
+                will_retry,
+                ..
+            } => Some((*attempt, *code, *will_retry)),
+            _ => None,
+        })
+        .collect()
 }
 
 /// Now, to the millisecond: a timestamp that survives RFC 3339 headers and PostgreSQL timestamps exactly.

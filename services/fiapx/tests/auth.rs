@@ -24,13 +24,12 @@ use tokio_util::sync::CancellationToken;
 use uuid::Uuid;
 
 mod common;
-use common::Stack;
+use common::{Stack, Workers};
 
 struct App {
     base: String,
     http: reqwest::Client,
-    stop: CancellationToken,
-    workers: Option<tokio::task::JoinHandle<()>>,
+    workers: Workers,
 }
 
 /// Starts `which` with `settings` and serves its HTTP app (if any) on a free loopback port.
@@ -55,19 +54,13 @@ async fn serve(which: Which, settings: &Settings) -> App {
             Ok("http")
         });
     }
-    let workers = tokio::spawn(async move {
-        while let Some(result) = workers.join_next().await {
-            result.expect("worker panicked").expect("worker failed");
-        }
-    });
     App {
         base,
         http: reqwest::Client::builder()
             .redirect(reqwest::redirect::Policy::none())
             .build()
             .unwrap(),
-        stop,
-        workers: Some(workers),
+        workers: Workers::join(stop, workers),
     }
 }
 
@@ -87,14 +80,8 @@ impl Reply {
 }
 
 impl App {
-    async fn stop(mut self) {
-        self.stop.cancel();
-        if let Some(task) = self.workers.take() {
-            tokio::time::timeout(Duration::from_secs(30), task)
-                .await
-                .expect("stops")
-                .unwrap();
-        }
+    async fn stop(self) {
+        self.workers.stop().await;
     }
 
     async fn send(&self, request: reqwest::RequestBuilder) -> Reply {

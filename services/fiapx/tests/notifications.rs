@@ -9,7 +9,7 @@ use std::time::Duration;
 
 use fiapx::config::Settings;
 use fiapx::{Started, Which, start};
-use fiapx_domain::testing::register_upload;
+use fiapx_domain::testing::{failures, register_upload};
 use fiapx_domain::{Command, Event, FailureCode, Language, UserId, Video, VideoId, VideoStatus};
 use fiapx_nats::{CommandHandler, JetStreamEventStore, Metadata};
 use fiapx_notifier::NotifierSettings;
@@ -24,13 +24,13 @@ use tokio_util::sync::CancellationToken;
 use uuid::Uuid;
 
 mod common;
-use common::{Stack, clip};
+use common::{Stack, Workers, clip};
 
 struct World {
     stack: Stack,
     smtp: SmtpSink,
     handler: CommandHandler,
-    stops: Vec<(CancellationToken, tokio::task::JoinHandle<()>)>,
+    running: Vec<Workers>,
 }
 
 async fn world() -> World {
@@ -43,7 +43,7 @@ async fn world() -> World {
         stack,
         smtp: SmtpSink::start(),
         handler,
-        stops: Vec::new(),
+        running: Vec::new(),
     }
 }
 
@@ -69,22 +69,13 @@ impl World {
 
     async fn run(&mut self, which: Which, settings: &Settings) {
         let stop = CancellationToken::new();
-        let Started { mut workers, .. } = start(which, settings, None, &stop).await.expect("starts");
-        let task = tokio::spawn(async move {
-            while let Some(result) = workers.join_next().await {
-                result.expect("worker panicked").expect("worker failed");
-            }
-        });
-        self.stops.push((stop, task));
+        let Started { workers, .. } = start(which, settings, None, &stop).await.expect("starts");
+        self.running.push(Workers::join(stop, workers));
     }
 
     async fn stop(mut self) {
-        for (stop, task) in self.stops.drain(..) {
-            stop.cancel();
-            tokio::time::timeout(Duration::from_secs(30), task)
-                .await
-                .expect("workers stop")
-                .unwrap();
+        for workers in self.running.drain(..) {
+            workers.stop().await;
         }
     }
 
@@ -213,20 +204,8 @@ async fn a_poison_input_ends_after_max_deliver_with_attempts_exhausted_and_one_n
     // The source never reaches storage: every delivery fails with a transient storage error.
     let video = w.upload(owner, "poison.mp4", None).await;
     let events = w.until(video, |e| final_failure(e).is_some()).await;
-    let failures: Vec<(u32, FailureCode, bool)> = events
-        .iter()
-        .filter_map(|e| match e {
-            Event::Failed {
-                attempt,
-                code,
-                will_retry,
-                ..
-            } => Some((*attempt, *code, *will_retry)),
-            _ => None,
-        })
-        .collect();
     assert_eq!(
-        failures,
+        failures(&events),
         [
             (1, FailureCode::StorageUnavailable, true),
             (2, FailureCode::StorageUnavailable, true),

@@ -4,7 +4,7 @@ use fiapx_frames::test_support as common;
 
 use std::time::Duration;
 
-use fiapx_domain::testing::register_upload;
+use fiapx_domain::testing::{failures, register_upload};
 use fiapx_domain::{Event, FailureCode, UserId, Video, VideoId, VideoStatus};
 use fiapx_frames::Limits;
 use fiapx_nats::Metadata;
@@ -76,6 +76,11 @@ impl World {
         video
     }
 
+    /// [`World::upload`] of a generated clip.
+    async fn upload_clip(&self, clip: &common::Clip) -> VideoId {
+        self.upload(std::fs::read(common::clip(clip)).unwrap()).await
+    }
+
     async fn events(&self, video: VideoId) -> Vec<Event> {
         self.nats
             .store
@@ -111,8 +116,7 @@ fn count(events: &[Event], kind: &str) -> usize {
 #[tokio::test]
 async fn an_uploaded_video_becomes_an_archive_of_its_frames() {
     let w = world().await;
-    let clip = std::fs::read(common::clip(&common::H264)).unwrap();
-    let video = w.upload(clip).await;
+    let video = w.upload_clip(&common::H264).await;
     let mut progress = w
         .nats
         .client
@@ -208,29 +212,15 @@ async fn a_corrupt_video_fails_once_with_its_code_and_is_not_retried() {
 #[tokio::test]
 async fn transient_failures_are_retried_until_attempts_are_exhausted() {
     let w = world().await;
-    let video = w
-        .upload(std::fs::read(common::clip(&common::H264)).unwrap())
-        .await;
+    let video = w.upload_clip(&common::H264).await;
     // The source disappears from storage: every attempt fails with a storage error.
     w.bucket.storage().delete(&source_key(video)).await.unwrap();
     let (stop, task) = w.processor(fast_retries());
     let events = w.until(video, |v| v.status == VideoStatus::Failed).await;
     stop.cancel();
     task.await.unwrap();
-    let failures: Vec<(u32, FailureCode, bool)> = events
-        .iter()
-        .filter_map(|e| match e {
-            Event::Failed {
-                attempt,
-                code,
-                will_retry,
-                ..
-            } => Some((*attempt, *code, *will_retry)),
-            _ => None,
-        })
-        .collect();
     assert_eq!(
-        failures,
+        failures(&events),
         vec![
             (1, FailureCode::StorageUnavailable, true),
             (2, FailureCode::StorageUnavailable, true),
@@ -271,9 +261,7 @@ async fn a_processor_killed_mid_job_is_replaced_and_the_job_completes_once() {
 #[tokio::test]
 async fn a_job_whose_deliveries_run_out_without_a_result_ends_attempts_exhausted() {
     let w = world().await;
-    let video = w
-        .upload(std::fs::read(common::clip(&common::H264)).unwrap())
-        .await;
+    let video = w.upload_clip(&common::H264).await;
     let settings = ProcessorSettings {
         ack_wait_secs: 1,
         max_deliver: 2,

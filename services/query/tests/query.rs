@@ -7,7 +7,7 @@ use fiapx_database::test_support::TestDatabase;
 use fiapx_domain::testing::{now_ms as now, register_upload};
 use fiapx_domain::{ArchiveObject, Command, UserId, VideoId};
 use fiapx_http::json_error;
-use fiapx_http::test_support::with_test_auth;
+use fiapx_http::test_support::{location, with_test_auth};
 use fiapx_identity::test_support::bearer;
 use fiapx_nats::test_support::TestNats;
 use fiapx_nats::{CommandHandler, Metadata};
@@ -397,14 +397,7 @@ async fn download_is_not_ready_until_completed_then_redirects_to_a_working_link(
 
     let response = f.get(owner, &path).await;
     response.assert_status(StatusCode::FOUND);
-    let location = response
-        .0
-        .headers()
-        .get("location")
-        .unwrap()
-        .to_str()
-        .unwrap()
-        .to_owned();
+    let location = location(&response.0);
     assert!(location.contains("X-Amz-Signature"), "{location}");
     let downloaded = reqwest::get(&location).await.unwrap();
     assert_eq!(downloaded.status(), reqwest::StatusCode::OK);

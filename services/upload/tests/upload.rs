@@ -6,6 +6,7 @@ use fiapx_domain::{
     ArchiveObject, Command, Event, ExtractionSpec, ImageFormat, Rational, Selection, UserId, VideoId,
     VideoStatus,
 };
+use fiapx_http::test_support::location;
 use fiapx_nats::Metadata;
 use fiapx_storage::{PutOptions, archive_key, source_key};
 use fiapx_upload::UploadSettings;
@@ -44,14 +45,7 @@ async fn upload_raw(app: &App, owner: Uuid, body: Vec<u8>, query: &str) -> TestR
 async fn accepted(app: &App, owner: Uuid, body: Vec<u8>, query: &str) -> Uuid {
     let response = upload_raw(app, owner, body, query).await;
     assert_eq!(response.0.status(), StatusCode::ACCEPTED);
-    let location = response
-        .0
-        .headers()
-        .get("location")
-        .unwrap()
-        .to_str()
-        .unwrap()
-        .to_owned();
+    let location = location(&response.0);
     let body = json(response).await;
     let id: Uuid = body["id"].as_str().unwrap().parse().unwrap();
     assert_eq!(location, format!("/api/v1/videos/{id}"));
@@ -456,10 +450,7 @@ async fn reprocess_flow_and_its_rejections() {
 
     let response = reprocess(user, id, Some(r#"{"every": "2", "format": "jpeg"}"#)).await;
     assert_eq!(response.0.status(), StatusCode::ACCEPTED);
-    assert_eq!(
-        response.0.headers().get("location").unwrap().to_str().unwrap(),
-        format!("/api/v1/videos/{id}")
-    );
+    assert_eq!(location(&response.0), format!("/api/v1/videos/{id}"));
     let body = json(response).await;
     assert_eq!(body["job"], 1);
     assert_eq!(body["status"], "queued");

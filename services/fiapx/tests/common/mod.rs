@@ -5,6 +5,7 @@
 
 use std::path::PathBuf;
 use std::process::Command;
+use std::time::Duration;
 
 use fiapx::config::Settings;
 use fiapx_auth::{Argon2Settings, AuthSettings};
@@ -13,6 +14,8 @@ use fiapx_identity::test_support::test_root_key;
 use fiapx_nats::test_support::NatsServer;
 use fiapx_processor::ProcessorSettings;
 use fiapx_storage::test_support::TestBucket;
+use tokio::task::JoinSet;
+use tokio_util::sync::CancellationToken;
 
 /// One test's own servers: removed when dropped.
 pub struct Stack {
@@ -53,6 +56,34 @@ impl Stack {
             },
             ..Settings::default()
         }
+    }
+}
+
+/// The workers of a started `fiapx` (`Started::workers`), joined in one task: a worker that panics or fails
+/// fails the test.
+pub struct Workers {
+    stop: CancellationToken,
+    task: tokio::task::JoinHandle<()>,
+}
+
+impl Workers {
+    /// Joins `workers`, which end when `stop` is cancelled.
+    pub fn join(stop: CancellationToken, mut workers: JoinSet<anyhow::Result<&'static str>>) -> Self {
+        let task = tokio::spawn(async move {
+            while let Some(result) = workers.join_next().await {
+                result.expect("worker panicked").expect("worker failed");
+            }
+        });
+        Self { stop, task }
+    }
+
+    /// Cancels the workers and waits (bounded) until they end.
+    pub async fn stop(self) {
+        self.stop.cancel();
+        tokio::time::timeout(Duration::from_secs(30), self.task)
+            .await
+            .expect("workers stop")
+            .unwrap();
     }
 }
 
