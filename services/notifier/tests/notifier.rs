@@ -121,6 +121,22 @@ impl World {
         video
     }
 
+    /// A video of `owner` that completes on its first attempt.
+    async fn completed_video(&self, owner: UserId, file_name: &str) -> VideoId {
+        let video = self.upload(owner, file_name).await;
+        self.start(video, 1).await;
+        self.complete(video, 1).await;
+        video
+    }
+
+    /// A video of `owner` whose first attempt fails for good with `code`.
+    async fn failed_video(&self, owner: UserId, file_name: &str, code: FailureCode) -> VideoId {
+        let video = self.upload(owner, file_name).await;
+        self.start(video, 1).await;
+        self.fail(video, 1, code, false).await;
+        video
+    }
+
     async fn run(&self, video: VideoId, command: Command) {
         self.handler
             .handle(video, command, Metadata::new_request())
@@ -313,12 +329,9 @@ async fn a_final_failure_sends_one_email_in_the_owners_language() {
     w.start(video, 2).await;
     w.fail(video, 2, FailureCode::CorruptInput, false).await;
     // Bob: a completion (no mail: not opted in) and a failure (one mail, in English).
-    let done = w.upload(bob, "done.mp4").await;
-    w.start(done, 1).await;
-    w.complete(done, 1).await;
-    let broken = w.upload(bob, "broken.avi").await;
-    w.start(broken, 1).await;
-    w.fail(broken, 1, FailureCode::UnsupportedFormat, false).await;
+    w.completed_video(bob, "done.mp4").await;
+    w.failed_video(bob, "broken.avi", FailureCode::UnsupportedFormat)
+        .await;
 
     w.settled("notifier").await;
     running.stop().await;
@@ -383,12 +396,8 @@ async fn completions_are_mailed_only_to_users_who_opted_in() {
     response.assert_status_is_ok();
 
     let running = w.notifier(settings(&w.smtp));
-    let done = w.upload(carla, "ok.mp4").await;
-    w.start(done, 1).await;
-    w.complete(done, 1).await;
-    let broken = w.upload(carla, "bad.mp4").await;
-    w.start(broken, 1).await;
-    w.fail(broken, 1, FailureCode::CorruptInput, false).await;
+    w.completed_video(carla, "ok.mp4").await;
+    w.failed_video(carla, "bad.mp4", FailureCode::CorruptInput).await;
     w.settled("notifier").await;
     running.stop().await;
     let mails = w.smtp.messages();
@@ -407,9 +416,7 @@ async fn a_webhook_gets_one_signed_delivery_and_a_failing_receiver_gets_it_on_th
     let (flaky_id, flaky_secret) = register_webhook(&w, dan, &flaky_url).await;
 
     let running = w.notifier(settings(&w.smtp));
-    let video = w.upload(dan, "clip.mp4").await;
-    w.start(video, 1).await;
-    w.fail(video, 1, FailureCode::TooLong, false).await;
+    let video = w.failed_video(dan, "clip.mp4", FailureCode::TooLong).await;
     w.settled("notifier").await;
 
     let now = OffsetDateTime::now_utc().unix_timestamp();
@@ -650,9 +657,7 @@ async fn a_notifier_not_allowing_loopback_never_calls_a_host_that_resolves_to_it
         webhook_retry_secs: vec![1],
         ..settings(&w.smtp)
     });
-    let video = w.upload(ida, "clip.mp4").await;
-    w.start(video, 1).await;
-    w.fail(video, 1, FailureCode::CorruptInput, false).await;
+    w.failed_video(ida, "clip.mp4", FailureCode::CorruptInput).await;
     w.settled("notifier").await;
     running.stop().await;
     assert!(receiver.requests().is_empty(), "the receiver was never called");
@@ -699,9 +704,9 @@ async fn a_notifier_restarted_mid_batch_and_a_full_redelivery_send_no_duplicates
     let videos = {
         let mut videos = Vec::new();
         for n in 0..12 {
-            let video = w.upload(hal, &format!("v{n}.mp4")).await;
-            w.start(video, 1).await;
-            w.fail(video, 1, FailureCode::CorruptInput, false).await;
+            let video = w
+                .failed_video(hal, &format!("v{n}.mp4"), FailureCode::CorruptInput)
+                .await;
             videos.push(video);
         }
         videos
@@ -757,9 +762,7 @@ async fn an_smtp_outage_delays_the_email_but_loses_nothing() {
         email_retry_secs: vec![1; 30],
         ..settings(&w.smtp)
     });
-    let video = w.upload(ida, "late.mp4").await;
-    w.start(video, 1).await;
-    w.fail(video, 1, FailureCode::TooLarge, false).await;
+    w.failed_video(ida, "late.mp4", FailureCode::TooLarge).await;
     // Wait for a failed try on record.
     let mut failed = 0;
     for _ in 0..600 {
