@@ -146,6 +146,20 @@ impl TestNats {
         CommandHandler::new(self.store.clone(), max_retries)
     }
 
+    /// Runs `command` on `video` through a command handler, as a request would; panics when it is rejected.
+    pub async fn run(&self, video: fiapx_domain::VideoId, command: fiapx_domain::Command) {
+        self.handler(10)
+            .handle(video, command, crate::Metadata::new_request())
+            .await
+            .unwrap_or_else(|e| panic!("command on {video} rejected: {e}"));
+    }
+
+    /// Every event of `video`, in order.
+    pub async fn events(&self, video: fiapx_domain::VideoId) -> Vec<fiapx_domain::Event> {
+        let loaded = self.store.load(video).await.expect("load the video's events");
+        loaded.events.into_iter().map(|stored| stored.event).collect()
+    }
+
     /// JetStream on the client.
     pub fn jetstream(&self) -> async_nats::jetstream::Context {
         async_nats::jetstream::new(self.client.clone())

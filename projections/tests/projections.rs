@@ -10,7 +10,6 @@ use fiapx_domain::{
     UserId, Video, VideoId, VideoStatus,
 };
 use fiapx_nats::test_support::TestNats;
-use fiapx_nats::{CommandHandler, Metadata};
 use fiapx_projections::entity::{owner_counts, projection_error, timeline_entry, video};
 use fiapx_projections::{
     Generation, Incoming, Projector, ProjectorSettings, VIDEOS, active_generation, apply, apply_batch,
@@ -25,14 +24,12 @@ use uuid::Uuid;
 struct Fixture {
     db: TestDatabase,
     nats: TestNats,
-    handler: CommandHandler,
 }
 
 async fn fixture() -> Fixture {
     let db = TestDatabase::create().await;
     let nats = TestNats::start().await;
-    let handler = nats.handler(10);
-    Fixture { db, nats, handler }
+    Fixture { db, nats }
 }
 
 struct Running {
@@ -62,17 +59,11 @@ impl Fixture {
         Running { stop, task }
     }
 
-    async fn run(&self, video: VideoId, command: Command) {
-        self.handler
-            .handle(video, command, Metadata::new_request())
-            .await
-            .unwrap_or_else(|e| panic!("command on {video} rejected: {e}"));
-    }
-
     async fn upload(&self, owner: UserId) -> VideoId {
         let video = VideoId::from_uuid(Uuid::now_v7());
         let file_name = format!("{video}.mp4");
-        self.run(video, register_upload(video, owner, &file_name, 1_234_567, now()))
+        self.nats
+            .run(video, register_upload(video, owner, &file_name, 1_234_567, now()))
             .await;
         video
     }
@@ -101,7 +92,7 @@ impl Fixture {
     async fn folds(&self, ids: &[VideoId]) -> BTreeMap<Uuid, (Video, Vec<fiapx_schemas::StoredEvent>)> {
         let mut folds = BTreeMap::new();
         for id in ids {
-            let loaded = self.handler.store().load(*id).await.unwrap();
+            let loaded = self.nats.store.load(*id).await.unwrap();
             let video = Video::from_events(loaded.events.iter().map(|stored| &stored.event));
             folds.insert(*id.as_uuid(), (video, loaded.events));
         }
@@ -122,6 +113,24 @@ fn archive(video: VideoId, job: u32) -> ArchiveObject {
         size_bytes: 4096,
         sha256: "ab".repeat(32),
         frame_count: 12,
+    }
+}
+
+fn start(job: u32, attempt: u32) -> Command {
+    Command::StartProcessing {
+        job,
+        attempt,
+        at: now(),
+    }
+}
+
+/// Completes `job` of `video` with [`archive`].
+fn complete(video: VideoId, job: u32, attempt: u32) -> Command {
+    Command::CompleteProcessing {
+        job,
+        attempt,
+        archive: archive(video, job),
+        at: now(),
     }
 }
 
@@ -185,35 +194,12 @@ async fn snapshot(db: &impl ConnectionTrait, generation: Generation) -> Snapshot
 /// Runs a mixed history: every event type, retries, a reprocess with a new spec, a deletion.
 async fn mixed_history(f: &Fixture, owner: UserId) -> Vec<VideoId> {
     let a = f.upload(owner).await;
-    f.run(
-        a,
-        Command::StartProcessing {
-            job: 0,
-            attempt: 1,
-            at: now(),
-        },
-    )
-    .await;
-    f.run(a, fail(0, 1, FailureCode::StorageUnavailable, true)).await;
-    f.run(
-        a,
-        Command::StartProcessing {
-            job: 0,
-            attempt: 2,
-            at: now(),
-        },
-    )
-    .await;
-    f.run(
-        a,
-        Command::CompleteProcessing {
-            job: 0,
-            attempt: 2,
-            archive: archive(a, 0),
-            at: now(),
-        },
-    )
-    .await;
+    f.nats.run(a, start(0, 1)).await;
+    f.nats
+        .run(a, fail(0, 1, FailureCode::StorageUnavailable, true))
+        .await;
+    f.nats.run(a, start(0, 2)).await;
+    f.nats.run(a, complete(a, 0, 2)).await;
     let spec = ExtractionSpec {
         selection: Selection::Every {
             seconds: Rational::new(1, 2),
@@ -222,58 +208,26 @@ async fn mixed_history(f: &Fixture, owner: UserId) -> Vec<VideoId> {
         max_width: Some(640),
         max_height: None,
     };
-    f.run(
-        a,
-        Command::RequestReprocess {
-            by: owner,
-            spec: Some(spec),
-            at: now(),
-        },
-    )
-    .await;
-    f.run(
-        a,
-        Command::StartProcessing {
-            job: 1,
-            attempt: 1,
-            at: now(),
-        },
-    )
-    .await;
-    f.run(a, fail(1, 1, FailureCode::CorruptInput, false)).await;
+    f.nats
+        .run(
+            a,
+            Command::RequestReprocess {
+                by: owner,
+                spec: Some(spec),
+                at: now(),
+            },
+        )
+        .await;
+    f.nats.run(a, start(1, 1)).await;
+    f.nats.run(a, fail(1, 1, FailureCode::CorruptInput, false)).await;
 
     let b = f.upload(owner).await;
-    f.run(
-        b,
-        Command::StartProcessing {
-            job: 0,
-            attempt: 1,
-            at: now(),
-        },
-    )
-    .await;
-    f.run(b, Command::DeleteVideo { by: owner, at: now() }).await;
+    f.nats.run(b, start(0, 1)).await;
+    f.nats.run(b, Command::DeleteVideo { by: owner, at: now() }).await;
 
     let c = f.upload(owner).await;
-    f.run(
-        c,
-        Command::StartProcessing {
-            job: 0,
-            attempt: 1,
-            at: now(),
-        },
-    )
-    .await;
-    f.run(
-        c,
-        Command::CompleteProcessing {
-            job: 0,
-            attempt: 1,
-            archive: archive(c, 0),
-            at: now(),
-        },
-    )
-    .await;
+    f.nats.run(c, start(0, 1)).await;
+    f.nats.run(c, complete(c, 0, 1)).await;
 
     let d = f.upload(UserId::from_uuid(Uuid::now_v7())).await;
     vec![a, b, c, d]
@@ -414,65 +368,41 @@ async fn a_stopped_projector_catches_up_with_nothing_missing() {
         for (i, owner) in owners.iter().enumerate() {
             let video = f.upload(*owner).await;
             ids.push(video);
-            f.run(
-                video,
-                Command::StartProcessing {
-                    job: 0,
-                    attempt: 1,
-                    at: now(),
-                },
-            )
-            .await;
+            f.nats.run(video, start(0, 1)).await;
             written += 2;
             match (round + i as u32) % 3 {
-                0 => {
-                    f.run(
-                        video,
-                        Command::CompleteProcessing {
-                            job: 0,
-                            attempt: 1,
-                            archive: archive(video, 0),
-                            at: now(),
-                        },
-                    )
-                    .await
-                }
-                1 => f.run(video, fail(0, 1, FailureCode::TooLong, false)).await,
+                0 => f.nats.run(video, complete(video, 0, 1)).await,
+                1 => f.nats.run(video, fail(0, 1, FailureCode::TooLong, false)).await,
                 _ => {
-                    f.run(
-                        video,
-                        Command::DeleteVideo {
-                            by: *owner,
-                            at: now(),
-                        },
-                    )
-                    .await
+                    f.nats
+                        .run(
+                            video,
+                            Command::DeleteVideo {
+                                by: *owner,
+                                at: now(),
+                            },
+                        )
+                        .await
                 }
             }
             written += 1;
         }
     }
     for video in &ids[..3] {
-        f.run(
-            *video,
-            Command::StartProcessing {
-                job: 0,
-                attempt: 1,
+        f.nats.run(*video, start(0, 1)).await;
+        written += 1;
+    }
+    f.nats
+        .run(
+            ids[0],
+            Command::DeleteVideo {
+                by: owners[0],
                 at: now(),
             },
         )
         .await;
-        written += 1;
-    }
-    f.run(
-        ids[0],
-        Command::DeleteVideo {
-            by: owners[0],
-            at: now(),
-        },
-    )
-    .await;
-    f.run(ids[1], fail(0, 1, FailureCode::StorageUnavailable, true))
+    f.nats
+        .run(ids[1], fail(0, 1, FailureCode::StorageUnavailable, true))
         .await;
     written += 2;
     assert_eq!(written, 50);

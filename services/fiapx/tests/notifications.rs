@@ -11,7 +11,7 @@ use fiapx::config::Settings;
 use fiapx::{Started, Which, start};
 use fiapx_domain::testing::{failures, register_upload};
 use fiapx_domain::{Command, Event, FailureCode, Language, UserId, Video, VideoId, VideoStatus};
-use fiapx_nats::{CommandHandler, JetStreamEventStore, Metadata};
+use fiapx_nats::{CommandHandler, Metadata};
 use fiapx_notifier::NotifierSettings;
 use fiapx_notifier::test_support::SmtpSink;
 use fiapx_processor::ProcessorSettings;
@@ -35,10 +35,7 @@ struct World {
 
 async fn world() -> World {
     let stack = Stack::new().await;
-    let client = async_nats::connect(stack.nats.url()).await.unwrap();
-    let js = async_nats::jetstream::new(client.clone());
-    fiapx_nats::provision(&js, &stack.nats.settings()).await.unwrap();
-    let handler = CommandHandler::new(JetStreamEventStore::new(client, &stack.nats.settings()), 10);
+    let handler = stack.nats.handler(10);
     World {
         stack,
         smtp: SmtpSink::start(),
@@ -106,15 +103,7 @@ impl World {
     }
 
     async fn events(&self, video: VideoId) -> Vec<Event> {
-        self.handler
-            .store()
-            .load(video)
-            .await
-            .unwrap()
-            .events
-            .into_iter()
-            .map(|e| e.event)
-            .collect()
+        self.stack.nats.events(video).await
     }
 
     async fn until(&self, video: VideoId, done: impl Fn(&[Event]) -> bool) -> Vec<Event> {

@@ -11,7 +11,6 @@ use fiapx_domain::{ArchiveObject, Command, FailProcessing, FailureCode, Language
 use fiapx_http::json_error;
 use fiapx_identity::{Revocations, RootKey, TokenVerifier};
 use fiapx_nats::test_support::TestNats;
-use fiapx_nats::{CommandHandler, Metadata};
 use fiapx_notifier::test_support::SmtpSink;
 use fiapx_notifier::webhook::verify;
 use fiapx_notifier::{Notifier, NotifierApi, NotifierSettings};
@@ -26,7 +25,6 @@ use uuid::Uuid;
 
 struct World {
     nats: TestNats,
-    handler: CommandHandler,
     db: TestDatabase,
     smtp: SmtpSink,
     root: RootKey,
@@ -36,7 +34,6 @@ struct World {
 
 async fn world() -> World {
     let nats = TestNats::start().await;
-    let handler = nats.handler(10);
     let db = TestDatabase::create().await;
     let root = RootKey::generate();
     let stop_revocations = CancellationToken::new();
@@ -52,7 +49,6 @@ async fn world() -> World {
     let verifier = Arc::new(TokenVerifier::new(root.public(), revocations));
     World {
         nats,
-        handler,
         db,
         smtp: SmtpSink::start(),
         root,
@@ -117,7 +113,7 @@ impl World {
     async fn upload(&self, owner: UserId, file_name: &str) -> VideoId {
         let video = VideoId::from_uuid(Uuid::now_v7());
         let command = register_upload(video, owner, file_name, 10, OffsetDateTime::now_utc());
-        self.run(video, command).await;
+        self.nats.run(video, command).await;
         video
     }
 
@@ -137,16 +133,10 @@ impl World {
         video
     }
 
-    async fn run(&self, video: VideoId, command: Command) {
-        self.handler
-            .handle(video, command, Metadata::new_request())
-            .await
-            .unwrap();
-    }
-
     async fn start(&self, video: VideoId, attempt: u32) {
         let at = OffsetDateTime::now_utc();
-        self.run(video, Command::StartProcessing { job: 0, attempt, at })
+        self.nats
+            .run(video, Command::StartProcessing { job: 0, attempt, at })
             .await;
     }
 
@@ -159,7 +149,7 @@ impl World {
             will_retry,
             at: OffsetDateTime::now_utc(),
         });
-        self.run(video, command).await;
+        self.nats.run(video, command).await;
     }
 
     async fn complete(&self, video: VideoId, attempt: u32) {
@@ -174,7 +164,7 @@ impl World {
             },
             at: OffsetDateTime::now_utc(),
         };
-        self.run(video, command).await;
+        self.nats.run(video, command).await;
     }
 
     /// Waits (bounded) until `consumer` has taken every event and no notification waits to be sent.

@@ -82,15 +82,7 @@ impl World {
     }
 
     async fn events(&self, video: VideoId) -> Vec<Event> {
-        self.nats
-            .store
-            .load(video)
-            .await
-            .unwrap()
-            .events
-            .into_iter()
-            .map(|e| e.event)
-            .collect()
+        self.nats.events(video).await
     }
 
     /// Waits (bounded) until the video reaches `status`, returning its events.

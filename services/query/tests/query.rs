@@ -10,7 +10,6 @@ use fiapx_http::json_error;
 use fiapx_http::test_support::{location, with_test_auth};
 use fiapx_identity::test_support::bearer;
 use fiapx_nats::test_support::TestNats;
-use fiapx_nats::{CommandHandler, Metadata};
 use fiapx_projections::entity::video;
 use fiapx_projections::{Projector, ProjectorSettings, VIDEOS, active_generation, checkpoint};
 use fiapx_query::QueryApi;
@@ -29,7 +28,6 @@ use uuid::Uuid;
 struct Fixture {
     db: TestDatabase,
     nats: TestNats,
-    handler: CommandHandler,
     bucket: TestBucket,
     projector: tokio::task::JoinHandle<()>,
     http: TestClient<poem::endpoint::BoxEndpoint<'static>>,
@@ -50,7 +48,6 @@ async fn fixture() -> Fixture {
 async fn fixture_with_projector(running: bool) -> Fixture {
     let db = TestDatabase::create().await;
     let nats = TestNats::start().await;
-    let handler = nats.handler(10);
     let bucket = TestBucket::create().await;
     let projector = Projector::new(
         db.connection().clone(),
@@ -79,7 +76,6 @@ async fn fixture_with_projector(running: bool) -> Fixture {
     Fixture {
         db,
         nats,
-        handler,
         bucket,
         projector,
         http: TestClient::new(app),
@@ -91,16 +87,10 @@ fn user() -> UserId {
 }
 
 impl Fixture {
-    async fn run(&self, video: VideoId, command: Command) {
-        self.handler
-            .handle(video, command, Metadata::new_request())
-            .await
-            .unwrap_or_else(|e| panic!("command on {video} rejected: {e}"));
-    }
-
     async fn upload(&self, owner: UserId) -> VideoId {
         let video = VideoId::from_uuid(Uuid::now_v7());
-        self.run(video, register_upload(video, owner, "clip.mp4", 2048, now()))
+        self.nats
+            .run(video, register_upload(video, owner, "clip.mp4", 2048, now()))
             .await;
         video
     }
@@ -115,15 +105,16 @@ impl Fixture {
     }
 
     async fn start(&self, video: VideoId) {
-        self.run(
-            video,
-            Command::StartProcessing {
-                job: 0,
-                attempt: 1,
-                at: now(),
-            },
-        )
-        .await;
+        self.nats
+            .run(
+                video,
+                Command::StartProcessing {
+                    job: 0,
+                    attempt: 1,
+                    at: now(),
+                },
+            )
+            .await;
     }
 
     async fn complete(&self, video: VideoId, key: &str, size: u64) {
@@ -133,16 +124,17 @@ impl Fixture {
             sha256: "00".repeat(32),
             frame_count: 3,
         };
-        self.run(
-            video,
-            Command::CompleteProcessing {
-                job: 0,
-                attempt: 1,
-                archive,
-                at: now(),
-            },
-        )
-        .await;
+        self.nats
+            .run(
+                video,
+                Command::CompleteProcessing {
+                    job: 0,
+                    attempt: 1,
+                    archive,
+                    at: now(),
+                },
+            )
+            .await;
     }
 
     /// Waits (bounded) until the projector has applied the whole log.
@@ -282,7 +274,9 @@ async fn filters_by_status_and_never_shows_deleted_videos() {
     let busy = f.upload(owner).await;
     f.start(busy).await;
     let gone = f.upload(owner).await;
-    f.run(gone, Command::DeleteVideo { by: owner, at: now() }).await;
+    f.nats
+        .run(gone, Command::DeleteVideo { by: owner, at: now() })
+        .await;
     let waiting = f.upload(owner).await;
     f.caught_up().await;
 
@@ -456,7 +450,9 @@ async fn live_events_start_with_the_status_then_follow_progress_and_changes() {
     assert_eq!(update["frames_done"], 7);
     assert_eq!(update["stage"], "extracting");
 
-    f.run(video, Command::DeleteVideo { by: owner, at: now() }).await;
+    f.nats
+        .run(video, Command::DeleteVideo { by: owner, at: now() })
+        .await;
     let (_, last) = next(&mut events).await;
     assert_eq!(last["status"], "deleted");
     let end = tokio::time::timeout(Duration::from_secs(20), events.next())
@@ -508,6 +504,8 @@ async fn a_video_the_read_model_has_not_caught_up_with_is_read_from_the_log() {
     .await;
     let unknown = format!("/api/v1/videos/{}", Uuid::now_v7());
     assert_error(f.get(alice, &unknown).await, StatusCode::NOT_FOUND, "not_found").await;
-    f.run(video, Command::DeleteVideo { by: alice, at: now() }).await;
+    f.nats
+        .run(video, Command::DeleteVideo { by: alice, at: now() })
+        .await;
     assert_error(f.get(alice, &path).await, StatusCode::NOT_FOUND, "not_found").await;
 }

@@ -16,13 +16,11 @@
 
 use std::time::Instant;
 
-use async_nats::jetstream;
 use bytes::Bytes;
 use fiapx_http::json_error;
 use fiapx_http::test_support::with_test_auth;
 use fiapx_identity::test_support::bearer;
-use fiapx_nats::test_support::NatsServer;
-use fiapx_nats::{CommandHandler, JetStreamEventStore};
+use fiapx_nats::test_support::TestNats;
 use fiapx_storage::PutOptions;
 use fiapx_storage::test_support::TestBucket;
 use fiapx_upload::{UploadApi, UploadSettings};
@@ -91,14 +89,8 @@ async fn main() -> anyhow::Result<()> {
     let baseline_total = total.min(512 * MIB);
     let mp4 = Bytes::from(small_mp4());
 
-    let nats = NatsServer::start();
-    let nats_settings = nats.settings();
-    let client = async_nats::connect(nats.url()).await?;
-    fiapx_nats::provision(&jetstream::new(client.clone()), &nats_settings).await?;
-    let handler = CommandHandler::new(
-        JetStreamEventStore::new(client, &nats_settings),
-        nats_settings.max_append_retries,
-    );
+    let nats = TestNats::start().await;
+    let handler = nats.handler(nats.settings.max_append_retries);
     let bucket = TestBucket::create().await;
     let settings = UploadSettings {
         max_upload_bytes: total + MIB,
@@ -108,7 +100,7 @@ async fn main() -> anyhow::Result<()> {
         part_size: settings.part_size_bytes,
         parts_in_flight: settings.parts_in_flight,
     };
-    let api = UploadApi::new(handler, bucket.storage().clone(), settings, &nats_settings).await?;
+    let api = UploadApi::new(handler, bucket.storage().clone(), settings, &nats.settings).await?;
     let route = with_test_auth(
         Route::new()
             .nest("/", OpenApiService::new(api, "fiapx", "bench"))

@@ -513,7 +513,7 @@ async fn delete_removes_source_and_archives_and_appends_deleted() {
 async fn an_event_store_outage_is_503_and_the_source_is_removed() {
     let mut app = spawn_app().await;
     let video = app.mp4();
-    app.nats.kill();
+    app.nats.server.kill();
     let response = upload_raw(&app, owner(), video, "").await;
     assert_eq!(
         response

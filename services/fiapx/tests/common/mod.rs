@@ -11,7 +11,7 @@ use fiapx::config::Settings;
 use fiapx_auth::{Argon2Settings, AuthSettings};
 use fiapx_database::test_support::TestDatabase;
 use fiapx_identity::test_support::test_root_key;
-use fiapx_nats::test_support::NatsServer;
+use fiapx_nats::test_support::TestNats;
 use fiapx_processor::ProcessorSettings;
 use fiapx_storage::test_support::TestBucket;
 use tokio::task::JoinSet;
@@ -19,7 +19,7 @@ use tokio_util::sync::CancellationToken;
 
 /// One test's own servers: removed when dropped.
 pub struct Stack {
-    pub nats: NatsServer,
+    pub nats: TestNats,
     pub db: TestDatabase,
     pub bucket: TestBucket,
 }
@@ -27,7 +27,7 @@ pub struct Stack {
 impl Stack {
     pub async fn new() -> Self {
         Self {
-            nats: NatsServer::start(),
+            nats: TestNats::start().await,
             db: TestDatabase::create().await,
             bucket: TestBucket::create().await,
         }
@@ -37,7 +37,7 @@ impl Stack {
     /// [`test_root_key`] and cheap password hashing (production keeps the argon2 defaults).
     pub fn settings(&self) -> Settings {
         Settings {
-            nats: self.nats.settings(),
+            nats: self.nats.settings.clone(),
             database: self.db.settings(),
             s3: self.bucket.settings(),
             processor: ProcessorSettings {

@@ -2,12 +2,11 @@
 
 #![allow(dead_code, reason = "each test binary uses a part of the helpers")]
 
-use async_nats::jetstream;
 use fiapx_domain::{Event, VideoId};
 use fiapx_http::json_error;
 use fiapx_http::test_support::with_test_auth;
-use fiapx_nats::test_support::NatsServer;
-use fiapx_nats::{CommandHandler, JetStreamEventStore};
+use fiapx_nats::CommandHandler;
+use fiapx_nats::test_support::TestNats;
 use fiapx_storage::test_support::TestBucket;
 use fiapx_upload::{UploadApi, UploadSettings};
 use poem::endpoint::BoxEndpoint;
@@ -20,9 +19,8 @@ pub struct App {
     pub api: UploadApi,
     pub client: TestClient<BoxEndpoint<'static>>,
     pub bucket: TestBucket,
-    pub store: JetStreamEventStore,
     pub handler: CommandHandler,
-    pub nats: NatsServer,
+    pub nats: TestNats,
 }
 
 pub async fn spawn_app() -> App {
@@ -30,22 +28,14 @@ pub async fn spawn_app() -> App {
 }
 
 pub async fn spawn_app_with(settings: UploadSettings) -> App {
-    let nats = NatsServer::start();
-    let nats_settings = nats.settings();
-    let client = async_nats::connect(nats.url())
-        .await
-        .expect("connect to the test nats-server");
-    fiapx_nats::provision(&jetstream::new(client.clone()), &nats_settings)
-        .await
-        .expect("provision");
-    let store = JetStreamEventStore::new(client, &nats_settings);
-    let handler = CommandHandler::new(store.clone(), nats_settings.max_append_retries);
+    let nats = TestNats::start().await;
+    let handler = nats.handler(nats.settings.max_append_retries);
     let bucket = TestBucket::create().await;
     let api = UploadApi::new(
         handler.clone(),
         bucket.storage().clone(),
         settings,
-        &nats_settings,
+        &nats.settings,
     )
     .await
     .expect("upload api");
@@ -55,7 +45,6 @@ pub async fn spawn_app_with(settings: UploadSettings) -> App {
         api,
         client: TestClient::new(route),
         bucket,
-        store,
         handler,
         nats,
     }
@@ -83,13 +72,18 @@ impl App {
     }
 
     pub async fn events(&self, video: Uuid) -> Vec<Event> {
-        let loaded = self.store.load(VideoId::from_uuid(video)).await.expect("load");
-        loaded.events.into_iter().map(|stored| stored.event).collect()
+        self.nats.events(VideoId::from_uuid(video)).await
     }
 
     /// Every message in the event stream (all videos).
     pub async fn stream_messages(&self) -> u64 {
-        let mut stream = self.store.jetstream().get_stream("VIDEOS").await.expect("stream");
+        let mut stream = self
+            .nats
+            .store
+            .jetstream()
+            .get_stream("VIDEOS")
+            .await
+            .expect("stream");
         stream.info().await.expect("stream info").state.messages
     }
 
