@@ -245,6 +245,13 @@ pub async fn extract(
         .await
 }
 
+/// Runs the engine on a file with the default spec and limits, into memory; panics when it fails.
+pub async fn extract_default(path: &Path) -> (Vec<u8>, ExtractionSummary) {
+    extract(path, &ExtractionSpec::default(), Limits::default())
+        .await
+        .unwrap_or_else(|e| panic!("{}: {e:?}", path.display()))
+}
+
 /// Every entry of a ZIP, in order, as (name, bytes); asserts each is Stored.
 pub async fn entries(zip: Vec<u8>) -> Vec<(String, Vec<u8>)> {
     let reader = async_zip::base::read::mem::ZipFileReader::new(zip).await.unwrap();

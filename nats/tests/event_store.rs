@@ -31,6 +31,17 @@ fn uploaded(video: VideoId) -> Event {
     events.remove(0)
 }
 
+/// A new video whose `uploaded` event is appended, and the version after it.
+async fn uploaded_video(f: &TestNats) -> (VideoId, u64) {
+    let video = new_video();
+    let version = f
+        .store
+        .append(video, 0, &[pending(uploaded(video))])
+        .await
+        .unwrap();
+    (video, version)
+}
+
 fn started(attempt: u32) -> Event {
     Event::ProcessingStarted {
         job: 0,
@@ -56,12 +67,7 @@ async fn provisioning_is_idempotent_and_the_log_is_append_only() {
     assert!(info.config.allow_atomic_publish);
     assert_eq!(info.config.subjects, vec!["videos.*.*".to_string()]);
 
-    let video = new_video();
-    let seq = f
-        .store
-        .append(video, 0, &[pending(uploaded(video))])
-        .await
-        .unwrap();
+    let (video, seq) = uploaded_video(&f).await;
     assert!(
         stream.delete_message(seq).await.is_err(),
         "deleting an event must be refused"
@@ -147,12 +153,7 @@ async fn a_video_with_no_events_loads_empty_at_version_zero() {
 #[tokio::test]
 async fn loads_page_through_long_histories() {
     let f = TestNats::start().await;
-    let video = new_video();
-    let mut version = f
-        .store
-        .append(video, 0, &[pending(uploaded(video))])
-        .await
-        .unwrap();
+    let (video, mut version) = uploaded_video(&f).await;
     for attempt in 1..=300 {
         version = f
             .store
@@ -172,12 +173,7 @@ async fn loads_page_through_long_histories() {
 #[tokio::test]
 async fn a_stale_append_is_rejected_and_stores_nothing() {
     let f = TestNats::start().await;
-    let video = new_video();
-    let v1 = f
-        .store
-        .append(video, 0, &[pending(uploaded(video))])
-        .await
-        .unwrap();
+    let (video, v1) = uploaded_video(&f).await;
     f.store.append(video, v1, &[pending(started(1))]).await.unwrap();
     let stale = f.store.append(video, v1, &[pending(started(2))]).await;
     assert!(
@@ -195,12 +191,7 @@ async fn a_stale_append_is_rejected_and_stores_nothing() {
 #[tokio::test]
 async fn fifty_concurrent_appends_at_the_same_version_have_exactly_one_winner() {
     let f = TestNats::start().await;
-    let video = new_video();
-    let version = f
-        .store
-        .append(video, 0, &[pending(uploaded(video))])
-        .await
-        .unwrap();
+    let (video, version) = uploaded_video(&f).await;
     let store = Arc::new(f.store.clone());
     let tasks: Vec<_> = (1..=50)
         .map(|attempt| {

@@ -68,6 +68,13 @@ impl Fixture {
         video
     }
 
+    /// Runs a projector until it has applied the whole log, then stops it.
+    async fn project_the_log(&self) {
+        let projector = self.start_projector();
+        self.caught_up().await;
+        projector.stop().await;
+    }
+
     async fn last_sequence(&self) -> u64 {
         let js = self.nats.jetstream();
         let mut stream = js.get_stream(&self.nats.settings.stream).await.unwrap();
@@ -238,9 +245,7 @@ async fn every_event_type_is_reflected_in_the_read_models() {
     let f = fixture().await;
     let owner = UserId::from_uuid(Uuid::now_v7());
     let ids = mixed_history(&f, owner).await;
-    let projector = f.start_projector();
-    f.caught_up().await;
-    projector.stop().await;
+    f.project_the_log().await;
 
     let rows = video::Entity::find().all(f.db()).await.unwrap();
     let entries = timeline_entry::Entity::find().all(f.db()).await.unwrap();
@@ -407,9 +412,7 @@ async fn a_stopped_projector_catches_up_with_nothing_missing() {
     written += 2;
     assert_eq!(written, 50);
 
-    let projector = f.start_projector();
-    f.caught_up().await;
-    projector.stop().await;
+    f.project_the_log().await;
 
     let rows = video::Entity::find().all(f.db()).await.unwrap();
     let entries = timeline_entry::Entity::find().all(f.db()).await.unwrap();
@@ -517,9 +520,7 @@ async fn a_corrupt_event_is_recorded_once_and_does_not_block_the_projection() {
     .unwrap();
     let second = f.upload(owner).await;
 
-    let projector = f.start_projector();
-    f.caught_up().await;
-    projector.stop().await;
+    f.project_the_log().await;
 
     let rows = video::Entity::find().all(f.db()).await.unwrap();
     let mut seen: Vec<_> = rows.iter().map(|row| row.id).collect();
@@ -599,9 +600,7 @@ async fn events_overtaken_by_later_ones_are_read_from_the_stream_not_skipped() {
     let held = futures::StreamExt::next(&mut taken).await.unwrap().unwrap();
     assert_eq!(held.info().unwrap().stream_sequence, 1);
 
-    let projector = f.start_projector();
-    f.caught_up().await;
-    projector.stop().await;
+    f.project_the_log().await;
     let mut seen: Vec<_> = video::Entity::find()
         .all(f.db())
         .await

@@ -69,6 +69,15 @@ impl App {
         id
     }
 
+    /// `GET /api/v1/videos/{id}/download` by `owner`.
+    async fn download(&self, owner: Uuid, id: Uuid) -> poem::test::TestResponse {
+        self.client
+            .get(format!("/api/v1/videos/{id}/download"))
+            .header("authorization", bearer(owner))
+            .send()
+            .await
+    }
+
     async fn get(&self, owner: Uuid, path: &str) -> (u16, Value) {
         let response = self
             .client
@@ -140,12 +149,7 @@ async fn an_uploaded_video_comes_back_as_a_zip_of_its_frames() {
         .collect();
     assert_eq!(types, ["uploaded", "processing_started", "completed"]);
 
-    let download = app
-        .client
-        .get(format!("/api/v1/videos/{id}/download"))
-        .header("authorization", bearer(owner))
-        .send()
-        .await;
+    let download = app.download(owner, id).await;
     download.assert_status(poem::http::StatusCode::FOUND);
     let url = location(&download.0);
     let zip = reqwest::get(&url).await.unwrap();
@@ -180,12 +184,7 @@ async fn a_corrupt_video_ends_failed_with_its_code() {
         ["corrupt_input", "unsupported_format", "truncated_input"].contains(&code.as_str()),
         "{video}"
     );
-    let download = app
-        .client
-        .get(format!("/api/v1/videos/{id}/download"))
-        .header("authorization", bearer(owner))
-        .send()
-        .await;
+    let download = app.download(owner, id).await;
     download.assert_status(poem::http::StatusCode::CONFLICT);
     app.stop().await;
 }

@@ -171,7 +171,8 @@ impl Fixture {
             .await
     }
 
-    async fn list(&self, owner: UserId, query: &[(&str, &str)]) -> (Vec<String>, Option<String>) {
+    /// `GET /api/v1/videos` by `owner` with `query`.
+    async fn list_response(&self, owner: UserId, query: &[(&str, &str)]) -> TestResponse {
         let mut request = self
             .http
             .get("/api/v1/videos")
@@ -179,7 +180,12 @@ impl Fixture {
         for (name, value) in query {
             request = request.query(*name, value);
         }
-        let response = request.send().await;
+        request.send().await
+    }
+
+    /// The ids of the page `owner` lists with `query`, and the next cursor.
+    async fn list(&self, owner: UserId, query: &[(&str, &str)]) -> (Vec<String>, Option<String>) {
+        let response = self.list_response(owner, query).await;
         response.assert_status_is_ok();
         let page: serde_json::Value = response.0.into_body().into_json().await.unwrap();
         let ids = page["items"]
@@ -244,21 +250,9 @@ async fn lists_only_the_callers_videos_newest_first_in_keyset_pages() {
         "unauthorized",
     )
     .await;
-    let bad_cursor = f
-        .http
-        .get("/api/v1/videos")
-        .header("authorization", bearer(*alice.as_uuid()))
-        .query("cursor", &"not-a-cursor")
-        .send()
-        .await;
+    let bad_cursor = f.list_response(alice, &[("cursor", "not-a-cursor")]).await;
     assert_error(bad_cursor, StatusCode::BAD_REQUEST, "bad_request").await;
-    let zero = f
-        .http
-        .get("/api/v1/videos")
-        .header("authorization", bearer(*alice.as_uuid()))
-        .query("limit", &0)
-        .send()
-        .await;
+    let zero = f.list_response(alice, &[("limit", "0")]).await;
     assert_error(zero, StatusCode::BAD_REQUEST, "bad_request").await;
 }
 
@@ -297,13 +291,7 @@ async fn filters_by_status_and_never_shows_deleted_videos() {
         f.list(owner, &[]).await.0,
         [waiting.to_string(), busy.to_string(), done.to_string()]
     );
-    let deleted = f
-        .http
-        .get("/api/v1/videos")
-        .header("authorization", bearer(*owner.as_uuid()))
-        .query("status", &"deleted")
-        .send()
-        .await;
+    let deleted = f.list_response(owner, &[("status", "deleted")]).await;
     assert_error(deleted, StatusCode::BAD_REQUEST, "bad_request").await;
     assert_error(
         f.get(owner, &format!("/api/v1/videos/{gone}")).await,
