@@ -5,10 +5,13 @@
 //!
 //! Also the commands and timestamps the tests of the other crates build their histories from.
 
+use std::ops::{Range, RangeInclusive};
+
+use proptest::prelude::*;
 use time::OffsetDateTime;
 
 use crate::video::{Command, Event, SourceObject, Video, VideoError, decide, evolve};
-use crate::{ExtractionSpec, FailureCode, UserId, VideoId};
+use crate::{ExtractionSpec, FailureCode, ImageFormat, Rational, Selection, UserId, VideoId};
 
 /// The upload of `video` by `owner` with the default spec: an MP4 named `file_name` of `size_bytes`, stored at
 /// `sources/<video>` (the key the storage crate gives it).
@@ -116,4 +119,55 @@ impl When {
             Err(error) => assert_eq!(error, expected),
         }
     }
+}
+
+/// What [`arb_spec`] draws each part of an [`ExtractionSpec`] from.
+pub struct SpecRanges {
+    /// Numerators of `fps` and `every`.
+    pub numerator: Range<u32>,
+    /// Their denominators.
+    pub denominator: Range<u32>,
+    pub count: Range<u32>,
+    /// JPEG quality.
+    pub quality: RangeInclusive<u8>,
+    /// `max_width`, when there is one.
+    pub max_width: Range<u32>,
+    /// `max_height`, when there is one; `None`: never one.
+    pub max_height: Option<Range<u32>>,
+}
+
+/// Extraction specs of every selection and format, their numbers drawn from `ranges` (which may reach past the
+/// limits, to test the validation).
+pub fn arb_spec(ranges: SpecRanges) -> BoxedStrategy<ExtractionSpec> {
+    let SpecRanges {
+        numerator,
+        denominator,
+        count,
+        quality,
+        max_width,
+        max_height,
+    } = ranges;
+    let rational = (numerator, denominator).prop_map(|(n, d)| Rational::new(n, d));
+    let selection = prop_oneof![
+        rational.clone().prop_map(|fps| Selection::Fps { fps }),
+        rational.prop_map(|seconds| Selection::Every { seconds }),
+        count.prop_map(|count| Selection::Count { count }),
+    ];
+    let format = prop_oneof![
+        Just(ImageFormat::Png),
+        Just(ImageFormat::Webp),
+        quality.prop_map(|quality| ImageFormat::Jpeg { quality })
+    ];
+    let max_height = match max_height {
+        Some(range) => proptest::option::of(range).boxed(),
+        None => Just(None).boxed(),
+    };
+    (selection, format, proptest::option::of(max_width), max_height)
+        .prop_map(|(selection, format, max_width, max_height)| ExtractionSpec {
+            selection,
+            format,
+            max_width,
+            max_height,
+        })
+        .boxed()
 }

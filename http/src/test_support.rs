@@ -25,3 +25,18 @@ pub fn location(response: &poem::Response) -> String {
         .expect("an ASCII Location")
         .to_owned()
 }
+
+/// The string `field` of every item of the JSON array `items`. Panics (it is for tests) when `items` is not an
+/// array or an item has no such string.
+pub fn strings<'a>(items: &'a serde_json::Value, field: &str) -> Vec<&'a str> {
+    items
+        .as_array()
+        .unwrap_or_else(|| panic!("not an array: {items}"))
+        .iter()
+        .map(|item| {
+            item[field]
+                .as_str()
+                .unwrap_or_else(|| panic!("no string {field} in {item}"))
+        })
+        .collect()
+}

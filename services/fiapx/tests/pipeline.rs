@@ -8,7 +8,7 @@ use std::time::Duration;
 
 use fiapx::config::Settings;
 use fiapx::{Started, Which, start};
-use fiapx_http::test_support::location;
+use fiapx_http::test_support::{location, strings};
 use fiapx_identity::test_support::bearer;
 use fiapx_upload::UploadSettings;
 use poem::test::TestClient;
@@ -141,12 +141,7 @@ async fn an_uploaded_video_comes_back_as_a_zip_of_its_frames() {
 
     let (status, timeline) = app.get(owner, &format!("/api/v1/videos/{id}/timeline")).await;
     assert_eq!(status, 200);
-    let types: Vec<&str> = timeline["entries"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .map(|e| e["event_type"].as_str().unwrap())
-        .collect();
+    let types = strings(&timeline["entries"], "event_type");
     assert_eq!(types, ["uploaded", "processing_started", "completed"]);
 
     let download = app.download(owner, id).await;
@@ -211,11 +206,9 @@ async fn thirty_concurrent_uploads_from_several_owners_all_complete_and_stay_pri
     for owner in &owners {
         let (status, page) = app.get(*owner, "/api/v1/videos?limit=100").await;
         assert_eq!(status, 200);
-        let mut listed: Vec<Uuid> = page["items"]
-            .as_array()
-            .unwrap()
-            .iter()
-            .map(|v| v["id"].as_str().unwrap().parse().unwrap())
+        let mut listed: Vec<Uuid> = strings(&page["items"], "id")
+            .into_iter()
+            .map(|id| id.parse().unwrap())
             .collect();
         let mut expected = mine[owner].clone();
         listed.sort();

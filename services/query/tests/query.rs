@@ -7,7 +7,7 @@ use fiapx_database::test_support::TestDatabase;
 use fiapx_domain::testing::{now_ms as now, register_upload};
 use fiapx_domain::{ArchiveObject, Command, UserId, VideoId};
 use fiapx_http::json_error;
-use fiapx_http::test_support::{location, with_test_auth};
+use fiapx_http::test_support::{location, strings, with_test_auth};
 use fiapx_identity::test_support::bearer;
 use fiapx_nats::test_support::TestNats;
 use fiapx_projections::entity::video;
@@ -188,11 +188,9 @@ impl Fixture {
         let response = self.list_response(owner, query).await;
         response.assert_status_is_ok();
         let page: serde_json::Value = response.0.into_body().into_json().await.unwrap();
-        let ids = page["items"]
-            .as_array()
-            .unwrap()
-            .iter()
-            .map(|item| item["id"].as_str().unwrap().to_owned())
+        let ids = strings(&page["items"], "id")
+            .into_iter()
+            .map(str::to_owned)
             .collect();
         let next = page["next_cursor"].as_str().map(str::to_owned);
         (ids, next)

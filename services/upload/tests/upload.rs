@@ -6,7 +6,7 @@ use fiapx_domain::{
     ArchiveObject, Command, Event, ExtractionSpec, ImageFormat, Rational, Selection, UserId, VideoId,
     VideoStatus,
 };
-use fiapx_http::test_support::location;
+use fiapx_http::test_support::{location, strings};
 use fiapx_nats::Metadata;
 use fiapx_storage::{PutOptions, archive_key, source_key};
 use fiapx_upload::UploadSettings;
@@ -541,12 +541,7 @@ async fn the_openapi_document_describes_the_write_side() {
     for status in ["202", "400", "401", "413", "415", "503"] {
         assert!(upload["responses"].get(status).is_some(), "{status} missing");
     }
-    let params: Vec<&str> = upload["parameters"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .map(|p| p["name"].as_str().unwrap())
-        .collect();
+    let params = strings(&upload["parameters"], "name");
     for name in [
         "X-Fiapx-Filename",
         "Idempotency-Key",
