@@ -71,6 +71,40 @@ impl TestDatabase {
     pub fn settings(&self) -> DatabaseSettings {
         self.settings.clone()
     }
+
+    /// The first row `sql` returns. Panics when the query fails or returns nothing.
+    pub async fn row(&self, sql: impl Into<String>) -> sea_orm::QueryResult {
+        let sql = sql.into();
+        self.connection
+            .query_one_raw(sea_orm::Statement::from_string(
+                sea_orm::DbBackend::Postgres,
+                sql.clone(),
+            ))
+            .await
+            .unwrap_or_else(|e| panic!("{sql}: {e}"))
+            .unwrap_or_else(|| panic!("{sql}: no row"))
+    }
+
+    /// `column` of the first row `sql` returns.
+    pub async fn value<T: sea_orm::TryGetable>(&self, sql: impl Into<String>, column: &str) -> T {
+        self.row(sql)
+            .await
+            .try_get("", column)
+            .unwrap_or_else(|e| panic!("column {column}: {e}"))
+    }
+
+    /// Inserts a user who cannot sign in (password hash `x`) and returns its id.
+    pub async fn insert_user(&self, email: &str, display_name: &str, locale: &str) -> uuid::Uuid {
+        let id = uuid::Uuid::now_v7();
+        self.connection
+            .execute_unprepared(&format!(
+                "INSERT INTO users (id, email, display_name, locale, password_hash) \
+                 VALUES ('{id}', '{email}', '{display_name}', '{locale}', 'x')"
+            ))
+            .await
+            .expect("insert the user");
+        id
+    }
 }
 
 impl Drop for TestDatabase {

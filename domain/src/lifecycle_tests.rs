@@ -5,7 +5,7 @@ use proptest::prelude::*;
 use time::OffsetDateTime;
 use uuid::Uuid;
 
-use crate::testing::given;
+use crate::testing::{self, SpecRanges, given};
 use crate::{
     ArchiveObject, Command, Event, ExtractionSpec, FailProcessing, FailureCode, ImageFormat, Rational,
     Selection, SourceObject, SpecError, UserId, Video, VideoError, VideoId, VideoStatus, decide, evolve,
@@ -518,27 +518,14 @@ fn statuses_are_stable_strings_that_parse_back() {
 // --- properties -----------------------------------------------------------------------------------------------
 
 fn arb_spec() -> impl Strategy<Value = ExtractionSpec> {
-    let selection = prop_oneof![
-        (0u32..5, 0u32..3).prop_map(|(n, d)| Selection::Fps {
-            fps: Rational::new(n, d)
-        }),
-        (0u32..5, 0u32..3).prop_map(|(n, d)| Selection::Every {
-            seconds: Rational::new(n, d)
-        }),
-        (0u32..20).prop_map(|count| Selection::Count { count }),
-    ];
-    let format = prop_oneof![
-        Just(ImageFormat::Png),
-        Just(ImageFormat::Webp),
-        (0u8..=101).prop_map(|quality| ImageFormat::Jpeg { quality })
-    ];
-    (selection, format, proptest::option::of(0u32..2000)).prop_map(|(selection, format, max_width)| {
-        ExtractionSpec {
-            selection,
-            format,
-            max_width,
-            max_height: None,
-        }
+    // Past the limits too: `decide` validates the spec.
+    testing::arb_spec(SpecRanges {
+        numerator: 0..5,
+        denominator: 0..3,
+        count: 0..20,
+        quality: 0..=101,
+        max_width: 0..2000,
+        max_height: None,
     })
 }
 

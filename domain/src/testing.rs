@@ -2,8 +2,62 @@
 //!
 //! `given([uploaded]).when(start(0, 1)).then([started(0, 1)])` folds the history, runs `decide`, and checks
 //! the events (and that the state after them keeps every invariant), or `.then_err(error)` checks the rejection.
+//!
+//! Also the commands and timestamps the tests of the other crates build their histories from.
 
-use crate::video::{Command, Event, Video, VideoError, decide, evolve};
+use std::ops::{Range, RangeInclusive};
+
+use proptest::prelude::*;
+use time::OffsetDateTime;
+
+use crate::video::{Command, Event, SourceObject, Video, VideoError, decide, evolve};
+use crate::{ExtractionSpec, FailureCode, ImageFormat, Rational, Selection, UserId, VideoId};
+
+/// The upload of `video` by `owner` with the default spec: an MP4 named `file_name` of `size_bytes`, stored at
+/// `sources/<video>` (the key the storage crate gives it).
+pub fn register_upload(
+    video: VideoId,
+    owner: UserId,
+    file_name: &str,
+    size_bytes: u64,
+    at: OffsetDateTime,
+) -> Command {
+    Command::RegisterUpload {
+        video_id: video,
+        owner,
+        source: SourceObject {
+            key: format!("sources/{video}"),
+            file_name: file_name.into(),
+            size_bytes,
+            content_type: "video/mp4".into(),
+        },
+        spec: ExtractionSpec::default(),
+        at,
+    }
+}
+
+/// Every `failed` event of `events` as (attempt, code, will_retry), in order.
+pub fn failures(events: &[Event]) -> Vec<(u32, FailureCode, bool)> {
+    events
+        .iter()
+        .filter_map(|e| match e {
+            Event::Failed {
+                attempt,
+                code,
+                will_retry,
+                ..
+            } => Some((*attempt, *code, *will_retry)),
+            _ => None,
+        })
+        .collect()
+}
+
+/// Now, to the millisecond: a timestamp that survives RFC 3339 headers and PostgreSQL timestamps exactly.
+pub fn now_ms() -> OffsetDateTime {
+    let now = OffsetDateTime::now_utc();
+    now.replace_nanosecond(now.nanosecond() / 1_000_000 * 1_000_000)
+        .expect("a whole number of milliseconds is a valid nanosecond")
+}
 
 /// The history before the command.
 #[must_use = "call .when(command)"]
@@ -65,4 +119,55 @@ impl When {
             Err(error) => assert_eq!(error, expected),
         }
     }
+}
+
+/// What [`arb_spec`] draws each part of an [`ExtractionSpec`] from.
+pub struct SpecRanges {
+    /// Numerators of `fps` and `every`.
+    pub numerator: Range<u32>,
+    /// Their denominators.
+    pub denominator: Range<u32>,
+    pub count: Range<u32>,
+    /// JPEG quality.
+    pub quality: RangeInclusive<u8>,
+    /// `max_width`, when there is one.
+    pub max_width: Range<u32>,
+    /// `max_height`, when there is one; `None`: never one.
+    pub max_height: Option<Range<u32>>,
+}
+
+/// Extraction specs of every selection and format, their numbers drawn from `ranges` (which may reach past the
+/// limits, to test the validation).
+pub fn arb_spec(ranges: SpecRanges) -> BoxedStrategy<ExtractionSpec> {
+    let SpecRanges {
+        numerator,
+        denominator,
+        count,
+        quality,
+        max_width,
+        max_height,
+    } = ranges;
+    let rational = (numerator, denominator).prop_map(|(n, d)| Rational::new(n, d));
+    let selection = prop_oneof![
+        rational.clone().prop_map(|fps| Selection::Fps { fps }),
+        rational.prop_map(|seconds| Selection::Every { seconds }),
+        count.prop_map(|count| Selection::Count { count }),
+    ];
+    let format = prop_oneof![
+        Just(ImageFormat::Png),
+        Just(ImageFormat::Webp),
+        quality.prop_map(|quality| ImageFormat::Jpeg { quality })
+    ];
+    let max_height = match max_height {
+        Some(range) => proptest::option::of(range).boxed(),
+        None => Just(None).boxed(),
+    };
+    (selection, format, proptest::option::of(max_width), max_height)
+        .prop_map(|(selection, format, max_width, max_height)| ExtractionSpec {
+            selection,
+            format,
+            max_width,
+            max_height,
+        })
+        .boxed()
 }

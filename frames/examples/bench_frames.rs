@@ -19,7 +19,7 @@ use std::{
 
 use anyhow::{Context, bail};
 use fiapx_domain::{ExtractionSpec, ImageFormat};
-use fiapx_frames::{Extractor, Limits};
+use fiapx_frames::{Extractor, Limits, test_support};
 
 /// Builds the command of one variant for a round.
 type CommandFor<'a> = Box<dyn Fn(usize) -> Command + 'a>;
@@ -266,42 +266,27 @@ fn median(mut values: Vec<f64>) -> f64 {
 /// Generates (once) `seconds` of H.264 at `size`, 30 fps, with light temporal noise so it compresses and decodes
 /// like camera footage rather than a flat test pattern.
 fn generate(dir: &Path, label: &str, size: &str, seconds: u32) -> anyhow::Result<PathBuf> {
-    let path = dir.join(format!("{label}_{seconds}s.mp4"));
-    if path.exists() {
-        return Ok(path);
+    let name = format!("{label}_{seconds}s.mp4");
+    if !dir.join(&name).exists() {
+        eprintln!("generating {} (once)...", dir.join(&name).display());
     }
-    eprintln!("generating {} (once)...", path.display());
-    let tmp = dir.join(format!("{label}_{seconds}s.tmp.mp4"));
-    let status = Command::new("ffmpeg")
-        .args([
-            "-v",
-            "error",
-            "-y",
+    let source = format!("testsrc2=size={size}:rate=30");
+    let seconds = seconds.to_string();
+    let args = [
+        &[
             "-f",
             "lavfi",
             "-i",
-            &format!("testsrc2=size={size}:rate=30"),
+            &source,
             "-t",
-            &seconds.to_string(),
-        ])
-        .args([
+            &seconds,
             "-vf",
             "noise=alls=8:allf=t",
-            "-pix_fmt",
-            "yuv420p",
-            "-c:v",
-            "libx264",
-            "-preset",
-            "veryfast",
-        ])
-        .arg(&tmp)
-        .status()
-        .context("running the ffmpeg CLI")?;
-    if !status.success() {
-        bail!("ffmpeg failed generating {}", path.display());
-    }
-    std::fs::rename(&tmp, &path)?;
-    Ok(path)
+        ],
+        test_support::X264_VERYFAST,
+    ]
+    .concat();
+    Ok(test_support::generated(dir, &name, &args))
 }
 
 fn workspace_root() -> PathBuf {

@@ -10,188 +10,97 @@ use fiapx_domain::ExtractionSpec;
 
 use crate::{ExtractError, ExtractionSummary, Extractor, Limits};
 
-/// A generated clip: file name and the ffmpeg arguments that make it (input options, then output options).
+/// A generated clip: file name, the lavfi graphs of its inputs, the ffmpeg output options and the video
+/// encoder's (one of the presets below, or none).
 pub struct Clip {
     pub name: &'static str,
+    pub inputs: &'static [&'static str],
     pub args: &'static [&'static str],
+    pub encoder: &'static [&'static str],
 }
+
+/// H.264 in 4:2:0 by x264 at `veryfast`.
+pub const X264_VERYFAST: &[&str] = &["-pix_fmt", "yuv420p", "-c:v", "libx264", "-preset", "veryfast"];
+
+/// VP9 by libvpx at its fastest realtime setting.
+pub const VP9_REALTIME: &[&str] = &["-c:v", "libvpx-vp9", "-deadline", "realtime", "-cpu-used", "8"];
 
 /// 10.3 s of H.264 with B-frames: `fps=1` gives 10 frames.
 pub const H264: Clip = Clip {
     name: "h264_10_3s.mp4",
-    args: &[
-        "-f",
-        "lavfi",
-        "-i",
-        "testsrc2=size=320x240:rate=25",
-        "-t",
-        "10.3",
-        "-pix_fmt",
-        "yuv420p",
-        "-c:v",
-        "libx264",
-        "-preset",
-        "veryfast",
-        "-movflags",
-        "+faststart",
-    ],
+    inputs: &["testsrc2=size=320x240:rate=25"],
+    args: &["-t", "10.3", "-movflags", "+faststart"],
+    encoder: X264_VERYFAST,
 };
 
 /// VP9 in WebM at 24 fps.
 pub const VP9: Clip = Clip {
     name: "vp9_6_3s.webm",
-    args: &[
-        "-f",
-        "lavfi",
-        "-i",
-        "testsrc2=size=320x240:rate=24",
-        "-t",
-        "6.3",
-        "-pix_fmt",
-        "yuv420p",
-        "-c:v",
-        "libvpx-vp9",
-        "-deadline",
-        "realtime",
-        "-cpu-used",
-        "8",
-    ],
+    inputs: &["testsrc2=size=320x240:rate=24"],
+    args: &["-t", "6.3", "-pix_fmt", "yuv420p"],
+    encoder: VP9_REALTIME,
 };
 
 /// Odd width and height (VP9 allows them in 4:2:0).
 pub const ODD: Clip = Clip {
     name: "odd_321x241.webm",
-    args: &[
-        "-f",
-        "lavfi",
-        "-i",
-        "testsrc2=size=320x240:rate=25",
-        "-t",
-        "4.2",
-        "-vf",
-        "scale=321:241",
-        "-pix_fmt",
-        "yuv420p",
-        "-c:v",
-        "libvpx-vp9",
-        "-deadline",
-        "realtime",
-        "-cpu-used",
-        "8",
-    ],
+    inputs: &["testsrc2=size=320x240:rate=25"],
+    args: &["-t", "4.2", "-vf", "scale=321:241", "-pix_fmt", "yuv420p"],
+    encoder: VP9_REALTIME,
 };
 
 /// Variable frame rate: bursts of 20 frames out of every 47 at 30 fps, then steady.
 pub const VFR: Clip = Clip {
     name: "vfr.mp4",
+    inputs: &["testsrc2=size=320x240:rate=30"],
     args: &[
-        "-f",
-        "lavfi",
-        "-i",
-        "testsrc2=size=320x240:rate=30",
         "-t",
         "8",
         "-vf",
         "select='lt(mod(n\\,47)\\,20)+gt(n\\,200)'",
         "-fps_mode",
         "vfr",
-        "-pix_fmt",
-        "yuv420p",
-        "-c:v",
-        "libx264",
-        "-preset",
-        "veryfast",
     ],
+    encoder: X264_VERYFAST,
 };
 
 /// MPEG-TS whose timestamps start at 3.3 s (plus the muxer's own offset).
 pub const LATE_START: Clip = Clip {
     name: "late_start.ts",
-    args: &[
-        "-f",
-        "lavfi",
-        "-i",
-        "testsrc2=size=320x240:rate=25",
-        "-t",
-        "5.5",
-        "-pix_fmt",
-        "yuv420p",
-        "-c:v",
-        "libx264",
-        "-preset",
-        "veryfast",
-        "-output_ts_offset",
-        "3.3",
-    ],
+    inputs: &["testsrc2=size=320x240:rate=25"],
+    args: &["-t", "5.5", "-output_ts_offset", "3.3"],
+    encoder: X264_VERYFAST,
 };
 
 /// H.264 with AAC audio.
 pub const WITH_AUDIO: Clip = Clip {
     name: "with_audio.mp4",
-    args: &[
-        "-f",
-        "lavfi",
-        "-i",
-        "testsrc2=size=320x240:rate=30",
-        "-f",
-        "lavfi",
-        "-i",
-        "sine=f=440",
-        "-t",
-        "5.5",
-        "-pix_fmt",
-        "yuv420p",
-        "-c:v",
-        "libx264",
-        "-preset",
-        "veryfast",
-        "-c:a",
-        "aac",
-        "-shortest",
-    ],
+    inputs: &["testsrc2=size=320x240:rate=30", "sine=f=440"],
+    args: &["-t", "5.5", "-c:a", "aac", "-shortest"],
+    encoder: X264_VERYFAST,
 };
 
 /// WebM whose audio (7 s) outlasts its video (4 s): the container's duration is the audio's.
 pub const LONG_AUDIO: Clip = Clip {
     name: "long_audio.webm",
-    args: &[
-        "-f",
-        "lavfi",
-        "-i",
-        "testsrc2=size=160x120:rate=25:d=4",
-        "-f",
-        "lavfi",
-        "-i",
-        "sine=d=7",
-        "-c:v",
-        "libvpx-vp9",
-        "-deadline",
-        "realtime",
-        "-cpu-used",
-        "8",
-        "-c:a",
-        "libopus",
-    ],
+    inputs: &["testsrc2=size=160x120:rate=25:d=4", "sine=d=7"],
+    args: &["-c:a", "libopus"],
+    encoder: VP9_REALTIME,
 };
 
 /// Audio only.
 pub const AUDIO_ONLY: Clip = Clip {
     name: "audio_only.m4a",
-    args: &["-f", "lavfi", "-i", "sine=f=440:d=3", "-c:a", "aac"],
+    inputs: &["sine=f=440:d=3"],
+    args: &["-c:a", "aac"],
+    encoder: &[],
 };
 
 /// An MP3 whose only picture is cover art (an `attached_pic` "video" stream).
 pub const COVER_ART_MP3: Clip = Clip {
     name: "cover_art.mp3",
+    inputs: &["sine=f=440:d=2", "testsrc2=size=64x64:d=1"],
     args: &[
-        "-f",
-        "lavfi",
-        "-i",
-        "sine=f=440:d=2",
-        "-f",
-        "lavfi",
-        "-i",
-        "testsrc2=size=64x64:d=1",
         "-map",
         "0",
         "-map",
@@ -205,46 +114,58 @@ pub const COVER_ART_MP3: Clip = Clip {
         "-disposition:v:0",
         "attached_pic",
     ],
+    encoder: &[],
 };
 
 /// A Matroska file holding one subtitle track and no other stream.
 pub fn subtitles_only() -> PathBuf {
-    let path = fixtures_dir().join("subtitles_only.mkv");
-    if !path.exists() {
-        let srt = fixtures_dir().join(format!("subs.{}.srt", std::process::id()));
-        std::fs::write(&srt, "1\n00:00:00,000 --> 00:00:01,000\nhello\n").unwrap();
-        let tmp = fixtures_dir().join(format!("subs.{}.tmp", std::process::id()));
-        ffmpeg(
-            &[
-                "-v",
-                "error",
-                "-y",
-                "-i",
-                srt.to_str().unwrap(),
-                "-c:s",
-                "srt",
-                "-f",
-                "matroska",
-            ],
-            &tmp,
-        );
-        std::fs::rename(&tmp, &path).unwrap();
-        let _ = std::fs::remove_file(srt);
-    }
+    let srt = fixtures_dir().join(format!("subs.{}.srt", std::process::id()));
+    std::fs::write(&srt, "1\n00:00:00,000 --> 00:00:01,000\nhello\n").unwrap();
+    let path = generated(
+        &fixtures_dir(),
+        "subtitles_only.mkv",
+        &["-i", srt.to_str().unwrap(), "-c:s", "srt"],
+    );
+    let _ = std::fs::remove_file(srt);
     path
 }
 
-/// Path to `clip`, generating it on first use. Safe under parallel test processes: written to a unique temporary
-/// name and renamed into place.
+/// Path to `clip`, generating it on first use.
 pub fn clip(clip: &Clip) -> PathBuf {
-    let path = fixtures_dir().join(clip.name);
+    let mut args: Vec<&str> = Vec::new();
+    for graph in clip.inputs {
+        args.extend_from_slice(&["-f", "lavfi", "-i", graph]);
+    }
+    args.extend_from_slice(clip.args);
+    args.extend_from_slice(clip.encoder);
+    generated(&fixtures_dir(), clip.name, &args)
+}
+
+/// `seconds` of the `testsrc2` pattern at `size` and `rate` fps in H.264 (yuv420p, x264 `preset`), generated once
+/// in the fixtures directory and shared by name.
+pub fn testsrc_h264(size: &str, rate: u32, seconds: &str, preset: &str) -> PathBuf {
+    let source = format!("testsrc2=size={size}:rate={rate}");
+    generated(
+        &fixtures_dir(),
+        &format!("h264_{size}_{rate}fps_{seconds}s_{preset}.mp4"),
+        &[
+            "-f", "lavfi", "-i", &source, "-t", seconds, "-pix_fmt", "yuv420p", "-c:v", "libx264", "-preset",
+            preset,
+        ],
+    )
+}
+
+/// `dir/name`, made on first use by ffmpeg with `args` (the muxer follows from the name's extension). Safe under
+/// parallel test processes: written to a unique temporary name and renamed into place.
+pub fn generated(dir: &Path, name: &str, args: &[&str]) -> PathBuf {
+    let path = dir.join(name);
     if !path.exists() {
-        let tmp = fixtures_dir().join(format!("{}.{}.tmp", clip.name, std::process::id()));
-        let ext = Path::new(clip.name).extension().unwrap().to_str().unwrap();
-        let mut args: Vec<&str> = vec!["-v", "error", "-y"];
-        args.extend_from_slice(clip.args);
-        args.extend_from_slice(&["-f", muxer_for(ext)]);
-        ffmpeg(&args, &tmp);
+        let tmp = dir.join(format!("{name}.{}.tmp", std::process::id()));
+        let ext = Path::new(name).extension().unwrap().to_str().unwrap();
+        let mut all: Vec<&str> = vec!["-v", "error", "-y"];
+        all.extend_from_slice(args);
+        all.extend_from_slice(&["-f", muxer_for(ext)]);
+        ffmpeg(&all, &tmp);
         std::fs::rename(&tmp, &path).unwrap();
     }
     path
@@ -264,30 +185,24 @@ fn muxer_for(ext: &str) -> &'static str {
 /// A copy of `clip` with the display matrix of a phone held upright (rotation 90), made by stream copy as phones
 /// write them.
 pub fn rotated(source: &Clip, degrees: u32) -> PathBuf {
-    let path = fixtures_dir().join(format!("rot{degrees}_{}", source.name));
-    if !path.exists() {
-        let src = clip(source);
-        let tmp = fixtures_dir().join(format!("rot{degrees}.{}.tmp", std::process::id()));
-        let rotate = format!("rotate={degrees}");
-        ffmpeg(
-            &[
-                "-v",
-                "error",
-                "-y",
-                "-i",
-                src.to_str().unwrap(),
-                "-c",
-                "copy",
-                "-metadata:s:v:0",
-                &rotate,
-                "-f",
-                "mp4",
-            ],
-            &tmp,
-        );
-        std::fs::rename(&tmp, &path).unwrap();
-    }
-    path
+    let src = clip(source);
+    let rotate = format!("rotate={degrees}");
+    generated(
+        &fixtures_dir(),
+        // MP4, whatever the source's container: the display matrix is an MP4 box.
+        &format!(
+            "rot{degrees}_{}.mp4",
+            Path::new(source.name).file_stem().unwrap().to_str().unwrap()
+        ),
+        &[
+            "-i",
+            src.to_str().unwrap(),
+            "-c",
+            "copy",
+            "-metadata:s:v:0",
+            &rotate,
+        ],
+    )
 }
 
 /// Runs ffmpeg with `args` then `output`, panicking with its stderr on failure.
@@ -328,6 +243,13 @@ pub async fn extract(
     Extractor::new(limits)
         .extract_path(path, spec, Vec::new(), |_| {})
         .await
+}
+
+/// Runs the engine on a file with the default spec and limits, into memory; panics when it fails.
+pub async fn extract_default(path: &Path) -> (Vec<u8>, ExtractionSummary) {
+    extract(path, &ExtractionSpec::default(), Limits::default())
+        .await
+        .unwrap_or_else(|e| panic!("{}: {e:?}", path.display()))
 }
 
 /// Every entry of a ZIP, in order, as (name, bytes); asserts each is Stored.

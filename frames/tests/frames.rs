@@ -59,9 +59,7 @@ async fn rotated_phone_clips_are_turned_upright_like_ffmpeg() {
         let path = rotated(&VP9, degrees);
         assert_matches_ffmpeg(&path, &ExtractionSpec::default(), "fps=1").await;
     }
-    let (zip, summary) = extract(&rotated(&VP9, 90), &ExtractionSpec::default(), Limits::default())
-        .await
-        .unwrap();
+    let (zip, summary) = extract_default(&rotated(&VP9, 90)).await;
     // Whichever way the tag turns it, a quarter turn swaps the axes and is recorded.
     assert!(
         [90, 270].contains(&summary.manifest.source.rotation),
@@ -113,9 +111,7 @@ async fn count_spreads_frames_evenly() {
 
 #[tokio::test]
 async fn skips_decoding_frames_that_cannot_be_selected() {
-    let (_, summary) = extract(&clip(&H264), &ExtractionSpec::default(), Limits::default())
-        .await
-        .unwrap();
+    let (_, summary) = extract_default(&clip(&H264)).await;
     assert!(
         summary.stats.packets_skippable > summary.stats.packets / 2,
         "most packets are not needed at fps=1: {:?}",
@@ -157,18 +153,14 @@ async fn jpeg_webp_and_max_width() {
         ..Default::default()
     };
     let (a, _) = extract(&path, &webp, Limits::default()).await.unwrap();
-    let (b, _) = extract(&path, &ExtractionSpec::default(), Limits::default())
-        .await
-        .unwrap();
+    let (b, _) = extract_default(&path).await;
     assert_eq!(decode_images(&entries(a).await), decode_images(&entries(b).await));
 }
 
 #[tokio::test]
 async fn manifest_describes_every_frame() {
     let path = clip(&WITH_AUDIO);
-    let (zip, summary) = extract(&path, &ExtractionSpec::default(), Limits::default())
-        .await
-        .unwrap();
+    let (zip, summary) = extract_default(&path).await;
     let entries = entries(zip).await;
     let (last_name, manifest_bytes) = entries.last().unwrap();
     assert_eq!(last_name, MANIFEST_NAME);
@@ -210,9 +202,7 @@ async fn manifest_describes_every_frame() {
 
 #[tokio::test]
 async fn zip_entries_carry_the_extraction_time() {
-    let (zip, _) = extract(&clip(&VP9), &ExtractionSpec::default(), Limits::default())
-        .await
-        .unwrap();
+    let (zip, _) = extract_default(&clip(&VP9)).await;
     let reader = async_zip::base::read::mem::ZipFileReader::new(zip).await.unwrap();
     let year = time::OffsetDateTime::now_utc().year();
     for entry in reader.file().entries() {
@@ -229,9 +219,7 @@ async fn streamed_source_gives_the_same_archive_entries() {
         .extract_reader(file, &ExtractionSpec::default(), Vec::new(), |_| {})
         .await
         .unwrap();
-    let (direct, _) = extract(&path, &ExtractionSpec::default(), Limits::default())
-        .await
-        .unwrap();
+    let (direct, _) = extract_default(&path).await;
     let strip = |e: Vec<(String, Vec<u8>)>| {
         e.into_iter()
             .filter(|(n, _)| n != MANIFEST_NAME)

@@ -1,5 +1,6 @@
 //! For tests of services that take [`crate::Owner`]: the application under test with the test verifier of
-//! `fiapx_identity::test_support` attached (keys and bearer values live there).
+//! `fiapx_identity::test_support` attached (keys and bearer values live there), and what those tests read from the
+//! responses.
 
 use fiapx_identity::test_support::test_verifier;
 use poem::{Endpoint, EndpointExt, IntoResponse};
@@ -12,4 +13,30 @@ where
     E::Output: IntoResponse,
 {
     access_token_from_query(endpoint.data(test_verifier())).map_to_response()
+}
+
+/// The `Location` header of `response`. Panics (it is for tests) when there is none.
+pub fn location(response: &poem::Response) -> String {
+    response
+        .headers()
+        .get("location")
+        .expect("a Location header")
+        .to_str()
+        .expect("an ASCII Location")
+        .to_owned()
+}
+
+/// The string `field` of every item of the JSON array `items`. Panics (it is for tests) when `items` is not an
+/// array or an item has no such string.
+pub fn strings<'a>(items: &'a serde_json::Value, field: &str) -> Vec<&'a str> {
+    items
+        .as_array()
+        .unwrap_or_else(|| panic!("not an array: {items}"))
+        .iter()
+        .map(|item| {
+            item[field]
+                .as_str()
+                .unwrap_or_else(|| panic!("no string {field} in {item}"))
+        })
+        .collect()
 }

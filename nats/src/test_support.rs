@@ -1,5 +1,5 @@
 //! A real nats-server per test: a loopback port of its own choosing, temporary store, stopped (and its store
-//! removed) on drop.
+//! removed) on drop; [`TestNats`] adds the provisioned event streams, a client and the event store on it.
 //!
 //! The binary is `$FIAPX_NATS_SERVER_BIN`, else the project's `.state/venv/bin/nats-server` (installed by
 //! `make deps`), else `nats-server` on `PATH`.
@@ -10,6 +10,7 @@ use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
 use crate::config::NatsSettings;
+use crate::{CommandHandler, JetStreamEventStore, provision};
 
 /// A running nats-server with JetStream, owned by one test.
 #[derive(Debug)]
@@ -108,5 +109,59 @@ impl NatsServer {
 impl Drop for NatsServer {
     fn drop(&mut self) {
         self.kill();
+    }
+}
+
+/// One test's event log: its own nats-server with the event streams provisioned, a client and the event store.
+pub struct TestNats {
+    /// Stopped when this is dropped.
+    pub server: NatsServer,
+    pub client: async_nats::Client,
+    pub settings: NatsSettings,
+    pub store: JetStreamEventStore,
+}
+
+impl TestNats {
+    /// Starts a server, provisions the streams and opens the store. Panics (it is for tests) with the reason.
+    pub async fn start() -> Self {
+        let server = NatsServer::start();
+        let settings = server.settings();
+        let client = async_nats::connect(&settings.url)
+            .await
+            .expect("connect to the test nats-server");
+        provision(&async_nats::jetstream::new(client.clone()), &settings)
+            .await
+            .expect("provision the event streams");
+        let store = JetStreamEventStore::new(client.clone(), &settings);
+        Self {
+            server,
+            client,
+            settings,
+            store,
+        }
+    }
+
+    /// A command handler on the store, retrying `max_retries` times on a version conflict.
+    pub fn handler(&self, max_retries: u32) -> CommandHandler {
+        CommandHandler::new(self.store.clone(), max_retries)
+    }
+
+    /// Runs `command` on `video` through a command handler, as a request would; panics when it is rejected.
+    pub async fn run(&self, video: fiapx_domain::VideoId, command: fiapx_domain::Command) {
+        self.handler(10)
+            .handle(video, command, crate::Metadata::new_request())
+            .await
+            .unwrap_or_else(|e| panic!("command on {video} rejected: {e}"));
+    }
+
+    /// Every event of `video`, in order.
+    pub async fn events(&self, video: fiapx_domain::VideoId) -> Vec<fiapx_domain::Event> {
+        let loaded = self.store.load(video).await.expect("load the video's events");
+        loaded.events.into_iter().map(|stored| stored.event).collect()
+    }
+
+    /// JetStream on the client.
+    pub fn jetstream(&self) -> async_nats::jetstream::Context {
+        async_nats::jetstream::new(self.client.clone())
     }
 }

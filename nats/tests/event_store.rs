@@ -4,45 +4,14 @@ use std::collections::HashSet;
 use std::sync::Arc;
 
 use async_nats::HeaderMap;
-use fiapx_domain::{
-    ArchiveObject, Command, Event, ExtractionSpec, SourceObject, UserId, VideoError, VideoId, VideoStatus,
-};
-use fiapx_nats::test_support::NatsServer;
+use fiapx_domain::testing::{now_ms as now, register_upload};
+use fiapx_domain::{ArchiveObject, Command, Event, UserId, Video, VideoError, VideoId, VideoStatus, decide};
+use fiapx_nats::test_support::{NatsServer, TestNats};
 use fiapx_nats::{CommandHandler, HandleError, JetStreamEventStore, NatsSettings, provision};
 use fiapx_schemas::{AppendError, LoadError, Metadata, PendingEvent};
 use futures::StreamExt;
 use pretty_assertions::assert_eq;
-use time::OffsetDateTime;
 use uuid::Uuid;
-
-struct Fixture {
-    _server: NatsServer,
-    client: async_nats::Client,
-    store: JetStreamEventStore,
-    settings: NatsSettings,
-}
-
-async fn fixture() -> Fixture {
-    let server = NatsServer::start();
-    let settings = server.settings();
-    let client = async_nats::connect(&settings.url).await.unwrap();
-    let js = async_nats::jetstream::new(client.clone());
-    provision(&js, &settings).await.unwrap();
-    let store = JetStreamEventStore::new(client.clone(), &settings);
-    Fixture {
-        _server: server,
-        client,
-        store,
-        settings,
-    }
-}
-
-fn now() -> OffsetDateTime {
-    // Millisecond precision survives the RFC 3339 round trip exactly.
-    let now = OffsetDateTime::now_utc();
-    now.replace_nanosecond(now.nanosecond() / 1_000_000 * 1_000_000)
-        .unwrap()
-}
 
 fn new_video() -> VideoId {
     VideoId::from_uuid(Uuid::now_v7())
@@ -52,39 +21,25 @@ fn owner() -> UserId {
     UserId::from_uuid(Uuid::from_u128(42))
 }
 
-fn uploaded(video: VideoId) -> Event {
-    Event::Uploaded {
-        video_id: video,
-        owner: owner(),
-        source: SourceObject {
-            key: format!("sources/{video}"),
-            file_name: "clip.mp4".into(),
-            size_bytes: 1024,
-            content_type: "video/mp4".into(),
-        },
-        spec: ExtractionSpec::default(),
-        at: now(),
-    }
+fn register(video: VideoId) -> Command {
+    register_upload(video, owner(), "clip.mp4", 1024, now())
 }
 
-fn register(video: VideoId) -> Command {
-    let Event::Uploaded {
-        video_id,
-        owner,
-        source,
-        spec,
-        at,
-    } = uploaded(video)
-    else {
-        unreachable!()
-    };
-    Command::RegisterUpload {
-        video_id,
-        owner,
-        source,
-        spec,
-        at,
-    }
+/// The event the domain records for [`register`].
+fn uploaded(video: VideoId) -> Event {
+    let mut events = decide(&Video::default(), register(video)).expect("a valid upload");
+    events.remove(0)
+}
+
+/// A new video whose `uploaded` event is appended, and the version after it.
+async fn uploaded_video(f: &TestNats) -> (VideoId, u64) {
+    let video = new_video();
+    let version = f
+        .store
+        .append(video, 0, &[pending(uploaded(video))])
+        .await
+        .unwrap();
+    (video, version)
 }
 
 fn started(attempt: u32) -> Event {
@@ -101,7 +56,7 @@ fn pending(event: Event) -> PendingEvent {
 
 #[tokio::test]
 async fn provisioning_is_idempotent_and_the_log_is_append_only() {
-    let f = fixture().await;
+    let f = TestNats::start().await;
     let js = async_nats::jetstream::new(f.client.clone());
     provision(&js, &f.settings)
         .await
@@ -112,12 +67,7 @@ async fn provisioning_is_idempotent_and_the_log_is_append_only() {
     assert!(info.config.allow_atomic_publish);
     assert_eq!(info.config.subjects, vec!["videos.*.*".to_string()]);
 
-    let video = new_video();
-    let seq = f
-        .store
-        .append(video, 0, &[pending(uploaded(video))])
-        .await
-        .unwrap();
+    let (video, seq) = uploaded_video(&f).await;
     assert!(
         stream.delete_message(seq).await.is_err(),
         "deleting an event must be refused"
@@ -128,7 +78,7 @@ async fn provisioning_is_idempotent_and_the_log_is_append_only() {
 
 #[tokio::test]
 async fn events_read_back_equal_events_written() {
-    let f = fixture().await;
+    let f = TestNats::start().await;
     let video = new_video();
     let other = new_video();
     let metadata = Metadata {
@@ -194,7 +144,7 @@ async fn events_read_back_equal_events_written() {
 
 #[tokio::test]
 async fn a_video_with_no_events_loads_empty_at_version_zero() {
-    let f = fixture().await;
+    let f = TestNats::start().await;
     let loaded = f.store.load(new_video()).await.unwrap();
     assert!(loaded.events.is_empty());
     assert_eq!(loaded.version, 0);
@@ -202,13 +152,8 @@ async fn a_video_with_no_events_loads_empty_at_version_zero() {
 
 #[tokio::test]
 async fn loads_page_through_long_histories() {
-    let f = fixture().await;
-    let video = new_video();
-    let mut version = f
-        .store
-        .append(video, 0, &[pending(uploaded(video))])
-        .await
-        .unwrap();
+    let f = TestNats::start().await;
+    let (video, mut version) = uploaded_video(&f).await;
     for attempt in 1..=300 {
         version = f
             .store
@@ -227,13 +172,8 @@ async fn loads_page_through_long_histories() {
 
 #[tokio::test]
 async fn a_stale_append_is_rejected_and_stores_nothing() {
-    let f = fixture().await;
-    let video = new_video();
-    let v1 = f
-        .store
-        .append(video, 0, &[pending(uploaded(video))])
-        .await
-        .unwrap();
+    let f = TestNats::start().await;
+    let (video, v1) = uploaded_video(&f).await;
     f.store.append(video, v1, &[pending(started(1))]).await.unwrap();
     let stale = f.store.append(video, v1, &[pending(started(2))]).await;
     assert!(
@@ -250,13 +190,8 @@ async fn a_stale_append_is_rejected_and_stores_nothing() {
 
 #[tokio::test]
 async fn fifty_concurrent_appends_at_the_same_version_have_exactly_one_winner() {
-    let f = fixture().await;
-    let video = new_video();
-    let version = f
-        .store
-        .append(video, 0, &[pending(uploaded(video))])
-        .await
-        .unwrap();
+    let f = TestNats::start().await;
+    let (video, version) = uploaded_video(&f).await;
     let store = Arc::new(f.store.clone());
     let tasks: Vec<_> = (1..=50)
         .map(|attempt| {
@@ -279,7 +214,7 @@ async fn fifty_concurrent_appends_at_the_same_version_have_exactly_one_winner() 
 
 #[tokio::test]
 async fn the_command_handlers_retry_converges_under_contention() {
-    let f = fixture().await;
+    let f = TestNats::start().await;
     let video = new_video();
     let handler = CommandHandler::new(f.store.clone(), 100);
     handler
@@ -339,7 +274,7 @@ async fn the_command_handlers_retry_converges_under_contention() {
 
 #[tokio::test]
 async fn rejected_commands_store_nothing() {
-    let f = fixture().await;
+    let f = TestNats::start().await;
     let handler = CommandHandler::new(f.store.clone(), 3);
     let video = new_video();
     let result = handler
@@ -362,7 +297,7 @@ async fn rejected_commands_store_nothing() {
 
 #[tokio::test]
 async fn a_retried_publish_with_the_same_event_id_is_stored_once() {
-    let f = fixture().await;
+    let f = TestNats::start().await;
     let video = new_video();
     let event = pending(uploaded(video));
     let first = f
@@ -384,7 +319,7 @@ async fn a_retried_publish_with_the_same_event_id_is_stored_once() {
 
 #[tokio::test]
 async fn a_multi_event_decision_is_appended_atomically() {
-    let f = fixture().await;
+    let f = TestNats::start().await;
     let video = new_video();
     let batch = [pending(uploaded(video)), pending(started(1)), pending(started(2))];
     let version = f.store.append(video, 0, &batch).await.unwrap();
@@ -410,7 +345,7 @@ async fn a_multi_event_decision_is_appended_atomically() {
 
 #[tokio::test]
 async fn an_interrupted_batch_stores_nothing() {
-    let f = fixture().await;
+    let f = TestNats::start().await;
     let video = new_video();
     // A writer that dies after sending the first two messages of a three-message batch, before the commit.
     for (index, event) in [uploaded(video), started(1)].into_iter().enumerate() {
@@ -446,7 +381,7 @@ async fn an_interrupted_batch_stores_nothing() {
 
 #[tokio::test]
 async fn a_corrupt_stored_message_is_a_typed_load_error() {
-    let f = fixture().await;
+    let f = TestNats::start().await;
     let video = new_video();
     let js = async_nats::jetstream::new(f.client.clone());
     js.publish(format!("videos.{video}.uploaded"), "not json, no headers".into())
@@ -485,7 +420,7 @@ async fn appends_fail_cleanly_when_the_server_is_gone() {
 
 #[tokio::test]
 async fn a_subscription_reads_the_log_from_a_position_then_new_events() {
-    let f = fixture().await;
+    let f = TestNats::start().await;
     let (a, b) = (new_video(), new_video());
     f.store.append(a, 0, &[pending(uploaded(a))]).await.unwrap();
     let v = f.store.append(b, 0, &[pending(uploaded(b))]).await.unwrap();

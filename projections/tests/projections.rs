@@ -4,12 +4,12 @@ use std::collections::BTreeMap;
 use std::time::Duration;
 
 use fiapx_database::test_support::TestDatabase;
+use fiapx_domain::testing::{now_ms as now, register_upload};
 use fiapx_domain::{
     ArchiveObject, Command, ExtractionSpec, FailProcessing, FailureCode, ImageFormat, Rational, Selection,
-    SourceObject, UserId, Video, VideoId, VideoStatus,
+    UserId, Video, VideoId, VideoStatus,
 };
-use fiapx_nats::test_support::NatsServer;
-use fiapx_nats::{CommandHandler, JetStreamEventStore, Metadata, NatsSettings, provision};
+use fiapx_nats::test_support::TestNats;
 use fiapx_projections::entity::{owner_counts, projection_error, timeline_entry, video};
 use fiapx_projections::{
     Generation, Incoming, Projector, ProjectorSettings, VIDEOS, active_generation, apply, apply_batch,
@@ -17,35 +17,19 @@ use fiapx_projections::{
 };
 use pretty_assertions::assert_eq;
 use sea_orm::{ConnectionTrait, DatabaseConnection, EntityTrait, TransactionTrait};
-use time::OffsetDateTime;
 use tokio::sync::oneshot;
 use tokio::task::JoinHandle;
 use uuid::Uuid;
 
 struct Fixture {
     db: TestDatabase,
-    _server: NatsServer,
-    client: async_nats::Client,
-    settings: NatsSettings,
-    handler: CommandHandler,
+    nats: TestNats,
 }
 
 async fn fixture() -> Fixture {
     let db = TestDatabase::create().await;
-    let server = NatsServer::start();
-    let settings = server.settings();
-    let client = async_nats::connect(&settings.url).await.unwrap();
-    provision(&async_nats::jetstream::new(client.clone()), &settings)
-        .await
-        .unwrap();
-    let handler = CommandHandler::new(JetStreamEventStore::new(client.clone(), &settings), 10);
-    Fixture {
-        db,
-        _server: server,
-        client,
-        settings,
-        handler,
-    }
+    let nats = TestNats::start().await;
+    Fixture { db, nats }
 }
 
 struct Running {
@@ -61,8 +45,8 @@ impl Fixture {
     fn start_projector(&self) -> Running {
         let projector = Projector::new(
             self.db().clone(),
-            self.client.clone(),
-            &self.settings,
+            self.nats.client.clone(),
+            &self.nats.settings,
             ProjectorSettings {
                 batch: 16,
                 ..ProjectorSettings::default()
@@ -75,37 +59,25 @@ impl Fixture {
         Running { stop, task }
     }
 
-    async fn run(&self, video: VideoId, command: Command) {
-        self.handler
-            .handle(video, command, Metadata::new_request())
-            .await
-            .unwrap_or_else(|e| panic!("command on {video} rejected: {e}"));
-    }
-
     async fn upload(&self, owner: UserId) -> VideoId {
         let video = VideoId::from_uuid(Uuid::now_v7());
-        self.run(
-            video,
-            Command::RegisterUpload {
-                video_id: video,
-                owner,
-                source: SourceObject {
-                    key: format!("sources/{video}"),
-                    file_name: format!("{video}.mp4"),
-                    size_bytes: 1_234_567,
-                    content_type: "video/mp4".into(),
-                },
-                spec: ExtractionSpec::default(),
-                at: now(),
-            },
-        )
-        .await;
+        let file_name = format!("{video}.mp4");
+        self.nats
+            .run(video, register_upload(video, owner, &file_name, 1_234_567, now()))
+            .await;
         video
     }
 
+    /// Runs a projector until it has applied the whole log, then stops it.
+    async fn project_the_log(&self) {
+        let projector = self.start_projector();
+        self.caught_up().await;
+        projector.stop().await;
+    }
+
     async fn last_sequence(&self) -> u64 {
-        let js = async_nats::jetstream::new(self.client.clone());
-        let mut stream = js.get_stream(&self.settings.stream).await.unwrap();
+        let js = self.nats.jetstream();
+        let mut stream = js.get_stream(&self.nats.settings.stream).await.unwrap();
         stream.info().await.unwrap().state.last_sequence
     }
 
@@ -127,7 +99,7 @@ impl Fixture {
     async fn folds(&self, ids: &[VideoId]) -> BTreeMap<Uuid, (Video, Vec<fiapx_schemas::StoredEvent>)> {
         let mut folds = BTreeMap::new();
         for id in ids {
-            let loaded = self.handler.store().load(*id).await.unwrap();
+            let loaded = self.nats.store.load(*id).await.unwrap();
             let video = Video::from_events(loaded.events.iter().map(|stored| &stored.event));
             folds.insert(*id.as_uuid(), (video, loaded.events));
         }
@@ -142,19 +114,30 @@ impl Running {
     }
 }
 
-fn now() -> OffsetDateTime {
-    // Millisecond precision survives both RFC 3339 headers and PostgreSQL timestamps exactly.
-    let now = OffsetDateTime::now_utc();
-    now.replace_nanosecond(now.nanosecond() / 1_000_000 * 1_000_000)
-        .unwrap()
-}
-
 fn archive(video: VideoId, job: u32) -> ArchiveObject {
     ArchiveObject {
         key: format!("archives/{video}/{job}.zip"),
         size_bytes: 4096,
         sha256: "ab".repeat(32),
         frame_count: 12,
+    }
+}
+
+fn start(job: u32, attempt: u32) -> Command {
+    Command::StartProcessing {
+        job,
+        attempt,
+        at: now(),
+    }
+}
+
+/// Completes `job` of `video` with [`archive`].
+fn complete(video: VideoId, job: u32, attempt: u32) -> Command {
+    Command::CompleteProcessing {
+        job,
+        attempt,
+        archive: archive(video, job),
+        at: now(),
     }
 }
 
@@ -218,35 +201,12 @@ async fn snapshot(db: &impl ConnectionTrait, generation: Generation) -> Snapshot
 /// Runs a mixed history: every event type, retries, a reprocess with a new spec, a deletion.
 async fn mixed_history(f: &Fixture, owner: UserId) -> Vec<VideoId> {
     let a = f.upload(owner).await;
-    f.run(
-        a,
-        Command::StartProcessing {
-            job: 0,
-            attempt: 1,
-            at: now(),
-        },
-    )
-    .await;
-    f.run(a, fail(0, 1, FailureCode::StorageUnavailable, true)).await;
-    f.run(
-        a,
-        Command::StartProcessing {
-            job: 0,
-            attempt: 2,
-            at: now(),
-        },
-    )
-    .await;
-    f.run(
-        a,
-        Command::CompleteProcessing {
-            job: 0,
-            attempt: 2,
-            archive: archive(a, 0),
-            at: now(),
-        },
-    )
-    .await;
+    f.nats.run(a, start(0, 1)).await;
+    f.nats
+        .run(a, fail(0, 1, FailureCode::StorageUnavailable, true))
+        .await;
+    f.nats.run(a, start(0, 2)).await;
+    f.nats.run(a, complete(a, 0, 2)).await;
     let spec = ExtractionSpec {
         selection: Selection::Every {
             seconds: Rational::new(1, 2),
@@ -255,58 +215,26 @@ async fn mixed_history(f: &Fixture, owner: UserId) -> Vec<VideoId> {
         max_width: Some(640),
         max_height: None,
     };
-    f.run(
-        a,
-        Command::RequestReprocess {
-            by: owner,
-            spec: Some(spec),
-            at: now(),
-        },
-    )
-    .await;
-    f.run(
-        a,
-        Command::StartProcessing {
-            job: 1,
-            attempt: 1,
-            at: now(),
-        },
-    )
-    .await;
-    f.run(a, fail(1, 1, FailureCode::CorruptInput, false)).await;
+    f.nats
+        .run(
+            a,
+            Command::RequestReprocess {
+                by: owner,
+                spec: Some(spec),
+                at: now(),
+            },
+        )
+        .await;
+    f.nats.run(a, start(1, 1)).await;
+    f.nats.run(a, fail(1, 1, FailureCode::CorruptInput, false)).await;
 
     let b = f.upload(owner).await;
-    f.run(
-        b,
-        Command::StartProcessing {
-            job: 0,
-            attempt: 1,
-            at: now(),
-        },
-    )
-    .await;
-    f.run(b, Command::DeleteVideo { by: owner, at: now() }).await;
+    f.nats.run(b, start(0, 1)).await;
+    f.nats.run(b, Command::DeleteVideo { by: owner, at: now() }).await;
 
     let c = f.upload(owner).await;
-    f.run(
-        c,
-        Command::StartProcessing {
-            job: 0,
-            attempt: 1,
-            at: now(),
-        },
-    )
-    .await;
-    f.run(
-        c,
-        Command::CompleteProcessing {
-            job: 0,
-            attempt: 1,
-            archive: archive(c, 0),
-            at: now(),
-        },
-    )
-    .await;
+    f.nats.run(c, start(0, 1)).await;
+    f.nats.run(c, complete(c, 0, 1)).await;
 
     let d = f.upload(UserId::from_uuid(Uuid::now_v7())).await;
     vec![a, b, c, d]
@@ -317,9 +245,7 @@ async fn every_event_type_is_reflected_in_the_read_models() {
     let f = fixture().await;
     let owner = UserId::from_uuid(Uuid::now_v7());
     let ids = mixed_history(&f, owner).await;
-    let projector = f.start_projector();
-    f.caught_up().await;
-    projector.stop().await;
+    f.project_the_log().await;
 
     let rows = video::Entity::find().all(f.db()).await.unwrap();
     let entries = timeline_entry::Entity::find().all(f.db()).await.unwrap();
@@ -447,72 +373,46 @@ async fn a_stopped_projector_catches_up_with_nothing_missing() {
         for (i, owner) in owners.iter().enumerate() {
             let video = f.upload(*owner).await;
             ids.push(video);
-            f.run(
-                video,
-                Command::StartProcessing {
-                    job: 0,
-                    attempt: 1,
-                    at: now(),
-                },
-            )
-            .await;
+            f.nats.run(video, start(0, 1)).await;
             written += 2;
             match (round + i as u32) % 3 {
-                0 => {
-                    f.run(
-                        video,
-                        Command::CompleteProcessing {
-                            job: 0,
-                            attempt: 1,
-                            archive: archive(video, 0),
-                            at: now(),
-                        },
-                    )
-                    .await
-                }
-                1 => f.run(video, fail(0, 1, FailureCode::TooLong, false)).await,
+                0 => f.nats.run(video, complete(video, 0, 1)).await,
+                1 => f.nats.run(video, fail(0, 1, FailureCode::TooLong, false)).await,
                 _ => {
-                    f.run(
-                        video,
-                        Command::DeleteVideo {
-                            by: *owner,
-                            at: now(),
-                        },
-                    )
-                    .await
+                    f.nats
+                        .run(
+                            video,
+                            Command::DeleteVideo {
+                                by: *owner,
+                                at: now(),
+                            },
+                        )
+                        .await
                 }
             }
             written += 1;
         }
     }
     for video in &ids[..3] {
-        f.run(
-            *video,
-            Command::StartProcessing {
-                job: 0,
-                attempt: 1,
+        f.nats.run(*video, start(0, 1)).await;
+        written += 1;
+    }
+    f.nats
+        .run(
+            ids[0],
+            Command::DeleteVideo {
+                by: owners[0],
                 at: now(),
             },
         )
         .await;
-        written += 1;
-    }
-    f.run(
-        ids[0],
-        Command::DeleteVideo {
-            by: owners[0],
-            at: now(),
-        },
-    )
-    .await;
-    f.run(ids[1], fail(0, 1, FailureCode::StorageUnavailable, true))
+    f.nats
+        .run(ids[1], fail(0, 1, FailureCode::StorageUnavailable, true))
         .await;
     written += 2;
     assert_eq!(written, 50);
 
-    let projector = f.start_projector();
-    f.caught_up().await;
-    projector.stop().await;
+    f.project_the_log().await;
 
     let rows = video::Entity::find().all(f.db()).await.unwrap();
     let entries = timeline_entry::Entity::find().all(f.db()).await.unwrap();
@@ -570,7 +470,9 @@ async fn a_rebuild_yields_the_same_read_model_and_the_projector_follows_it() {
     let before = snapshot(f.db(), Generation(1)).await;
     assert!(!before.videos.is_empty());
 
-    let report = rebuild(f.db(), &f.client, &f.settings, VIDEOS).await.unwrap();
+    let report = rebuild(f.db(), &f.nats.client, &f.nats.settings, VIDEOS)
+        .await
+        .unwrap();
     assert_eq!((report.from, report.to), (Generation(1), Generation(2)));
     assert_eq!(report.checkpoint, f.last_sequence().await);
     assert_eq!(active_generation(f.db(), VIDEOS).await.unwrap(), Generation(2));
@@ -583,17 +485,9 @@ async fn a_rebuild_yields_the_same_read_model_and_the_projector_follows_it() {
         video::Entity::find().all(f.db()).await.unwrap().len(),
         before.videos.len()
     );
-    let old = f
-        .db()
-        .query_one_raw(sea_orm::Statement::from_string(
-            sea_orm::DbBackend::Postgres,
-            "SELECT to_regclass('videos_g1') IS NULL AS gone",
-        ))
-        .await
-        .unwrap()
-        .unwrap();
     assert!(
-        old.try_get::<bool>("", "gone").unwrap(),
+        f.db.value::<bool>("SELECT to_regclass('videos_g1') IS NULL AS gone", "gone")
+            .await,
         "the old generation is dropped"
     );
 
@@ -605,7 +499,7 @@ async fn a_rebuild_yields_the_same_read_model_and_the_projector_follows_it() {
     assert_eq!(rows.len(), ids.len());
 
     assert!(matches!(
-        rebuild(f.db(), &f.client, &f.settings, "nope").await,
+        rebuild(f.db(), &f.nats.client, &f.nats.settings, "nope").await,
         Err(fiapx_projections::RebuildError::UnknownProjection(_))
     ));
 }
@@ -615,7 +509,7 @@ async fn a_corrupt_event_is_recorded_once_and_does_not_block_the_projection() {
     let f = fixture().await;
     let owner = UserId::from_uuid(Uuid::now_v7());
     let first = f.upload(owner).await;
-    let js = async_nats::jetstream::new(f.client.clone());
+    let js = f.nats.jetstream();
     js.publish(
         format!("videos.{}.uploaded", Uuid::now_v7()),
         "not json, no headers".into(),
@@ -626,9 +520,7 @@ async fn a_corrupt_event_is_recorded_once_and_does_not_block_the_projection() {
     .unwrap();
     let second = f.upload(owner).await;
 
-    let projector = f.start_projector();
-    f.caught_up().await;
-    projector.stop().await;
+    f.project_the_log().await;
 
     let rows = video::Entity::find().all(f.db()).await.unwrap();
     let mut seen: Vec<_> = rows.iter().map(|row| row.id).collect();
@@ -689,8 +581,8 @@ async fn events_overtaken_by_later_ones_are_read_from_the_stream_not_skipped() {
     }
     // A crashed projector took the first event and never acked it: until its ack_wait expires, the server hands
     // the later events out first. The checkpoint must not pass the first one.
-    let js = async_nats::jetstream::new(f.client.clone());
-    let stream = js.get_stream(&f.settings.stream).await.unwrap();
+    let js = f.nats.jetstream();
+    let stream = js.get_stream(&f.nats.settings.stream).await.unwrap();
     let consumer: async_nats::jetstream::consumer::PullConsumer = stream
         .get_or_create_consumer(
             "projector",
@@ -708,9 +600,7 @@ async fn events_overtaken_by_later_ones_are_read_from_the_stream_not_skipped() {
     let held = futures::StreamExt::next(&mut taken).await.unwrap().unwrap();
     assert_eq!(held.info().unwrap().stream_sequence, 1);
 
-    let projector = f.start_projector();
-    f.caught_up().await;
-    projector.stop().await;
+    f.project_the_log().await;
     let mut seen: Vec<_> = video::Entity::find()
         .all(f.db())
         .await

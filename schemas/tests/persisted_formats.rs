@@ -4,10 +4,8 @@
 use std::fs;
 use std::path::{Path, PathBuf};
 
-use fiapx_domain::{
-    ArchiveObject, Event, ExtractionSpec, FailureCode, ImageFormat, Rational, Selection, SourceObject,
-    UserId, VideoId,
-};
+use fiapx_domain::testing::{self, SpecRanges};
+use fiapx_domain::{ArchiveObject, Event, ExtractionSpec, FailureCode, SourceObject, UserId, VideoId};
 use fiapx_schemas::{CURRENT_VERSIONS, Envelope, SchemaError, decode, encode, schema_files};
 use pretty_assertions::assert_eq;
 use proptest::prelude::*;
@@ -189,32 +187,14 @@ fn unknown_versions_malformed_payloads_and_unknown_codes_are_typed_errors() {
 }
 
 fn arb_spec() -> impl Strategy<Value = ExtractionSpec> {
-    let selection = prop_oneof![
-        (1u32..1000, 1u32..1000).prop_map(|(n, d)| Selection::Fps {
-            fps: Rational::new(n, d)
-        }),
-        (1u32..1000, 1u32..1000).prop_map(|(n, d)| Selection::Every {
-            seconds: Rational::new(n, d)
-        }),
-        (1u32..1000).prop_map(|count| Selection::Count { count }),
-    ];
-    let format = prop_oneof![
-        Just(ImageFormat::Png),
-        Just(ImageFormat::Webp),
-        (1u8..=100).prop_map(|quality| ImageFormat::Jpeg { quality })
-    ];
-    (
-        selection,
-        format,
-        proptest::option::of(16u32..4000),
-        proptest::option::of(16u32..4000),
-    )
-        .prop_map(|(selection, format, max_width, max_height)| ExtractionSpec {
-            selection,
-            format,
-            max_width,
-            max_height,
-        })
+    testing::arb_spec(SpecRanges {
+        numerator: 1..1000,
+        denominator: 1..1000,
+        count: 1..1000,
+        quality: 1..=100,
+        max_width: 16..4000,
+        max_height: Some(16..4000),
+    })
 }
 
 fn arb_event(video_id: VideoId, at: time::OffsetDateTime) -> impl Strategy<Value = Event> {

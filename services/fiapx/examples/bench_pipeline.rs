@@ -8,7 +8,6 @@
 //! over the extraction (latency p50 - extraction p50).
 
 use std::path::PathBuf;
-use std::process::Command;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
@@ -33,30 +32,9 @@ const N: usize = 40;
 const C: usize = 4;
 const BASELINE_ROUNDS: usize = 5;
 
+/// A 10 s 360p clip.
 fn clip() -> PathBuf {
-    let path = std::env::temp_dir().join("fiapx-bench-10s-360p.mp4");
-    if !path.exists() {
-        let out = Command::new("ffmpeg")
-            .args([
-                "-v",
-                "error",
-                "-y",
-                "-f",
-                "lavfi",
-                "-i",
-                "testsrc2=size=640x360:rate=30",
-                "-t",
-                "10",
-            ])
-            .args([
-                "-pix_fmt", "yuv420p", "-c:v", "libx264", "-preset", "veryfast", "-f", "mp4",
-            ])
-            .arg(&path)
-            .output()
-            .expect("ffmpeg CLI");
-        assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
-    }
-    path
+    fiapx_frames::test_support::testsrc_h264("640x360", 30, "10", "veryfast")
 }
 
 fn ms(h: &Histogram<u64>, q: f64) -> f64 {

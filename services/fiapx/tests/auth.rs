@@ -24,13 +24,12 @@ use tokio_util::sync::CancellationToken;
 use uuid::Uuid;
 
 mod common;
-use common::Stack;
+use common::{Stack, Workers};
 
 struct App {
     base: String,
     http: reqwest::Client,
-    stop: CancellationToken,
-    workers: Option<tokio::task::JoinHandle<()>>,
+    workers: Workers,
 }
 
 /// Starts `which` with `settings` and serves its HTTP app (if any) on a free loopback port.
@@ -55,19 +54,13 @@ async fn serve(which: Which, settings: &Settings) -> App {
             Ok("http")
         });
     }
-    let workers = tokio::spawn(async move {
-        while let Some(result) = workers.join_next().await {
-            result.expect("worker panicked").expect("worker failed");
-        }
-    });
     App {
         base,
         http: reqwest::Client::builder()
             .redirect(reqwest::redirect::Policy::none())
             .build()
             .unwrap(),
-        stop,
-        workers: Some(workers),
+        workers: Workers::join(stop, workers),
     }
 }
 
@@ -87,14 +80,8 @@ impl Reply {
 }
 
 impl App {
-    async fn stop(mut self) {
-        self.stop.cancel();
-        if let Some(task) = self.workers.take() {
-            tokio::time::timeout(Duration::from_secs(30), task)
-                .await
-                .expect("stops")
-                .unwrap();
-        }
+    async fn stop(self) {
+        self.workers.stop().await;
     }
 
     async fn send(&self, request: reqwest::RequestBuilder) -> Reply {
@@ -794,20 +781,13 @@ async fn no_password_hash_or_token_ever_reaches_the_logs() {
     app.call("POST", "/api/v1/auth/logout", None, Some(body)).await;
     app.stop().await;
 
-    let hash: String = {
-        use sea_orm::{ConnectionTrait, Statement};
-        let row = stack
-            .db
-            .connection()
-            .query_one_raw(Statement::from_string(
-                sea_orm::DatabaseBackend::Postgres,
-                "SELECT password_hash FROM users WHERE email = 'logcheck@example.com'",
-            ))
-            .await
-            .unwrap()
-            .unwrap();
-        row.try_get("", "password_hash").unwrap()
-    };
+    let hash: String = stack
+        .db
+        .value(
+            "SELECT password_hash FROM users WHERE email = 'logcheck@example.com'",
+            "password_hash",
+        )
+        .await;
     let logs = String::from_utf8(captured.0.lock().unwrap().clone()).unwrap();
     assert!(
         logs.contains("signed in"),

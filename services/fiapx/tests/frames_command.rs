@@ -2,14 +2,6 @@
 
 use std::process::Command;
 
-fn ffmpeg(args: &[&str]) {
-    let out = Command::new("ffmpeg")
-        .args(args)
-        .output()
-        .expect("ffmpeg CLI is installed");
-    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
-}
-
 fn fiapx(args: &[&str]) -> std::process::Output {
     Command::new(env!("CARGO_BIN_EXE_fiapx"))
         .args(args)
@@ -21,25 +13,8 @@ fn fiapx(args: &[&str]) -> std::process::Output {
 #[test]
 fn extracts_a_clip_into_a_zip() {
     let dir = tempfile::tempdir().unwrap();
-    let clip = dir.path().join("clip.mp4");
+    let clip = fiapx_frames::test_support::testsrc_h264("160x120", 25, "3.2", "veryfast");
     let clip_s = clip.to_str().unwrap();
-    ffmpeg(&[
-        "-v",
-        "error",
-        "-f",
-        "lavfi",
-        "-i",
-        "testsrc2=size=160x120:rate=25",
-        "-t",
-        "3.2",
-        "-pix_fmt",
-        "yuv420p",
-        "-c:v",
-        "libx264",
-        "-preset",
-        "veryfast",
-        clip_s,
-    ]);
     let zip = dir.path().join("out.zip");
     let zip_s = zip.to_str().unwrap();
 

@@ -9,15 +9,13 @@ use std::time::Duration;
 
 use fiapx::config::Settings;
 use fiapx::{Started, Which, start};
-use fiapx_domain::{
-    Command, Event, ExtractionSpec, FailureCode, Language, SourceObject, UserId, Video, VideoId, VideoStatus,
-};
-use fiapx_nats::{CommandHandler, JetStreamEventStore, Metadata};
+use fiapx_domain::testing::{failures, register_upload};
+use fiapx_domain::{Command, Event, FailureCode, Language, UserId, Video, VideoId, VideoStatus};
+use fiapx_nats::{CommandHandler, Metadata};
 use fiapx_notifier::NotifierSettings;
 use fiapx_notifier::test_support::SmtpSink;
 use fiapx_processor::ProcessorSettings;
 use fiapx_storage::{PutOptions, source_key};
-use sea_orm::ConnectionTrait;
 use time::OffsetDateTime;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::{TcpListener, TcpStream};
@@ -26,26 +24,23 @@ use tokio_util::sync::CancellationToken;
 use uuid::Uuid;
 
 mod common;
-use common::{Stack, clip};
+use common::{Stack, Workers, clip};
 
 struct World {
     stack: Stack,
     smtp: SmtpSink,
     handler: CommandHandler,
-    stops: Vec<(CancellationToken, tokio::task::JoinHandle<()>)>,
+    running: Vec<Workers>,
 }
 
 async fn world() -> World {
     let stack = Stack::new().await;
-    let client = async_nats::connect(stack.nats.url()).await.unwrap();
-    let js = async_nats::jetstream::new(client.clone());
-    fiapx_nats::provision(&js, &stack.nats.settings()).await.unwrap();
-    let handler = CommandHandler::new(JetStreamEventStore::new(client, &stack.nats.settings()), 10);
+    let handler = stack.nats.handler(10);
     World {
         stack,
         smtp: SmtpSink::start(),
         handler,
-        stops: Vec::new(),
+        running: Vec::new(),
     }
 }
 
@@ -71,37 +66,18 @@ impl World {
 
     async fn run(&mut self, which: Which, settings: &Settings) {
         let stop = CancellationToken::new();
-        let Started { mut workers, .. } = start(which, settings, None, &stop).await.expect("starts");
-        let task = tokio::spawn(async move {
-            while let Some(result) = workers.join_next().await {
-                result.expect("worker panicked").expect("worker failed");
-            }
-        });
-        self.stops.push((stop, task));
+        let Started { workers, .. } = start(which, settings, None, &stop).await.expect("starts");
+        self.running.push(Workers::join(stop, workers));
     }
 
     async fn stop(mut self) {
-        for (stop, task) in self.stops.drain(..) {
-            stop.cancel();
-            tokio::time::timeout(Duration::from_secs(30), task)
-                .await
-                .expect("workers stop")
-                .unwrap();
+        for workers in self.running.drain(..) {
+            workers.stop().await;
         }
     }
 
     async fn user(&self, email: &str, locale: &str) -> UserId {
-        let id = Uuid::now_v7();
-        self.stack
-            .db
-            .connection()
-            .execute_unprepared(&format!(
-                "INSERT INTO users (id, email, display_name, locale, password_hash) \
-                 VALUES ('{id}', '{email}', 'Owner', '{locale}', 'x')"
-            ))
-            .await
-            .unwrap();
-        UserId::from_uuid(id)
+        UserId::from_uuid(self.stack.db.insert_user(email, "Owner", locale).await)
     }
 
     /// Stores `bytes` (if any) as the source and appends `uploaded`, as the upload service does.
@@ -118,18 +94,7 @@ impl World {
                 .await
                 .unwrap();
         }
-        let command = Command::RegisterUpload {
-            video_id: video,
-            owner,
-            source: SourceObject {
-                key,
-                file_name: file_name.into(),
-                size_bytes: size,
-                content_type: "video/mp4".into(),
-            },
-            spec: ExtractionSpec::default(),
-            at: OffsetDateTime::now_utc(),
-        };
+        let command = register_upload(video, owner, file_name, size, OffsetDateTime::now_utc());
         self.handler
             .handle(video, command, Metadata::new_request())
             .await
@@ -138,15 +103,7 @@ impl World {
     }
 
     async fn events(&self, video: VideoId) -> Vec<Event> {
-        self.handler
-            .store()
-            .load(video)
-            .await
-            .unwrap()
-            .events
-            .into_iter()
-            .map(|e| e.event)
-            .collect()
+        self.stack.nats.events(video).await
     }
 
     async fn until(&self, video: VideoId, done: impl Fn(&[Event]) -> bool) -> Vec<Event> {
@@ -166,15 +123,11 @@ impl World {
             let row = self
                 .stack
                 .db
-                .connection()
-                .query_one_raw(sea_orm::Statement::from_string(
-                    sea_orm::DbBackend::Postgres,
+                .row(
                     "SELECT count(*) AS total, count(*) FILTER (WHERE status IN ('pending', 'sending')) AS open \
                      FROM notifications",
-                ))
-                .await
-                .unwrap()
-                .unwrap();
+                )
+                .await;
             let total: i64 = row.try_get("", "total").unwrap();
             let open: i64 = row.try_get("", "open").unwrap();
             if total >= expected && open == 0 {
@@ -240,20 +193,8 @@ async fn a_poison_input_ends_after_max_deliver_with_attempts_exhausted_and_one_n
     // The source never reaches storage: every delivery fails with a transient storage error.
     let video = w.upload(owner, "poison.mp4", None).await;
     let events = w.until(video, |e| final_failure(e).is_some()).await;
-    let failures: Vec<(u32, FailureCode, bool)> = events
-        .iter()
-        .filter_map(|e| match e {
-            Event::Failed {
-                attempt,
-                code,
-                will_retry,
-                ..
-            } => Some((*attempt, *code, *will_retry)),
-            _ => None,
-        })
-        .collect();
     assert_eq!(
-        failures,
+        failures(&events),
         [
             (1, FailureCode::StorageUnavailable, true),
             (2, FailureCode::StorageUnavailable, true),

@@ -8,6 +8,7 @@ use std::time::Duration;
 
 use fiapx::config::Settings;
 use fiapx::{Started, Which, start};
+use fiapx_http::test_support::{location, strings};
 use fiapx_identity::test_support::bearer;
 use fiapx_upload::UploadSettings;
 use poem::test::TestClient;
@@ -16,12 +17,11 @@ use tokio_util::sync::CancellationToken;
 use uuid::Uuid;
 
 mod common;
-use common::{Stack, clip};
+use common::{Stack, Workers, clip};
 
 struct App {
     client: TestClient<poem::endpoint::BoxEndpoint<'static>>,
-    shutdown: CancellationToken,
-    started: Option<tokio::task::JoinHandle<()>>,
+    workers: Workers,
     _stack: Stack,
 }
 
@@ -36,31 +36,19 @@ async fn spawn_app() -> App {
         ..stack.settings()
     };
     let shutdown = CancellationToken::new();
-    let Started { mut workers, app } = start(Which::All, &settings, None, &shutdown)
+    let Started { workers, app } = start(Which::All, &settings, None, &shutdown)
         .await
         .expect("app starts");
-    let started = tokio::spawn(async move {
-        while let Some(result) = workers.join_next().await {
-            result.expect("worker panicked").expect("worker failed");
-        }
-    });
     App {
         client: TestClient::new(app.expect("serve all has HTTP")),
-        shutdown,
-        started: Some(started),
+        workers: Workers::join(shutdown, workers),
         _stack: stack,
     }
 }
 
 impl App {
-    async fn stop(mut self) {
-        self.shutdown.cancel();
-        if let Some(task) = self.started.take() {
-            tokio::time::timeout(Duration::from_secs(30), task)
-                .await
-                .expect("workers stop")
-                .unwrap();
-        }
+    async fn stop(self) {
+        self.workers.stop().await;
     }
 
     async fn upload(&self, owner: Uuid, name: &str, body: Vec<u8>) -> Uuid {
@@ -74,18 +62,20 @@ impl App {
             .send()
             .await;
         response.assert_status(poem::http::StatusCode::ACCEPTED);
-        let location = response
-            .0
-            .headers()
-            .get("location")
-            .expect("Location")
-            .to_str()
-            .unwrap()
-            .to_owned();
+        let location = location(&response.0);
         let json: Value = response.json().await.value().deserialize();
         let id: Uuid = json["id"].as_str().unwrap().parse().unwrap();
         assert_eq!(location, format!("/api/v1/videos/{id}"));
         id
+    }
+
+    /// `GET /api/v1/videos/{id}/download` by `owner`.
+    async fn download(&self, owner: Uuid, id: Uuid) -> poem::test::TestResponse {
+        self.client
+            .get(format!("/api/v1/videos/{id}/download"))
+            .header("authorization", bearer(owner))
+            .send()
+            .await
     }
 
     async fn get(&self, owner: Uuid, path: &str) -> (u16, Value) {
@@ -151,29 +141,12 @@ async fn an_uploaded_video_comes_back_as_a_zip_of_its_frames() {
 
     let (status, timeline) = app.get(owner, &format!("/api/v1/videos/{id}/timeline")).await;
     assert_eq!(status, 200);
-    let types: Vec<&str> = timeline["entries"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .map(|e| e["event_type"].as_str().unwrap())
-        .collect();
+    let types = strings(&timeline["entries"], "event_type");
     assert_eq!(types, ["uploaded", "processing_started", "completed"]);
 
-    let download = app
-        .client
-        .get(format!("/api/v1/videos/{id}/download"))
-        .header("authorization", bearer(owner))
-        .send()
-        .await;
+    let download = app.download(owner, id).await;
     download.assert_status(poem::http::StatusCode::FOUND);
-    let url = download
-        .0
-        .headers()
-        .get("location")
-        .unwrap()
-        .to_str()
-        .unwrap()
-        .to_owned();
+    let url = location(&download.0);
     let zip = reqwest::get(&url).await.unwrap();
     assert!(zip.status().is_success(), "presigned URL works: {}", zip.status());
     let entries = zip_entries(zip.bytes().await.unwrap().to_vec()).await;
@@ -206,12 +179,7 @@ async fn a_corrupt_video_ends_failed_with_its_code() {
         ["corrupt_input", "unsupported_format", "truncated_input"].contains(&code.as_str()),
         "{video}"
     );
-    let download = app
-        .client
-        .get(format!("/api/v1/videos/{id}/download"))
-        .header("authorization", bearer(owner))
-        .send()
-        .await;
+    let download = app.download(owner, id).await;
     download.assert_status(poem::http::StatusCode::CONFLICT);
     app.stop().await;
 }
@@ -238,11 +206,9 @@ async fn thirty_concurrent_uploads_from_several_owners_all_complete_and_stay_pri
     for owner in &owners {
         let (status, page) = app.get(*owner, "/api/v1/videos?limit=100").await;
         assert_eq!(status, 200);
-        let mut listed: Vec<Uuid> = page["items"]
-            .as_array()
-            .unwrap()
-            .iter()
-            .map(|v| v["id"].as_str().unwrap().parse().unwrap())
+        let mut listed: Vec<Uuid> = strings(&page["items"], "id")
+            .into_iter()
+            .map(|id| id.parse().unwrap())
             .collect();
         let mut expected = mine[owner].clone();
         listed.sort();

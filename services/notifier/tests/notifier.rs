@@ -6,14 +6,11 @@ use std::sync::{Arc, Mutex};
 use std::time::{Duration, SystemTime};
 
 use fiapx_database::test_support::TestDatabase;
-use fiapx_domain::{
-    ArchiveObject, Command, ExtractionSpec, FailProcessing, FailureCode, Language, SourceObject, UserId,
-    VideoId,
-};
+use fiapx_domain::testing::register_upload;
+use fiapx_domain::{ArchiveObject, Command, FailProcessing, FailureCode, Language, UserId, VideoId};
 use fiapx_http::json_error;
 use fiapx_identity::{Revocations, RootKey, TokenVerifier};
-use fiapx_nats::test_support::NatsServer;
-use fiapx_nats::{CommandHandler, JetStreamEventStore, Metadata, NatsSettings, provision};
+use fiapx_nats::test_support::TestNats;
 use fiapx_notifier::test_support::SmtpSink;
 use fiapx_notifier::webhook::verify;
 use fiapx_notifier::{Notifier, NotifierApi, NotifierSettings};
@@ -21,17 +18,13 @@ use poem::http::StatusCode;
 use poem::test::TestClient;
 use poem::{EndpointExt, Route};
 use poem_openapi::OpenApiService;
-use sea_orm::ConnectionTrait;
 use serde_json::{Value, json};
 use time::OffsetDateTime;
 use tokio_util::sync::CancellationToken;
 use uuid::Uuid;
 
 struct World {
-    _nats: NatsServer,
-    client: async_nats::Client,
-    nats: NatsSettings,
-    handler: CommandHandler,
+    nats: TestNats,
     db: TestDatabase,
     smtp: SmtpSink,
     root: RootKey,
@@ -40,17 +33,12 @@ struct World {
 }
 
 async fn world() -> World {
-    let server = NatsServer::start();
-    let nats = server.settings();
-    let client = async_nats::connect(&nats.url).await.unwrap();
-    let js = async_nats::jetstream::new(client.clone());
-    provision(&js, &nats).await.unwrap();
-    let handler = CommandHandler::new(JetStreamEventStore::new(client.clone(), &nats), 10);
+    let nats = TestNats::start().await;
     let db = TestDatabase::create().await;
     let root = RootKey::generate();
     let stop_revocations = CancellationToken::new();
     let revocations = Revocations::watch(
-        &js,
+        &nats.jetstream(),
         "auth_revocations",
         Duration::from_secs(3600),
         1,
@@ -60,10 +48,7 @@ async fn world() -> World {
     .unwrap();
     let verifier = Arc::new(TokenVerifier::new(root.public(), revocations));
     World {
-        _nats: server,
-        client,
         nats,
-        handler,
         db,
         smtp: SmtpSink::start(),
         root,
@@ -110,8 +95,8 @@ impl World {
     fn notifier(&self, settings: NotifierSettings) -> Running {
         let notifier = Notifier::new(
             self.db.connection().clone(),
-            self.client.clone(),
-            &self.nats,
+            self.nats.client.clone(),
+            &self.nats.settings,
             settings,
         )
         .unwrap();
@@ -122,46 +107,36 @@ impl World {
     }
 
     async fn user(&self, email: &str, name: &str, locale: &str) -> UserId {
-        let id = Uuid::now_v7();
-        self.db
-            .connection()
-            .execute_unprepared(&format!(
-                "INSERT INTO users (id, email, display_name, locale, password_hash) \
-                 VALUES ('{id}', '{email}', '{name}', '{locale}', 'x')"
-            ))
-            .await
-            .unwrap();
-        UserId::from_uuid(id)
+        UserId::from_uuid(self.db.insert_user(email, name, locale).await)
     }
 
     async fn upload(&self, owner: UserId, file_name: &str) -> VideoId {
         let video = VideoId::from_uuid(Uuid::now_v7());
-        let command = Command::RegisterUpload {
-            video_id: video,
-            owner,
-            source: SourceObject {
-                key: format!("sources/{video}"),
-                file_name: file_name.into(),
-                size_bytes: 10,
-                content_type: "video/mp4".into(),
-            },
-            spec: ExtractionSpec::default(),
-            at: OffsetDateTime::now_utc(),
-        };
-        self.run(video, command).await;
+        let command = register_upload(video, owner, file_name, 10, OffsetDateTime::now_utc());
+        self.nats.run(video, command).await;
         video
     }
 
-    async fn run(&self, video: VideoId, command: Command) {
-        self.handler
-            .handle(video, command, Metadata::new_request())
-            .await
-            .unwrap();
+    /// A video of `owner` that completes on its first attempt.
+    async fn completed_video(&self, owner: UserId, file_name: &str) -> VideoId {
+        let video = self.upload(owner, file_name).await;
+        self.start(video, 1).await;
+        self.complete(video, 1).await;
+        video
+    }
+
+    /// A video of `owner` whose first attempt fails for good with `code`.
+    async fn failed_video(&self, owner: UserId, file_name: &str, code: FailureCode) -> VideoId {
+        let video = self.upload(owner, file_name).await;
+        self.start(video, 1).await;
+        self.fail(video, 1, code, false).await;
+        video
     }
 
     async fn start(&self, video: VideoId, attempt: u32) {
         let at = OffsetDateTime::now_utc();
-        self.run(video, Command::StartProcessing { job: 0, attempt, at })
+        self.nats
+            .run(video, Command::StartProcessing { job: 0, attempt, at })
             .await;
     }
 
@@ -174,7 +149,7 @@ impl World {
             will_retry,
             at: OffsetDateTime::now_utc(),
         });
-        self.run(video, command).await;
+        self.nats.run(video, command).await;
     }
 
     async fn complete(&self, video: VideoId, attempt: u32) {
@@ -189,14 +164,14 @@ impl World {
             },
             at: OffsetDateTime::now_utc(),
         };
-        self.run(video, command).await;
+        self.nats.run(video, command).await;
     }
 
     /// Waits (bounded) until `consumer` has taken every event and no notification waits to be sent.
     async fn settled(&self, consumer: &str) {
-        let js = async_nats::jetstream::new(self.client.clone());
+        let js = self.nats.jetstream();
         for _ in 0..600 {
-            let stream = js.get_stream(&self.nats.stream).await.unwrap();
+            let stream = js.get_stream(&self.nats.settings.stream).await.unwrap();
             let last = stream.cached_info().state.last_sequence;
             let consumer_done = match stream
                 .get_consumer::<async_nats::jetstream::consumer::pull::Config>(consumer)
@@ -209,18 +184,7 @@ impl World {
                 }
                 Err(_) => false,
             };
-            let open: i64 = self
-                .db
-                .connection()
-                .query_one_raw(sea_orm::Statement::from_string(
-                    sea_orm::DbBackend::Postgres,
-                    "SELECT count(*) AS n FROM notifications WHERE status IN ('pending', 'sending')",
-                ))
-                .await
-                .unwrap()
-                .unwrap()
-                .try_get("", "n")
-                .unwrap();
+            let open = self.count("status IN ('pending', 'sending')").await;
             if consumer_done && open == 0 {
                 return;
             }
@@ -231,16 +195,11 @@ impl World {
 
     async fn count(&self, sql: &str) -> i64 {
         self.db
-            .connection()
-            .query_one_raw(sea_orm::Statement::from_string(
-                sea_orm::DbBackend::Postgres,
+            .value(
                 format!("SELECT count(*) AS n FROM notifications WHERE {sql}"),
-            ))
+                "n",
+            )
             .await
-            .unwrap()
-            .unwrap()
-            .try_get("", "n")
-            .unwrap()
     }
 
     fn api(&self) -> TestClient<poem::endpoint::BoxEndpoint<'static>> {
@@ -360,12 +319,9 @@ async fn a_final_failure_sends_one_email_in_the_owners_language() {
     w.start(video, 2).await;
     w.fail(video, 2, FailureCode::CorruptInput, false).await;
     // Bob: a completion (no mail: not opted in) and a failure (one mail, in English).
-    let done = w.upload(bob, "done.mp4").await;
-    w.start(done, 1).await;
-    w.complete(done, 1).await;
-    let broken = w.upload(bob, "broken.avi").await;
-    w.start(broken, 1).await;
-    w.fail(broken, 1, FailureCode::UnsupportedFormat, false).await;
+    w.completed_video(bob, "done.mp4").await;
+    w.failed_video(bob, "broken.avi", FailureCode::UnsupportedFormat)
+        .await;
 
     w.settled("notifier").await;
     running.stop().await;
@@ -430,12 +386,8 @@ async fn completions_are_mailed_only_to_users_who_opted_in() {
     response.assert_status_is_ok();
 
     let running = w.notifier(settings(&w.smtp));
-    let done = w.upload(carla, "ok.mp4").await;
-    w.start(done, 1).await;
-    w.complete(done, 1).await;
-    let broken = w.upload(carla, "bad.mp4").await;
-    w.start(broken, 1).await;
-    w.fail(broken, 1, FailureCode::CorruptInput, false).await;
+    w.completed_video(carla, "ok.mp4").await;
+    w.failed_video(carla, "bad.mp4", FailureCode::CorruptInput).await;
     w.settled("notifier").await;
     running.stop().await;
     let mails = w.smtp.messages();
@@ -454,9 +406,7 @@ async fn a_webhook_gets_one_signed_delivery_and_a_failing_receiver_gets_it_on_th
     let (flaky_id, flaky_secret) = register_webhook(&w, dan, &flaky_url).await;
 
     let running = w.notifier(settings(&w.smtp));
-    let video = w.upload(dan, "clip.mp4").await;
-    w.start(video, 1).await;
-    w.fail(video, 1, FailureCode::TooLong, false).await;
+    let video = w.failed_video(dan, "clip.mp4", FailureCode::TooLong).await;
     w.settled("notifier").await;
 
     let now = OffsetDateTime::now_utc().unix_timestamp();
@@ -672,17 +622,7 @@ async fn webhook_urls_to_internal_addresses_are_refused_and_nothing_is_stored() 
     response.assert_status_is_ok();
     let list: Value = response.json().await.value().deserialize();
     assert_eq!(list["items"], json!([]), "nothing stored");
-    let stored: i64 =
-        w.db.connection()
-            .query_one_raw(sea_orm::Statement::from_string(
-                sea_orm::DbBackend::Postgres,
-                "SELECT count(*) AS n FROM webhooks",
-            ))
-            .await
-            .unwrap()
-            .unwrap()
-            .try_get("", "n")
-            .unwrap();
+    let stored: i64 = w.db.value("SELECT count(*) AS n FROM webhooks", "n").await;
     assert_eq!(stored, 0);
     register_webhook(&w, hal, "https://[::1]:9/x").await;
 }
@@ -707,9 +647,7 @@ async fn a_notifier_not_allowing_loopback_never_calls_a_host_that_resolves_to_it
         webhook_retry_secs: vec![1],
         ..settings(&w.smtp)
     });
-    let video = w.upload(ida, "clip.mp4").await;
-    w.start(video, 1).await;
-    w.fail(video, 1, FailureCode::CorruptInput, false).await;
+    w.failed_video(ida, "clip.mp4", FailureCode::CorruptInput).await;
     w.settled("notifier").await;
     running.stop().await;
     assert!(receiver.requests().is_empty(), "the receiver was never called");
@@ -756,9 +694,9 @@ async fn a_notifier_restarted_mid_batch_and_a_full_redelivery_send_no_duplicates
     let videos = {
         let mut videos = Vec::new();
         for n in 0..12 {
-            let video = w.upload(hal, &format!("v{n}.mp4")).await;
-            w.start(video, 1).await;
-            w.fail(video, 1, FailureCode::CorruptInput, false).await;
+            let video = w
+                .failed_video(hal, &format!("v{n}.mp4"), FailureCode::CorruptInput)
+                .await;
             videos.push(video);
         }
         videos
@@ -814,23 +752,16 @@ async fn an_smtp_outage_delays_the_email_but_loses_nothing() {
         email_retry_secs: vec![1; 30],
         ..settings(&w.smtp)
     });
-    let video = w.upload(ida, "late.mp4").await;
-    w.start(video, 1).await;
-    w.fail(video, 1, FailureCode::TooLarge, false).await;
+    w.failed_video(ida, "late.mp4", FailureCode::TooLarge).await;
     // Wait for a failed try on record.
     let mut failed = 0;
     for _ in 0..600 {
         failed =
-            w.db.connection()
-                .query_one_raw(sea_orm::Statement::from_string(
-                    sea_orm::DbBackend::Postgres,
-                    "SELECT count(*) AS n FROM notification_attempts WHERE outcome = 'failed'",
-                ))
-                .await
-                .unwrap()
-                .unwrap()
-                .try_get::<i64>("", "n")
-                .unwrap();
+            w.db.value::<i64>(
+                "SELECT count(*) AS n FROM notification_attempts WHERE outcome = 'failed'",
+                "n",
+            )
+            .await;
         if failed > 0 {
             break;
         }

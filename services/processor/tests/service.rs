@@ -4,12 +4,11 @@ use fiapx_frames::test_support as common;
 
 use std::time::Duration;
 
-use fiapx_domain::{
-    Command, Event, ExtractionSpec, FailureCode, SourceObject, UserId, Video, VideoId, VideoStatus,
-};
+use fiapx_domain::testing::{failures, register_upload};
+use fiapx_domain::{Event, FailureCode, UserId, Video, VideoId, VideoStatus};
 use fiapx_frames::Limits;
-use fiapx_nats::test_support::NatsServer;
-use fiapx_nats::{CommandHandler, JetStreamEventStore, Metadata, NatsSettings, provision};
+use fiapx_nats::Metadata;
+use fiapx_nats::test_support::TestNats;
 use fiapx_processor::{Processor, ProcessorSettings};
 use fiapx_storage::test_support::TestBucket;
 use fiapx_storage::{PutOptions, archive_prefix, source_key};
@@ -18,26 +17,13 @@ use tokio_util::sync::CancellationToken;
 use uuid::Uuid;
 
 struct World {
-    _server: NatsServer,
-    client: async_nats::Client,
-    settings: NatsSettings,
-    store: JetStreamEventStore,
+    nats: TestNats,
     bucket: TestBucket,
 }
 
 async fn world() -> World {
-    let server = NatsServer::start();
-    let settings = server.settings();
-    let client = async_nats::connect(&settings.url).await.unwrap();
-    provision(&async_nats::jetstream::new(client.clone()), &settings)
-        .await
-        .unwrap();
-    let store = JetStreamEventStore::new(client.clone(), &settings);
     World {
-        _server: server,
-        client,
-        settings,
-        store,
+        nats: TestNats::start().await,
         bucket: TestBucket::create().await,
     }
 }
@@ -55,12 +41,12 @@ fn fast_retries() -> ProcessorSettings {
 
 impl World {
     fn processor(&self, settings: ProcessorSettings) -> (CancellationToken, tokio::task::JoinHandle<()>) {
-        let handler = CommandHandler::new(self.store.clone(), 10);
+        let handler = self.nats.handler(10);
         let processor = Processor::new(
-            self.client.clone(),
+            self.nats.client.clone(),
             handler,
             self.bucket.storage().clone(),
-            self.settings.clone(),
+            self.nats.settings.clone(),
             settings,
         );
         let token = CancellationToken::new();
@@ -80,34 +66,23 @@ impl World {
             .put_stream(&key, "video/mp4", &mut reader, PutOptions::default())
             .await
             .unwrap();
-        let command = Command::RegisterUpload {
-            video_id: video,
-            owner: UserId::from_uuid(Uuid::from_u128(7)),
-            source: SourceObject {
-                key,
-                file_name: "clip.mp4".into(),
-                size_bytes: size,
-                content_type: "video/mp4".into(),
-            },
-            spec: ExtractionSpec::default(),
-            at: OffsetDateTime::now_utc(),
-        };
-        CommandHandler::new(self.store.clone(), 3)
+        let owner = UserId::from_uuid(Uuid::from_u128(7));
+        let command = register_upload(video, owner, "clip.mp4", size, OffsetDateTime::now_utc());
+        self.nats
+            .handler(3)
             .handle(video, command, Metadata::new_request())
             .await
             .unwrap();
         video
     }
 
+    /// [`World::upload`] of a generated clip.
+    async fn upload_clip(&self, clip: &common::Clip) -> VideoId {
+        self.upload(std::fs::read(common::clip(clip)).unwrap()).await
+    }
+
     async fn events(&self, video: VideoId) -> Vec<Event> {
-        self.store
-            .load(video)
-            .await
-            .unwrap()
-            .events
-            .into_iter()
-            .map(|e| e.event)
-            .collect()
+        self.nats.events(video).await
     }
 
     /// Waits (bounded) until the video reaches `status`, returning its events.
@@ -133,9 +108,9 @@ fn count(events: &[Event], kind: &str) -> usize {
 #[tokio::test]
 async fn an_uploaded_video_becomes_an_archive_of_its_frames() {
     let w = world().await;
-    let clip = std::fs::read(common::clip(&common::H264)).unwrap();
-    let video = w.upload(clip).await;
+    let video = w.upload_clip(&common::H264).await;
     let mut progress = w
+        .nats
         .client
         .subscribe(fiapx_schemas::progress_subject(video))
         .await
@@ -178,10 +153,7 @@ async fn an_uploaded_video_becomes_an_archive_of_its_frames() {
     let message = first.expect("progress was published").unwrap();
     let body: fiapx_schemas::ProgressUpdate = serde_json::from_slice(&message.payload).unwrap();
     assert_eq!(body.video_id, *video.as_uuid());
-    let kv = async_nats::jetstream::new(w.client.clone())
-        .get_key_value("video_progress")
-        .await
-        .unwrap();
+    let kv = w.nats.jetstream().get_key_value("video_progress").await.unwrap();
     let latest: fiapx_schemas::ProgressUpdate =
         serde_json::from_slice(&kv.get(video.to_string()).await.unwrap().unwrap()).unwrap();
     assert_eq!((latest.stage.as_str(), latest.frames_done), ("completed", 10));
@@ -232,29 +204,15 @@ async fn a_corrupt_video_fails_once_with_its_code_and_is_not_retried() {
 #[tokio::test]
 async fn transient_failures_are_retried_until_attempts_are_exhausted() {
     let w = world().await;
-    let video = w
-        .upload(std::fs::read(common::clip(&common::H264)).unwrap())
-        .await;
+    let video = w.upload_clip(&common::H264).await;
     // The source disappears from storage: every attempt fails with a storage error.
     w.bucket.storage().delete(&source_key(video)).await.unwrap();
     let (stop, task) = w.processor(fast_retries());
     let events = w.until(video, |v| v.status == VideoStatus::Failed).await;
     stop.cancel();
     task.await.unwrap();
-    let failures: Vec<(u32, FailureCode, bool)> = events
-        .iter()
-        .filter_map(|e| match e {
-            Event::Failed {
-                attempt,
-                code,
-                will_retry,
-                ..
-            } => Some((*attempt, *code, *will_retry)),
-            _ => None,
-        })
-        .collect();
     assert_eq!(
-        failures,
+        failures(&events),
         vec![
             (1, FailureCode::StorageUnavailable, true),
             (2, FailureCode::StorageUnavailable, true),
@@ -267,23 +225,7 @@ async fn transient_failures_are_retried_until_attempts_are_exhausted() {
 async fn a_processor_killed_mid_job_is_replaced_and_the_job_completes_once() {
     let w = world().await;
     // A longer clip, so the first processor is surely still working when it dies.
-    let long = common::clip(&common::Clip {
-        name: "h264_40s_640x360.mp4",
-        args: &[
-            "-f",
-            "lavfi",
-            "-i",
-            "testsrc2=size=640x360:rate=30",
-            "-t",
-            "40",
-            "-pix_fmt",
-            "yuv420p",
-            "-c:v",
-            "libx264",
-            "-preset",
-            "ultrafast",
-        ],
-    });
+    let long = common::testsrc_h264("640x360", 30, "40", "ultrafast");
     let video = w.upload(std::fs::read(long).unwrap()).await;
     let settings = ProcessorSettings {
         limits: Limits::default(),
@@ -311,19 +253,17 @@ async fn a_processor_killed_mid_job_is_replaced_and_the_job_completes_once() {
 #[tokio::test]
 async fn a_job_whose_deliveries_run_out_without_a_result_ends_attempts_exhausted() {
     let w = world().await;
-    let video = w
-        .upload(std::fs::read(common::clip(&common::H264)).unwrap())
-        .await;
+    let video = w.upload_clip(&common::H264).await;
     let settings = ProcessorSettings {
         ack_wait_secs: 1,
         max_deliver: 2,
         ..fast_retries()
     };
     let processor = Processor::new(
-        w.client.clone(),
-        CommandHandler::new(w.store.clone(), 10),
+        w.nats.client.clone(),
+        w.nats.handler(10),
         w.bucket.storage().clone(),
-        w.settings.clone(),
+        w.nats.settings.clone(),
         settings,
     );
     // Only the advisory watcher runs; the job deliveries go to "processors" that crash (never ack).
@@ -333,9 +273,9 @@ async fn a_job_whose_deliveries_run_out_without_a_result_ends_attempts_exhausted
         let stop = stop.clone();
         tokio::spawn(async move { processor.watch_advisories(stop).await })
     };
-    let js = async_nats::jetstream::new(w.client.clone());
+    let js = w.nats.jetstream();
     let consumer = js
-        .get_stream(&w.settings.stream)
+        .get_stream(&w.nats.settings.stream)
         .await
         .unwrap()
         .create_consumer(processor.consumer_config())

@@ -4,12 +4,12 @@
 use std::time::Duration;
 
 use fiapx_database::test_support::TestDatabase;
-use fiapx_domain::{ArchiveObject, Command, ExtractionSpec, SourceObject, UserId, VideoId};
+use fiapx_domain::testing::{now_ms as now, register_upload};
+use fiapx_domain::{ArchiveObject, Command, UserId, VideoId};
 use fiapx_http::json_error;
-use fiapx_http::test_support::with_test_auth;
+use fiapx_http::test_support::{location, strings, with_test_auth};
 use fiapx_identity::test_support::bearer;
-use fiapx_nats::test_support::NatsServer;
-use fiapx_nats::{CommandHandler, JetStreamEventStore, Metadata, NatsSettings, provision};
+use fiapx_nats::test_support::TestNats;
 use fiapx_projections::entity::video;
 use fiapx_projections::{Projector, ProjectorSettings, VIDEOS, active_generation, checkpoint};
 use fiapx_query::QueryApi;
@@ -23,15 +23,11 @@ use poem::{EndpointExt, Route};
 use poem_openapi::OpenApiService;
 use pretty_assertions::assert_eq;
 use sea_orm::EntityTrait;
-use time::OffsetDateTime;
 use uuid::Uuid;
 
 struct Fixture {
     db: TestDatabase,
-    _server: NatsServer,
-    nats: async_nats::Client,
-    settings: NatsSettings,
-    handler: CommandHandler,
+    nats: TestNats,
     bucket: TestBucket,
     projector: tokio::task::JoinHandle<()>,
     http: TestClient<poem::endpoint::BoxEndpoint<'static>>,
@@ -51,18 +47,12 @@ async fn fixture() -> Fixture {
 /// is written.
 async fn fixture_with_projector(running: bool) -> Fixture {
     let db = TestDatabase::create().await;
-    let server = NatsServer::start();
-    let settings = server.settings();
-    let nats = async_nats::connect(&settings.url).await.unwrap();
-    provision(&async_nats::jetstream::new(nats.clone()), &settings)
-        .await
-        .unwrap();
-    let handler = CommandHandler::new(JetStreamEventStore::new(nats.clone(), &settings), 10);
+    let nats = TestNats::start().await;
     let bucket = TestBucket::create().await;
     let projector = Projector::new(
         db.connection().clone(),
-        nats.clone(),
-        &settings,
+        nats.client.clone(),
+        &nats.settings,
         ProjectorSettings::default(),
     );
     let projector = tokio::spawn(async move {
@@ -72,8 +62,8 @@ async fn fixture_with_projector(running: bool) -> Fixture {
     });
     let api = QueryApi::new(
         db.connection().clone(),
-        nats.clone(),
-        &settings,
+        nats.client.clone(),
+        &nats.settings,
         bucket.storage().clone(),
         Duration::from_secs(120),
     );
@@ -85,20 +75,11 @@ async fn fixture_with_projector(running: bool) -> Fixture {
     .boxed();
     Fixture {
         db,
-        _server: server,
         nats,
-        settings,
-        handler,
         bucket,
         projector,
         http: TestClient::new(app),
     }
-}
-
-fn now() -> OffsetDateTime {
-    let now = OffsetDateTime::now_utc();
-    now.replace_nanosecond(now.nanosecond() / 1_000_000 * 1_000_000)
-        .unwrap()
 }
 
 fn user() -> UserId {
@@ -106,31 +87,11 @@ fn user() -> UserId {
 }
 
 impl Fixture {
-    async fn run(&self, video: VideoId, command: Command) {
-        self.handler
-            .handle(video, command, Metadata::new_request())
-            .await
-            .unwrap_or_else(|e| panic!("command on {video} rejected: {e}"));
-    }
-
     async fn upload(&self, owner: UserId) -> VideoId {
         let video = VideoId::from_uuid(Uuid::now_v7());
-        self.run(
-            video,
-            Command::RegisterUpload {
-                video_id: video,
-                owner,
-                source: SourceObject {
-                    key: format!("sources/{video}"),
-                    file_name: "clip.mp4".into(),
-                    size_bytes: 2048,
-                    content_type: "video/mp4".into(),
-                },
-                spec: ExtractionSpec::default(),
-                at: now(),
-            },
-        )
-        .await;
+        self.nats
+            .run(video, register_upload(video, owner, "clip.mp4", 2048, now()))
+            .await;
         video
     }
 
@@ -144,15 +105,16 @@ impl Fixture {
     }
 
     async fn start(&self, video: VideoId) {
-        self.run(
-            video,
-            Command::StartProcessing {
-                job: 0,
-                attempt: 1,
-                at: now(),
-            },
-        )
-        .await;
+        self.nats
+            .run(
+                video,
+                Command::StartProcessing {
+                    job: 0,
+                    attempt: 1,
+                    at: now(),
+                },
+            )
+            .await;
     }
 
     async fn complete(&self, video: VideoId, key: &str, size: u64) {
@@ -162,23 +124,24 @@ impl Fixture {
             sha256: "00".repeat(32),
             frame_count: 3,
         };
-        self.run(
-            video,
-            Command::CompleteProcessing {
-                job: 0,
-                attempt: 1,
-                archive,
-                at: now(),
-            },
-        )
-        .await;
+        self.nats
+            .run(
+                video,
+                Command::CompleteProcessing {
+                    job: 0,
+                    attempt: 1,
+                    archive,
+                    at: now(),
+                },
+            )
+            .await;
     }
 
     /// Waits (bounded) until the projector has applied the whole log.
     async fn caught_up(&self) {
-        let js = async_nats::jetstream::new(self.nats.clone());
+        let js = self.nats.jetstream();
         let target = js
-            .get_stream(&self.settings.stream)
+            .get_stream(&self.nats.settings.stream)
             .await
             .unwrap()
             .info()
@@ -208,7 +171,8 @@ impl Fixture {
             .await
     }
 
-    async fn list(&self, owner: UserId, query: &[(&str, &str)]) -> (Vec<String>, Option<String>) {
+    /// `GET /api/v1/videos` by `owner` with `query`.
+    async fn list_response(&self, owner: UserId, query: &[(&str, &str)]) -> TestResponse {
         let mut request = self
             .http
             .get("/api/v1/videos")
@@ -216,14 +180,17 @@ impl Fixture {
         for (name, value) in query {
             request = request.query(*name, value);
         }
-        let response = request.send().await;
+        request.send().await
+    }
+
+    /// The ids of the page `owner` lists with `query`, and the next cursor.
+    async fn list(&self, owner: UserId, query: &[(&str, &str)]) -> (Vec<String>, Option<String>) {
+        let response = self.list_response(owner, query).await;
         response.assert_status_is_ok();
         let page: serde_json::Value = response.0.into_body().into_json().await.unwrap();
-        let ids = page["items"]
-            .as_array()
-            .unwrap()
-            .iter()
-            .map(|item| item["id"].as_str().unwrap().to_owned())
+        let ids = strings(&page["items"], "id")
+            .into_iter()
+            .map(str::to_owned)
             .collect();
         let next = page["next_cursor"].as_str().map(str::to_owned);
         (ids, next)
@@ -281,21 +248,9 @@ async fn lists_only_the_callers_videos_newest_first_in_keyset_pages() {
         "unauthorized",
     )
     .await;
-    let bad_cursor = f
-        .http
-        .get("/api/v1/videos")
-        .header("authorization", bearer(*alice.as_uuid()))
-        .query("cursor", &"not-a-cursor")
-        .send()
-        .await;
+    let bad_cursor = f.list_response(alice, &[("cursor", "not-a-cursor")]).await;
     assert_error(bad_cursor, StatusCode::BAD_REQUEST, "bad_request").await;
-    let zero = f
-        .http
-        .get("/api/v1/videos")
-        .header("authorization", bearer(*alice.as_uuid()))
-        .query("limit", &0)
-        .send()
-        .await;
+    let zero = f.list_response(alice, &[("limit", "0")]).await;
     assert_error(zero, StatusCode::BAD_REQUEST, "bad_request").await;
 }
 
@@ -311,7 +266,9 @@ async fn filters_by_status_and_never_shows_deleted_videos() {
     let busy = f.upload(owner).await;
     f.start(busy).await;
     let gone = f.upload(owner).await;
-    f.run(gone, Command::DeleteVideo { by: owner, at: now() }).await;
+    f.nats
+        .run(gone, Command::DeleteVideo { by: owner, at: now() })
+        .await;
     let waiting = f.upload(owner).await;
     f.caught_up().await;
 
@@ -332,13 +289,7 @@ async fn filters_by_status_and_never_shows_deleted_videos() {
         f.list(owner, &[]).await.0,
         [waiting.to_string(), busy.to_string(), done.to_string()]
     );
-    let deleted = f
-        .http
-        .get("/api/v1/videos")
-        .header("authorization", bearer(*owner.as_uuid()))
-        .query("status", &"deleted")
-        .send()
-        .await;
+    let deleted = f.list_response(owner, &[("status", "deleted")]).await;
     assert_error(deleted, StatusCode::BAD_REQUEST, "bad_request").await;
     assert_error(
         f.get(owner, &format!("/api/v1/videos/{gone}")).await,
@@ -426,14 +377,7 @@ async fn download_is_not_ready_until_completed_then_redirects_to_a_working_link(
 
     let response = f.get(owner, &path).await;
     response.assert_status(StatusCode::FOUND);
-    let location = response
-        .0
-        .headers()
-        .get("location")
-        .unwrap()
-        .to_str()
-        .unwrap()
-        .to_owned();
+    let location = location(&response.0);
     assert!(location.contains("X-Amz-Signature"), "{location}");
     let downloaded = reqwest::get(&location).await.unwrap();
     assert_eq!(downloaded.status(), reqwest::StatusCode::OK);
@@ -483,6 +427,7 @@ async fn live_events_start_with_the_status_then_follow_progress_and_changes() {
         "frames_done": 7, "frames_expected": 10, "stage": "extracting"
     });
     f.nats
+        .client
         .publish(format!("progress.videos.{video}"), progress.to_string().into())
         .await
         .unwrap();
@@ -491,7 +436,9 @@ async fn live_events_start_with_the_status_then_follow_progress_and_changes() {
     assert_eq!(update["frames_done"], 7);
     assert_eq!(update["stage"], "extracting");
 
-    f.run(video, Command::DeleteVideo { by: owner, at: now() }).await;
+    f.nats
+        .run(video, Command::DeleteVideo { by: owner, at: now() })
+        .await;
     let (_, last) = next(&mut events).await;
     assert_eq!(last["status"], "deleted");
     let end = tokio::time::timeout(Duration::from_secs(20), events.next())
@@ -543,6 +490,8 @@ async fn a_video_the_read_model_has_not_caught_up_with_is_read_from_the_log() {
     .await;
     let unknown = format!("/api/v1/videos/{}", Uuid::now_v7());
     assert_error(f.get(alice, &unknown).await, StatusCode::NOT_FOUND, "not_found").await;
-    f.run(video, Command::DeleteVideo { by: alice, at: now() }).await;
+    f.nats
+        .run(video, Command::DeleteVideo { by: alice, at: now() })
+        .await;
     assert_error(f.get(alice, &path).await, StatusCode::NOT_FOUND, "not_found").await;
 }

@@ -14,16 +14,13 @@
 //! Baseline in the same run: the same stream written straight to S3 with `Storage::put_stream` (no HTTP, no
 //! event), whose throughput the API's is compared with.
 
-use std::process::Command as Process;
 use std::time::Instant;
 
-use async_nats::jetstream;
 use bytes::Bytes;
 use fiapx_http::json_error;
 use fiapx_http::test_support::with_test_auth;
 use fiapx_identity::test_support::bearer;
-use fiapx_nats::test_support::NatsServer;
-use fiapx_nats::{CommandHandler, JetStreamEventStore};
+use fiapx_nats::test_support::TestNats;
 use fiapx_storage::PutOptions;
 use fiapx_storage::test_support::TestBucket;
 use fiapx_upload::{UploadApi, UploadSettings};
@@ -59,23 +56,8 @@ fn mb(bytes: u64) -> f64 {
     bytes as f64 / 1e6
 }
 
-fn small_mp4(dir: &std::path::Path) -> Vec<u8> {
-    let path = dir.join("bench.mp4");
-    let status = Process::new("ffmpeg")
-        .args([
-            "-v",
-            "error",
-            "-y",
-            "-f",
-            "lavfi",
-            "-i",
-            "testsrc=duration=2:size=320x240:rate=25",
-        ])
-        .args(["-pix_fmt", "yuv420p", "-c:v", "libx264", "-preset", "ultrafast"])
-        .arg(&path)
-        .status()
-        .expect("ffmpeg CLI (run `make deps`)");
-    assert!(status.success(), "ffmpeg failed");
+fn small_mp4() -> Vec<u8> {
+    let path = fiapx_frames::test_support::testsrc_h264("320x240", 25, "2", "ultrafast");
     std::fs::read(path).expect("read mp4")
 }
 
@@ -105,17 +87,10 @@ async fn main() -> anyhow::Result<()> {
         .unwrap_or(2048)
         * MIB;
     let baseline_total = total.min(512 * MIB);
-    let dir = tempfile::tempdir()?;
-    let mp4 = Bytes::from(small_mp4(dir.path()));
+    let mp4 = Bytes::from(small_mp4());
 
-    let nats = NatsServer::start();
-    let nats_settings = nats.settings();
-    let client = async_nats::connect(nats.url()).await?;
-    fiapx_nats::provision(&jetstream::new(client.clone()), &nats_settings).await?;
-    let handler = CommandHandler::new(
-        JetStreamEventStore::new(client, &nats_settings),
-        nats_settings.max_append_retries,
-    );
+    let nats = TestNats::start().await;
+    let handler = nats.handler(nats.settings.max_append_retries);
     let bucket = TestBucket::create().await;
     let settings = UploadSettings {
         max_upload_bytes: total + MIB,
@@ -125,7 +100,7 @@ async fn main() -> anyhow::Result<()> {
         part_size: settings.part_size_bytes,
         parts_in_flight: settings.parts_in_flight,
     };
-    let api = UploadApi::new(handler, bucket.storage().clone(), settings, &nats_settings).await?;
+    let api = UploadApi::new(handler, bucket.storage().clone(), settings, &nats.settings).await?;
     let route = with_test_auth(
         Route::new()
             .nest("/", OpenApiService::new(api, "fiapx", "bench"))

@@ -6,6 +6,7 @@ use fiapx_domain::{
     ArchiveObject, Command, Event, ExtractionSpec, ImageFormat, Rational, Selection, UserId, VideoId,
     VideoStatus,
 };
+use fiapx_http::test_support::{location, strings};
 use fiapx_nats::Metadata;
 use fiapx_storage::{PutOptions, archive_key, source_key};
 use fiapx_upload::UploadSettings;
@@ -30,6 +31,17 @@ async fn expect_error(response: TestResponse, status: StatusCode, code: &str) ->
     body
 }
 
+/// `POST /api/v1/videos` by `user`: `body` as `content_type`.
+async fn post_video(app: &App, user: Uuid, content_type: &str, body: impl Into<Body>) -> TestResponse {
+    app.client
+        .post("/api/v1/videos")
+        .header(owner_header(), bearer(user))
+        .content_type(content_type)
+        .body(body)
+        .send()
+        .await
+}
+
 async fn upload_raw(app: &App, owner: Uuid, body: Vec<u8>, query: &str) -> TestResponse {
     app.client
         .post(format!("/api/v1/videos{query}"))
@@ -44,14 +56,7 @@ async fn upload_raw(app: &App, owner: Uuid, body: Vec<u8>, query: &str) -> TestR
 async fn accepted(app: &App, owner: Uuid, body: Vec<u8>, query: &str) -> Uuid {
     let response = upload_raw(app, owner, body, query).await;
     assert_eq!(response.0.status(), StatusCode::ACCEPTED);
-    let location = response
-        .0
-        .headers()
-        .get("location")
-        .unwrap()
-        .to_str()
-        .unwrap()
-        .to_owned();
+    let location = location(&response.0);
     let body = json(response).await;
     let id: Uuid = body["id"].as_str().unwrap().parse().unwrap();
     assert_eq!(location, format!("/api/v1/videos/{id}"));
@@ -171,14 +176,7 @@ async fn multipart_upload_with_a_spec_part() {
         ),
         ("file", Some("clip.mp4"), &video),
     ]);
-    let response = app
-        .client
-        .post("/api/v1/videos")
-        .header(owner_header(), bearer(user))
-        .content_type(content_type)
-        .body(body)
-        .send()
-        .await;
+    let response = post_video(&app, user, &content_type, body).await;
     assert_eq!(response.0.status(), StatusCode::ACCEPTED);
     let id: Uuid = json(response).await["id"].as_str().unwrap().parse().unwrap();
     let key = source_key(VideoId::from_uuid(id));
@@ -195,25 +193,11 @@ async fn multipart_upload_with_a_spec_part() {
     // A bad spec part is refused before the file is stored.
     let (content_type, body) =
         multipart(&[("spec", None, br#"{"fsp": 2}"#), ("file", Some("a.mp4"), &video)]);
-    let response = app
-        .client
-        .post("/api/v1/videos")
-        .header(owner_header(), bearer(user))
-        .content_type(content_type)
-        .body(body)
-        .send()
-        .await;
+    let response = post_video(&app, user, &content_type, body).await;
     expect_error(response, StatusCode::BAD_REQUEST, "invalid_spec").await;
     // No file part at all.
     let (content_type, body) = multipart(&[("spec", None, b"{}")]);
-    let response = app
-        .client
-        .post("/api/v1/videos")
-        .header(owner_header(), bearer(user))
-        .content_type(content_type)
-        .body(body)
-        .send()
-        .await;
+    let response = post_video(&app, user, &content_type, body).await;
     expect_error(response, StatusCode::BAD_REQUEST, "bad_request").await;
     assert_eq!(app.keys().await.len(), 1);
     assert_eq!(app.stream_messages().await, 1);
@@ -231,14 +215,13 @@ async fn over_the_limit_is_413_and_leaves_nothing_in_s3() {
     video.resize(12 * MIB, 0);
 
     // Streamed without Content-Length: the limit trips after the multipart upload started.
-    let response = app
-        .client
-        .post("/api/v1/videos")
-        .header(owner_header(), bearer(owner()))
-        .content_type("video/mp4")
-        .body(Body::from_async_read(std::io::Cursor::new(video.clone())))
-        .send()
-        .await;
+    let response = post_video(
+        &app,
+        owner(),
+        "video/mp4",
+        Body::from_async_read(std::io::Cursor::new(video.clone())),
+    )
+    .await;
     let body = expect_error(response, StatusCode::PAYLOAD_TOO_LARGE, "too_large").await;
     assert!(body["message"].as_str().unwrap().contains(&(7 * MIB).to_string()));
     assert_eq!(app.keys().await, Vec::<String>::new());
@@ -277,24 +260,16 @@ async fn not_a_video_is_415_and_empty_is_400_and_nothing_is_stored() {
 
     let response = upload_raw(&app, owner(), Vec::new(), "").await;
     expect_error(response, StatusCode::BAD_REQUEST, "bad_request").await;
-    let response = app
-        .client
-        .post("/api/v1/videos")
-        .header(owner_header(), bearer(owner()))
-        .content_type("application/octet-stream")
-        .body(Body::from_async_read(std::io::Cursor::new(Vec::new())))
-        .send()
-        .await;
+    let response = post_video(
+        &app,
+        owner(),
+        "application/octet-stream",
+        Body::from_async_read(std::io::Cursor::new(Vec::new())),
+    )
+    .await;
     expect_error(response, StatusCode::BAD_REQUEST, "bad_request").await;
 
-    let response = app
-        .client
-        .post("/api/v1/videos")
-        .header(owner_header(), bearer(owner()))
-        .content_type("application/json")
-        .body("{}")
-        .send()
-        .await;
+    let response = post_video(&app, owner(), "application/json", "{}").await;
     expect_error(
         response,
         StatusCode::UNSUPPORTED_MEDIA_TYPE,
@@ -456,10 +431,7 @@ async fn reprocess_flow_and_its_rejections() {
 
     let response = reprocess(user, id, Some(r#"{"every": "2", "format": "jpeg"}"#)).await;
     assert_eq!(response.0.status(), StatusCode::ACCEPTED);
-    assert_eq!(
-        response.0.headers().get("location").unwrap().to_str().unwrap(),
-        format!("/api/v1/videos/{id}")
-    );
+    assert_eq!(location(&response.0), format!("/api/v1/videos/{id}"));
     let body = json(response).await;
     assert_eq!(body["job"], 1);
     assert_eq!(body["status"], "queued");
@@ -541,7 +513,7 @@ async fn delete_removes_source_and_archives_and_appends_deleted() {
 async fn an_event_store_outage_is_503_and_the_source_is_removed() {
     let mut app = spawn_app().await;
     let video = app.mp4();
-    app.nats.kill();
+    app.nats.server.kill();
     let response = upload_raw(&app, owner(), video, "").await;
     assert_eq!(
         response
@@ -569,12 +541,7 @@ async fn the_openapi_document_describes_the_write_side() {
     for status in ["202", "400", "401", "413", "415", "503"] {
         assert!(upload["responses"].get(status).is_some(), "{status} missing");
     }
-    let params: Vec<&str> = upload["parameters"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .map(|p| p["name"].as_str().unwrap())
-        .collect();
+    let params = strings(&upload["parameters"], "name");
     for name in [
         "X-Fiapx-Filename",
         "Idempotency-Key",

@@ -5,18 +5,21 @@
 
 use std::path::PathBuf;
 use std::process::Command;
+use std::time::Duration;
 
 use fiapx::config::Settings;
 use fiapx_auth::{Argon2Settings, AuthSettings};
 use fiapx_database::test_support::TestDatabase;
 use fiapx_identity::test_support::test_root_key;
-use fiapx_nats::test_support::NatsServer;
+use fiapx_nats::test_support::TestNats;
 use fiapx_processor::ProcessorSettings;
 use fiapx_storage::test_support::TestBucket;
+use tokio::task::JoinSet;
+use tokio_util::sync::CancellationToken;
 
 /// One test's own servers: removed when dropped.
 pub struct Stack {
-    pub nats: NatsServer,
+    pub nats: TestNats,
     pub db: TestDatabase,
     pub bucket: TestBucket,
 }
@@ -24,7 +27,7 @@ pub struct Stack {
 impl Stack {
     pub async fn new() -> Self {
         Self {
-            nats: NatsServer::start(),
+            nats: TestNats::start().await,
             db: TestDatabase::create().await,
             bucket: TestBucket::create().await,
         }
@@ -34,7 +37,7 @@ impl Stack {
     /// [`test_root_key`] and cheap password hashing (production keeps the argon2 defaults).
     pub fn settings(&self) -> Settings {
         Settings {
-            nats: self.nats.settings(),
+            nats: self.nats.settings.clone(),
             database: self.db.settings(),
             s3: self.bucket.settings(),
             processor: ProcessorSettings {
@@ -53,6 +56,34 @@ impl Stack {
             },
             ..Settings::default()
         }
+    }
+}
+
+/// The workers of a started `fiapx` (`Started::workers`), joined in one task: a worker that panics or fails
+/// fails the test.
+pub struct Workers {
+    stop: CancellationToken,
+    task: tokio::task::JoinHandle<()>,
+}
+
+impl Workers {
+    /// Joins `workers`, which end when `stop` is cancelled.
+    pub fn join(stop: CancellationToken, mut workers: JoinSet<anyhow::Result<&'static str>>) -> Self {
+        let task = tokio::spawn(async move {
+            while let Some(result) = workers.join_next().await {
+                result.expect("worker panicked").expect("worker failed");
+            }
+        });
+        Self { stop, task }
+    }
+
+    /// Cancels the workers and waits (bounded) until they end.
+    pub async fn stop(self) {
+        self.stop.cancel();
+        tokio::time::timeout(Duration::from_secs(30), self.task)
+            .await
+            .expect("workers stop")
+            .unwrap();
     }
 }
 

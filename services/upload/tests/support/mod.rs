@@ -2,15 +2,11 @@
 
 #![allow(dead_code, reason = "each test binary uses a part of the helpers")]
 
-use std::path::PathBuf;
-use std::process::Command as Process;
-
-use async_nats::jetstream;
 use fiapx_domain::{Event, VideoId};
 use fiapx_http::json_error;
 use fiapx_http::test_support::with_test_auth;
-use fiapx_nats::test_support::NatsServer;
-use fiapx_nats::{CommandHandler, JetStreamEventStore};
+use fiapx_nats::CommandHandler;
+use fiapx_nats::test_support::TestNats;
 use fiapx_storage::test_support::TestBucket;
 use fiapx_upload::{UploadApi, UploadSettings};
 use poem::endpoint::BoxEndpoint;
@@ -23,10 +19,8 @@ pub struct App {
     pub api: UploadApi,
     pub client: TestClient<BoxEndpoint<'static>>,
     pub bucket: TestBucket,
-    pub store: JetStreamEventStore,
     pub handler: CommandHandler,
-    pub nats: NatsServer,
-    pub dir: tempfile::TempDir,
+    pub nats: TestNats,
 }
 
 pub async fn spawn_app() -> App {
@@ -34,22 +28,14 @@ pub async fn spawn_app() -> App {
 }
 
 pub async fn spawn_app_with(settings: UploadSettings) -> App {
-    let nats = NatsServer::start();
-    let nats_settings = nats.settings();
-    let client = async_nats::connect(nats.url())
-        .await
-        .expect("connect to the test nats-server");
-    fiapx_nats::provision(&jetstream::new(client.clone()), &nats_settings)
-        .await
-        .expect("provision");
-    let store = JetStreamEventStore::new(client, &nats_settings);
-    let handler = CommandHandler::new(store.clone(), nats_settings.max_append_retries);
+    let nats = TestNats::start().await;
+    let handler = nats.handler(nats.settings.max_append_retries);
     let bucket = TestBucket::create().await;
     let api = UploadApi::new(
         handler.clone(),
         bucket.storage().clone(),
         settings,
-        &nats_settings,
+        &nats.settings,
     )
     .await
     .expect("upload api");
@@ -59,10 +45,8 @@ pub async fn spawn_app_with(settings: UploadSettings) -> App {
         api,
         client: TestClient::new(route),
         bucket,
-        store,
         handler,
         nats,
-        dir: tempfile::tempdir().expect("tempdir"),
     }
 }
 
@@ -83,35 +67,23 @@ pub fn bearer(user: Uuid) -> String {
 impl App {
     /// A small real MP4 made by the ffmpeg CLI.
     pub fn mp4(&self) -> Vec<u8> {
-        let path: PathBuf = self.dir.path().join("clip.mp4");
-        if !path.exists() {
-            let status = Process::new("ffmpeg")
-                .args([
-                    "-v",
-                    "error",
-                    "-y",
-                    "-f",
-                    "lavfi",
-                    "-i",
-                    "testsrc=duration=2:size=160x120:rate=10",
-                ])
-                .args(["-pix_fmt", "yuv420p", "-c:v", "libx264", "-preset", "ultrafast"])
-                .arg(&path)
-                .status()
-                .expect("ffmpeg CLI (run `make deps`)");
-            assert!(status.success(), "ffmpeg failed");
-        }
+        let path = fiapx_frames::test_support::testsrc_h264("160x120", 10, "2", "ultrafast");
         std::fs::read(path).expect("read the generated mp4")
     }
 
     pub async fn events(&self, video: Uuid) -> Vec<Event> {
-        let loaded = self.store.load(VideoId::from_uuid(video)).await.expect("load");
-        loaded.events.into_iter().map(|stored| stored.event).collect()
+        self.nats.events(VideoId::from_uuid(video)).await
     }
 
     /// Every message in the event stream (all videos).
     pub async fn stream_messages(&self) -> u64 {
-        let mut stream = self.store.jetstream().get_stream("VIDEOS").await.expect("stream");
+        let mut stream = self
+            .nats
+            .store
+            .jetstream()
+            .get_stream("VIDEOS")
+            .await
+            .expect("stream");
         stream.info().await.expect("stream info").state.messages
     }
 
