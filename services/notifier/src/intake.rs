@@ -22,13 +22,6 @@ use crate::rules;
 /// The notifier consumer's handler.
 pub(crate) struct Intake(pub(crate) Notifier);
 
-impl Notifier {
-    /// The consumer handler of this notifier (the wiring in `notifier.rs` runs it; the dependency points here).
-    pub(crate) fn intake(&self) -> Intake {
-        Intake(self.clone())
-    }
-}
-
 impl Handler for Intake {
     /// Records the notifications one event calls for.
     async fn handle(&self, message: &jetstream::Message) -> Outcome {

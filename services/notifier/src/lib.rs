@@ -25,6 +25,7 @@ pub mod store;
 #[cfg(feature = "test-support")]
 pub mod test_support;
 pub mod webhook;
+mod worker;
 
 pub use api::{FailureCodeInfo, NotifierApi, failure_table};
 /// The failure codes of the API, shared with the query side (defined in `fiapx-http`).

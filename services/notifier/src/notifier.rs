@@ -1,26 +1,20 @@
-//! The notifier worker: its parts and how they run together. Intake (`intake.rs`: the durable JetStream
-//! consumer's handler, on `fiapx_nats::ConsumerRunner`) records the notifications the rules (`rules.rs`) call
-//! for; the sender (`sender.rs`) delivers them. Guarantees: docs/notifications.md.
+//! The notifier: what its parts share (the store, the event store, SMTP, the webhook client, settings). Intake
+//! (`intake.rs`: the durable JetStream consumer's handler) records the notifications the rules (`rules.rs`) call
+//! for; the sender (`sender.rs`) delivers them; `worker.rs` runs both. Guarantees: docs/notifications.md.
 
 use std::sync::Arc;
 use std::time::Duration;
 
-use async_nats::jetstream::{self, consumer::pull};
-use fiapx_nats::{ConsumerRunner, ConsumerSpec, JetStreamEventStore, NatsSettings, Pull};
+use fiapx_nats::{JetStreamEventStore, NatsSettings};
 use lettre::message::Mailbox;
 use lettre::{AsyncSmtpTransport, Tokio1Executor};
 use sea_orm::DatabaseConnection;
 use secrecy::ExposeSecret;
 use tokio::sync::Notify;
-use tokio_util::sync::CancellationToken;
-use tracing::info;
 
 use crate::egress::PublicResolver;
 use crate::settings::NotifierSettings;
 use crate::store::Store;
-
-/// Events pulled at once by intake (also the most a stopping process hands back).
-const INTAKE_BATCH: usize = 32;
 
 /// Why the notifier cannot start or keep running.
 #[derive(Debug, thiserror::Error)]
@@ -95,43 +89,5 @@ impl Notifier {
                 wake: Notify::new(),
             }),
         })
-    }
-
-    /// The durable consumer's configuration.
-    pub fn consumer_config(&self) -> pull::Config {
-        let prefix = &self.inner.nats.subject_prefix;
-        pull::Config {
-            durable_name: Some(self.inner.settings.consumer.clone()),
-            description: Some("FIAP X notifications (final failures, completions)".into()),
-            filter_subjects: vec![format!("{prefix}.*.failed"), format!("{prefix}.*.completed")],
-            ack_policy: jetstream::consumer::AckPolicy::Explicit,
-            ack_wait: Duration::from_secs(30),
-            max_ack_pending: 256,
-            ..Default::default()
-        }
-    }
-
-    fn consumer(&self) -> ConsumerSpec {
-        ConsumerSpec {
-            pull: Pull::Stream {
-                batch: Some(INTAKE_BATCH),
-                heartbeat: None,
-                expires: None,
-            },
-            restarts_metric: "fiapx_notifier_consumer_restarts_total",
-            ..ConsumerSpec::new(self.inner.nats.stream.clone(), self.consumer_config())
-        }
-    }
-
-    /// Runs intake and the sender until `shutdown`. Each is supervised: a failure is logged, and it starts again
-    /// after a pause. The sender finishes the batch it claimed before stopping.
-    pub async fn run(&self, shutdown: CancellationToken) -> Result<(), NotifierError> {
-        let intake = ConsumerRunner::new(self.inner.events.jetstream().clone(), self.consumer());
-        tokio::join!(
-            intake.run(self.intake(), shutdown.clone()),
-            self.send_loop(shutdown.clone())
-        );
-        info!("notifier stopped");
-        Ok(())
     }
 }

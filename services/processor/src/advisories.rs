@@ -17,7 +17,7 @@ use tracing::{error, info, warn};
 
 use time::OffsetDateTime;
 
-use crate::worker::Processor;
+use crate::processor::Processor;
 
 /// `io.nats.jetstream.advisory.v1.max_deliver`: the fields used here.
 #[derive(Debug, Deserialize)]
@@ -30,13 +30,6 @@ struct MaxDeliveriesAdvisory {
 
 /// The advisory consumer's handler.
 pub(crate) struct Advisories(pub(crate) Processor);
-
-impl Processor {
-    /// This processor's advisories consumer handler (`worker.rs` runs it; the dependency points here).
-    pub(crate) fn advisories_handler(&self) -> Advisories {
-        Advisories(self.clone())
-    }
-}
 
 impl Handler for Advisories {
     async fn handle(&self, message: &jetstream::Message) -> Outcome {

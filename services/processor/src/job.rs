@@ -18,19 +18,12 @@ use tracing::{Instrument, error, info, info_span, warn};
 
 use time::OffsetDateTime;
 
+use crate::processor::Processor;
 use crate::progress::JobRef;
-use crate::worker::Processor;
 use fiapx_frames::{ExtractError, Progress};
 
 /// The job consumer's handler.
 pub(crate) struct Jobs(pub(crate) Processor);
-
-impl Processor {
-    /// This processor's jobs consumer handler (`worker.rs` runs it; the dependency points here).
-    pub(crate) fn jobs_handler(&self) -> Jobs {
-        Jobs(self.clone())
-    }
-}
 
 impl Handler for Jobs {
     async fn handle(&self, message: &jetstream::Message) -> Outcome {

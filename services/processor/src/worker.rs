@@ -16,71 +16,18 @@
 //! running after the shutdown grace period are left un-acked to redelivery. Jobs JetStream gives up on are ended
 //! by the advisory watcher (`advisories.rs`).
 
-use std::sync::Arc;
 use std::time::Duration;
 
 use async_nats::jetstream::{self, consumer::pull};
-use fiapx_nats::{CommandHandler, ConsumerRunner, ConsumerSpec, NatsSettings, Pull};
-use fiapx_storage::Storage;
+use fiapx_nats::{ConsumerRunner, ConsumerSpec, Pull};
 use tokio_util::sync::CancellationToken;
 use tracing::info;
 
-use crate::progress::ProgressPublisher;
-use crate::settings::ProcessorSettings;
-use fiapx_frames::Extractor;
-
-/// Why the processor could not start or keep consuming.
-#[derive(Debug, thiserror::Error)]
-pub enum ProcessorError {
-    /// The stream or consumer could not be reached or created.
-    #[error("cannot set up the processor consumer: {0}")]
-    Consumer(String),
-}
-
-/// Runs jobs from the `processor` consumer.
-#[derive(Clone)]
-pub struct Processor {
-    pub(crate) inner: Arc<Inner>,
-}
-
-pub(crate) struct Inner {
-    pub(crate) handler: CommandHandler,
-    /// JetStream on the processor's connection: consumers, the advisory stream, raw reads of job messages.
-    pub(crate) js: jetstream::Context,
-    pub(crate) storage: Storage,
-    pub(crate) extractor: Extractor,
-    pub(crate) nats: NatsSettings,
-    pub(crate) settings: ProcessorSettings,
-    pub(crate) progress: ProgressPublisher,
-}
+use crate::advisories::Advisories;
+use crate::job::Jobs;
+use crate::processor::{Processor, ProcessorError};
 
 impl Processor {
-    /// A processor writing events through `handler` and archives to `storage`.
-    pub fn new(
-        client: async_nats::Client,
-        handler: CommandHandler,
-        storage: Storage,
-        nats: NatsSettings,
-        settings: ProcessorSettings,
-    ) -> Self {
-        let extractor = Extractor::new(settings.limits.clone());
-        let js = jetstream::ContextBuilder::new()
-            .timeout(nats.request_timeout)
-            .build(client.clone());
-        let progress = ProgressPublisher::new(client, js.clone(), nats.progress_bucket.clone());
-        Self {
-            inner: Arc::new(Inner {
-                handler,
-                js,
-                storage,
-                extractor,
-                nats,
-                settings,
-                progress,
-            }),
-        }
-    }
-
     /// The durable consumer's configuration (created or updated idempotently at start).
     pub fn consumer_config(&self) -> pull::Config {
         let s = &self.inner.settings;
@@ -121,7 +68,7 @@ impl Processor {
         let jobs = ConsumerRunner::new(self.inner.js.clone(), self.job_consumer());
         tokio::join!(
             self.watch_advisories(shutdown.clone()),
-            jobs.run(self.jobs_handler(), shutdown.clone())
+            jobs.run(Jobs(self.clone()), shutdown.clone())
         );
         info!("processor stopped");
         Ok(())
@@ -131,7 +78,7 @@ impl Processor {
     /// Supervised like the job consumer: any error recreates the consumer after a pause.
     pub async fn watch_advisories(&self, shutdown: CancellationToken) {
         ConsumerRunner::new(self.inner.js.clone(), self.advisory_consumer())
-            .run(self.advisories_handler(), shutdown)
+            .run(Advisories(self.clone()), shutdown)
             .await;
     }
 }

@@ -1,0 +1,54 @@
+//! How the notifier runs: intake on [`fiapx_nats::ConsumerRunner`] and the sender's loop, side by side.
+
+use std::time::Duration;
+
+use async_nats::jetstream::{self, consumer::pull};
+use fiapx_nats::{ConsumerRunner, ConsumerSpec, Pull};
+use tokio_util::sync::CancellationToken;
+use tracing::info;
+
+use crate::intake::Intake;
+use crate::notifier::{Notifier, NotifierError};
+
+/// Events pulled at once by intake (also the most a stopping process hands back).
+const INTAKE_BATCH: usize = 32;
+
+impl Notifier {
+    /// The durable consumer's configuration.
+    pub fn consumer_config(&self) -> pull::Config {
+        let prefix = &self.inner.nats.subject_prefix;
+        pull::Config {
+            durable_name: Some(self.inner.settings.consumer.clone()),
+            description: Some("FIAP X notifications (final failures, completions)".into()),
+            filter_subjects: vec![format!("{prefix}.*.failed"), format!("{prefix}.*.completed")],
+            ack_policy: jetstream::consumer::AckPolicy::Explicit,
+            ack_wait: Duration::from_secs(30),
+            max_ack_pending: 256,
+            ..Default::default()
+        }
+    }
+
+    fn consumer(&self) -> ConsumerSpec {
+        ConsumerSpec {
+            pull: Pull::Stream {
+                batch: Some(INTAKE_BATCH),
+                heartbeat: None,
+                expires: None,
+            },
+            restarts_metric: "fiapx_notifier_consumer_restarts_total",
+            ..ConsumerSpec::new(self.inner.nats.stream.clone(), self.consumer_config())
+        }
+    }
+
+    /// Runs intake and the sender until `shutdown`. Each is supervised: a failure is logged, and it starts again
+    /// after a pause. The sender finishes the batch it claimed before stopping.
+    pub async fn run(&self, shutdown: CancellationToken) -> Result<(), NotifierError> {
+        let intake = ConsumerRunner::new(self.inner.events.jetstream().clone(), self.consumer());
+        tokio::join!(
+            intake.run(Intake(self.clone()), shutdown.clone()),
+            self.send_loop(shutdown.clone())
+        );
+        info!("notifier stopped");
+        Ok(())
+    }
+}
