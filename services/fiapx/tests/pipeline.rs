@@ -52,9 +52,14 @@ impl App {
     }
 
     async fn upload(&self, owner: Uuid, name: &str, body: Vec<u8>) -> Uuid {
+        self.upload_with(owner, name, "", body).await
+    }
+
+    /// An upload with the extraction spec in the query string (`query` starts with `?`, or is empty).
+    async fn upload_with(&self, owner: Uuid, name: &str, query: &str, body: Vec<u8>) -> Uuid {
         let response = self
             .client
-            .post("/api/v1/videos")
+            .post(format!("/api/v1/videos{query}"))
             .header("authorization", bearer(owner))
             .header("X-Fiapx-Filename", name)
             .content_type("application/octet-stream")
@@ -160,6 +165,64 @@ async fn an_uploaded_video_comes_back_as_a_zip_of_its_frames() {
     // Someone else sees nothing of it.
     let stranger = Uuid::now_v7();
     assert_eq!(app.get(stranger, &format!("/api/v1/videos/{id}")).await.0, 404);
+    app.stop().await;
+}
+
+#[tokio::test]
+async fn a_videos_spec_can_be_sent_back_as_it_is_to_process_it_again() {
+    let app = spawn_app().await;
+    let owner = Uuid::now_v7();
+    let body = clip("c_3s.mp4", "3", "320x240");
+
+    // A count the processors cannot hold (processor.limits.max_frames, 50000 by default) is refused at once.
+    let refused = app
+        .client
+        .post("/api/v1/videos?count=60000")
+        .header("authorization", bearer(owner))
+        .content_type("application/octet-stream")
+        .body(body.clone())
+        .send()
+        .await;
+    refused.assert_status(poem::http::StatusCode::BAD_REQUEST);
+    let error: Value = refused.json().await.value().deserialize();
+    assert_eq!(error["code"], "invalid_spec", "{error}");
+
+    let query = "?count=3&format=jpeg&quality=70&max_width=160";
+    let id = app.upload_with(owner, "clip.mp4", query, body).await;
+    let video = app.finished(owner, id).await;
+    assert_eq!(video["status"], "completed", "{video}");
+    assert_eq!(video["frame_count"], 3);
+    let spec = video["spec"].clone();
+    assert_eq!(
+        spec,
+        serde_json::json!({"count": 3, "format": "jpeg", "quality": 70, "max_width": 160}),
+        "the spec in the shape it was given"
+    );
+
+    let again = app
+        .client
+        .post(format!("/api/v1/videos/{id}/reprocess"))
+        .header("authorization", bearer(owner))
+        .content_type("application/json")
+        .body(spec.to_string())
+        .send()
+        .await;
+    again.assert_status(poem::http::StatusCode::ACCEPTED);
+    let mut video = Value::Null;
+    for _ in 0..600 {
+        video = app.get(owner, &format!("/api/v1/videos/{id}")).await.1;
+        if video["job"] == 1 && video["status"] == "completed" {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    assert_eq!(
+        (&video["job"], &video["status"]),
+        (&1.into(), &"completed".into()),
+        "{video}"
+    );
+    assert_eq!(video["spec"], spec, "the same spec ran again");
+    assert_eq!(video["frame_count"], 3);
     app.stop().await;
 }
 
