@@ -181,15 +181,6 @@ impl ImageFormat {
             Self::Webp => "webp",
         }
     }
-
-    /// The format's stable name (`png`, `jpeg`, `webp`), as the API and the persisted payload spell it.
-    pub const fn name(self) -> &'static str {
-        match self {
-            Self::Png => "png",
-            Self::Jpeg { .. } => "jpeg",
-            Self::Webp => "webp",
-        }
-    }
 }
 
 /// The full extraction spec carried by `uploaded` and `reprocess_requested`.

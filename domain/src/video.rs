@@ -268,11 +268,6 @@ impl VideoStatus {
             Self::Deleted => "deleted",
         }
     }
-
-    /// Whether the video's current job is still to be finished.
-    pub const fn is_in_flight(self) -> bool {
-        matches!(self, Self::Queued | Self::Processing | Self::RetryScheduled)
-    }
 }
 
 impl fmt::Display for VideoStatus {

@@ -19,4 +19,4 @@ pub use auth::{Owner, access_token_from_query, token_error};
 pub use cursor::{Cursor, DEFAULT_PAGE_SIZE, MAX_PAGE_SIZE, Page, page_limit};
 pub use error::{ApiError, ErrorBody, ErrorCode, json_error};
 pub use named::{FailureCodeName, Named, StableName, StatusName};
-pub use spec::{FormatName, SpecForm, invalid_spec};
+pub use spec::{FormatName, SpecForm};

@@ -119,7 +119,7 @@ impl From<&ExtractionSpec> for SpecForm {
 }
 
 /// A broken spec rule as the API's error.
-pub fn invalid_spec(error: SpecError) -> ApiError {
+fn invalid_spec(error: SpecError) -> ApiError {
     ApiError::invalid_spec(error.to_string())
 }
 

@@ -231,6 +231,6 @@ pub fn spec_to_json(spec: &ExtractionSpec) -> serde_json::Value {
 }
 
 /// A spec stored by [`spec_to_json`] (or any v1 payload's `spec`) back in domain terms.
-pub fn spec_from_json(value: serde_json::Value) -> Result<ExtractionSpec, serde_json::Error> {
-    serde_json::from_value::<v1::Spec>(value).map(ExtractionSpec::from)
+pub fn spec_from_json(value: &serde_json::Value) -> Result<ExtractionSpec, serde_json::Error> {
+    <v1::Spec as serde::Deserialize>::deserialize(value).map(ExtractionSpec::from)
 }

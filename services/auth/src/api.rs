@@ -4,7 +4,7 @@ use std::net::IpAddr;
 use std::sync::Arc;
 use std::time::Duration;
 
-use fiapx_domain::VideoId;
+use fiapx_domain::{VideoId, VideoStatus};
 use fiapx_http::{ApiError, ErrorCode, Owner};
 use fiapx_projections::entity::video;
 use poem::Request;
@@ -370,7 +370,7 @@ impl AuthApi {
         }
         let visible = video::Entity::find_by_id(id.0)
             .filter(video::Column::OwnerId.eq(*owner.as_uuid()))
-            .filter(video::Column::Status.ne("deleted"))
+            .filter(video::Column::Status.ne(VideoStatus::Deleted.as_str()))
             .one(self.accounts.db())
             .await
             .map_err(ApiError::from)?;

@@ -1,5 +1,6 @@
 //! What the query API answers: read-model rows shaped for owners (no object keys, no internal ids).
 
+use fiapx_domain::VideoStatus;
 use fiapx_http::{FailureCodeName, SpecForm, StatusName};
 use fiapx_projections::entity::{timeline_entry, video};
 use poem_openapi::{Object, Union};
@@ -66,8 +67,17 @@ fn failure(row: &video::Model) -> Option<FailureView> {
     })
 }
 
+/// The row's status. `new` is never in the API (a row exists once a video is uploaded): a string the domain does
+/// not know, which only a bug writes, reads as `queued`.
+fn status(row: &video::Model) -> StatusName {
+    match fiapx_projections::videos::parse_status(&row.status) {
+        VideoStatus::New => StatusName::from(VideoStatus::Queued),
+        known => StatusName::from(known),
+    }
+}
+
 fn spec(row: &video::Model) -> SpecForm {
-    match fiapx_schemas::spec_from_json(row.spec.clone()) {
+    match fiapx_schemas::spec_from_json(&row.spec) {
         Ok(spec) => SpecForm::from(&spec),
         Err(error) => {
             // The projector only writes specs it decoded from the log; anything else is a bug, shown as the default.
@@ -88,7 +98,7 @@ impl From<&video::Model> for VideoView {
             file_name: row.file_name.clone(),
             content_type: row.content_type.clone(),
             size_bytes: unsigned(row.source_size_bytes),
-            status: StatusName::from(fiapx_projections::videos::parse_status(&row.status)),
+            status: status(row),
             spec: spec(row),
             job: unsigned(i64::from(row.job)),
             attempt: unsigned(i64::from(row.attempt)),

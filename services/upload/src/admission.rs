@@ -3,7 +3,7 @@
 //! Counted on the `videos` read model, so a burst faster than the projector may briefly exceed the limit; without
 //! a read model there is no per-user limit.
 
-use fiapx_domain::UserId;
+use fiapx_domain::{UserId, VideoStatus};
 use fiapx_http::ApiError;
 use fiapx_projections::entity::video;
 use sea_orm::{ColumnTrait, DatabaseConnection, EntityTrait, PaginatorTrait, QueryFilter};
@@ -37,7 +37,7 @@ impl InFlightLimit {
         }
         let in_flight = video::Entity::find()
             .filter(video::Column::OwnerId.eq(*owner.as_uuid()))
-            .filter(video::Column::Status.is_in(["queued", "processing", "retry_scheduled"]))
+            .filter(video::Column::Status.is_in(VideoStatus::IN_FLIGHT.map(VideoStatus::as_str)))
             .count(db)
             .await
             .map_err(ApiError::from)?;
