@@ -184,6 +184,8 @@ impl ConsumerRunner {
         while !shutdown.is_cancelled() {
             let session = match self.consumer().await {
                 Ok(consumer) => {
+                    // Reachable again: the next failure starts the backoff over instead of at its last pause.
+                    restart = self.spec.restart.first;
                     self.session(&consumer, &handler, &slots, &mut tasks, &shutdown)
                         .await
                 }
@@ -212,7 +214,10 @@ impl ConsumerRunner {
         let mut restart = self.spec.restart.first;
         while !shutdown.is_cancelled() {
             let session = match self.consumer().await {
-                Ok(consumer) => self.batch_session(&consumer, &handler, &shutdown).await,
+                Ok(consumer) => {
+                    restart = self.spec.restart.first;
+                    self.batch_session(&consumer, &handler, &shutdown).await
+                }
                 Err(error) => Err(error),
             };
             if let Err(error) = session {
