@@ -89,10 +89,12 @@ bench-login: ## Login timing: unknown e-mail vs wrong password (should be indist
 bench-upload: up ## Upload service peak RSS while streaming a 2 GiB body
 	$(WITH_ENV) $(CARGO) run --release -p fiapx-upload --example bench_upload
 
+# The key is made once: `test -f KEY || $(WITH_ENV) ...` parsed as `(test -f KEY || set -a) && ...` and tried to
+# write a new key over the existing one on every later run, which `keys generate` refuses.
 run: up web-build ## Start the stack, apply migrations, then every service and the web app on http://127.0.0.1:8080 (Ctrl-C stops it)
 	@$(WITH_ENV) $(CARGO) build -p fiapx
 	@$(WITH_ENV) $(CARGO) run -q -p fiapx -- migrate
-	@test -f $(STATE)/auth/root.key || $(WITH_ENV) $(CARGO) run -q -p fiapx -- keys generate --out $(STATE)/auth/root.key >/dev/null
+	@if [ ! -f $(STATE)/auth/root.key ]; then $(WITH_ENV) $(CARGO) run -q -p fiapx -- keys generate --out $(STATE)/auth/root.key >/dev/null; fi
 	@echo
 	@echo "FIAP X: open http://127.0.0.1:8080 in a browser (API docs http://127.0.0.1:8080/api/docs, metrics /metrics)"
 	@echo "API:   POST /api/v1/auth/register or /auth/login, then send 'Authorization: Bearer <access_token>' (see README)"
