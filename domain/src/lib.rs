@@ -18,7 +18,7 @@ pub use failure::{FailureCode, Language, UnknownFailureCode};
 pub use ids::{UserId, VideoId};
 pub use spec::{DEFAULT_JPEG_QUALITY, ExtractionSpec, ImageFormat, Rational, Selection, SpecError};
 pub use video::{
-    ArchiveObject, Command, Event, FailProcessing, SourceObject, UnknownStatus, Video, VideoError,
+    ArchiveObject, AttemptFailure, Command, Event, SourceObject, UnknownStatus, Video, VideoError,
     VideoStatus, decide, evolve,
 };
 

@@ -7,7 +7,7 @@ use uuid::Uuid;
 
 use crate::testing::{self, SpecRanges, given};
 use crate::{
-    ArchiveObject, Command, Event, ExtractionSpec, FailProcessing, FailureCode, ImageFormat, Rational,
+    ArchiveObject, AttemptFailure, Command, Event, ExtractionSpec, FailureCode, ImageFormat, Rational,
     Selection, SourceObject, SpecError, UserId, Video, VideoError, VideoId, VideoStatus, decide, evolve,
 };
 
@@ -79,7 +79,7 @@ fn completed(job: u32, attempt: u32) -> Event {
     }
 }
 fn fail(job: u32, attempt: u32, code: FailureCode, will_retry: bool) -> Command {
-    Command::FailProcessing(FailProcessing {
+    Command::FailProcessing(AttemptFailure {
         job,
         attempt,
         code,
@@ -89,14 +89,14 @@ fn fail(job: u32, attempt: u32, code: FailureCode, will_retry: bool) -> Command 
     })
 }
 fn failed(job: u32, attempt: u32, code: FailureCode, will_retry: bool) -> Event {
-    Event::Failed {
+    Event::Failed(AttemptFailure {
         job,
         attempt,
         code,
         message: "boom".into(),
         will_retry,
         at: AT,
-    }
+    })
 }
 fn reprocess(by: UserId, spec: Option<ExtractionSpec>) -> Command {
     Command::RequestReprocess { by, spec, at: AT }
@@ -112,14 +112,14 @@ fn abandon(job: u32, deliveries: u32) -> Command {
     }
 }
 fn exhausted(job: u32, attempt: u32, deliveries: u32) -> Event {
-    Event::Failed {
+    Event::Failed(AttemptFailure {
         job,
         attempt,
         code: FailureCode::AttemptsExhausted,
         message: format!("gave up after {deliveries} deliveries without a result"),
         will_retry: false,
         at: AT,
-    }
+    })
 }
 fn jpeg_spec() -> ExtractionSpec {
     ExtractionSpec {

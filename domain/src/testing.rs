@@ -41,12 +41,7 @@ pub fn failures(events: &[Event]) -> Vec<(u32, FailureCode, bool)> {
     events
         .iter()
         .filter_map(|e| match e {
-            Event::Failed {
-                attempt,
-                code,
-                will_retry,
-                ..
-            } => Some((*attempt, *code, *will_retry)),
+            Event::Failed(failure) => Some((failure.attempt, failure.code, failure.will_retry)),
             _ => None,
         })
         .collect()

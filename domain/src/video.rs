@@ -35,9 +35,10 @@ pub struct ArchiveObject {
     pub frame_count: u32,
 }
 
-/// The failure report of one attempt.
+/// The failure report of one attempt: what a processor sends (`Command::FailProcessing`) and what the log
+/// records (`Event::Failed`).
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub struct FailProcessing {
+pub struct AttemptFailure {
     /// Job number the attempt belongs to.
     pub job: u32,
     /// Delivery attempt, from 1.
@@ -50,6 +51,17 @@ pub struct FailProcessing {
     pub will_retry: bool,
     /// When it failed.
     pub at: OffsetDateTime,
+}
+
+impl AttemptFailure {
+    /// The status the video is in after this failure: waiting for a retry, or failed for good.
+    pub const fn status(&self) -> VideoStatus {
+        if self.will_retry {
+            VideoStatus::RetryScheduled
+        } else {
+            VideoStatus::Failed
+        }
+    }
 }
 
 /// What someone asks the system to do to a video.
@@ -89,7 +101,7 @@ pub enum Command {
         at: OffsetDateTime,
     },
     /// A processor gave up on an attempt.
-    FailProcessing(FailProcessing),
+    FailProcessing(AttemptFailure),
     /// JetStream stopped delivering job `job` after `deliveries` deliveries (its max-deliveries advisory) while
     /// no final event was recorded, e.g. the last attempt crashed or could not reach the event store. Ends the
     /// job with `failed{attempts_exhausted}` so that nothing ends silently.
@@ -156,20 +168,7 @@ pub enum Event {
         at: OffsetDateTime,
     },
     /// An attempt failed; final unless `will_retry`.
-    Failed {
-        /// Job number.
-        job: u32,
-        /// Delivery attempt.
-        attempt: u32,
-        /// Typed cause.
-        code: FailureCode,
-        /// Detail for the user.
-        message: String,
-        /// Whether another attempt is scheduled.
-        will_retry: bool,
-        /// When.
-        at: OffsetDateTime,
-    },
+    Failed(AttemptFailure),
     /// A new job was requested.
     ReprocessRequested {
         /// The new job's number.
@@ -215,7 +214,7 @@ impl Event {
             Self::Uploaded { at, .. }
             | Self::ProcessingStarted { at, .. }
             | Self::Completed { at, .. }
-            | Self::Failed { at, .. }
+            | Self::Failed(AttemptFailure { at, .. })
             | Self::ReprocessRequested { at, .. }
             | Self::Deleted { at } => *at,
         }
@@ -431,26 +430,12 @@ pub fn decide(video: &Video, command: Command) -> Result<Vec<Event>, VideoError>
                 at,
             }])
         }
-        Command::FailProcessing(FailProcessing {
-            job,
-            attempt,
-            code,
-            message,
-            will_retry,
-            at,
-        }) => {
-            video.check_running(job, attempt)?;
-            if will_retry && !code.is_retryable() {
-                return Err(VideoError::NotRetryable(code));
+        Command::FailProcessing(failure) => {
+            video.check_running(failure.job, failure.attempt)?;
+            if failure.will_retry && !failure.code.is_retryable() {
+                return Err(VideoError::NotRetryable(failure.code));
             }
-            Ok(vec![Event::Failed {
-                job,
-                attempt,
-                code,
-                message,
-                will_retry,
-                at,
-            }])
+            Ok(vec![Event::Failed(failure)])
         }
         Command::AbandonJob { job, deliveries, at } => {
             video.check_job(job)?;
@@ -458,14 +443,14 @@ pub fn decide(video: &Video, command: Command) -> Result<Vec<Event>, VideoError>
                 VideoStatus::Completed => Err(VideoError::AlreadyCompleted),
                 VideoStatus::Failed => Err(VideoError::AlreadyFailed),
                 // Queued (no attempt ever started), Processing (the last attempt died) or RetryScheduled.
-                _ => Ok(vec![Event::Failed {
+                _ => Ok(vec![Event::Failed(AttemptFailure {
                     job,
                     attempt: video.attempt.max(deliveries).max(1),
                     code: FailureCode::AttemptsExhausted,
                     message: format!("gave up after {deliveries} deliveries without a result"),
                     will_retry: false,
                     at,
-                }]),
+                })]),
             }
         }
         Command::RequestReprocess { by, spec, at } => {
@@ -527,22 +512,11 @@ pub fn evolve(mut video: Video, event: &Event) -> Video {
             video.archive = Some(archive.clone());
             video.failure = None;
         }
-        Event::Failed {
-            job,
-            attempt,
-            code,
-            message,
-            will_retry,
-            ..
-        } => {
-            video.status = if *will_retry {
-                VideoStatus::RetryScheduled
-            } else {
-                VideoStatus::Failed
-            };
-            video.job = *job;
-            video.attempt = *attempt;
-            video.failure = Some((*code, message.clone()));
+        Event::Failed(failure) => {
+            video.status = failure.status();
+            video.job = failure.job;
+            video.attempt = failure.attempt;
+            video.failure = Some((failure.code, failure.message.clone()));
         }
         Event::ReprocessRequested { job, spec, .. } => {
             video.status = VideoStatus::Queued;

@@ -67,19 +67,12 @@ pub fn summary(event: &Event) -> serde_json::Value {
             "size_bytes": archive.size_bytes,
             "sha256": archive.sha256,
         }),
-        Event::Failed {
-            job,
-            attempt,
-            code,
-            message,
-            will_retry,
-            ..
-        } => json!({
-            "job": job,
-            "attempt": attempt,
-            "code": code.as_str(),
-            "message": message,
-            "will_retry": will_retry,
+        Event::Failed(failure) => json!({
+            "job": failure.job,
+            "attempt": failure.attempt,
+            "code": failure.code.as_str(),
+            "message": failure.message,
+            "will_retry": failure.will_retry,
         }),
         Event::ReprocessRequested { job, spec, .. } => json!({ "job": job, "spec": spec_to_json(spec) }),
         Event::Deleted { .. } => json!({}),

@@ -151,24 +151,12 @@ pub fn evolve(current: Option<video::Model>, stored: &StoredEvent) -> Option<vid
             row.frame_count = Some(i32::try_from(archive.frame_count).unwrap_or(i32::MAX));
             clear_failure(&mut row);
         }
-        Event::Failed {
-            job,
-            attempt,
-            code,
-            message,
-            will_retry,
-            ..
-        } => {
-            let status = if *will_retry {
-                VideoStatus::RetryScheduled
-            } else {
-                VideoStatus::Failed
-            };
-            row.status = status.as_str().into();
-            set_job(&mut row, *job, *attempt);
-            row.failure_code = Some(code.as_str().into());
-            row.failure_message = Some(message.clone());
-            row.will_retry = Some(*will_retry);
+        Event::Failed(failure) => {
+            row.status = failure.status().as_str().into();
+            set_job(&mut row, failure.job, failure.attempt);
+            row.failure_code = Some(failure.code.as_str().into());
+            row.failure_message = Some(failure.message.clone());
+            row.will_retry = Some(failure.will_retry);
         }
         Event::ReprocessRequested { job, spec, .. } => {
             row.status = VideoStatus::Queued.as_str().into();

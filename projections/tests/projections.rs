@@ -6,7 +6,7 @@ use std::time::Duration;
 use fiapx_database::test_support::TestDatabase;
 use fiapx_domain::testing::{now_ms as now, register_upload};
 use fiapx_domain::{
-    ArchiveObject, Command, ExtractionSpec, FailProcessing, FailureCode, ImageFormat, Rational, Selection,
+    ArchiveObject, AttemptFailure, Command, ExtractionSpec, FailureCode, ImageFormat, Rational, Selection,
     UserId, Video, VideoId, VideoStatus,
 };
 use fiapx_nats::test_support::TestNats;
@@ -142,7 +142,7 @@ fn complete(video: VideoId, job: u32, attempt: u32) -> Command {
 }
 
 fn fail(job: u32, attempt: u32, code: FailureCode, will_retry: bool) -> Command {
-    Command::FailProcessing(FailProcessing {
+    Command::FailProcessing(AttemptFailure {
         job,
         attempt,
         code,

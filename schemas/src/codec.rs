@@ -1,6 +1,6 @@
 //! Domain events to payload bytes and back, through every historical version.
 
-use fiapx_domain::{ArchiveObject, Event, ExtractionSpec, FailureCode, SourceObject, UserId};
+use fiapx_domain::{ArchiveObject, AttemptFailure, Event, ExtractionSpec, FailureCode, SourceObject, UserId};
 use serde::de::DeserializeOwned;
 
 use crate::envelope::Envelope;
@@ -92,19 +92,12 @@ pub fn encode(event: &Event) -> EncodedEvent {
                 frame_count: archive.frame_count,
             },
         }),
-        Event::Failed {
-            job,
-            attempt,
-            code,
-            message,
-            will_retry,
-            ..
-        } => to_json(&v1::Failed {
-            job: *job,
-            attempt: *attempt,
-            code: code.as_str().to_owned(),
-            message: message.clone(),
-            will_retry: *will_retry,
+        Event::Failed(failure) => to_json(&v1::Failed {
+            job: failure.job,
+            attempt: failure.attempt,
+            code: failure.code.as_str().to_owned(),
+            message: failure.message.clone(),
+            will_retry: failure.will_retry,
         }),
         Event::ReprocessRequested { job, spec, .. } => to_json(&v1::ReprocessRequested {
             job: *job,
@@ -173,14 +166,14 @@ pub fn decode(envelope: &Envelope, payload: &[u8]) -> Result<Event, SchemaError>
                 event_type: kind.to_owned(),
                 reason: e.to_string(),
             })?;
-            Event::Failed {
+            Event::Failed(AttemptFailure {
                 job: v.job,
                 attempt: v.attempt,
                 code,
                 message: v.message,
                 will_retry: v.will_retry,
                 at,
-            }
+            })
         }
         ("reprocess_requested", 1) => {
             let v: v1::ReprocessRequested = p.parse()?;

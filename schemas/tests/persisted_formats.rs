@@ -5,7 +5,9 @@ use std::fs;
 use std::path::{Path, PathBuf};
 
 use fiapx_domain::testing::{self, SpecRanges};
-use fiapx_domain::{ArchiveObject, Event, ExtractionSpec, FailureCode, SourceObject, UserId, VideoId};
+use fiapx_domain::{
+    ArchiveObject, AttemptFailure, Event, ExtractionSpec, FailureCode, SourceObject, UserId, VideoId,
+};
 use fiapx_schemas::{CURRENT_VERSIONS, Envelope, SchemaError, decode, encode, schema_files};
 use pretty_assertions::assert_eq;
 use proptest::prelude::*;
@@ -243,14 +245,16 @@ fn arb_event(video_id: VideoId, at: time::OffsetDateTime) -> impl Strategy<Value
             text,
             any::<bool>()
         )
-            .prop_map(move |(job, attempt, code, message, will_retry)| Event::Failed {
-                job,
-                attempt,
-                code,
-                message,
-                will_retry,
-                at
-            }),
+            .prop_map(move |(job, attempt, code, message, will_retry)| Event::Failed(
+                AttemptFailure {
+                    job,
+                    attempt,
+                    code,
+                    message,
+                    will_retry,
+                    at
+                }
+            )),
         (any::<u32>(), arb_spec()).prop_map(move |(job, spec)| Event::ReprocessRequested { job, spec, at }),
         Just(Event::Deleted { at }),
     ]

@@ -10,7 +10,9 @@ use std::time::Duration;
 use fiapx::config::Settings;
 use fiapx::{Started, Which, start};
 use fiapx_domain::testing::{failures, register_upload};
-use fiapx_domain::{Command, Event, FailureCode, Language, UserId, Video, VideoId, VideoStatus};
+use fiapx_domain::{
+    AttemptFailure, Command, Event, FailureCode, Language, UserId, Video, VideoId, VideoStatus,
+};
 use fiapx_nats::{CommandHandler, Metadata};
 use fiapx_notifier::NotifierSettings;
 use fiapx_notifier::test_support::SmtpSink;
@@ -357,18 +359,17 @@ async fn an_s3_outage_during_a_job_is_retried_and_the_job_completes_when_s3_retu
         .await;
     let events = w
         .until(video, |e| {
-            e.iter()
-                .any(|e| matches!(e, Event::Failed { will_retry: true, .. }))
+            e.iter().any(|e| matches!(e, Event::Failed(f) if f.will_retry))
         })
         .await;
     assert!(
         events.iter().any(|e| matches!(
             e,
-            Event::Failed {
+            Event::Failed(AttemptFailure {
                 code: FailureCode::StorageUnavailable,
                 will_retry: true,
                 ..
-            }
+            })
         )),
         "{events:?}"
     );

@@ -11,19 +11,13 @@ use crate::store::{Channel, Intent, Preferences, Recipient, Webhook};
 /// (anything but a final failure or a completion).
 pub(crate) fn outcome_of(event: &Event) -> Option<(u32, u32, Outcome)> {
     match event {
-        Event::Failed { will_retry: true, .. } => None,
-        Event::Failed {
-            job,
-            attempt,
-            code,
-            message,
-            ..
-        } => Some((
-            *job,
-            *attempt,
+        Event::Failed(failure) if failure.will_retry => None,
+        Event::Failed(failure) => Some((
+            failure.job,
+            failure.attempt,
             Outcome::Failed {
-                code: *code,
-                detail: message.clone(),
+                code: failure.code,
+                detail: failure.message.clone(),
             },
         )),
         Event::Completed {

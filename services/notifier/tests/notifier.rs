@@ -7,7 +7,7 @@ use std::time::{Duration, SystemTime};
 
 use fiapx_database::test_support::TestDatabase;
 use fiapx_domain::testing::register_upload;
-use fiapx_domain::{ArchiveObject, Command, FailProcessing, FailureCode, Language, UserId, VideoId};
+use fiapx_domain::{ArchiveObject, AttemptFailure, Command, FailureCode, Language, UserId, VideoId};
 use fiapx_http::json_error;
 use fiapx_identity::{Revocations, RootKey, TokenVerifier};
 use fiapx_nats::test_support::TestNats;
@@ -141,7 +141,7 @@ impl World {
     }
 
     async fn fail(&self, video: VideoId, attempt: u32, code: FailureCode, will_retry: bool) {
-        let command = Command::FailProcessing(FailProcessing {
+        let command = Command::FailProcessing(AttemptFailure {
             job: 0,
             attempt,
             code,

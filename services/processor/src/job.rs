@@ -7,7 +7,7 @@
 use std::time::Duration;
 
 use async_nats::jetstream;
-use fiapx_domain::{ArchiveObject, Command, Event, FailProcessing, FailureCode, VideoError, VideoId};
+use fiapx_domain::{ArchiveObject, AttemptFailure, Command, Event, FailureCode, VideoError, VideoId};
 use fiapx_nats::{HandleError, Handler, Outcome, decode_message};
 use fiapx_schemas::{Metadata, ProgressStage, StoredEvent};
 use fiapx_storage::{PutOptions, archive_key};
@@ -261,7 +261,7 @@ impl Processor {
             }
             _ => failure.message,
         };
-        let command = Command::FailProcessing(FailProcessing {
+        let command = Command::FailProcessing(AttemptFailure {
             job,
             attempt,
             code,

@@ -5,7 +5,7 @@ use fiapx_frames::test_support as common;
 use std::time::Duration;
 
 use fiapx_domain::testing::{failures, register_upload};
-use fiapx_domain::{Event, FailureCode, UserId, Video, VideoId, VideoStatus};
+use fiapx_domain::{AttemptFailure, Event, FailureCode, UserId, Video, VideoId, VideoStatus};
 use fiapx_frames::Limits;
 use fiapx_nats::Metadata;
 use fiapx_nats::test_support::TestNats;
@@ -180,11 +180,11 @@ async fn a_corrupt_video_fails_once_with_its_code_and_is_not_retried() {
         1,
         "bad input is never retried: {events:?}"
     );
-    let Some(Event::Failed {
+    let Some(Event::Failed(AttemptFailure {
         code,
         will_retry: false,
         ..
-    }) = events.last()
+    })) = events.last()
     else {
         panic!("{events:?}")
     };
