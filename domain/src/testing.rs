@@ -3,9 +3,11 @@
 //! `given([uploaded]).when(start(0, 1)).then([started(0, 1)])` folds the history, runs `decide`, and checks
 //! the events (and that the state after them keeps every invariant), or `.then_err(error)` checks the rejection.
 //!
-//! Also the commands and timestamps the tests of the other crates build their histories from.
+//! Also the commands and timestamps the tests of the other crates build their histories from, and where the
+//! tests find the servers the project installs.
 
 use std::ops::{Range, RangeInclusive};
+use std::path::{Path, PathBuf};
 
 use proptest::prelude::*;
 use time::OffsetDateTime;
@@ -45,6 +47,22 @@ pub fn failures(events: &[Event]) -> Vec<(u32, FailureCode, bool)> {
             _ => None,
         })
         .collect()
+}
+
+/// A program the project installs for its tests (`make deps`, into `.state/venv`): `$<var>` when set, else
+/// `.state/venv/bin/<name>` of this checkout when it exists, else `fallback` looked up on `PATH`.
+pub fn installed_tool(var: &str, name: &str, fallback: &str) -> PathBuf {
+    if let Some(bin) = std::env::var_os(var) {
+        return bin.into();
+    }
+    let local = Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("../.state/venv/bin")
+        .join(name);
+    if local.exists() {
+        local
+    } else {
+        PathBuf::from(fallback)
+    }
 }
 
 /// Now, to the millisecond: a timestamp that survives RFC 3339 headers and PostgreSQL timestamps exactly.

@@ -6,6 +6,13 @@ use fiapx_domain::{ExtractionSpec, Rational, Selection};
 use fiapx_frames::test_support::*;
 use fiapx_frames::{ExtractError, Extractor, Limits};
 
+/// The default limits with one changed.
+fn limits(set: impl FnOnce(&mut Limits)) -> Limits {
+    let mut limits = Limits::default();
+    set(&mut limits);
+    limits
+}
+
 async fn failure(path: &Path, limits: Limits) -> ExtractError {
     extract(path, &ExtractionSpec::default(), limits)
         .await
@@ -148,20 +155,14 @@ async fn mp4_cut_before_its_index_is_corrupt() {
 
 #[tokio::test]
 async fn over_the_duration_limit() {
-    let limits = Limits {
-        max_duration_seconds: 5.0,
-        ..Limits::default()
-    };
+    let limits = limits(|l| l.max_duration_seconds = 5.0);
     let err = failure(&clip(&H264), limits).await;
     assert!(matches!(err, ExtractError::DurationTooLong { .. }), "{err:?}");
 }
 
 #[tokio::test]
 async fn over_the_resolution_limit() {
-    let limits = Limits {
-        max_width: 300,
-        ..Limits::default()
-    };
+    let limits = limits(|l| l.max_width = 300);
     let err = failure(&clip(&H264), limits).await;
     assert!(
         matches!(
@@ -179,10 +180,7 @@ async fn over_the_resolution_limit() {
 
 #[tokio::test]
 async fn over_the_frame_limit() {
-    let limits = Limits {
-        max_frames: 5,
-        ..Limits::default()
-    };
+    let limits = limits(|l| l.max_frames = 5);
     let err = failure(&clip(&H264), limits.clone()).await;
     assert!(
         matches!(err, ExtractError::TooManyFrames { frames: 10, limit: 5 }),
@@ -200,20 +198,14 @@ async fn over_the_frame_limit() {
 
 #[tokio::test]
 async fn over_the_decode_time_limit() {
-    let limits = Limits {
-        max_decode_seconds: 0.0,
-        ..Limits::default()
-    };
+    let limits = limits(|l| l.max_decode_seconds = 0.0);
     let err = failure(&clip(&H264), limits).await;
     assert!(matches!(err, ExtractError::DecodeTimeout { .. }), "{err:?}");
 }
 
 #[tokio::test]
 async fn over_the_input_size_limit() {
-    let limits = Limits {
-        max_input_bytes: 1000,
-        ..Limits::default()
-    };
+    let limits = limits(|l| l.max_input_bytes = 1000);
     let err = failure(&clip(&H264), limits.clone()).await;
     assert!(
         matches!(err, ExtractError::InputTooLarge { limit: 1000 }),

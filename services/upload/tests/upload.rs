@@ -241,8 +241,7 @@ async fn over_the_limit_is_413_and_leaves_nothing_in_s3() {
         .send()
         .await;
     expect_error(response, StatusCode::PAYLOAD_TOO_LARGE, "too_large").await;
-    assert_eq!(app.keys().await, Vec::<String>::new());
-    assert_eq!(app.stream_messages().await, 0);
+    app.assert_nothing_stored().await;
 }
 
 #[tokio::test]
@@ -292,8 +291,7 @@ async fn not_a_video_is_415_and_empty_is_400_and_nothing_is_stored() {
         .await;
     expect_error(response, StatusCode::UNAUTHORIZED, "unauthorized").await;
 
-    assert_eq!(app.keys().await, Vec::<String>::new());
-    assert_eq!(app.stream_messages().await, 0);
+    app.assert_nothing_stored().await;
 }
 
 #[tokio::test]

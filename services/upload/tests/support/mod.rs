@@ -90,4 +90,10 @@ impl App {
     pub async fn keys(&self) -> Vec<String> {
         self.bucket.keys().await
     }
+
+    /// Asserts that nothing reached storage or the event log.
+    pub async fn assert_nothing_stored(&self) {
+        assert_eq!(self.keys().await, Vec::<String>::new(), "objects stored");
+        assert_eq!(self.stream_messages().await, 0, "events appended");
+    }
 }
