@@ -18,7 +18,7 @@ WITH_ENV := set -a && . $(STATE)/env && set +a &&
 
 CARGO ?= cargo
 
-.PHONY: help deps up down status fmt lint test bench bench-events bench-frames bench-pipeline bench-upload bench-login run clean-state web-deps web-build test-web
+.PHONY: help deps up down status fmt lint test bench bench-events bench-frames bench-pipeline bench-upload bench-login run clean-state web-deps web-test-deps web-build test-web
 
 help: ## List the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{ printf "  make %-13s %s\n", $$1, $$2 }'
@@ -60,14 +60,17 @@ test: up lint ## Start the stack, lint, run every test (nextest), the doc tests,
 	fi
 	@$(MAKE) --no-print-directory test-web
 
-web-deps: ## Install the web app's npm packages (npm ci) and Debian's chromium for its browser tests
+web-deps: ## Install the web app's npm packages (npm ci)
 	@scripts/web-deps.sh
+
+web-test-deps: ## The web app's npm packages and Debian's chromium for its browser tests
+	@scripts/web-deps.sh --browser
 
 web-build: web-deps ## Build the web app into web/dist (what fiapx serves at /)
 	cd web && npm run build
 
 # The end-to-end tests start their own nats-server, database, bucket and `fiapx serve all` (web/e2e/stack.mjs).
-test-web: up web-deps ## Web app: API client check, typecheck, Vitest, build, Playwright end to end in chromium
+test-web: up web-test-deps ## Web app: API client check, typecheck, Vitest, build, Playwright end to end in chromium
 	@$(WITH_ENV) $(CARGO) build -p fiapx
 	cd web && npm run --silent check:api && npm run --silent typecheck && npm test --silent && npm run --silent build
 	@$(WITH_ENV) cd web && npm run --silent e2e
@@ -89,19 +92,12 @@ bench-login: ## Login timing: unknown e-mail vs wrong password (should be indist
 bench-upload: up ## Upload service peak RSS while streaming a 2 GiB body
 	$(WITH_ENV) $(CARGO) run --release -p fiapx-upload --example bench_upload
 
-# The key is made once: `test -f KEY || $(WITH_ENV) ...` parsed as `(test -f KEY || set -a) && ...` and tried to
-# write a new key over the existing one on every later run, which `keys generate` refuses.
-run: up web-build ## Start the stack, apply migrations, then every service and the web app on http://127.0.0.1:8080 (Ctrl-C stops it)
-	@$(WITH_ENV) $(CARGO) build -p fiapx
-	@$(WITH_ENV) $(CARGO) run -q -p fiapx -- migrate
-	@if [ ! -f $(STATE)/auth/root.key ]; then $(WITH_ENV) $(CARGO) run -q -p fiapx -- keys generate --out $(STATE)/auth/root.key >/dev/null; fi
-	@echo
-	@echo "FIAP X: open http://127.0.0.1:8080 in a browser (API docs http://127.0.0.1:8080/api/docs, metrics /metrics)"
-	@echo "API:   POST /api/v1/auth/register or /auth/login, then send 'Authorization: Bearer <access_token>' (see README)"
-	@echo "Mail:  what the notifier sends lands in .state/logs/smtp.log and .state/mail/*.eml (loopback http webhooks allowed)"
-	@echo
-	@$(WITH_ENV) FIAPX__AUTH__PRIVATE_KEY_FILE=$(STATE)/auth/root.key FIAPX__NOTIFIER__ALLOW_INSECURE_WEBHOOKS=true \
-		exec $(CARGO) run -q -p fiapx -- serve all
+# A release build (the speed the benchmarks report), then scripts/run.sh: migrations, the signing key when it is
+# missing, every service in the foreground. Each step is safe to repeat: `make run` works every time on one
+# checkout (services/fiapx/tests/cli.rs runs scripts/run.sh twice in a row).
+run: up web-build ## Start the stack, build (release), migrate, then every service and the web app on http://127.0.0.1:8080 (Ctrl-C stops it)
+	@$(WITH_ENV) $(CARGO) build --release -p fiapx
+	@$(WITH_ENV) FIAPX_STATE=$(STATE) exec scripts/run.sh "$${CARGO_TARGET_DIR:-target}/release/fiapx"
 
 clean-state: down ## Stop the stack and delete .state/ (data, logs, venv)
 	rm -rf $(STATE)

@@ -1,7 +1,9 @@
 #!/usr/bin/env bash
-# Installs what the web app's build and tests need, skipping whatever is already there (a second run is a fast
-# no-op): the npm packages of web/ from its package-lock.json (`npm ci`), and Debian's chromium for the end-to-end
-# tests (Playwright drives it; no browser is ever downloaded by a test tool).
+# Installs what the web app's build needs, skipping whatever is already there (a second run is a fast no-op): the
+# npm packages of web/ from its package-lock.json (`npm ci`); with --browser also Debian's chromium for the
+# end-to-end tests (Playwright drives it; no browser is ever downloaded by a test tool). `make run` needs no browser.
+#
+#   scripts/web-deps.sh [--browser]
 set -euo pipefail
 # shellcheck source=scripts/common.sh
 source "$(dirname "${BASH_SOURCE[0]}")/common.sh"
@@ -50,10 +52,16 @@ install_chromium() {
 }
 
 main() {
+  local browser=false
+  case "${1:-}" in
+  "") ;;
+  --browser) browser=true ;;
+  *) die "usage: scripts/web-deps.sh [--browser]" ;;
+  esac
   info "web dependencies"
   check_node
   install_npm_packages
-  install_chromium
+  if "$browser"; then install_chromium; fi
 }
 
 main "$@"

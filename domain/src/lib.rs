@@ -8,6 +8,7 @@
 #![forbid(unsafe_code)]
 
 mod failure;
+mod file_name;
 mod ids;
 mod spec;
 #[cfg(any(test, feature = "testing"))]
@@ -15,6 +16,7 @@ pub mod testing;
 mod video;
 
 pub use failure::{FailureCode, Language, UnknownFailureCode};
+pub use file_name::{FALLBACK_FILE_NAME, MAX_FILE_NAME_BYTES, archive_file_name, clean_file_name};
 pub use ids::{UserId, VideoId};
 pub use spec::{DEFAULT_JPEG_QUALITY, ExtractionSpec, ImageFormat, Rational, Selection, SpecError};
 pub use video::{

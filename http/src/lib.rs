@@ -9,6 +9,7 @@
 
 mod auth;
 mod cursor;
+pub mod disposition;
 mod error;
 mod named;
 mod spec;

@@ -1,6 +1,6 @@
 //! The S3 client: buckets, streamed puts (multipart, bounded memory), streamed gets, deletes, presigned URLs.
 
-use std::collections::VecDeque;
+use std::collections::{HashMap, VecDeque};
 use std::io;
 use std::time::{Duration, Instant};
 
@@ -345,10 +345,19 @@ impl Storage {
             .collect())
     }
 
-    /// A URL that downloads `key` without credentials until `ttl` passes (at most 7 days).
-    pub async fn presign_get(&self, key: &str, ttl: Duration) -> Result<String, StorageError> {
+    /// A URL that downloads `key` without credentials until `ttl` passes (at most 7 days). With
+    /// `content_disposition`, the response carries that `Content-Disposition` (the signed
+    /// `response-content-disposition` parameter), so that a browser saves the object under a chosen name.
+    pub async fn presign_get(
+        &self,
+        key: &str,
+        ttl: Duration,
+        content_disposition: Option<&str>,
+    ) -> Result<String, StorageError> {
         let secs = u32::try_from(ttl.as_secs()).unwrap_or(u32::MAX).max(1);
-        Ok(self.bucket.presign_get(key, secs, None).await?)
+        let queries = content_disposition
+            .map(|value| HashMap::from([("response-content-disposition".to_owned(), value.to_owned())]));
+        Ok(self.bucket.presign_get(key, secs, queries).await?)
     }
 }
 

@@ -109,7 +109,7 @@ async fn delete_list_and_presign() {
     storage.delete("sources/v").await.unwrap();
     assert_eq!(bucket.keys().await, vec!["archives/w/0.zip".to_owned()]);
     let url = storage
-        .presign_get("archives/w/0.zip", Duration::from_secs(60))
+        .presign_get("archives/w/0.zip", Duration::from_secs(60), None)
         .await
         .unwrap();
     assert!(url.contains("X-Amz-Signature"), "{url}");

@@ -256,6 +256,8 @@ test("the video page: timeline, preview, download the ZIP", async () => {
     page.waitForEvent("download"),
     page.getByRole("link", { name: "Download ZIP" }).click(),
   ]);
+  // The name comes from the archive link's Content-Disposition: the uploaded name, not the object key (`0.zip`).
+  assert.equal(download.suggestedFilename(), "clip-frames.zip");
   const path = join(DOWNLOADS, "frames.zip");
   await download.saveAs(path);
   const entries = Object.keys(unzipSync(readFileSync(path)));

@@ -1,6 +1,15 @@
-//! `fiapx frames` end to end: a generated clip in, a ZIP out; bad input gives a non-zero exit and a message.
+//! The `fiapx` binary as a user runs it: `fiapx frames` end to end (a generated clip in, a ZIP out; bad input gives
+//! a non-zero exit and a message), and `scripts/run.sh` (what `make run` ends with) started twice on one checkout.
 
-use std::process::Command;
+mod common;
+
+use std::net::{Ipv4Addr, TcpListener};
+use std::path::Path;
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+use common::Stack;
+use serde_json::{Value, json};
 
 fn fiapx(args: &[&str]) -> std::process::Output {
     Command::new(env!("CARGO_BIN_EXE_fiapx"))
@@ -77,4 +86,117 @@ fn bad_input_fails_with_a_message_and_leaves_nothing() {
 fn conflicting_selections_are_refused() {
     let out = fiapx(&["frames", "in.mp4", "-o", "out.zip", "--fps", "2", "--count", "3"]);
     assert!(!out.status.success());
+}
+
+/// `scripts/run.sh` (the last step of `make run`) started from the repository root against this test's own
+/// servers, state directory and port.
+struct RunScript {
+    child: Child,
+    base: String,
+}
+
+impl RunScript {
+    fn start(stack: &Stack, state: &Path, port: u16) -> Self {
+        let settings = stack.settings();
+        let root = Path::new(env!("CARGO_MANIFEST_DIR")).join("../..");
+        let base = format!("http://127.0.0.1:{port}");
+        let child = Command::new(root.join("scripts/run.sh"))
+            .arg(env!("CARGO_BIN_EXE_fiapx"))
+            .current_dir(&root)
+            .env("FIAPX_STATE", state)
+            .env("FIAPX_NATS_URL", &settings.nats.url)
+            .env("FIAPX_DATABASE_URL", &settings.database.url)
+            .env("FIAPX__S3__BUCKET", &settings.s3.bucket)
+            .env("FIAPX__HTTP__BIND", format!("127.0.0.1:{port}"))
+            .env("FIAPX__HTTP__PUBLIC_URL", &base)
+            .env("FIAPX__AUTH__ARGON2__MEMORY_KIB", "1024")
+            .env("FIAPX__AUTH__ARGON2__ITERATIONS", "1")
+            .env_remove("FIAPX__AUTH__PRIVATE_KEY")
+            .stdin(Stdio::null())
+            .stdout(Stdio::null())
+            .stderr(Stdio::inherit())
+            .spawn()
+            .expect("scripts/run.sh");
+        Self { child, base }
+    }
+
+    /// Waits until `/healthz` answers 200; panics if the script exits first or after 60 s.
+    async fn healthy(&mut self) {
+        let deadline = Instant::now() + Duration::from_secs(60);
+        loop {
+            if let Some(status) = self.child.try_wait().unwrap() {
+                panic!("scripts/run.sh exited with {status} before serving");
+            }
+            let answer = reqwest::get(format!("{}/healthz", self.base)).await;
+            if answer.is_ok_and(|r| r.status().is_success()) {
+                return;
+            }
+            assert!(Instant::now() < deadline, "{} not healthy after 60 s", self.base);
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+    }
+
+    /// SIGTERM (the script execs the server), then waits for the exit.
+    fn stop(mut self) {
+        let pid = self.child.id().to_string();
+        assert!(
+            Command::new("kill")
+                .args(["-TERM", &pid])
+                .status()
+                .unwrap()
+                .success()
+        );
+        let status = self.child.wait().unwrap();
+        assert!(status.success(), "fiapx serve all stopped with {status}");
+    }
+}
+
+fn free_port() -> u16 {
+    TcpListener::bind((Ipv4Addr::LOCALHOST, 0))
+        .and_then(|listener| listener.local_addr())
+        .map(|addr| addr.port())
+        .unwrap()
+}
+
+#[tokio::test]
+async fn the_run_script_serves_every_time_on_the_same_checkout() {
+    let stack = Stack::new().await;
+    let state = tempfile::tempdir().unwrap();
+    let port = free_port();
+    let client = reqwest::Client::new();
+
+    let mut first = RunScript::start(&stack, state.path(), port);
+    first.healthy().await;
+    let key = std::fs::read(state.path().join("auth/root.key")).expect("the first run makes the key");
+    let registered = client
+        .post(format!("{}/api/v1/auth/register", first.base))
+        .header("content-type", "application/json")
+        .body(
+            json!({"email": "run@example.com", "password": "correct horse battery", "display_name": "Run"})
+                .to_string(),
+        )
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(registered.status(), 201);
+    let session: Value = serde_json::from_str(&registered.text().await.unwrap()).unwrap();
+    let token = session["access_token"].as_str().unwrap().to_owned();
+    first.stop();
+
+    // Again on the same state: migrations already applied, the key already there.
+    let mut second = RunScript::start(&stack, state.path(), port);
+    second.healthy().await;
+    assert_eq!(
+        std::fs::read(state.path().join("auth/root.key")).unwrap(),
+        key,
+        "the second run keeps the key"
+    );
+    let videos = client
+        .get(format!("{}/api/v1/videos", second.base))
+        .bearer_auth(&token)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(videos.status(), 200, "a session of the first run still works");
+    second.stop();
 }

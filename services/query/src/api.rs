@@ -18,7 +18,7 @@ use uuid::Uuid;
 use crate::links::ArchiveLinks;
 use crate::live;
 use crate::state::State;
-use fiapx_domain::VideoStatus;
+use fiapx_domain::{VideoStatus, archive_file_name};
 
 use crate::views::{LiveEvent, TimelineEntryView, TimelineView, VideoPage, VideoView};
 
@@ -188,7 +188,8 @@ impl QueryApi {
         }))
     }
 
-    /// Redirects to the frames archive (a presigned URL valid for a few minutes); 409 `not_ready` until the
+    /// Redirects to the frames archive (a presigned URL valid for a few minutes, whose response names the file
+    /// `<uploaded name without extension>-frames.zip` in its `Content-Disposition`); 409 `not_ready` until the
     /// video is completed.
     #[oai(
         path = "/videos/:id/download",
@@ -208,7 +209,7 @@ impl QueryApi {
         let url = self
             .state
             .links
-            .presign_get(key, self.state.link_ttl)
+            .presign_get(key, self.state.link_ttl, &archive_file_name(&row.file_name))
             .await
             .map_err(ApiError::unavailable)?;
         Ok(Download::Found(url, "no-store".into()))

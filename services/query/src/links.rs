@@ -15,14 +15,25 @@ pub struct LinkError(pub String);
 
 /// Signs GET links to stored objects.
 pub trait ArchiveLinks: Send + Sync + 'static {
-    /// A URL that downloads `key` until `ttl` has passed.
-    fn presign_get<'a>(&'a self, key: &'a str, ttl: Duration) -> BoxFuture<'a, Result<String, LinkError>>;
+    /// A URL that downloads `key` until `ttl` has passed, saved by browsers as `file_name`.
+    fn presign_get<'a>(
+        &'a self,
+        key: &'a str,
+        ttl: Duration,
+        file_name: &'a str,
+    ) -> BoxFuture<'a, Result<String, LinkError>>;
 }
 
 impl ArchiveLinks for fiapx_storage::Storage {
-    fn presign_get<'a>(&'a self, key: &'a str, ttl: Duration) -> BoxFuture<'a, Result<String, LinkError>> {
+    fn presign_get<'a>(
+        &'a self,
+        key: &'a str,
+        ttl: Duration,
+        file_name: &'a str,
+    ) -> BoxFuture<'a, Result<String, LinkError>> {
         Box::pin(async move {
-            fiapx_storage::Storage::presign_get(self, key, ttl)
+            let disposition = fiapx_http::disposition::attachment(file_name);
+            fiapx_storage::Storage::presign_get(self, key, ttl, Some(&disposition))
                 .await
                 .map_err(|e| LinkError(e.to_string()))
         })

@@ -88,9 +88,13 @@ fn user() -> UserId {
 
 impl Fixture {
     async fn upload(&self, owner: UserId) -> VideoId {
+        self.upload_named(owner, "clip.mp4").await
+    }
+
+    async fn upload_named(&self, owner: UserId, file_name: &str) -> VideoId {
         let video = VideoId::from_uuid(Uuid::now_v7());
         self.nats
-            .run(video, register_upload(video, owner, "clip.mp4", 2048, now()))
+            .run(video, register_upload(video, owner, file_name, 2048, now()))
             .await;
         video
     }
@@ -361,7 +365,7 @@ async fn another_owners_video_is_not_found_everywhere() {
 async fn download_is_not_ready_until_completed_then_redirects_to_a_working_link() {
     let f = fixture().await;
     let owner = user();
-    let video = f.upload(owner).await;
+    let video = f.upload_named(owner, "férias de verão.mp4").await;
     f.caught_up().await;
     let path = format!("/api/v1/videos/{video}/download");
     assert_error(f.get(owner, &path).await, StatusCode::CONFLICT, "not_ready").await;
@@ -381,6 +385,12 @@ async fn download_is_not_ready_until_completed_then_redirects_to_a_working_link(
     assert!(location.contains("X-Amz-Signature"), "{location}");
     let downloaded = reqwest::get(&location).await.unwrap();
     assert_eq!(downloaded.status(), reqwest::StatusCode::OK);
+    // Saved under the uploaded name (RFC 6266: an ASCII fallback and the UTF-8 form), not as `0.zip`.
+    assert_eq!(
+        downloaded.headers()["content-disposition"],
+        "attachment; filename=\"f_rias de ver_o-frames.zip\"; \
+         filename*=UTF-8''f%C3%A9rias%20de%20ver%C3%A3o-frames.zip"
+    );
     assert_eq!(downloaded.bytes().await.unwrap().as_ref(), content.as_slice());
 }
 

@@ -6,7 +6,7 @@ use std::io;
 use std::pin::Pin;
 use std::task::{Context, Poll};
 
-use fiapx_domain::{Command, ExtractionSpec, SourceObject, UserId, VideoId};
+use fiapx_domain::{Command, ExtractionSpec, FALLBACK_FILE_NAME, SourceObject, UserId, VideoId};
 use fiapx_http::{ApiError, SpecForm};
 use fiapx_nats::{AppendError, CommandHandler, HandleError, LoadError, Metadata};
 use fiapx_storage::{PutError, PutOptions, Storage, source_key};
@@ -324,31 +324,19 @@ pub async fn read_head<R: AsyncRead + Unpin>(reader: &mut R, len: usize) -> io::
     Ok(head)
 }
 
-/// The file name from `X-Fiapx-Filename` (percent-encoded UTF-8) or a multipart part: the last path component,
-/// control characters removed, at most 255 bytes; `video` when nothing usable is left.
+/// The file name from `X-Fiapx-Filename` (percent-encoded UTF-8) or a multipart part, cleaned by the domain's rules
+/// ([`fiapx_domain::clean_file_name`]); `video` without one.
 pub fn clean_file_name(raw: Option<&str>, percent_encoded: bool) -> Result<String, &'static str> {
     let Some(raw) = raw else {
-        return Ok("video".into());
+        return Ok(FALLBACK_FILE_NAME.into());
     };
-    let decoded = if percent_encoded {
-        percent_encoding::percent_decode_str(raw)
-            .decode_utf8()
-            .map_err(|_| "X-Fiapx-Filename must be percent-encoded UTF-8")?
-            .into_owned()
-    } else {
-        raw.to_owned()
-    };
-    let base = decoded.rsplit(['/', '\\']).next().unwrap_or("");
-    let mut name: String = base.chars().filter(|c| !c.is_control()).collect();
-    let name_trimmed = name.trim();
-    if name_trimmed.is_empty() || name_trimmed == "." || name_trimmed == ".." {
-        return Ok("video".into());
+    if !percent_encoded {
+        return Ok(fiapx_domain::clean_file_name(raw));
     }
-    name = name_trimmed.to_owned();
-    while name.len() > 255 {
-        name.pop();
-    }
-    Ok(name)
+    let decoded = percent_encoding::percent_decode_str(raw)
+        .decode_utf8()
+        .map_err(|_| "X-Fiapx-Filename must be percent-encoded UTF-8")?;
+    Ok(fiapx_domain::clean_file_name(&decoded))
 }
 
 #[cfg(test)]
@@ -397,5 +385,10 @@ mod tests {
         assert_eq!(clean_file_name(Some("%2F"), true).unwrap(), "video");
         assert!(clean_file_name(Some("%FF%FE"), true).is_err());
         assert_eq!(clean_file_name(Some(&"é".repeat(200)), false).unwrap().len(), 254);
+        assert_eq!(
+            clean_file_name(Some("clip%E2%80%AE4pm.exe"), true).unwrap(),
+            "clip4pm.exe",
+            "a right-to-left override is not kept"
+        );
     }
 }

@@ -75,7 +75,8 @@ export interface paths {
             cookie?: never;
         };
         /**
-         * Redirects to the frames archive (a presigned URL valid for a few minutes); 409 `not_ready` until the
+         * Redirects to the frames archive (a presigned URL valid for a few minutes, whose response names the file
+         *     `<uploaded name without extension>-frames.zip` in its `Content-Disposition`); 409 `not_ready` until the
          *     video is completed.
          */
         get: operations["downloadVideoFrames"];

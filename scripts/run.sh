@@ -1,0 +1,38 @@
+#!/usr/bin/env bash
+# Runs FIAP X from a built `fiapx` binary, the way `make run` does, as often as you like on the same checkout:
+# applies the migrations (a no-op when they are applied), makes the token signing key only when it is missing
+# (so that sessions and share links survive a restart), then runs every service in the foreground (Ctrl-C stops it).
+#
+#   scripts/run.sh BINARY
+#
+# The stack's addresses come from the environment (`make run` exports .state/env). FIAPX_STATE is the state
+# directory (default .state; the key is FIAPX_STATE/auth/root.key); FIAPX__HTTP__BIND and FIAPX__HTTP__PUBLIC_URL
+# move the server off http://127.0.0.1:8080. services/fiapx/tests/cli.rs runs this script twice in a row.
+set -euo pipefail
+
+(($# == 1)) || {
+  echo "usage: scripts/run.sh BINARY (e.g. target/release/fiapx)" >&2
+  exit 2
+}
+bin=$1
+[[ -x $bin ]] || {
+  echo "scripts/run.sh: $bin is not an executable (build it first: cargo build --release -p fiapx)" >&2
+  exit 2
+}
+state=${FIAPX_STATE:-.state}
+key=$state/auth/root.key
+url=${FIAPX__HTTP__PUBLIC_URL:-http://${FIAPX__HTTP__BIND:-127.0.0.1:8080}}
+
+"$bin" migrate
+if [[ ! -f $key ]]; then
+  "$bin" keys generate --out "$key" >/dev/null
+fi
+
+echo
+echo "FIAP X: open $url in a browser (API docs $url/api/docs, metrics $url/metrics)"
+echo "API:   POST /api/v1/auth/register or /auth/login, then send 'Authorization: Bearer <access_token>' (see README)"
+echo "Mail:  what the notifier sends lands in $state/logs/smtp.log and $state/mail/*.eml (loopback http webhooks allowed)"
+echo
+
+export FIAPX__AUTH__PRIVATE_KEY_FILE="$key" FIAPX__NOTIFIER__ALLOW_INSECURE_WEBHOOKS=true
+exec "$bin" serve all
