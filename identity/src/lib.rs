@@ -17,6 +17,7 @@ pub use biscuit_auth::PublicKey;
 pub use key_file::{KeyLoadError, KeySource, generate_key_file};
 pub use revocation::{RevocationError, Revocations, Revoked};
 pub use token::{
-    KeyError, Operation, Principal, RootKey, TokenError, VerifiedToken, public_key_from_hex, seconds_until,
+    KeyError, MintedShare, Operation, Principal, RootKey, TokenError, VerifiedToken, public_key_from_hex,
+    seconds_until,
 };
 pub use verifier::TokenVerifier;

@@ -53,10 +53,57 @@ impl Revoked<'_> {
     }
 }
 
+/// One revocation: it holds until `until` (unix seconds); with `issued_before`, only for tokens minted before
+/// that second. Stored in the bucket as `<until>` or `<until> <issued_before>`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+struct Entry {
+    until: u64,
+    issued_before: Option<u64>,
+}
+
+impl Entry {
+    /// A stored value; an unreadable one revokes everything, forever (fail closed).
+    fn parse(value: &[u8]) -> Self {
+        let text = std::str::from_utf8(value).unwrap_or("");
+        let mut numbers = text.split(' ').map(|part| part.parse::<u64>());
+        match (numbers.next(), numbers.next(), numbers.next()) {
+            (Some(Ok(until)), None, None) => Self {
+                until,
+                issued_before: None,
+            },
+            (Some(Ok(until)), Some(Ok(before)), None) => Self {
+                until,
+                issued_before: Some(before),
+            },
+            _ => Self {
+                until: u64::MAX,
+                issued_before: None,
+            },
+        }
+    }
+
+    fn render(self) -> String {
+        match self.issued_before {
+            None => self.until.to_string(),
+            Some(before) => format!("{} {before}", self.until),
+        }
+    }
+
+    fn covers(self, issued: u64, now: u64) -> bool {
+        self.until >= now && self.issued_before.is_none_or(|before| issued < before)
+    }
+}
+
+fn unix_secs(time: SystemTime) -> u64 {
+    time.duration_since(UNIX_EPOCH)
+        .unwrap_or(Duration::ZERO)
+        .as_secs()
+}
+
 /// The in-memory revocation set, fed by the KV bucket (or empty, for tests without NATS).
 #[derive(Clone, Default)]
 pub struct Revocations {
-    set: Arc<RwLock<HashMap<String, u64>>>,
+    set: Arc<RwLock<HashMap<String, Entry>>>,
     store: Option<kv::Store>,
 }
 
@@ -72,10 +119,7 @@ impl std::fmt::Debug for Revocations {
 }
 
 fn unix_now() -> u64 {
-    SystemTime::now()
-        .duration_since(UNIX_EPOCH)
-        .unwrap_or(Duration::ZERO)
-        .as_secs()
+    unix_secs(SystemTime::now())
 }
 
 impl Revocations {
@@ -176,11 +220,7 @@ impl Revocations {
         let Ok(mut set) = self.set.write() else { return };
         match entry.operation {
             kv::Operation::Put => {
-                let until = std::str::from_utf8(&entry.value)
-                    .ok()
-                    .and_then(|text| text.parse().ok())
-                    .unwrap_or(u64::MAX);
-                set.insert(entry.key.clone(), until);
+                set.insert(entry.key.clone(), Entry::parse(&entry.value));
                 metrics::counter!("fiapx_revocations_seen_total").increment(1);
             }
             kv::Operation::Delete | kv::Operation::Purge => {
@@ -189,7 +229,7 @@ impl Revocations {
         }
         if set.len() % 1024 == 0 {
             let now = unix_now();
-            set.retain(|_, until| *until >= now);
+            set.retain(|_, entry| entry.until >= now);
         }
     }
 
@@ -203,43 +243,104 @@ impl Revocations {
         self.len() == 0
     }
 
-    /// Whether `what` is revoked.
-    pub fn is_revoked(&self, what: Revoked<'_>) -> bool {
+    /// Whether `what` is revoked for a token minted at `issued`.
+    pub fn is_revoked(&self, what: Revoked<'_>, issued: SystemTime) -> bool {
+        let (issued, now) = (unix_secs(issued), unix_now());
         self.set
             .read()
-            .map(|set| set.get(&what.key()).is_some_and(|until| *until >= unix_now()))
+            .map(|set| {
+                set.get(&what.key())
+                    .is_some_and(|entry| entry.covers(issued, now))
+            })
             .unwrap_or(true)
     }
 
     /// Records a revocation that matters until `until`: in the bucket (every replica) and here (at once).
     pub async fn revoke(&self, what: Revoked<'_>, until: SystemTime) -> Result<(), RevocationError> {
-        let until = until
-            .duration_since(UNIX_EPOCH)
-            .unwrap_or(Duration::ZERO)
-            .as_secs();
+        self.put(
+            what,
+            Entry {
+                until: unix_secs(until),
+                issued_before: None,
+            },
+        )
+        .await
+    }
+
+    /// Revokes, until `until`, only the tokens of `what` minted before `issued_before`: a re-enabled account keeps
+    /// its old tokens and shares revoked while new sign-ins work.
+    pub async fn revoke_issued_before(
+        &self,
+        what: Revoked<'_>,
+        issued_before: SystemTime,
+        until: SystemTime,
+    ) -> Result<(), RevocationError> {
+        self.put(
+            what,
+            Entry {
+                until: unix_secs(until),
+                issued_before: Some(unix_secs(issued_before)),
+            },
+        )
+        .await
+    }
+
+    async fn put(&self, what: Revoked<'_>, entry: Entry) -> Result<(), RevocationError> {
         if let Some(store) = &self.store {
             store
-                .put(what.key(), until.to_string().into())
+                .put(what.key(), entry.render().into())
                 .await
                 .map_err(|e| RevocationError::Put(e.to_string()))?;
         }
         if let Ok(mut set) = self.set.write() {
-            set.insert(what.key(), until);
+            set.insert(what.key(), entry);
         }
         Ok(())
     }
+}
 
-    /// Lifts a revocation (re-enabling a user).
-    pub async fn lift(&self, what: Revoked<'_>) -> Result<(), RevocationError> {
-        if let Some(store) = &self.store {
-            store
-                .delete(what.key())
-                .await
-                .map_err(|e| RevocationError::Put(e.to_string()))?;
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn entries_round_trip_and_unreadable_ones_revoke_everything() {
+        for entry in [
+            Entry {
+                until: 10,
+                issued_before: None,
+            },
+            Entry {
+                until: 10,
+                issued_before: Some(5),
+            },
+        ] {
+            assert_eq!(Entry::parse(entry.render().as_bytes()), entry);
         }
-        if let Ok(mut set) = self.set.write() {
-            set.remove(&what.key());
+        for garbage in [&b""[..], b"x", b"1 2 3", b"\xff"] {
+            assert_eq!(
+                Entry::parse(garbage),
+                Entry {
+                    until: u64::MAX,
+                    issued_before: None
+                }
+            );
         }
-        Ok(())
+    }
+
+    #[test]
+    fn an_issued_before_entry_covers_only_older_tokens_until_it_ends() {
+        let entry = Entry {
+            until: 100,
+            issued_before: Some(50),
+        };
+        assert!(entry.covers(49, 60));
+        assert!(!entry.covers(50, 60), "minted at or after the cut-off");
+        assert!(!entry.covers(49, 101), "ended");
+        let all = Entry {
+            until: 100,
+            issued_before: None,
+        };
+        assert!(all.covers(99, 60) && all.covers(0, 100));
     }
 }

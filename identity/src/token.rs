@@ -1,10 +1,14 @@
 //! The FIAP X access token format (biscuit, Ed25519) and its offline verification.
 //!
 //! Two kinds of token share one format and one verifier:
-//! - a **user** token (minted at login/refresh) whose authority block says `user(<id>)`, `session(<family>)` and
-//!   `expires(<t>)` with a matching time check: it may do anything its user may;
+//! - a **user** token (minted at login/refresh) whose authority block says `user(<id>)`, `session(<family>)`,
+//!   `issued(<t>)` and `expires(<t>)` with a matching time check: it may do anything its user may;
 //! - a **share** token (minted by `POST /videos/{id}/shares`) whose authority block says `share(<video>)`,
-//!   `owner(<user>)`, `expires(<t>)` and checks that the request reads that one video before that time.
+//!   `owner(<user>)`, `issued(<t>)`, `expires(<t>)` and checks that the request reads that one video before that
+//!   time.
+//!
+//! `issued` lets a user's revocation cover only what was minted before it (re-enabling an account does not revive
+//! its old tokens); a token without it (minted before the fact existed) counts as issued at the epoch.
 //!
 //! Only facts of the authority block (signed with the root key) count: a holder may append blocks to narrow a
 //! token, but the authorizer trusts no fact from an appended block, so appending `user(...)` or `share(...)`
@@ -62,10 +66,12 @@ impl RootKey {
     pub fn mint_user(&self, user: UserId, session: Uuid, expires: SystemTime) -> Result<String, TokenError> {
         let user = user.to_string();
         let session = session.to_string();
+        let issued = SystemTime::now();
         biscuit!(
             r#"
             user({user});
             session({session});
+            issued({issued});
             expires({expires});
             check if time($time), $time <= {expires};
             "#
@@ -75,19 +81,22 @@ impl RootKey {
         .map_err(|_| TokenError::Mint)
     }
 
-    /// Mints a share token: read-only access to `video` (owned by `owner`) until `expires`.
+    /// Mints a share token: read-only access to `video` (owned by `owner`) until `expires`. Returns the token
+    /// and the revocation id of its authority block (hex), which is what revokes this one token.
     pub fn mint_share(
         &self,
         owner: UserId,
         video: VideoId,
         expires: SystemTime,
-    ) -> Result<String, TokenError> {
+    ) -> Result<MintedShare, TokenError> {
         let owner = owner.to_string();
         let video = video.to_string();
-        biscuit!(
+        let issued = SystemTime::now();
+        let token = biscuit!(
             r#"
             share({video});
             owner({owner});
+            issued({issued});
             expires({expires});
             check if time($time), $time <= {expires};
             check if video($v), $v == {video};
@@ -95,8 +104,33 @@ impl RootKey {
             "#
         )
         .build(&self.0)
-        .and_then(|token| token.to_base64())
-        .map_err(|_| TokenError::Mint)
+        .map_err(|_| TokenError::Mint)?;
+        let revocation_id = token
+            .revocation_identifiers()
+            .first()
+            .map(hex::encode)
+            .ok_or(TokenError::Mint)?;
+        Ok(MintedShare {
+            token: token.to_base64().map_err(|_| TokenError::Mint)?,
+            revocation_id,
+        })
+    }
+}
+
+/// A freshly minted share token.
+pub struct MintedShare {
+    /// The token (base64), shown to the owner once.
+    pub token: String,
+    /// Hex revocation id of its authority block: `Revoked::Token(revocation_id)` stops it.
+    pub revocation_id: String,
+}
+
+impl fmt::Debug for MintedShare {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        // Never the token itself.
+        f.debug_struct("MintedShare")
+            .field("revocation_id", &self.revocation_id)
+            .finish_non_exhaustive()
     }
 }
 
@@ -183,6 +217,7 @@ impl Operation {
 pub struct VerifiedToken {
     token: Biscuit,
     principal: Principal,
+    issued: SystemTime,
     expires: SystemTime,
     revocation_ids: Vec<String>,
 }
@@ -227,6 +262,14 @@ impl VerifiedToken {
         let [(expires,)] = expires.as_slice() else {
             return Err(TokenError::Invalid);
         };
+        let issued: Vec<(SystemTime,)> = reader
+            .query("data($i) <- issued($i)")
+            .map_err(|_| TokenError::Invalid)?;
+        let issued = match issued.as_slice() {
+            [] => SystemTime::UNIX_EPOCH,
+            [(issued,)] => *issued,
+            _ => return Err(TokenError::Invalid),
+        };
         let principal = match (user, session, share, owner) {
             (Some(user), Some(session), None, None) => Principal::User {
                 user: UserId::from_uuid(user),
@@ -242,6 +285,7 @@ impl VerifiedToken {
         Ok(Self {
             token,
             principal,
+            issued,
             expires: *expires,
             revocation_ids,
         })
@@ -250,6 +294,11 @@ impl VerifiedToken {
     /// Who the token speaks for.
     pub const fn principal(&self) -> Principal {
         self.principal
+    }
+
+    /// When it was minted (the epoch for tokens minted before `issued` existed).
+    pub const fn issued(&self) -> SystemTime {
+        self.issued
     }
 
     /// When it stops working.
@@ -389,7 +438,7 @@ mod tests {
     fn a_share_token_reads_its_video_only() {
         let root = RootKey::generate();
         let (owner, video, other) = ids();
-        let token = root.mint_share(owner, video, later(60)).unwrap();
+        let token = root.mint_share(owner, video, later(60)).unwrap().token;
         let verified = VerifiedToken::parse(&token, root.public()).unwrap();
         let now = SystemTime::now();
         assert_eq!(
@@ -413,7 +462,7 @@ mod tests {
     fn blocks_appended_by_the_holder_grant_nothing() {
         let root = RootKey::generate();
         let (owner, video, other) = ids();
-        let token = root.mint_share(owner, video, later(60)).unwrap();
+        let token = root.mint_share(owner, video, later(60)).unwrap().token;
         let parsed = Biscuit::from_base64(&token, root.public()).unwrap();
         let (someone, other_text) = (owner.to_string(), other.to_string());
         let widened = parsed

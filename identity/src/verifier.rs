@@ -28,27 +28,33 @@ impl TokenVerifier {
     /// Verifies `token` now: signature, expiry, revocation of its blocks, session and user.
     pub fn verify(&self, token: &str) -> Result<VerifiedToken, TokenError> {
         let verified = VerifiedToken::parse(token, self.public)?;
+        self.check(&verified)?;
+        Ok(verified)
+    }
+
+    /// Checks an already verified token again, now: expiry and revocations (a long-lived request, such as a
+    /// live stream, calls this while it is open).
+    pub fn check(&self, verified: &VerifiedToken) -> Result<(), TokenError> {
         if verified.is_expired_at(SystemTime::now()) {
             return Err(TokenError::Expired);
         }
+        let issued = verified.issued();
+        let revoked = |what| self.revocations.is_revoked(what, issued);
         let revoked = verified
             .revocation_ids()
             .iter()
-            .any(|id| self.revocations.is_revoked(Revoked::Token(id)))
+            .any(|id| revoked(Revoked::Token(id)))
             || match verified.principal() {
                 Principal::User { user, session } => {
-                    self.revocations.is_revoked(Revoked::Session(session))
-                        || self.revocations.is_revoked(Revoked::User(*user.as_uuid()))
+                    revoked(Revoked::Session(session)) || revoked(Revoked::User(*user.as_uuid()))
                 }
-                Principal::Share { owner, .. } => {
-                    self.revocations.is_revoked(Revoked::User(*owner.as_uuid()))
-                }
+                Principal::Share { owner, .. } => revoked(Revoked::User(*owner.as_uuid())),
             };
         if revoked {
             metrics::counter!("fiapx_auth_rejected_total", "reason" => "revoked").increment(1);
             return Err(TokenError::Revoked);
         }
-        Ok(verified)
+        Ok(())
     }
 }
 
@@ -60,7 +66,7 @@ mod tests {
     use uuid::Uuid;
 
     use super::*;
-    use crate::token::RootKey;
+    use crate::token::{RootKey, VerifiedToken};
 
     #[tokio::test]
     async fn revoking_a_session_or_the_owner_stops_its_tokens() {
@@ -73,7 +79,8 @@ mod tests {
         let token = root.mint_user(user, session, later).unwrap();
         let share = root
             .mint_share(user, VideoId::from_uuid(Uuid::now_v7()), later)
-            .unwrap();
+            .unwrap()
+            .token;
         assert!(verifier.verify(&token).is_ok());
         assert!(verifier.verify(&share).is_ok());
         revocations
@@ -95,5 +102,65 @@ mod tests {
             .unwrap();
         assert_eq!(verifier.verify(&expired).unwrap_err(), TokenError::Expired);
         assert_eq!(verifier.verify("garbage").unwrap_err(), TokenError::Invalid);
+    }
+
+    #[tokio::test]
+    async fn one_share_is_revoked_by_its_revocation_id() {
+        let root = RootKey::generate();
+        let revocations = Revocations::default();
+        let verifier = TokenVerifier::new(root.public(), revocations.clone());
+        let later = SystemTime::now() + Duration::from_secs(60);
+        let user = UserId::from_uuid(Uuid::now_v7());
+        let video = VideoId::from_uuid(Uuid::now_v7());
+        let first = root.mint_share(user, video, later).unwrap();
+        let second = root.mint_share(user, video, later).unwrap();
+        let parsed = verifier.verify(&first.token).unwrap();
+        assert_eq!(
+            parsed.revocation_ids(),
+            std::slice::from_ref(&first.revocation_id)
+        );
+        revocations
+            .revoke(Revoked::Token(&first.revocation_id), later)
+            .await
+            .unwrap();
+        assert_eq!(verifier.check(&parsed).unwrap_err(), TokenError::Revoked);
+        assert!(
+            verifier.verify(&second.token).is_ok(),
+            "the other share still works"
+        );
+    }
+
+    #[tokio::test]
+    async fn a_user_revoked_before_a_time_keeps_older_tokens_out_and_lets_newer_ones_in() {
+        let root = RootKey::generate();
+        let revocations = Revocations::default();
+        let verifier = TokenVerifier::new(root.public(), revocations.clone());
+        let later = SystemTime::now() + Duration::from_secs(60);
+        let user = UserId::from_uuid(Uuid::now_v7());
+        let old = root.mint_user(user, Uuid::now_v7(), later).unwrap();
+        let old_share = root
+            .mint_share(user, VideoId::from_uuid(Uuid::now_v7()), later)
+            .unwrap()
+            .token;
+        // Cut-offs are whole seconds: two seconds from now covers every token minted so far.
+        revocations
+            .revoke_issued_before(
+                Revoked::User(*user.as_uuid()),
+                SystemTime::now() + Duration::from_secs(2),
+                later,
+            )
+            .await
+            .unwrap();
+        assert_eq!(verifier.verify(&old).unwrap_err(), TokenError::Revoked);
+        assert_eq!(verifier.verify(&old_share).unwrap_err(), TokenError::Revoked);
+        // A cut-off at the second they were minted covers none of them: minted at or after it, they work.
+        let issued = VerifiedToken::parse(&old, root.public()).unwrap().issued();
+        assert!(issued > SystemTime::UNIX_EPOCH);
+        revocations
+            .revoke_issued_before(Revoked::User(*user.as_uuid()), issued, later)
+            .await
+            .unwrap();
+        assert!(verifier.verify(&old).is_ok());
+        assert!(verifier.verify(&old_share).is_ok());
     }
 }

@@ -11,15 +11,15 @@ use fiapx_identity::{Revocations, Revoked, RootKey, TokenError};
 use rand::RngCore as _;
 use sea_orm::sea_query::Expr;
 use sea_orm::{
-    ActiveModelTrait, ColumnTrait, DatabaseConnection, DbErr, EntityTrait, QueryFilter, QueryOrder, Set,
-    SqlErr, TransactionTrait,
+    ActiveModelTrait, ColumnTrait, DatabaseConnection, DbErr, EntityTrait, QueryFilter, QueryOrder,
+    QuerySelect, Set, SqlErr, TransactionTrait,
 };
 use sha2::{Digest as _, Sha256};
 use time::OffsetDateTime;
 use tracing::{info, warn};
 use uuid::Uuid;
 
-use crate::entity::{refresh_token, user};
+use crate::entity::{refresh_token, share, user};
 use crate::password::{PasswordPolicyError, Passwords, check_policy};
 use crate::settings::AuthSettings;
 
@@ -450,23 +450,91 @@ impl Accounts {
                 .await?;
             info!(user.id = %found.id, "account disabled");
         } else {
-            self.revocations.lift(key).await?;
+            // Not lifted: what was minted before now (sessions, shares) stays revoked; new sign-ins work.
+            let longest = self
+                .settings
+                .access_ttl_secs
+                .max(self.settings.max_share_ttl_secs);
+            let now = SystemTime::now();
+            self.revocations
+                .revoke_issued_before(key, now, now + Duration::from_secs(longest))
+                .await?;
             info!(user.id = %found.id, "account enabled");
         }
         Ok(updated)
     }
 
-    /// Mints a share token for `video` of `owner`, valid for `ttl` (at most `max_share_ttl_secs`).
-    pub fn share(
+    /// Mints a share token for `video` of `owner`, valid for `ttl` (at most `max_share_ttl_secs`), and records
+    /// it (without the token) so that the owner can list and revoke it. Returns the record and the token.
+    pub async fn share(
         &self,
         owner: UserId,
         video: fiapx_domain::VideoId,
         ttl: Duration,
-    ) -> Result<(String, OffsetDateTime), AuthError> {
+    ) -> Result<(share::Model, String), AuthError> {
         let root = self.root()?;
-        let expires_at = OffsetDateTime::now_utc() + ttl;
-        let token = root.mint_share(owner, video, to_system(expires_at))?;
-        Ok((token, expires_at))
+        let now = OffsetDateTime::now_utc();
+        let expires_at = now + ttl;
+        let minted = root.mint_share(owner, video, to_system(expires_at))?;
+        let record = share::ActiveModel {
+            id: Set(Uuid::now_v7()),
+            video_id: Set(*video.as_uuid()),
+            owner_id: Set(*owner.as_uuid()),
+            revocation_id: Set(minted.revocation_id),
+            expires_at: Set(expires_at),
+            created_at: Set(now),
+            revoked_at: Set(None),
+        }
+        .insert(&self.db)
+        .await?;
+        Ok((record, minted.token))
+    }
+
+    /// The shares of `video` of `owner`, newest first (revoked and expired ones included, at most `limit`).
+    pub async fn shares(
+        &self,
+        owner: UserId,
+        video: fiapx_domain::VideoId,
+        limit: u64,
+    ) -> Result<Vec<share::Model>, AuthError> {
+        Ok(share::Entity::find()
+            .filter(share::Column::VideoId.eq(*video.as_uuid()))
+            .filter(share::Column::OwnerId.eq(*owner.as_uuid()))
+            .order_by_desc(share::Column::CreatedAt)
+            .limit(limit)
+            .all(&self.db)
+            .await?)
+    }
+
+    /// Revokes one share of `video` of `owner`: its token stops working in every service at once (the revocation
+    /// bucket). Revoking it again changes nothing. `None` when there is no such share.
+    pub async fn revoke_share(
+        &self,
+        owner: UserId,
+        video: fiapx_domain::VideoId,
+        id: Uuid,
+    ) -> Result<Option<share::Model>, AuthError> {
+        let Some(found) = share::Entity::find_by_id(id)
+            .filter(share::Column::VideoId.eq(*video.as_uuid()))
+            .filter(share::Column::OwnerId.eq(*owner.as_uuid()))
+            .one(&self.db)
+            .await?
+        else {
+            return Ok(None);
+        };
+        // The revocation first: if the row update fails after it, the share is revoked and shows as active until
+        // the owner revokes it again, never the other way round.
+        self.revocations
+            .revoke(Revoked::Token(&found.revocation_id), to_system(found.expires_at))
+            .await?;
+        if found.revoked_at.is_some() {
+            return Ok(Some(found));
+        }
+        let mut active: share::ActiveModel = found.into();
+        active.revoked_at = Set(Some(OffsetDateTime::now_utc()));
+        let updated = active.update(&self.db).await?;
+        info!(share.id = %id, video.id = %video, owner.id = %owner, "share revoked");
+        Ok(Some(updated))
     }
 }
 

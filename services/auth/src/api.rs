@@ -4,7 +4,7 @@ use std::net::IpAddr;
 use std::sync::Arc;
 use std::time::Duration;
 
-use fiapx_domain::{VideoId, VideoStatus};
+use fiapx_domain::{UserId, VideoId, VideoStatus};
 use fiapx_http::{ApiError, ErrorCode, Owner};
 use fiapx_projections::entity::video;
 use poem::Request;
@@ -17,7 +17,7 @@ use tracing::info;
 use uuid::Uuid;
 
 use crate::accounts::{Accounts, AuthError, IssuedSession, NewAccount};
-use crate::entity::user;
+use crate::entity::{share, user};
 use crate::limits::Limits;
 
 #[derive(Tags)]
@@ -128,9 +128,11 @@ pub struct ShareRequest {
     pub expires_in_secs: u64,
 }
 
-/// A read-only share of one video.
+/// A read-only share of one video, as created: the only time its token is shown.
 #[derive(Object)]
 pub struct Share {
+    /// The share's id (to revoke it: `DELETE /videos/{id}/shares/{share_id}`).
+    pub id: Uuid,
     /// The video.
     pub video_id: Uuid,
     /// A token that only reads this video (`GET /videos/{id}`, `/timeline`, `/events`, `/download`), as a bearer
@@ -141,6 +143,46 @@ pub struct Share {
     /// The download link with the token in it.
     pub download_path: String,
 }
+
+/// A share link as listed: everything but the token, which is shown once, when it is created.
+#[derive(Debug, Object)]
+pub struct ShareView {
+    /// The share's id.
+    pub id: Uuid,
+    /// The video.
+    pub video_id: Uuid,
+    /// When it was created.
+    pub created_at: OffsetDateTime,
+    /// When its token stops working.
+    pub expires_at: OffsetDateTime,
+    /// When its owner revoked it.
+    pub revoked_at: Option<OffsetDateTime>,
+    /// Whether its token works now (neither revoked nor expired).
+    pub active: bool,
+}
+
+impl From<&share::Model> for ShareView {
+    fn from(row: &share::Model) -> Self {
+        Self {
+            id: row.id,
+            video_id: row.video_id,
+            created_at: row.created_at,
+            expires_at: row.expires_at,
+            revoked_at: row.revoked_at,
+            active: row.revoked_at.is_none() && row.expires_at > OffsetDateTime::now_utc(),
+        }
+    }
+}
+
+/// A video's share links, newest first (the latest 100).
+#[derive(Debug, Object)]
+pub struct ShareList {
+    /// The shares.
+    pub items: Vec<ShareView>,
+}
+
+/// Most shares listed for one video.
+const MAX_LISTED_SHARES: u64 = 100;
 
 #[derive(ApiResponse)]
 enum Created<T: poem_openapi::types::ToJSON> {
@@ -184,6 +226,19 @@ impl AuthApi {
         });
         Self { accounts, limits }
     }
+
+    /// `id` as a video of `owner` that the read model shows and that is not deleted; 404 otherwise.
+    async fn own_video(&self, owner: UserId, id: Uuid) -> Result<VideoId, ApiError> {
+        let visible = video::Entity::find_by_id(id)
+            .filter(video::Column::OwnerId.eq(*owner.as_uuid()))
+            .filter(video::Column::Status.ne(VideoStatus::Deleted.as_str()))
+            .one(self.accounts.db())
+            .await
+            .map_err(ApiError::from)?;
+        visible
+            .map(|_| VideoId::from_uuid(id))
+            .ok_or_else(|| ApiError::not_found("video"))
+    }
 }
 
 /// Passwords and tokens never appear in `Debug` output (and so never in a log line that formats these).
@@ -208,7 +263,11 @@ redacted_debug!(
         refresh_expires_at,
         user
     },
-    Share { video_id, expires_at },
+    Share {
+        id,
+        video_id,
+        expires_at
+    },
 );
 
 fn client_ip(request: &Request) -> Option<IpAddr> {
@@ -368,31 +427,69 @@ impl AuthApi {
                 "expires_in_secs must be at most {max}"
             )));
         }
-        let visible = video::Entity::find_by_id(id.0)
-            .filter(video::Column::OwnerId.eq(*owner.as_uuid()))
-            .filter(video::Column::Status.ne(VideoStatus::Deleted.as_str()))
-            .one(self.accounts.db())
-            .await
-            .map_err(ApiError::from)?;
-        if visible.is_none() {
-            return Err(ApiError::not_found("video"));
-        }
-        let (token, expires_at) = self
+        let video = self.own_video(owner, id.0).await?;
+        let (record, token) = self
             .accounts
-            .share(
-                owner,
-                VideoId::from_uuid(id.0),
-                Duration::from_secs(body.0.expires_in_secs),
-            )
+            .share(owner, video, Duration::from_secs(body.0.expires_in_secs))
+            .await
             .map_err(auth_error)?;
-        info!(video.id = %id.0, owner.id = %owner, share.expires_at = %expires_at, "share created");
+        info!(video.id = %id.0, owner.id = %owner, share.id = %record.id, share.expires_at = %record.expires_at, "share created");
         let download_path = format!("/api/v1/videos/{}/download?access_token={}", id.0, token);
         Ok(Created::Created(Json(Share {
+            id: record.id,
             video_id: id.0,
             token,
-            expires_at,
+            expires_at: record.expires_at,
             download_path,
         })))
+    }
+
+    /// List a video's share links
+    ///
+    /// Newest first, revoked and expired ones included (the latest 100); tokens are not shown again.
+    #[oai(
+        path = "/videos/:id/shares",
+        method = "get",
+        operation_id = "listVideoShares",
+        tag = "AuthTags::Sharing"
+    )]
+    async fn shares(&self, owner: Owner, id: Path<Uuid>) -> Result<Json<ShareList>, ApiError> {
+        let owner = owner.writer_of(id.0)?;
+        let video = self.own_video(owner, id.0).await?;
+        let rows = self
+            .accounts
+            .shares(owner, video, MAX_LISTED_SHARES)
+            .await
+            .map_err(auth_error)?;
+        Ok(Json(ShareList {
+            items: rows.iter().map(ShareView::from).collect(),
+        }))
+    }
+
+    /// Revoke a share link
+    ///
+    /// Its token stops working at once everywhere, also for live streams it has open. Revoking it again is not
+    /// an error; an unknown share is 404.
+    #[oai(
+        path = "/videos/:id/shares/:share_id",
+        method = "delete",
+        operation_id = "revokeVideoShare",
+        tag = "AuthTags::Sharing"
+    )]
+    async fn revoke_share(
+        &self,
+        owner: Owner,
+        id: Path<Uuid>,
+        share_id: Path<Uuid>,
+    ) -> Result<NoContent, ApiError> {
+        let owner = owner.writer_of(id.0)?;
+        let video = self.own_video(owner, id.0).await?;
+        self.accounts
+            .revoke_share(owner, video, share_id.0)
+            .await
+            .map_err(auth_error)?
+            .ok_or_else(|| ApiError::not_found("share"))?;
+        Ok(NoContent::Done)
     }
 }
 
@@ -416,6 +513,7 @@ mod tests {
             refresh_token: "rt_secret-refresh".into(),
         };
         let share = Share {
+            id: Uuid::nil(),
             video_id: Uuid::nil(),
             token: "secret-share-token".into(),
             expires_at: OffsetDateTime::UNIX_EPOCH,

@@ -487,7 +487,8 @@ async fn someone_elses_video_is_404_on_every_endpoint_and_shares_read_one_video_
             VideoId::from_uuid(video),
             SystemTime::now() + Duration::from_secs(3),
         )
-        .unwrap();
+        .unwrap()
+        .token;
     let path = format!("/api/v1/videos/{video}");
     assert_eq!(
         app.call("GET", &path, Some(&short), None).await.status,
@@ -718,10 +719,135 @@ async fn operators_add_list_and_disable_users_with_the_cli() {
     assert!(fiapx_cli(&stack, &["users", "list"], None).contains("\tdisabled\t"));
 
     fiapx_cli(&stack, &["users", "enable", "op@example.com"], None);
+    let again = app.login("op@example.com", "correct horse battery").await;
+    assert_eq!(again.status, StatusCode::OK);
+    // A new sign-in works once the server has seen the enable (bounded wait) ...
+    let fresh = str_of(&again, "access_token").to_owned();
+    let mut status = StatusCode::UNAUTHORIZED;
+    for _ in 0..50 {
+        status = app.me(&fresh).await.status;
+        if status == StatusCode::OK {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    assert_eq!(status, StatusCode::OK, "a token minted after the enable works");
+    // ... and what was issued before the disable stays revoked: re-enabling revives nothing.
+    assert_eq!(app.me(&access).await.code(), "token_revoked");
+    assert_eq!(app.refresh(&refresh).await.code(), "token_revoked");
+    app.stop().await;
+}
+
+#[tokio::test]
+async fn shares_are_listed_without_their_tokens_and_a_revoked_one_stops_at_once_even_live() {
+    let stack = Stack::new().await;
+    let app = serve(Which::All, &stack.settings()).await;
+    let (alice, _) = app.user().await;
+    let (bob, _) = app.user().await;
+    let video = app.uploaded(&alice).await;
+    app.wait_listed(&alice, video, "completed").await;
+    let shares = format!("/api/v1/videos/{video}/shares");
+    let mut created = Vec::new();
+    for _ in 0..2 {
+        let share = app
+            .call(
+                "POST",
+                &shares,
+                Some(&alice),
+                Some(json!({"expires_in_secs": 600})),
+            )
+            .await;
+        assert_eq!(share.status, StatusCode::CREATED, "{}", share.body);
+        created.push((
+            str_of(&share, "id").to_owned(),
+            str_of(&share, "token").to_owned(),
+        ));
+    }
+    let listed = app.call("GET", &shares, Some(&alice), None).await;
+    assert_eq!(listed.status, StatusCode::OK, "{}", listed.body);
+    let items = listed.body["items"].as_array().unwrap();
+    let ids: Vec<&str> = items.iter().map(|s| s["id"].as_str().unwrap()).collect();
     assert_eq!(
-        app.login("op@example.com", "correct horse battery").await.status,
+        ids,
+        [created[1].0.as_str(), created[0].0.as_str()],
+        "newest first"
+    );
+    assert!(
+        items
+            .iter()
+            .all(|s| s["active"] == true && s["revoked_at"].is_null())
+    );
+    assert!(
+        !listed.body.to_string().contains(&created[0].1),
+        "no token in the list"
+    );
+    // Someone else cannot list or revoke them.
+    assert_eq!(
+        app.call("GET", &shares, Some(&bob), None).await.code(),
+        "not_found"
+    );
+    let first = format!("{shares}/{}", created[0].0);
+    assert_eq!(
+        app.call("DELETE", &first, Some(&bob), None).await.code(),
+        "not_found"
+    );
+    // A share token cannot manage shares.
+    assert_eq!(
+        app.call("GET", &shares, Some(&created[0].1), None).await.code(),
+        "not_found"
+    );
+
+    // A live stream opened with the first share ...
+    let mut live = app
+        .http
+        .get(format!(
+            "{}/api/v1/videos/{video}/events?access_token={}",
+            app.base, created[0].1
+        ))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(live.status(), StatusCode::OK);
+    assert!(live.chunk().await.unwrap().is_some(), "the first status arrives");
+
+    let revoked = app.call("DELETE", &first, Some(&alice), None).await;
+    assert_eq!(revoked.status, StatusCode::NO_CONTENT, "{}", revoked.body);
+    let video_path = format!("/api/v1/videos/{video}");
+    assert_eq!(
+        app.call("GET", &video_path, Some(&created[0].1), None)
+            .await
+            .code(),
+        "token_revoked",
+        "revoked at once in this process"
+    );
+    // ... ends within a few seconds (re-checked every second), instead of staying open.
+    let ended = tokio::time::timeout(Duration::from_secs(10), async {
+        while live.chunk().await.unwrap_or(None).is_some() {}
+    })
+    .await;
+    assert!(ended.is_ok(), "the revoked share's live stream is still open");
+
+    // The other share still works; revoking again is not an error; an unknown share is 404.
+    assert_eq!(
+        app.call("GET", &video_path, Some(&created[1].1), None)
+            .await
+            .status,
         StatusCode::OK
     );
+    assert_eq!(
+        app.call("DELETE", &first, Some(&alice), None).await.status,
+        StatusCode::NO_CONTENT
+    );
+    let unknown = format!("{shares}/{}", Uuid::now_v7());
+    assert_eq!(
+        app.call("DELETE", &unknown, Some(&alice), None).await.code(),
+        "not_found"
+    );
+    let listed = app.call("GET", &shares, Some(&alice), None).await;
+    let items = listed.body["items"].as_array().unwrap();
+    assert_eq!(items[1]["active"], false);
+    assert!(items[1]["revoked_at"].is_string());
+    assert_eq!(items[0]["active"], true);
     app.stop().await;
 }
 

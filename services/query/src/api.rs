@@ -4,10 +4,13 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use fiapx_http::{ApiError, Cursor, Named, Owner, Page, StatusName, page_limit};
+use fiapx_identity::TokenVerifier;
 use fiapx_nats::NatsSettings;
 use fiapx_projections::entity::{timeline_entry, video};
 use fiapx_projections::videos::fold;
+use futures::StreamExt as _;
 use futures::stream::BoxStream;
+use poem::web::Data;
 use poem_openapi::param::{Path, Query};
 use poem_openapi::payload::{EventStream, Json};
 use poem_openapi::{ApiResponse, OpenApi, Tags};
@@ -216,8 +219,9 @@ impl QueryApi {
     }
 
     /// Live status of one of the caller's videos as Server-Sent Events: the current status first, then
-    /// `progress` events while it is processed and a `status` event on every change. Ends after `deleted` or
-    /// when the client disconnects; keep-alive comments every 15 s.
+    /// `progress` events while it is processed and a `status` event on every change. Ends after `deleted`, when
+    /// the client disconnects, or within a second of its token expiring or being revoked (a revoked share link,
+    /// a signed-out session, a disabled account); keep-alive comments every 15 s.
     #[oai(
         path = "/videos/:id/events",
         method = "get",
@@ -227,9 +231,13 @@ impl QueryApi {
         &self,
         owner: Owner,
         id: Path<Uuid>,
+        verifier: Data<&Arc<TokenVerifier>>,
     ) -> Result<EventStream<BoxStream<'static, LiveEvent>>, ApiError> {
         let row = visible_video(&self.state, &owner, id.0).await?;
-        let stream = live::events(&self.state, row).await?;
+        let stream = live::events(&self.state, row)
+            .await?
+            .take_until(live::token_lapsed(Arc::clone(verifier.0), owner.0))
+            .boxed();
         Ok(EventStream::new(stream).keep_alive(KEEP_ALIVE).to_event(|event| {
             use poem_openapi::types::ToJSON;
             poem::web::sse::Event::message(event.to_json_string()).event_type(event.name())

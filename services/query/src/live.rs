@@ -8,14 +8,18 @@
 //! running job is read once from the `video_progress` bucket.
 
 use std::collections::HashSet;
+use std::sync::Arc;
+use std::time::Duration;
 
 use fiapx_http::ApiError;
+use fiapx_identity::{TokenVerifier, VerifiedToken};
 use fiapx_nats::decode_message;
 use fiapx_projections::entity::video;
 use fiapx_projections::videos::{evolve, fold};
 use fiapx_schemas::{ProgressUpdate, progress_subject};
 use futures::StreamExt;
 use futures::stream::{self, BoxStream};
+use tracing::debug;
 use uuid::Uuid;
 
 use crate::state::State;
@@ -33,6 +37,23 @@ struct Live {
     row: video::Model,
     seen: HashSet<Uuid>,
     ended: bool,
+}
+
+/// How often an open stream checks its token again.
+const RECHECK: Duration = Duration::from_secs(1);
+
+/// Resolves once `token` no longer verifies (expired, or revoked: a share link revoked by its owner, a session
+/// signed out, an account disabled); checked every second against the in-memory revocation set, so it costs no
+/// I/O. A live stream ends then.
+pub(crate) async fn token_lapsed(verifier: Arc<TokenVerifier>, token: VerifiedToken) {
+    let mut every = tokio::time::interval(RECHECK);
+    loop {
+        every.tick().await;
+        if let Err(error) = verifier.check(&token) {
+            debug!(reason = %error, "live stream closed: its token no longer verifies");
+            return;
+        }
+    }
 }
 
 /// The live event stream of a video the caller may see (`row` is its read-model row).

@@ -97,8 +97,9 @@ export interface paths {
         };
         /**
          * Live status of one of the caller's videos as Server-Sent Events: the current status first, then
-         *     `progress` events while it is processed and a `status` event on every change. Ends after `deleted` or
-         *     when the client disconnects; keep-alive comments every 15 s.
+         *     `progress` events while it is processed and a `status` event on every change. Ends after `deleted`, when
+         *     the client disconnects, or within a second of its token expiring or being revoked (a revoked share link,
+         *     a signed-out session, a disabled account); keep-alive comments every 15 s.
          */
         get: operations["streamVideoEvents"];
         put?: never;
@@ -238,7 +239,11 @@ export interface paths {
             path?: never;
             cookie?: never;
         };
-        get?: never;
+        /**
+         * List a video's share links
+         * @description Newest first, revoked and expired ones included (the latest 100); tokens are not shown again.
+         */
+        get: operations["listVideoShares"];
         put?: never;
         /**
          * Share a video
@@ -247,6 +252,27 @@ export interface paths {
          */
         post: operations["shareVideo"];
         delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/api/v1/videos/{id}/shares/{share_id}": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        post?: never;
+        /**
+         * Revoke a share link
+         * @description Its token stops working at once everywhere, also for live streams it has open. Revoking it again is not
+         *     an error; an unknown share is 404.
+         */
+        delete: operations["revokeVideoShare"];
         options?: never;
         head?: never;
         patch?: never;
@@ -744,9 +770,14 @@ export interface components {
         };
         /**
          * Share
-         * @description A read-only share of one video.
+         * @description A read-only share of one video, as created: the only time its token is shown.
          */
         Share: {
+            /**
+             * Format: uuid
+             * @description The share's id (to revoke it: `DELETE /videos/{id}/shares/{share_id}`).
+             */
+            id: string;
             /**
              * Format: uuid
              * @description The video.
@@ -766,6 +797,14 @@ export interface components {
             download_path: string;
         };
         /**
+         * ShareList
+         * @description A video's share links, newest first (the latest 100).
+         */
+        ShareList: {
+            /** @description The shares. */
+            items: components["schemas"]["ShareView"][];
+        };
+        /**
          * ShareRequest
          * @description How long a share link works.
          */
@@ -775,6 +814,39 @@ export interface components {
              * @description Seconds from now, 60 to 2592000 (30 days).
              */
             expires_in_secs: number;
+        };
+        /**
+         * ShareView
+         * @description A share link as listed: everything but the token, which is shown once, when it is created.
+         */
+        ShareView: {
+            /**
+             * Format: uuid
+             * @description The share's id.
+             */
+            id: string;
+            /**
+             * Format: uuid
+             * @description The video.
+             */
+            video_id: string;
+            /**
+             * Format: date-time
+             * @description When it was created.
+             */
+            created_at: string;
+            /**
+             * Format: date-time
+             * @description When its token stops working.
+             */
+            expires_at: string;
+            /**
+             * Format: date-time
+             * @description When its owner revoked it.
+             */
+            revoked_at?: string;
+            /** @description Whether its token works now (neither revoked nor expired). */
+            active: boolean;
         };
         /**
          * UserView
@@ -2769,6 +2841,139 @@ export interface operations {
             };
         };
     };
+    listVideoShares: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                id: string;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json; charset=utf-8": components["schemas"]["ShareList"];
+                };
+            };
+            /** @description Malformed request or invalid extraction spec (`bad_request`, `invalid_spec`). */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json; charset=utf-8": components["schemas"]["Error"];
+                };
+            };
+            /** @description Missing, invalid, expired or revoked credentials (`unauthorized`, `invalid_token`, `token_expired`, `token_revoked`, `invalid_credentials`). */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json; charset=utf-8": components["schemas"]["Error"];
+                };
+            };
+            /** @description Not allowed (`forbidden`). */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json; charset=utf-8": components["schemas"]["Error"];
+                };
+            };
+            /** @description Not found, or not yours (`not_found`). */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json; charset=utf-8": components["schemas"]["Error"];
+                };
+            };
+            /** @description Method not allowed (`method_not_allowed`). */
+            405: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json; charset=utf-8": components["schemas"]["Error"];
+                };
+            };
+            /** @description Conflicts with the current state (`conflict`, `not_ready`, `email_taken`). */
+            409: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json; charset=utf-8": components["schemas"]["Error"];
+                };
+            };
+            /** @description Body over the size limit (`too_large`). */
+            413: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json; charset=utf-8": components["schemas"]["Error"];
+                };
+            };
+            /** @description Content not accepted (`unsupported_media_type`). */
+            415: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json; charset=utf-8": components["schemas"]["Error"];
+                };
+            };
+            /** @description Unacceptable request (`unprocessable`, `weak_password`). */
+            422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json; charset=utf-8": components["schemas"]["Error"];
+                };
+            };
+            /** @description Rate limited (`rate_limited`); see Retry-After. */
+            429: {
+                headers: {
+                    /** @description Seconds to wait before retrying. */
+                    "Retry-After"?: number;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json; charset=utf-8": components["schemas"]["Error"];
+                };
+            };
+            /** @description Internal error (`internal`). */
+            500: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json; charset=utf-8": components["schemas"]["Error"];
+                };
+            };
+            /** @description A backing service is unavailable (`unavailable`); retry after Retry-After. */
+            503: {
+                headers: {
+                    /** @description Seconds to wait before retrying. */
+                    "Retry-After"?: number;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json; charset=utf-8": components["schemas"]["Error"];
+                };
+            };
+        };
+    };
     shareVideo: {
         parameters: {
             query?: never;
@@ -2792,6 +2997,139 @@ export interface operations {
                 content: {
                     "application/json; charset=utf-8": components["schemas"]["Share"];
                 };
+            };
+            /** @description Malformed request or invalid extraction spec (`bad_request`, `invalid_spec`). */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json; charset=utf-8": components["schemas"]["Error"];
+                };
+            };
+            /** @description Missing, invalid, expired or revoked credentials (`unauthorized`, `invalid_token`, `token_expired`, `token_revoked`, `invalid_credentials`). */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json; charset=utf-8": components["schemas"]["Error"];
+                };
+            };
+            /** @description Not allowed (`forbidden`). */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json; charset=utf-8": components["schemas"]["Error"];
+                };
+            };
+            /** @description Not found, or not yours (`not_found`). */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json; charset=utf-8": components["schemas"]["Error"];
+                };
+            };
+            /** @description Method not allowed (`method_not_allowed`). */
+            405: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json; charset=utf-8": components["schemas"]["Error"];
+                };
+            };
+            /** @description Conflicts with the current state (`conflict`, `not_ready`, `email_taken`). */
+            409: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json; charset=utf-8": components["schemas"]["Error"];
+                };
+            };
+            /** @description Body over the size limit (`too_large`). */
+            413: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json; charset=utf-8": components["schemas"]["Error"];
+                };
+            };
+            /** @description Content not accepted (`unsupported_media_type`). */
+            415: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json; charset=utf-8": components["schemas"]["Error"];
+                };
+            };
+            /** @description Unacceptable request (`unprocessable`, `weak_password`). */
+            422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json; charset=utf-8": components["schemas"]["Error"];
+                };
+            };
+            /** @description Rate limited (`rate_limited`); see Retry-After. */
+            429: {
+                headers: {
+                    /** @description Seconds to wait before retrying. */
+                    "Retry-After"?: number;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json; charset=utf-8": components["schemas"]["Error"];
+                };
+            };
+            /** @description Internal error (`internal`). */
+            500: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json; charset=utf-8": components["schemas"]["Error"];
+                };
+            };
+            /** @description A backing service is unavailable (`unavailable`); retry after Retry-After. */
+            503: {
+                headers: {
+                    /** @description Seconds to wait before retrying. */
+                    "Retry-After"?: number;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json; charset=utf-8": components["schemas"]["Error"];
+                };
+            };
+        };
+    };
+    revokeVideoShare: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                id: string;
+                share_id: string;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description Done. */
+            204: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content?: never;
             };
             /** @description Malformed request or invalid extraction spec (`bad_request`, `invalid_spec`). */
             400: {
