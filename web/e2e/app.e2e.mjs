@@ -305,6 +305,33 @@ test("share a read-only link and open it in a fresh browser context", async () =
   } finally {
     await stranger.close();
   }
+
+  // A second link, then revoked: the list shows both (newest first), and the revoked one stops opening at once
+  // while the first keeps working (the test that deletes the video checks it last).
+  await page.getByRole("button", { name: "Create link" }).click();
+  const linkBox = page.getByRole("textbox", { name: "Read-only link" });
+  await page.waitForFunction(
+    (first) => /** @type {HTMLInputElement | null} */ (document.querySelector("#share-link"))?.value !== first,
+    shareLink,
+  );
+  const revokedLink = await linkBox.inputValue();
+  const rows = page.locator("ul.shares li");
+  await rows.nth(1).waitFor();
+  assert.equal(await rows.count(), 2);
+  await rows.first().getByRole("button", { name: "Revoke" }).click();
+  await rows.first().getByText("revoked").waitFor();
+  assert.equal(await page.locator("ul.shares li", { hasText: "active until" }).count(), 1);
+  await audit(page, "a video with an active and a revoked share link");
+  const late = await browser.newContext({ baseURL: stack.url, locale: "en-US" });
+  try {
+    const other = await late.newPage();
+    await other.goto(revokedLink);
+    await other.getByText("This link is invalid or has expired.").waitFor();
+    await other.goto(shareLink);
+    await other.getByRole("heading", { name: "clip.mp4", level: 1 }).waitFor();
+  } finally {
+    await late.close();
+  }
 });
 
 test("an expired access token is renewed without the user noticing", async () => {

@@ -15,6 +15,8 @@ export type User = Schemas["UserView"];
 export type Session = Schemas["Session"];
 /** A read-only link to one video. */
 export type Share = Schemas["Share"];
+/** A read-only link as listed: without its token. */
+export type ShareView = Schemas["ShareView"];
 /** Which notifications the user wants. */
 export type NotificationPreferences = Schemas["NotificationPreferences"];
 /** A webhook endpoint; its secret only in the answer to its creation. */

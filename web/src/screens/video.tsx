@@ -2,7 +2,7 @@
 // share. The share page renders the same screen read-only with the share token.
 import { useCallback, useEffect, useState } from "preact/hooks";
 import { type ApiClient, type Credentials, unwrap } from "../api/client";
-import type { Share } from "../api/contract";
+import type { Share, ShareView } from "../api/contract";
 import { type ProgressUpdate, watchVideo } from "../api/live";
 import { type Frame, loadPreview } from "../api/preview";
 import type { components } from "../api/schema";
@@ -287,7 +287,17 @@ function ShareBox({ id, api }: { id: string; api: ApiClient }) {
   const [share, setShare] = useState<Share | null>(null);
   const [error, setError] = useState<string | null>(null);
   const [copied, setCopied] = useState(false);
+  const [shares, setShares] = useState<ShareView[] | null>(null);
   const link = share ? shareUrl(location.origin, id, share.token) : "";
+
+  const load = () =>
+    unwrap(api.GET("/api/v1/videos/{id}/shares", { params: { path: { id } } })).then(
+      (list) => setShares(list.items),
+      (e: unknown) => setError(errorText(t, e)),
+    );
+  useEffect(() => {
+    void load();
+  }, [api, id]);
 
   const create = async (event: Event) => {
     event.preventDefault();
@@ -299,6 +309,18 @@ function ShareBox({ id, api }: { id: string; api: ApiClient }) {
           api.POST("/api/v1/videos/{id}/shares", { params: { path: { id } }, body: { expires_in_secs: secs } }),
         ),
       );
+      await load();
+    } catch (e) {
+      setError(errorText(t, e));
+    }
+  };
+
+  const revoke = async (shareId: string) => {
+    setError(null);
+    try {
+      await unwrap(api.DELETE("/api/v1/videos/{id}/shares/{share_id}", { params: { path: { id, share_id: shareId } } }));
+      if (share?.id === shareId) setShare(null);
+      await load();
     } catch (e) {
       setError(errorText(t, e));
     }
@@ -342,6 +364,30 @@ function ShareBox({ id, api }: { id: string; api: ApiClient }) {
             {copied ? ` ${t("video.copied")}` : ""}
           </p>
         </div>
+      )}
+      {shares && shares.length > 0 && (
+        <>
+          <h3>{t("video.shares")}</h3>
+          <ul class="shares">
+            {shares.map((s) => (
+              <li key={s.id} data-share={s.id}>
+                <span>{t("video.shareCreatedOn", { date: formatDate(s.created_at) })}</span>{" "}
+                <span class={`badge share-${s.active ? "active" : "inactive"}`}>
+                  {s.active
+                    ? t("video.shareActive", { date: formatDate(s.expires_at) })
+                    : s.revoked_at
+                      ? t("video.shareRevoked")
+                      : t("video.shareExpired")}
+                </span>{" "}
+                {s.active && (
+                  <button type="button" class="link danger-text" onClick={() => void revoke(s.id)}>
+                    {t("video.shareRevoke")}
+                  </button>
+                )}
+              </li>
+            ))}
+          </ul>
+        </>
       )}
     </section>
   );
