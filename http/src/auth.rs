@@ -74,8 +74,14 @@ struct MissingVerifier;
 impl Owner {
     /// The user acting on their own account (list, upload, shares, settings). A share token gets 403.
     pub fn user_id(&self) -> Result<UserId, ApiError> {
+        self.user_session().map(|(user, _)| user)
+    }
+
+    /// The user and the session (refresh-token family) of a user token acting on its own account. A share token
+    /// gets 403.
+    pub fn user_session(&self) -> Result<(UserId, Uuid), ApiError> {
         match self.0.authorize(Operation::Account, SystemTime::now()) {
-            Ok(Principal::User { user, .. }) => Ok(user),
+            Ok(Principal::User { user, session }) => Ok((user, session)),
             Ok(Principal::Share { .. }) | Err(TokenError::Denied) => Err(token_error(TokenError::Denied)),
             Err(error) => Err(token_error(error)),
         }
@@ -270,7 +276,7 @@ mod tests {
         let root = RootKey::generate();
         let owner = UserId::from_uuid(Uuid::now_v7());
         let video = VideoId::from_uuid(Uuid::now_v7());
-        let token = root.mint_share(owner, video, later()).unwrap();
+        let token = root.mint_share(owner, video, later()).unwrap().token;
         let client = client(&root, Revocations::default());
         let get = |path: String| {
             client

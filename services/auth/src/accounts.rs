@@ -403,6 +403,49 @@ impl Accounts {
         Ok(())
     }
 
+    /// Changes `user`'s password after checking the current one, and ends every other session of the user
+    /// (their refresh tokens and the access tokens minted in them); `keep` (the session asking) stays signed in.
+    /// A wrong current password is [`AuthError::InvalidCredentials`].
+    pub async fn change_password(
+        &self,
+        user: UserId,
+        keep: Uuid,
+        current: String,
+        new: String,
+    ) -> Result<(), AuthError> {
+        let found = self.user(user).await?;
+        if !self
+            .passwords
+            .verify(current, Some(found.password_hash.clone()))
+            .await
+        {
+            metrics::counter!("fiapx_auth_password_changes_total", "outcome" => "refused").increment(1);
+            return Err(AuthError::InvalidCredentials);
+        }
+        check_policy(&new, &found.email)?;
+        let password_hash = self.passwords.hash(new).await?;
+        let mut active: user::ActiveModel = found.into();
+        active.password_hash = Set(password_hash);
+        active.updated_at = Set(OffsetDateTime::now_utc());
+        active.update(&self.db).await?;
+        let others: Vec<Uuid> = refresh_token::Entity::find()
+            .select_only()
+            .column(refresh_token::Column::FamilyId)
+            .distinct()
+            .filter(refresh_token::Column::UserId.eq(*user.as_uuid()))
+            .filter(refresh_token::Column::RevokedAt.is_null())
+            .filter(refresh_token::Column::FamilyId.ne(keep))
+            .into_tuple()
+            .all(&self.db)
+            .await?;
+        for family in &others {
+            self.revoke_family(*family).await?;
+        }
+        metrics::counter!("fiapx_auth_password_changes_total", "outcome" => "ok").increment(1);
+        info!(user.id = %user, sessions_ended = others.len(), "password changed");
+        Ok(())
+    }
+
     /// One user.
     pub async fn user(&self, id: UserId) -> Result<user::Model, AuthError> {
         user::Entity::find_by_id(*id.as_uuid())

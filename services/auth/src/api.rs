@@ -55,6 +55,18 @@ pub struct LoginRequest {
     pub password: String,
 }
 
+/// The current password and the new one.
+#[derive(Object)]
+pub struct PasswordChange {
+    /// The password in use now.
+    #[oai(validator(max_length = 1024))]
+    pub current_password: String,
+    /// The new password: 10 to 128 characters, not one repeated character, not containing the e-mail's local
+    /// part.
+    #[oai(validator(max_length = 1024))]
+    pub new_password: String,
+}
+
 /// A refresh token.
 #[derive(Object)]
 pub struct RefreshRequest {
@@ -257,6 +269,7 @@ macro_rules! redacted_debug {
 redacted_debug!(
     RegisterRequest { display_name, locale },
     LoginRequest {},
+    PasswordChange {},
     RefreshRequest {},
     Session {
         access_expires_at,
@@ -382,6 +395,35 @@ impl AuthApi {
     async fn logout(&self, body: Json<RefreshRequest>) -> Result<NoContent, ApiError> {
         self.accounts
             .logout(&body.0.refresh_token)
+            .await
+            .map_err(auth_error)?;
+        Ok(NoContent::Done)
+    }
+
+    /// Change the password
+    ///
+    /// Checks the current password (401 `invalid_credentials` when wrong; attempts are rate-limited per user
+    /// like logins, 429), applies the password policy to the new one (422 `weak_password`), then ends every other session
+    /// of the account: their refresh and access tokens stop working. The session asking stays signed in.
+    #[oai(
+        path = "/me/password",
+        method = "post",
+        operation_id = "changePassword",
+        tag = "AuthTags::Auth"
+    )]
+    async fn change_password(
+        &self,
+        request: &Request,
+        owner: Owner,
+        body: Json<PasswordChange>,
+    ) -> Result<NoContent, ApiError> {
+        let (user, session) = owner.user_session()?;
+        self.limits
+            .login(&user.to_string(), client_ip(request))
+            .map_err(too_many)?;
+        let body = body.0;
+        self.accounts
+            .change_password(user, session, body.current_password, body.new_password)
             .await
             .map_err(auth_error)?;
         Ok(NoContent::Done)

@@ -129,6 +129,12 @@ impl App {
         self.call("POST", "/api/v1/auth/refresh", None, Some(body)).await
     }
 
+    async fn change_password(&self, token: &str, current: &str, new: &str) -> Reply {
+        let body = json!({"current_password": current, "new_password": new});
+        self.call("POST", "/api/v1/me/password", Some(token), Some(body))
+            .await
+    }
+
     async fn me(&self, token: &str) -> Reply {
         self.call("GET", "/api/v1/me", Some(token), None).await
     }
@@ -735,6 +741,63 @@ async fn operators_add_list_and_disable_users_with_the_cli() {
     // ... and what was issued before the disable stays revoked: re-enabling revives nothing.
     assert_eq!(app.me(&access).await.code(), "token_revoked");
     assert_eq!(app.refresh(&refresh).await.code(), "token_revoked");
+    app.stop().await;
+}
+
+#[tokio::test]
+async fn changing_the_password_checks_the_current_one_and_ends_every_other_session() {
+    let stack = Stack::new().await;
+    let app = serve(Which::All, &stack.settings()).await;
+    let email = "pat@example.com";
+    let here = app.register(email, "correct horse battery").await;
+    assert_eq!(here.status, StatusCode::CREATED, "{}", here.body);
+    let elsewhere = app.login(email, "correct horse battery").await;
+    let (token, other_token) = (str_of(&here, "access_token"), str_of(&elsewhere, "access_token"));
+
+    let wrong = app
+        .change_password(token, "not the password", "a brand new secret")
+        .await;
+    assert_eq!(
+        (wrong.status, wrong.code()),
+        (StatusCode::UNAUTHORIZED, "invalid_credentials")
+    );
+    let weak = app.change_password(token, "correct horse battery", "short").await;
+    assert_eq!(
+        (weak.status, weak.code()),
+        (StatusCode::UNPROCESSABLE_ENTITY, "weak_password")
+    );
+    assert_eq!(
+        app.me(other_token).await.status,
+        StatusCode::OK,
+        "refused changes end nothing"
+    );
+
+    let done = app
+        .change_password(token, "correct horse battery", "a brand new secret")
+        .await;
+    assert_eq!(done.status, StatusCode::NO_CONTENT, "{}", done.body);
+    assert_eq!(
+        app.me(token).await.status,
+        StatusCode::OK,
+        "the asking session stays"
+    );
+    assert_eq!(
+        app.refresh(str_of(&here, "refresh_token")).await.status,
+        StatusCode::OK
+    );
+    assert_eq!(app.me(other_token).await.code(), "token_revoked");
+    assert_eq!(
+        app.refresh(str_of(&elsewhere, "refresh_token")).await.code(),
+        "token_revoked"
+    );
+    assert_eq!(
+        app.login(email, "correct horse battery").await.code(),
+        "invalid_credentials"
+    );
+    assert_eq!(
+        app.login(email, "a brand new secret").await.status,
+        StatusCode::OK
+    );
     app.stop().await;
 }
 
