@@ -168,7 +168,9 @@ impl QueryApi {
     #[oai(path = "/videos/:id", method = "get", operation_id = "getVideo")]
     async fn get(&self, owner: Owner, id: Path<Uuid>) -> Result<Json<VideoView>, ApiError> {
         let row = visible_video(&self.state, &owner, id.0).await?;
-        Ok(Json(VideoView::from(&row)))
+        let mut view = VideoView::from(&row);
+        view.progress = live::current_progress(&self.state, &row).await;
+        Ok(Json(view))
     }
 
     /// Everything that happened to one of the caller's videos, oldest first.

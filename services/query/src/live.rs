@@ -88,9 +88,7 @@ pub(crate) async fn events(
     let row = fold(&loaded.events).unwrap_or(row);
 
     let mut first = vec![LiveEvent::Status(StatusUpdate::from(&row))];
-    if row.status == VideoStatus::Processing.as_str()
-        && let Some(progress) = latest_progress(state, id).await
-    {
+    if let Some(progress) = current_progress(state, &row).await {
         first.push(LiveEvent::Progress(progress));
     }
     let ended = row.status == VideoStatus::Deleted.as_str();
@@ -138,10 +136,17 @@ async fn next(mut live: Live) -> Option<(LiveEvent, Live)> {
     }
 }
 
-async fn latest_progress(state: &State, id: Uuid) -> Option<ProgressView> {
+/// The latest progress of the attempt running now (from the `video_progress` bucket), if the video is processing
+/// and the stored progress belongs to its current job and attempt; `None` otherwise, also when the bucket cannot be
+/// read (progress is a hint, never a reason to fail a request).
+pub(crate) async fn current_progress(state: &State, row: &video::Model) -> Option<ProgressView> {
+    if row.status != VideoStatus::Processing.as_str() {
+        return None;
+    }
     let bucket = state.js.get_key_value(&state.progress_bucket).await.ok()?;
-    let value = bucket.get(id.to_string()).await.ok()??;
-    serde_json::from_slice::<ProgressUpdate>(&value)
-        .ok()
-        .map(ProgressView::from)
+    let value = bucket.get(row.id.to_string()).await.ok()??;
+    let update = serde_json::from_slice::<ProgressUpdate>(&value).ok()?;
+    let current =
+        i64::from(update.job) == i64::from(row.job) && i64::from(update.attempt) == i64::from(row.attempt);
+    current.then(|| ProgressView::from(update))
 }

@@ -47,6 +47,10 @@ pub struct VideoView {
     pub archive_sha256: Option<String>,
     /// Present while the current job is failed or waiting for a retry.
     pub failure: Option<FailureView>,
+    /// The latest progress of the running attempt (stage, frames done and expected), while it is processing; only
+    /// in `GET /videos/{id}` (lists leave it out), so that polling clients see what the live stream shows.
+    #[oai(skip_serializing_if_is_none)]
+    pub progress: Option<ProgressView>,
     /// When it was uploaded.
     pub created_at: OffsetDateTime,
     /// When it last changed.
@@ -106,6 +110,7 @@ impl From<&video::Model> for VideoView {
             archive_size_bytes: row.archive_size_bytes.map(unsigned),
             archive_sha256: row.archive_sha256.clone(),
             failure: failure(row),
+            progress: None,
             created_at: row.created_at,
             updated_at: row.updated_at,
         }

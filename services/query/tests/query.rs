@@ -457,6 +457,63 @@ async fn live_events_start_with_the_status_then_follow_progress_and_changes() {
     assert!(end.is_none(), "the stream ends after deletion");
 }
 
+async fn body_json(response: TestResponse) -> serde_json::Value {
+    response.0.into_body().into_json().await.unwrap()
+}
+
+#[tokio::test]
+async fn a_processing_video_shows_its_latest_progress_to_polling_clients() {
+    let f = fixture().await;
+    let owner = user();
+    let video = f.upload(owner).await;
+    f.start(video).await;
+    f.caught_up().await;
+    let path = format!("/api/v1/videos/{video}");
+    let shown = async || {
+        let response = f.get(owner, &path).await;
+        response.assert_status_is_ok();
+        body_json(response).await
+    };
+    assert!(shown().await.get("progress").is_none(), "nothing published yet");
+
+    let bucket = async_nats::jetstream::new(f.nats.client.clone())
+        .get_key_value(&f.nats.settings.progress_bucket)
+        .await
+        .unwrap();
+    let put = async |attempt: u32, done: u64| {
+        let update = serde_json::json!({
+            "video_id": video.to_string(), "job": 0, "attempt": attempt,
+            "frames_done": done, "frames_expected": 10, "stage": "extracting"
+        });
+        bucket
+            .put(video.to_string(), update.to_string().into())
+            .await
+            .unwrap();
+    };
+    put(1, 7).await;
+    let body = shown().await;
+    assert_eq!(body["status"], "processing");
+    assert_eq!(body["progress"]["frames_done"], 7);
+    assert_eq!(body["progress"]["frames_expected"], 10);
+    assert_eq!(body["progress"]["stage"], "extracting");
+    // Lists leave it out.
+    let listed = body_json(f.get(owner, "/api/v1/videos").await).await;
+    assert!(listed["items"][0].get("progress").is_none(), "{listed}");
+
+    // Progress of another attempt is not this attempt's.
+    put(2, 9).await;
+    assert!(shown().await.get("progress").is_none());
+    // Once completed there is no progress, whatever the bucket still holds.
+    put(1, 10).await;
+    let key = format!("archives/{video}/0.zip");
+    f.put(&key, b"PK\x03\x04").await;
+    f.complete(video, &key, 4).await;
+    f.caught_up().await;
+    let body = shown().await;
+    assert_eq!(body["status"], "completed");
+    assert!(body.get("progress").is_none(), "{body}");
+}
+
 #[tokio::test]
 async fn a_video_the_read_model_has_not_caught_up_with_is_read_from_the_log() {
     let f = fixture_with_projector(false).await;

@@ -675,6 +675,11 @@ export interface components {
             /** @description Present while the current job is failed or waiting for a retry. */
             failure?: components["schemas"]["FailureView"] & unknown;
             /**
+             * @description The latest progress of the running attempt (stage, frames done and expected), while it is processing; only
+             *     in `GET /videos/{id}` (lists leave it out), so that polling clients see what the live stream shows.
+             */
+            progress?: components["schemas"]["ProgressUpdate"] & unknown;
+            /**
              * Format: date-time
              * @description When it was uploaded.
              */
