@@ -288,6 +288,23 @@ impl JetStreamEventStore {
         Ok(loaded)
     }
 
+    /// The sequence of the last message stored (0 for an empty stream): `subscribe(head + 1)` reads only what
+    /// comes after now.
+    pub async fn head(&self) -> Result<u64, LoadError> {
+        let unavailable = |e: &dyn std::fmt::Display| LoadError::Unavailable(e.to_string());
+        let mut stream = self
+            .js
+            .get_stream(&self.stream)
+            .await
+            .map_err(|e| unavailable(&e))?;
+        Ok(stream
+            .info()
+            .await
+            .map_err(|e| unavailable(&e))?
+            .state
+            .last_sequence)
+    }
+
     /// Every event of the stream from sequence `from` on, then new ones as they are stored.
     ///
     /// An ordered consumer (ephemeral, flow-controlled, recreated by the client after a gap) reads the stream;

@@ -474,7 +474,11 @@ async fn someone_elses_video_is_404_on_every_endpoint_and_shares_read_one_video_
             let reply = app.call(method, &path, Some(token), body).await;
             assert_eq!(reply.code(), "not_found", "{method} {path}");
         }
-        for (method, path) in [("GET", "/api/v1/videos"), ("GET", "/api/v1/me")] {
+        for (method, path) in [
+            ("GET", "/api/v1/videos"),
+            ("GET", "/api/v1/me"),
+            ("GET", "/api/v1/events"),
+        ] {
             let reply = app.call(method, path, Some(token), None).await;
             assert_eq!(
                 (reply.status, reply.code()),

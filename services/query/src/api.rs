@@ -5,13 +5,13 @@ use std::time::Duration;
 
 use fiapx_http::{ApiError, Cursor, Named, Owner, Page, StatusName, page_limit};
 use fiapx_identity::TokenVerifier;
-use fiapx_nats::NatsSettings;
+use fiapx_nats::{JetStreamEventStore, NatsSettings};
 use fiapx_projections::entity::{timeline_entry, video};
 use fiapx_projections::videos::fold;
 use futures::StreamExt as _;
 use futures::stream::BoxStream;
 use poem::web::Data;
-use poem_openapi::param::{Path, Query};
+use poem_openapi::param::{Header, Path, Query};
 use poem_openapi::payload::{EventStream, Json};
 use poem_openapi::{ApiResponse, OpenApi, Tags};
 use sea_orm::sea_query::Expr;
@@ -19,8 +19,8 @@ use sea_orm::{ColumnTrait, DatabaseConnection, EntityTrait, QueryFilter, QueryOr
 use uuid::Uuid;
 
 use crate::links::ArchiveLinks;
-use crate::live;
 use crate::state::State;
+use crate::{feed, live};
 use fiapx_domain::{VideoStatus, archive_file_name};
 
 use crate::views::{LiveEvent, TimelineEntryView, TimelineView, VideoPage, VideoView};
@@ -84,28 +84,46 @@ impl std::fmt::Debug for QueryApi {
 /// log itself, the source of truth, and only a video the log does not know either is a 404.
 pub(crate) async fn visible_video(state: &State, owner: &Owner, id: Uuid) -> Result<video::Model, ApiError> {
     let owner = *owner.reader_of(id)?.as_uuid();
-    let row = match video::Entity::find_by_id(id)
-        .one(&state.db)
-        .await
-        .map_err(ApiError::from)?
-    {
-        Some(row) => Some(row),
-        None => from_log(state, id).await?,
-    };
-    row.filter(|row| row.owner_id == owner && row.status != VideoStatus::Deleted.as_str())
+    find_video(&state.db, &state.store, id)
+        .await?
+        .filter(|row| row.owner_id == owner && row.status != VideoStatus::Deleted.as_str())
         .ok_or_else(|| ApiError::not_found("video"))
 }
 
-/// The row the projector will write for `id`, folded from the log (`None`: the log has no such video).
-async fn from_log(state: &State, id: Uuid) -> Result<Option<video::Model>, ApiError> {
-    let loaded = state
-        .store
+/// The row of `id`, whoever owns it, deleted or not: the read model's, or (while it has none yet) the one the
+/// projector will write, folded from the log. `None`: the log has no such video.
+pub(crate) async fn find_video(
+    db: &DatabaseConnection,
+    store: &JetStreamEventStore,
+    id: Uuid,
+) -> Result<Option<video::Model>, ApiError> {
+    if let Some(row) = video::Entity::find_by_id(id)
+        .one(db)
+        .await
+        .map_err(ApiError::from)?
+    {
+        return Ok(Some(row));
+    }
+    let loaded = store
         .load(fiapx_domain::VideoId::from_uuid(id))
         .await
         .map_err(ApiError::unavailable)?;
     metrics::counter!("fiapx_query_read_model_misses_total", "found" => (!loaded.events.is_empty()).to_string())
         .increment(1);
     Ok(fold(&loaded.events))
+}
+
+/// Server-Sent Events of `stream`: each event named by its kind, with its `id` when it has one, and keep-alive
+/// comments.
+fn sse(stream: BoxStream<'static, LiveEvent>) -> EventStream<BoxStream<'static, LiveEvent>> {
+    EventStream::new(stream).keep_alive(KEEP_ALIVE).to_event(|event| {
+        use poem_openapi::types::ToJSON;
+        let message = poem::web::sse::Event::message(event.to_json_string()).event_type(event.name());
+        match event.id() {
+            Some(id) => message.id(id.to_string()),
+            None => message,
+        }
+    })
 }
 
 #[derive(ApiResponse)]
@@ -220,6 +238,30 @@ impl QueryApi {
         Ok(Download::Found(url, "no-store".into()))
     }
 
+    /// Live status of all the caller's videos as Server-Sent Events, on one connection: a `status` event on every
+    /// change of any of them (its `id` is the change's log position) and `progress` events while they are
+    /// processed. Reconnecting with `Last-Event-ID` (EventSource does it by itself) or `last_event_id` resumes right
+    /// after that change, with nothing missed; without either it starts now (fetch the list first, or after
+    /// opening the stream). Ends when the client disconnects or within a second of its token expiring or being
+    /// revoked; keep-alive comments every 15 s. A share token gets 403.
+    #[oai(path = "/events", method = "get", operation_id = "streamEvents")]
+    async fn feed(
+        &self,
+        owner: Owner,
+        #[oai(name = "Last-Event-ID")] last_event_id_header: Header<Option<u64>>,
+        /// Resume after this change (for clients that cannot set `Last-Event-ID`).
+        last_event_id: Query<Option<u64>>,
+        verifier: Data<&Arc<TokenVerifier>>,
+    ) -> Result<EventStream<BoxStream<'static, LiveEvent>>, ApiError> {
+        let user = owner.user_id()?;
+        let after = last_event_id_header.0.or(last_event_id.0);
+        let stream = feed::user_events(&self.state, user, after)
+            .await?
+            .take_until(live::token_lapsed(Arc::clone(verifier.0), owner.0))
+            .boxed();
+        Ok(sse(stream))
+    }
+
     /// Live status of one of the caller's videos as Server-Sent Events: the current status first, then
     /// `progress` events while it is processed and a `status` event on every change. Ends after `deleted`, when
     /// the client disconnects, or within a second of its token expiring or being revoked (a revoked share link,
@@ -240,9 +282,6 @@ impl QueryApi {
             .await?
             .take_until(live::token_lapsed(Arc::clone(verifier.0), owner.0))
             .boxed();
-        Ok(EventStream::new(stream).keep_alive(KEEP_ALIVE).to_event(|event| {
-            use poem_openapi::types::ToJSON;
-            poem::web::sse::Event::message(event.to_json_string()).event_type(event.name())
-        }))
+        Ok(sse(stream))
     }
 }

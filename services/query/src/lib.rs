@@ -10,6 +10,7 @@
 //! token only its one video. Every query is scoped by the owner the token allows; someone else's video is a 404.
 
 mod api;
+mod feed;
 mod links;
 mod live;
 mod state;

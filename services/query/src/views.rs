@@ -181,6 +181,10 @@ pub struct StatusUpdate {
     pub failure: Option<FailureView>,
     /// When the status last changed.
     pub updated_at: OffsetDateTime,
+    /// Event log position of the change, when known (a video's own stream learns of changes from the bus, without
+    /// it). On `GET /events` it is always there and is also the SSE `id`: reconnecting with it as `Last-Event-ID`
+    /// (or `last_event_id`) resumes right after it.
+    pub sequence: Option<u64>,
 }
 
 impl From<&video::Model> for StatusUpdate {
@@ -194,6 +198,7 @@ impl From<&video::Model> for StatusUpdate {
             frame_count: view.frame_count,
             failure: view.failure,
             updated_at: view.updated_at,
+            sequence: u64::try_from(row.last_sequence).ok().filter(|&n| n > 0),
         }
     }
 }
@@ -244,6 +249,14 @@ pub enum LiveEvent {
 }
 
 impl LiveEvent {
+    /// The SSE `id`: a status change's log position; progress has none.
+    pub const fn id(&self) -> Option<u64> {
+        match self {
+            Self::Status(update) => update.sequence,
+            Self::Progress(_) => None,
+        }
+    }
+
     /// The SSE event name.
     pub const fn name(&self) -> &'static str {
         match self {

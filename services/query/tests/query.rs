@@ -394,6 +394,127 @@ async fn download_is_not_ready_until_completed_then_redirects_to_a_working_link(
     assert_eq!(downloaded.bytes().await.unwrap().as_ref(), content.as_slice());
 }
 
+/// The `(id, event name, data)` of the next SSE message within 20 s.
+async fn next_message(
+    events: &mut (dyn futures::Stream<Item = SseEvent> + Unpin + Send),
+) -> (Option<String>, String, serde_json::Value) {
+    let message = tokio::time::timeout(Duration::from_secs(20), events.next())
+        .await
+        .expect("no live event")
+        .expect("stream ended");
+    match message {
+        SseEvent::Message { id, event, data } => (
+            (!id.is_empty()).then_some(id),
+            event,
+            serde_json::from_str(&data).unwrap(),
+        ),
+        SseEvent::Retry { .. } => panic!("unexpected retry frame"),
+    }
+}
+
+#[tokio::test]
+async fn one_feed_per_user_carries_all_of_their_videos_and_resumes_after_its_last_event_id() {
+    let f = fixture().await;
+    let (alice, bob) = (user(), user());
+    let feed_of = async |who: UserId, after: Option<&str>| {
+        let mut request = f
+            .http
+            .get("/api/v1/events")
+            .header("authorization", bearer(*who.as_uuid()));
+        if let Some(after) = after {
+            request = request.header("last-event-id", after);
+        }
+        let response = request.send().await;
+        response.assert_status_is_ok();
+        response.sse_stream()
+    };
+    let mut alices = feed_of(alice, None).await;
+    let mut bobs = feed_of(bob, None).await;
+
+    let first = f.upload(alice).await;
+    let theirs = f.upload(bob).await;
+    let second = f.upload(alice).await;
+    f.start(first).await;
+    for video in [first, theirs] {
+        let progress = serde_json::json!({
+            "video_id": video.to_string(), "job": 0, "attempt": 1,
+            "frames_done": 3, "frames_expected": 10, "stage": "extracting"
+        });
+        f.nats
+            .client
+            .publish(format!("progress.videos.{video}"), progress.to_string().into())
+            .await
+            .unwrap();
+    }
+
+    // Progress travels apart from the log: it may come before or between the status events.
+    let mut seen = Vec::new();
+    for _ in 0..4 {
+        seen.push(next_message(&mut alices).await);
+    }
+    let (statuses, progress): (Vec<_>, Vec<_>) = seen.iter().partition(|(_, name, _)| name == "status");
+    let summary: Vec<(String, &str)> = statuses
+        .iter()
+        .map(|(_, _, data)| {
+            (
+                data["video_id"].as_str().unwrap().to_owned(),
+                data["status"].as_str().unwrap(),
+            )
+        })
+        .collect();
+    assert_eq!(
+        summary,
+        [
+            (first.to_string(), "queued"),
+            (second.to_string(), "queued"),
+            (first.to_string(), "processing"),
+        ],
+        "alice's videos only, in log order: {seen:?}"
+    );
+    assert_eq!(progress.len(), 1, "{seen:?}");
+    assert_eq!(progress[0].2["video_id"], first.to_string());
+    // Status events carry their log position as the SSE id (increasing).
+    let ids: Vec<u64> = statuses
+        .iter()
+        .map(|(id, _, data)| {
+            let id: u64 = id.as_deref().expect("a status event has an id").parse().unwrap();
+            assert_eq!(data["sequence"], id);
+            id
+        })
+        .collect();
+    assert!(ids.windows(2).all(|w| w[0] < w[1]), "{ids:?}");
+
+    let mut bob_saw = Vec::new();
+    for _ in 0..2 {
+        let (_, name, data) = next_message(&mut bobs).await;
+        assert_eq!(data["video_id"], theirs.to_string(), "bob sees only his video");
+        bob_saw.push(name);
+    }
+    bob_saw.sort();
+    assert_eq!(bob_saw, ["progress", "status"]);
+
+    // Reconnecting after the first event replays what came after it, then goes on live.
+    let mut resumed = feed_of(alice, Some(&ids[0].to_string())).await;
+    let (id, _, data) = next_message(&mut resumed).await;
+    assert_eq!(
+        (id, data["video_id"].as_str()),
+        (Some(ids[1].to_string()), Some(second.to_string().as_str()))
+    );
+    let (id, _, data) = next_message(&mut resumed).await;
+    assert_eq!(
+        (id, data["status"].as_str()),
+        (Some(ids[2].to_string()), Some("processing"))
+    );
+    f.nats
+        .run(second, Command::DeleteVideo { by: alice, at: now() })
+        .await;
+    let (_, _, data) = next_message(&mut resumed).await;
+    assert_eq!(
+        (data["video_id"].as_str(), data["status"].as_str()),
+        (Some(second.to_string().as_str()), Some("deleted"))
+    );
+}
+
 fn event(message: &SseEvent) -> (String, serde_json::Value) {
     match message {
         SseEvent::Message { event, data, .. } => (event.clone(), serde_json::from_str(data).unwrap()),
