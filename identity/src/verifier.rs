@@ -68,13 +68,36 @@ mod tests {
     use super::*;
     use crate::token::{RootKey, VerifiedToken};
 
-    #[tokio::test]
-    async fn revoking_a_session_or_the_owner_stops_its_tokens() {
+    /// A root key, an empty revocation set and a verifier on both, a time a minute from now, a user.
+    struct Setup {
+        root: RootKey,
+        revocations: Revocations,
+        verifier: TokenVerifier,
+        later: SystemTime,
+        user: UserId,
+    }
+
+    fn setup() -> Setup {
         let root = RootKey::generate();
         let revocations = Revocations::default();
-        let verifier = TokenVerifier::new(root.public(), revocations.clone());
-        let later = SystemTime::now() + Duration::from_secs(60);
-        let user = UserId::from_uuid(Uuid::now_v7());
+        Setup {
+            verifier: TokenVerifier::new(root.public(), revocations.clone()),
+            root,
+            revocations,
+            later: SystemTime::now() + Duration::from_secs(60),
+            user: UserId::from_uuid(Uuid::now_v7()),
+        }
+    }
+
+    #[tokio::test]
+    async fn revoking_a_session_or_the_owner_stops_its_tokens() {
+        let Setup {
+            root,
+            revocations,
+            verifier,
+            later,
+            user,
+        } = setup();
         let session = Uuid::now_v7();
         let token = root.mint_user(user, session, later).unwrap();
         let share = root
@@ -106,11 +129,13 @@ mod tests {
 
     #[tokio::test]
     async fn one_share_is_revoked_by_its_revocation_id() {
-        let root = RootKey::generate();
-        let revocations = Revocations::default();
-        let verifier = TokenVerifier::new(root.public(), revocations.clone());
-        let later = SystemTime::now() + Duration::from_secs(60);
-        let user = UserId::from_uuid(Uuid::now_v7());
+        let Setup {
+            root,
+            revocations,
+            verifier,
+            later,
+            user,
+        } = setup();
         let video = VideoId::from_uuid(Uuid::now_v7());
         let first = root.mint_share(user, video, later).unwrap();
         let second = root.mint_share(user, video, later).unwrap();
@@ -132,11 +157,13 @@ mod tests {
 
     #[tokio::test]
     async fn a_user_revoked_before_a_time_keeps_older_tokens_out_and_lets_newer_ones_in() {
-        let root = RootKey::generate();
-        let revocations = Revocations::default();
-        let verifier = TokenVerifier::new(root.public(), revocations.clone());
-        let later = SystemTime::now() + Duration::from_secs(60);
-        let user = UserId::from_uuid(Uuid::now_v7());
+        let Setup {
+            root,
+            revocations,
+            verifier,
+            later,
+            user,
+        } = setup();
         let old = root.mint_user(user, Uuid::now_v7(), later).unwrap();
         let old_share = root
             .mint_share(user, VideoId::from_uuid(Uuid::now_v7()), later)

@@ -87,6 +87,18 @@ fn user() -> UserId {
 }
 
 impl Fixture {
+    /// Publishes what the processor publishes while extracting `video` (job 0).
+    async fn publish_progress(&self, video: VideoId, attempt: u32, frames_done: u64) {
+        self.nats
+            .client
+            .publish(
+                format!("progress.videos.{video}"),
+                progress_json(video, attempt, frames_done).into(),
+            )
+            .await
+            .unwrap();
+    }
+
     async fn upload(&self, owner: UserId) -> VideoId {
         self.upload_named(owner, "clip.mp4").await
     }
@@ -436,15 +448,7 @@ async fn one_feed_per_user_carries_all_of_their_videos_and_resumes_after_its_las
     let second = f.upload(alice).await;
     f.start(first).await;
     for video in [first, theirs] {
-        let progress = serde_json::json!({
-            "video_id": video.to_string(), "job": 0, "attempt": 1,
-            "frames_done": 3, "frames_expected": 10, "stage": "extracting"
-        });
-        f.nats
-            .client
-            .publish(format!("progress.videos.{video}"), progress.to_string().into())
-            .await
-            .unwrap();
+        f.publish_progress(video, 1, 3).await;
     }
 
     // Progress travels apart from the log: it may come before or between the status events.
@@ -515,6 +519,15 @@ async fn one_feed_per_user_carries_all_of_their_videos_and_resumes_after_its_las
     );
 }
 
+/// A progress message of `video`'s job 0: `frames_done` of 10 frames, extracting.
+fn progress_json(video: VideoId, attempt: u32, frames_done: u64) -> String {
+    serde_json::json!({
+        "video_id": video.to_string(), "job": 0, "attempt": attempt,
+        "frames_done": frames_done, "frames_expected": 10, "stage": "extracting"
+    })
+    .to_string()
+}
+
 fn event(message: &SseEvent) -> (String, serde_json::Value) {
     match message {
         SseEvent::Message { event, data, .. } => (event.clone(), serde_json::from_str(data).unwrap()),
@@ -553,15 +566,7 @@ async fn live_events_start_with_the_status_then_follow_progress_and_changes() {
     );
     assert_eq!(started["attempt"], 1);
 
-    let progress = serde_json::json!({
-        "video_id": video.to_string(), "job": 0, "attempt": 1,
-        "frames_done": 7, "frames_expected": 10, "stage": "extracting"
-    });
-    f.nats
-        .client
-        .publish(format!("progress.videos.{video}"), progress.to_string().into())
-        .await
-        .unwrap();
+    f.publish_progress(video, 1, 7).await;
     let (name, update) = next(&mut events).await;
     assert_eq!(name, "progress");
     assert_eq!(update["frames_done"], 7);
@@ -602,14 +607,8 @@ async fn a_processing_video_shows_its_latest_progress_to_polling_clients() {
         .await
         .unwrap();
     let put = async |attempt: u32, done: u64| {
-        let update = serde_json::json!({
-            "video_id": video.to_string(), "job": 0, "attempt": attempt,
-            "frames_done": done, "frames_expected": 10, "stage": "extracting"
-        });
-        bucket
-            .put(video.to_string(), update.to_string().into())
-            .await
-            .unwrap();
+        let update = progress_json(video, attempt, done);
+        bucket.put(video.to_string(), update.into()).await.unwrap();
     };
     put(1, 7).await;
     let body = shown().await;
