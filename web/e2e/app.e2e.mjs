@@ -1,9 +1,10 @@
 // @ts-check
 // End to end in a real browser (Debian's chromium driven by playwright-core) against `fiapx serve all` on a
 // private stack (see stack.mjs): register, upload a clip made by ffmpeg and watch it complete live, download the
-// ZIP and check its entries, see a corrupt upload fail with its message, share a link and open it in a fresh
-// browser context; drop two files at once on the drop zone; sign in with the keyboard alone; audit every screen
-// with axe-core (a11y.mjs). Screenshots of each screen land in web/test-results/screenshots/.
+// ZIP and check its entries, see a corrupt upload refused once with 429 (retried by itself after Retry-After) then
+// fail with its message, share a link and open it in a fresh browser context; drop two files at once on the drop
+// zone; sign in with the keyboard alone; reprocess with another spec (a count of JPEGs at a maximum height); audit
+// every screen with axe-core (a11y.mjs). Screenshots of each screen land in web/test-results/screenshots/.
 import assert from "node:assert/strict";
 import { appendFileSync, mkdirSync, readFileSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
@@ -266,9 +267,25 @@ test("the video page: timeline, preview, download the ZIP", async () => {
   assert.ok(entries.includes("manifest.json"), entries.join(", "));
 });
 
-test("a corrupt upload fails with its message", async () => {
+test("a 429 on upload is shown and retried after Retry-After; a corrupt upload fails with its message", async () => {
   await page.getByRole("link", { name: "Videos", exact: true }).click();
+  // The first attempt is answered as the server answers a user with too many videos in flight; the route is gone
+  // before the retry, which reaches the server with its body.
+  const message = "you already have 10 videos waiting or processing (limit 10); retry when some finish";
+  let refused = 0;
+  /** @param {URL} url */
+  const upload = (url) => url.pathname === "/api/v1/videos" && url.searchParams.has("format");
+  await page.route(upload, async (route) => {
+    if (route.request().method() !== "POST") return route.fallback();
+    refused += 1;
+    await route.fulfill({ status: 429, headers: { "Retry-After": "2" }, json: { code: "rate_limited", message } });
+    await page.unroute(upload);
+  });
   await page.getByLabel("Choose files").setInputFiles(corrupt);
+  const row = page.locator("li.upload", { hasText: "broken.mp4" });
+  await row.getByText(`Refused for now: ${message}. Trying again in 2 seconds (retry 1 of 3).`).waitFor();
+  await row.getByText("Uploaded: queued for extraction").waitFor();
+  assert.equal(refused, 1);
   const item = page.locator("li.video", { hasText: "broken.mp4" });
   await item.locator(".badge-failed").waitFor({ timeout: PROCESSING_MS });
   const failure = (await item.locator(".failure").textContent()) ?? "";
@@ -335,6 +352,12 @@ test("share a read-only link and open it in a fresh browser context", async () =
 });
 
 test("an expired access token is renewed without the user noticing", async () => {
+  // From the list, where every video has finished: no live stream is open. On a video page the stream, ended by the
+  // server when its token expires, renews the token by itself, and a renewal late in the wait below would leave a
+  // fresh token, so that nothing is refused.
+  await page.getByRole("link", { name: "Videos", exact: true }).click();
+  await page.locator('ul.videos[aria-busy="false"]').waitFor();
+  assert.equal(await page.locator("li.video .badge-completed, li.video .badge-failed").count(), await page.locator("li.video").count());
   /** @type {string[]} */
   const calls = [];
   /** @param {import("playwright-core").Request} request */
@@ -380,16 +403,47 @@ test("settings, language switch and phone width", async () => {
   await audit(page, "the list at phone width in pt-BR");
 });
 
-test("reprocess, then delete", async () => {
+test("reprocess with another spec, then delete", async () => {
   await page.setViewportSize({ width: 1280, height: 800 });
   await page.goto(videoUrl);
+  await page.locator(".badge-completed").waitFor();
+  // The upload screen's form, holding the video's spec; the new run asks for 2 JPEGs at most 120 px high.
   await page.getByRole("button", { name: "Processar de novo" }).click();
+  const form = page.locator("form.reprocess");
+  assert.equal(await form.getByLabel("Quadros", { exact: true }).inputValue(), "fps");
+  assert.equal(await form.getByLabel(/^Quadros por segundo/).inputValue(), "1");
+  assert.equal(await form.getByLabel("Formato da imagem").inputValue(), "png");
+  await form.getByLabel("Quadros", { exact: true }).selectOption("count");
+  await form.getByLabel("Número de quadros").fill("2");
+  await form.getByLabel("Formato da imagem").selectOption("jpeg");
+  const height = form.getByLabel("Altura máxima em pixels (opcional)");
+  // Under the API's minimum: refused in the browser, the field says why.
+  await height.fill("8");
+  await form.getByRole("button", { name: "Iniciar o processamento" }).click();
+  await form.getByText("A altura máxima é um número inteiro de 16 a 16384, ou vazia.").waitFor();
+  assert.equal(await height.getAttribute("aria-invalid"), "true");
+  await shot(page, "12-video-reprocess-form");
+  await audit(page, "the reprocess form with a wrong field, in pt-BR");
+  await height.fill("120");
+  await form.getByRole("button", { name: "Iniciar o processamento" }).click();
   await page.getByText("Na fila para processar de novo.").waitFor();
   // The second job completes too, live, and the timeline shows both.
   await page.locator('.timeline li[data-event="reprocess_requested"]').waitFor();
   await page.locator(".details dd", { hasText: /^1$/ }).first().waitFor();
   await page.locator(".badge-completed").waitFor({ timeout: PROCESSING_MS });
   await page.locator('.timeline li[data-event="completed"]').nth(1).waitFor();
+  // With the new spec: its description, 2 frames, JPEGs scaled to 120 px high (the clip is 320x240).
+  const spec = page.locator("dt", { hasText: "Extração" }).locator("xpath=following-sibling::dd[1]");
+  await spec.filter({ hasText: /^2 × · jpeg q85 · ≤ 120 px ↕$/ }).waitFor();
+  await page.getByTestId("frame-count").filter({ hasText: /^2$/ }).waitFor();
+  await page.locator(".frames img").nth(1).waitFor();
+  assert.equal(await page.locator(".frames img").count(), 2);
+  const names = await page.locator(".frames li .muted").allTextContents();
+  assert.ok(names.every((name) => name.endsWith(".jpg")), names.join(", "));
+  const sizes = await page.locator(".frames img").evaluateAll((imgs) =>
+    imgs.map((img) => (img instanceof HTMLImageElement && img.complete ? `${img.naturalWidth}x${img.naturalHeight}` : "")),
+  );
+  assert.deepEqual(sizes, ["160x120", "160x120"]);
   page.once("dialog", (dialog) => void dialog.accept());
   await page.getByRole("button", { name: "Excluir" }).click();
   await page.getByRole("heading", { name: "Seus vídeos", level: 1 }).waitFor();

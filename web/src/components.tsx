@@ -61,8 +61,8 @@ export function LiveStatus(props: {
             {percent !== null ? ` · ${percent}%` : ""}
             {" · "}
             {progress.frames_expected
-              ? t("live.frames", { done: progress.frames_done, expected: progress.frames_expected })
-              : t("live.framesDone", { done: progress.frames_done })}
+              ? t("live.frames", { done: progress.frames_done, count: progress.frames_expected })
+              : t("live.framesDone", { count: progress.frames_done })}
           </span>
         )}
         {attempt > 0 && status !== "completed" && <span class="live-attempt">{t("live.attempt", { attempt })}</span>}

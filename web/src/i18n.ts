@@ -1,5 +1,7 @@
 // Two languages, English and Portuguese (Brazil): chosen from navigator.language on the first visit, then from
-// the switch in the header (kept in localStorage).
+// the switch in the header (kept in localStorage). A message that depends on a count ("1 frame", "2 frames") has
+// one key per plural category of Intl.PluralRules, `<base>.one`, `<base>.other`, ...: `t(base, { count })` picks
+// the language's own category for the count, `.other` when the dictionary has no message for that category.
 import { createContext } from "preact";
 import { useContext } from "preact/hooks";
 
@@ -40,16 +42,19 @@ const en = {
   "upload.format": "Image format",
   "upload.quality": "JPEG quality ({min}–{max})",
   "upload.maxWidth": "Maximum width in pixels (optional)",
+  "upload.maxHeight": "Maximum height in pixels (optional)",
   "upload.invalid.fps": "Enter a positive number of frames per second, at most {max} (a fraction like 30000/1001 is fine).",
   "upload.invalid.every":
     "Enter a positive number of seconds between frames, at least 1/{maxFps} (a fraction like 5/2 is fine).",
   "upload.invalid.count": "Enter a whole number of frames from {min} to {max}.",
   "upload.invalid.quality": "Quality is a whole number from {min} to {max}.",
   "upload.invalid.maxWidth": "Maximum width is a whole number from {min} to {max}, or empty.",
+  "upload.invalid.maxHeight": "Maximum height is a whole number from {min} to {max}, or empty.",
   "upload.start": "Upload",
   "upload.cancel": "Cancel",
   "upload.queued": "Waiting",
   "upload.sending": "Uploading {percent}%",
+  "upload.waiting": "Refused for now: {message}. Trying again in {wait} (retry {retry} of {retries}).",
   "upload.done": "Uploaded: queued for extraction",
   "upload.failed": "Failed: {message}",
   "upload.cancelled": "Cancelled",
@@ -75,8 +80,10 @@ const en = {
   "stage.extracting": "extracting",
   "stage.uploading": "packing the ZIP",
   "live.attempt": "Attempt {attempt}",
-  "live.frames": "{done} of {expected} frames",
-  "live.framesDone": "{done} frames",
+  "live.frames.one": "{done} of {count} frame",
+  "live.frames.other": "{done} of {count} frames",
+  "live.framesDone.one": "{count} frame",
+  "live.framesDone.other": "{count} frames",
   "live.progress": "Extraction progress",
   "live.retrying": "Live status reconnecting…",
   "live.willRetry": "Another attempt is scheduled.",
@@ -93,6 +100,9 @@ const en = {
   "video.updated": "Last change",
   "video.download": "Download ZIP",
   "video.reprocess": "Process again",
+  "video.reprocessSpec": "Extraction for the new run",
+  "video.reprocessStart": "Start processing",
+  "video.reprocessCancel": "Keep as it is",
   "video.reprocessed": "Queued for processing again.",
   "video.delete": "Delete",
   "video.deleteConfirm": "Delete this video and its frames? This cannot be undone.",
@@ -118,10 +128,14 @@ const en = {
   "video.shareRevoke": "Revoke",
   "video.copy": "Copy",
   "video.copied": "Copied.",
-  "expiry.hour": "1 hour",
-  "expiry.day": "1 day",
-  "expiry.week": "7 days",
-  "expiry.month": "30 days",
+  "count.hours.one": "{count} hour",
+  "count.hours.other": "{count} hours",
+  "count.days.one": "{count} day",
+  "count.days.other": "{count} days",
+  "count.seconds.one": "{count} second",
+  "count.seconds.other": "{count} seconds",
+  "count.attempts.one": "{count} attempt",
+  "count.attempts.other": "{count} attempts",
   "event.uploaded": "Uploaded",
   "event.processing_started": "Processing started",
   "event.completed": "Completed",
@@ -153,7 +167,8 @@ const en = {
   "error.invalid_credentials": "Wrong e-mail or password.",
   "error.email_taken": "An account with this e-mail already exists.",
   "error.weak_password": "The password must have at least 10 characters.",
-  "error.rate_limited": "Too many attempts. Wait a moment and try again.",
+  "error.rate_limited": "Too many requests ({message}). Wait a moment and try again.",
+  "error.rate_limited.wait": "Too many requests ({message}). Try again in {wait}.",
   "error.unsupported_media_type": "This file is not a video container we can read.",
   "error.too_large": "This file is larger than the upload limit.",
   "error.invalid_spec": "The extraction settings are not valid: {message}",
@@ -200,6 +215,7 @@ const ptBR: Dictionary = {
   "upload.format": "Formato da imagem",
   "upload.quality": "Qualidade JPEG ({min}–{max})",
   "upload.maxWidth": "Largura máxima em pixels (opcional)",
+  "upload.maxHeight": "Altura máxima em pixels (opcional)",
   "upload.invalid.fps":
     "Informe um número positivo de quadros por segundo, no máximo {max} (uma fração como 30000/1001 serve).",
   "upload.invalid.every":
@@ -207,10 +223,12 @@ const ptBR: Dictionary = {
   "upload.invalid.count": "Informe um número inteiro de quadros de {min} a {max}.",
   "upload.invalid.quality": "A qualidade é um número inteiro de {min} a {max}.",
   "upload.invalid.maxWidth": "A largura máxima é um número inteiro de {min} a {max}, ou vazia.",
+  "upload.invalid.maxHeight": "A altura máxima é um número inteiro de {min} a {max}, ou vazia.",
   "upload.start": "Enviar",
   "upload.cancel": "Cancelar",
   "upload.queued": "Aguardando",
   "upload.sending": "Enviando {percent}%",
+  "upload.waiting": "Recusado por enquanto: {message}. Nova tentativa em {wait} ({retry} de {retries}).",
   "upload.done": "Enviado: na fila para extração",
   "upload.failed": "Falhou: {message}",
   "upload.cancelled": "Cancelado",
@@ -236,8 +254,10 @@ const ptBR: Dictionary = {
   "stage.extracting": "extraindo",
   "stage.uploading": "montando o ZIP",
   "live.attempt": "Tentativa {attempt}",
-  "live.frames": "{done} de {expected} quadros",
-  "live.framesDone": "{done} quadros",
+  "live.frames.one": "{done} de {count} quadro",
+  "live.frames.other": "{done} de {count} quadros",
+  "live.framesDone.one": "{count} quadro",
+  "live.framesDone.other": "{count} quadros",
   "live.progress": "Progresso da extração",
   "live.retrying": "Reconectando o status ao vivo…",
   "live.willRetry": "Uma nova tentativa está agendada.",
@@ -254,6 +274,9 @@ const ptBR: Dictionary = {
   "video.updated": "Última mudança",
   "video.download": "Baixar ZIP",
   "video.reprocess": "Processar de novo",
+  "video.reprocessSpec": "Extração da nova execução",
+  "video.reprocessStart": "Iniciar o processamento",
+  "video.reprocessCancel": "Deixar como está",
   "video.reprocessed": "Na fila para processar de novo.",
   "video.delete": "Excluir",
   "video.deleteConfirm": "Excluir este vídeo e seus quadros? Não é possível desfazer.",
@@ -279,10 +302,14 @@ const ptBR: Dictionary = {
   "video.shareRevoke": "Revogar",
   "video.copy": "Copiar",
   "video.copied": "Copiado.",
-  "expiry.hour": "1 hora",
-  "expiry.day": "1 dia",
-  "expiry.week": "7 dias",
-  "expiry.month": "30 dias",
+  "count.hours.one": "{count} hora",
+  "count.hours.other": "{count} horas",
+  "count.days.one": "{count} dia",
+  "count.days.other": "{count} dias",
+  "count.seconds.one": "{count} segundo",
+  "count.seconds.other": "{count} segundos",
+  "count.attempts.one": "{count} tentativa",
+  "count.attempts.other": "{count} tentativas",
   "event.uploaded": "Enviado",
   "event.processing_started": "Processamento iniciado",
   "event.completed": "Concluído",
@@ -314,7 +341,8 @@ const ptBR: Dictionary = {
   "error.invalid_credentials": "E-mail ou senha incorretos.",
   "error.email_taken": "Já existe uma conta com este e-mail.",
   "error.weak_password": "A senha precisa ter pelo menos 10 caracteres.",
-  "error.rate_limited": "Muitas tentativas. Aguarde um pouco e tente de novo.",
+  "error.rate_limited": "Muitas requisições ({message}). Aguarde um pouco e tente de novo.",
+  "error.rate_limited.wait": "Muitas requisições ({message}). Tente de novo em {wait}.",
   "error.unsupported_media_type": "Este arquivo não é um contêiner de vídeo que conseguimos ler.",
   "error.too_large": "Este arquivo passa do limite de envio.",
   "error.invalid_spec": "As configurações de extração não são válidas: {message}",
@@ -348,12 +376,50 @@ export function saveLocale(locale: Locale, storage: Storage = localStorage): voi
   storage.setItem(LOCALE_KEY, locale);
 }
 
-export type Translate = (key: MessageKey, values?: Record<string, string | number>) => string;
+/** The base of a message that depends on a count: `live.frames` for `live.frames.one`, `live.frames.other`. */
+export type PluralKey = MessageKey extends infer K ? (K extends `${infer Base}.other` ? Base : never) : never;
+
+type Values = Record<string, string | number>;
+
+/** A message with its `{placeholders}` filled; a plural message picks its form from `values.count`. */
+export interface Translate {
+  (key: MessageKey, values?: Values): string;
+  (key: PluralKey, values: Values & { count: number }): string;
+}
+
+/** Whether `key` is the base of a plural message (it has a `.other` form). */
+export function isPluralKey(key: string): key is PluralKey {
+  return `${key}.other` in en;
+}
+
+/**
+ * The key of the form of a plural message for `count` in `locale`: `<base>.<category>` by Intl.PluralRules
+ * (en: one, other; pt-BR: one for 0 and 1, other, and many for exact millions), `<base>.other` when the dictionary
+ * has no form for that category.
+ */
+export function pluralForm(locale: Locale, base: PluralKey, count: number): MessageKey {
+  const key = `${base}.${pluralRules(locale).select(count)}`;
+  return hasMessage(key) ? key : (`${base}.other` as MessageKey);
+}
+
+const RULES = new Map<Locale, Intl.PluralRules>();
+function pluralRules(locale: Locale): Intl.PluralRules {
+  let rules = RULES.get(locale);
+  if (!rules) {
+    rules = new Intl.PluralRules(locale);
+    RULES.set(locale, rules);
+  }
+  return rules;
+}
 
 export function translator(locale: Locale): Translate {
   const dictionary = DICTIONARIES[locale];
-  return (key, values) =>
-    dictionary[key].replace(/\{(\w+)\}/g, (whole, name: string) => (values?.[name] !== undefined ? String(values[name]) : whole));
+  const fill = (text: string, values?: Values) =>
+    text.replace(/\{(\w+)\}/g, (whole, name: string) => (values?.[name] !== undefined ? String(values[name]) : whole));
+  return ((key: MessageKey | PluralKey, values?: Values) =>
+    isPluralKey(key)
+      ? fill(dictionary[pluralForm(locale, key, Number(values?.count))], values)
+      : fill(dictionary[key], values)) as Translate;
 }
 
 /** Whether the dictionary has a message for `key` (for codes coming from the server). */

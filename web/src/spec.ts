@@ -1,6 +1,6 @@
 // The extraction spec form: what it holds, its validation, and the spec it sends (the query parameters of the
 // raw-body upload, POST /api/v1/videos, or the same fields as a JSON ExtractionSpec), and the short description of
-// a video's spec. The rules (fields, selection modes, formats, defaults, ranges, patterns, the highest rate) are
+// a video's spec, and the form for a video's spec (reprocessing starts from it). The rules (fields, selection modes, formats, defaults, ranges, patterns, the highest rate) are
 // not written here: they come from api/spec-schema.ts, generated from the OpenAPI document (scripts/gen-spec.mjs),
 // and the spec's type from api/schema.d.ts. The server checks again (400 `invalid_spec`).
 import type { components } from "./api/schema";
@@ -30,6 +30,7 @@ export interface SpecForm {
   format: ImageFormat;
   quality: string;
   maxWidth: string;
+  maxHeight: string;
 }
 
 /** The API's defaults: what a spec without any field extracts. */
@@ -39,6 +40,7 @@ export const DEFAULT_SPEC: SpecForm = {
   format: DEFAULT_FORMAT,
   quality: String(DEFAULT_QUALITY),
   maxWidth: "",
+  maxHeight: "",
 };
 
 /** The value the form offers when the user picks a mode. */
@@ -48,7 +50,7 @@ export const MODE_VALUES: Record<SpecMode, string> = {
 };
 
 /** Which field is wrong, for the form to point at it. */
-export type SpecProblem = "value" | "quality" | "maxWidth";
+export type SpecProblem = "value" | "quality" | "maxWidth" | "maxHeight";
 
 /** The largest numerator or denominator the API's rationals hold (u32). */
 const U32_MAX = 2 ** 32 - 1;
@@ -119,17 +121,40 @@ export function validateSpec(form: SpecForm): SpecProblem[] {
   if (!selectionOk(form.mode, form.value)) problems.push("value");
   if (form.format === "jpeg" && integerIn(form.quality, LIMITS.quality) === null) problems.push("quality");
   if (form.maxWidth.trim() !== "" && integerIn(form.maxWidth, LIMITS.max_width) === null) problems.push("maxWidth");
+  if (form.maxHeight.trim() !== "" && integerIn(form.maxHeight, LIMITS.max_height) === null) problems.push("maxHeight");
   return problems;
 }
 
-/** The spec of a valid form: the selection, the format, the quality only for JPEG, `max_width` only when set. */
+/**
+ * The spec of a valid form: the selection, the format, the quality only for JPEG, `max_width` and `max_height`
+ * only when set.
+ */
 export function toSpec(form: SpecForm): ExtractionSpec {
   const value = form.value.trim();
   const spec: ExtractionSpec = form.mode === "count" ? { count: Number(value) } : { [form.mode]: value };
   spec.format = form.format;
   if (form.format === "jpeg") spec.quality = Number(form.quality.trim());
   if (form.maxWidth.trim() !== "") spec.max_width = Number(form.maxWidth.trim());
+  if (form.maxHeight.trim() !== "") spec.max_height = Number(form.maxHeight.trim());
   return spec;
+}
+
+/**
+ * The form holding a spec (a video's `spec`), so that sending it unchanged asks for the same extraction: the API's
+ * defaults for what the spec leaves out.
+ */
+export function fromSpec(spec: ExtractionSpec | null | undefined): SpecForm {
+  if (!spec || typeof spec !== "object") return DEFAULT_SPEC;
+  const mode = SELECTION_MODES.find((m) => spec[m] !== undefined);
+  const format = FORMATS.find((f) => f === spec.format) ?? DEFAULT_FORMAT;
+  return {
+    mode: mode ?? DEFAULT_SPEC.mode,
+    value: mode ? String(spec[mode]) : DEFAULT_SPEC.value,
+    format,
+    quality: String(spec.quality ?? DEFAULT_QUALITY),
+    maxWidth: spec.max_width !== undefined ? String(spec.max_width) : "",
+    maxHeight: spec.max_height !== undefined ? String(spec.max_height) : "",
+  };
 }
 
 /** A spec as query parameters, in the document's field order. */

@@ -102,6 +102,92 @@ describe("upload panel", () => {
     expect(screen.getByText("Enter a whole number of frames from 1 to 100000.")).toBeTruthy();
   });
 
+  it("has a maximum height next to the maximum width, with the API's limits, sent when set", async () => {
+    const urls: string[] = [];
+    class QuietXhr {
+      upload = {};
+      open(_method: string, url: string) {
+        urls.push(url);
+      }
+      setRequestHeader() {}
+      send() {}
+      abort() {}
+    }
+    vi.stubGlobal("XMLHttpRequest", QuietXhr);
+    const { container } = render(
+      withI18n(<UploadPanel credentials={{ token: () => null, renew: async () => false }} onUploaded={() => undefined} />),
+    );
+    const height = screen.getByLabelText("Maximum height in pixels (optional)") as HTMLInputElement;
+    expect(height.value).toBe("");
+    expect([height.type, height.min, height.max]).toEqual([
+      "number",
+      String(LIMITS.max_height.minimum),
+      String(LIMITS.max_height.maximum),
+    ]);
+    // Next to the maximum width, in the same fieldset.
+    const fields = [...container.querySelectorAll("fieldset.spec input, fieldset.spec select")].map((el) => el.id);
+    expect(fields.indexOf("spec-max-height")).toBe(fields.indexOf("spec-max-width") + 1);
+    const width = screen.getByLabelText(/Maximum width/);
+    expect(height.closest(".spec-size")).not.toBeNull();
+    expect(height.closest(".spec-size")).toBe(width.closest(".spec-size"));
+    // Under the minimum: refused, with the document's range, and the field takes the focus.
+    fireEvent.input(height, { target: { value: String(LIMITS.max_height.minimum - 1) } });
+    const choose = screen.getByLabelText("Choose files");
+    fireEvent.change(choose, { target: { files: [new File(["x"], "a.mp4", { type: "video/mp4" })] } });
+    expect(height.getAttribute("aria-invalid")).toBe("true");
+    expect(screen.getByText("Maximum height is a whole number from 16 to 16384, or empty.")).toBeTruthy();
+    expect(screen.queryByText("a.mp4")).toBeNull();
+    await waitFor(() => expect(document.activeElement).toBe(height));
+    expect(urls).toEqual([]);
+    // A valid one rides in the query string.
+    fireEvent.input(height, { target: { value: "240" } });
+    fireEvent.change(choose, { target: { files: [new File(["x"], "b.mp4", { type: "video/mp4" })] } });
+    await screen.findByText("b.mp4");
+    expect(urls).toEqual(["/api/v1/videos?fps=1&format=png&max_height=240"]);
+  });
+
+  it("says when the server refused an upload for now (429) and that it will try again, and can cancel the wait", async () => {
+    const message = "you already have 2 videos waiting or processing (limit 2); retry when some finish";
+    const made: string[] = [];
+    // Answers every upload with 429 and Retry-After: 30.
+    class LimitedXhr {
+      upload = {};
+      status = 0;
+      responseText = "";
+      onload: (() => void) | null = null;
+      onabort: (() => void) | null = null;
+      open(_method: string, url: string) {
+        made.push(url);
+      }
+      setRequestHeader() {}
+      getResponseHeader(name: string) {
+        return name.toLowerCase() === "retry-after" ? "30" : null;
+      }
+      send() {
+        this.status = 429;
+        this.responseText = JSON.stringify({ code: "rate_limited", message });
+        setTimeout(() => this.onload?.());
+      }
+      abort() {
+        this.onabort?.();
+      }
+    }
+    vi.stubGlobal("XMLHttpRequest", LimitedXhr);
+    render(withI18n(<UploadPanel credentials={{ token: () => null, renew: async () => false }} onUploaded={() => undefined} />));
+    fireEvent.change(screen.getByLabelText("Choose files"), {
+      target: { files: [new File(["x"], "a.mp4", { type: "video/mp4" })] },
+    });
+    const row = (await screen.findByText("a.mp4")).closest("li")!;
+    await waitFor(() => expect(row.classList.contains("upload-waiting")).toBe(true));
+    const state = row.querySelector(".upload-state")!;
+    expect(state.getAttribute("role")).toBe("status");
+    expect(state.textContent).toBe(`Refused for now: ${message}. Trying again in 30 seconds (retry 1 of 3).`);
+    expect(made).toHaveLength(1);
+    fireEvent.click(screen.getByRole("button", { name: "Cancel" }));
+    await waitFor(() => expect(row.querySelector(".upload-state")!.textContent).toBe("Cancelled"));
+    expect(made).toHaveLength(1);
+  });
+
   it("takes several dropped files at once and refuses file drops beside the zone", async () => {
     const sent: string[] = [];
     // Enough of XMLHttpRequest to see what is sent; the uploads never finish.

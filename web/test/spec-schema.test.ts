@@ -63,7 +63,7 @@ describe("the generated spec rules", () => {
       });
     }
     expect(schema.description).toContain(`at most ${MAX_FPS} frames per second`);
-    expect(DEFAULT_SPEC).toEqual({ mode: "fps", value: "1", format: "png", quality: "85", maxWidth: "" });
+    expect(DEFAULT_SPEC).toEqual({ mode: "fps", value: "1", format: "png", quality: "85", maxWidth: "", maxHeight: "" });
   });
 
   it("are the ones the form applies: a document with other limits gives other answers", () => {
@@ -74,5 +74,10 @@ describe("the generated spec rules", () => {
     const width = (n: number) => validateSpec({ ...DEFAULT_SPEC, maxWidth: String(n) });
     expect(width(schema.properties.max_width.minimum)).toEqual([]);
     expect(width(schema.properties.max_width.minimum - 1)).toEqual(["maxWidth"]);
+    const height = (n: number) => validateSpec({ ...DEFAULT_SPEC, maxHeight: String(n) });
+    expect(height(schema.properties.max_height.minimum)).toEqual([]);
+    expect(height(schema.properties.max_height.maximum)).toEqual([]);
+    expect(height(schema.properties.max_height.minimum - 1)).toEqual(["maxHeight"]);
+    expect(height(schema.properties.max_height.maximum + 1)).toEqual(["maxHeight"]);
   });
 });

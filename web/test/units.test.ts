@@ -1,16 +1,26 @@
-import { describe, expect, it, vi } from "vitest";
+import { afterEach, describe, expect, it, vi } from "vitest";
 import { zipSync } from "fflate";
-import { ApiError, authenticatedFetch, errorFrom } from "../src/api/client";
+import { ApiError, authenticatedFetch, createApi, errorFrom, retryAfterSecs, unwrap } from "../src/api/client";
 import { firstImages, imageType } from "../src/api/preview";
 import { SessionStore } from "../src/api/session";
-import { uploadContentType, uploadVideo } from "../src/api/upload";
-import { DICTIONARIES, localeFor, translator } from "../src/i18n";
+import {
+  DEFAULT_RETRY_SECS,
+  MAX_RETRY_SECS,
+  RETRIES,
+  type RetryWait,
+  retryDelay,
+  uploadContentType,
+  uploadVideo,
+} from "../src/api/upload";
+import { errorText } from "../src/errors";
+import { DICTIONARIES, type MessageKey, type PluralKey, isPluralKey, localeFor, pluralForm, translator } from "../src/i18n";
 import { parseRoute, shareUrl } from "../src/router";
 import {
   DEFAULT_SPEC,
   LIMITS,
   MAX_FPS,
   describeSpec,
+  fromSpec,
   specParams,
   specQuery,
   toSpec,
@@ -38,7 +48,7 @@ describe("extraction spec", () => {
   });
 
   it("sends quality only for JPEG and max_width only when set", () => {
-    const query = specQuery({ mode: "count", value: "12", format: "jpeg", quality: "70", maxWidth: "640" });
+    const query = specQuery({ mode: "count", value: "12", format: "jpeg", quality: "70", maxWidth: "640", maxHeight: "" });
     expect(Object.fromEntries(query)).toEqual({ count: "12", format: "jpeg", quality: "70", max_width: "640" });
     expect(specQuery({ ...DEFAULT_SPEC, format: "webp", quality: "70" }).has("quality")).toBe(false);
   });
@@ -58,7 +68,7 @@ describe("extraction spec", () => {
 
   it("sends the form as the API's ExtractionSpec", () => {
     expect(toSpec(DEFAULT_SPEC)).toEqual({ fps: "1", format: "png" });
-    expect(toSpec({ mode: "every", value: " 5/2 ", format: "jpeg", quality: "80", maxWidth: "320" })).toEqual({
+    expect(toSpec({ mode: "every", value: " 5/2 ", format: "jpeg", quality: "80", maxWidth: "320", maxHeight: "" })).toEqual({
       every: "5/2",
       format: "jpeg",
       quality: 80,
@@ -67,6 +77,46 @@ describe("extraction spec", () => {
     expect(toSpec({ ...DEFAULT_SPEC, mode: "count", value: "5", format: "webp" })).toEqual({ count: 5, format: "webp" });
     // What a video's spec says is what the form would send again.
     expect(specParams({ count: 5, format: "webp", max_height: 90 }).toString()).toBe("count=5&format=webp&max_height=90");
+  });
+
+  it("takes a maximum height next to the maximum width, within the generated limits", () => {
+    const query = specQuery({ ...DEFAULT_SPEC, maxWidth: "640", maxHeight: "360" });
+    expect(query.toString()).toBe("fps=1&format=png&max_width=640&max_height=360");
+    expect(toSpec({ ...DEFAULT_SPEC, maxHeight: " 90 " })).toEqual({ fps: "1", format: "png", max_height: 90 });
+    expect(specQuery({ ...DEFAULT_SPEC, maxHeight: "" }).has("max_height")).toBe(false);
+    const height = (value: string) => validateSpec({ ...DEFAULT_SPEC, maxHeight: value });
+    expect(height(String(LIMITS.max_height.minimum))).toEqual([]);
+    expect(height(String(LIMITS.max_height.maximum))).toEqual([]);
+    expect(height(String(LIMITS.max_height.minimum - 1))).toEqual(["maxHeight"]);
+    expect(height(String(LIMITS.max_height.maximum + 1))).toEqual(["maxHeight"]);
+    expect(height("12.5")).toEqual(["maxHeight"]);
+    expect(height("tall")).toEqual(["maxHeight"]);
+    expect(validateSpec({ ...DEFAULT_SPEC, maxWidth: "8", maxHeight: "8" })).toEqual(["maxWidth", "maxHeight"]);
+  });
+
+  it("holds a video's spec in the form, so that sending it unchanged asks for the same extraction", () => {
+    const specs = [
+      { fps: "30000/1001", format: "webp" as const },
+      { every: "5/2", format: "jpeg" as const, quality: 80, max_width: 320 },
+      { count: 12, format: "png" as const, max_height: 90 },
+      { count: 5, format: "jpeg" as const, quality: 85, max_width: 640, max_height: 480 },
+    ];
+    for (const spec of specs) {
+      expect(validateSpec(fromSpec(spec)), JSON.stringify(spec)).toEqual([]);
+      expect(toSpec(fromSpec(spec))).toEqual(spec);
+    }
+    expect(fromSpec({ every: "5/2", format: "jpeg", quality: 80, max_width: 320 })).toEqual({
+      mode: "every",
+      value: "5/2",
+      format: "jpeg",
+      quality: "80",
+      maxWidth: "320",
+      maxHeight: "",
+    });
+    // A PNG spec keeps the API's JPEG quality ready in case the user picks JPEG; nothing at all is the defaults.
+    expect(fromSpec({ fps: "2", format: "png" }).quality).toBe("85");
+    expect(fromSpec({})).toEqual(DEFAULT_SPEC);
+    expect(fromSpec(null)).toEqual(DEFAULT_SPEC);
   });
 
   it("refuses what the generated limits refuse, and accepts their bounds", () => {
@@ -104,7 +154,14 @@ describe("extraction spec", () => {
     expect(validateSpec({ ...DEFAULT_SPEC, value: "-1" })).toEqual(["value"]);
     // Several problems at once, each pointing at its field.
     expect(
-      validateSpec({ mode: "count", value: "0", format: "jpeg", quality: "0", maxWidth: String(LIMITS.max_width.maximum + 1) }),
+      validateSpec({
+        mode: "count",
+        value: "0",
+        format: "jpeg",
+        quality: "0",
+        maxWidth: String(LIMITS.max_width.maximum + 1),
+        maxHeight: "",
+      }),
     ).toEqual(["value", "quality", "maxWidth"]);
   });
 });
@@ -129,7 +186,98 @@ describe("languages", () => {
 
   it("fills placeholders", () => {
     expect(translator("pt-BR")("upload.sending", { percent: 42 })).toBe("Enviando 42%");
-    expect(translator("en")("live.frames", { done: 3, expected: 10 })).toBe("3 of 10 frames");
+    expect(translator("en")("live.frames", { done: 3, count: 10 })).toBe("3 of 10 frames");
+  });
+});
+
+describe("plurals", () => {
+  const en = translator("en");
+  const pt = translator("pt-BR");
+
+  it("say 1 frame and 2 frames in English, 1 quadro and 2 quadros in Portuguese", () => {
+    expect([0, 1, 2, 10].map((count) => en("live.framesDone", { count }))).toEqual(["0 frames", "1 frame", "2 frames", "10 frames"]);
+    expect([1, 2, 10].map((count) => pt("live.framesDone", { count }))).toEqual(["1 quadro", "2 quadros", "10 quadros"]);
+    expect(en("live.frames", { done: 0, count: 1 })).toBe("0 of 1 frame");
+    expect(en("live.frames", { done: 1, count: 2 })).toBe("1 of 2 frames");
+    expect(pt("live.frames", { done: 0, count: 1 })).toBe("0 de 1 quadro");
+    expect(pt("live.frames", { done: 3, count: 10 })).toBe("3 de 10 quadros");
+    expect([1, 3].map((count) => en("count.attempts", { count }))).toEqual(["1 attempt", "3 attempts"]);
+    expect([1, 3].map((count) => pt("count.attempts", { count }))).toEqual(["1 tentativa", "3 tentativas"]);
+    expect([1, 30].map((count) => en("count.seconds", { count }))).toEqual(["1 second", "30 seconds"]);
+    expect([1, 30].map((count) => pt("count.seconds", { count }))).toEqual(["1 segundo", "30 segundos"]);
+    expect([1, 7].map((count) => pt("count.days", { count }))).toEqual(["1 dia", "7 dias"]);
+    expect(en("count.hours", { count: 1 })).toBe("1 hour");
+  });
+
+  it("follow each language's Intl.PluralRules, falling back to the `other` form", () => {
+    // English: 0 is plural; Portuguese (CLDR): 0 and 1 are singular.
+    expect(pluralForm("en", "live.framesDone", 0)).toBe("live.framesDone.other");
+    expect(pluralForm("pt-BR", "live.framesDone", 0)).toBe("live.framesDone.one");
+    expect(pt("live.framesDone", { count: 0 })).toBe("0 quadro");
+    // Portuguese has a `many` category (exact millions) the dictionaries do not spell out: the `other` form.
+    expect(new Intl.PluralRules("pt-BR").select(1_000_000)).toBe("many");
+    expect(pluralForm("pt-BR", "live.framesDone", 1_000_000)).toBe("live.framesDone.other");
+    expect(pt("live.framesDone", { count: 1_000_000 })).toBe("1000000 quadros");
+  });
+
+  it("have an `other` form for every plural message, and only forms the languages' rules can pick", () => {
+    const keys = Object.keys(DICTIONARIES.en) as MessageKey[];
+    const bases = [...new Set(keys.filter((k) => /\.(zero|one|two|few|many|other)$/.test(k)).map((k) => k.replace(/\.[a-z]+$/, "")))];
+    expect(bases.length).toBeGreaterThan(0);
+    for (const base of bases) {
+      expect(isPluralKey(base), base).toBe(true);
+      for (const locale of ["en", "pt-BR"] as const) {
+        const categories = new Intl.PluralRules(locale).resolvedOptions().pluralCategories as string[];
+        const forms = keys.filter((k) => k.startsWith(`${base}.`)).map((k) => k.slice(base.length + 1));
+        expect(forms, `${locale} ${base}`).toContain("other");
+        for (const form of forms) expect(categories, `${locale} ${base}.${form}`).toContain(form);
+        expect(DICTIONARIES[locale][`${base}.other` as MessageKey]).toContain("{count}");
+      }
+    }
+    // A plain message is not a plural one.
+    expect(isPluralKey("upload.title")).toBe(false);
+    const base: PluralKey = "live.frames";
+    expect(isPluralKey(base)).toBe(true);
+  });
+});
+
+describe("rate limits (429)", () => {
+  const t = translator("en");
+
+  it("reads Retry-After as seconds, or as an HTTP date", () => {
+    expect(retryAfterSecs("30")).toBe(30);
+    expect(retryAfterSecs(" 7 ")).toBe(7);
+    expect(retryAfterSecs(null)).toBeUndefined();
+    expect(retryAfterSecs("soon")).toBeUndefined();
+    const now = Date.parse("2026-11-22T18:00:00Z");
+    expect(retryAfterSecs("Sun, 22 Nov 2026 18:00:42 GMT", now)).toBe(42);
+    expect(retryAfterSecs("Sun, 22 Nov 2026 17:00:00 GMT", now)).toBe(0);
+  });
+
+  it("keep the server's message and Retry-After in the ApiError of a call", async () => {
+    const message = "you already have 2 videos waiting or processing (limit 2); retry when some finish";
+    const base = async () =>
+      new Response(JSON.stringify({ code: "rate_limited", message }), {
+        status: 429,
+        headers: { "Content-Type": "application/json", "Retry-After": "30" },
+      });
+    const api = createApi({ token: () => "t", renew: async () => false }, base);
+    const error = await unwrap(api.GET("/api/v1/me")).catch((e: unknown) => e);
+    expect(error).toBeInstanceOf(ApiError);
+    expect(error).toMatchObject({ code: "rate_limited", message, status: 429, retryAfter: 30 });
+    expect((await errorFrom(await base())).retryAfter).toBe(30);
+    // What the user reads: the server's message and the wait.
+    expect(errorText(t, error)).toBe(`Too many requests (${message}). Try again in 30 seconds.`);
+  });
+
+  it("say the server's message, the wait in the user's language, or only the message when there is no wait", () => {
+    const limited = (retryAfter?: number) => new ApiError("rate_limited", "too many attempts; retry later", 429, retryAfter);
+    expect(errorText(t, limited(1))).toBe("Too many requests (too many attempts; retry later). Try again in 1 second.");
+    expect(errorText(translator("pt-BR"), limited(5))).toBe(
+      "Muitas requisições (too many attempts; retry later). Tente de novo em 5 segundos.",
+    );
+    expect(errorText(t, limited())).toBe("Too many requests (too many attempts; retry later). Wait a moment and try again.");
+    expect(errorText(t, new ApiError("rate_limited", "", 429))).toBe("Too many requests (rate_limited). Wait a moment and try again.");
   });
 });
 
@@ -284,9 +432,14 @@ class FakeXhr {
   abort() {
     this.onabort?.();
   }
-  answer(status: number, body: unknown) {
+  responseHeaders: Record<string, string> = {};
+  getResponseHeader(name: string): string | null {
+    return this.responseHeaders[name.toLowerCase()] ?? null;
+  }
+  answer(status: number, body: unknown, headers: Record<string, string> = {}) {
     this.status = status;
     this.responseText = JSON.stringify(body);
+    for (const [name, value] of Object.entries(headers)) this.responseHeaders[name.toLowerCase()] = value;
     this.onload?.();
   }
 }
@@ -306,7 +459,7 @@ describe("upload", () => {
       new URLSearchParams("fps=1&format=png"),
       { token: () => token, renew },
       (loaded, total) => progress.push([loaded, total]),
-      () => new FakeXhr() as unknown as XMLHttpRequest,
+      { makeXhr: () => new FakeXhr() as unknown as XMLHttpRequest },
     );
     const first = FakeXhr.made[0]!;
     expect(first.method).toBe("POST");
@@ -334,7 +487,7 @@ describe("upload", () => {
       new URLSearchParams(),
       { token: () => "t", renew: async () => false },
       () => undefined,
-      () => new FakeXhr() as unknown as XMLHttpRequest,
+      { makeXhr: () => new FakeXhr() as unknown as XMLHttpRequest },
     );
     expect(FakeXhr.made[0]!.headers["Content-Type"]).toBe("application/octet-stream");
     FakeXhr.made[0]!.answer(415, { code: "unsupported_media_type", message: "not a video container" });
@@ -342,6 +495,116 @@ describe("upload", () => {
     expect(error).toBeInstanceOf(ApiError);
     expect((error as ApiError).code).toBe("unsupported_media_type");
     expect((error as ApiError).status).toBe(415);
+  });
+
+  describe("after a 429", () => {
+    const limited = { code: "rate_limited", message: "you already have 2 videos waiting or processing (limit 2)" };
+    const start = (renew: () => Promise<boolean> = async () => false) => {
+      FakeXhr.made = [];
+      const waits: RetryWait[] = [];
+      const progress: [number, number][] = [];
+      let token = "t1";
+      const handle = uploadVideo(
+        new File([new Uint8Array(100)], "clip.mp4", { type: "video/mp4" }),
+        new URLSearchParams("fps=1&format=png"),
+        {
+          token: () => token,
+          renew: async () => {
+            token = "t2";
+            return renew();
+          },
+        },
+        (loaded, total) => progress.push([loaded, total]),
+        { makeXhr: () => new FakeXhr() as unknown as XMLHttpRequest, onRetry: (wait) => waits.push(wait) },
+      );
+      return { handle, waits, progress };
+    };
+    const last = () => FakeXhr.made.at(-1)!;
+
+    afterEach(() => {
+      vi.useRealTimers();
+    });
+
+    it("waits Retry-After seconds, says so, and sends the file again with the same key", async () => {
+      vi.useFakeTimers();
+      const { handle, waits, progress } = start();
+      last().answer(429, limited, { "Retry-After": "2" });
+      await vi.advanceTimersByTimeAsync(0);
+      expect(waits).toHaveLength(1);
+      expect(waits[0]).toMatchObject({ seconds: 2, retry: 1, retries: RETRIES });
+      expect(waits[0]!.error).toMatchObject({ code: "rate_limited", message: limited.message, status: 429, retryAfter: 2 });
+      await vi.advanceTimersByTimeAsync(1999);
+      expect(FakeXhr.made).toHaveLength(1);
+      await vi.advanceTimersByTimeAsync(1);
+      expect(FakeXhr.made).toHaveLength(2);
+      expect(last().headers["Idempotency-Key"]).toBe(FakeXhr.made[0]!.headers["Idempotency-Key"]);
+      expect(last().url).toBe(FakeXhr.made[0]!.url);
+      expect(progress).toEqual([[0, 100]]);
+      last().answer(202, { id: "v1", status: "queued", job: 0 });
+      await expect(handle.done).resolves.toEqual({ id: "v1", status: "queued", job: 0 });
+    });
+
+    it("gives up after a few retries with the last refusal", async () => {
+      vi.useFakeTimers();
+      const { handle, waits } = start();
+      const outcome = handle.done.catch((e: unknown) => e);
+      for (let i = 0; i <= RETRIES; i++) {
+        last().answer(429, limited, { "Retry-After": "30" });
+        await vi.advanceTimersByTimeAsync(30_000);
+      }
+      const error = await outcome;
+      expect(FakeXhr.made).toHaveLength(RETRIES + 1);
+      expect(waits.map((w) => w.retry)).toEqual([1, 2, 3]);
+      expect(error).toBeInstanceOf(ApiError);
+      expect(error).toMatchObject({ code: "rate_limited", status: 429, retryAfter: 30 });
+    });
+
+    it("does not wait out a long Retry-After, and waits a default when there is none", async () => {
+      expect(retryDelay(undefined)).toBe(DEFAULT_RETRY_SECS);
+      expect(retryDelay(0)).toBe(1);
+      expect(retryDelay(MAX_RETRY_SECS)).toBe(MAX_RETRY_SECS);
+      expect(retryDelay(MAX_RETRY_SECS + 1)).toBeNull();
+      const { handle, waits } = start();
+      last().answer(429, limited, { "Retry-After": String(MAX_RETRY_SECS + 1) });
+      await expect(handle.done).rejects.toMatchObject({ code: "rate_limited", retryAfter: MAX_RETRY_SECS + 1 });
+      expect(waits).toHaveLength(0);
+      expect(FakeXhr.made).toHaveLength(1);
+    });
+
+    it("stops waiting when cancelled", async () => {
+      vi.useFakeTimers();
+      const { handle } = start();
+      last().answer(429, limited, { "Retry-After": "30" });
+      await vi.advanceTimersByTimeAsync(0);
+      handle.abort();
+      await expect(handle.done).rejects.toMatchObject({ code: "aborted" });
+      await vi.advanceTimersByTimeAsync(60_000);
+      expect(FakeXhr.made).toHaveLength(1);
+    });
+
+    it("renews a token that expired during the wait", async () => {
+      vi.useFakeTimers();
+      const renew = vi.fn(async () => true);
+      const { handle } = start(renew);
+      last().answer(429, limited, { "Retry-After": "1" });
+      await vi.advanceTimersByTimeAsync(1000);
+      expect(last().headers.Authorization).toBe("Bearer t1");
+      last().answer(401, { code: "token_expired", message: "expired" });
+      await vi.advanceTimersByTimeAsync(0);
+      expect(renew).toHaveBeenCalledTimes(1);
+      expect(FakeXhr.made).toHaveLength(3);
+      expect(last().headers.Authorization).toBe("Bearer t2");
+      last().answer(202, { id: "v2", status: "queued", job: 0 });
+      await expect(handle.done).resolves.toMatchObject({ id: "v2" });
+    });
+
+    it("is not how other refusals are handled: they are the answer at once", async () => {
+      const { handle, waits } = start();
+      last().answer(503, { code: "unavailable", message: "busy" }, { "Retry-After": "1" });
+      await expect(handle.done).rejects.toMatchObject({ code: "unavailable", status: 503 });
+      expect(waits).toHaveLength(0);
+      expect(FakeXhr.made).toHaveLength(1);
+    });
   });
 
   it("sends video/* types as they are, anything else as octet-stream", () => {

@@ -25,29 +25,52 @@ export function renewable(code: string): boolean {
   return code === "token_expired" || code === "invalid_token";
 }
 
-/** An API error as the UI handles it: the stable code (or `network`), the server's message, the HTTP status. */
+/**
+ * An API error as the UI handles it: the stable code (or `network`), the server's message, the HTTP status, and
+ * for a 429 or 503 the seconds the server asked to wait (its `Retry-After`), when it said.
+ */
 export class ApiError extends Error {
   constructor(
     readonly code: string,
     message: string,
     readonly status: number,
+    readonly retryAfter?: number,
   ) {
     super(message);
     this.name = "ApiError";
   }
 }
 
+/**
+ * The seconds a `Retry-After` header asks to wait: the API sends whole seconds; the HTTP-date form is read too
+ * (the seconds from `now` to it, at least 0). Undefined when there is no header or it makes no sense.
+ */
+export function retryAfterSecs(header: string | null | undefined, now: number = Date.now()): number | undefined {
+  const text = header?.trim();
+  if (!text) return undefined;
+  if (/^\d+$/.test(text)) return Number(text);
+  const date = Date.parse(text);
+  return Number.isNaN(date) ? undefined : Math.max(0, Math.ceil((date - now) / 1000));
+}
+
+/** An ApiError from a status, a body (text or parsed JSON) and the Retry-After header. */
+export function apiError(status: number, body: unknown, retryAfter: string | null, fallback: string): ApiError {
+  const wait = retryAfterSecs(retryAfter);
+  if (body && typeof body === "object" && typeof (body as ApiErrorBody).code === "string") {
+    return new ApiError((body as ApiErrorBody).code, (body as ApiErrorBody).message ?? "", status, wait);
+  }
+  return new ApiError(`http_${status}`, fallback, status, wait);
+}
+
 /** Reads `{code, message}` from an error response (anything else becomes `http_<status>`). */
 export async function errorFrom(response: Response): Promise<ApiError> {
+  let body: unknown;
   try {
-    const body = (await response.clone().json()) as Partial<ApiErrorBody>;
-    if (typeof body.code === "string") {
-      return new ApiError(body.code, body.message ?? "", response.status);
-    }
+    body = await response.clone().json();
   } catch {
-    // not JSON: fall through
+    // not JSON
   }
-  return new ApiError(`http_${response.status}`, response.statusText, response.status);
+  return apiError(response.status, body, response.headers.get("Retry-After"), response.statusText);
 }
 
 /** What the client sends requests through (globalThis.fetch, or a fake in tests). */
@@ -97,8 +120,10 @@ export async function unwrap<T>(
   const { response, error } = settled;
   if (response.ok) return settled.data as T;
   // openapi-fetch has read the body already: the parsed error is in `error`.
-  if (error && typeof error === "object" && typeof (error as ApiErrorBody).code === "string") {
-    throw new ApiError((error as ApiErrorBody).code, (error as ApiErrorBody).message ?? "", response.status);
-  }
-  throw new ApiError(`http_${response.status}`, typeof error === "string" ? error : response.statusText, response.status);
+  throw apiError(
+    response.status,
+    error,
+    response.headers.get("Retry-After"),
+    typeof error === "string" ? error : response.statusText,
+  );
 }

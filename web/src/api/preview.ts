@@ -61,9 +61,17 @@ export async function firstImages(
   return frames.sort((a, b) => a.name.localeCompare(b.name));
 }
 
+/** The download link refused the archive (`status`: 409 while the read model does not have it yet). */
+export class PreviewError extends Error {
+  constructor(readonly status: number) {
+    super(`download answered ${status}`);
+    this.name = "PreviewError";
+  }
+}
+
 /** Fetches the archive through the download link and returns its first frames. */
 export async function loadPreview(downloadUrl: string, wanted = 4): Promise<Frame[]> {
   const response = await fetch(downloadUrl);
-  if (!response.ok || !response.body) throw new Error(`download answered ${response.status}`);
+  if (!response.ok || !response.body) throw new PreviewError(response.status);
   return firstImages(response.body, wanted);
 }

@@ -189,7 +189,7 @@ function Deliveries({ api, id }: { api: ApiClient; id: string }) {
         <ul class="deliveries">
           {items.map((d) => (
             <li key={d.id}>
-              <code>{d.event_type}</code> {d.status} ×{d.attempts}{" "}
+              <code>{d.event_type}</code> {d.status} · {t("count.attempts", { count: d.attempts })}{" "}
               <span class="muted">{formatDate(d.sent_at ?? d.created_at)}</span>
               {d.last_error && <div class="failure">{d.last_error}</div>}
             </li>

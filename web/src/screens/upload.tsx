@@ -1,26 +1,14 @@
 // Upload one or several files (picked or dropped), each with its own byte progress bar, and the extraction spec.
-import type { JSX } from "preact";
 import { useEffect, useRef, useState } from "preact/hooks";
 import type { Credentials } from "../api/client";
-import { type Accepted, type UploadHandle, uploadVideo } from "../api/upload";
+import { type Accepted, type RetryWait, type UploadHandle, uploadVideo } from "../api/upload";
 import { errorText } from "../errors";
-import { type MessageKey, type Translate, useI18n } from "../i18n";
-import {
-  DEFAULT_SPEC,
-  FORMATS,
-  type ImageFormat,
-  LIMITS,
-  MAX_FPS,
-  MODE_VALUES,
-  SELECTION_MODES,
-  type SpecForm,
-  type SpecMode,
-  type SpecProblem,
-  specQuery,
-  validateSpec,
-} from "../spec";
+import { type Translate, useI18n } from "../i18n";
+import { DEFAULT_SPEC, type SpecForm, specQuery, validateSpec } from "../spec";
+import { SpecFields, focusFirstProblem } from "../spec-form";
 
-type UploadState = "queued" | "sending" | "done" | "failed" | "cancelled";
+/** `waiting`: refused with a 429, sent again by itself after the server's Retry-After. */
+type UploadState = "queued" | "sending" | "waiting" | "done" | "failed" | "cancelled";
 
 interface Item {
   key: number;
@@ -29,68 +17,19 @@ interface Item {
   loaded: number;
   total: number;
   error?: string;
+  /** The 429 being waited out (state `waiting`). */
+  wait?: RetryWait;
   handle?: UploadHandle;
   videoId?: string;
   /** The spec as it was when the file was added. */
   query: URLSearchParams;
 }
 
-/** The input of each field the spec can have a problem with. */
-const FIELD_IDS: Record<SpecProblem, string> = { value: "spec-value", quality: "spec-quality", maxWidth: "spec-max-width" };
-
-/** How each image format is shown (a format the API adds is a type error here until it has a name). */
-const FORMAT_NAMES: Record<ImageFormat, string> = { png: "PNG", jpeg: "JPEG", webp: "WebP" };
-
 /** Uploads at once: two keep the link busy without starving the live-status streams of connections. */
 const PARALLEL = 2;
 
-/** What is wrong with the selection's value, with the API's limits for that mode. */
-function valueProblem(t: Translate, mode: SpecMode): string {
-  switch (mode) {
-    case "fps":
-      return t("upload.invalid.fps", { max: MAX_FPS });
-    case "every":
-      return t("upload.invalid.every", { maxFps: MAX_FPS });
-    case "count":
-      return t("upload.invalid.count", { min: LIMITS.count.minimum, max: LIMITS.count.maximum });
-  }
-}
-
-type CheckedInputProps = Omit<JSX.InputHTMLAttributes<HTMLInputElement>, "value" | "onInput"> & {
-  id: string;
-  label: string;
-  value: string;
-  /** A whole number in this range (the spec's limit from the OpenAPI document). */
-  range?: { minimum: number; maximum: number };
-  /** Whether the value is wrong (then `error` is shown under it and announced with it). */
-  invalid: boolean;
-  error: string;
-  onValue: (value: string) => void;
-};
-
-/** A labelled spec field that points at its own error message. */
-function CheckedInput({ id, label, value, range, invalid, error, onValue, ...input }: CheckedInputProps) {
-  const bounds = range ? { type: "number", min: range.minimum, max: range.maximum } : {};
-  return (
-    <div>
-      <label for={id}>{label}</label>
-      <input
-        id={id}
-        value={value}
-        aria-invalid={invalid}
-        aria-describedby={invalid ? `${id}-error` : undefined}
-        onInput={(e) => onValue(e.currentTarget.value)}
-        {...bounds}
-        {...input}
-      />
-      {invalid && (
-        <p id={`${id}-error`} class="field-error">
-          {error}
-        </p>
-      )}
-    </div>
-  );
-}
+/** Whether an upload still holds one of the PARALLEL places (one waiting out a 429 keeps its place). */
+const active = (item: Item) => item.state === "sending" || item.state === "waiting";
 
 export function UploadPanel(props: { credentials: Credentials; onUploaded(accepted: Accepted, file: File): void }) {
   const { credentials, onUploaded } = props;
@@ -114,13 +53,20 @@ export function UploadPanel(props: { credentials: Credentials; onUploaded(accept
 
   const pump = () => {
     const all = itemsRef.current;
-    const running = all.filter((item) => item.state === "sending").length;
+    const running = all.filter(active).length;
     const waiting = all.filter((item) => item.state === "queued" && !item.handle);
     for (const item of waiting.slice(0, Math.max(0, PARALLEL - running))) start(item);
   };
 
   const start = (item: Item) => {
-    const handle = uploadVideo(item.file, item.query, credentials, (loaded, total) => patch(item.key, { loaded, total }));
+    const handle = uploadVideo(
+      item.file,
+      item.query,
+      credentials,
+      // Progress also means the file is on its way again after a wait.
+      (loaded, total) => patch(item.key, { loaded, total, state: "sending", wait: undefined }),
+      { onRetry: (wait) => patch(item.key, { state: "waiting", wait, loaded: 0 }) },
+    );
     patch(item.key, { state: "sending", handle });
     handle.done.then(
       (accepted) => {
@@ -130,7 +76,10 @@ export function UploadPanel(props: { credentials: Credentials; onUploaded(accept
       },
       (error: unknown) => {
         const cancelled = error instanceof Error && "code" in error && error.code === "aborted";
-        patch(item.key, cancelled ? { state: "cancelled" } : { state: "failed", error: errorText(t, error) });
+        patch(
+          item.key,
+          cancelled ? { state: "cancelled", wait: undefined } : { state: "failed", wait: undefined, error: errorText(t, error) },
+        );
         pump();
       },
     );
@@ -142,8 +91,7 @@ export function UploadPanel(props: { credentials: Credentials; onUploaded(accept
       setShowProblems(true);
       // Nothing else happens on screen: the first wrong field takes the focus, so that a screen reader says
       // what is wrong (its label, "invalid" and the message it is described by, rendered by then).
-      const first = FIELD_IDS[problems[0] ?? "value"];
-      setTimeout(() => document.getElementById(first)?.focus());
+      focusFirstProblem("spec", problems);
       return;
     }
     const query = specQuery(spec);
@@ -195,73 +143,10 @@ export function UploadPanel(props: { credentials: Credentials; onUploaded(accept
     };
   }, []);
 
-  const setField = <K extends keyof SpecForm>(name: K, value: SpecForm[K]) => setSpec((s) => ({ ...s, [name]: value }));
-  const problem = (name: "value" | "quality" | "maxWidth") => showProblems && problems.includes(name);
-
   return (
     <section class="card" aria-labelledby="upload-title">
       <h2 id="upload-title">{t("upload.title")}</h2>
-      <fieldset class="spec">
-        <legend>{t("upload.spec")}</legend>
-        <div class="spec-grid">
-          <div>
-            <label for="spec-mode">{t("upload.mode")}</label>
-            <select
-              id="spec-mode"
-              value={spec.mode}
-              onChange={(e) => {
-                const mode = e.currentTarget.value as SpecMode;
-                setSpec((s) => ({ ...s, mode, value: MODE_VALUES[mode] }));
-              }}
-            >
-              {SELECTION_MODES.map((mode) => (
-                <option value={mode}>{t(`upload.mode.${mode}` as MessageKey)}</option>
-              ))}
-            </select>
-          </div>
-          <CheckedInput
-            id="spec-value"
-            label={t(`upload.value.${spec.mode}` as MessageKey)}
-            inputMode="decimal"
-            value={spec.value}
-            invalid={problem("value")}
-            error={valueProblem(t, spec.mode)}
-            onValue={(value) => setField("value", value)}
-          />
-          <div>
-            <label for="spec-format">{t("upload.format")}</label>
-            <select
-              id="spec-format"
-              value={spec.format}
-              onChange={(e) => setField("format", e.currentTarget.value as ImageFormat)}
-            >
-              {FORMATS.map((format) => (
-                <option value={format}>{FORMAT_NAMES[format]}</option>
-              ))}
-            </select>
-          </div>
-          {spec.format === "jpeg" && (
-            <CheckedInput
-              id="spec-quality"
-              label={t("upload.quality", { min: LIMITS.quality.minimum, max: LIMITS.quality.maximum })}
-              range={LIMITS.quality}
-              value={spec.quality}
-              invalid={problem("quality")}
-              error={t("upload.invalid.quality", { min: LIMITS.quality.minimum, max: LIMITS.quality.maximum })}
-              onValue={(value) => setField("quality", value)}
-            />
-          )}
-          <CheckedInput
-            id="spec-max-width"
-            label={t("upload.maxWidth")}
-            range={LIMITS.max_width}
-            value={spec.maxWidth}
-            invalid={problem("maxWidth")}
-            error={t("upload.invalid.maxWidth", { min: LIMITS.max_width.minimum, max: LIMITS.max_width.maximum })}
-            onValue={(value) => setField("maxWidth", value)}
-          />
-        </div>
-      </fieldset>
+      <SpecFields form={spec} onChange={setSpec} problems={showProblems ? problems : []} legend={t("upload.spec")} />
 
       <div
         class={`dropzone${dragging ? " dragging" : ""}`}
@@ -297,11 +182,11 @@ export function UploadPanel(props: { credentials: Credentials; onUploaded(accept
               <UploadRow key={item.key} item={item} />
             ))}
           </ul>
-          {items.some((item) => item.state !== "sending" && item.state !== "queued") && (
+          {items.some((item) => !active(item) && item.state !== "queued") && (
             <button
               type="button"
               class="link"
-              onClick={() => setItems((all) => all.filter((i) => i.state === "sending" || i.state === "queued"))}
+              onClick={() => setItems((all) => all.filter((i) => active(i) || i.state === "queued"))}
             >
               {t("upload.clear")}
             </button>
@@ -312,19 +197,36 @@ export function UploadPanel(props: { credentials: Credentials; onUploaded(accept
   );
 }
 
+/** What a row says about its upload. */
+function stateText(t: Translate, item: Item, percent: number): string {
+  switch (item.state) {
+    case "queued":
+      return t("upload.queued");
+    case "sending":
+      return t("upload.sending", { percent });
+    case "waiting": {
+      const wait = item.wait;
+      if (!wait) return t("upload.queued");
+      return t("upload.waiting", {
+        message: wait.error.message || wait.error.code,
+        wait: t("count.seconds", { count: wait.seconds }),
+        retry: wait.retry,
+        retries: wait.retries,
+      });
+    }
+    case "done":
+      return t("upload.done");
+    case "cancelled":
+      return t("upload.cancelled");
+    case "failed":
+      return t("upload.failed", { message: item.error ?? "" });
+  }
+}
+
 function UploadRow({ item }: { item: Item }) {
   const { t, formatBytes } = useI18n();
   const percent = item.total > 0 ? Math.round((100 * item.loaded) / item.total) : 0;
-  const text =
-    item.state === "queued"
-      ? t("upload.queued")
-      : item.state === "sending"
-        ? t("upload.sending", { percent })
-        : item.state === "done"
-          ? t("upload.done")
-          : item.state === "cancelled"
-            ? t("upload.cancelled")
-            : t("upload.failed", { message: item.error ?? "" });
+  const text = stateText(t, item, percent);
   const id = `upload-${item.key}`;
   return (
     <li class={`upload upload-${item.state}`} data-file={item.file.name}>
@@ -345,7 +247,7 @@ function UploadRow({ item }: { item: Item }) {
         <span class="upload-state" role={item.state === "failed" ? "alert" : "status"}>
           {text}
         </span>
-        {(item.state === "sending" || item.state === "queued") && item.handle && (
+        {(active(item) || item.state === "queued") && item.handle && (
           <button type="button" class="link" onClick={() => item.handle?.abort()}>
             {t("upload.cancel")}
           </button>

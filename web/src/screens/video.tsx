@@ -1,27 +1,38 @@
-// One video: live status, details, preview strip, timeline, and (for its owner) download, reprocess, delete and
-// share. The share page renders the same screen read-only with the share token.
+// One video: live status, details, preview strip, timeline, and (for its owner) download, reprocess (with the spec
+// form of the upload screen, starting from the video's spec), delete and share. The share page renders the same
+// screen read-only with the share token.
 import { useCallback, useEffect, useState } from "preact/hooks";
 import { type ApiClient, type Credentials, unwrap } from "../api/client";
 import type { Share, ShareView } from "../api/contract";
 import { type ProgressUpdate, watchVideo } from "../api/live";
-import { type Frame, loadPreview } from "../api/preview";
+import { type Frame, PreviewError, loadPreview } from "../api/preview";
 import type { components } from "../api/schema";
 import { Alert, LiveStatus, PageHeading, Spinner, type Video } from "../components";
 import { errorText } from "../errors";
-import { type MessageKey, hasMessage, useI18n } from "../i18n";
+import { type MessageKey, type PluralKey, hasMessage, useI18n } from "../i18n";
 import { navigate, onLinkClick, shareUrl } from "../router";
 import { deletedVideos } from "../live";
-import { describeSpec } from "../spec";
+import { type SpecForm, describeSpec, fromSpec, toSpec, validateSpec } from "../spec";
+import { SpecFields, focusFirstProblem } from "../spec-form";
 
 type TimelineEntry = components["schemas"]["TimelineEntry"];
 
 const PREVIEW_FRAMES = 4;
-const EXPIRIES: { key: MessageKey; secs: number }[] = [
-  { key: "expiry.hour", secs: 3600 },
-  { key: "expiry.day", secs: 86_400 },
-  { key: "expiry.week", secs: 7 * 86_400 },
-  { key: "expiry.month", secs: 30 * 86_400 },
+/**
+ * The live status says `completed` as soon as the log has it; the download link reads the read model, which lags a
+ * moment and answers 409 `not_ready` meanwhile: the preview asks again, this many times, a little later each time.
+ * A 401 (the token in the link expired) renews the token once and asks again (a share token cannot be renewed).
+ */
+const PREVIEW_NOT_READY_RETRIES = 8;
+const PREVIEW_RETRY_MS = 400;
+const EXPIRIES: { unit: PluralKey; count: number; secs: number }[] = [
+  { unit: "count.hours", count: 1, secs: 3600 },
+  { unit: "count.days", count: 1, secs: 86_400 },
+  { unit: "count.days", count: 7, secs: 7 * 86_400 },
+  { unit: "count.days", count: 30, secs: 30 * 86_400 },
 ];
+/** The start of the ids of the reprocess form's inputs. */
+const RESPEC = "reprocess";
 
 export function downloadHref(id: string, token: string | null): string {
   return `/api/v1/videos/${id}/download${token ? `?access_token=${encodeURIComponent(token)}` : ""}`;
@@ -42,6 +53,9 @@ export function VideoScreen(props: {
   const [progress, setProgress] = useState<ProgressUpdate | undefined>(undefined);
   const [reconnecting, setReconnecting] = useState(false);
   const [busy, setBusy] = useState(false);
+  // The spec of the next run while the reprocess form is open (null: closed), and whether to show its problems.
+  const [respec, setRespec] = useState<SpecForm | null>(null);
+  const [showProblems, setShowProblems] = useState(false);
 
   const reload = useCallback(async () => {
     try {
@@ -98,6 +112,33 @@ export function VideoScreen(props: {
     });
   };
 
+  const openReprocess = () => {
+    if (!video) return;
+    setRespec(fromSpec(video.spec));
+    setShowProblems(false);
+    setTimeout(() => document.getElementById(`${RESPEC}-mode`)?.focus());
+  };
+  const closeReprocess = () => {
+    setRespec(null);
+    setTimeout(() => document.getElementById(`${RESPEC}-toggle`)?.focus());
+  };
+  const reprocess = (event: Event) => {
+    event.preventDefault();
+    if (!respec) return;
+    const problems = validateSpec(respec);
+    if (problems.length > 0) {
+      setShowProblems(true);
+      focusFirstProblem(RESPEC, problems);
+      return;
+    }
+    void run(async () => {
+      await unwrap(api.POST("/api/v1/videos/{id}/reprocess", { params: { path: { id } }, body: toSpec(respec) }));
+      setRespec(null);
+      setNotice(t("video.reprocessed"));
+      await reload();
+    });
+  };
+
   if (!video) {
     return (
       <>
@@ -141,15 +182,12 @@ export function VideoScreen(props: {
           {!readOnly && (video.status === "completed" || video.status === "failed") && (
             <button
               type="button"
+              id={`${RESPEC}-toggle`}
               class="secondary"
               disabled={busy}
-              onClick={() =>
-                run(async () => {
-                  await unwrap(api.POST("/api/v1/videos/{id}/reprocess", { params: { path: { id } } }));
-                  setNotice(t("video.reprocessed"));
-                  await reload();
-                })
-              }
+              aria-expanded={respec !== null}
+              aria-controls={`${RESPEC}-form`}
+              onClick={() => (respec ? closeReprocess() : openReprocess())}
             >
               {t("video.reprocess")}
             </button>
@@ -172,6 +210,25 @@ export function VideoScreen(props: {
             </button>
           )}
         </div>
+        {!readOnly && respec && (
+          <form id={`${RESPEC}-form`} class="reprocess" noValidate onSubmit={reprocess}>
+            <SpecFields
+              form={respec}
+              onChange={(update) => setRespec((form) => (form ? update(form) : form))}
+              problems={showProblems ? validateSpec(respec) : []}
+              legend={t("video.reprocessSpec")}
+              idPrefix={RESPEC}
+            />
+            <div class="actions">
+              <button type="submit" class="primary" disabled={busy}>
+                {t("video.reprocessStart")}
+              </button>
+              <button type="button" class="secondary" onClick={closeReprocess}>
+                {t("video.reprocessCancel")}
+              </button>
+            </div>
+          </form>
+        )}
         <dl class="details">
           <dt>{t("video.size")}</dt>
           <dd>{formatBytes(video.size_bytes)}</dd>
@@ -248,14 +305,30 @@ function Preview({ id, video, credentials }: { id: string; video: Video; credent
   useEffect(() => {
     if (!ready) return;
     let cancelled = false;
+    let timer: ReturnType<typeof setTimeout> | undefined;
     setFrames(null);
     setError(null);
-    loadPreview(downloadHref(id, credentials.token()), PREVIEW_FRAMES).then(
-      (loaded) => (cancelled ? loaded.forEach((f) => URL.revokeObjectURL(f.url)) : setFrames(loaded)),
-      (e: unknown) => !cancelled && setError(e instanceof Error ? e.message : String(e)),
-    );
+    let renewed = false;
+    const load = (retry: number): Promise<void> =>
+      loadPreview(downloadHref(id, credentials.token()), PREVIEW_FRAMES).then(
+        (loaded) => (cancelled ? loaded.forEach((f) => URL.revokeObjectURL(f.url)) : setFrames(loaded)),
+        async (e: unknown) => {
+          if (cancelled) return;
+          if (e instanceof PreviewError && e.status === 409 && retry < PREVIEW_NOT_READY_RETRIES) {
+            timer = setTimeout(() => void load(retry + 1), PREVIEW_RETRY_MS * (retry + 1));
+            return;
+          }
+          if (e instanceof PreviewError && e.status === 401 && !renewed) {
+            renewed = true;
+            if ((await credentials.renew()) && !cancelled) return load(retry);
+          }
+          if (!cancelled) setError(e instanceof Error ? e.message : String(e));
+        },
+      );
+    void load(0);
     return () => {
       cancelled = true;
+      clearTimeout(timer);
     };
   }, [key]);
 
@@ -333,7 +406,7 @@ function ShareBox({ id, api }: { id: string; api: ApiClient }) {
         <label for="share-expiry">{t("video.shareExpiry")}</label>
         <select id="share-expiry" value={String(secs)} onChange={(e) => setSecs(Number(e.currentTarget.value))}>
           {EXPIRIES.map((e) => (
-            <option value={String(e.secs)}>{t(e.key)}</option>
+            <option value={String(e.secs)}>{t(e.unit, { count: e.count })}</option>
           ))}
         </select>
         <button type="submit" class="secondary">
