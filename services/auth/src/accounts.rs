@@ -41,6 +41,9 @@ pub enum AuthError {
     /// Unknown e-mail or wrong password (one answer for both).
     #[error("wrong e-mail or password")]
     InvalidCredentials,
+    /// The current password given to change it is not the account's.
+    #[error("the current password is not right")]
+    WrongCurrentPassword,
     /// The refresh token is unknown.
     #[error("unknown refresh token")]
     UnknownRefreshToken,
@@ -405,7 +408,7 @@ impl Accounts {
 
     /// Changes `user`'s password after checking the current one, and ends every other session of the user
     /// (their refresh tokens and the access tokens minted in them); `keep` (the session asking) stays signed in.
-    /// A wrong current password is [`AuthError::InvalidCredentials`].
+    /// A wrong current password is [`AuthError::WrongCurrentPassword`].
     pub async fn change_password(
         &self,
         user: UserId,
@@ -420,7 +423,7 @@ impl Accounts {
             .await
         {
             metrics::counter!("fiapx_auth_password_changes_total", "outcome" => "refused").increment(1);
-            return Err(AuthError::InvalidCredentials);
+            return Err(AuthError::WrongCurrentPassword);
         }
         check_policy(&new, &found.email)?;
         let password_hash = self.passwords.hash(new).await?;

@@ -293,7 +293,9 @@ pub fn auth_error(error: AuthError) -> ApiError {
         AuthError::InvalidEmail | AuthError::InvalidField(_) => ApiError::bad_request(error.to_string()),
         AuthError::WeakPassword(_) => ApiError::new(ErrorCode::WeakPassword, error.to_string()),
         AuthError::EmailTaken => ApiError::new(ErrorCode::EmailTaken, error.to_string()),
-        AuthError::InvalidCredentials => ApiError::new(ErrorCode::InvalidCredentials, error.to_string()),
+        AuthError::InvalidCredentials | AuthError::WrongCurrentPassword => {
+            ApiError::new(ErrorCode::InvalidCredentials, error.to_string())
+        }
         AuthError::UnknownRefreshToken => ApiError::new(ErrorCode::InvalidToken, error.to_string()),
         AuthError::RefreshExpired => ApiError::new(ErrorCode::TokenExpired, error.to_string()),
         AuthError::Revoked => ApiError::new(ErrorCode::TokenRevoked, error.to_string()),

@@ -765,6 +765,7 @@ async fn changing_the_password_checks_the_current_one_and_ends_every_other_sessi
         (wrong.status, wrong.code()),
         (StatusCode::UNAUTHORIZED, "invalid_credentials")
     );
+    assert_eq!(wrong.body["message"], "the current password is not right");
     let weak = app.change_password(token, "correct horse battery", "short").await;
     assert_eq!(
         (weak.status, weak.code()),
