@@ -2,13 +2,10 @@ import { act, cleanup, fireEvent, render, screen, waitFor } from "@testing-libra
 import { zipSync } from "fflate";
 import { afterEach, beforeEach, describe, expect, it, vi } from "vitest";
 import { createApi } from "../src/api/client";
-import { REOPEN_MS, feedUrl, watchFeed, watchVideo } from "../src/api/live";
-import { SessionStore } from "../src/api/session";
-import type { Video } from "../src/components";
+import { watchVideo } from "../src/api/live";
 import { I18nContext, makeI18n } from "../src/i18n";
-import { reconcile, shownStatus } from "../src/live";
+import { MAX_STREAMS, useLiveVideos } from "../src/live";
 import { VideoScreen } from "../src/screens/video";
-import { Videos } from "../src/screens/videos";
 
 /** A scriptable EventSource. */
 class FakeSource extends EventTarget {
@@ -21,17 +18,8 @@ class FakeSource extends EventTarget {
     super();
     FakeSource.all.push(this);
   }
-  emit(type: string, data: unknown, lastEventId = "") {
-    this.dispatchEvent(new MessageEvent(type, { data: JSON.stringify(data), lastEventId }));
-  }
-  open() {
-    this.readyState = FakeSource.OPEN;
-    this.dispatchEvent(new Event("open"));
-  }
-  /** The server ended the stream: EventSource reconnects by itself (CONNECTING). */
-  end() {
-    this.readyState = FakeSource.CONNECTING;
-    this.dispatchEvent(new Event("error"));
+  emit(type: string, data: unknown) {
+    this.dispatchEvent(new MessageEvent(type, { data: JSON.stringify(data) }));
   }
   refuse() {
     this.readyState = FakeSource.CLOSED;
@@ -89,162 +77,25 @@ describe("watchVideo", () => {
   });
 });
 
-describe("watchFeed", () => {
-  it("reopens with a fresh token and last_event_id after the stream ends, and drops a status already seen", async () => {
-    vi.useFakeTimers();
-    let token = "t1";
-    const renew = vi.fn(async () => {
-      token = `t${Number(token.slice(1)) + 1}`;
-      return true;
-    });
-    const seen: string[] = [];
-    const opened: boolean[] = [];
-    const stop = watchFeed(
-      { token: () => token, renew },
-      {
-        status: (s) => seen.push(`${s.video_id}:${s.status}`),
-        progress: (p) => seen.push(`${p.video_id}:${p.frames_done}`),
-        opened: (resumed) => opened.push(resumed),
-      },
-    );
-    const first = FakeSource.all[0]!;
-    expect(first.url).toBe("/api/v1/events?access_token=t1");
-    first.open();
-    first.emit("status", status("a", "processing", { sequence: 7 }), "7");
-    first.emit("progress", { video_id: "a", job: 0, attempt: 1, frames_done: 2 });
-    first.emit("status", status("b", "queued", { sequence: 9 }), "9");
-    // The token lapsed: the server ends the stream (EventSource would reconnect with the stale token).
-    first.end();
-    expect(first.readyState).toBe(FakeSource.CLOSED);
-    await vi.advanceTimersByTimeAsync(REOPEN_MS);
-    expect(renew).toHaveBeenCalledTimes(1);
-    const second = FakeSource.all[1]!;
-    expect(second.url).toBe("/api/v1/events?access_token=t2&last_event_id=9");
-    second.open();
-    // Already seen (a replay at or before the position): dropped.
-    second.emit("status", status("b", "queued", { sequence: 9 }), "9");
-    second.emit("status", status("a", "completed", { sequence: 12 }), "12");
-    // Refused now (e.g. the renewal came too late): backs off, then resumes from the last status.
-    second.end();
-    await vi.advanceTimersByTimeAsync(REOPEN_MS);
-    FakeSource.all[2]!.refuse();
-    await vi.advanceTimersByTimeAsync(999);
-    expect(FakeSource.all).toHaveLength(3);
-    await vi.advanceTimersByTimeAsync(1);
-    expect(FakeSource.all[3]!.url).toBe("/api/v1/events?access_token=t4&last_event_id=12");
-    expect(seen).toEqual(["a:processing", "a:2", "b:queued", "a:completed"]);
-    expect(opened).toEqual([false, true]);
-    stop();
-    expect(FakeSource.all[3]!.readyState).toBe(FakeSource.CLOSED);
-    await vi.advanceTimersByTimeAsync(60_000);
-    expect(FakeSource.all).toHaveLength(4);
-  });
+function Probe({ ids }: { ids: string[] }) {
+  const live = useLiveVideos(ids, { token: () => "t", renew: async () => false }, createApi({ token: () => "t", renew: async () => false }, async () => json(200, {})));
+  return <pre data-testid="live">{JSON.stringify(live)}</pre>;
+}
 
-  it("takes the position from the SSE id when the status has no sequence", () => {
-    const credentials = { token: () => "t", renew: async () => true };
-    watchFeed(credentials, { status: () => undefined, progress: () => undefined });
-    FakeSource.all[0]!.emit("status", status("a", "queued"), "41");
-    FakeSource.all[0]!.refuse();
-    expect(feedUrl("t", 41)).toBe("/api/v1/events?access_token=t&last_event_id=41");
-    expect(feedUrl(null, undefined)).toBe("/api/v1/events");
-  });
-});
-
-const row = (id: string, s: string, created: string, updated = created) => ({
-  id,
-  file_name: `${id}.mp4`,
-  content_type: "video/mp4",
-  size_bytes: 10,
-  status: s,
-  spec: {},
-  job: 0,
-  attempt: 1,
-  created_at: created,
-  updated_at: updated,
-}) as Video;
-
-describe("reconciliation", () => {
-  it("shows the newer of the feed's status and the list's row", () => {
-    const video = row("a", "completed", "2026-11-22T18:00:00Z", "2026-11-22T18:00:05Z");
-    // The feed's status is older than the row read after it: the row wins.
-    expect(shownStatus(video, { status: "processing", updatedAt: "2026-11-22T18:00:03Z" }).status).toBe("completed");
-    expect(shownStatus(video, { status: "failed", updatedAt: "2026-11-22T18:00:05Z" }).status).toBe("failed");
-    expect(shownStatus(video, undefined).status).toBe("completed");
-    // Compared as times, not texts: "05.120Z" is after "05Z".
-    expect(shownStatus(video, { status: "failed", updatedAt: "2026-11-22T18:00:05.120Z" }).status).toBe("failed");
-    expect(shownStatus(row("c", "processing", "2026-11-22T18:00:05.120Z"), { status: "queued", updatedAt: "2026-11-22T18:00:05Z" }).status).toBe("processing");
-    const running = row("b", "processing", "2026-11-22T18:00:00Z");
-    const progress = { video_id: "b", job: 0, attempt: 2, frames_done: 1, frames_expected: 4 };
-    expect(shownStatus(running, { progress })).toMatchObject({ status: "processing", attempt: 2, progress });
-  });
-
-  it("merges the first page read again over the rows shown", () => {
-    const old = [row("b", "processing", "2026-11-22T18:00:02Z", "2026-11-22T18:00:09Z"), row("a", "queued", "2026-11-22T18:00:01Z"), row("z", "completed", "2026-11-22T17:00:00Z")];
-    const fresh = [row("c", "queued", "2026-11-22T18:00:03Z"), row("b", "queued", "2026-11-22T18:00:02Z", "2026-11-22T18:00:04Z"), row("a", "completed", "2026-11-22T18:00:01Z", "2026-11-22T18:00:08Z")];
-    const merged = reconcile(old, fresh, false);
-    expect(merged.map((v) => `${v.id}:${v.status}`)).toEqual(["c:queued", "b:processing", "a:completed", "z:completed"]);
-    expect(reconcile(old, fresh, true).map((v) => v.id)).toEqual(["c", "b", "a"]);
-  });
-});
-
-describe("the list on the feed", () => {
-  const session = (base: (request: Request) => Promise<Response>) => {
-    const map = new Map<string, string>();
-    const storage = {
-      getItem: (k: string) => map.get(k) ?? null,
-      setItem: (k: string, v: string) => void map.set(k, v),
-      removeItem: (k: string) => void map.delete(k),
-    } as unknown as Storage;
-    const store = new SessionStore(storage, base);
-    store.accept({ access_token: "t", refresh_token: "r", user: { id: "u", email: "a@b.c", display_name: "A", locale: "en" } } as never);
-    return store;
-  };
-
-  it("opens one stream for every video, follows two at once, and shows one uploaded elsewhere", async () => {
-    const lists: string[] = [];
-    let page = [row("a", "queued", "2026-11-22T18:00:01Z"), row("b", "queued", "2026-11-22T18:00:00Z")];
-    const base = async (request: Request) => {
-      const url = new URL(request.url, "http://localhost");
-      if (url.pathname === "/api/v1/videos") {
-        lists.push(url.search);
-        return json(200, { items: page });
-      }
-      if (url.pathname === "/api/v1/videos/c") return json(200, row("c", "queued", "2026-11-22T18:00:05Z"));
-      return json(404, { code: "not_found", message: "no" });
-    };
-    render(
-      <I18nContext.Provider value={makeI18n("en", () => undefined)}>
-        <Videos session={session(base)} />
-      </I18nContext.Provider>,
-    );
-    await screen.findByRole("link", { name: "a.mp4" });
-    expect(FakeSource.all.map((s) => s.url)).toEqual(["/api/v1/events?access_token=t"]);
-    // Opened from now: the list is read again (a change between the first read and the open would show).
-    page = [row("a", "processing", "2026-11-22T18:00:01Z", "2026-11-22T18:00:02Z"), page[1]!];
-    act(() => FakeSource.all[0]!.open());
-    await waitFor(() => expect(lists).toHaveLength(2));
-    const item = (id: string) => document.querySelector(`li.video[data-video-id="${id}"]`)!;
-    await waitFor(() => expect(item("a").querySelector(".badge-processing")).toBeTruthy());
-    act(() => {
-      FakeSource.all[0]!.emit("status", status("b", "processing", { sequence: 3, updated_at: "2026-11-22T18:00:03Z" }), "3");
-      FakeSource.all[0]!.emit("progress", { video_id: "a", job: 0, attempt: 1, frames_done: 1, frames_expected: 4, stage: "extracting" });
-      FakeSource.all[0]!.emit("progress", { video_id: "b", job: 0, attempt: 1, frames_done: 3, frames_expected: 4, stage: "extracting" });
-    });
-    expect(item("a").querySelector("progress")?.getAttribute("value")).toBe("25");
-    expect(item("b").querySelector("progress")?.getAttribute("value")).toBe("75");
-    act(() => {
-      FakeSource.all[0]!.emit("status", status("a", "completed", { sequence: 4, frame_count: 4, updated_at: "2026-11-22T18:00:06Z" }), "4");
-      FakeSource.all[0]!.emit("status", status("b", "completed", { sequence: 5, frame_count: 4, updated_at: "2026-11-22T18:00:06Z" }), "5");
-    });
-    expect(item("a").querySelector(".badge-completed")).toBeTruthy();
-    expect(item("b").querySelector(".badge-completed")).toBeTruthy();
-    expect(item("a").querySelector("progress")).toBeNull();
-    // A video uploaded in another tab: its row is read by id and shown, newest first.
-    act(() => FakeSource.all[0]!.emit("status", status("c", "queued", { sequence: 6, updated_at: "2026-11-22T18:00:05Z" }), "6"));
-    await screen.findByRole("link", { name: "c.mp4" });
-    expect([...document.querySelectorAll("li.video")].map((li) => li.getAttribute("data-video-id"))).toEqual(["c", "a", "b"]);
-    expect(FakeSource.all).toHaveLength(1);
-    expect(lists).toHaveLength(2);
+describe("useLiveVideos", () => {
+  it("opens at most MAX_STREAMS streams and frees one when its video finishes", async () => {
+    const ids = ["a", "b", "c", "d", "e"];
+    render(<Probe ids={ids} />);
+    const open = () => FakeSource.all.filter((s) => s.readyState !== FakeSource.CLOSED).map((s) => s.url.split("/")[4]);
+    expect(open()).toEqual(ids.slice(0, MAX_STREAMS));
+    act(() => FakeSource.all[0]!.emit("status", status("a", "completed", { frame_count: 3 })));
+    await waitFor(() => expect(open()).toEqual(["b", "c", "d"]));
+    act(() => FakeSource.all[1]!.emit("progress", { video_id: "b", job: 0, attempt: 2, frames_done: 1, frames_expected: 4, stage: "extracting" }));
+    const live = JSON.parse(screen.getByTestId("live").textContent ?? "{}");
+    expect(live.a.status).toBe("completed");
+    expect(live.a.frameCount).toBe(3);
+    expect(live.b.progress.frames_done).toBe(1);
+    expect(live.b.attempt).toBe(2);
   });
 });
 

@@ -6,7 +6,7 @@ import type { SessionStore } from "../api/session";
 import { Alert, LiveStatus, PageHeading, Spinner, TERMINAL, type Video, type VideoStatus } from "../components";
 import { errorText } from "../errors";
 import { type MessageKey, useI18n } from "../i18n";
-import { deletedVideos, newestFirst, reconcile, shownStatus, time, useVideoFeed } from "../live";
+import { deletedVideos, useLiveVideos } from "../live";
 import { onLinkClick } from "../router";
 import { UploadPanel } from "./upload";
 
@@ -20,9 +20,8 @@ export function Videos({ session }: { session: SessionStore }) {
   const [cursor, setCursor] = useState<string | undefined>(undefined);
   const [loading, setLoading] = useState(true);
   const [error, setError] = useState<string | null>(null);
-  // Videos not in the list's rows yet: uploads accepted but not yet in the read model (it lags the event log a
-  // little) and videos the feed told of (uploaded in another tab). Shown at once, followed live (the feed reads
-  // the log), and dropped as soon as a reload of the list has them.
+  // Uploads accepted but not yet in the read model (it lags the event log a little): shown at once, followed
+  // live (the status stream reads the log), and dropped as soon as a reload of the list has them.
   const [pending, setPending] = useState<Video[]>([]);
 
   // Only the latest request may fill the list: an older one (another filter) that answers late is dropped.
@@ -39,7 +38,7 @@ export function Videos({ session }: { session: SessionStore }) {
           }),
         );
         if (request !== latest.current) return;
-        setItems((old) => (from ? [...old, ...page.items.filter((v) => !old.some((o) => o.id === v.id))] : page.items));
+        setItems((old) => (from ? [...old, ...page.items] : page.items));
         if (!from) setPending((old) => old.filter((p) => !page.items.some((v) => v.id === p.id)));
         setCursor(page.next_cursor);
       } catch (e) {
@@ -50,32 +49,8 @@ export function Videos({ session }: { session: SessionStore }) {
     },
     [filter, session],
   );
-  // The first page read again in the background (no spinner), merged over what is shown (reconcile): after the
-  // feed opened from now, so that a change it did not see (before it opened, or while it was closed) shows.
-  const itemsNow = useRef(items);
-  itemsNow.current = items;
-  const refresh = useCallback(async () => {
-    const request = latest.current;
-    try {
-      const page = await unwrap(
-        session.api.GET("/api/v1/videos", { params: { query: { limit: PAGE, ...(filter ? { status: filter } : {}) } } }),
-      );
-      // A load started meanwhile (another filter, "Load more") has the last word.
-      if (request !== latest.current) return;
-      const old = itemsNow.current;
-      // Only the first page was loaded: the page read now replaces it, with its cursor.
-      const firstOnly = old.length <= PAGE;
-      setItems(reconcile(old, page.items, firstOnly));
-      if (firstOnly) setCursor(page.next_cursor);
-      setPending((old) => old.filter((p) => !page.items.some((v) => v.id === p.id)));
-    } catch {
-      // The list stays as it is; the next reopen tries again.
-    }
-  }, [filter, session]);
   const loadNow = useRef(load);
   loadNow.current = load;
-  const refreshNow = useRef(refresh);
-  refreshNow.current = refresh;
 
   useEffect(() => {
     void load();
@@ -93,45 +68,20 @@ export function Videos({ session }: { session: SessionStore }) {
       job: accepted.job,
       attempt: 0,
       created_at: now,
-      // Older than any status the feed sends (the browser's clock may run ahead of the server's).
-      updated_at: new Date(0).toISOString(),
+      updated_at: now,
     };
     setPending((old) => [video, ...old.filter((p) => p.id !== video.id)]);
     // Pick up the real row once the projection has it.
     // (Through the ref: by then the user may have chosen another filter.)
     for (const delay of [1000, 4000]) setTimeout(() => void loadNow.current(), delay);
   };
-  const all = [...pending.filter((p) => !items.some((v) => v.id === p.id)), ...items];
+  const shown = [
+    ...pending.filter((p) => !items.some((v) => v.id === p.id) && (!filter || filter === p.status)),
+    ...items,
+  ].filter((v) => !deletedVideos.has(v.id));
 
-  // One stream for all the user's videos (opened before the list is read: the first load races it, and the
-  // refresh once it is open catches what the load may have missed).
-  const fetching = useRef(new Set<string>());
-  const { live, reconnecting } = useVideoFeed(session, (id) => all.some((v) => v.id === id), {
-    fresh: () => void refreshNow.current(),
-    // Uploaded in another tab (or reprocessed there, past the pages loaded): its row, read by id (which also
-    // answers while the list's read model lags), shown if it belongs among the rows loaded.
-    unknown: ({ video_id: id }) => {
-      if (fetching.current.has(id)) return;
-      fetching.current.add(id);
-      void unwrap(session.api.GET("/api/v1/videos/{id}", { params: { path: { id } } }))
-        .then((video) => {
-          setPending((old) => {
-            if (old.some((p) => p.id === id)) return old;
-            return [...old, video].sort(newestFirst);
-          });
-        })
-        .catch(() => undefined)
-        .finally(() => fetching.current.delete(id));
-    },
-  });
-
-  const oldest = items[items.length - 1];
-  const shown = all
-    .filter((v) => !deletedVideos.has(v.id))
-    .filter((v) => !filter || shownStatus(v, live[v.id]).status === filter || items.some((i) => i.id === v.id))
-    // A video found through the feed that is older than the pages loaded waits for "Load more".
-    .filter((v) => !cursor || !oldest || items.some((i) => i.id === v.id) || time(v.created_at) >= time(oldest.created_at))
-    .sort(newestFirst);
+  const unfinished = shown.filter((v) => !TERMINAL.includes(v.status)).map((v) => v.id);
+  const merged = useLiveVideos(unfinished, session, session.api);
 
   return (
     <>
@@ -167,7 +117,7 @@ export function Videos({ session }: { session: SessionStore }) {
         )}
         <ul class="videos" aria-busy={loading}>
           {shown.map((video) => {
-            const state = shownStatus(video, live[video.id]);
+            const state = merged[video.id] ?? {};
             return (
               <li class="video" key={video.id} data-video-id={video.id}>
                 <div class="video-head">
@@ -179,11 +129,11 @@ export function Videos({ session }: { session: SessionStore }) {
                   </span>
                 </div>
                 <LiveStatus
-                  status={state.status}
-                  attempt={state.attempt}
+                  status={state.status ?? video.status}
+                  attempt={state.attempt ?? video.attempt}
                   progress={state.progress}
-                  failure={state.failure}
-                  reconnecting={reconnecting && !TERMINAL.includes(state.status)}
+                  failure={state.status ? state.failure : video.failure}
+                  reconnecting={state.reconnecting ?? false}
                 />
               </li>
             );
