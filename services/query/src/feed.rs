@@ -5,8 +5,8 @@
 //! `subscribe`), so each `status` event carries its stream sequence as the SSE `id` and a client that reconnects
 //! with `Last-Event-ID` (or `last_event_id`) misses nothing: the feed starts again right after it. Progress is not
 //! persisted (core subject `progress.videos.*`) and has no id. Whose a video is comes from its `uploaded` event, or,
-//! for a video first seen later in its life, from the read model (or the log, if the read model lags); what the
-//! feed learnt is remembered for the connection, bounded.
+//! for a video first seen later in its life, from the log folded up to that event (a progress message: from the
+//! read model, or the log if the read model lags); what the feed learnt is remembered for the connection, bounded.
 //!
 //! Every process with an open feed reads every event of the log and drops what is not the caller's: cheap at
 //! this project's scale (a few events per video); a deployment with very many concurrent feeds would filter on
