@@ -480,6 +480,13 @@ impl Accounts {
         active.updated_at = Set(now);
         let updated = active.update(&self.db).await?;
         let key = Revoked::User(found.id);
+        // Every token the user holds (sessions, shares) has expired by then.
+        let until = to_system(now)
+            + Duration::from_secs(
+                self.settings
+                    .access_ttl_secs
+                    .max(self.settings.max_share_ttl_secs),
+            );
         if disabled {
             refresh_token::Entity::update_many()
                 .col_expr(refresh_token::Column::RevokedAt, Expr::value(now))
@@ -487,23 +494,12 @@ impl Accounts {
                 .filter(refresh_token::Column::RevokedAt.is_null())
                 .exec(&self.db)
                 .await?;
-            let longest = self
-                .settings
-                .access_ttl_secs
-                .max(self.settings.max_share_ttl_secs);
-            self.revocations
-                .revoke(key, SystemTime::now() + Duration::from_secs(longest))
-                .await?;
+            self.revocations.revoke(key, until).await?;
             info!(user.id = %found.id, "account disabled");
         } else {
             // Not lifted: what was minted before now (sessions, shares) stays revoked; new sign-ins work.
-            let longest = self
-                .settings
-                .access_ttl_secs
-                .max(self.settings.max_share_ttl_secs);
-            let now = SystemTime::now();
             self.revocations
-                .revoke_issued_before(key, now, now + Duration::from_secs(longest))
+                .revoke_issued_before(key, to_system(now), until)
                 .await?;
             info!(user.id = %found.id, "account enabled");
         }
