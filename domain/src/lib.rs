@@ -20,8 +20,8 @@ pub use file_name::{FALLBACK_FILE_NAME, MAX_FILE_NAME_BYTES, archive_file_name, 
 pub use ids::{UserId, VideoId};
 pub use spec::{DEFAULT_JPEG_QUALITY, ExtractionSpec, ImageFormat, Rational, Selection, SpecError};
 pub use video::{
-    ArchiveObject, AttemptFailure, Command, Event, SourceObject, UnknownStatus, Video, VideoError,
-    VideoStatus, decide, evolve,
+    ArchiveObject, AttemptFailure, Command, Event, ManifestFrame, SourceObject, UnknownStatus, Video,
+    VideoError, VideoStatus, decide, evolve,
 };
 
 #[cfg(test)]

@@ -181,6 +181,15 @@ impl ImageFormat {
             Self::Webp => "webp",
         }
     }
+
+    /// The media type of frames in this format (`Content-Type` of a single frame).
+    pub const fn media_type(self) -> &'static str {
+        match self {
+            Self::Png => "image/png",
+            Self::Jpeg { .. } => "image/jpeg",
+            Self::Webp => "image/webp",
+        }
+    }
 }
 
 /// The full extraction spec carried by `uploaded` and `reprocess_requested`.

@@ -35,6 +35,25 @@ pub struct ArchiveObject {
     pub frame_count: u32,
 }
 
+/// One image of an archive, as its `manifest.json` lists it.
+#[derive(Debug, Clone, PartialEq, serde::Serialize, serde::Deserialize)]
+pub struct ManifestFrame {
+    /// Output index, from 0.
+    pub index: u64,
+    /// Presentation time of the source frame, in seconds from the start of the file.
+    pub pts: f64,
+    /// Entry name in the archive.
+    pub file: String,
+    /// Entry size in bytes.
+    pub size: u64,
+    /// Hex SHA-256 of the entry.
+    pub sha256: String,
+    /// Where the entry's bytes start in the archive (entries are stored uncompressed, so bytes
+    /// `offset..offset + size` of the ZIP are the image). Absent in manifests written before it was recorded.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub offset: Option<u64>,
+}
+
 /// The failure report of one attempt: what a processor sends (`Command::FailProcessing`) and what the log
 /// records (`Event::Failed`).
 #[derive(Debug, Clone, PartialEq, Eq)]

@@ -1,32 +1,21 @@
 //! The output ZIP: Stored entries written in order as frames are encoded, then `manifest.json`.
 
+use std::io;
+use std::pin::Pin;
+use std::task::{Context, Poll};
+
 use async_zip::{Compression, ZipDateTime, ZipDateTimeBuilder, ZipEntryBuilder, tokio::write::ZipFileWriter};
 use serde::Serialize;
 use sha2::{Digest, Sha256};
 use tokio::io::AsyncWrite;
 use tokio_util::compat::Compat;
 
-use fiapx_domain::ExtractionSpec;
+use fiapx_domain::{ExtractionSpec, ManifestFrame};
 
 use crate::{decode::SourceInfo, error::ExtractError};
 
 /// Name of the manifest entry, always the last one.
 pub const MANIFEST_NAME: &str = "manifest.json";
-
-/// One image in the archive.
-#[derive(Clone, Debug, PartialEq, Serialize)]
-pub struct ManifestFrame {
-    /// Output index, from 0.
-    pub index: u64,
-    /// Presentation time of the source frame, in seconds from the start of the file.
-    pub pts: f64,
-    /// Entry name in the archive.
-    pub file: String,
-    /// Entry size in bytes.
-    pub size: u64,
-    /// Hex SHA-256 of the entry.
-    pub sha256: String,
-}
 
 /// `manifest.json`: what was extracted, from what, how.
 #[derive(Clone, Debug, PartialEq, Serialize)]
@@ -51,7 +40,7 @@ pub fn frame_file_name(index: u64, extension: &str) -> String {
 /// Writes entries one after another into any async writer. Zip64 records are added by `async_zip` as soon as an
 /// offset or size needs them, so archives over 4 GiB or 65535 entries stay valid.
 pub(crate) struct ArchiveWriter<W: AsyncWrite + Unpin> {
-    zip: ZipFileWriter<W>,
+    zip: ZipFileWriter<Counted<W>>,
     modified: ZipDateTime,
     frames: Vec<ManifestFrame>,
     bytes: u64,
@@ -60,7 +49,10 @@ pub(crate) struct ArchiveWriter<W: AsyncWrite + Unpin> {
 impl<W: AsyncWrite + Unpin> ArchiveWriter<W> {
     pub fn new(writer: W) -> Self {
         Self {
-            zip: ZipFileWriter::with_tokio(writer),
+            zip: ZipFileWriter::with_tokio(Counted {
+                inner: writer,
+                written: 0,
+            }),
             modified: zip_now(),
             frames: Vec::new(),
             bytes: 0,
@@ -78,12 +70,16 @@ impl<W: AsyncWrite + Unpin> ArchiveWriter<W> {
     ) -> Result<(), ExtractError> {
         let file = frame_file_name(index, extension);
         self.write(&file, data).await?;
+        // An entry ends with its data (sizes are in the local header, no data descriptor follows).
+        let size = data.len() as u64;
+        let offset = self.zip.inner_mut().get_ref().written - size;
         self.frames.push(ManifestFrame {
             index,
             pts,
             file,
-            size: data.len() as u64,
+            size,
             sha256: sha256.to_owned(),
+            offset: Some(offset),
         });
         Ok(())
     }
@@ -106,8 +102,8 @@ impl<W: AsyncWrite + Unpin> ArchiveWriter<W> {
         let mut this = self;
         this.write(MANIFEST_NAME, &json).await?;
         let bytes = this.bytes;
-        let writer: Compat<W> = this.zip.close().await.map_err(zip_error)?;
-        Ok((writer.into_inner(), manifest, bytes))
+        let writer: Compat<Counted<W>> = this.zip.close().await.map_err(zip_error)?;
+        Ok((writer.into_inner().inner, manifest, bytes))
     }
 
     async fn write(&mut self, name: &str, data: &[u8]) -> Result<(), ExtractError> {
@@ -117,6 +113,31 @@ impl<W: AsyncWrite + Unpin> ArchiveWriter<W> {
         self.zip.write_entry_whole(entry, data).await.map_err(zip_error)?;
         self.bytes += data.len() as u64;
         Ok(())
+    }
+}
+
+/// A writer that counts what went through it: where the next entry starts.
+pub(crate) struct Counted<W> {
+    inner: W,
+    written: u64,
+}
+
+impl<W: AsyncWrite + Unpin> AsyncWrite for Counted<W> {
+    fn poll_write(mut self: Pin<&mut Self>, cx: &mut Context<'_>, buf: &[u8]) -> Poll<io::Result<usize>> {
+        let this = &mut *self;
+        let poll = Pin::new(&mut this.inner).poll_write(cx, buf);
+        if let Poll::Ready(Ok(n)) = poll {
+            this.written += n as u64;
+        }
+        poll
+    }
+
+    fn poll_flush(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
+        Pin::new(&mut self.inner).poll_flush(cx)
+    }
+
+    fn poll_shutdown(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
+        Pin::new(&mut self.inner).poll_shutdown(cx)
     }
 }
 
@@ -192,5 +213,22 @@ mod tests {
             MANIFEST_NAME
         );
         assert_eq!(entries[65_599].filename().as_str().unwrap(), "frame_65600.png");
+    }
+
+    #[tokio::test]
+    async fn each_frame_offset_points_at_its_bytes() {
+        let mut archive = ArchiveWriter::new(Vec::new());
+        let images: [&[u8]; 3] = [b"first image", b"2nd", b"and the third one"];
+        for (index, data) in images.iter().enumerate() {
+            archive
+                .add_frame(index as u64, index as f64, "png", data, &sha256_hex(data))
+                .await
+                .unwrap();
+        }
+        let (bytes, manifest, _) = archive.finish(ExtractionSpec::default(), source()).await.unwrap();
+        for (frame, data) in manifest.frames.iter().zip(images) {
+            let start = usize::try_from(frame.offset.unwrap()).unwrap();
+            assert_eq!(&bytes[start..start + data.len()], data, "{}", frame.file);
+        }
     }
 }

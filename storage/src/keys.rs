@@ -12,7 +12,19 @@ pub fn archive_key(video: VideoId, job: u32) -> String {
     format!("{}{job}.zip", archive_prefix(video))
 }
 
-/// The prefix of every archive of a video: `archives/<video_id>/`.
+/// Where the `manifest.json` of job `job`'s archive is also stored on its own (so that its frames can be listed
+/// without reading the ZIP): `archives/<video_id>/<job>.manifest.json`.
+pub fn manifest_key(video: VideoId, job: u32) -> String {
+    format!("{}{job}.manifest.json", archive_prefix(video))
+}
+
+/// Where one frame of job `job`'s archive is copied when it is asked for on its own:
+/// `archives/<video_id>/<job>/<file>`.
+pub fn frame_key(video: VideoId, job: u32, file: &str) -> String {
+    format!("{}{job}/{file}", archive_prefix(video))
+}
+
+/// The prefix of every archive, manifest and frame copy of a video: `archives/<video_id>/`.
 pub fn archive_prefix(video: VideoId) -> String {
     format!("archives/{video}/")
 }
@@ -31,6 +43,20 @@ mod tests {
             archive_key(video, 2),
             "archives/0190a5a8-0000-7000-8000-000000000001/2.zip"
         );
-        assert!(archive_key(video, 0).starts_with(&archive_prefix(video)));
+        assert_eq!(
+            manifest_key(video, 2),
+            "archives/0190a5a8-0000-7000-8000-000000000001/2.manifest.json"
+        );
+        assert_eq!(
+            frame_key(video, 2, "frame_0001.png"),
+            "archives/0190a5a8-0000-7000-8000-000000000001/2/frame_0001.png"
+        );
+        for key in [
+            archive_key(video, 0),
+            manifest_key(video, 0),
+            frame_key(video, 0, "f.png"),
+        ] {
+            assert!(key.starts_with(&archive_prefix(video)), "{key}");
+        }
     }
 }

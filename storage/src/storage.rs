@@ -300,6 +300,28 @@ impl Storage {
         Ok(response.to_vec())
     }
 
+    /// Bytes `offset..offset + len` of an object (`len` > 0); fewer when the object ends first.
+    pub async fn get_range(&self, key: &str, offset: u64, len: u64) -> Result<Vec<u8>, StorageError> {
+        let end = offset + len.max(1) - 1;
+        let response = self
+            .bucket
+            .get_object_range(key, offset, Some(end))
+            .await
+            .map_err(|e| map_err(key, e))?;
+        Ok(response.to_vec())
+    }
+
+    /// Stores a small object in one request (for large or streamed bodies: [`Storage::put_stream`]).
+    pub async fn put_bytes(&self, key: &str, content_type: &str, body: &[u8]) -> Result<(), StorageError> {
+        let started = Instant::now();
+        self.bucket
+            .put_object_with_content_type(key, body, content_type)
+            .await
+            .map_err(|e| map_err(key, e))?;
+        record_put(body.len() as u64, started);
+        Ok(())
+    }
+
     /// The object's size, or `None` when it does not exist.
     pub async fn size(&self, key: &str) -> Result<Option<u64>, StorageError> {
         match self.bucket.head_object(key).await {

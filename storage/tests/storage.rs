@@ -48,6 +48,48 @@ async fn small_and_multipart_puts_read_back_exactly() {
     ));
 }
 
+#[tokio::test]
+async fn small_puts_keep_their_type_and_ranges_read_exactly_those_bytes() {
+    let bucket = TestBucket::create().await;
+    let storage = bucket.storage();
+    let data = pattern(10_000);
+    storage
+        .put_bytes("archives/v/0/frame_0001.png", "image/png", &data)
+        .await
+        .unwrap();
+    assert_eq!(
+        storage.get_bytes("archives/v/0/frame_0001.png").await.unwrap(),
+        data
+    );
+    let url = storage
+        .presign_get("archives/v/0/frame_0001.png", Duration::from_secs(60), None)
+        .await
+        .unwrap();
+    let response = reqwest::get(&url).await.unwrap();
+    assert_eq!(response.headers()["content-type"], "image/png");
+    for (offset, len) in [(0, 1), (1234, 4000), (9_990, 10)] {
+        let range = storage
+            .get_range("archives/v/0/frame_0001.png", offset, len)
+            .await
+            .unwrap();
+        assert_eq!(
+            range,
+            data[offset as usize..(offset + len) as usize],
+            "{offset}+{len}"
+        );
+    }
+    // Past the end: what there is.
+    let tail = storage
+        .get_range("archives/v/0/frame_0001.png", 9_995, 100)
+        .await
+        .unwrap();
+    assert_eq!(tail, data[9_995..]);
+    assert!(matches!(
+        storage.get_range("missing", 0, 10).await,
+        Err(fiapx_storage::StorageError::NotFound(_))
+    ));
+}
+
 /// A reader that fails after `ok` bytes, like a body over the size limit.
 struct FailingReader {
     left: usize,

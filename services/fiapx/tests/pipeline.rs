@@ -162,6 +162,27 @@ async fn an_uploaded_video_comes_back_as_a_zip_of_its_frames() {
     );
     assert!(entries.contains(&"manifest.json".to_owned()));
 
+    // One frame without the ZIP: listed, then served as an image of its own.
+    let (status, frames) = app.get(owner, &format!("/api/v1/videos/{id}/frames")).await;
+    assert_eq!(status, 200, "{frames}");
+    assert_eq!(frames["frame_count"], 5, "{frames}");
+    assert_eq!(strings(&frames["items"], "file_name")[0], "frame_0001.png");
+    let poster = app
+        .client
+        .get(format!("/api/v1/videos/{id}/frames/0"))
+        .header("authorization", bearer(owner))
+        .send()
+        .await;
+    poster.assert_status(poem::http::StatusCode::FOUND);
+    let image = reqwest::get(&location(&poster.0)).await.unwrap();
+    assert_eq!(image.headers()["content-type"], "image/png");
+    let image = image.bytes().await.unwrap();
+    assert!(image.starts_with(b"\x89PNG"), "a PNG");
+    assert_eq!(
+        hex::encode(<sha2::Sha256 as sha2::Digest>::digest(&image)),
+        frames["items"][0]["sha256"].as_str().unwrap()
+    );
+
     // Someone else sees nothing of it.
     let stranger = Uuid::now_v7();
     assert_eq!(app.get(stranger, &format!("/api/v1/videos/{id}")).await.0, 404);

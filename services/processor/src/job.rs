@@ -10,7 +10,7 @@ use async_nats::jetstream;
 use fiapx_domain::{ArchiveObject, AttemptFailure, Command, Event, FailureCode, VideoError, VideoId};
 use fiapx_nats::{HandleError, Handler, Outcome, decode_message};
 use fiapx_schemas::{Metadata, ProgressStage, StoredEvent};
-use fiapx_storage::{PutOptions, archive_key};
+use fiapx_storage::{PutOptions, archive_key, archive_prefix, manifest_key};
 use sha2::{Digest, Sha256};
 use tokio::io::{AsyncWrite, AsyncWriteExt};
 use tokio::sync::watch;
@@ -178,6 +178,13 @@ impl Processor {
                 format!("stored {stored} bytes of a {size_bytes}-byte archive"),
             ));
         }
+        // The manifest also on its own, so that the API can list and serve single frames without the ZIP.
+        let manifest = serde_json::to_vec(&summary.manifest)
+            .map_err(|e| JobFailure::transient(FailureCode::Internal, e))?;
+        storage
+            .put_bytes(&manifest_key(video, job), "application/json", &manifest)
+            .await
+            .map_err(|e| JobFailure::transient(FailureCode::StorageUnavailable, e))?;
         let frame_count = u32::try_from(summary.manifest.frames.len()).unwrap_or(u32::MAX);
         metrics::counter!("fiapx_processor_frames_total").increment(u64::from(frame_count));
         Ok(ArchiveObject {
@@ -196,7 +203,6 @@ impl Processor {
         archive: ArchiveObject,
         metadata: Metadata,
     ) -> Outcome {
-        let key = archive.key.clone();
         let frames = archive.frame_count;
         let command = Command::CompleteProcessing {
             job,
@@ -220,9 +226,10 @@ impl Processor {
                 Outcome::Ack
             }
             Err(HandleError::Rejected(VideoError::Deleted)) => {
-                info!("video deleted while processing; removing the archive");
-                if let Err(error) = self.inner.storage.delete(&key).await {
-                    warn!(%error, s3.key = %key, "removing the archive of a deleted video failed");
+                info!("video deleted while processing; removing the archive and its manifest");
+                let prefix = archive_prefix(video);
+                if let Err(error) = self.inner.storage.delete_prefix(&prefix).await {
+                    warn!(%error, s3.prefix = %prefix, "removing the archive of a deleted video failed");
                 }
                 Outcome::Ack
             }

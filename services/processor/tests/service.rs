@@ -11,7 +11,7 @@ use fiapx_nats::Metadata;
 use fiapx_nats::test_support::TestNats;
 use fiapx_processor::{Processor, ProcessorSettings};
 use fiapx_storage::test_support::TestBucket;
-use fiapx_storage::{PutOptions, archive_prefix, source_key};
+use fiapx_storage::{PutOptions, archive_key, archive_prefix, manifest_key, source_key};
 use time::OffsetDateTime;
 use tokio_util::sync::CancellationToken;
 use uuid::Uuid;
@@ -138,7 +138,7 @@ async fn an_uploaded_video_becomes_an_archive_of_its_frames() {
         archive.sha256,
         hex::encode(<sha2::Sha256 as sha2::Digest>::digest(&zip))
     );
-    let entries = common::entries(zip).await;
+    let entries = common::entries(zip.clone()).await;
     assert_eq!(
         entries.iter().filter(|(name, _)| name.ends_with(".png")).count(),
         10
@@ -148,6 +148,21 @@ async fn an_uploaded_video_becomes_an_archive_of_its_frames() {
             .iter()
             .any(|(name, _)| name == fiapx_frames::MANIFEST_NAME)
     );
+    // The manifest on its own: every frame, where its bytes are in the ZIP.
+    let sidecar = w
+        .bucket
+        .storage()
+        .get_bytes(&manifest_key(video, 0))
+        .await
+        .unwrap();
+    let sidecar: serde_json::Value = serde_json::from_slice(&sidecar).unwrap();
+    let frames: Vec<fiapx_frames::ManifestFrame> = serde_json::from_value(sidecar["frames"].clone()).unwrap();
+    assert_eq!(frames.len(), 10);
+    for frame in &frames {
+        let (_, data) = entries.iter().find(|(name, _)| *name == frame.file).unwrap();
+        let start = usize::try_from(frame.offset.unwrap()).unwrap();
+        assert_eq!(&zip[start..start + data.len()], data.as_slice(), "{}", frame.file);
+    }
 
     let first = tokio::time::timeout(Duration::from_secs(5), futures::StreamExt::next(&mut progress)).await;
     let message = first.expect("progress was published").unwrap();
@@ -246,8 +261,13 @@ async fn a_processor_killed_mid_job_is_replaced_and_the_job_completes_once() {
         2,
         "the redelivery took over the dead attempt: {events:?}"
     );
-    let archives = w.bucket.storage().list(&archive_prefix(video)).await.unwrap();
-    assert_eq!(archives.len(), 1, "one archive: {archives:?}");
+    let mut stored = w.bucket.storage().list(&archive_prefix(video)).await.unwrap();
+    stored.sort();
+    assert_eq!(
+        stored,
+        [manifest_key(video, 0), archive_key(video, 0)],
+        "one archive and its manifest: {stored:?}"
+    );
 }
 
 #[tokio::test]

@@ -18,12 +18,11 @@ use sea_orm::sea_query::Expr;
 use sea_orm::{ColumnTrait, DatabaseConnection, EntityTrait, QueryFilter, QueryOrder, QuerySelect};
 use uuid::Uuid;
 
-use crate::links::ArchiveLinks;
 use crate::state::State;
-use crate::{feed, live};
+use crate::{feed, frames, live};
 use fiapx_domain::{VideoStatus, archive_file_name};
 
-use crate::views::{LiveEvent, TimelineEntryView, TimelineView, VideoPage, VideoView};
+use crate::views::{FramePage, FrameView, LiveEvent, TimelineEntryView, TimelineView, VideoPage, VideoView};
 
 #[derive(Tags)]
 enum QueryTags {
@@ -42,13 +41,13 @@ const KEEP_ALIVE: Duration = Duration::from_secs(15);
 
 impl QueryApi {
     /// The API on the read models in `db`, live events from `nats` (subjects and bucket named in `nats_settings`)
-    /// and download links from `links` (the `fiapx_storage::Storage` of the archives bucket), valid for
-    /// `link_ttl` (a few minutes: `S3Settings::presign_ttl_secs`).
+    /// and archives in `storage`, whose download links are valid for `link_ttl` (a few minutes:
+    /// `S3Settings::presign_ttl_secs`).
     pub fn new(
         db: DatabaseConnection,
         nats: async_nats::Client,
         nats_settings: &NatsSettings,
-        links: impl ArchiveLinks,
+        storage: fiapx_storage::Storage,
         link_ttl: Duration,
     ) -> Self {
         let js = async_nats::jetstream::ContextBuilder::new()
@@ -63,7 +62,7 @@ impl QueryApi {
                 subject_prefix: nats_settings.subject_prefix.clone(),
                 progress_bucket: nats_settings.progress_bucket.clone(),
                 store,
-                links: Arc::new(links),
+                storage,
                 link_ttl,
             }),
         }
@@ -128,7 +127,7 @@ fn sse(stream: BoxStream<'static, LiveEvent>) -> EventStream<BoxStream<'static, 
 
 #[derive(ApiResponse)]
 enum Download {
-    /// The archive: follow `Location` (a presigned URL valid for a few minutes).
+    /// Follow `Location` (a presigned URL valid for a few minutes).
     #[oai(status = 302)]
     Found(
         #[oai(header = "Location")] String,
@@ -221,20 +220,63 @@ impl QueryApi {
     )]
     async fn download(&self, owner: Owner, id: Path<Uuid>) -> Result<Download, ApiError> {
         let row = visible_video(&self.state, &owner, id.0).await?;
-        let key = match (row.status.as_str(), row.archive_key.as_deref()) {
-            ("completed", Some(key)) => key,
-            (status, _) => {
-                return Err(ApiError::not_ready(format!(
-                    "the frames archive is not ready (status: {status})"
-                )));
-            }
-        };
+        let key = frames::completed_archive(&row)?;
+        let disposition = fiapx_http::disposition::attachment(&archive_file_name(&row.file_name));
         let url = self
             .state
-            .links
-            .presign_get(key, self.state.link_ttl, &archive_file_name(&row.file_name))
+            .storage
+            .presign_get(key, self.state.link_ttl, Some(&disposition))
             .await
             .map_err(ApiError::unavailable)?;
+        Ok(Download::Found(url, "no-store".into()))
+    }
+
+    /// The frames of one of the caller's completed videos, in order, from its archive's manifest (index,
+    /// presentation time, file name, size, SHA-256): a client can show them without the ZIP. 409 `not_ready` until
+    /// the video is completed.
+    #[oai(path = "/videos/:id/frames", method = "get", operation_id = "listVideoFrames")]
+    async fn frames(
+        &self,
+        owner: Owner,
+        id: Path<Uuid>,
+        /// Page size: default 20, at most 100.
+        limit: Query<Option<u64>>,
+        /// `next_cursor` of the previous page.
+        cursor: Query<Option<String>>,
+    ) -> Result<Json<FramePage>, ApiError> {
+        let row = visible_video(&self.state, &owner, id.0).await?;
+        let limit = page_limit(limit.0)?;
+        let start = match cursor.0.as_deref() {
+            None => 0,
+            Some(text) => text
+                .parse::<u64>()
+                .map_err(|_| ApiError::bad_request("cursor is not one this API returned"))?,
+        };
+        let index = frames::index(&self.state, &row).await?;
+        let total = index.frames.len() as u64;
+        let end = start.saturating_add(limit).min(total);
+        let items = index
+            .frames
+            .get(usize::try_from(start).unwrap_or(usize::MAX)..usize::try_from(end).unwrap_or(usize::MAX))
+            .unwrap_or_default();
+        Ok(Json(FramePage {
+            frame_count: total,
+            items: items.iter().map(FrameView::from).collect(),
+            next_cursor: (end < total).then(|| end.to_string()),
+        }))
+    }
+
+    /// Redirects to one frame of one of the caller's completed videos (a presigned URL of that image, valid for a
+    /// few minutes, with its media type): a poster or a preview without the ZIP. 404 for an index past the last
+    /// frame, 409 `not_ready` until the video is completed.
+    #[oai(
+        path = "/videos/:id/frames/:index",
+        method = "get",
+        operation_id = "getVideoFrame"
+    )]
+    async fn frame(&self, owner: Owner, id: Path<Uuid>, index: Path<u64>) -> Result<Download, ApiError> {
+        let row = visible_video(&self.state, &owner, id.0).await?;
+        let url = frames::frame_url(&self.state, &row, index.0).await?;
         Ok(Download::Found(url, "no-store".into()))
     }
 

@@ -1,11 +1,8 @@
-//! What the query endpoints and the live stream share: the read models, NATS, the event store and the link signer.
+//! What the query endpoints and the live stream share: the read models, NATS, the event store and the bucket.
 
-use std::sync::Arc;
 use std::time::Duration;
 
 use sea_orm::DatabaseConnection;
-
-use crate::links::ArchiveLinks;
 
 /// The connections behind [`crate::QueryApi`].
 pub(crate) struct State {
@@ -15,6 +12,7 @@ pub(crate) struct State {
     pub(crate) subject_prefix: String,
     pub(crate) progress_bucket: String,
     pub(crate) store: fiapx_nats::JetStreamEventStore,
-    pub(crate) links: Arc<dyn ArchiveLinks>,
+    /// The archives' bucket: presigned downloads, manifests, single-frame copies.
+    pub(crate) storage: fiapx_storage::Storage,
     pub(crate) link_ttl: Duration,
 }

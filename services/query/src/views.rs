@@ -126,6 +126,45 @@ pub struct VideoPage {
     pub next_cursor: Option<String>,
 }
 
+/// One image of a completed video's archive, as its `manifest.json` lists it.
+#[derive(Debug, Clone, PartialEq, Object)]
+#[oai(rename = "Frame")]
+pub struct FrameView {
+    /// Output index, from 0 (`GET /videos/{id}/frames/{index}` serves it).
+    pub index: u64,
+    /// Presentation time of the source frame, in seconds from the start of the video.
+    pub pts: f64,
+    /// Its file name in the archive (`frame_0001.png` and up).
+    pub file_name: String,
+    /// Size in bytes.
+    pub size_bytes: u64,
+    /// Lowercase hex SHA-256 of the image.
+    pub sha256: String,
+}
+
+impl From<&fiapx_domain::ManifestFrame> for FrameView {
+    fn from(frame: &fiapx_domain::ManifestFrame) -> Self {
+        Self {
+            index: frame.index,
+            pts: frame.pts,
+            file_name: frame.file.clone(),
+            size_bytes: frame.size,
+            sha256: frame.sha256.clone(),
+        }
+    }
+}
+
+/// One page of a video's frames, in order.
+#[derive(Debug, Clone, PartialEq, Object)]
+pub struct FramePage {
+    /// Frames in the archive in all.
+    pub frame_count: u64,
+    /// Up to `limit` frames.
+    pub items: Vec<FrameView>,
+    /// Pass as `cursor` to get the next page; absent on the last page.
+    pub next_cursor: Option<String>,
+}
+
 /// One event of a video's life.
 #[derive(Debug, Clone, PartialEq, Object)]
 #[oai(rename = "TimelineEntry")]

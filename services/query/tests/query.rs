@@ -13,8 +13,8 @@ use fiapx_nats::test_support::TestNats;
 use fiapx_projections::entity::video;
 use fiapx_projections::{Projector, ProjectorSettings, VIDEOS, active_generation, checkpoint};
 use fiapx_query::QueryApi;
-use fiapx_storage::PutOptions;
 use fiapx_storage::test_support::TestBucket;
+use fiapx_storage::{PutOptions, archive_key, frame_key, manifest_key};
 use futures::StreamExt;
 use poem::http::StatusCode;
 use poem::test::{TestClient, TestResponse};
@@ -339,7 +339,7 @@ async fn another_owners_video_is_not_found_everywhere() {
     f.start(video).await;
     f.caught_up().await;
 
-    for suffix in ["", "/timeline", "/download", "/events"] {
+    for suffix in ["", "/timeline", "/download", "/events", "/frames", "/frames/0"] {
         let path = format!("/api/v1/videos/{video}{suffix}");
         assert_error(f.get(stranger, &path).await, StatusCode::NOT_FOUND, "not_found").await;
     }
@@ -404,6 +404,150 @@ async fn download_is_not_ready_until_completed_then_redirects_to_a_working_link(
          filename*=UTF-8''f%C3%A9rias%20de%20ver%C3%A3o-frames.zip"
     );
     assert_eq!(downloaded.bytes().await.unwrap().as_ref(), content.as_slice());
+}
+
+/// An archive of three "images" with other bytes around them, its manifest as the processor stores it beside
+/// the archive, and the images.
+fn archive_with_frames() -> (Vec<u8>, Vec<u8>, Vec<Vec<u8>>) {
+    let images: Vec<Vec<u8>> = ["first", "second frame", "3"]
+        .iter()
+        .map(|s| format!("image {s}").into_bytes())
+        .collect();
+    let mut zip = b"PK\x03\x04 local header".to_vec();
+    let mut frames = Vec::new();
+    for (index, image) in images.iter().enumerate() {
+        frames.push(serde_json::json!({
+            "index": index,
+            "pts": index as f64 * 1.5,
+            "file": format!("frame_{:04}.png", index + 1),
+            "size": image.len(),
+            "sha256": hex::encode(<sha2::Sha256 as sha2::Digest>::digest(image)),
+            "offset": zip.len(),
+        }));
+        zip.extend_from_slice(image);
+        zip.extend_from_slice(b" next header ");
+    }
+    let manifest = serde_json::json!({
+        "version": 1,
+        "spec": fiapx_domain::ExtractionSpec::default(),
+        "source": {"container": "mov,mp4"},
+        "frame_count": frames.len(),
+        "frames": frames,
+    });
+    (zip, serde_json::to_vec(&manifest).unwrap(), images)
+}
+
+#[tokio::test]
+async fn frames_are_listed_in_pages_and_each_is_served_as_an_image_of_its_own() {
+    let f = fixture().await;
+    let owner = user();
+    let video = f.upload(owner).await;
+    f.caught_up().await;
+    let list = format!("/api/v1/videos/{video}/frames");
+    assert_error(f.get(owner, &list).await, StatusCode::CONFLICT, "not_ready").await;
+    assert_error(
+        f.get(owner, &format!("{list}/0")).await,
+        StatusCode::CONFLICT,
+        "not_ready",
+    )
+    .await;
+
+    let (zip, manifest, images) = archive_with_frames();
+    let key = archive_key(video, 0);
+    f.put(&key, &zip).await;
+    f.put(&manifest_key(video, 0), &manifest).await;
+    f.start(video).await;
+    f.complete(video, &key, zip.len() as u64).await;
+    f.caught_up().await;
+
+    let first = body_json(f.get(owner, &format!("{list}?limit=2")).await).await;
+    assert_eq!(first["frame_count"], 3, "{first}");
+    assert_eq!(
+        strings(&first["items"], "file_name"),
+        ["frame_0001.png", "frame_0002.png"]
+    );
+    assert_eq!(first["items"][1]["pts"], 1.5);
+    assert_eq!(first["items"][1]["size_bytes"], images[1].len());
+    let cursor = first["next_cursor"].as_str().unwrap();
+    let last = body_json(f.get(owner, &format!("{list}?limit=2&cursor={cursor}")).await).await;
+    assert_eq!(strings(&last["items"], "file_name"), ["frame_0003.png"]);
+    assert!(last["next_cursor"].is_null(), "{last}");
+    assert_error(
+        f.get(owner, &format!("{list}?cursor=nope")).await,
+        StatusCode::BAD_REQUEST,
+        "bad_request",
+    )
+    .await;
+    assert_error(
+        f.get(owner, &format!("{list}?limit=0")).await,
+        StatusCode::BAD_REQUEST,
+        "bad_request",
+    )
+    .await;
+
+    // Twice: the first copies the image out of the archive, the second finds the copy.
+    for _ in 0..2 {
+        let response = f.get(owner, &format!("{list}/1")).await;
+        response.assert_status(StatusCode::FOUND);
+        let image = reqwest::get(&location(&response.0)).await.unwrap();
+        assert_eq!(image.status(), reqwest::StatusCode::OK);
+        assert_eq!(image.headers()["content-type"], "image/png");
+        assert_eq!(image.bytes().await.unwrap().as_ref(), images[1].as_slice());
+    }
+    assert!(
+        f.bucket
+            .keys()
+            .await
+            .contains(&frame_key(video, 0, "frame_0002.png"))
+    );
+    assert_error(
+        f.get(owner, &format!("{list}/3")).await,
+        StatusCode::NOT_FOUND,
+        "not_found",
+    )
+    .await;
+    assert_error(
+        f.get(owner, &format!("{list}/first")).await,
+        StatusCode::BAD_REQUEST,
+        "bad_request",
+    )
+    .await;
+}
+
+#[tokio::test]
+async fn an_archive_without_its_manifest_says_so_and_a_corrupt_copy_source_is_refused() {
+    let f = fixture().await;
+    let owner = user();
+    let video = f.upload(owner).await;
+    let (zip, manifest, _) = archive_with_frames();
+    let key = archive_key(video, 0);
+    f.put(&key, &zip).await;
+    f.start(video).await;
+    f.complete(video, &key, zip.len() as u64).await;
+    f.caught_up().await;
+    let list = format!("/api/v1/videos/{video}/frames");
+    let response = f.get(owner, &list).await;
+    response.assert_status(StatusCode::CONFLICT);
+    let body = body_json(response).await;
+    assert!(body["message"].as_str().unwrap().contains("reprocess"), "{body}");
+
+    // The manifest says frame 0 is bytes the archive does not hold: refused, and nothing is copied.
+    let mut tampered: serde_json::Value = serde_json::from_slice(&manifest).unwrap();
+    tampered["frames"][0]["offset"] = serde_json::json!(0);
+    f.put(&manifest_key(video, 0), &serde_json::to_vec(&tampered).unwrap())
+        .await;
+    assert_error(
+        f.get(owner, &format!("{list}/0")).await,
+        StatusCode::INTERNAL_SERVER_ERROR,
+        "internal",
+    )
+    .await;
+    assert!(
+        !f.bucket
+            .keys()
+            .await
+            .contains(&frame_key(video, 0, "frame_0001.png"))
+    );
 }
 
 /// The `(id, event name, data)` of the next SSE message within 20 s.

@@ -1,0 +1,114 @@
+//! Single frames of a completed video: the archive's manifest (stored beside the ZIP by the processor) lists
+//! them, and one frame is served from its own object.
+//!
+//! The ZIP stays the unit of storage: its entries are stored uncompressed and the manifest records where each
+//! one's bytes start, so the first request for a frame copies those bytes (one ranged GET) into an object of
+//! their own under the archive's prefix, and every request is then a redirect to a presigned URL of that copy.
+//! The copies are a cache (written only here, identical bytes each time, removed with the video's archives); a
+//! frame nobody asks for costs nothing.
+
+use fiapx_domain::{ExtractionSpec, ManifestFrame, VideoId};
+use fiapx_http::ApiError;
+use fiapx_projections::entity::video;
+use fiapx_storage::{Storage, StorageError, frame_key, manifest_key};
+use serde::Deserialize;
+
+use crate::state::State;
+
+/// What the query side reads of `manifest.json`.
+#[derive(Deserialize)]
+pub(crate) struct FrameIndex {
+    pub(crate) spec: ExtractionSpec,
+    pub(crate) frames: Vec<ManifestFrame>,
+}
+
+/// The archive of a completed video, or 409 `not_ready` naming its status.
+pub(crate) fn completed_archive(row: &video::Model) -> Result<&str, ApiError> {
+    match (row.status.as_str(), row.archive_key.as_deref()) {
+        ("completed", Some(key)) => Ok(key),
+        (status, _) => Err(ApiError::not_ready(format!(
+            "the frames archive is not ready (status: {status})"
+        ))),
+    }
+}
+
+/// The manifest of a completed video's archive.
+pub(crate) async fn index(state: &State, row: &video::Model) -> Result<FrameIndex, ApiError> {
+    completed_archive(row)?;
+    let key = manifest_key(
+        VideoId::from_uuid(row.id),
+        u32::try_from(row.job).unwrap_or_default(),
+    );
+    let bytes = match state.storage.get_bytes(&key).await {
+        Ok(bytes) => bytes,
+        Err(StorageError::NotFound(_)) => {
+            return Err(ApiError::not_ready(
+                "this archive was made before frames were listed on their own: reprocess the video to list them",
+            ));
+        }
+        Err(error) => return Err(ApiError::unavailable(error)),
+    };
+    serde_json::from_slice(&bytes).map_err(ApiError::internal)
+}
+
+/// A presigned URL of frame `index` of a completed video, copying it out of the archive first if needed.
+pub(crate) async fn frame_url(state: &State, row: &video::Model, index: u64) -> Result<String, ApiError> {
+    let archive = completed_archive(row)?.to_owned();
+    let manifest = self::index(state, row).await?;
+    let Some(frame) = usize::try_from(index).ok().and_then(|i| manifest.frames.get(i)) else {
+        return Err(ApiError::not_found("frame"));
+    };
+    let key = frame_key(
+        VideoId::from_uuid(row.id),
+        u32::try_from(row.job).unwrap_or_default(),
+        &frame.file,
+    );
+    let copied = state.storage.size(&key).await.map_err(ApiError::unavailable)?;
+    if copied != Some(frame.size) {
+        copy_out(
+            &state.storage,
+            &archive,
+            frame,
+            manifest.spec.format.media_type(),
+            &key,
+        )
+        .await?;
+    }
+    state
+        .storage
+        .presign_get(&key, state.link_ttl, None)
+        .await
+        .map_err(ApiError::unavailable)
+}
+
+/// Copies one entry's bytes out of the archive into `key`, checked against the manifest's hash.
+async fn copy_out(
+    storage: &Storage,
+    archive: &str,
+    frame: &ManifestFrame,
+    media_type: &str,
+    key: &str,
+) -> Result<(), ApiError> {
+    let Some(offset) = frame.offset else {
+        return Err(ApiError::not_ready(
+            "this archive was made before frames were served on their own: reprocess the video",
+        ));
+    };
+    let bytes = storage
+        .get_range(archive, offset, frame.size)
+        .await
+        .map_err(ApiError::unavailable)?;
+    let sha256 = hex::encode(<sha2::Sha256 as sha2::Digest>::digest(&bytes));
+    if bytes.len() as u64 != frame.size || sha256 != frame.sha256 {
+        return Err(ApiError::internal(format!(
+            "frame {} of {archive} does not match its manifest",
+            frame.file
+        )));
+    }
+    storage
+        .put_bytes(key, media_type, &bytes)
+        .await
+        .map_err(ApiError::unavailable)?;
+    metrics::counter!("fiapx_query_frame_copies_total").increment(1);
+    Ok(())
+}
