@@ -331,8 +331,9 @@ impl Accounts {
         })
     }
 
-    /// Exchanges a refresh token for a new pair. The presented token can never be used again; presenting a used
-    /// one revokes its whole session (someone else may hold a copy).
+    /// Exchanges a refresh token for a new pair. The presented token is spent; presenting it again within
+    /// `refresh_reuse_grace_secs` gives another pair of the same session (a reloaded page that lost the new pair),
+    /// and later revokes its whole session (someone else may hold a copy).
     pub async fn refresh(&self, token: &str) -> Result<IssuedSession, AuthError> {
         let root = self.root()?;
         let now = OffsetDateTime::now_utc();
@@ -355,11 +356,22 @@ impl Accounts {
             .exec(&txn)
             .await?;
         if marked.rows_affected == 0 {
-            drop(txn);
-            warn!(session.id = %found.family_id, user.id = %found.user_id, "refresh token reused; revoking the session");
-            metrics::counter!("fiapx_auth_refresh_reuse_total").increment(1);
-            self.revoke_family(found.family_id).await?;
-            return Err(AuthError::Revoked);
+            // Spent already. Within the grace it is the same client again (its page reloaded before it could
+            // store the new pair): another pair of the same session. The newer pair stays valid; each stays
+            // single-use.
+            let grace = Duration::from_secs(self.settings.refresh_reuse_grace_secs);
+            let spent_at = refresh_token::Entity::find_by_id(found.id)
+                .one(&txn)
+                .await?
+                .and_then(|row| row.used_at);
+            if !spent_at.is_some_and(|at| now - at <= grace) {
+                drop(txn);
+                warn!(session.id = %found.family_id, user.id = %found.user_id, "refresh token reused; revoking the session");
+                metrics::counter!("fiapx_auth_refresh_reuse_total").increment(1);
+                self.revoke_family(found.family_id).await?;
+                return Err(AuthError::Revoked);
+            }
+            metrics::counter!("fiapx_auth_refresh_grace_total").increment(1);
         }
         if found.expires_at < now {
             return Err(AuthError::RefreshExpired);

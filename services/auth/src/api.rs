@@ -367,8 +367,9 @@ impl AuthApi {
 
     /// Refresh a session
     ///
-    /// Exchanges the refresh token for a new access token and a new refresh token. A refresh token works once:
-    /// presenting it again revokes the session (401 `token_revoked`).
+    /// Exchanges the refresh token for a new access token and a new refresh token. A refresh token works once;
+    /// presented again within 30 s (a page reloaded before it stored the new pair) it gives another pair of the
+    /// same session, and later it revokes the session (401 `token_revoked`).
     #[oai(
         path = "/auth/refresh",
         method = "post",

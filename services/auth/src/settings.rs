@@ -23,6 +23,10 @@ pub struct AuthSettings {
     pub access_ttl_secs: u64,
     /// Refresh token lifetime (seconds); also the lifetime of a revocation entry.
     pub refresh_ttl_secs: u64,
+    /// How long a spent refresh token may still be presented (seconds) for a new pair of its session instead of
+    /// being taken for a stolen copy: a page reloaded while its renewal was in flight never saw the new pair and
+    /// presents the old token again. Past it, reuse revokes the session. 0 turns the grace off.
+    pub refresh_reuse_grace_secs: u64,
     /// Longest share a user may create (seconds).
     pub max_share_ttl_secs: u64,
     /// argon2id cost.
@@ -40,6 +44,7 @@ impl Default for AuthSettings {
             revocations_bucket: "auth_revocations".into(),
             access_ttl_secs: 15 * 60,
             refresh_ttl_secs: 30 * 24 * 3600,
+            refresh_reuse_grace_secs: 30,
             max_share_ttl_secs: 30 * 24 * 3600,
             argon2: Argon2Settings::default(),
             limits: LimitSettings::default(),
