@@ -364,7 +364,7 @@ impl Accounts {
                 .one(&txn)
                 .await?
                 .and_then(|row| row.used_at);
-            if !spent_at.is_some_and(|at| now - at <= grace) {
+            if spent_at.is_none_or(|at| now - at > grace) {
                 drop(txn);
                 warn!(session.id = %found.family_id, user.id = %found.user_id, "refresh token reused; revoking the session");
                 metrics::counter!("fiapx_auth_refresh_reuse_total").increment(1);
