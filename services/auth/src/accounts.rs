@@ -560,6 +560,15 @@ impl Accounts {
             .await?)
     }
 
+    /// Every share `owner` made, of any video, newest first (revoked and expired ones included).
+    pub async fn all_shares(&self, owner: UserId) -> Result<Vec<share::Model>, AuthError> {
+        Ok(share::Entity::find()
+            .filter(share::Column::OwnerId.eq(*owner.as_uuid()))
+            .order_by_desc(share::Column::CreatedAt)
+            .all(&self.db)
+            .await?)
+    }
+
     /// Revokes one share of `video` of `owner`: its token stops working in every service at once (the revocation
     /// bucket). Revoking it again changes nothing. `None` when there is no such share.
     pub async fn revoke_share(

@@ -15,7 +15,7 @@ mod password;
 mod settings;
 
 pub use accounts::{Accounts, AuthError, IssuedSession, LOCALES, NewAccount, normalise_email};
-pub use api::{AuthApi, auth_error};
+pub use api::{AuthApi, ShareView, UserView, auth_error};
 pub use limits::Limits;
 pub use password::{MAX_PASSWORD_CHARS, MIN_PASSWORD_CHARS, PasswordPolicyError, Passwords, check_policy};
 pub use settings::{Argon2Settings, AuthSettings, LimitSettings};

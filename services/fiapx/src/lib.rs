@@ -4,6 +4,7 @@
 //! It owns how the pieces are wired (one OpenAPI document for every HTTP API, `/metrics`, `/healthz`, graceful
 //! shutdown), not what any piece does: that lives in the service and adapter crates.
 
+pub mod account;
 pub mod config;
 pub mod serve;
 pub mod telemetry;

@@ -23,6 +23,7 @@ use tokio::task::JoinSet;
 use tokio_util::sync::CancellationToken;
 use tracing::{error, info, warn};
 
+use crate::account::AccountApi;
 use crate::config::Settings;
 
 /// Which services one process runs.
@@ -52,8 +53,8 @@ pub struct Apis {
     pub query: Option<QueryApi>,
     /// Webhooks, notification preferences, failure codes.
     pub notifier: Option<NotifierApi>,
-    /// Accounts, sessions and shares.
-    pub auth: Option<AuthApi>,
+    /// Accounts, sessions and shares, and the account as a whole (its export).
+    pub auth: Option<(AuthApi, AccountApi)>,
 }
 
 const TITLE: &str = "FIAP X";
@@ -343,7 +344,7 @@ pub async fn start(
                 revocations.clone(),
                 settings.auth.clone(),
             );
-            Some(AuthApi::new(accounts))
+            Some((AuthApi::new(accounts.clone()), AccountApi::new(accounts)))
         }
         _ => None,
     };

@@ -14,6 +14,7 @@ use fiapx::config::Settings;
 use fiapx::{Started, Which, start};
 use fiapx_auth::LimitSettings;
 use fiapx_domain::{UserId, VideoId};
+use fiapx_http::test_support::strings;
 use fiapx_identity::RootKey;
 use fiapx_identity::test_support::test_root_key;
 use fiapx_upload::UploadSettings;
@@ -1037,4 +1038,83 @@ async fn no_password_hash_or_token_ever_reaches_the_logs() {
             "a token prefix leaked into the logs"
         );
     }
+}
+
+#[tokio::test]
+async fn an_account_export_holds_all_of_the_users_data_and_no_secret() {
+    let stack = Stack::new().await;
+    let mut settings = stack.settings();
+    settings.notifier.allow_insecure_webhooks = true;
+    let app = serve(Which::All, &settings).await;
+    let (alice, alice_id) = app.user().await;
+    let (bob, _) = app.user().await;
+    let video = app.uploaded(&alice).await;
+    let bobs = app.uploaded(&bob).await;
+    app.wait_listed(&alice, video, "completed").await;
+    let share = app
+        .call(
+            "POST",
+            &format!("/api/v1/videos/{video}/shares"),
+            Some(&alice),
+            Some(json!({"expires_in_secs": 600})),
+        )
+        .await;
+    assert_eq!(share.status, StatusCode::CREATED, "{}", share.body);
+    let hook = app
+        .call(
+            "POST",
+            "/api/v1/webhooks",
+            Some(&alice),
+            Some(json!({"url": "http://127.0.0.1:9/hook", "description": "mine"})),
+        )
+        .await;
+    assert_eq!(hook.status, StatusCode::CREATED, "{}", hook.body);
+
+    let response = app
+        .http
+        .get(format!("{}/api/v1/me/export", app.base))
+        .bearer_auth(&alice)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status(), StatusCode::OK);
+    let disposition = response.headers()["content-disposition"]
+        .to_str()
+        .unwrap()
+        .to_owned();
+    assert!(
+        disposition.starts_with("attachment; filename=\"fiapx-account-"),
+        "{disposition}"
+    );
+    let text = response.text().await.unwrap();
+    let export: Value = serde_json::from_str(&text).unwrap();
+    assert_eq!(export["format"], 1);
+    assert_eq!(export["user"]["id"], alice_id.to_string());
+    let videos = export["videos"].as_array().unwrap();
+    assert_eq!(videos.len(), 1, "only hers: {text}");
+    assert_eq!(videos[0]["video"]["id"], video.to_string());
+    assert_eq!(
+        strings(&videos[0]["timeline"], "event_type"),
+        ["uploaded", "processing_started", "completed"]
+    );
+    assert_eq!(export["shares"][0]["id"], share.body["id"]);
+    assert_eq!(
+        export["notifications"]["webhooks"][0]["url"],
+        "http://127.0.0.1:9/hook"
+    );
+    assert_eq!(export["notifications"]["preferences"]["email_on_failure"], true);
+    for secret in [str_of(&share, "token"), str_of(&hook, "secret"), "argon2", "rt_"] {
+        assert!(!text.contains(secret), "the export holds {secret}");
+    }
+    assert!(
+        !text.contains(&bobs.to_string()),
+        "the export holds someone else's video"
+    );
+
+    // A share token reads one video, not an account.
+    let shared = app
+        .call("GET", "/api/v1/me/export", Some(str_of(&share, "token")), None)
+        .await;
+    assert_eq!(shared.status, StatusCode::FORBIDDEN, "{}", shared.body);
+    app.stop().await;
 }

@@ -10,7 +10,7 @@ use sea_orm::DatabaseConnection;
 use time::OffsetDateTime;
 use uuid::Uuid;
 
-use crate::store::{Attempt, Delivery, Preferences, Store, Webhook};
+use crate::store::{Attempt, Delivery, Notification, Preferences, Store, Webhook};
 use crate::webhook::{UrlError, check_url, new_secret};
 
 #[derive(Tags)]
@@ -276,6 +276,71 @@ impl From<Preferences> for PreferencesView {
             webhook_on_completion: p.webhook_on_completion,
         }
     }
+}
+
+/// A notification of yours, by e-mail or to a webhook (in the account export).
+#[derive(Debug, Clone, Object)]
+#[oai(rename = "NotificationRecord")]
+pub struct NotificationView {
+    /// Id (for a webhook, also its `X-Fiapx-Delivery`).
+    pub id: Uuid,
+    /// `email` or `webhook`.
+    pub channel: String,
+    /// The e-mail address, or the webhook's id.
+    pub target: String,
+    /// `video.failed` or `video.completed`.
+    pub event_type: String,
+    /// The video.
+    pub video_id: Uuid,
+    /// State.
+    pub status: DeliveryStatus,
+    /// Tries so far.
+    pub attempts: u32,
+    /// Recorded at.
+    pub created_at: OffsetDateTime,
+    /// Delivered at.
+    pub sent_at: Option<OffsetDateTime>,
+}
+
+impl From<&Notification> for NotificationView {
+    fn from(n: &Notification) -> Self {
+        Self {
+            id: n.id,
+            channel: n.channel.clone(),
+            target: n.target.clone(),
+            event_type: n.event_type.clone(),
+            video_id: n.video_id,
+            status: DeliveryStatus::of(&n.status),
+            attempts: u32::try_from(n.attempts).unwrap_or_default(),
+            created_at: n.created_at,
+            sent_at: n.sent_at,
+        }
+    }
+}
+
+/// What the notifier holds of a user: preferences, webhooks (never their secrets) and every notification.
+#[derive(Debug, Clone, Object)]
+#[oai(rename = "NotificationsExport")]
+pub struct NotificationsExport {
+    /// What you want to be told.
+    pub preferences: PreferencesView,
+    /// Your webhooks.
+    pub webhooks: Vec<WebhookView>,
+    /// Every notification recorded for your videos, newest first.
+    pub notifications: Vec<NotificationView>,
+}
+
+/// The notifier's part of `owner`'s account export.
+pub async fn account_export(db: &DatabaseConnection, owner: Uuid) -> Result<NotificationsExport, ApiError> {
+    let store = Store::new(db.clone());
+    let preferences = store.preferences(owner).await.map_err(ApiError::from)?;
+    let webhooks = store.webhooks(owner).await.map_err(ApiError::from)?;
+    let notifications = store.notifications(owner).await.map_err(ApiError::from)?;
+    Ok(NotificationsExport {
+        preferences: preferences.into(),
+        webhooks: webhooks.iter().map(WebhookView::from).collect(),
+        notifications: notifications.iter().map(NotificationView::from).collect(),
+    })
 }
 
 #[derive(ApiResponse)]

@@ -151,6 +151,29 @@ pub struct Delivery {
     pub sent_at: Option<OffsetDateTime>,
 }
 
+/// A notification of a user's, on either channel (the account export).
+#[derive(Debug, Clone, PartialEq, Eq, FromQueryResult)]
+pub struct Notification {
+    /// `email` or `webhook`.
+    pub channel: String,
+    /// The e-mail address, or the webhook's id.
+    pub target: String,
+    /// Id.
+    pub id: Uuid,
+    /// `video.failed` or `video.completed`.
+    pub event_type: String,
+    /// The video.
+    pub video_id: Uuid,
+    /// `pending`, `sending`, `sent`, `failed` or `cancelled`.
+    pub status: String,
+    /// Tries so far.
+    pub attempts: i32,
+    /// Recorded at.
+    pub created_at: OffsetDateTime,
+    /// Delivered at.
+    pub sent_at: Option<OffsetDateTime>,
+}
+
 /// One try of a delivery.
 #[derive(Debug, Clone, PartialEq, Eq, FromQueryResult)]
 pub struct Attempt {
@@ -285,6 +308,17 @@ impl Store {
             "SELECT id, event_id, event_type, video_id, status, attempts, next_attempt_at, last_error, created_at, \
              sent_at FROM notifications WHERE webhook_id = $1 ORDER BY created_at DESC, id DESC LIMIT $2",
             [webhook.into(), i64::try_from(limit).unwrap_or(i64::MAX).into()],
+        ))
+        .all(&self.db)
+        .await
+    }
+
+    /// Every notification recorded for `owner`'s videos, on both channels, newest first.
+    pub async fn notifications(&self, owner: Uuid) -> Result<Vec<Notification>, DbErr> {
+        Notification::find_by_statement(statement(
+            "SELECT channel, target, id, event_type, video_id, status, attempts, created_at, sent_at \
+             FROM notifications WHERE owner_id = $1 ORDER BY created_at DESC, id DESC",
+            [owner.into()],
         ))
         .all(&self.db)
         .await

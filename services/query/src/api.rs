@@ -20,9 +20,11 @@ use uuid::Uuid;
 
 use crate::state::State;
 use crate::{feed, frames, live};
-use fiapx_domain::{VideoStatus, archive_file_name};
+use fiapx_domain::{UserId, VideoStatus, archive_file_name};
 
-use crate::views::{FramePage, FrameView, LiveEvent, TimelineEntryView, TimelineView, VideoPage, VideoView};
+use crate::views::{
+    FramePage, FrameView, LiveEvent, TimelineEntryView, TimelineView, VideoPage, VideoRecord, VideoView,
+};
 
 #[derive(Tags)]
 enum QueryTags {
@@ -110,6 +112,39 @@ pub(crate) async fn find_video(
     metrics::counter!("fiapx_query_read_model_misses_total", "found" => (!loaded.events.is_empty()).to_string())
         .increment(1);
     Ok(fold(&loaded.events))
+}
+
+/// The query side's part of `owner`'s account export: every video of theirs the read model holds (deleted ones
+/// too, as long as their rows last), newest first, each with its timeline.
+pub async fn account_export(db: &DatabaseConnection, owner: UserId) -> Result<Vec<VideoRecord>, ApiError> {
+    let rows = video::Entity::find()
+        .filter(video::Column::OwnerId.eq(*owner.as_uuid()))
+        .order_by_desc(video::Column::CreatedAt)
+        .order_by_desc(video::Column::Id)
+        .all(db)
+        .await
+        .map_err(ApiError::from)?;
+    let entries = timeline_entry::Entity::find()
+        .filter(timeline_entry::Column::VideoId.is_in(rows.iter().map(|row| row.id)))
+        .order_by_asc(timeline_entry::Column::Sequence)
+        .all(db)
+        .await
+        .map_err(ApiError::from)?;
+    let mut timelines: std::collections::HashMap<Uuid, Vec<TimelineEntryView>> =
+        std::collections::HashMap::new();
+    for entry in entries {
+        timelines
+            .entry(entry.video_id)
+            .or_default()
+            .push(TimelineEntryView::from(entry));
+    }
+    Ok(rows
+        .iter()
+        .map(|row| VideoRecord {
+            video: VideoView::from(row),
+            timeline: timelines.remove(&row.id).unwrap_or_default(),
+        })
+        .collect())
 }
 
 /// Server-Sent Events of `stream`: each event named by its kind, with its `id` when it has one, and keep-alive

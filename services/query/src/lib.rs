@@ -16,8 +16,8 @@ mod live;
 mod state;
 mod views;
 
-pub use api::QueryApi;
+pub use api::{QueryApi, account_export};
 pub use views::{
     FailureView, FramePage, FrameView, LiveEvent, ProgressView, StatusUpdate, TimelineEntryView,
-    TimelineView, VideoPage, VideoView,
+    TimelineView, VideoPage, VideoRecord, VideoView,
 };

@@ -126,6 +126,16 @@ pub struct VideoPage {
     pub next_cursor: Option<String>,
 }
 
+/// One of the caller's videos with its whole timeline (the account export).
+#[derive(Debug, Clone, PartialEq, Object)]
+#[oai(rename = "VideoRecord")]
+pub struct VideoRecord {
+    /// The video as `GET /videos/{id}` shows it (deleted ones included).
+    pub video: VideoView,
+    /// Everything that happened to it, oldest first.
+    pub timeline: Vec<TimelineEntryView>,
+}
+
 /// One image of a completed video's archive, as its `manifest.json` lists it.
 #[derive(Debug, Clone, PartialEq, Object)]
 #[oai(rename = "Frame")]

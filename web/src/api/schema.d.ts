@@ -367,6 +367,29 @@ export interface paths {
         patch?: never;
         trace?: never;
     };
+    "/api/v1/me/export": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /**
+         * Export your data
+         * @description Everything FIAP X holds of your account as one JSON document: the account, every video with its
+         *     timeline, your share links, notification preferences, webhooks and notifications. Secrets are left out
+         *     (password, tokens, webhook secrets). The frames themselves are in each video's download. A share token
+         *     gets 403.
+         */
+        get: operations["exportAccount"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
     "/api/v1/webhooks": {
         parameters: {
             query?: never;
@@ -854,6 +877,35 @@ export interface components {
             download: string;
         };
         /**
+         * AccountExport
+         * @description Everything FIAP X holds of an account.
+         */
+        AccountExport: {
+            /**
+             * Format: uint32
+             * @description Version of this document's shape.
+             */
+            format: number;
+            /**
+             * Format: date-time
+             * @description When it was made.
+             */
+            exported_at: string;
+            /** @description The account. */
+            user: components["schemas"]["UserView"] & unknown;
+            /** @description Every video, newest first, each with its timeline. */
+            videos: components["schemas"]["VideoRecord"][];
+            /** @description Every share link made, newest first (their tokens are not kept). */
+            shares: components["schemas"]["ShareView"][];
+            /** @description Notification preferences, webhooks (without secrets) and every notification sent or due. */
+            notifications: components["schemas"]["NotificationsExport"] & unknown;
+        };
+        /**
+         * @description State of a delivery.
+         * @enum {string}
+         */
+        DeliveryStatus: "pending" | "sending" | "sent" | "failed" | "cancelled";
+        /**
          * LoginRequest
          * @description E-mail and password.
          */
@@ -862,6 +914,69 @@ export interface components {
             email: string;
             /** @description Password. */
             password: string;
+        };
+        /**
+         * NotificationPreferences
+         * @description What you want to be told.
+         */
+        NotificationPreferences: {
+            /** @description E-mail when processing fails for good (default true). */
+            email_on_failure: boolean;
+            /** @description E-mail when the frames are ready (default false). */
+            email_on_completion: boolean;
+            /** @description Webhooks also get `video.completed` (default false; they always get `video.failed`). */
+            webhook_on_completion: boolean;
+        };
+        /**
+         * NotificationRecord
+         * @description A notification of yours, by e-mail or to a webhook (in the account export).
+         */
+        NotificationRecord: {
+            /**
+             * Format: uuid
+             * @description Id (for a webhook, also its `X-Fiapx-Delivery`).
+             */
+            id: string;
+            /** @description `email` or `webhook`. */
+            channel: string;
+            /** @description The e-mail address, or the webhook's id. */
+            target: string;
+            /** @description `video.failed` or `video.completed`. */
+            event_type: string;
+            /**
+             * Format: uuid
+             * @description The video.
+             */
+            video_id: string;
+            /** @description State. */
+            status: components["schemas"]["DeliveryStatus"] & unknown;
+            /**
+             * Format: uint32
+             * @description Tries so far.
+             */
+            attempts: number;
+            /**
+             * Format: date-time
+             * @description Recorded at.
+             */
+            created_at: string;
+            /**
+             * Format: date-time
+             * @description Delivered at.
+             */
+            sent_at?: string;
+        };
+        /**
+         * NotificationsExport
+         * @description What the notifier holds of a user: preferences, webhooks (never their secrets) and every notification.
+         */
+        NotificationsExport: {
+            /** @description What you want to be told. */
+            preferences: components["schemas"]["NotificationPreferences"] & unknown;
+            /** @description Your webhooks. */
+            webhooks: components["schemas"]["Webhook"][];
+            /** @description Every notification recorded for your videos, newest first. */
+            notifications: components["schemas"]["NotificationRecord"][];
         };
         /**
          * PasswordChange
@@ -1025,6 +1140,36 @@ export interface components {
             created_at: string;
         };
         /**
+         * VideoRecord
+         * @description One of the caller's videos with its whole timeline (the account export).
+         */
+        VideoRecord: {
+            /** @description The video as `GET /videos/{id}` shows it (deleted ones included). */
+            video: components["schemas"]["Video"] & unknown;
+            /** @description Everything that happened to it, oldest first. */
+            timeline: components["schemas"]["TimelineEntry"][];
+        };
+        /**
+         * Webhook
+         * @description A registered webhook.
+         */
+        Webhook: {
+            /**
+             * Format: uuid
+             * @description Id.
+             */
+            id: string;
+            /** @description Where deliveries go. */
+            url: string;
+            /** @description Your note. */
+            description?: string;
+            /**
+             * Format: date-time
+             * @description Registered at.
+             */
+            created_at: string;
+        };
+        /**
          * CreatedWebhook
          * @description A webhook just registered, with its signing secret: shown this once, never again.
          */
@@ -1134,11 +1279,6 @@ export interface components {
             items: components["schemas"]["Delivery"][];
         };
         /**
-         * @description State of a delivery.
-         * @enum {string}
-         */
-        DeliveryStatus: "pending" | "sending" | "sent" | "failed" | "cancelled";
-        /**
          * FailureCodeInfo
          * @description One row of the failure code table.
          */
@@ -1166,38 +1306,6 @@ export interface components {
             url: string;
             /** @description A note for yourself (at most 200 characters). */
             description?: string;
-        };
-        /**
-         * NotificationPreferences
-         * @description What you want to be told.
-         */
-        NotificationPreferences: {
-            /** @description E-mail when processing fails for good (default true). */
-            email_on_failure: boolean;
-            /** @description E-mail when the frames are ready (default false). */
-            email_on_completion: boolean;
-            /** @description Webhooks also get `video.completed` (default false; they always get `video.failed`). */
-            webhook_on_completion: boolean;
-        };
-        /**
-         * Webhook
-         * @description A registered webhook.
-         */
-        Webhook: {
-            /**
-             * Format: uuid
-             * @description Id.
-             */
-            id: string;
-            /** @description Where deliveries go. */
-            url: string;
-            /** @description Your note. */
-            description?: string;
-            /**
-             * Format: date-time
-             * @description Registered at.
-             */
-            created_at: string;
         };
         /**
          * WebhookList
@@ -3827,6 +3935,140 @@ export interface operations {
                     [name: string]: unknown;
                 };
                 content?: never;
+            };
+            /** @description Malformed request or invalid extraction spec (`bad_request`, `invalid_spec`). */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json; charset=utf-8": components["schemas"]["Error"];
+                };
+            };
+            /** @description Missing, invalid, expired or revoked credentials (`unauthorized`, `invalid_token`, `token_expired`, `token_revoked`, `invalid_credentials`). */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json; charset=utf-8": components["schemas"]["Error"];
+                };
+            };
+            /** @description Not allowed (`forbidden`). */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json; charset=utf-8": components["schemas"]["Error"];
+                };
+            };
+            /** @description Not found, or not yours (`not_found`). */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json; charset=utf-8": components["schemas"]["Error"];
+                };
+            };
+            /** @description Method not allowed (`method_not_allowed`). */
+            405: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json; charset=utf-8": components["schemas"]["Error"];
+                };
+            };
+            /** @description Conflicts with the current state (`conflict`, `not_ready`, `email_taken`). */
+            409: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json; charset=utf-8": components["schemas"]["Error"];
+                };
+            };
+            /** @description Body over the size limit (`too_large`). */
+            413: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json; charset=utf-8": components["schemas"]["Error"];
+                };
+            };
+            /** @description Content not accepted (`unsupported_media_type`). */
+            415: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json; charset=utf-8": components["schemas"]["Error"];
+                };
+            };
+            /** @description Unacceptable request (`unprocessable`, `weak_password`). */
+            422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json; charset=utf-8": components["schemas"]["Error"];
+                };
+            };
+            /** @description Rate limited (`rate_limited`); see Retry-After. */
+            429: {
+                headers: {
+                    /** @description Seconds to wait before retrying. */
+                    "Retry-After"?: number;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json; charset=utf-8": components["schemas"]["Error"];
+                };
+            };
+            /** @description Internal error (`internal`). */
+            500: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json; charset=utf-8": components["schemas"]["Error"];
+                };
+            };
+            /** @description A backing service is unavailable (`unavailable`); retry after Retry-After. */
+            503: {
+                headers: {
+                    /** @description Seconds to wait before retrying. */
+                    "Retry-After"?: number;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json; charset=utf-8": components["schemas"]["Error"];
+                };
+            };
+        };
+    };
+    exportAccount: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description The account's data, saved by browsers as `fiapx-account-<date>.json`. */
+            200: {
+                headers: {
+                    "CONTENT-DISPOSITION": string;
+                    "CACHE-CONTROL": string;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json; charset=utf-8": components["schemas"]["AccountExport"];
+                };
             };
             /** @description Malformed request or invalid extraction spec (`bad_request`, `invalid_spec`). */
             400: {
