@@ -200,3 +200,24 @@ pub async fn all(conn: &impl ConnectionTrait, generation: Generation) -> Result<
     .all(conn)
     .await
 }
+
+/// Removes every read-model row of `owner`'s videos (an account deletion, after their `deleted` events): their
+/// rows, timelines and in-flight count, in the active generation. The log is append-only, so a rebuild from it
+/// makes their rows again, as `deleted` (never listed nor shown).
+pub async fn forget_owner(db: &sea_orm::DatabaseConnection, owner: uuid::Uuid) -> Result<(), sea_orm::DbErr> {
+    use sea_orm::{ConnectionTrait as _, TransactionTrait as _};
+    let tx = db.begin().await?;
+    for sql in [
+        "DELETE FROM video_timeline WHERE video_id IN (SELECT id FROM videos WHERE owner_id = $1)",
+        "DELETE FROM videos WHERE owner_id = $1",
+        "DELETE FROM owner_video_counts WHERE owner_id = $1",
+    ] {
+        tx.execute_raw(sea_orm::Statement::from_sql_and_values(
+            sea_orm::DbBackend::Postgres,
+            sql,
+            [owner.into()],
+        ))
+        .await?;
+    }
+    tx.commit().await
+}

@@ -428,15 +428,10 @@ impl Accounts {
         current: String,
         new: String,
     ) -> Result<(), AuthError> {
-        let found = self.user(user).await?;
-        if !self
-            .passwords
-            .verify(current, Some(found.password_hash.clone()))
-            .await
-        {
+        let Ok(found) = self.confirm_password(user, current).await else {
             metrics::counter!("fiapx_auth_password_changes_total", "outcome" => "refused").increment(1);
             return Err(AuthError::WrongCurrentPassword);
-        }
+        };
         check_policy(&new, &found.email)?;
         let password_hash = self.passwords.hash(new).await?;
         let mut active: user::ActiveModel = found.into();
@@ -458,6 +453,32 @@ impl Accounts {
         }
         metrics::counter!("fiapx_auth_password_changes_total", "outcome" => "ok").increment(1);
         info!(user.id = %user, sessions_ended = others.len(), "password changed");
+        Ok(())
+    }
+
+    /// `user`, if `password` is theirs; [`AuthError::WrongCurrentPassword`] otherwise (for what a signed-in user
+    /// confirms: a password change, closing the account).
+    pub async fn confirm_password(&self, user: UserId, password: String) -> Result<user::Model, AuthError> {
+        let found = self.user(user).await?;
+        if self
+            .passwords
+            .verify(password, Some(found.password_hash.clone()))
+            .await
+        {
+            Ok(found)
+        } else {
+            Err(AuthError::WrongCurrentPassword)
+        }
+    }
+
+    /// Closes an account: every token it holds stops working at once and it cannot sign in, then its row goes,
+    /// and with it its refresh tokens and shares (`ON DELETE CASCADE`). What the other services hold of it is
+    /// theirs to remove first (`services/fiapx/src/account.rs`).
+    pub async fn delete_user(&self, user: UserId) -> Result<(), AuthError> {
+        let found = self.user(user).await?;
+        self.set_disabled(&found.email, true).await?;
+        user::Entity::delete_by_id(found.id).exec(&self.db).await?;
+        info!(user.id = %found.id, "account deleted");
         Ok(())
     }
 

@@ -1,17 +1,27 @@
-//! The account as a whole, across the services that hold a part of it: `GET /api/v1/me/export`.
+//! The account as a whole, across the services that hold a part of it: `GET /api/v1/me/export` and
+//! `DELETE /api/v1/me`.
 //!
 //! Each service keeps its own tables and says what of them belongs to a user (`fiapx_auth::Accounts`,
-//! `fiapx_query::account_export`, `fiapx_notifier::account_export`); this API, served with the auth API (the
-//! account's home, which needs only the database), puts the parts together. Nothing secret is in it: no password
-//! hash, no refresh or share token, no webhook secret.
+//! `fiapx_query::account_export`, `fiapx_notifier::account_export` and `forget_account`,
+//! `fiapx_upload::delete_video`, `fiapx_projections::videos::forget_owner`); this API, served with the auth API
+//! (the account's home), puts the parts together. Nothing secret is in the export: no password hash, no refresh
+//! or share token, no webhook secret.
 
-use fiapx_auth::{Accounts, ShareView, UserView, auth_error};
+use fiapx_auth::{Accounts, Limits, ShareView, UserView, auth_error};
+use fiapx_domain::{UserId, VideoId};
 use fiapx_http::{ApiError, Owner};
+use fiapx_nats::CommandHandler;
 use fiapx_notifier::NotificationsExport;
+use fiapx_projections::entity::video;
 use fiapx_query::VideoRecord;
+use fiapx_storage::Storage;
+use poem::Request;
 use poem_openapi::payload::Json;
 use poem_openapi::{ApiResponse, Object, OpenApi, Tags};
+use sea_orm::{ColumnTrait as _, EntityTrait as _, QueryFilter as _, QuerySelect as _};
+use std::sync::Arc;
 use time::OffsetDateTime;
+use tracing::{info, warn};
 
 #[derive(Tags)]
 enum AccountTags {
@@ -39,6 +49,21 @@ pub struct AccountExport {
     pub notifications: NotificationsExport,
 }
 
+/// What closing an account asks for.
+#[derive(Debug, Object)]
+pub struct DeleteAccountRequest {
+    /// Your password, to confirm.
+    #[oai(validator(max_length = 1024))]
+    pub password: String,
+}
+
+#[derive(ApiResponse)]
+enum Closed {
+    /// The account and everything of it are gone; every token it held stops working.
+    #[oai(status = 204)]
+    Done,
+}
+
 #[derive(ApiResponse)]
 enum Export {
     /// The account's data, saved by browsers as `fiapx-account-<date>.json`.
@@ -54,12 +79,46 @@ enum Export {
 #[derive(Clone)]
 pub struct AccountApi {
     accounts: Accounts,
+    handler: CommandHandler,
+    storage: Storage,
+    limits: Arc<Limits>,
 }
 
 impl AccountApi {
-    /// The API over `accounts` (and the database it holds, where the other services' tables are too).
-    pub const fn new(accounts: Accounts) -> Self {
-        Self { accounts }
+    /// The API over `accounts` (and the database it holds, where the other services' tables are too), the
+    /// command handler that records deletions and the bucket of sources and archives.
+    pub fn new(accounts: Accounts, handler: CommandHandler, storage: Storage) -> Self {
+        // Confirmations are limited like logins, per user and client.
+        let limits = Arc::new(Limits::new(accounts.settings().limits));
+        Self {
+            accounts,
+            handler,
+            storage,
+            limits,
+        }
+    }
+
+    /// Deletes every video of `user` (a `deleted` event each, source and archives removed), then what the other
+    /// services hold.
+    async fn forget(&self, user: UserId) -> Result<usize, ApiError> {
+        let db = self.accounts.db();
+        let ids: Vec<uuid::Uuid> = video::Entity::find()
+            .select_only()
+            .column(video::Column::Id)
+            .filter(video::Column::OwnerId.eq(*user.as_uuid()))
+            .into_tuple()
+            .all(db)
+            .await
+            .map_err(ApiError::from)?;
+        for id in &ids {
+            let video = VideoId::from_uuid(*id);
+            fiapx_upload::delete_video(&self.handler, &self.storage, user, video).await?;
+        }
+        fiapx_notifier::forget_account(db, *user.as_uuid()).await?;
+        fiapx_projections::videos::forget_owner(db, *user.as_uuid())
+            .await
+            .map_err(ApiError::from)?;
+        Ok(ids.len())
     }
 }
 
@@ -71,6 +130,51 @@ impl std::fmt::Debug for AccountApi {
 
 #[OpenApi(prefix_path = "/api/v1", tag = "AccountTags::Account")]
 impl AccountApi {
+    /// Delete your account
+    ///
+    /// Closes the account for good, after your password confirms it: every video is deleted (a `deleted` event
+    /// each, sources and archives removed, its rows gone from the read models), and so are your share links,
+    /// webhooks, notifications, preferences and the account itself. Every token of it stops working at once.
+    /// 401 `invalid_credentials` for a wrong password; a share token gets 403.
+    #[oai(path = "/me", method = "delete", operation_id = "deleteAccount")]
+    async fn delete(
+        &self,
+        owner: Owner,
+        body: Json<DeleteAccountRequest>,
+        request: &Request,
+    ) -> Result<Closed, ApiError> {
+        let user = owner.user_id()?;
+        let client = request.remote_addr().as_socket_addr().map(|addr| addr.ip());
+        self.limits
+            .login(&user.to_string(), client)
+            .map_err(|secs| ApiError::rate_limited(secs).with_message("too many attempts; retry later"))?;
+        let account = self
+            .accounts
+            .confirm_password(user, body.0.password)
+            .await
+            .map_err(auth_error)?;
+        // Signed out everywhere and unable to sign in or upload before anything is removed.
+        self.accounts
+            .set_disabled(&account.email, true)
+            .await
+            .map_err(auth_error)?;
+        let videos = match self.forget(user).await {
+            Ok(videos) => videos,
+            Err(error) => {
+                // Let the owner sign in again and ask again, which finishes it (every step can be repeated).
+                warn!(user.id = %user, %error, "closing an account failed half-way; the account is enabled again");
+                self.accounts
+                    .set_disabled(&account.email, false)
+                    .await
+                    .map_err(auth_error)?;
+                return Err(error);
+            }
+        };
+        self.accounts.delete_user(user).await.map_err(auth_error)?;
+        info!(user.id = %user, videos, "account closed");
+        Ok(Closed::Done)
+    }
+
     /// Export your data
     ///
     /// Everything FIAP X holds of your account as one JSON document: the account, every video with its

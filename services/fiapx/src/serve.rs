@@ -344,7 +344,10 @@ pub async fn start(
                 revocations.clone(),
                 settings.auth.clone(),
             );
-            Some((AuthApi::new(accounts.clone()), AccountApi::new(accounts)))
+            Some((
+                AuthApi::new(accounts.clone()),
+                AccountApi::new(accounts, handler.clone(), storage.clone()),
+            ))
         }
         _ => None,
     };

@@ -20,7 +20,7 @@ use fiapx_identity::test_support::test_root_key;
 use fiapx_upload::UploadSettings;
 use poem::listener::{Acceptor, Listener, TcpListener};
 use reqwest::StatusCode;
-use sea_orm::ConnectionTrait as _;
+use sea_orm::{ConnectionTrait as _, EntityTrait as _};
 use serde_json::{Value, json};
 use tokio_util::sync::CancellationToken;
 use uuid::Uuid;
@@ -1116,5 +1116,94 @@ async fn an_account_export_holds_all_of_the_users_data_and_no_secret() {
         .call("GET", "/api/v1/me/export", Some(str_of(&share, "token")), None)
         .await;
     assert_eq!(shared.status, StatusCode::FORBIDDEN, "{}", shared.body);
+    app.stop().await;
+}
+
+#[tokio::test]
+async fn closing_an_account_removes_its_videos_log_rows_and_webhooks_and_ends_its_tokens() {
+    let stack = Stack::new().await;
+    let mut settings = stack.settings();
+    settings.notifier.allow_insecure_webhooks = true;
+    let app = serve(Which::All, &settings).await;
+    let (email, password) = ("closing@example.com", "correct horse battery");
+    let registered = app.register(email, password).await;
+    assert_eq!(registered.status, StatusCode::CREATED, "{}", registered.body);
+    let alice = str_of(&registered, "access_token").to_owned();
+    let (bob, _) = app.user().await;
+    let video = app.uploaded(&alice).await;
+    let bobs = app.uploaded(&bob).await;
+    app.wait_listed(&alice, video, "completed").await;
+    let hook = app
+        .call(
+            "POST",
+            "/api/v1/webhooks",
+            Some(&alice),
+            Some(json!({"url": "http://127.0.0.1:9/hook"})),
+        )
+        .await;
+    assert_eq!(hook.status, StatusCode::CREATED, "{}", hook.body);
+
+    let wrong = app
+        .call(
+            "DELETE",
+            "/api/v1/me",
+            Some(&alice),
+            Some(json!({"password": "wrong horse battery"})),
+        )
+        .await;
+    assert_eq!(
+        (wrong.status, wrong.code()),
+        (StatusCode::UNAUTHORIZED, "invalid_credentials")
+    );
+    assert_eq!(
+        app.me(&alice).await.status,
+        StatusCode::OK,
+        "a wrong password changes nothing"
+    );
+
+    let closed = app
+        .call(
+            "DELETE",
+            "/api/v1/me",
+            Some(&alice),
+            Some(json!({ "password": password })),
+        )
+        .await;
+    assert_eq!(closed.status, StatusCode::NO_CONTENT, "{}", closed.body);
+    assert_eq!(app.me(&alice).await.code(), "token_revoked");
+    assert_eq!(app.login(email, password).await.code(), "invalid_credentials");
+
+    // Storage: nothing of her video; Bob's source is there.
+    let keys = stack.bucket.keys().await;
+    assert!(!keys.iter().any(|k| k.contains(&video.to_string())), "{keys:?}");
+    assert!(
+        keys.contains(&fiapx_storage::source_key(VideoId::from_uuid(bobs))),
+        "{keys:?}"
+    );
+    // The deletion is an event of its own; the read model has no row now.
+    let store = fiapx_nats::JetStreamEventStore::new(stack.nats.client.clone(), &stack.nats.settings);
+    let log = store.load(VideoId::from_uuid(video)).await.unwrap();
+    assert_eq!(log.events.last().map(|e| e.event.event_type()), Some("deleted"));
+    let db = stack.db.connection();
+    let row = fiapx_projections::entity::video::Entity::find_by_id(video)
+        .one(db)
+        .await
+        .unwrap();
+    assert!(row.is_none(), "{row:?}");
+    let hooks = db
+        .query_one_raw(sea_orm::Statement::from_string(
+            sea_orm::DbBackend::Postgres,
+            "SELECT count(*) AS n FROM webhooks",
+        ))
+        .await
+        .unwrap()
+        .unwrap()
+        .try_get::<i64>("", "n")
+        .unwrap();
+    assert_eq!(hooks, 0);
+
+    // Bob's video is untouched, and the e-mail address is free again.
+    app.wait_for(&bob, bobs, &["completed"]).await;
+    assert_eq!(app.register(email, password).await.status, StatusCode::CREATED);
     app.stop().await;
 }

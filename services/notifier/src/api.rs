@@ -343,6 +343,11 @@ pub async fn account_export(db: &DatabaseConnection, owner: Uuid) -> Result<Noti
     })
 }
 
+/// Removes what the notifier holds of `owner` (an account deletion): notifications, webhooks, preferences.
+pub async fn forget_account(db: &DatabaseConnection, owner: Uuid) -> Result<(), ApiError> {
+    Store::new(db.clone()).forget(owner).await.map_err(ApiError::from)
+}
+
 #[derive(ApiResponse)]
 enum Created {
     /// Registered; the secret is in the body, this once.

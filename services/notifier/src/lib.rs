@@ -27,7 +27,9 @@ pub mod test_support;
 pub mod webhook;
 mod worker;
 
-pub use api::{FailureCodeInfo, NotificationsExport, NotifierApi, account_export, failure_table};
+pub use api::{
+    FailureCodeInfo, NotificationsExport, NotifierApi, account_export, failure_table, forget_account,
+};
 /// The failure codes of the API, shared with the query side (defined in `fiapx-http`).
 pub use fiapx_http::FailureCodeName;
 pub use notifier::{Notifier, NotifierError};

@@ -313,6 +313,21 @@ impl Store {
         .await
     }
 
+    /// Removes everything held of `owner`: notifications (with their tries), webhooks and preferences.
+    pub async fn forget(&self, owner: Uuid) -> Result<(), DbErr> {
+        let tx = self.db.begin().await?;
+        for sql in [
+            "DELETE FROM notification_attempts WHERE notification_id IN \
+             (SELECT id FROM notifications WHERE owner_id = $1)",
+            "DELETE FROM notifications WHERE owner_id = $1",
+            "DELETE FROM webhooks WHERE owner_id = $1",
+            "DELETE FROM notification_preferences WHERE user_id = $1",
+        ] {
+            tx.execute_raw(statement(sql, [owner.into()])).await?;
+        }
+        tx.commit().await
+    }
+
     /// Every notification recorded for `owner`'s videos, on both channels, newest first.
     pub async fn notifications(&self, owner: Uuid) -> Result<Vec<Notification>, DbErr> {
         Notification::find_by_statement(statement(

@@ -21,6 +21,6 @@ mod settings;
 mod sniff;
 
 pub use accepted::{VideoAccepted, VideoLinks};
-pub use routes::{UploadApi, UploadSetupError};
+pub use routes::{UploadApi, UploadSetupError, delete_video};
 pub use settings::UploadSettings;
 pub use sniff::{Container, SNIFF_LEN, sniff};

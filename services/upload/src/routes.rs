@@ -246,31 +246,59 @@ impl UploadApi {
     async fn delete(&self, owner: Owner, id: Path<Uuid>) -> Result<DeletedResponse, ApiError> {
         let by = owner.writer_of(id.0)?;
         let video = VideoId::from_uuid(id.0);
-        let command = Command::DeleteVideo {
-            by,
-            at: OffsetDateTime::now_utc(),
-        };
-        match self
-            .state
-            .handler
-            .handle(video, command, Metadata::new_request())
-            .await
-        {
-            Ok(_) => {
-                self.state.remove_objects(video).await?;
-                info!(video.id = %video, owner.id = %by, "video deleted");
-                Ok(DeletedResponse::Deleted)
-            }
-            Err(HandleError::Rejected(VideoError::Deleted)) => {
-                // A retry after a failed removal: finish it for the owner, still answer 404 (the video is gone).
-                if self.state.owner_of(video).await == Some(by) {
-                    self.state.remove_objects(video).await?;
-                }
-                Err(ApiError::not_found("video"))
-            }
-            Err(error) => Err(command_error(error)),
+        if delete_video(&self.state.handler, &self.state.storage, by, video).await? {
+            Ok(DeletedResponse::Deleted)
+        } else {
+            // Deleted before (a retry after a failed removal finished it): the video is gone.
+            Err(ApiError::not_found("video"))
         }
     }
+}
+
+/// Records `by`'s deletion of `video`, then removes its source and every archive from storage. `Ok(true)` when
+/// this call deleted it; `Ok(false)` when it was deleted before, in which case, if it was `by`'s, its objects are
+/// removed again (finishing a removal that failed half-way).
+pub async fn delete_video(
+    handler: &CommandHandler,
+    storage: &Storage,
+    by: UserId,
+    video: VideoId,
+) -> Result<bool, ApiError> {
+    let command = Command::DeleteVideo {
+        by,
+        at: OffsetDateTime::now_utc(),
+    };
+    match handler.handle(video, command, Metadata::new_request()).await {
+        Ok(_) => {
+            remove_objects(storage, video).await?;
+            info!(video.id = %video, owner.id = %by, "video deleted");
+            Ok(true)
+        }
+        Err(HandleError::Rejected(VideoError::Deleted)) => {
+            if owner_of(handler, video).await == Some(by) {
+                remove_objects(storage, video).await?;
+            }
+            Ok(false)
+        }
+        Err(error) => Err(command_error(error)),
+    }
+}
+
+async fn remove_objects(storage: &Storage, video: VideoId) -> Result<(), ApiError> {
+    storage
+        .delete(&source_key(video))
+        .await
+        .map_err(ApiError::unavailable)?;
+    storage
+        .delete_prefix(&archive_prefix(video))
+        .await
+        .map_err(ApiError::unavailable)?;
+    Ok(())
+}
+
+async fn owner_of(handler: &CommandHandler, video: VideoId) -> Option<UserId> {
+    let loaded = handler.store().load(video).await.ok()?;
+    Video::from_events(loaded.events.iter().map(|stored| &stored.event)).owner
 }
 
 /// Domain rejections and store failures of reprocess/delete as API errors.
@@ -335,22 +363,5 @@ impl State {
             }
             (Err(failure), None) => Err(failure.error),
         }
-    }
-
-    async fn remove_objects(&self, video: VideoId) -> Result<(), ApiError> {
-        self.storage
-            .delete(&source_key(video))
-            .await
-            .map_err(ApiError::unavailable)?;
-        self.storage
-            .delete_prefix(&archive_prefix(video))
-            .await
-            .map_err(ApiError::unavailable)?;
-        Ok(())
-    }
-
-    async fn owner_of(&self, video: VideoId) -> Option<UserId> {
-        let loaded = self.handler.store().load(video).await.ok()?;
-        Video::from_events(loaded.events.iter().map(|stored| &stored.event)).owner
     }
 }

@@ -311,11 +311,17 @@ export interface paths {
             path?: never;
             cookie?: never;
         };
-        /** The signed-in user */
-        get: operations["getMe"];
+        get?: never;
         put?: never;
         post?: never;
-        delete?: never;
+        /**
+         * Delete your account
+         * @description Closes the account for good, after your password confirms it: every video is deleted (a `deleted` event
+         *     each, sources and archives removed, its rows gone from the read models), and so are your share links,
+         *     webhooks, notifications, preferences and the account itself. Every token of it stops working at once.
+         *     401 `invalid_credentials` for a wrong password; a share token gets 403.
+         */
+        delete: operations["deleteAccount"];
         options?: never;
         head?: never;
         patch?: never;
@@ -899,6 +905,14 @@ export interface components {
             shares: components["schemas"]["ShareView"][];
             /** @description Notification preferences, webhooks (without secrets) and every notification sent or due. */
             notifications: components["schemas"]["NotificationsExport"] & unknown;
+        };
+        /**
+         * DeleteAccountRequest
+         * @description What closing an account asks for.
+         */
+        DeleteAccountRequest: {
+            /** @description Your password, to confirm. */
+            password: string;
         };
         /**
          * @description State of a delivery.
@@ -3515,22 +3529,25 @@ export interface operations {
             };
         };
     };
-    getMe: {
+    deleteAccount: {
         parameters: {
             query?: never;
             header?: never;
             path?: never;
             cookie?: never;
         };
-        requestBody?: never;
+        requestBody: {
+            content: {
+                "application/json; charset=utf-8": components["schemas"]["DeleteAccountRequest"];
+            };
+        };
         responses: {
-            200: {
+            /** @description The account and everything of it are gone; every token it held stops working. */
+            204: {
                 headers: {
                     [name: string]: unknown;
                 };
-                content: {
-                    "application/json; charset=utf-8": components["schemas"]["UserView"];
-                };
+                content?: never;
             };
             /** @description Malformed request or invalid extraction spec (`bad_request`, `invalid_spec`). */
             400: {
