@@ -137,6 +137,18 @@ impl App {
             .await
     }
 
+    /// A 10-minute share of `video` by `token`'s user.
+    async fn share(&self, token: &str, video: Uuid) -> Reply {
+        let body = json!({"expires_in_secs": 600});
+        self.call(
+            "POST",
+            &format!("/api/v1/videos/{video}/shares"),
+            Some(token),
+            Some(body),
+        )
+        .await
+    }
+
     async fn me(&self, token: &str) -> Reply {
         self.call("GET", "/api/v1/me", Some(token), None).await
     }
@@ -433,14 +445,7 @@ async fn someone_elses_video_is_404_on_every_endpoint_and_shares_read_one_video_
     assert_eq!(listed.body["items"], json!([]), "bob sees nothing of alice's");
 
     // Alice shares one video.
-    let share = app
-        .call(
-            "POST",
-            &format!("/api/v1/videos/{video}/shares"),
-            Some(&alice),
-            Some(json!({"expires_in_secs": 600})),
-        )
-        .await;
+    let share = app.share(&alice, video).await;
     assert_eq!(share.status, StatusCode::CREATED, "{}", share.body);
     let token = str_of(&share, "token").to_owned();
     for path in [
@@ -841,14 +846,7 @@ async fn shares_are_listed_without_their_tokens_and_a_revoked_one_stops_at_once_
     let shares = format!("/api/v1/videos/{video}/shares");
     let mut created = Vec::new();
     for _ in 0..2 {
-        let share = app
-            .call(
-                "POST",
-                &shares,
-                Some(&alice),
-                Some(json!({"expires_in_secs": 600})),
-            )
-            .await;
+        let share = app.share(&alice, video).await;
         assert_eq!(share.status, StatusCode::CREATED, "{}", share.body);
         created.push((
             str_of(&share, "id").to_owned(),
@@ -1051,14 +1049,7 @@ async fn an_account_export_holds_all_of_the_users_data_and_no_secret() {
     let video = app.uploaded(&alice).await;
     let bobs = app.uploaded(&bob).await;
     app.wait_listed(&alice, video, "completed").await;
-    let share = app
-        .call(
-            "POST",
-            &format!("/api/v1/videos/{video}/shares"),
-            Some(&alice),
-            Some(json!({"expires_in_secs": 600})),
-        )
-        .await;
+    let share = app.share(&alice, video).await;
     assert_eq!(share.status, StatusCode::CREATED, "{}", share.body);
     let hook = app
         .call(
