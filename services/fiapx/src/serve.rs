@@ -149,7 +149,10 @@ pub fn http_app(
     let documents: Vec<String> = [
         query.clone().map(api_document),
         upload.clone().map(api_document),
-        auth.clone().map(api_document),
+        // Apart: both have paths under `/me` (GET in one, DELETE in the other), which one document would write
+        // twice (poem-web/poem#1032).
+        auth.clone().map(|(auth, _)| api_document(auth)),
+        auth.clone().map(|(_, account)| api_document(account)),
         notifier.clone().map(api_document),
     ]
     .into_iter()

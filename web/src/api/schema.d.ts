@@ -311,7 +311,8 @@ export interface paths {
             path?: never;
             cookie?: never;
         };
-        get?: never;
+        /** The signed-in user */
+        get: operations["getMe"];
         put?: never;
         post?: never;
         /**
@@ -883,43 +884,6 @@ export interface components {
             download: string;
         };
         /**
-         * AccountExport
-         * @description Everything FIAP X holds of an account.
-         */
-        AccountExport: {
-            /**
-             * Format: uint32
-             * @description Version of this document's shape.
-             */
-            format: number;
-            /**
-             * Format: date-time
-             * @description When it was made.
-             */
-            exported_at: string;
-            /** @description The account. */
-            user: components["schemas"]["UserView"] & unknown;
-            /** @description Every video, newest first, each with its timeline. */
-            videos: components["schemas"]["VideoRecord"][];
-            /** @description Every share link made, newest first (their tokens are not kept). */
-            shares: components["schemas"]["ShareView"][];
-            /** @description Notification preferences, webhooks (without secrets) and every notification sent or due. */
-            notifications: components["schemas"]["NotificationsExport"] & unknown;
-        };
-        /**
-         * DeleteAccountRequest
-         * @description What closing an account asks for.
-         */
-        DeleteAccountRequest: {
-            /** @description Your password, to confirm. */
-            password: string;
-        };
-        /**
-         * @description State of a delivery.
-         * @enum {string}
-         */
-        DeliveryStatus: "pending" | "sending" | "sent" | "failed" | "cancelled";
-        /**
          * LoginRequest
          * @description E-mail and password.
          */
@@ -928,69 +892,6 @@ export interface components {
             email: string;
             /** @description Password. */
             password: string;
-        };
-        /**
-         * NotificationPreferences
-         * @description What you want to be told.
-         */
-        NotificationPreferences: {
-            /** @description E-mail when processing fails for good (default true). */
-            email_on_failure: boolean;
-            /** @description E-mail when the frames are ready (default false). */
-            email_on_completion: boolean;
-            /** @description Webhooks also get `video.completed` (default false; they always get `video.failed`). */
-            webhook_on_completion: boolean;
-        };
-        /**
-         * NotificationRecord
-         * @description A notification of yours, by e-mail or to a webhook (in the account export).
-         */
-        NotificationRecord: {
-            /**
-             * Format: uuid
-             * @description Id (for a webhook, also its `X-Fiapx-Delivery`).
-             */
-            id: string;
-            /** @description `email` or `webhook`. */
-            channel: string;
-            /** @description The e-mail address, or the webhook's id. */
-            target: string;
-            /** @description `video.failed` or `video.completed`. */
-            event_type: string;
-            /**
-             * Format: uuid
-             * @description The video.
-             */
-            video_id: string;
-            /** @description State. */
-            status: components["schemas"]["DeliveryStatus"] & unknown;
-            /**
-             * Format: uint32
-             * @description Tries so far.
-             */
-            attempts: number;
-            /**
-             * Format: date-time
-             * @description Recorded at.
-             */
-            created_at: string;
-            /**
-             * Format: date-time
-             * @description Delivered at.
-             */
-            sent_at?: string;
-        };
-        /**
-         * NotificationsExport
-         * @description What the notifier holds of a user: preferences, webhooks (never their secrets) and every notification.
-         */
-        NotificationsExport: {
-            /** @description What you want to be told. */
-            preferences: components["schemas"]["NotificationPreferences"] & unknown;
-            /** @description Your webhooks. */
-            webhooks: components["schemas"]["Webhook"][];
-            /** @description Every notification recorded for your videos, newest first. */
-            notifications: components["schemas"]["NotificationRecord"][];
         };
         /**
          * PasswordChange
@@ -1152,6 +1053,106 @@ export interface components {
              * @description When the account was created.
              */
             created_at: string;
+        };
+        /**
+         * AccountExport
+         * @description Everything FIAP X holds of an account.
+         */
+        AccountExport: {
+            /**
+             * Format: uint32
+             * @description Version of this document's shape.
+             */
+            format: number;
+            /**
+             * Format: date-time
+             * @description When it was made.
+             */
+            exported_at: string;
+            /** @description The account. */
+            user: components["schemas"]["UserView"] & unknown;
+            /** @description Every video, newest first, each with its timeline. */
+            videos: components["schemas"]["VideoRecord"][];
+            /** @description Every share link made, newest first (their tokens are not kept). */
+            shares: components["schemas"]["ShareView"][];
+            /** @description Notification preferences, webhooks (without secrets) and every notification sent or due. */
+            notifications: components["schemas"]["NotificationsExport"] & unknown;
+        };
+        /**
+         * DeleteAccountRequest
+         * @description What closing an account asks for.
+         */
+        DeleteAccountRequest: {
+            /** @description Your password, to confirm. */
+            password: string;
+        };
+        /**
+         * @description State of a delivery.
+         * @enum {string}
+         */
+        DeliveryStatus: "pending" | "sending" | "sent" | "failed" | "cancelled";
+        /**
+         * NotificationPreferences
+         * @description What you want to be told.
+         */
+        NotificationPreferences: {
+            /** @description E-mail when processing fails for good (default true). */
+            email_on_failure: boolean;
+            /** @description E-mail when the frames are ready (default false). */
+            email_on_completion: boolean;
+            /** @description Webhooks also get `video.completed` (default false; they always get `video.failed`). */
+            webhook_on_completion: boolean;
+        };
+        /**
+         * NotificationRecord
+         * @description A notification of yours, by e-mail or to a webhook (in the account export).
+         */
+        NotificationRecord: {
+            /**
+             * Format: uuid
+             * @description Id (for a webhook, also its `X-Fiapx-Delivery`).
+             */
+            id: string;
+            /** @description `email` or `webhook`. */
+            channel: string;
+            /** @description The e-mail address, or the webhook's id. */
+            target: string;
+            /** @description `video.failed` or `video.completed`. */
+            event_type: string;
+            /**
+             * Format: uuid
+             * @description The video.
+             */
+            video_id: string;
+            /** @description State. */
+            status: components["schemas"]["DeliveryStatus"] & unknown;
+            /**
+             * Format: uint32
+             * @description Tries so far.
+             */
+            attempts: number;
+            /**
+             * Format: date-time
+             * @description Recorded at.
+             */
+            created_at: string;
+            /**
+             * Format: date-time
+             * @description Delivered at.
+             */
+            sent_at?: string;
+        };
+        /**
+         * NotificationsExport
+         * @description What the notifier holds of a user: preferences, webhooks (never their secrets) and every notification.
+         */
+        NotificationsExport: {
+            /** @description What you want to be told. */
+            preferences: components["schemas"]["NotificationPreferences"] & unknown;
+            /** @description Your webhooks. */
+            webhooks: components["schemas"]["Webhook"][];
+            /** @description Every notification recorded for your videos, newest first. */
+            notifications: components["schemas"]["NotificationRecord"][];
         };
         /**
          * VideoRecord
@@ -3414,6 +3415,137 @@ export interface operations {
                     [name: string]: unknown;
                 };
                 content?: never;
+            };
+            /** @description Malformed request or invalid extraction spec (`bad_request`, `invalid_spec`). */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json; charset=utf-8": components["schemas"]["Error"];
+                };
+            };
+            /** @description Missing, invalid, expired or revoked credentials (`unauthorized`, `invalid_token`, `token_expired`, `token_revoked`, `invalid_credentials`). */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json; charset=utf-8": components["schemas"]["Error"];
+                };
+            };
+            /** @description Not allowed (`forbidden`). */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json; charset=utf-8": components["schemas"]["Error"];
+                };
+            };
+            /** @description Not found, or not yours (`not_found`). */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json; charset=utf-8": components["schemas"]["Error"];
+                };
+            };
+            /** @description Method not allowed (`method_not_allowed`). */
+            405: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json; charset=utf-8": components["schemas"]["Error"];
+                };
+            };
+            /** @description Conflicts with the current state (`conflict`, `not_ready`, `email_taken`). */
+            409: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json; charset=utf-8": components["schemas"]["Error"];
+                };
+            };
+            /** @description Body over the size limit (`too_large`). */
+            413: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json; charset=utf-8": components["schemas"]["Error"];
+                };
+            };
+            /** @description Content not accepted (`unsupported_media_type`). */
+            415: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json; charset=utf-8": components["schemas"]["Error"];
+                };
+            };
+            /** @description Unacceptable request (`unprocessable`, `weak_password`). */
+            422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json; charset=utf-8": components["schemas"]["Error"];
+                };
+            };
+            /** @description Rate limited (`rate_limited`); see Retry-After. */
+            429: {
+                headers: {
+                    /** @description Seconds to wait before retrying. */
+                    "Retry-After"?: number;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json; charset=utf-8": components["schemas"]["Error"];
+                };
+            };
+            /** @description Internal error (`internal`). */
+            500: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json; charset=utf-8": components["schemas"]["Error"];
+                };
+            };
+            /** @description A backing service is unavailable (`unavailable`); retry after Retry-After. */
+            503: {
+                headers: {
+                    /** @description Seconds to wait before retrying. */
+                    "Retry-After"?: number;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json; charset=utf-8": components["schemas"]["Error"];
+                };
+            };
+        };
+    };
+    getMe: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json; charset=utf-8": components["schemas"]["UserView"];
+                };
             };
             /** @description Malformed request or invalid extraction spec (`bad_request`, `invalid_spec`). */
             400: {
