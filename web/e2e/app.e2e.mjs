@@ -1,10 +1,12 @@
 // @ts-check
 // End to end in a real browser (Debian's chromium driven by playwright-core) against `fiapx serve all` on a
-// private stack (see stack.mjs): register, upload a clip made by ffmpeg and watch it complete live, download the
-// ZIP and check its entries, see a corrupt upload refused once with 429 (retried by itself after Retry-After) then
-// fail with its message, share a link and open it in a fresh browser context; drop two files at once on the drop
-// zone; sign in with the keyboard alone; reprocess with another spec (a count of JPEGs at a maximum height); audit
-// every screen with axe-core (a11y.mjs). Screenshots of each screen land in web/test-results/screenshots/.
+// private stack (see stack.mjs): register, upload a clip made by ffmpeg and watch it complete live, see its
+// frames and download the ZIP and check its entries, see a corrupt upload refused once with 429 (retried by itself
+// after Retry-After) then fail with its message, share a link and open it in a fresh browser context; drop two
+// files at once on the drop zone and see both complete on the list's one feed; a video uploaded by another session
+// showing up live; sign in with the keyboard alone; reprocess with another spec (a count of JPEGs at a maximum
+// height); change the password; audit every screen with axe-core (a11y.mjs). Screenshots of each screen land in
+// web/test-results/screenshots/.
 import assert from "node:assert/strict";
 import { appendFileSync, mkdirSync, readFileSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
@@ -44,10 +46,50 @@ const clip = join(RESULTS, "clip.mp4");
 const corrupt = join(RESULTS, "broken.mp4");
 /** Dropped together on the drop zone; names that do not contain "clip.mp4", which other scenarios look for. */
 const dropped = ["dropped-1.mp4", "dropped-2.mp4"];
+/** Uploaded by another session of the user, through the API. */
+const elsewhere = "elsewhere.mp4";
+/** The paths of the live streams the app opened (`.../events`), in order. @type {string[]} */
+const streams = [];
 /** @type {string} */
 let videoUrl = "";
 /** @type {string} */
 let shareLink = "";
+
+/**
+ * The statuses that came over the user's feed (`/api/v1/events`) in this page's life for the video the list shows
+ * as `name`.
+ * @param {import("playwright-core").Page} p @param {string} name
+ */
+async function feedStatuses(p, name) {
+  const id = await p.locator("li.video", { hasText: name }).getAttribute("data-video-id");
+  return p.evaluate(
+    (id) =>
+      /** @type {{ path: string, video_id: string, status: string }[]} */ (/** @type {any} */ (window).liveStatuses)
+        .filter((s) => s.path === "/api/v1/events" && s.video_id === id)
+        .map((s) => s.status),
+    id,
+  );
+}
+
+/**
+ * Waits until an image has loaded and decoded (naturalWidth > 0).
+ * @param {import("playwright-core").Locator} image
+ */
+async function loaded(image) {
+  await image.evaluate(
+    (img) =>
+      new Promise((done, fail) => {
+        const check = () => {
+          if (!(img instanceof HTMLImageElement)) return fail(new Error("not an image"));
+          if (img.complete && img.naturalWidth > 0) return done(undefined);
+          setTimeout(check, 100);
+        };
+        check();
+      }),
+    undefined,
+    { timeout: 20_000 },
+  );
+}
 
 /** @param {import("playwright-core").Page} p @param {string} name */
 async function shot(p, name) {
@@ -103,11 +145,63 @@ before(async () => {
   /** @param {string} line */
   const note = (line) => appendFileSync(log, `${new Date().toISOString()} ${line}\n`);
   context.on("console", (message) => note(`console.${message.type()}: ${message.text()}`));
+  context.on("weberror", (error) => note(`uncaught: ${error.error().stack ?? error.error().message}`));
+  // Every live stream's life in the page, into the same log: opened, each event (its type, SSE id and data, the
+  // token left out), errors and closes; the feed's timing is what a failing live scenario needs to be read.
+  await context.addInitScript(() => {
+    const Native = window.EventSource;
+    let next = 0;
+    class Traced extends Native {
+      /** @param {string | URL} url @param {EventSourceInit} [init] */
+      constructor(url, init) {
+        super(url, init);
+        const n = ++next;
+        const where = String(url).replace(/access_token=[^&]*/, "access_token=…");
+        /** @param {string} text */
+        const say = (text) => console.debug(`[sse ${n}] ${text}`);
+        say(`new ${where}`);
+        this.addEventListener("open", () => say("open"));
+        this.addEventListener("error", () => say(`error, readyState ${this.readyState}`));
+        const path = new URL(String(url), location.href).pathname;
+        for (const type of ["status", "progress"]) {
+          this.addEventListener(type, (event) => {
+            const message = /** @type {MessageEvent<string>} */ (event);
+            say(`${type} id=${message.lastEventId} ${message.data}`);
+            if (type === "status") {
+              const { video_id, status } = JSON.parse(message.data);
+              /** @type {any} */ (window).liveStatuses.push({ path, video_id, status });
+            }
+          });
+        }
+        // One of the list's feed streams ended (the server ended it, or the app closed it): scenarios can act at
+        // that very moment.
+        let ended = false;
+        const end = () => {
+          if (path === "/api/v1/events" && !ended) window.dispatchEvent(new Event("feed-stream-ended"));
+          ended = true;
+        };
+        this.addEventListener("error", end);
+        const close = this.close.bind(this);
+        this.close = () => {
+          say("close");
+          close();
+          end();
+        };
+      }
+    }
+    window.EventSource = Traced;
+    /** Every status that came over a live stream in this page's life, with that stream's path. */
+    Object.assign(window, { liveStatuses: [] });
+  });
   context.on("response", (response) => {
     const url = new URL(response.url());
     if (url.pathname.startsWith("/api/") || response.status() >= 400) {
       note(`${response.status()} ${response.request().method()} ${url.pathname}${url.search.slice(0, 40)}`);
     }
+  });
+  context.on("request", (request) => {
+    const path = new URL(request.url()).pathname;
+    if (path.endsWith("/events")) streams.push(path);
   });
   context.on("requestfailed", (request) => note(`failed ${request.method()} ${request.url()}: ${request.failure()?.errorText}`));
 });
@@ -188,12 +282,33 @@ test("upload a clip and watch it complete live", async () => {
   await item.waitFor();
   await shot(page, "04-videos-uploaded");
   await item.locator(".badge-completed").waitFor({ timeout: PROCESSING_MS });
-  await page.unroute(list);
+  // (Waiting for the reads being answered: one answered after the route is gone fails the run.)
+  await page.unrouteAll({ behavior: "wait" });
+  assert.ok((await feedStatuses(page, "clip.mp4")).includes("completed"), "the feed brought the completion");
   await shot(page, "05-videos-completed");
   await audit(page, "the list with a completed video");
 });
 
-test("drop two files at once on the drop zone: both upload and complete", async () => {
+test("drop two files at once on the drop zone: both upload and complete live on the one feed", async () => {
+  // The list endpoint answers what it answered first, frozen (the dropped videos at most queued): both completions
+  // can only come over the user's feed, one stream for every video, and the page is never reloaded.
+  /** @param {URL} url */
+  const list = (url) => url.pathname === "/api/v1/videos" && url.searchParams.has("limit");
+  // Only a page is frozen: an answer sent with a token that has just lapsed (401 token_expired) goes to the app
+  // as it is, which renews the token and asks again. (Freezing that answer served an error body with status 200
+  // to every later read of the list.)
+  /** @type {unknown} */
+  let frozen;
+  await page.route(list, async (route) => {
+    if (frozen === undefined) {
+      const answer = await route.fetch();
+      if (!answer.ok()) return route.fulfill({ response: answer });
+      frozen ??= await answer.json();
+    }
+    await route.fulfill({ json: frozen });
+  });
+  const opened = streams.length;
+  await page.evaluate(() => Object.assign(window, { notReloaded: true }));
   // The files are built in the page from the clips' bytes, as a drop from the desktop hands them over.
   const files = dropped.map((name) => ({ name, base64: readFileSync(join(RESULTS, name)).toString("base64") }));
   const dataTransfer = await page.evaluateHandle((list) => {
@@ -227,12 +342,73 @@ test("drop two files at once on the drop zone: both upload and complete", async 
   );
   await shot(page, "05b-videos-dropped");
   await audit(page, "the list with upload rows and videos in progress");
-  await Promise.all(
-    dropped.map((name) => page.locator("li.video", { hasText: name }).locator(".badge-completed").waitFor({ timeout: PROCESSING_MS })),
-  );
+  try {
+    await Promise.all(
+      dropped.map((name) => page.locator("li.video", { hasText: name }).locator(".badge-completed").waitFor({ timeout: PROCESSING_MS })),
+    );
+  } finally {
+    await page.unrouteAll({ behavior: "wait" });
+  }
+  assert.ok(await page.evaluate(() => "notReloaded" in window), "the page was not reloaded");
+  for (const name of dropped) {
+    const seen = await feedStatuses(page, name);
+    assert.ok(seen.includes("processing") && seen.includes("completed"), `${name} over the feed: ${seen.join(", ")}`);
+  }
+  // Only the user's feed (opened on the list before, replaced with a fresh token before each 3-second token
+  // lapses), no per-video stream.
+  assert.ok(streams.includes("/api/v1/events"), streams.join("\n"));
+  const during = streams.slice(opened);
+  assert.ok(during.every((path) => path === "/api/v1/events"), during.join("\n"));
 });
 
-test("the video page: timeline, preview, download the ZIP", async () => {
+test("a video uploaded elsewhere the moment a feed stream ends shows up on the list and completes live", async () => {
+  // Another session of the same user (another tab, another device) uploads through the API, right when one of
+  // the list's feed streams ends (its token lapses), and before this feed has seen any change, so that it has no
+  // position to resume from: with the next stream open before that moment, the video's changes still come over
+  // the feed. (Reopening only after the server had ended the stream left a gap of a few hundred milliseconds in
+  // which a whole short job could start and finish unseen.) The list is left and opened again (in the app): a
+  // new feed, which has seen nothing yet.
+  await page.getByRole("link", { name: "Settings" }).click();
+  await page.getByRole("heading", { name: "Settings", level: 1 }).waitFor();
+  await page.getByRole("link", { name: "Videos", exact: true }).click();
+  await page.locator('ul.videos[aria-busy="false"]').waitFor();
+  const login = await fetch(`${stack.url}/api/v1/auth/login`, {
+    method: "POST",
+    headers: { "Content-Type": "application/json" },
+    body: JSON.stringify({ email, password }),
+  });
+  assert.equal(login.status, 200);
+  /** @type {{ refresh_token: string }} */
+  const other = await login.json();
+  const opened = streams.length;
+  await page.evaluate(() => new Promise((ended) => window.addEventListener("feed-stream-ended", ended, { once: true })));
+  // A fresh token: the login's may have lapsed while waiting.
+  const renewed = await fetch(`${stack.url}/api/v1/auth/refresh`, {
+    method: "POST",
+    headers: { "Content-Type": "application/json" },
+    body: JSON.stringify({ refresh_token: other.refresh_token }),
+  });
+  const { access_token: token } = await renewed.json();
+  const upload = await fetch(`${stack.url}/api/v1/videos?fps=1&format=png`, {
+    method: "POST",
+    headers: {
+      Authorization: `Bearer ${token}`,
+      "Content-Type": "video/mp4",
+      "X-Fiapx-Filename": elsewhere,
+      "Idempotency-Key": crypto.randomUUID(),
+    },
+    body: readFileSync(join(RESULTS, dropped[0] ?? "")),
+  });
+  assert.equal(upload.status, 202, await upload.text());
+  const item = page.locator("li.video", { hasText: elsewhere });
+  await item.locator(".badge-completed").waitFor({ timeout: PROCESSING_MS });
+  const seen = await feedStatuses(page, elsewhere);
+  assert.ok(seen.includes("completed"), `over the feed: ${seen.join(", ")}`);
+  const during = streams.slice(opened);
+  assert.ok(during.every((path) => path === "/api/v1/events"), during.join("\n"));
+});
+
+test("the video page: timeline, frames, download the ZIP", async () => {
   await page.locator("li.video", { hasText: "clip.mp4" }).getByRole("link", { name: "clip.mp4" }).click();
   await page.getByRole("heading", { name: "clip.mp4", level: 1 }).waitFor();
   videoUrl = page.url();
@@ -242,14 +418,22 @@ test("the video page: timeline, preview, download the ZIP", async () => {
   await page.locator('.timeline li[data-event="completed"]').waitFor();
   const frames = Number(await page.getByTestId("frame-count").textContent());
   assert.ok(frames >= 3, `frame count ${frames}`);
-  // The preview strip reads the first frames out of the archive in the browser.
-  await page.locator(".frames img").first().waitFor();
-  const previews = await page.locator(".frames img").count();
-  assert.equal(previews, Math.min(4, frames));
-  const loaded = await page.locator(".frames img").evaluateAll((imgs) =>
-    imgs.every((img) => img instanceof HTMLImageElement && img.complete && img.naturalWidth === 320),
+  // The frames, one image each through GET /videos/{id}/frames/{index} (a redirect to the image), with their time.
+  const first = page.locator(".frames img").first();
+  await first.scrollIntoViewIfNeeded();
+  await loaded(first);
+  assert.match((await first.getAttribute("src")) ?? "", /^\/api\/v1\/videos\/[0-9a-f-]+\/frames\/0\?v=[0-9a-f]{16}&access_token=/);
+  assert.equal(await page.locator(".frames img").count(), Math.min(12, frames));
+  await page.getByText(`${Math.min(12, frames)} of ${frames} shown`).waitFor();
+  // Under each its time in the clip (1 fps: one a second), which the alt text gives with the frame's number.
+  const times = await page.locator(".frames li .muted").allTextContents();
+  assert.ok(times.every((time, i) => new RegExp(`^0:0${i}(\\.\\d+)?$`).test(time)), times.join(", "));
+  assert.equal(await first.getAttribute("alt"), `Frame 1 at ${times[0]}`);
+  for (const image of await page.locator(".frames img").all()) await loaded(image);
+  const widths = await page.locator(".frames img").evaluateAll((imgs) =>
+    imgs.map((img) => (img instanceof HTMLImageElement ? img.naturalWidth : 0)),
   );
-  assert.ok(loaded, "preview images decoded at the clip's width");
+  assert.ok(widths.every((width) => width === 320), `frames decoded at the clip's width: ${widths.join(", ")}`);
   await shot(page, "06-video-completed");
   await audit(page, "a completed video");
 
@@ -314,7 +498,10 @@ test("share a read-only link and open it in a fresh browser context", async () =
     await other.getByRole("heading", { name: "clip.mp4", level: 1 }).waitFor();
     await other.getByText("somente leitura").first().waitFor();
     await other.locator(".badge-completed").waitFor();
-    await other.locator(".frames img").first().waitFor();
+    // The frames too, with the share token in their address.
+    const frame = other.getByRole("img", { name: /^Quadro 1 em 0:00/ });
+    await frame.scrollIntoViewIfNeeded();
+    await loaded(frame);
     assert.equal(await other.getByRole("button", { name: "Excluir" }).count(), 0);
     assert.equal(await other.getByRole("link", { name: "Baixar ZIP" }).count(), 1);
     await shot(other, "09-share-pt-BR");
@@ -352,12 +539,14 @@ test("share a read-only link and open it in a fresh browser context", async () =
 });
 
 test("an expired access token is renewed without the user noticing", async () => {
-  // From the list, where every video has finished: no live stream is open. On a video page the stream, ended by the
-  // server when its token expires, renews the token by itself, and a renewal late in the wait below would leave a
-  // fresh token, so that nothing is refused.
   await page.getByRole("link", { name: "Videos", exact: true }).click();
   await page.locator('ul.videos[aria-busy="false"]').waitFor();
   assert.equal(await page.locator("li.video .badge-completed, li.video .badge-failed").count(), await page.locator("li.video").count());
+  // Waiting on settings, where no live stream is open: the list's feed renews the token before each lapse and a
+  // video page's stream after the server ended it, and a renewal late in the wait below would leave a fresh token,
+  // so that nothing is refused.
+  await page.getByRole("link", { name: "Settings" }).click();
+  await page.getByLabel("E-mail me when a video fails").waitFor();
   /** @type {string[]} */
   const calls = [];
   /** @param {import("playwright-core").Request} request */
@@ -368,14 +557,14 @@ test("an expired access token is renewed without the user noticing", async () =>
   page.on("request", record);
   try {
     await page.waitForTimeout((ACCESS_TTL_SECS + 1) * 1000);
-    await page.getByRole("link", { name: "Settings" }).click();
-    await page.getByLabel("E-mail me when a video fails").waitFor();
+    await page.getByRole("button", { name: "Save" }).click();
+    await page.getByText("Saved.").waitFor();
   } finally {
     page.off("request", record);
   }
-  const notifications = calls.filter((c) => c === "GET /api/v1/me/notifications").length;
+  const saves = calls.filter((c) => c === "PUT /api/v1/me/notifications").length;
   assert.ok(calls.includes("POST /api/v1/auth/refresh"), calls.join("\n"));
-  assert.equal(notifications, 2, `refused once with token_expired, then retried:\n${calls.join("\n")}`);
+  assert.equal(saves, 2, `refused once with token_expired, then retried:\n${calls.join("\n")}`);
 });
 
 test("settings, language switch and phone width", async () => {
@@ -425,6 +614,15 @@ test("reprocess with another spec, then delete", async () => {
   await shot(page, "12-video-reprocess-form");
   await audit(page, "the reprocess form with a wrong field, in pt-BR");
   await height.fill("120");
+  /** The media types of the images loaded from here on (the frames of the new job). @type {string[]} */
+  const images = [];
+  /** @param {import("playwright-core").Response} response */
+  const seeImage = (response) => {
+    if (response.request().resourceType() === "image" && response.status() === 200) {
+      images.push(response.headers()["content-type"] ?? "");
+    }
+  };
+  page.on("response", seeImage);
   await form.getByRole("button", { name: "Iniciar o processamento" }).click();
   await page.getByText("Na fila para processar de novo.").waitFor();
   // The second job completes too, live, and the timeline shows both.
@@ -438,12 +636,17 @@ test("reprocess with another spec, then delete", async () => {
   await page.getByTestId("frame-count").filter({ hasText: /^2$/ }).waitFor();
   await page.locator(".frames img").nth(1).waitFor();
   assert.equal(await page.locator(".frames img").count(), 2);
-  const names = await page.locator(".frames li .muted").allTextContents();
-  assert.ok(names.every((name) => name.endsWith(".jpg")), names.join(", "));
+  const times = await page.locator(".frames li .muted").allTextContents();
+  assert.ok(times.every((time) => /^\d+:\d\d(,\d+)?$/.test(time)), times.join(", "));
+  assert.match((await page.locator(".frames img").first().getAttribute("alt")) ?? "", /^Quadro 1 em \d+:\d\d/);
+  for (const image of await page.locator(".frames img").all()) await loaded(image);
+  // Each came as a JPEG (the presigned URL's answer, after the API's redirect).
+  assert.deepEqual(images.slice(-2), ["image/jpeg", "image/jpeg"]);
   const sizes = await page.locator(".frames img").evaluateAll((imgs) =>
     imgs.map((img) => (img instanceof HTMLImageElement && img.complete ? `${img.naturalWidth}x${img.naturalHeight}` : "")),
   );
   assert.deepEqual(sizes, ["160x120", "160x120"]);
+  page.off("response", seeImage);
   page.once("dialog", (dialog) => void dialog.accept());
   await page.getByRole("button", { name: "Excluir" }).click();
   await page.getByRole("heading", { name: "Seus vídeos", level: 1 }).waitFor();
@@ -459,4 +662,39 @@ test("reprocess with another spec, then delete", async () => {
   } finally {
     await stranger.close();
   }
+});
+
+test("change the password: a wrong current one is refused, then the new one signs in", async () => {
+  const newPassword = "a brand new secret 2";
+  await page.getByRole("link", { name: "Configurações" }).click();
+  const current = page.getByLabel("Senha atual");
+  await current.waitFor();
+  await current.fill("not my password");
+  await page.getByLabel("Nova senha", { exact: true }).fill(newPassword);
+  await page.getByLabel("Nova senha de novo").fill(newPassword);
+  await page.getByRole("button", { name: "Alterar a senha" }).click();
+  await page.getByRole("alert").filter({ hasText: "A senha atual está incorreta." }).waitFor();
+  assert.equal(await current.getAttribute("aria-invalid"), "true");
+  assert.ok(await current.evaluate((el) => el === document.activeElement), "the wrong field has the focus");
+  await shot(page, "13-settings-password-refused-pt-BR");
+  await audit(page, "settings with a refused password change, in pt-BR");
+  await current.fill(password);
+  await page.getByRole("button", { name: "Alterar a senha" }).click();
+  await page.getByText("Senha alterada. Suas outras sessões foram encerradas; esta continua conectada.").waitFor();
+  assert.equal(await current.inputValue(), "");
+  // This session stays signed in: after its access token expired, it is renewed and the list loads.
+  await page.waitForTimeout((ACCESS_TTL_SECS + 1) * 1000);
+  await page.getByRole("link", { name: "Vídeos", exact: true }).click();
+  await page.locator("li.video", { hasText: "broken.mp4" }).waitFor();
+  await page.getByRole("button", { name: "Sair" }).click();
+  await page.getByRole("heading", { name: "Entrar", level: 1 }).waitFor();
+  // The old password no longer signs in; the new one does.
+  await page.getByLabel("E-mail").fill(email);
+  await page.getByLabel("Senha").fill(password);
+  await page.getByRole("button", { name: "Entrar" }).click();
+  await page.getByRole("alert").filter({ hasText: "E-mail ou senha incorretos." }).waitFor();
+  await page.getByLabel("Senha").fill(newPassword);
+  await page.getByRole("button", { name: "Entrar" }).click();
+  await page.getByRole("heading", { name: "Seus vídeos", level: 1 }).waitFor();
+  await page.locator("li.video", { hasText: "broken.mp4" }).waitFor();
 });

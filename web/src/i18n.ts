@@ -109,11 +109,13 @@ const en = {
   "video.deleted": "Video deleted.",
   "video.timeline": "Timeline",
   "video.timelineEmpty": "Nothing happened yet.",
-  "video.preview": "Preview",
-  "video.previewLoading": "Loading preview…",
-  "video.previewFailed": "The preview could not be loaded ({message}). The download still works.",
-  "video.previewNone": "The preview appears when the frames are ready.",
-  "video.frameAlt": "Extracted frame {name}",
+  "video.framesTitle": "Extracted frames",
+  "video.framesLoading": "Loading frames…",
+  "video.framesFailed": "The frames could not be shown ({message}). The download still works.",
+  "video.framesNone": "The frames appear here when the video is completed.",
+  "video.framesShown": "{shown} of {count} shown",
+  "video.framesMore": "More frames",
+  "video.frameAlt": "Frame {number} at {time}",
   "video.failure": "Why it failed",
   "video.share": "Share a read-only link",
   "video.shareExpiry": "Link valid for",
@@ -161,6 +163,16 @@ const en = {
   "settings.deliveries": "Deliveries",
   "settings.deliveriesNone": "No deliveries yet.",
   "settings.loading": "Loading…",
+  "settings.password": "Change password",
+  "settings.passwordCurrent": "Current password",
+  "settings.passwordNew": "New password",
+  "settings.passwordHint": "10 to 128 characters, not one character repeated, not containing the name of your e-mail address.",
+  "settings.passwordConfirm": "New password again",
+  "settings.passwordSubmit": "Change password",
+  "settings.passwordMismatch": "The new password and its confirmation are not the same.",
+  "settings.passwordChanged": "Password changed. Your other sessions were signed out; this one stays signed in.",
+  "settings.passwordWrong": "The current password is wrong.",
+  "settings.passwordWeak": "The new password was refused: {message}",
   "notFound.title": "Page not found",
   "error.generic": "Something went wrong: {message}",
   "error.network": "The server cannot be reached. Check your connection and try again.",
@@ -283,11 +295,13 @@ const ptBR: Dictionary = {
   "video.deleted": "Vídeo excluído.",
   "video.timeline": "Linha do tempo",
   "video.timelineEmpty": "Nada aconteceu ainda.",
-  "video.preview": "Prévia",
-  "video.previewLoading": "Carregando prévia…",
-  "video.previewFailed": "Não foi possível carregar a prévia ({message}). O download continua funcionando.",
-  "video.previewNone": "A prévia aparece quando os quadros estiverem prontos.",
-  "video.frameAlt": "Quadro extraído {name}",
+  "video.framesTitle": "Quadros extraídos",
+  "video.framesLoading": "Carregando quadros…",
+  "video.framesFailed": "Não foi possível mostrar os quadros ({message}). O download continua funcionando.",
+  "video.framesNone": "Os quadros aparecem aqui quando o vídeo estiver concluído.",
+  "video.framesShown": "{shown} de {count} mostrados",
+  "video.framesMore": "Mais quadros",
+  "video.frameAlt": "Quadro {number} em {time}",
   "video.failure": "Por que falhou",
   "video.share": "Compartilhar um link somente leitura",
   "video.shareExpiry": "Link válido por",
@@ -335,6 +349,16 @@ const ptBR: Dictionary = {
   "settings.deliveries": "Entregas",
   "settings.deliveriesNone": "Nenhuma entrega ainda.",
   "settings.loading": "Carregando…",
+  "settings.password": "Alterar a senha",
+  "settings.passwordCurrent": "Senha atual",
+  "settings.passwordNew": "Nova senha",
+  "settings.passwordHint": "De 10 a 128 caracteres, não um só caractere repetido, sem o nome do seu endereço de e-mail.",
+  "settings.passwordConfirm": "Nova senha de novo",
+  "settings.passwordSubmit": "Alterar a senha",
+  "settings.passwordMismatch": "A nova senha e a confirmação não são iguais.",
+  "settings.passwordChanged": "Senha alterada. Suas outras sessões foram encerradas; esta continua conectada.",
+  "settings.passwordWrong": "A senha atual está incorreta.",
+  "settings.passwordWeak": "A nova senha foi recusada: {message}",
   "notFound.title": "Página não encontrada",
   "error.generic": "Algo deu errado: {message}",
   "error.network": "Não foi possível falar com o servidor. Verifique sua conexão e tente de novo.",
@@ -433,11 +457,14 @@ export interface I18n {
   setLocale(locale: Locale): void;
   formatDate(iso: string): string;
   formatBytes(bytes: number): string;
+  /** A time in a video, from seconds: `m:ss`, with hundredths when it has a fraction (`0:02.5`, `0:02,5`). */
+  formatTime(seconds: number): string;
 }
 
 export function makeI18n(locale: Locale, setLocale: (locale: Locale) => void): I18n {
   const dates = new Intl.DateTimeFormat(locale, { dateStyle: "medium", timeStyle: "short" });
   const numbers = new Intl.NumberFormat(locale, { maximumFractionDigits: 1 });
+  const secondsOfMinute = new Intl.NumberFormat(locale, { minimumIntegerDigits: 2, maximumFractionDigits: 2 });
   return {
     locale,
     t: translator(locale),
@@ -455,6 +482,12 @@ export function makeI18n(locale: Locale, setLocale: (locale: Locale) => void): I
         unit += 1;
       }
       return `${numbers.format(value)} ${units[unit]}`;
+    },
+    formatTime: (seconds) => {
+      // Rounded to hundredths first, so that 59.999 s reads 1:00, not 0:60.
+      const total = Math.max(0, Math.round(seconds * 100) / 100);
+      const minutes = Math.floor(total / 60);
+      return `${minutes}:${secondsOfMinute.format(Math.round((total - minutes * 60) * 100) / 100)}`;
     },
   };
 }

@@ -1,11 +1,14 @@
 import { act, cleanup, fireEvent, render, screen, waitFor } from "@testing-library/preact";
-import { zipSync } from "fflate";
 import { afterEach, beforeEach, describe, expect, it, vi } from "vitest";
 import { createApi } from "../src/api/client";
-import { watchVideo } from "../src/api/live";
+import { FRAMES_PAGE } from "../src/api/frames";
+import { HANDOVER_LEAD_MS, MIN_HANDOVER_MS, REOPEN_MS, RETIRE_MS, feedUrl, watchFeed, watchVideo } from "../src/api/live";
+import { SessionStore, accessExpiry } from "../src/api/session";
+import type { Video } from "../src/components";
 import { I18nContext, makeI18n } from "../src/i18n";
-import { MAX_STREAMS, useLiveVideos } from "../src/live";
+import { reconcile, shownStatus } from "../src/live";
 import { VideoScreen } from "../src/screens/video";
+import { Videos } from "../src/screens/videos";
 
 /** A scriptable EventSource. */
 class FakeSource extends EventTarget {
@@ -18,8 +21,17 @@ class FakeSource extends EventTarget {
     super();
     FakeSource.all.push(this);
   }
-  emit(type: string, data: unknown) {
-    this.dispatchEvent(new MessageEvent(type, { data: JSON.stringify(data) }));
+  emit(type: string, data: unknown, lastEventId = "") {
+    this.dispatchEvent(new MessageEvent(type, { data: JSON.stringify(data), lastEventId }));
+  }
+  open() {
+    this.readyState = FakeSource.OPEN;
+    this.dispatchEvent(new Event("open"));
+  }
+  /** The server ended the stream: EventSource reconnects by itself (CONNECTING). */
+  end() {
+    this.readyState = FakeSource.CONNECTING;
+    this.dispatchEvent(new Event("error"));
   }
   refuse() {
     this.readyState = FakeSource.CLOSED;
@@ -77,25 +89,346 @@ describe("watchVideo", () => {
   });
 });
 
-function Probe({ ids }: { ids: string[] }) {
-  const live = useLiveVideos(ids, { token: () => "t", renew: async () => false }, createApi({ token: () => "t", renew: async () => false }, async () => json(200, {})));
-  return <pre data-testid="live">{JSON.stringify(live)}</pre>;
-}
+describe("watchFeed", () => {
+  it("reopens with a fresh token and last_event_id after the stream ends, and drops a status already seen", async () => {
+    vi.useFakeTimers();
+    let token = "t1";
+    const renew = vi.fn(async () => {
+      token = `t${Number(token.slice(1)) + 1}`;
+      return true;
+    });
+    const seen: string[] = [];
+    const opened: boolean[] = [];
+    const stop = watchFeed(
+      { token: () => token, renew },
+      {
+        status: (s) => seen.push(`${s.video_id}:${s.status}`),
+        progress: (p) => seen.push(`${p.video_id}:${p.frames_done}`),
+        opened: (resumed) => opened.push(resumed),
+      },
+    );
+    const first = FakeSource.all[0]!;
+    expect(first.url).toBe("/api/v1/events?access_token=t1");
+    first.open();
+    first.emit("status", status("a", "processing", { sequence: 7 }), "7");
+    first.emit("progress", { video_id: "a", job: 0, attempt: 1, frames_done: 2 });
+    first.emit("status", status("b", "queued", { sequence: 9 }), "9");
+    // The token lapsed: the server ends the stream (EventSource would reconnect with the stale token).
+    first.end();
+    expect(first.readyState).toBe(FakeSource.CLOSED);
+    await vi.advanceTimersByTimeAsync(REOPEN_MS);
+    expect(renew).toHaveBeenCalledTimes(1);
+    const second = FakeSource.all[1]!;
+    expect(second.url).toBe("/api/v1/events?access_token=t2&last_event_id=9");
+    second.open();
+    // Already seen (a replay at or before the position): dropped.
+    second.emit("status", status("b", "queued", { sequence: 9 }), "9");
+    second.emit("status", status("a", "completed", { sequence: 12 }), "12");
+    // Refused now (e.g. the renewal came too late): backs off, then resumes from the last status.
+    second.end();
+    await vi.advanceTimersByTimeAsync(REOPEN_MS);
+    FakeSource.all[2]!.refuse();
+    await vi.advanceTimersByTimeAsync(999);
+    expect(FakeSource.all).toHaveLength(3);
+    await vi.advanceTimersByTimeAsync(1);
+    expect(FakeSource.all[3]!.url).toBe("/api/v1/events?access_token=t4&last_event_id=12");
+    expect(seen).toEqual(["a:processing", "a:2", "b:queued", "a:completed"]);
+    expect(opened).toEqual([false, true]);
+    stop();
+    expect(FakeSource.all[3]!.readyState).toBe(FakeSource.CLOSED);
+    await vi.advanceTimersByTimeAsync(60_000);
+    expect(FakeSource.all).toHaveLength(4);
+  });
 
-describe("useLiveVideos", () => {
-  it("opens at most MAX_STREAMS streams and frees one when its video finishes", async () => {
-    const ids = ["a", "b", "c", "d", "e"];
-    render(<Probe ids={ids} />);
-    const open = () => FakeSource.all.filter((s) => s.readyState !== FakeSource.CLOSED).map((s) => s.url.split("/")[4]);
-    expect(open()).toEqual(ids.slice(0, MAX_STREAMS));
-    act(() => FakeSource.all[0]!.emit("status", status("a", "completed", { frame_count: 3 })));
-    await waitFor(() => expect(open()).toEqual(["b", "c", "d"]));
-    act(() => FakeSource.all[1]!.emit("progress", { video_id: "b", job: 0, attempt: 2, frames_done: 1, frames_expected: 4, stage: "extracting" }));
-    const live = JSON.parse(screen.getByTestId("live").textContent ?? "{}");
-    expect(live.a.status).toBe("completed");
-    expect(live.a.frameCount).toBe(3);
-    expect(live.b.progress.frames_done).toBe(1);
-    expect(live.b.attempt).toBe(2);
+  it("takes the position from the SSE id when the status has no sequence", () => {
+    const credentials = { token: () => "t", renew: async () => true };
+    watchFeed(credentials, { status: () => undefined, progress: () => undefined });
+    FakeSource.all[0]!.emit("status", status("a", "queued"), "41");
+    FakeSource.all[0]!.refuse();
+    expect(feedUrl("t", 41)).toBe("/api/v1/events?access_token=t&last_event_id=41");
+    expect(feedUrl(null, undefined)).toBe("/api/v1/events");
+  });
+});
+
+const row = (id: string, s: string, created: string, updated = created) => ({
+  id,
+  file_name: `${id}.mp4`,
+  content_type: "video/mp4",
+  size_bytes: 10,
+  status: s,
+  spec: {},
+  job: 0,
+  attempt: 1,
+  created_at: created,
+  updated_at: updated,
+}) as Video;
+
+describe("watchFeed handover", () => {
+  /** Credentials whose token lapses `ttl` ms after each renewal. */
+  const lapsing = (ttl: number) => {
+    let n = 1;
+    let expires = Date.now() + ttl;
+    const renew = vi.fn(async () => {
+      n += 1;
+      expires = Date.now() + ttl;
+      return true;
+    });
+    return { token: () => `t${n}`, renew, expiresAt: () => expires };
+  };
+
+  it("opens the next stream before the token lapses, so that a change at that moment is not lost", async () => {
+    vi.useFakeTimers();
+    const credentials = lapsing(3000);
+    const seen: string[] = [];
+    const opened: boolean[] = [];
+    const connection: string[] = [];
+    const stop = watchFeed(credentials, {
+      status: (s) => seen.push(`${s.video_id}:${s.status}`),
+      progress: () => undefined,
+      opened: (continuous) => opened.push(continuous),
+      connection: (state) => connection.push(state),
+    });
+    const first = FakeSource.all[0]!;
+    first.open();
+    // No status yet, so no position: the next stream will start from now, and only the overlap covers the switch.
+    await vi.advanceTimersByTimeAsync(3000 - HANDOVER_LEAD_MS - 1);
+    expect(FakeSource.all).toHaveLength(1);
+    await vi.advanceTimersByTimeAsync(1);
+    expect(credentials.renew).toHaveBeenCalledTimes(1);
+    const second = FakeSource.all[1]!;
+    expect(second.url).toBe("/api/v1/events?access_token=t2");
+    // A change while the second is connecting: only the first sees it.
+    first.emit("status", status("a", "queued", { sequence: 4 }), "4");
+    second.open();
+    // The same change on both, and one the first still had on the way, of another video and an older position.
+    second.emit("status", status("a", "processing", { sequence: 6 }), "6");
+    first.emit("status", status("a", "processing", { sequence: 6 }), "6");
+    first.emit("status", status("b", "queued", { sequence: 5 }), "5");
+    // An older change of a video arriving after a newer one is not applied over it.
+    first.emit("status", status("a", "queued", { sequence: 4 }), "4");
+    expect(seen).toEqual(["a:queued", "a:processing", "b:queued"]);
+    expect(opened).toEqual([false, true]);
+    expect(connection).toEqual(["open", "open"]);
+    // The replaced stream runs a moment more, then is closed; the server ending it meanwhile changes nothing.
+    first.end();
+    expect(FakeSource.all).toHaveLength(2);
+    await vi.advanceTimersByTimeAsync(RETIRE_MS);
+    expect(first.readyState).toBe(FakeSource.CLOSED);
+    // The next handover (the renewed token lapses in 3 s too) resumes from the newest position seen.
+    await vi.advanceTimersByTimeAsync(3000 - HANDOVER_LEAD_MS - RETIRE_MS - 1);
+    expect(FakeSource.all).toHaveLength(2);
+    await vi.advanceTimersByTimeAsync(1);
+    expect(FakeSource.all[2]!.url).toBe("/api/v1/events?access_token=t3&last_event_id=6");
+    stop();
+    for (const source of FakeSource.all) expect(source.readyState).toBe(FakeSource.CLOSED);
+  });
+
+  it("reopens after a gap when the replacement was refused and the stream ended, and says it was not continuous", async () => {
+    vi.useFakeTimers();
+    const credentials = lapsing(3000);
+    const opened: boolean[] = [];
+    const connection: string[] = [];
+    watchFeed(credentials, {
+      status: () => undefined,
+      progress: () => undefined,
+      opened: (continuous) => opened.push(continuous),
+      connection: (state) => connection.push(state),
+    });
+    FakeSource.all[0]!.open();
+    await vi.advanceTimersByTimeAsync(3000 - HANDOVER_LEAD_MS);
+    FakeSource.all[1]!.refuse();
+    FakeSource.all[0]!.end();
+    expect(connection).toEqual(["open", "retrying"]);
+    await vi.advanceTimersByTimeAsync(REOPEN_MS);
+    FakeSource.all[2]!.open();
+    expect(opened).toEqual([false, false]);
+  });
+
+  it("renews a token about to lapse before it opens the first stream", async () => {
+    vi.useFakeTimers();
+    let token = "old";
+    let expires = Date.now() + 500;
+    const renew = vi.fn(async () => {
+      token = "new";
+      expires = Date.now() + 3000;
+      return true;
+    });
+    watchFeed({ token: () => token, renew, expiresAt: () => expires }, { status: () => undefined, progress: () => undefined });
+    expect(FakeSource.all).toHaveLength(0);
+    await vi.advanceTimersByTimeAsync(0);
+    expect(renew).toHaveBeenCalledTimes(1);
+    expect(FakeSource.all.map((s) => s.url)).toEqual(["/api/v1/events?access_token=new"]);
+  });
+
+  it("never replaces a stream sooner than MIN_HANDOVER_MS after it opened (a clock far ahead)", async () => {
+    vi.useFakeTimers();
+    const renew = vi.fn(async () => true);
+    watchFeed({ token: () => "t", renew, expiresAt: () => Date.now() - 60_000 }, { status: () => undefined, progress: () => undefined });
+    // (Renewed once before the first stream: its token looks lapsed already.)
+    await vi.advanceTimersByTimeAsync(0);
+    expect(renew).toHaveBeenCalledTimes(1);
+    FakeSource.all[0]!.open();
+    await vi.advanceTimersByTimeAsync(MIN_HANDOVER_MS - 1);
+    expect(renew).toHaveBeenCalledTimes(1);
+    await vi.advanceTimersByTimeAsync(1);
+    expect(renew).toHaveBeenCalledTimes(2);
+  });
+
+  it("tells the token's expiry in this browser's clock from the answer's Date header", () => {
+    const now = Date.parse("2026-11-22T18:00:00.500Z");
+    // The server's clock is 10 s behind ours (its second 17:59:50 taken as its middle); the token lapses at 17:59:53.
+    expect(accessExpiry("2026-11-22T17:59:53Z", "Sun, 22 Nov 2026 17:59:50 GMT", now)).toBe(now + 2500);
+    // Under a second or so apart (the header's whole seconds): taken as the same clock.
+    expect(accessExpiry("2026-11-22T18:00:03Z", "Sun, 22 Nov 2026 18:00:01 GMT", now)).toBe(Date.parse("2026-11-22T18:00:03Z"));
+    expect(accessExpiry("2026-11-22T18:00:03Z", null, now)).toBe(Date.parse("2026-11-22T18:00:03Z"));
+    // The token holds whole seconds: it lapses at the second below.
+    expect(accessExpiry("2026-11-22T18:00:03.999Z", null, now)).toBe(Date.parse("2026-11-22T18:00:03Z"));
+    expect(accessExpiry(undefined, null, now)).toBeUndefined();
+    expect(accessExpiry("soon", null, now)).toBeUndefined();
+  });
+});
+
+describe("reconciliation", () => {
+  it("shows the newer of the feed's status and the list's row", () => {
+    const video = row("a", "completed", "2026-11-22T18:00:00Z", "2026-11-22T18:00:05Z");
+    // The feed's status is older than the row read after it: the row wins.
+    expect(shownStatus(video, { status: "processing", updatedAt: "2026-11-22T18:00:03Z" }).status).toBe("completed");
+    expect(shownStatus(video, { status: "failed", updatedAt: "2026-11-22T18:00:05Z" }).status).toBe("failed");
+    expect(shownStatus(video, undefined).status).toBe("completed");
+    // Compared as times, not texts: "05.120Z" is after "05Z".
+    expect(shownStatus(video, { status: "failed", updatedAt: "2026-11-22T18:00:05.120Z" }).status).toBe("failed");
+    expect(shownStatus(row("c", "processing", "2026-11-22T18:00:05.120Z"), { status: "queued", updatedAt: "2026-11-22T18:00:05Z" }).status).toBe("processing");
+    const running = row("b", "processing", "2026-11-22T18:00:00Z");
+    const progress = { video_id: "b", job: 0, attempt: 2, frames_done: 1, frames_expected: 4 };
+    expect(shownStatus(running, { progress })).toMatchObject({ status: "processing", attempt: 2, progress });
+  });
+
+  it("merges the first page read again over the rows shown", () => {
+    const old = [row("b", "processing", "2026-11-22T18:00:02Z", "2026-11-22T18:00:09Z"), row("a", "queued", "2026-11-22T18:00:01Z"), row("z", "completed", "2026-11-22T17:00:00Z")];
+    const fresh = [row("c", "queued", "2026-11-22T18:00:03Z"), row("b", "queued", "2026-11-22T18:00:02Z", "2026-11-22T18:00:04Z"), row("a", "completed", "2026-11-22T18:00:01Z", "2026-11-22T18:00:08Z")];
+    const merged = reconcile(old, fresh, false);
+    expect(merged.map((v) => `${v.id}:${v.status}`)).toEqual(["c:queued", "b:processing", "a:completed", "z:completed"]);
+    expect(reconcile(old, fresh, true).map((v) => v.id)).toEqual(["c", "b", "a"]);
+  });
+});
+
+describe("the list on the feed", () => {
+  const session = (base: (request: Request) => Promise<Response>) => {
+    const map = new Map<string, string>();
+    const storage = {
+      getItem: (k: string) => map.get(k) ?? null,
+      setItem: (k: string, v: string) => void map.set(k, v),
+      removeItem: (k: string) => void map.delete(k),
+    } as unknown as Storage;
+    const store = new SessionStore(storage, base);
+    store.accept({ access_token: "t", refresh_token: "r", user: { id: "u", email: "a@b.c", display_name: "A", locale: "en" } } as never);
+    return store;
+  };
+
+  it("opens one stream for every video, follows two at once, and shows one uploaded elsewhere", async () => {
+    const lists: string[] = [];
+    let page = [row("a", "queued", "2026-11-22T18:00:01Z"), row("b", "queued", "2026-11-22T18:00:00Z")];
+    const base = async (request: Request) => {
+      const url = new URL(request.url, "http://localhost");
+      if (url.pathname === "/api/v1/videos") {
+        lists.push(url.search);
+        return json(200, { items: page });
+      }
+      if (url.pathname === "/api/v1/videos/c") return json(200, row("c", "queued", "2026-11-22T18:00:05Z"));
+      return json(404, { code: "not_found", message: "no" });
+    };
+    render(
+      <I18nContext.Provider value={makeI18n("en", () => undefined)}>
+        <Videos session={session(base)} />
+      </I18nContext.Provider>,
+    );
+    await screen.findByRole("link", { name: "a.mp4" });
+    expect(FakeSource.all.map((s) => s.url)).toEqual(["/api/v1/events?access_token=t"]);
+    // Opened from now: the list is read again (a change between the first read and the open would show).
+    page = [row("a", "processing", "2026-11-22T18:00:01Z", "2026-11-22T18:00:02Z"), page[1]!];
+    act(() => FakeSource.all[0]!.open());
+    await waitFor(() => expect(lists).toHaveLength(2));
+    const item = (id: string) => document.querySelector(`li.video[data-video-id="${id}"]`)!;
+    await waitFor(() => expect(item("a").querySelector(".badge-processing")).toBeTruthy());
+    act(() => {
+      FakeSource.all[0]!.emit("status", status("b", "processing", { sequence: 3, updated_at: "2026-11-22T18:00:03Z" }), "3");
+      FakeSource.all[0]!.emit("progress", { video_id: "a", job: 0, attempt: 1, frames_done: 1, frames_expected: 4, stage: "extracting" });
+      FakeSource.all[0]!.emit("progress", { video_id: "b", job: 0, attempt: 1, frames_done: 3, frames_expected: 4, stage: "extracting" });
+    });
+    expect(item("a").querySelector("progress")?.getAttribute("value")).toBe("25");
+    expect(item("b").querySelector("progress")?.getAttribute("value")).toBe("75");
+    act(() => {
+      FakeSource.all[0]!.emit("status", status("a", "completed", { sequence: 4, frame_count: 4, updated_at: "2026-11-22T18:00:06Z" }), "4");
+      FakeSource.all[0]!.emit("status", status("b", "completed", { sequence: 5, frame_count: 4, updated_at: "2026-11-22T18:00:06Z" }), "5");
+    });
+    expect(item("a").querySelector(".badge-completed")).toBeTruthy();
+    expect(item("b").querySelector(".badge-completed")).toBeTruthy();
+    expect(item("a").querySelector("progress")).toBeNull();
+    // A video uploaded in another tab: its row is read by id and shown, newest first.
+    act(() => FakeSource.all[0]!.emit("status", status("c", "queued", { sequence: 6, updated_at: "2026-11-22T18:00:05Z" }), "6"));
+    await screen.findByRole("link", { name: "c.mp4" });
+    expect([...document.querySelectorAll("li.video")].map((li) => li.getAttribute("data-video-id"))).toEqual(["c", "a", "b"]);
+    expect(FakeSource.all).toHaveLength(1);
+    expect(lists).toHaveLength(2);
+  });
+
+  it("keeps the newer row when an older read answers last, and reads again by id what a gap in the feed hid", async () => {
+    let answerFirst: (response: Response) => void = () => undefined;
+    const lists: string[] = [];
+    const reads: string[] = [];
+    let completed = false;
+    const base = async (request: Request) => {
+      const url = new URL(request.url, "http://localhost");
+      if (url.pathname === "/api/v1/videos") {
+        lists.push(url.search);
+        // The first read is slow: it answers after the read made once the feed opened, with an older row.
+        if (lists.length === 1) return new Promise<Response>((resolve) => (answerFirst = resolve));
+        return json(200, { items: [row("a", "processing", "2026-11-22T18:00:01Z", "2026-11-22T18:00:04Z")] });
+      }
+      if (url.pathname === "/api/v1/videos/c") {
+        reads.push("c");
+        return json(200, row("c", completed ? "completed" : "queued", "2026-11-22T18:00:05Z", completed ? "2026-11-22T18:00:09Z" : "2026-11-22T18:00:05Z"));
+      }
+      if (url.pathname === "/api/v1/auth/refresh") {
+        return json(200, { access_token: "t2", refresh_token: "r2", user: { id: "u", email: "a@b.c", display_name: "A", locale: "en" } });
+      }
+      return json(404, { code: "not_found", message: "no" });
+    };
+    render(
+      <I18nContext.Provider value={makeI18n("en", () => undefined)}>
+        <Videos session={session(base)} />
+      </I18nContext.Provider>,
+    );
+    act(() => FakeSource.all[0]!.open());
+    const item = (id: string) => document.querySelector(`li.video[data-video-id="${id}"]`);
+    await waitFor(() => expect(item("a")?.querySelector(".badge-processing")).toBeTruthy());
+    answerFirst(json(200, { items: [row("a", "queued", "2026-11-22T18:00:01Z")] }));
+    await waitFor(() => expect(document.querySelector("ul.videos")?.getAttribute("aria-busy")).toBe("false"));
+    expect(item("a")?.querySelector(".badge-processing")).toBeTruthy();
+    // A video the list does not have yet, told of by the feed (no position: the server sent none).
+    act(() => FakeSource.all[0]!.emit("status", status("c", "queued", { updated_at: "2026-11-22T18:00:05Z" })));
+    await screen.findByRole("link", { name: "c.mp4" });
+    // The stream ends with no other open (no known expiry, so no handover): while it is reopened, c completes.
+    completed = true;
+    act(() => FakeSource.all[0]!.end());
+    await waitFor(() => expect(FakeSource.all).toHaveLength(2), { timeout: 2000 });
+    expect(FakeSource.all[1]!.url).toBe("/api/v1/events?access_token=t2");
+    act(() => FakeSource.all[1]!.open());
+    // Opened from now after a gap: the list and c (by id) are read again, and c shows what the feed did not say.
+    await waitFor(() => expect(item("c")?.querySelector(".badge-completed")).toBeTruthy());
+    expect(reads).toEqual(["c", "c"]);
+    expect(lists.length).toBeGreaterThanOrEqual(3);
+  });
+
+  it("says so when the list's answer is not a page, instead of breaking the screen", async () => {
+    const base = async () => json(200, { code: "token_expired", message: "the token expired" });
+    render(
+      <I18nContext.Provider value={makeI18n("en", () => undefined)}>
+        <Videos session={session(base)} />
+      </I18nContext.Provider>,
+    );
+    await screen.findByText(/the list's answer has no items/);
+    expect(screen.getByRole("button", { name: "Try again" })).toBeTruthy();
   });
 });
 
@@ -230,35 +563,34 @@ describe("video screen", () => {
     expect(posted).toEqual([{ count: 5, format: "png", max_height: 90 }]);
   });
 
-  it("asks for the preview again while the download is not ready (the read model lags the live status)", async () => {
-    // The token in the download link has expired: renewed once, then the link is not ready twice, then the archive.
-    let token = "old";
+  it("shows the frames once the list is ready, a page at a time, and asks again with a fresh token for an image", async () => {
+    // The read model lags the live status: the list answers not_ready twice, then the first page.
+    let token = "t1";
     const renew = vi.fn(async () => {
-      token = "new";
+      token = `t${Number(token.slice(1)) + 1}`;
       return true;
     });
     const credentials = { token: () => token, renew };
-    const archive = zipSync({
-      "frame_0001.jpg": [new Uint8Array(64).fill(1), { level: 0 }],
-      "frame_0002.jpg": [new Uint8Array(64).fill(2), { level: 0 }],
-      "manifest.json": [new TextEncoder().encode("{}"), { level: 0 }],
+    const frame = (index: number) => ({
+      index,
+      pts: index * 0.5,
+      file_name: `frame_${String(index + 1).padStart(4, "0")}.jpg`,
+      size_bytes: 64,
+      sha256: String(index).repeat(64),
     });
-    const downloads: string[] = [];
-    // The preview fetches the download link itself (a navigation-like fetch, no API client).
-    vi.stubGlobal("fetch", async (input: RequestInfo | URL) => {
-      const url = String(input);
-      if (!url.includes("/download")) return json(200, []);
-      downloads.push(url.split("access_token=")[1] ?? "");
-      if (url.endsWith("access_token=old")) return json(401, { code: "token_expired", message: "expired" });
-      return downloads.length <= 3
-        ? json(409, { code: "not_ready", message: "not ready" })
-        : new Response(archive, { status: 200, headers: { "Content-Type": "application/zip" } });
-    });
+    const lists: string[] = [];
     const base = async (request: Request) => {
-      const path = new URL(request.url, "http://localhost").pathname;
-      if (path.endsWith("/timeline")) return json(200, { video_id: video.id, entries: [] });
-      if (path.endsWith("/shares")) return json(200, { items: [] });
-      return json(200, { ...video, status: "completed", job: 1, frame_count: 2 });
+      const url = new URL(request.url, "http://localhost");
+      if (url.pathname.endsWith("/timeline")) return json(200, { video_id: video.id, entries: [] });
+      if (url.pathname.endsWith("/shares")) return json(200, { items: [] });
+      if (url.pathname.endsWith("/frames")) {
+        lists.push(url.search);
+        if (lists.length <= 2) return json(409, { code: "not_ready", message: "the frames archive is not ready (status: processing)" });
+        return url.searchParams.get("cursor") === "2"
+          ? json(200, { frame_count: 3, items: [frame(2)] })
+          : json(200, { frame_count: 3, items: [frame(0), frame(1)], next_cursor: "2" });
+      }
+      return json(200, { ...video, status: "completed", job: 1, frame_count: 3 });
     };
     render(
       <I18nContext.Provider value={makeI18n("en", () => undefined)}>
@@ -266,12 +598,77 @@ describe("video screen", () => {
       </I18nContext.Provider>,
     );
     const images = await screen.findAllByRole("img", {}, { timeout: 3000 });
-    expect(images.map((img) => img.getAttribute("alt"))).toEqual([
-      "Extracted frame frame_0001.jpg",
-      "Extracted frame frame_0002.jpg",
+    expect(images.map((img) => img.getAttribute("alt"))).toEqual(["Frame 1 at 0:00", "Frame 2 at 0:00.5"]);
+    expect(images.map((img) => img.getAttribute("src"))).toEqual([
+      `/api/v1/videos/${video.id}/frames/0?v=0000000000000000&access_token=t1`,
+      `/api/v1/videos/${video.id}/frames/1?v=1111111111111111&access_token=t1`,
     ]);
-    expect(downloads).toEqual(["old", "new", "new", "new"]);
+    expect(images.every((img) => img.getAttribute("loading") === "lazy")).toBe(true);
+    expect(lists).toEqual([`?limit=${FRAMES_PAGE}`, `?limit=${FRAMES_PAGE}`, `?limit=${FRAMES_PAGE}`]);
+    expect(screen.getByText("2 of 3 shown")).toBeTruthy();
+    // The next page, from the cursor; then no more.
+    fireEvent.click(screen.getByRole("button", { name: "More frames" }));
+    await waitFor(() => expect(screen.getAllByRole("img")).toHaveLength(3));
+    expect(lists.at(-1)).toBe(`?limit=${FRAMES_PAGE}&cursor=2`);
+    expect(screen.getByText("3 of 3 shown")).toBeTruthy();
+    expect(screen.queryByRole("button", { name: "More frames" })).toBeNull();
+    // An image refused (its token lapsed before it was loaded): renewed once, asked again with the new token.
+    const third = screen.getAllByRole("img")[2]!;
+    fireEvent.error(third);
+    await waitFor(() => expect(third.getAttribute("src")).toBe(`/api/v1/videos/${video.id}/frames/2?v=2222222222222222&access_token=t2`));
+    fireEvent.error(third);
+    await new Promise((r) => setTimeout(r, 20));
     expect(renew).toHaveBeenCalledTimes(1);
-    expect(screen.queryByText(/could not be loaded/)).toBeNull();
+    expect(screen.getAllByRole("img")[0]!.getAttribute("src")).toContain("access_token=t1");
+    expect(screen.queryByText(/could not be shown/)).toBeNull();
+  });
+
+  it("renews a token about to lapse before it goes to the download", async () => {
+    let token = "t1";
+    let expires = Date.now() + 500;
+    const renew = vi.fn(async () => {
+      token = "t2";
+      expires = Date.now() + 3000;
+      return true;
+    });
+    const credentials = { token: () => token, renew, expiresAt: () => expires };
+    const base = async (request: Request) => {
+      const path = new URL(request.url, "http://localhost").pathname;
+      if (path.endsWith("/timeline")) return json(200, { video_id: video.id, entries: [] });
+      if (path.endsWith("/shares")) return json(200, { items: [] });
+      if (path.endsWith("/frames")) return json(200, { frame_count: 0, items: [] });
+      return json(200, { ...video, status: "completed", frame_count: 3 });
+    };
+    const assign = vi.spyOn(window.location, "assign").mockImplementation(() => undefined);
+    try {
+      render(
+        <I18nContext.Provider value={makeI18n("en", () => undefined)}>
+          <VideoScreen id={video.id} api={createApi(credentials, base)} credentials={credentials} />
+        </I18nContext.Provider>,
+      );
+      fireEvent.click(await screen.findByRole("link", { name: "Download ZIP" }));
+      await waitFor(() => expect(assign).toHaveBeenCalledWith(`/api/v1/videos/${video.id}/download?access_token=t2`));
+      expect(renew).toHaveBeenCalledTimes(1);
+    } finally {
+      assign.mockRestore();
+    }
+  });
+
+  it("says why when the frames cannot be listed", async () => {
+    const credentials = { token: () => "t", renew: async () => false };
+    const base = async (request: Request) => {
+      const path = new URL(request.url, "http://localhost").pathname;
+      if (path.endsWith("/timeline")) return json(200, { video_id: video.id, entries: [] });
+      if (path.endsWith("/shares")) return json(200, { items: [] });
+      if (path.endsWith("/frames")) return json(404, { code: "not_found", message: "video not found" });
+      return json(200, { ...video, status: "completed", frame_count: 3 });
+    };
+    render(
+      <I18nContext.Provider value={makeI18n("en", () => undefined)}>
+        <VideoScreen id={video.id} api={createApi(credentials, base)} credentials={credentials} />
+      </I18nContext.Provider>,
+    );
+    await screen.findByText(/^The frames could not be shown \(/);
+    expect(screen.queryByRole("img")).toBeNull();
   });
 });

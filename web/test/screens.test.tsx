@@ -4,6 +4,7 @@ import { SessionStore } from "../src/api/session";
 import { LiveStatus } from "../src/components";
 import { I18nContext, makeI18n, type Locale } from "../src/i18n";
 import { SignIn } from "../src/screens/auth";
+import { PasswordForm } from "../src/screens/settings";
 import { UploadPanel } from "../src/screens/upload";
 import { Videos } from "../src/screens/videos";
 import { FORMATS, LIMITS, SELECTION_MODES } from "../src/spec";
@@ -12,7 +13,20 @@ const FAILURE_CODES = [
   { code: "corrupt_input", retryable: false, message_en: "The video file is damaged.", message_pt_br: "O arquivo de vídeo está danificado." },
 ];
 
+/** The list's live feed: an EventSource that stays connecting (these tests are about the list's reads). */
+class QuietSource extends EventTarget {
+  static CLOSED = 2;
+  readyState = 0;
+  constructor(readonly url: string) {
+    super();
+  }
+  close() {
+    this.readyState = QuietSource.CLOSED;
+  }
+}
+
 beforeEach(() => {
+  vi.stubGlobal("EventSource", QuietSource);
   vi.stubGlobal("fetch", async (input: RequestInfo | URL) =>
     String(input).endsWith("/api/v1/failure-codes") ? json(200, FAILURE_CODES) : json(404, { code: "not_found", message: "" }),
   );
@@ -346,5 +360,99 @@ describe("video list", () => {
     fail = false;
     fireEvent.click(screen.getByRole("button", { name: "Try again" }));
     await waitFor(() => expect(screen.getByText(/broken/)).toBeTruthy());
+  });
+});
+
+describe("change password", () => {
+  const answers: Response[] = [];
+  const posted: unknown[] = [];
+  const form = (locale: Locale = "en") => {
+    const base = async (request: Request) => {
+      expect(new URL(request.url, "http://localhost").pathname).toBe("/api/v1/me/password");
+      expect(request.method).toBe("POST");
+      posted.push(await request.json());
+      return answers.shift()!;
+    };
+    const store = new SessionStore(memoryStorage(), base);
+    render(withI18n(<PasswordForm api={store.api} />, locale));
+  };
+  const fill = (current: string, next: string, confirm = next) => {
+    fireEvent.input(screen.getByLabelText("Current password"), { target: { value: current } });
+    fireEvent.input(screen.getByLabelText("New password"), { target: { value: next } });
+    fireEvent.input(screen.getByLabelText("New password again"), { target: { value: confirm } });
+    fireEvent.submit(screen.getByRole("button", { name: "Change password" }).closest("form")!);
+  };
+  beforeEach(() => {
+    answers.length = 0;
+    posted.length = 0;
+  });
+
+  it("refuses a confirmation that differs without asking the server", async () => {
+    form();
+    fill("old password 1", "a new password 2", "a new password 3");
+    const confirm = screen.getByLabelText("New password again");
+    expect(screen.getByRole("alert").textContent).toBe("The new password and its confirmation are not the same.");
+    expect(confirm.getAttribute("aria-invalid")).toBe("true");
+    expect(confirm.getAttribute("aria-describedby")).toBe("password-error");
+    await waitFor(() => expect(document.activeElement).toBe(confirm));
+    expect(posted).toEqual([]);
+  });
+
+  it("says which password was refused, then that the change is done", async () => {
+    form();
+    answers.push(json(401, { code: "invalid_credentials", message: "the current password is not right" }));
+    fill("wrong password", "a new password 2");
+    await waitFor(() => expect(screen.getByRole("alert").textContent).toBe("The current password is wrong."));
+    const current = screen.getByLabelText("Current password");
+    expect(current.getAttribute("aria-invalid")).toBe("true");
+    await waitFor(() => expect(document.activeElement).toBe(current));
+    expect(posted).toEqual([{ current_password: "wrong password", new_password: "a new password 2" }]);
+
+    answers.push(json(422, { code: "weak_password", message: "the password must not contain the e-mail's local part" }));
+    fill("old password 1", "tester-1234");
+    await waitFor(() =>
+      expect(screen.getByRole("alert").textContent).toBe(
+        "The new password was refused: the password must not contain the e-mail's local part",
+      ),
+    );
+    const next = screen.getByLabelText(/^New password$/);
+    expect(next.getAttribute("aria-invalid")).toBe("true");
+    expect(next.getAttribute("aria-describedby")).toBe("password-new-hint password-error");
+    expect(current.getAttribute("aria-invalid")).toBe("false");
+
+    // A body refused as it is (400) is about the new password too, with the server's words.
+    answers.push(json(400, { code: "bad_request", message: "new_password: over 1024 characters" }));
+    fill("old password 1", "a new password 2");
+    await waitFor(() =>
+      expect(screen.getByRole("alert").textContent).toBe("The new password was refused: new_password: over 1024 characters"),
+    );
+
+    answers.push(json(429, { code: "rate_limited", message: "too many attempts; retry later" }));
+    answers.at(-1)!.headers.set("Retry-After", "30");
+    fill("old password 1", "a new password 2");
+    await waitFor(() =>
+      expect(screen.getByRole("alert").textContent).toBe("Too many requests (too many attempts; retry later). Try again in 30 seconds."),
+    );
+
+    answers.push(new Response(null, { status: 204 }));
+    fill("old password 1", "a new password 2");
+    await waitFor(() =>
+      expect(screen.getByRole("status").textContent).toBe(
+        "Password changed. Your other sessions were signed out; this one stays signed in.",
+      ),
+    );
+    expect(screen.queryByRole("alert")).toBeNull();
+    expect((screen.getByLabelText("Current password") as HTMLInputElement).value).toBe("");
+    expect(posted).toHaveLength(5);
+  });
+
+  it("speaks Portuguese", async () => {
+    form("pt-BR");
+    answers.push(json(401, { code: "invalid_credentials", message: "invalid e-mail or password" }));
+    fireEvent.input(screen.getByLabelText("Senha atual"), { target: { value: "errada errada" } });
+    fireEvent.input(screen.getByLabelText("Nova senha"), { target: { value: "uma senha nova 2" } });
+    fireEvent.input(screen.getByLabelText("Nova senha de novo"), { target: { value: "uma senha nova 2" } });
+    fireEvent.submit(screen.getByRole("button", { name: "Alterar a senha" }).closest("form")!);
+    await waitFor(() => expect(screen.getByRole("alert").textContent).toBe("A senha atual está incorreta."));
   });
 });

@@ -1,7 +1,6 @@
 import { afterEach, describe, expect, it, vi } from "vitest";
-import { zipSync } from "fflate";
 import { ApiError, authenticatedFetch, createApi, errorFrom, retryAfterSecs, unwrap } from "../src/api/client";
-import { firstImages, imageType } from "../src/api/preview";
+import { frameHref } from "../src/api/frames";
 import { SessionStore } from "../src/api/session";
 import {
   DEFAULT_RETRY_SECS,
@@ -13,7 +12,7 @@ import {
   uploadVideo,
 } from "../src/api/upload";
 import { errorText } from "../src/errors";
-import { DICTIONARIES, type MessageKey, type PluralKey, isPluralKey, localeFor, pluralForm, translator } from "../src/i18n";
+import { DICTIONARIES, type MessageKey, type PluralKey, isPluralKey, localeFor, makeI18n, pluralForm, translator } from "../src/i18n";
 import { parseRoute, shareUrl } from "../src/router";
 import {
   DEFAULT_SPEC,
@@ -613,42 +612,17 @@ describe("upload", () => {
   });
 });
 
-describe("preview", () => {
-  const zip = () => {
-    const files: Record<string, [Uint8Array, { level: 0 }]> = {};
-    for (let i = 1; i <= 8; i++) {
-      files[`frame_${String(i).padStart(6, "0")}.png`] = [new Uint8Array(4096).fill(i), { level: 0 }];
-    }
-    files["manifest.json"] = [new TextEncoder().encode("{}"), { level: 0 }];
-    return zipSync(files);
-  };
-
-  it("reads only the first frames of the archive", async () => {
-    const bytes = zip();
-    let pulled = 0;
-    const chunk = 1024;
-    const stream = new ReadableStream<Uint8Array>({
-      pull(controller) {
-        const start = pulled * chunk;
-        if (start >= bytes.length) return controller.close();
-        pulled += 1;
-        controller.enqueue(bytes.slice(start, start + chunk));
-      },
-    });
-    const blobs: Blob[] = [];
-    const frames = await firstImages(stream, 3, (blob) => {
-      blobs.push(blob);
-      return `blob:${blobs.length}`;
-    });
-    expect(frames.map((f) => f.name)).toEqual(["frame_000001.png", "frame_000002.png", "frame_000003.png"]);
-    expect(blobs.map((b) => b.size)).toEqual([4096, 4096, 4096]);
-    expect(blobs[0]!.type).toBe("image/png");
-    expect(new Uint8Array(await blobs[2]!.arrayBuffer())[0]).toBe(3);
-    expect(pulled * chunk).toBeLessThan(bytes.length / 2);
+describe("frames", () => {
+  it("puts the token in an image's address (an <img> cannot send headers)", () => {
+    const sha = "0123456789abcdef0123456789abcdef0123456789abcdef0123456789abcdef";
+    expect(frameHref("v 1", 0, sha, "a+b/c")).toBe("/api/v1/videos/v%201/frames/0?v=0123456789abcdef&access_token=a%2Bb%2Fc");
+    // Another image at the same index (the video processed again) is another address.
+    expect(frameHref("v", 12, "f".repeat(64), null)).toBe("/api/v1/videos/v/frames/12?v=ffffffffffffffff");
   });
 
-  it("knows image types by extension", () => {
-    expect(imageType("a.JPG")).toBe("image/jpeg");
-    expect(imageType("manifest.json")).toBeNull();
+  it("tells a time in a video as m:ss, with hundredths when there is a fraction, in the user's language", () => {
+    const en = makeI18n("en", () => undefined);
+    expect([0, 1, 2.5, 59.999, 61.25, 600].map(en.formatTime)).toEqual(["0:00", "0:01", "0:02.5", "1:00", "1:01.25", "10:00"]);
+    expect(makeI18n("pt-BR", () => undefined).formatTime(2.5)).toBe("0:02,5");
   });
 });

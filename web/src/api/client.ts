@@ -13,6 +13,11 @@ export interface Credentials {
   token(): string | null;
   /** Renews the token after a 401 `token_expired`; true when a retry may succeed. */
   renew(): Promise<boolean>;
+  /**
+   * When the current token lapses, in this browser's clock (ms since the epoch), when known: a live stream that the
+   * server will end then can be replaced by a new one before it ends.
+   */
+  expiresAt?(): number | undefined;
 }
 
 /**

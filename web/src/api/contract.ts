@@ -23,3 +23,7 @@ export type NotificationPreferences = Schemas["NotificationPreferences"];
 export type Webhook = Schemas["Webhook"] & { secret?: string };
 /** One notification of a webhook and its tries. */
 export type WebhookDelivery = Schemas["Delivery"];
+/** One extracted image of a completed video, as its archive's manifest lists it. */
+export type Frame = Schemas["Frame"];
+/** A page of a video's frames. */
+export type FramePage = Schemas["FramePage"];

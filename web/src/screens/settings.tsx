@@ -1,6 +1,6 @@
-// Notification preferences and webhooks (the notifier's endpoints, issue 6).
-import { useEffect, useState } from "preact/hooks";
-import { type ApiClient, unwrap } from "../api/client";
+// Notification preferences and webhooks (the notifier's endpoints, issue 6); the password (issue 12).
+import { useEffect, useRef, useState } from "preact/hooks";
+import { type ApiClient, ApiError, unwrap } from "../api/client";
 import type { NotificationPreferences, Webhook, WebhookDelivery } from "../api/contract";
 import { Alert, PageHeading, Spinner } from "../components";
 import { errorText } from "../errors";
@@ -16,7 +16,106 @@ export function Settings({ api }: { api: ApiClient }) {
       <PageHeading>{t("settings.title")}</PageHeading>
       <Preferences api={api} />
       <Webhooks api={api} />
+      <PasswordForm api={api} />
     </>
+  );
+}
+
+type PasswordField = "current" | "new" | "confirm";
+
+/**
+ * Changes the password (POST /me/password): 204, the other sessions are ended and this one stays signed in. A wrong
+ * current password (401 `invalid_credentials`), a refused new one (422 `weak_password` or a 400, the server says
+ * why) and a mismatched confirmation point at their field (aria-invalid, the focus, the message as its
+ * description).
+ */
+export function PasswordForm({ api }: { api: ApiClient }) {
+  const { t } = useI18n();
+  const [values, setValues] = useState<Record<PasswordField, string>>({ current: "", new: "", confirm: "" });
+  const [error, setError] = useState<{ field?: PasswordField; text: string } | null>(null);
+  const [done, setDone] = useState(false);
+  const [busy, setBusy] = useState(false);
+  const refs = { current: useRef<HTMLInputElement>(null), new: useRef<HTMLInputElement>(null), confirm: useRef<HTMLInputElement>(null) };
+
+  useEffect(() => {
+    if (error?.field) refs[error.field].current?.focus();
+  }, [error]);
+
+  const submit = async (event: Event) => {
+    event.preventDefault();
+    setDone(false);
+    if (values.new !== values.confirm) {
+      setError({ field: "confirm", text: t("settings.passwordMismatch") });
+      return;
+    }
+    setBusy(true);
+    setError(null);
+    try {
+      await unwrap(
+        api.POST("/api/v1/me/password", { body: { current_password: values.current, new_password: values.new } }),
+      );
+      setValues({ current: "", new: "", confirm: "" });
+      setDone(true);
+    } catch (e) {
+      if (e instanceof ApiError && e.code === "invalid_credentials") {
+        setError({ field: "current", text: t("settings.passwordWrong") });
+      } else if (e instanceof ApiError && (e.code === "weak_password" || e.status === 400 || e.status === 422)) {
+        // The policy's refusal (422 `weak_password`), or the body refused as it is (400, e.g. over the length
+        // limit): either way about the new password, which is what the user can change.
+        setError({ field: "new", text: t("settings.passwordWeak", { message: e.message || e.code }) });
+      } else {
+        setError({ text: errorText(t, e) });
+      }
+    } finally {
+      setBusy(false);
+    }
+  };
+
+  const field = (name: PasswordField, label: MessageKey, autocomplete: string, hint?: MessageKey) => {
+    const wrong = error?.field === name;
+    const described = [hint ? `password-${name}-hint` : "", wrong ? "password-error" : ""].filter(Boolean).join(" ");
+    return (
+      <div>
+        <label for={`password-${name}`}>{t(label)}</label>
+        <input
+          id={`password-${name}`}
+          ref={refs[name]}
+          type="password"
+          required
+          autocomplete={autocomplete}
+          maxLength={1024}
+          value={values[name]}
+          aria-invalid={wrong}
+          aria-describedby={described || undefined}
+          onInput={(e) => setValues({ ...values, [name]: e.currentTarget.value })}
+        />
+        {hint && (
+          <p id={`password-${name}-hint`} class="hint">
+            {t(hint)}
+          </p>
+        )}
+      </div>
+    );
+  };
+
+  return (
+    <section class="card" aria-labelledby="password-title">
+      <h2 id="password-title">{t("settings.password")}</h2>
+      {error && (
+        <Alert>
+          <span id="password-error">{error.text}</span>
+        </Alert>
+      )}
+      {done && <Alert kind="info">{t("settings.passwordChanged")}</Alert>}
+      <form class="password-form" onSubmit={submit}>
+        {field("current", "settings.passwordCurrent", "current-password")}
+        {field("new", "settings.passwordNew", "new-password", "settings.passwordHint")}
+        {field("confirm", "settings.passwordConfirm", "new-password")}
+        <button type="submit" class="primary" disabled={busy}>
+          {t("settings.passwordSubmit")}
+        </button>
+      </form>
+    </section>
   );
 }
 

@@ -1,11 +1,11 @@
-// One video: live status, details, preview strip, timeline, and (for its owner) download, reprocess (with the spec
+// One video: live status, details, its frames, timeline, and (for its owner) download, reprocess (with the spec
 // form of the upload screen, starting from the video's spec), delete and share. The share page renders the same
 // screen read-only with the share token.
-import { useCallback, useEffect, useState } from "preact/hooks";
-import { type ApiClient, type Credentials, unwrap } from "../api/client";
-import type { Share, ShareView } from "../api/contract";
+import { useCallback, useEffect, useRef, useState } from "preact/hooks";
+import { type ApiClient, ApiError, type Credentials, unwrap } from "../api/client";
+import type { Frame, Share, ShareView } from "../api/contract";
+import { FRAMES_PAGE, frameHref } from "../api/frames";
 import { type ProgressUpdate, watchVideo } from "../api/live";
-import { type Frame, PreviewError, loadPreview } from "../api/preview";
 import type { components } from "../api/schema";
 import { Alert, LiveStatus, PageHeading, Spinner, type Video } from "../components";
 import { errorText } from "../errors";
@@ -17,14 +17,15 @@ import { SpecFields, focusFirstProblem } from "../spec-form";
 
 type TimelineEntry = components["schemas"]["TimelineEntry"];
 
-const PREVIEW_FRAMES = 4;
 /**
- * The live status says `completed` as soon as the log has it; the download link reads the read model, which lags a
- * moment and answers 409 `not_ready` meanwhile: the preview asks again, this many times, a little later each time.
- * A 401 (the token in the link expired) renews the token once and asks again (a share token cannot be renewed).
+ * The live status says `completed` as soon as the log has it; the frames list reads the read model, which lags a
+ * moment and answers 409 `not_ready` meanwhile: the list is asked for again, this many times, a little later each
+ * time. (A 409 that lasts is the server's word, shown: an archive made before frames were listed on their own.)
  */
-const PREVIEW_NOT_READY_RETRIES = 8;
-const PREVIEW_RETRY_MS = 400;
+const FRAMES_NOT_READY_RETRIES = 8;
+/** The download link's token must have at least this much life left (else it is renewed first). */
+const DOWNLOAD_TOKEN_MARGIN_MS = 2000;
+const FRAMES_RETRY_MS = 400;
 const EXPIRIES: { unit: PluralKey; count: number; secs: number }[] = [
   { unit: "count.hours", count: 1, secs: 3600 },
   { unit: "count.days", count: 1, secs: 86_400 },
@@ -105,8 +106,12 @@ export function VideoScreen(props: {
 
   const download = async (event: MouseEvent) => {
     event.preventDefault();
-    // Make sure the token in the link is fresh (the request renews it on 401 token_expired).
+    // Make sure the token in the link is fresh (the request renews it on 401 token_expired). A token that lapses in
+    // a moment is renewed first: it would pass that request and then be refused on the download itself, whose
+    // answer (a 401's JSON) the browser would show in place of the app.
     await run(async () => {
+      const expires = credentials.expiresAt?.();
+      if (expires !== undefined && expires - Date.now() < DOWNLOAD_TOKEN_MARGIN_MS) await credentials.renew();
       await unwrap(api.GET("/api/v1/videos/{id}", { params: { path: { id } } }));
       window.location.assign(downloadHref(id, credentials.token()));
     });
@@ -257,7 +262,7 @@ export function VideoScreen(props: {
         </dl>
       </section>
 
-      <Preview id={id} video={video} credentials={credentials} />
+      <Frames id={id} video={video} api={api} credentials={credentials} />
 
       {!readOnly && <ShareBox id={id} api={api} />}
 
@@ -295,62 +300,136 @@ function Summary({ summary }: { summary: unknown }) {
   return parts.length ? <div class="timeline-summary muted">{parts.join(" · ")}</div> : null;
 }
 
-function Preview({ id, video, credentials }: { id: string; video: Video; credentials: Credentials }) {
-  const { t } = useI18n();
+/**
+ * A completed video's frames: the first page of the list (GET /videos/{id}/frames) as a grid of images, each with
+ * its time in the video, and "More frames" for the next page (its `next_cursor`) while there is one. Read again
+ * when the video completes another job.
+ */
+function Frames(props: { id: string; video: Video; api: ApiClient; credentials: Credentials }) {
+  const { id, video, api, credentials } = props;
+  const { t, formatTime } = useI18n();
   const [frames, setFrames] = useState<Frame[] | null>(null);
+  const [count, setCount] = useState(0);
+  const [cursor, setCursor] = useState<string | undefined>(undefined);
   const [error, setError] = useState<string | null>(null);
+  const [busy, setBusy] = useState(false);
   const ready = video.status === "completed";
   const key = `${video.job}-${ready}`;
+  // The page being read belongs to this job: a read of an earlier one that answers late is dropped.
+  const current = useRef(key);
+  current.current = key;
+
+  const page = (from: string | undefined) =>
+    unwrap(
+      api.GET("/api/v1/videos/{id}/frames", {
+        params: { path: { id }, query: { limit: FRAMES_PAGE, ...(from ? { cursor: from } : {}) } },
+      }),
+    );
 
   useEffect(() => {
-    if (!ready) return;
-    let cancelled = false;
-    let timer: ReturnType<typeof setTimeout> | undefined;
     setFrames(null);
+    setCursor(undefined);
     setError(null);
-    let renewed = false;
+    if (!ready) return;
+    let timer: ReturnType<typeof setTimeout> | undefined;
     const load = (retry: number): Promise<void> =>
-      loadPreview(downloadHref(id, credentials.token()), PREVIEW_FRAMES).then(
-        (loaded) => (cancelled ? loaded.forEach((f) => URL.revokeObjectURL(f.url)) : setFrames(loaded)),
-        async (e: unknown) => {
-          if (cancelled) return;
-          if (e instanceof PreviewError && e.status === 409 && retry < PREVIEW_NOT_READY_RETRIES) {
-            timer = setTimeout(() => void load(retry + 1), PREVIEW_RETRY_MS * (retry + 1));
+      page(undefined).then(
+        (first) => {
+          if (current.current !== key) return;
+          setFrames(first.items);
+          setCount(first.frame_count);
+          setCursor(first.next_cursor);
+        },
+        (e: unknown) => {
+          if (current.current !== key) return;
+          if (e instanceof ApiError && e.code === "not_ready" && retry < FRAMES_NOT_READY_RETRIES) {
+            timer = setTimeout(() => void load(retry + 1), FRAMES_RETRY_MS * (retry + 1));
             return;
           }
-          if (e instanceof PreviewError && e.status === 401 && !renewed) {
-            renewed = true;
-            if ((await credentials.renew()) && !cancelled) return load(retry);
-          }
-          if (!cancelled) setError(e instanceof Error ? e.message : String(e));
+          setError(errorText(t, e));
         },
       );
     void load(0);
-    return () => {
-      cancelled = true;
-      clearTimeout(timer);
-    };
+    return () => clearTimeout(timer);
   }, [key]);
 
-  useEffect(() => () => frames?.forEach((f) => URL.revokeObjectURL(f.url)), [frames]);
+  const more = async () => {
+    if (!cursor) return;
+    setBusy(true);
+    try {
+      const next = await page(cursor);
+      if (current.current !== key) return;
+      setFrames((shown) => [...(shown ?? []), ...next.items.filter((f) => !shown?.some((s) => s.index === f.index))]);
+      setCount(next.frame_count);
+      setCursor(next.next_cursor);
+      setError(null);
+    } catch (e) {
+      setError(errorText(t, e));
+    } finally {
+      setBusy(false);
+    }
+  };
 
   return (
-    <section class="card" aria-labelledby="preview-title">
-      <h2 id="preview-title">{t("video.preview")}</h2>
-      {!ready && <p class="empty">{t("video.previewNone")}</p>}
-      {ready && !frames && !error && <Spinner label={t("video.previewLoading")} />}
-      {error && <p class="muted">{t("video.previewFailed", { message: error })}</p>}
+    <section class="card" aria-labelledby="frames-title">
+      <h2 id="frames-title">{t("video.framesTitle")}</h2>
+      {!ready && <p class="empty">{t("video.framesNone")}</p>}
+      {ready && !frames && !error && <Spinner label={t("video.framesLoading")} />}
+      {error && <p class="muted">{t("video.framesFailed", { message: error })}</p>}
       {frames && (
-        <ul class="frames">
-          {frames.map((frame) => (
-            <li key={frame.name}>
-              <img src={frame.url} alt={t("video.frameAlt", { name: frame.name })} loading="lazy" />
-              <span class="muted">{frame.name}</span>
-            </li>
-          ))}
-        </ul>
+        <>
+          <ul class="frames">
+            {frames.map((frame) => (
+              <li key={`${frame.index}-${frame.sha256}`}>
+                <FrameImage
+                  id={id}
+                  frame={frame}
+                  alt={t("video.frameAlt", { number: frame.index + 1, time: formatTime(frame.pts) })}
+                  credentials={credentials}
+                />
+                <span class="muted">{formatTime(frame.pts)}</span>
+              </li>
+            ))}
+          </ul>
+          <p class="muted" role="status">
+            {t("video.framesShown", { shown: frames.length, count })}
+          </p>
+          {cursor && (
+            <button type="button" class="secondary" disabled={busy} onClick={() => void more()}>
+              {t("video.framesMore")}
+            </button>
+          )}
+        </>
       )}
     </section>
+  );
+}
+
+/**
+ * One frame's image, lazy-loaded through the API (a redirect to the image). The token in its address is the one
+ * current when it was first shown; an image loaded later than that token's life (lazily, when scrolled to) is
+ * refused, so a failed load renews the token once and asks again with the new one. A share token cannot be
+ * renewed: the image then stays unloaded, its alt text in its place.
+ */
+function FrameImage(props: { id: string; frame: Frame; alt: string; credentials: Credentials }) {
+  const { id, frame, alt, credentials } = props;
+  const [token, setToken] = useState(() => credentials.token());
+  const retried = useRef(false);
+  const failed = () => {
+    if (retried.current) return;
+    retried.current = true;
+    void credentials.renew().then((renewed) => {
+      if (renewed) setToken(credentials.token());
+    });
+  };
+  return (
+    <img
+      src={frameHref(id, frame.index, frame.sha256, token)}
+      alt={alt}
+      loading="lazy"
+      decoding="async"
+      onError={failed}
+    />
   );
 }
 
