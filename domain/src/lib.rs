@@ -21,7 +21,7 @@ pub use ids::{UserId, VideoId};
 pub use spec::{DEFAULT_JPEG_QUALITY, ExtractionSpec, ImageFormat, Rational, Selection, SpecError};
 pub use video::{
     ArchiveObject, AttemptFailure, Command, Event, ManifestFrame, SourceObject, UnknownStatus, Video,
-    VideoError, VideoStatus, decide, evolve,
+    VideoError, VideoStatus, decide, evolve, frame_file_name,
 };
 
 #[cfg(test)]

@@ -54,6 +54,12 @@ pub struct ManifestFrame {
     pub offset: Option<u64>,
 }
 
+/// Entry name of output frame `index` in an archive: `frame_0001.png` and up, as the monolith's
+/// `frame_%04d.png`.
+pub fn frame_file_name(index: u64, extension: &str) -> String {
+    format!("frame_{:04}.{extension}", index + 1)
+}
+
 /// The failure report of one attempt: what a processor sends (`Command::FailProcessing`) and what the log
 /// records (`Event::Failed`).
 #[derive(Debug, Clone, PartialEq, Eq)]

@@ -10,7 +10,7 @@ use sha2::{Digest, Sha256};
 use tokio::io::AsyncWrite;
 use tokio_util::compat::Compat;
 
-use fiapx_domain::{ExtractionSpec, ManifestFrame};
+use fiapx_domain::{ExtractionSpec, ManifestFrame, frame_file_name};
 
 use crate::{decode::SourceInfo, error::ExtractError};
 
@@ -30,11 +30,6 @@ pub struct Manifest {
     pub frame_count: u64,
     /// Every image, in order.
     pub frames: Vec<ManifestFrame>,
-}
-
-/// Entry name for output `index`: `frame_0001.png` and up, as the monolith's `frame_%04d.png`.
-pub fn frame_file_name(index: u64, extension: &str) -> String {
-    format!("frame_{:04}.{extension}", index + 1)
 }
 
 /// Writes entries one after another into any async writer. Zip64 records are added by `async_zip` as soon as an

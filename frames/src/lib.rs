@@ -23,12 +23,12 @@ mod selection;
 #[cfg(feature = "test-support")]
 pub mod test_support;
 
-pub use archive::{MANIFEST_NAME, Manifest, frame_file_name};
+pub use archive::{MANIFEST_NAME, Manifest};
 pub use convert::Orientation;
 pub use decode::{DecodeStats, SourceInfo};
 pub use encode::encode_image;
 pub use error::ExtractError;
 pub use extract::{ExtractionSummary, Extractor, Progress};
-pub use fiapx_domain::ManifestFrame;
+pub use fiapx_domain::{ManifestFrame, frame_file_name};
 pub use limits::Limits;
 pub use rgb_image::RgbImage;

@@ -290,13 +290,15 @@ impl QueryApi {
         let index = frames::index(&self.state, &row).await?;
         let total = index.frames.len() as u64;
         let end = start.saturating_add(limit).min(total);
-        let items = index
-            .frames
-            .get(usize::try_from(start).unwrap_or(usize::MAX)..usize::try_from(end).unwrap_or(usize::MAX))
-            .unwrap_or_default();
         Ok(Json(FramePage {
             frame_count: total,
-            items: items.iter().map(FrameView::from).collect(),
+            items: index
+                .frames
+                .iter()
+                .skip(usize::try_from(start).unwrap_or(usize::MAX))
+                .take(usize::try_from(limit).unwrap_or(usize::MAX))
+                .map(FrameView::from)
+                .collect(),
             next_cursor: (end < total).then(|| end.to_string()),
         }))
     }

@@ -3,11 +3,12 @@
 //!
 //! The ZIP stays the unit of storage: its entries are stored uncompressed and the manifest records where each
 //! one's bytes start, so the first request for a frame copies those bytes (one ranged GET) into an object of
-//! their own under the archive's prefix, and every request is then a redirect to a presigned URL of that copy.
+//! their own under the archive's prefix (a single PUT: the copy is whole or absent), and every request is then a
+//! redirect to a presigned URL of that copy.
 //! The copies are a cache (written only here, identical bytes each time, removed with the video's archives); a
 //! frame nobody asks for costs nothing.
 
-use fiapx_domain::{ExtractionSpec, ManifestFrame, VideoId};
+use fiapx_domain::{ManifestFrame, VideoId, frame_file_name};
 use fiapx_http::ApiError;
 use fiapx_projections::entity::video;
 use fiapx_storage::{Storage, StorageError, frame_key, manifest_key};
@@ -18,7 +19,6 @@ use crate::state::State;
 /// What the query side reads of `manifest.json`.
 #[derive(Deserialize)]
 pub(crate) struct FrameIndex {
-    pub(crate) spec: ExtractionSpec,
     pub(crate) frames: Vec<ManifestFrame>,
 }
 
@@ -51,28 +51,31 @@ pub(crate) async fn index(state: &State, row: &video::Model) -> Result<FrameInde
     serde_json::from_slice(&bytes).map_err(ApiError::internal)
 }
 
-/// A presigned URL of frame `index` of a completed video, copying it out of the archive first if needed.
+/// A presigned URL of frame `index` of a completed video. The copy's key follows from the index and the job's
+/// format, so a frame asked for before costs one HEAD; only a first request reads the manifest and copies the
+/// frame out of the archive.
 pub(crate) async fn frame_url(state: &State, row: &video::Model, index: u64) -> Result<String, ApiError> {
-    let archive = completed_archive(row)?.to_owned();
-    let manifest = self::index(state, row).await?;
-    let Some(frame) = usize::try_from(index).ok().and_then(|i| manifest.frames.get(i)) else {
-        return Err(ApiError::not_found("frame"));
-    };
+    let archive = completed_archive(row)?;
+    let format = fiapx_schemas::spec_from_json(&row.spec)
+        .map_err(ApiError::internal)?
+        .format;
     let key = frame_key(
         VideoId::from_uuid(row.id),
         u32::try_from(row.job).unwrap_or_default(),
-        &frame.file,
+        &frame_file_name(index, format.extension()),
     );
-    let copied = state.storage.size(&key).await.map_err(ApiError::unavailable)?;
-    if copied != Some(frame.size) {
-        copy_out(
-            &state.storage,
-            &archive,
-            frame,
-            manifest.spec.format.media_type(),
-            &key,
-        )
-        .await?;
+    if state
+        .storage
+        .size(&key)
+        .await
+        .map_err(ApiError::unavailable)?
+        .is_none()
+    {
+        let manifest = self::index(state, row).await?;
+        let Some(frame) = usize::try_from(index).ok().and_then(|i| manifest.frames.get(i)) else {
+            return Err(ApiError::not_found("frame"));
+        };
+        copy_out(&state.storage, archive, frame, format.media_type(), &key).await?;
     }
     state
         .storage
