@@ -471,12 +471,14 @@ impl Accounts {
         }
     }
 
-    /// Closes an account: every token it holds stops working at once and it cannot sign in, then its row goes,
-    /// and with it its refresh tokens and shares (`ON DELETE CASCADE`). What the other services hold of it is
-    /// theirs to remove first (`services/fiapx/src/account.rs`).
+    /// Closes an account: every token it holds stops working at once and it cannot sign in (if it was not
+    /// disabled already), then its row goes, and with it its refresh tokens and shares (`ON DELETE CASCADE`).
+    /// What the other services hold of it is theirs to remove first (`services/fiapx/src/account.rs`).
     pub async fn delete_user(&self, user: UserId) -> Result<(), AuthError> {
         let found = self.user(user).await?;
-        self.set_disabled(&found.email, true).await?;
+        if found.disabled_at.is_none() {
+            self.set_disabled(&found.email, true).await?;
+        }
         user::Entity::delete_by_id(found.id).exec(&self.db).await?;
         info!(user.id = %found.id, "account deleted");
         Ok(())
@@ -565,27 +567,21 @@ impl Accounts {
         Ok((record, minted.token))
     }
 
-    /// The shares of `video` of `owner`, newest first (revoked and expired ones included, at most `limit`).
+    /// The shares of `owner`, of `video` or (`None`) of every video, newest first (revoked and expired ones
+    /// included), at most `limit` of them when given.
     pub async fn shares(
         &self,
         owner: UserId,
-        video: fiapx_domain::VideoId,
-        limit: u64,
+        video: Option<fiapx_domain::VideoId>,
+        limit: Option<u64>,
     ) -> Result<Vec<share::Model>, AuthError> {
-        Ok(share::Entity::find()
-            .filter(share::Column::VideoId.eq(*video.as_uuid()))
-            .filter(share::Column::OwnerId.eq(*owner.as_uuid()))
+        let mut select = share::Entity::find().filter(share::Column::OwnerId.eq(*owner.as_uuid()));
+        if let Some(video) = video {
+            select = select.filter(share::Column::VideoId.eq(*video.as_uuid()));
+        }
+        Ok(select
             .order_by_desc(share::Column::CreatedAt)
             .limit(limit)
-            .all(&self.db)
-            .await?)
-    }
-
-    /// Every share `owner` made, of any video, newest first (revoked and expired ones included).
-    pub async fn all_shares(&self, owner: UserId) -> Result<Vec<share::Model>, AuthError> {
-        Ok(share::Entity::find()
-            .filter(share::Column::OwnerId.eq(*owner.as_uuid()))
-            .order_by_desc(share::Column::CreatedAt)
             .all(&self.db)
             .await?)
     }

@@ -239,6 +239,28 @@ impl AuthApi {
         Self { accounts, limits }
     }
 
+    /// Checks the signed-in `user`'s `password` for an action they must confirm (closing the account): attempts
+    /// are rate-limited per user and client like logins (429), a wrong password is 401 `invalid_credentials`.
+    pub async fn confirm_password(
+        &self,
+        request: &Request,
+        user: UserId,
+        password: String,
+    ) -> Result<crate::entity::user::Model, ApiError> {
+        self.limit_attempts(request, user)?;
+        self.accounts
+            .confirm_password(user, password)
+            .await
+            .map_err(auth_error)
+    }
+
+    /// One more password attempt by `user` from this client, or 429.
+    fn limit_attempts(&self, request: &Request, user: UserId) -> Result<(), ApiError> {
+        self.limits
+            .login(&user.to_string(), client_ip(request))
+            .map_err(too_many)
+    }
+
     /// `id` as a video of `owner` that the read model shows and that is not deleted; 404 otherwise.
     async fn own_video(&self, owner: UserId, id: Uuid) -> Result<VideoId, ApiError> {
         let visible = video::Entity::find_by_id(id)
@@ -421,9 +443,7 @@ impl AuthApi {
         body: Json<PasswordChange>,
     ) -> Result<NoContent, ApiError> {
         let (user, session) = owner.user_session()?;
-        self.limits
-            .login(&user.to_string(), client_ip(request))
-            .map_err(too_many)?;
+        self.limit_attempts(request, user)?;
         let body = body.0;
         self.accounts
             .change_password(user, session, body.current_password, body.new_password)
@@ -503,7 +523,7 @@ impl AuthApi {
         let video = self.own_video(owner, id.0).await?;
         let rows = self
             .accounts
-            .shares(owner, video, MAX_LISTED_SHARES)
+            .shares(owner, Some(video), Some(MAX_LISTED_SHARES))
             .await
             .map_err(auth_error)?;
         Ok(Json(ShareList {

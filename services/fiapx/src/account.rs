@@ -7,7 +7,7 @@
 //! (the account's home), puts the parts together. Nothing secret is in the export: no password hash, no refresh
 //! or share token, no webhook secret.
 
-use fiapx_auth::{Accounts, Limits, ShareView, UserView, auth_error};
+use fiapx_auth::{Accounts, AuthApi, ShareView, UserView, auth_error};
 use fiapx_domain::{UserId, VideoId};
 use fiapx_http::{ApiError, Owner};
 use fiapx_nats::CommandHandler;
@@ -19,7 +19,6 @@ use poem::Request;
 use poem_openapi::payload::Json;
 use poem_openapi::{ApiResponse, Object, OpenApi, Tags};
 use sea_orm::{ColumnTrait as _, EntityTrait as _, QueryFilter as _, QuerySelect as _};
-use std::sync::Arc;
 use time::OffsetDateTime;
 use tracing::{info, warn};
 
@@ -75,26 +74,26 @@ enum Export {
     ),
 }
 
-/// The account API. Construct with [`AccountApi::new`] over the auth service's [`Accounts`].
+/// The account API. Construct with [`AccountApi::new`] over the auth service's [`Accounts`] and API.
 #[derive(Clone)]
 pub struct AccountApi {
     accounts: Accounts,
+    /// Confirms passwords with the auth API's own attempt limits.
+    auth: AuthApi,
     handler: CommandHandler,
     storage: Storage,
-    limits: Arc<Limits>,
 }
 
 impl AccountApi {
-    /// The API over `accounts` (and the database it holds, where the other services' tables are too), the
-    /// command handler that records deletions and the bucket of sources and archives.
-    pub fn new(accounts: Accounts, handler: CommandHandler, storage: Storage) -> Self {
-        // Confirmations are limited like logins, per user and client.
-        let limits = Arc::new(Limits::new(accounts.settings().limits));
+    /// The API over `accounts` (and the database it holds, where the other services' tables are too), `auth`
+    /// (which confirms passwords), the command handler that records deletions and the bucket of sources and
+    /// archives.
+    pub const fn new(accounts: Accounts, auth: AuthApi, handler: CommandHandler, storage: Storage) -> Self {
         Self {
             accounts,
+            auth,
             handler,
             storage,
-            limits,
         }
     }
 
@@ -144,15 +143,7 @@ impl AccountApi {
         request: &Request,
     ) -> Result<Closed, ApiError> {
         let user = owner.user_id()?;
-        let client = request.remote_addr().as_socket_addr().map(|addr| addr.ip());
-        self.limits
-            .login(&user.to_string(), client)
-            .map_err(|secs| ApiError::rate_limited(secs).with_message("too many attempts; retry later"))?;
-        let account = self
-            .accounts
-            .confirm_password(user, body.0.password)
-            .await
-            .map_err(auth_error)?;
+        let account = self.auth.confirm_password(request, user, body.0.password).await?;
         // Signed out everywhere and unable to sign in or upload before anything is removed.
         self.accounts
             .set_disabled(&account.email, true)
@@ -187,7 +178,7 @@ impl AccountApi {
         let account = self.accounts.user(user).await.map_err(auth_error)?;
         let db = self.accounts.db();
         let videos = fiapx_query::account_export(db, user).await?;
-        let shares = self.accounts.all_shares(user).await.map_err(auth_error)?;
+        let shares = self.accounts.shares(user, None, None).await.map_err(auth_error)?;
         let notifications = fiapx_notifier::account_export(db, *user.as_uuid()).await?;
         let exported_at = OffsetDateTime::now_utc();
         let date = exported_at.date();

@@ -347,10 +347,9 @@ pub async fn start(
                 revocations.clone(),
                 settings.auth.clone(),
             );
-            Some((
-                AuthApi::new(accounts.clone()),
-                AccountApi::new(accounts, handler.clone(), storage.clone()),
-            ))
+            let auth = AuthApi::new(accounts.clone());
+            let account = AccountApi::new(accounts, auth.clone(), handler.clone(), storage.clone());
+            Some((auth, account))
         }
         _ => None,
     };
