@@ -149,6 +149,22 @@ impl App {
         .await
     }
 
+    /// A webhook of `token`'s user to a port nothing listens on (registered: 201).
+    async fn webhook(&self, token: &str) -> Reply {
+        let body = json!({"url": "http://127.0.0.1:9/hook", "description": "mine"});
+        let hook = self
+            .call("POST", "/api/v1/webhooks", Some(token), Some(body))
+            .await;
+        assert_eq!(hook.status, StatusCode::CREATED, "{}", hook.body);
+        hook
+    }
+
+    /// `DELETE /api/v1/me`, confirmed with `password`.
+    async fn close_account(&self, token: &str, password: &str) -> Reply {
+        let body = json!({ "password": password });
+        self.call("DELETE", "/api/v1/me", Some(token), Some(body)).await
+    }
+
     async fn me(&self, token: &str) -> Reply {
         self.call("GET", "/api/v1/me", Some(token), None).await
     }
@@ -1051,15 +1067,7 @@ async fn an_account_export_holds_all_of_the_users_data_and_no_secret() {
     app.wait_listed(&alice, video, "completed").await;
     let share = app.share(&alice, video).await;
     assert_eq!(share.status, StatusCode::CREATED, "{}", share.body);
-    let hook = app
-        .call(
-            "POST",
-            "/api/v1/webhooks",
-            Some(&alice),
-            Some(json!({"url": "http://127.0.0.1:9/hook", "description": "mine"})),
-        )
-        .await;
-    assert_eq!(hook.status, StatusCode::CREATED, "{}", hook.body);
+    let hook = app.webhook(&alice).await;
 
     let response = app
         .http
@@ -1124,24 +1132,9 @@ async fn closing_an_account_removes_its_videos_log_rows_and_webhooks_and_ends_it
     let video = app.uploaded(&alice).await;
     let bobs = app.uploaded(&bob).await;
     app.wait_listed(&alice, video, "completed").await;
-    let hook = app
-        .call(
-            "POST",
-            "/api/v1/webhooks",
-            Some(&alice),
-            Some(json!({"url": "http://127.0.0.1:9/hook"})),
-        )
-        .await;
-    assert_eq!(hook.status, StatusCode::CREATED, "{}", hook.body);
+    app.webhook(&alice).await;
 
-    let wrong = app
-        .call(
-            "DELETE",
-            "/api/v1/me",
-            Some(&alice),
-            Some(json!({"password": "wrong horse battery"})),
-        )
-        .await;
+    let wrong = app.close_account(&alice, "wrong horse battery").await;
     assert_eq!(
         (wrong.status, wrong.code()),
         (StatusCode::UNAUTHORIZED, "invalid_credentials")
@@ -1152,14 +1145,7 @@ async fn closing_an_account_removes_its_videos_log_rows_and_webhooks_and_ends_it
         "a wrong password changes nothing"
     );
 
-    let closed = app
-        .call(
-            "DELETE",
-            "/api/v1/me",
-            Some(&alice),
-            Some(json!({ "password": password })),
-        )
-        .await;
+    let closed = app.close_account(&alice, password).await;
     assert_eq!(closed.status, StatusCode::NO_CONTENT, "{}", closed.body);
     assert_eq!(app.me(&alice).await.code(), "token_revoked");
     assert_eq!(app.login(email, password).await.code(), "invalid_credentials");

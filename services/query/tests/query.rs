@@ -153,6 +153,19 @@ impl Fixture {
             .await;
     }
 
+    /// Stores `zip` (and `manifest` beside it, as the processor does) as job 0's archive, then starts and
+    /// completes `video` with it and waits for the read model.
+    async fn complete_with_archive(&self, video: VideoId, zip: &[u8], manifest: Option<&[u8]>) {
+        let key = archive_key(video, 0);
+        self.put(&key, zip).await;
+        if let Some(manifest) = manifest {
+            self.put(&manifest_key(video, 0), manifest).await;
+        }
+        self.start(video).await;
+        self.complete(video, &key, zip.len() as u64).await;
+        self.caught_up().await;
+    }
+
     /// Waits (bounded) until the projector has applied the whole log.
     async fn caught_up(&self) {
         let js = self.nats.jetstream();
@@ -453,12 +466,7 @@ async fn frames_are_listed_in_pages_and_each_is_served_as_an_image_of_its_own() 
     .await;
 
     let (zip, manifest, images) = archive_with_frames();
-    let key = archive_key(video, 0);
-    f.put(&key, &zip).await;
-    f.put(&manifest_key(video, 0), &manifest).await;
-    f.start(video).await;
-    f.complete(video, &key, zip.len() as u64).await;
-    f.caught_up().await;
+    f.complete_with_archive(video, &zip, Some(&manifest)).await;
 
     let first = body_json(f.get(owner, &format!("{list}?limit=2")).await).await;
     assert_eq!(first["frame_count"], 3, "{first}");
@@ -504,11 +512,7 @@ async fn an_archive_without_its_manifest_says_so_and_a_corrupt_copy_source_is_re
     let owner = user();
     let video = f.upload(owner).await;
     let (zip, manifest, _) = archive_with_frames();
-    let key = archive_key(video, 0);
-    f.put(&key, &zip).await;
-    f.start(video).await;
-    f.complete(video, &key, zip.len() as u64).await;
-    f.caught_up().await;
+    f.complete_with_archive(video, &zip, None).await;
     let list = format!("/api/v1/videos/{video}/frames");
     let response = f.get(owner, &list).await;
     response.assert_status(StatusCode::CONFLICT);
