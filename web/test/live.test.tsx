@@ -9,6 +9,7 @@ import { I18nContext, makeI18n } from "../src/i18n";
 import { reconcile, shownStatus } from "../src/live";
 import { VideoScreen } from "../src/screens/video";
 import { Videos } from "../src/screens/videos";
+import { memoryStorage } from "./memory-storage";
 
 /** A scriptable EventSource. */
 class FakeSource extends EventTarget {
@@ -314,13 +315,7 @@ describe("reconciliation", () => {
 
 describe("the list on the feed", () => {
   const session = (base: (request: Request) => Promise<Response>) => {
-    const map = new Map<string, string>();
-    const storage = {
-      getItem: (k: string) => map.get(k) ?? null,
-      setItem: (k: string, v: string) => void map.set(k, v),
-      removeItem: (k: string) => void map.delete(k),
-    } as unknown as Storage;
-    const store = new SessionStore(storage, base);
+    const store = new SessionStore(memoryStorage(), base);
     store.accept({ access_token: "t", refresh_token: "r", user: { id: "u", email: "a@b.c", display_name: "A", locale: "en" } } as never);
     return store;
   };

@@ -1,6 +1,7 @@
 import { cleanup, createEvent, fireEvent, render, screen, waitFor } from "@testing-library/preact";
 import { afterEach, beforeEach, describe, expect, it, vi } from "vitest";
 import { SessionStore } from "../src/api/session";
+import { memoryStorage } from "./memory-storage";
 import { LiveStatus } from "../src/components";
 import { I18nContext, makeI18n, type Locale } from "../src/i18n";
 import { SignIn } from "../src/screens/auth";
@@ -41,15 +42,6 @@ const json = (status: number, body: unknown) =>
 
 function withI18n(node: preact.ComponentChild, locale: Locale = "en") {
   return <I18nContext.Provider value={makeI18n(locale, () => undefined)}>{node}</I18nContext.Provider>;
-}
-
-function memoryStorage(): Storage {
-  const map = new Map<string, string>();
-  return {
-    getItem: (k: string) => map.get(k) ?? null,
-    setItem: (k: string, v: string) => void map.set(k, v),
-    removeItem: (k: string) => void map.delete(k),
-  } as unknown as Storage;
 }
 
 const video = (id: string, status: string, extra: Record<string, unknown> = {}) => ({

@@ -2,6 +2,7 @@ import { afterEach, describe, expect, it, vi } from "vitest";
 import { ApiError, authenticatedFetch, createApi, errorFrom, retryAfterSecs, unwrap } from "../src/api/client";
 import { frameHref } from "../src/api/frames";
 import { SessionStore } from "../src/api/session";
+import { memoryStorage } from "./memory-storage";
 import {
   DEFAULT_RETRY_SECS,
   MAX_RETRY_SECS,
@@ -367,11 +368,7 @@ describe("session", () => {
       return json(200, session("a2", "r2"));
     });
     const storage = new Map<string, string>();
-    const fakeStorage = {
-      getItem: (k: string) => storage.get(k) ?? null,
-      setItem: (k: string, v: string) => void storage.set(k, v),
-      removeItem: (k: string) => void storage.delete(k),
-    } as unknown as Storage;
+    const fakeStorage = memoryStorage(storage);
     const store = new SessionStore(fakeStorage, base);
     await store.login("a@b.c", "password123");
     expect(store.token()).toBe("a1");
@@ -385,11 +382,7 @@ describe("session", () => {
 
   it("forgets everything when the refresh token is refused", async () => {
     const storage = new Map<string, string>([["fiapx.refresh_token", "stale"]]);
-    const fakeStorage = {
-      getItem: (k: string) => storage.get(k) ?? null,
-      setItem: (k: string, v: string) => void storage.set(k, v),
-      removeItem: (k: string) => void storage.delete(k),
-    } as unknown as Storage;
+    const fakeStorage = memoryStorage(storage);
     const store = new SessionStore(fakeStorage, async () => json(401, { code: "invalid_token", message: "no" }));
     const seen: unknown[] = [];
     store.subscribe((u) => seen.push(u));
