@@ -43,6 +43,8 @@ pub enum ErrorCode {
     Conflict,
     /// 409: an account with this e-mail already exists.
     EmailTaken,
+    /// 412: the request speaks a protocol version this server does not (`Tus-Resumable` other than 1.0.0).
+    UnsupportedVersion,
     /// 413: the body is over the size limit.
     TooLarge,
     /// 415: the content is not of an accepted type.
@@ -51,6 +53,8 @@ pub enum ErrorCode {
     Unprocessable,
     /// 422: the password does not meet the password policy.
     WeakPassword,
+    /// 423: another request is writing the same resource (a resumable upload's PATCH); retry shortly.
+    Locked,
     /// 429: too many requests; see `Retry-After`.
     RateLimited,
     /// 503: a dependency is unavailable; retry later (see `Retry-After`).
@@ -61,7 +65,7 @@ pub enum ErrorCode {
 
 impl ErrorCode {
     /// Every code, for documentation and tests.
-    pub const ALL: [Self; 20] = [
+    pub const ALL: [Self; 22] = [
         Self::BadRequest,
         Self::InvalidSpec,
         Self::Unauthorized,
@@ -75,10 +79,12 @@ impl ErrorCode {
         Self::NotReady,
         Self::Conflict,
         Self::EmailTaken,
+        Self::UnsupportedVersion,
         Self::TooLarge,
         Self::UnsupportedMediaType,
         Self::Unprocessable,
         Self::WeakPassword,
+        Self::Locked,
         Self::RateLimited,
         Self::Unavailable,
         Self::Internal,
@@ -100,10 +106,12 @@ impl ErrorCode {
             Self::NotReady => "not_ready",
             Self::Conflict => "conflict",
             Self::EmailTaken => "email_taken",
+            Self::UnsupportedVersion => "unsupported_version",
             Self::TooLarge => "too_large",
             Self::UnsupportedMediaType => "unsupported_media_type",
             Self::Unprocessable => "unprocessable",
             Self::WeakPassword => "weak_password",
+            Self::Locked => "locked",
             Self::RateLimited => "rate_limited",
             Self::Unavailable => "unavailable",
             Self::Internal => "internal",
@@ -123,9 +131,11 @@ impl ErrorCode {
             Self::NotFound => StatusCode::NOT_FOUND,
             Self::MethodNotAllowed => StatusCode::METHOD_NOT_ALLOWED,
             Self::NotReady | Self::Conflict | Self::EmailTaken => StatusCode::CONFLICT,
+            Self::UnsupportedVersion => StatusCode::PRECONDITION_FAILED,
             Self::TooLarge => StatusCode::PAYLOAD_TOO_LARGE,
             Self::UnsupportedMediaType => StatusCode::UNSUPPORTED_MEDIA_TYPE,
             Self::Unprocessable | Self::WeakPassword => StatusCode::UNPROCESSABLE_ENTITY,
+            Self::Locked => StatusCode::LOCKED,
             Self::RateLimited => StatusCode::TOO_MANY_REQUESTS,
             Self::Unavailable => StatusCode::SERVICE_UNAVAILABLE,
             Self::Internal => StatusCode::INTERNAL_SERVER_ERROR,
@@ -140,9 +150,11 @@ impl ErrorCode {
             404 => Self::NotFound,
             405 => Self::MethodNotAllowed,
             409 => Self::Conflict,
+            412 => Self::UnsupportedVersion,
             413 => Self::TooLarge,
             415 => Self::UnsupportedMediaType,
             422 => Self::Unprocessable,
+            423 => Self::Locked,
             429 => Self::RateLimited,
             503 => Self::Unavailable,
             400..=499 => Self::BadRequest,
@@ -451,9 +463,11 @@ fn describe(status: u16) -> &'static str {
         404 => "Not found, or not yours (`not_found`).",
         405 => "Method not allowed (`method_not_allowed`).",
         409 => "Conflicts with the current state (`conflict`, `not_ready`, `email_taken`).",
+        412 => "Unsupported protocol version (`unsupported_version`); see Tus-Version.",
         413 => "Body over the size limit (`too_large`).",
         415 => "Content not accepted (`unsupported_media_type`).",
         422 => "Unacceptable request (`unprocessable`, `weak_password`).",
+        423 => "Another request is writing this upload (`locked`); retry shortly.",
         429 => "Rate limited (`rate_limited`); see Retry-After.",
         503 => "A backing service is unavailable (`unavailable`); retry after Retry-After.",
         _ => "Internal error (`internal`).",

@@ -7,6 +7,12 @@ pub fn source_key(video: VideoId) -> String {
     format!("sources/{video}")
 }
 
+/// Where a resumable upload keeps the bytes it received after its last full part (less than one part):
+/// `uploads/<video_id>.tail`.
+pub fn upload_tail_key(video: VideoId) -> String {
+    format!("uploads/{video}.tail")
+}
+
 /// Where the archive of job `job` of a video lives: `archives/<video_id>/<job>.zip`.
 pub fn archive_key(video: VideoId, job: u32) -> String {
     format!("{}{job}.zip", archive_prefix(video))

@@ -10,6 +10,6 @@ mod storage;
 #[cfg(feature = "test-support")]
 pub mod test_support;
 
-pub use keys::{archive_key, archive_prefix, frame_key, manifest_key, source_key};
+pub use keys::{archive_key, archive_prefix, frame_key, manifest_key, source_key, upload_tail_key};
 pub use settings::S3Settings;
 pub use storage::{ObjectReader, PutError, PutOptions, Storage, StorageError};

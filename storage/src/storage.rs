@@ -283,6 +283,68 @@ impl Storage {
         Ok((parts, size))
     }
 
+    /// Starts a multipart upload of `key` whose parts are sent one request at a time, possibly by several
+    /// requests over hours (a resumable upload); returns its upload id. Finish it with
+    /// [`Storage::complete_multipart`] or [`Storage::abort_multipart`].
+    pub async fn start_multipart(&self, key: &str, content_type: &str) -> Result<String, StorageError> {
+        let initiated = self
+            .bucket
+            .initiate_multipart_upload(key, content_type)
+            .await
+            .map_err(|e| map_err(key, e))?;
+        Ok(initiated.upload_id)
+    }
+
+    /// Uploads part `number` (1-based; at least 5 MiB unless it is the last) of a multipart upload; returns its
+    /// ETag.
+    pub async fn put_part(
+        &self,
+        key: &str,
+        upload_id: &str,
+        number: u32,
+        content_type: &str,
+        body: Vec<u8>,
+    ) -> Result<String, StorageError> {
+        let started = Instant::now();
+        let size = body.len() as u64;
+        let part = self
+            .bucket
+            .put_multipart_chunk(body, key, number, upload_id, content_type)
+            .await
+            .map_err(|e| map_err(key, e))?;
+        record_put(size, started);
+        Ok(part.etag)
+    }
+
+    /// Completes a multipart upload from its parts' `(number, etag)` in order: the object appears at `key`.
+    pub async fn complete_multipart(
+        &self,
+        key: &str,
+        upload_id: &str,
+        parts: &[(u32, String)],
+    ) -> Result<(), StorageError> {
+        let parts = parts
+            .iter()
+            .map(|(part_number, etag)| Part {
+                part_number: *part_number,
+                etag: etag.clone(),
+            })
+            .collect();
+        self.bucket
+            .complete_multipart_upload(key, upload_id, parts)
+            .await
+            .map_err(|e| map_err(key, e))?;
+        Ok(())
+    }
+
+    /// Aborts a multipart upload and drops its parts; aborting one that is gone succeeds.
+    pub async fn abort_multipart(&self, key: &str, upload_id: &str) -> Result<(), StorageError> {
+        match self.bucket.abort_upload(key, upload_id).await {
+            Ok(()) | Err(S3Error::HttpFailWithBody(404, _)) => Ok(()),
+            Err(error) => Err(error.into()),
+        }
+    }
+
     /// Streams an object's body.
     pub async fn get_stream(&self, key: &str) -> Result<ObjectReader, StorageError> {
         let response = self

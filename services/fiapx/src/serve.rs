@@ -145,6 +145,11 @@ pub fn http_app(
         query,
         notifier,
     } = apis;
+    // The resumable (tus) uploads are a second API of the upload service.
+    let upload = upload.map(|plain| {
+        let resumable = plain.resumable();
+        (plain, resumable)
+    });
     // Query first: its document gives `info`, and the committed snapshot keeps its order.
     let documents: Vec<String> = [
         query.clone().map(api_document),
@@ -173,7 +178,7 @@ pub fn http_app(
         None => route,
     };
     // Framework errors (unparsable parameters, unknown routes, a missing token) get the API's JSON error shape.
-    let app = route.catch_all_error(fiapx_http::json_error).data(verifier);
+    let app = fiapx_upload::with_tus_headers(route.catch_all_error(fiapx_http::json_error)).data(verifier);
     Ok(access_token_from_query(app).map_to_response().boxed())
 }
 

@@ -6,7 +6,7 @@ use std::io;
 use std::pin::Pin;
 use std::task::{Context, Poll};
 
-use fiapx_domain::{Command, ExtractionSpec, FALLBACK_FILE_NAME, SourceObject, UserId, VideoId};
+use fiapx_domain::{Command, ExtractionSpec, FALLBACK_FILE_NAME, SourceObject, UserId, Video, VideoId};
 use fiapx_http::{ApiError, SpecForm};
 use fiapx_nats::{AppendError, CommandHandler, HandleError, LoadError, Metadata};
 use fiapx_storage::{PutError, PutOptions, Storage, source_key};
@@ -165,11 +165,7 @@ impl Intake {
             return Err(ApiError::bad_request("the body is empty").into());
         }
         let Some(container) = sniff(&head) else {
-            return Err(ApiError::unsupported_media_type(
-                "the content is not a recognised video container (MP4/MOV, Matroska/WebM, AVI, MPEG-TS/PS, FLV, \
-                 Ogg, ASF)",
-            )
-            .into());
+            return Err(not_a_video().into());
         };
 
         let key = source_key(video);
@@ -189,32 +185,53 @@ impl Intake {
         };
         metrics::counter!("fiapx_upload_bytes_total").increment(size);
 
+        let source = SourceObject {
+            key: key.clone(),
+            file_name,
+            size_bytes: size,
+            content_type: container.mime.to_owned(),
+        };
+        match self.register(owner, video, source, spec, container.name).await {
+            Ok(accepted) => Ok(accepted),
+            Err(error) => Err(self.after_failed_append(video, &key, error).await),
+        }
+    }
+
+    /// Runs `RegisterUpload` for a source already in storage: the `uploaded` event that queues the video.
+    pub async fn register(
+        &self,
+        owner: UserId,
+        video: VideoId,
+        source: SourceObject,
+        spec: ExtractionSpec,
+        container: &str,
+    ) -> Result<VideoAccepted, HandleError> {
+        let (size, file_name) = (source.size_bytes, source.file_name.clone());
         let command = Command::RegisterUpload {
             video_id: video,
             owner,
-            source: SourceObject {
-                key: key.clone(),
-                file_name: file_name.clone(),
-                size_bytes: size,
-                content_type: container.mime.to_owned(),
-            },
+            source,
             spec,
             at: OffsetDateTime::now_utc(),
         };
-        match self.handler.handle(video, command, Metadata::new_request()).await {
-            Ok(handled) => {
-                info!(
-                    video.id = %video,
-                    owner.id = %owner,
-                    upload.bytes = size,
-                    upload.container = container.name,
-                    upload.file_name = %file_name,
-                    "video uploaded"
-                );
-                Ok(VideoAccepted::queued(video, handled.state.job))
-            }
-            Err(error) => Err(self.after_failed_append(video, &key, error).await),
-        }
+        let handled = self
+            .handler
+            .handle(video, command, Metadata::new_request())
+            .await?;
+        info!(
+            video.id = %video,
+            owner.id = %owner,
+            upload.bytes = size,
+            upload.container = container,
+            upload.file_name = %file_name,
+            "video uploaded"
+        );
+        Ok(VideoAccepted::queued(video, handled.state.job))
+    }
+
+    /// The owner and current job of `video`, `None` when it has no events.
+    pub async fn load(&self, video: VideoId) -> Result<Option<(UserId, u32)>, LoadError> {
+        registered(&self.handler, video).await
     }
 
     /// The object is stored but the `uploaded` append failed: remove the object unless the event may be stored.
@@ -253,6 +270,23 @@ impl Intake {
         };
         error.into()
     }
+}
+
+/// The owner and current job of `video` from its events, `None` when it has none.
+pub async fn registered(
+    handler: &CommandHandler,
+    video: VideoId,
+) -> Result<Option<(UserId, u32)>, LoadError> {
+    let loaded = handler.store().load(video).await?;
+    let state = Video::from_events(loaded.events.iter().map(|stored| &stored.event));
+    Ok(state.owner.map(|owner| (owner, state.job)))
+}
+
+/// The 415 for content whose leading bytes are no video container we know.
+pub fn not_a_video() -> ApiError {
+    ApiError::unsupported_media_type(
+        "the content is not a recognised video container (MP4/MOV, Matroska/WebM, AVI, MPEG-TS/PS, FLV, Ogg, ASF)",
+    )
 }
 
 fn read_error(error: io::Error, max: u64) -> ApiError {

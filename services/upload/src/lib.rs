@@ -16,11 +16,13 @@ mod admission;
 mod body;
 mod idempotency;
 mod intake;
+mod resumable;
 mod routes;
 mod settings;
 mod sniff;
 
 pub use accepted::{VideoAccepted, VideoLinks};
+pub use resumable::{ResumableApi, SessionError, TUS_VERSION, UPLOADS_PATH, with_tus_headers};
 pub use routes::{UploadApi, UploadSetupError, delete_video};
 pub use settings::UploadSettings;
 pub use sniff::{Container, SNIFF_LEN, sniff};

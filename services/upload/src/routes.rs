@@ -7,7 +7,7 @@
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use fiapx_domain::{Command, UserId, Video, VideoError, VideoId};
+use fiapx_domain::{Command, UserId, VideoError, VideoId};
 use fiapx_http::{ApiError, FormatName, Owner, SpecForm};
 use fiapx_nats::{AppendError, CommandHandler, HandleError, LoadError, Metadata, NatsSettings};
 use fiapx_storage::{Storage, StorageError, archive_prefix, source_key};
@@ -24,7 +24,8 @@ use crate::accepted::VideoAccepted;
 use crate::admission::InFlightLimit;
 use crate::body::{OptionalSpec, UploadBody};
 use crate::idempotency::{Idempotency, IdempotencyError, NextAction};
-use crate::intake::Intake;
+use crate::intake::{Intake, registered};
+use crate::resumable::{ResumableApi, SessionError, Transfers};
 use crate::settings::UploadSettings;
 
 #[derive(Tags)]
@@ -65,6 +66,9 @@ pub enum UploadSetupError {
     /// The idempotency KV bucket could not be created.
     #[error(transparent)]
     Idempotency(#[from] IdempotencyError),
+    /// The upload sessions' KV bucket could not be created.
+    #[error(transparent)]
+    Sessions(#[from] SessionError),
 }
 
 #[derive(Clone)]
@@ -74,6 +78,7 @@ struct State {
     intake: Intake,
     admission: InFlightLimit,
     idempotency: Idempotency,
+    transfers: Arc<Transfers>,
     settings: UploadSettings,
 }
 
@@ -100,9 +105,19 @@ impl UploadApi {
             nats.replicas,
         )
         .await?;
+        let intake = Intake::new(handler.clone(), storage.clone(), settings.clone());
+        let transfers = ResumableApi::open(
+            intake.clone(),
+            storage.clone(),
+            settings.clone(),
+            handler.store().jetstream(),
+            nats.replicas,
+        )
+        .await?;
         Ok(Self {
             state: Arc::new(State {
-                intake: Intake::new(handler.clone(), storage.clone(), settings.clone()),
+                intake,
+                transfers,
                 admission: InFlightLimit::new(
                     None,
                     settings.max_videos_in_flight,
@@ -129,6 +144,12 @@ impl UploadApi {
         Self {
             state: Arc::new(state),
         }
+    }
+
+    /// The resumable (tus) upload API beside this one, with the same storage, limits and admission.
+    #[must_use]
+    pub fn resumable(&self) -> ResumableApi {
+        ResumableApi::new(Arc::clone(&self.state.transfers), self.state.admission.clone())
     }
 }
 
@@ -275,7 +296,7 @@ pub async fn delete_video(
             Ok(true)
         }
         Err(HandleError::Rejected(VideoError::Deleted)) => {
-            if owner_of(handler, video).await == Some(by) {
+            if matches!(registered(handler, video).await, Ok(Some((owner, _))) if owner == by) {
                 remove_objects(storage, video).await?;
             }
             Ok(false)
@@ -294,11 +315,6 @@ async fn remove_objects(storage: &Storage, video: VideoId) -> Result<(), ApiErro
         .await
         .map_err(ApiError::unavailable)?;
     Ok(())
-}
-
-async fn owner_of(handler: &CommandHandler, video: VideoId) -> Option<UserId> {
-    let loaded = handler.store().load(video).await.ok()?;
-    Video::from_events(loaded.events.iter().map(|stored| &stored.event)).owner
 }
 
 /// Domain rejections and store failures of reprocess/delete as API errors.

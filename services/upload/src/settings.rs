@@ -23,6 +23,15 @@ pub struct UploadSettings {
     pub max_videos_in_flight: u64,
     /// `Retry-After` (seconds) answered with that 429.
     pub in_flight_retry_after_secs: u64,
+    /// NATS KV bucket of resumable (tus) upload sessions.
+    pub sessions_bucket: String,
+    /// How long an unfinished resumable upload is kept after its last request (seconds); then the sweeper
+    /// removes it and every byte of it.
+    pub resumable_ttl_secs: u64,
+    /// A PATCH body silent for this long (seconds) is taken as broken off: what came is kept.
+    pub resumable_idle_timeout_secs: u64,
+    /// How often each upload replica sweeps expired resumable uploads (seconds).
+    pub resumable_sweep_interval_secs: u64,
     /// The most frames the processors keep in one archive (their `processor.limits.max_frames`): a `count`
     /// spec above it is refused at admission (400 `invalid_spec`) instead of failing later. Not a setting of its
     /// own: the binary fills it from the processors' limits.
@@ -41,6 +50,10 @@ impl Default for UploadSettings {
             idempotency_pending_timeout_secs: 3600,
             max_videos_in_flight: 10,
             in_flight_retry_after_secs: 30,
+            sessions_bucket: "upload_sessions".into(),
+            resumable_ttl_secs: 24 * 3600,
+            resumable_idle_timeout_secs: 60,
+            resumable_sweep_interval_secs: 600,
             engine_max_frames: u64::MAX,
         }
     }

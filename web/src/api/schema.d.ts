@@ -197,6 +197,65 @@ export interface paths {
         patch?: never;
         trace?: never;
     };
+    "/api/v1/uploads": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        /**
+         * Create a resumable upload
+         * @description tus `creation`: declares the file's length (`Upload-Length`) and, in `Upload-Metadata`, its `filename`
+         *     and extraction `spec` (base64 of an ExtractionSpec JSON object), both optional. Checked like a plain
+         *     upload before a byte is sent: 413 over the size limit, 400 for a bad spec, 429 with too many videos in
+         *     flight. The last segment of `Location` is the video's id.
+         */
+        post: operations["createUpload"];
+        delete?: never;
+        /**
+         * Resumable upload capabilities
+         * @description The tus versions and extensions this server speaks, and the largest upload it takes.
+         */
+        options: operations["uploadCapabilities"];
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/api/v1/uploads/{id}": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        post?: never;
+        /**
+         * Abandon a resumable upload
+         * @description tus `termination`: removes an unfinished upload and every byte of it. 409 once it finished (delete the
+         *     video instead).
+         */
+        delete: operations["terminateUpload"];
+        options?: never;
+        /**
+         * Where a resumable upload is
+         * @description tus `HEAD`: the offset to resume from. 404 for an unknown, expired or someone else's upload.
+         */
+        head: operations["getUploadOffset"];
+        /**
+         * Append to a resumable upload
+         * @description tus `PATCH`: the bytes from `Upload-Offset` on (which must be the upload's offset: 409 otherwise). What
+         *     arrives is kept even when the connection breaks; HEAD tells where to go on. With the last byte the video
+         *     is registered and queued. 415 when the first bytes are not a video container (the upload is then
+         *     removed), 423 while another PATCH of it runs.
+         */
+        patch: operations["appendUpload"];
+        trace?: never;
+    };
     "/api/v1/auth/register": {
         parameters: {
             query?: never;
@@ -526,7 +585,7 @@ export interface components {
          * @description Stable error codes. Clients match on these, never on messages; renaming one is a breaking change.
          * @enum {string}
          */
-        ErrorCode: "bad_request" | "invalid_spec" | "unauthorized" | "invalid_token" | "token_expired" | "token_revoked" | "invalid_credentials" | "forbidden" | "not_found" | "method_not_allowed" | "not_ready" | "conflict" | "email_taken" | "too_large" | "unsupported_media_type" | "unprocessable" | "weak_password" | "rate_limited" | "unavailable" | "internal";
+        ErrorCode: "bad_request" | "invalid_spec" | "unauthorized" | "invalid_token" | "token_expired" | "token_revoked" | "invalid_credentials" | "forbidden" | "not_found" | "method_not_allowed" | "not_ready" | "conflict" | "email_taken" | "unsupported_version" | "too_large" | "unsupported_media_type" | "unprocessable" | "weak_password" | "locked" | "rate_limited" | "unavailable" | "internal";
         /**
          * ExtractionSpec
          * @description What to extract. Every field is optional; with none the old monolith's output is kept: one PNG per second.
@@ -1417,6 +1476,15 @@ export interface operations {
                     "application/json; charset=utf-8": components["schemas"]["Error"];
                 };
             };
+            /** @description Unsupported protocol version (`unsupported_version`); see Tus-Version. */
+            412: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json; charset=utf-8": components["schemas"]["Error"];
+                };
+            };
             /** @description Body over the size limit (`too_large`). */
             413: {
                 headers: {
@@ -1437,6 +1505,15 @@ export interface operations {
             };
             /** @description Unacceptable request (`unprocessable`, `weak_password`). */
             422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json; charset=utf-8": components["schemas"]["Error"];
+                };
+            };
+            /** @description Another request is writing this upload (`locked`); retry shortly. */
+            423: {
                 headers: {
                     [name: string]: unknown;
                 };
@@ -1582,6 +1659,15 @@ export interface operations {
                     "application/json; charset=utf-8": components["schemas"]["Error"];
                 };
             };
+            /** @description Unsupported protocol version (`unsupported_version`); see Tus-Version. */
+            412: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json; charset=utf-8": components["schemas"]["Error"];
+                };
+            };
             /** @description Body over the size limit (`too_large`). */
             413: {
                 headers: {
@@ -1602,6 +1688,15 @@ export interface operations {
             };
             /** @description Unacceptable request (`unprocessable`, `weak_password`). */
             422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json; charset=utf-8": components["schemas"]["Error"];
+                };
+            };
+            /** @description Another request is writing this upload (`locked`); retry shortly. */
+            423: {
                 headers: {
                     [name: string]: unknown;
                 };
@@ -1715,6 +1810,15 @@ export interface operations {
                     "application/json; charset=utf-8": components["schemas"]["Error"];
                 };
             };
+            /** @description Unsupported protocol version (`unsupported_version`); see Tus-Version. */
+            412: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json; charset=utf-8": components["schemas"]["Error"];
+                };
+            };
             /** @description Body over the size limit (`too_large`). */
             413: {
                 headers: {
@@ -1735,6 +1839,15 @@ export interface operations {
             };
             /** @description Unacceptable request (`unprocessable`, `weak_password`). */
             422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json; charset=utf-8": components["schemas"]["Error"];
+                };
+            };
+            /** @description Another request is writing this upload (`locked`); retry shortly. */
+            423: {
                 headers: {
                     [name: string]: unknown;
                 };
@@ -1847,6 +1960,15 @@ export interface operations {
                     "application/json; charset=utf-8": components["schemas"]["Error"];
                 };
             };
+            /** @description Unsupported protocol version (`unsupported_version`); see Tus-Version. */
+            412: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json; charset=utf-8": components["schemas"]["Error"];
+                };
+            };
             /** @description Body over the size limit (`too_large`). */
             413: {
                 headers: {
@@ -1867,6 +1989,15 @@ export interface operations {
             };
             /** @description Unacceptable request (`unprocessable`, `weak_password`). */
             422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json; charset=utf-8": components["schemas"]["Error"];
+                };
+            };
+            /** @description Another request is writing this upload (`locked`); retry shortly. */
+            423: {
                 headers: {
                     [name: string]: unknown;
                 };
@@ -1980,6 +2111,15 @@ export interface operations {
                     "application/json; charset=utf-8": components["schemas"]["Error"];
                 };
             };
+            /** @description Unsupported protocol version (`unsupported_version`); see Tus-Version. */
+            412: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json; charset=utf-8": components["schemas"]["Error"];
+                };
+            };
             /** @description Body over the size limit (`too_large`). */
             413: {
                 headers: {
@@ -2000,6 +2140,15 @@ export interface operations {
             };
             /** @description Unacceptable request (`unprocessable`, `weak_password`). */
             422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json; charset=utf-8": components["schemas"]["Error"];
+                };
+            };
+            /** @description Another request is writing this upload (`locked`); retry shortly. */
+            423: {
                 headers: {
                     [name: string]: unknown;
                 };
@@ -2114,6 +2263,15 @@ export interface operations {
                     "application/json; charset=utf-8": components["schemas"]["Error"];
                 };
             };
+            /** @description Unsupported protocol version (`unsupported_version`); see Tus-Version. */
+            412: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json; charset=utf-8": components["schemas"]["Error"];
+                };
+            };
             /** @description Body over the size limit (`too_large`). */
             413: {
                 headers: {
@@ -2134,6 +2292,15 @@ export interface operations {
             };
             /** @description Unacceptable request (`unprocessable`, `weak_password`). */
             422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json; charset=utf-8": components["schemas"]["Error"];
+                };
+            };
+            /** @description Another request is writing this upload (`locked`); retry shortly. */
+            423: {
                 headers: {
                     [name: string]: unknown;
                 };
@@ -2252,6 +2419,15 @@ export interface operations {
                     "application/json; charset=utf-8": components["schemas"]["Error"];
                 };
             };
+            /** @description Unsupported protocol version (`unsupported_version`); see Tus-Version. */
+            412: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json; charset=utf-8": components["schemas"]["Error"];
+                };
+            };
             /** @description Body over the size limit (`too_large`). */
             413: {
                 headers: {
@@ -2272,6 +2448,15 @@ export interface operations {
             };
             /** @description Unacceptable request (`unprocessable`, `weak_password`). */
             422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json; charset=utf-8": components["schemas"]["Error"];
+                };
+            };
+            /** @description Another request is writing this upload (`locked`); retry shortly. */
+            423: {
                 headers: {
                     [name: string]: unknown;
                 };
@@ -2387,6 +2572,15 @@ export interface operations {
                     "application/json; charset=utf-8": components["schemas"]["Error"];
                 };
             };
+            /** @description Unsupported protocol version (`unsupported_version`); see Tus-Version. */
+            412: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json; charset=utf-8": components["schemas"]["Error"];
+                };
+            };
             /** @description Body over the size limit (`too_large`). */
             413: {
                 headers: {
@@ -2407,6 +2601,15 @@ export interface operations {
             };
             /** @description Unacceptable request (`unprocessable`, `weak_password`). */
             422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json; charset=utf-8": components["schemas"]["Error"];
+                };
+            };
+            /** @description Another request is writing this upload (`locked`); retry shortly. */
+            423: {
                 headers: {
                     [name: string]: unknown;
                 };
@@ -2523,6 +2726,15 @@ export interface operations {
                     "application/json; charset=utf-8": components["schemas"]["Error"];
                 };
             };
+            /** @description Unsupported protocol version (`unsupported_version`); see Tus-Version. */
+            412: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json; charset=utf-8": components["schemas"]["Error"];
+                };
+            };
             /** @description Body over the size limit (`too_large`). */
             413: {
                 headers: {
@@ -2543,6 +2755,15 @@ export interface operations {
             };
             /** @description Unacceptable request (`unprocessable`, `weak_password`). */
             422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json; charset=utf-8": components["schemas"]["Error"];
+                };
+            };
+            /** @description Another request is writing this upload (`locked`); retry shortly. */
+            423: {
                 headers: {
                     [name: string]: unknown;
                 };
@@ -2656,6 +2877,15 @@ export interface operations {
                     "application/json; charset=utf-8": components["schemas"]["Error"];
                 };
             };
+            /** @description Unsupported protocol version (`unsupported_version`); see Tus-Version. */
+            412: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json; charset=utf-8": components["schemas"]["Error"];
+                };
+            };
             /** @description Body over the size limit (`too_large`). */
             413: {
                 headers: {
@@ -2676,6 +2906,15 @@ export interface operations {
             };
             /** @description Unacceptable request (`unprocessable`, `weak_password`). */
             422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json; charset=utf-8": components["schemas"]["Error"];
+                };
+            };
+            /** @description Another request is writing this upload (`locked`); retry shortly. */
+            423: {
                 headers: {
                     [name: string]: unknown;
                 };
@@ -2796,6 +3035,15 @@ export interface operations {
                     "application/json; charset=utf-8": components["schemas"]["Error"];
                 };
             };
+            /** @description Unsupported protocol version (`unsupported_version`); see Tus-Version. */
+            412: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json; charset=utf-8": components["schemas"]["Error"];
+                };
+            };
             /** @description Body over the size limit (`too_large`). */
             413: {
                 headers: {
@@ -2816,6 +3064,665 @@ export interface operations {
             };
             /** @description Unacceptable request (`unprocessable`, `weak_password`). */
             422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json; charset=utf-8": components["schemas"]["Error"];
+                };
+            };
+            /** @description Another request is writing this upload (`locked`); retry shortly. */
+            423: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json; charset=utf-8": components["schemas"]["Error"];
+                };
+            };
+            /** @description Rate limited (`rate_limited`); see Retry-After. */
+            429: {
+                headers: {
+                    /** @description Seconds to wait before retrying. */
+                    "Retry-After"?: number;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json; charset=utf-8": components["schemas"]["Error"];
+                };
+            };
+            /** @description Internal error (`internal`). */
+            500: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json; charset=utf-8": components["schemas"]["Error"];
+                };
+            };
+            /** @description A backing service is unavailable (`unavailable`); retry after Retry-After. */
+            503: {
+                headers: {
+                    /** @description Seconds to wait before retrying. */
+                    "Retry-After"?: number;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json; charset=utf-8": components["schemas"]["Error"];
+                };
+            };
+        };
+    };
+    createUpload: {
+        parameters: {
+            query?: never;
+            header?: {
+                /** @description `1.0.0`. */
+                "Tus-Resumable"?: string;
+                /** @description The file's size in bytes. */
+                "Upload-Length"?: number;
+                /** @description `filename <base64>,spec <base64 JSON>`. */
+                "Upload-Metadata"?: string;
+            };
+            path?: never;
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description Created: send the bytes with PATCH to `Location` (whose last segment is the video's id). */
+            201: {
+                headers: {
+                    LOCATION: string;
+                    "UPLOAD-EXPIRES": string;
+                    [name: string]: unknown;
+                };
+                content?: never;
+            };
+            /** @description Malformed request or invalid extraction spec (`bad_request`, `invalid_spec`). */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json; charset=utf-8": components["schemas"]["Error"];
+                };
+            };
+            /** @description Missing, invalid, expired or revoked credentials (`unauthorized`, `invalid_token`, `token_expired`, `token_revoked`, `invalid_credentials`). */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json; charset=utf-8": components["schemas"]["Error"];
+                };
+            };
+            /** @description Not allowed (`forbidden`). */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json; charset=utf-8": components["schemas"]["Error"];
+                };
+            };
+            /** @description Not found, or not yours (`not_found`). */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json; charset=utf-8": components["schemas"]["Error"];
+                };
+            };
+            /** @description Method not allowed (`method_not_allowed`). */
+            405: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json; charset=utf-8": components["schemas"]["Error"];
+                };
+            };
+            /** @description Conflicts with the current state (`conflict`, `not_ready`, `email_taken`). */
+            409: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json; charset=utf-8": components["schemas"]["Error"];
+                };
+            };
+            /** @description Unsupported protocol version (`unsupported_version`); see Tus-Version. */
+            412: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json; charset=utf-8": components["schemas"]["Error"];
+                };
+            };
+            /** @description Body over the size limit (`too_large`). */
+            413: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json; charset=utf-8": components["schemas"]["Error"];
+                };
+            };
+            /** @description Content not accepted (`unsupported_media_type`). */
+            415: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json; charset=utf-8": components["schemas"]["Error"];
+                };
+            };
+            /** @description Unacceptable request (`unprocessable`, `weak_password`). */
+            422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json; charset=utf-8": components["schemas"]["Error"];
+                };
+            };
+            /** @description Another request is writing this upload (`locked`); retry shortly. */
+            423: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json; charset=utf-8": components["schemas"]["Error"];
+                };
+            };
+            /** @description Rate limited (`rate_limited`); see Retry-After. */
+            429: {
+                headers: {
+                    /** @description Seconds to wait before retrying. */
+                    "Retry-After"?: number;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json; charset=utf-8": components["schemas"]["Error"];
+                };
+            };
+            /** @description Internal error (`internal`). */
+            500: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json; charset=utf-8": components["schemas"]["Error"];
+                };
+            };
+            /** @description A backing service is unavailable (`unavailable`); retry after Retry-After. */
+            503: {
+                headers: {
+                    /** @description Seconds to wait before retrying. */
+                    "Retry-After"?: number;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json; charset=utf-8": components["schemas"]["Error"];
+                };
+            };
+        };
+    };
+    uploadCapabilities: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description The protocol versions, extensions and largest upload. */
+            204: {
+                headers: {
+                    "TUS-VERSION": string;
+                    "TUS-EXTENSION": string;
+                    "TUS-MAX-SIZE": number;
+                    [name: string]: unknown;
+                };
+                content?: never;
+            };
+        };
+    };
+    terminateUpload: {
+        parameters: {
+            query?: never;
+            header?: {
+                /** @description `1.0.0`. */
+                "Tus-Resumable"?: string;
+            };
+            path: {
+                id: string;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description Abandoned: every byte of it was removed. */
+            204: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content?: never;
+            };
+            /** @description Malformed request or invalid extraction spec (`bad_request`, `invalid_spec`). */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json; charset=utf-8": components["schemas"]["Error"];
+                };
+            };
+            /** @description Missing, invalid, expired or revoked credentials (`unauthorized`, `invalid_token`, `token_expired`, `token_revoked`, `invalid_credentials`). */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json; charset=utf-8": components["schemas"]["Error"];
+                };
+            };
+            /** @description Not allowed (`forbidden`). */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json; charset=utf-8": components["schemas"]["Error"];
+                };
+            };
+            /** @description Not found, or not yours (`not_found`). */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json; charset=utf-8": components["schemas"]["Error"];
+                };
+            };
+            /** @description Method not allowed (`method_not_allowed`). */
+            405: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json; charset=utf-8": components["schemas"]["Error"];
+                };
+            };
+            /** @description Conflicts with the current state (`conflict`, `not_ready`, `email_taken`). */
+            409: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json; charset=utf-8": components["schemas"]["Error"];
+                };
+            };
+            /** @description Unsupported protocol version (`unsupported_version`); see Tus-Version. */
+            412: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json; charset=utf-8": components["schemas"]["Error"];
+                };
+            };
+            /** @description Body over the size limit (`too_large`). */
+            413: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json; charset=utf-8": components["schemas"]["Error"];
+                };
+            };
+            /** @description Content not accepted (`unsupported_media_type`). */
+            415: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json; charset=utf-8": components["schemas"]["Error"];
+                };
+            };
+            /** @description Unacceptable request (`unprocessable`, `weak_password`). */
+            422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json; charset=utf-8": components["schemas"]["Error"];
+                };
+            };
+            /** @description Another request is writing this upload (`locked`); retry shortly. */
+            423: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json; charset=utf-8": components["schemas"]["Error"];
+                };
+            };
+            /** @description Rate limited (`rate_limited`); see Retry-After. */
+            429: {
+                headers: {
+                    /** @description Seconds to wait before retrying. */
+                    "Retry-After"?: number;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json; charset=utf-8": components["schemas"]["Error"];
+                };
+            };
+            /** @description Internal error (`internal`). */
+            500: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json; charset=utf-8": components["schemas"]["Error"];
+                };
+            };
+            /** @description A backing service is unavailable (`unavailable`); retry after Retry-After. */
+            503: {
+                headers: {
+                    /** @description Seconds to wait before retrying. */
+                    "Retry-After"?: number;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json; charset=utf-8": components["schemas"]["Error"];
+                };
+            };
+        };
+    };
+    getUploadOffset: {
+        parameters: {
+            query?: never;
+            header?: {
+                /** @description `1.0.0`. */
+                "Tus-Resumable"?: string;
+            };
+            path: {
+                id: string;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description The offset to resume from. `Upload-Offset` equal to `Upload-Length`: finished, the video is registered. */
+            200: {
+                headers: {
+                    "UPLOAD-OFFSET": number;
+                    "UPLOAD-LENGTH": number;
+                    "UPLOAD-EXPIRES"?: string;
+                    "CACHE-CONTROL": string;
+                    [name: string]: unknown;
+                };
+                content?: never;
+            };
+            /** @description Malformed request or invalid extraction spec (`bad_request`, `invalid_spec`). */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json; charset=utf-8": components["schemas"]["Error"];
+                };
+            };
+            /** @description Missing, invalid, expired or revoked credentials (`unauthorized`, `invalid_token`, `token_expired`, `token_revoked`, `invalid_credentials`). */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json; charset=utf-8": components["schemas"]["Error"];
+                };
+            };
+            /** @description Not allowed (`forbidden`). */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json; charset=utf-8": components["schemas"]["Error"];
+                };
+            };
+            /** @description Not found, or not yours (`not_found`). */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json; charset=utf-8": components["schemas"]["Error"];
+                };
+            };
+            /** @description Method not allowed (`method_not_allowed`). */
+            405: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json; charset=utf-8": components["schemas"]["Error"];
+                };
+            };
+            /** @description Conflicts with the current state (`conflict`, `not_ready`, `email_taken`). */
+            409: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json; charset=utf-8": components["schemas"]["Error"];
+                };
+            };
+            /** @description Unsupported protocol version (`unsupported_version`); see Tus-Version. */
+            412: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json; charset=utf-8": components["schemas"]["Error"];
+                };
+            };
+            /** @description Body over the size limit (`too_large`). */
+            413: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json; charset=utf-8": components["schemas"]["Error"];
+                };
+            };
+            /** @description Content not accepted (`unsupported_media_type`). */
+            415: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json; charset=utf-8": components["schemas"]["Error"];
+                };
+            };
+            /** @description Unacceptable request (`unprocessable`, `weak_password`). */
+            422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json; charset=utf-8": components["schemas"]["Error"];
+                };
+            };
+            /** @description Another request is writing this upload (`locked`); retry shortly. */
+            423: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json; charset=utf-8": components["schemas"]["Error"];
+                };
+            };
+            /** @description Rate limited (`rate_limited`); see Retry-After. */
+            429: {
+                headers: {
+                    /** @description Seconds to wait before retrying. */
+                    "Retry-After"?: number;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json; charset=utf-8": components["schemas"]["Error"];
+                };
+            };
+            /** @description Internal error (`internal`). */
+            500: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json; charset=utf-8": components["schemas"]["Error"];
+                };
+            };
+            /** @description A backing service is unavailable (`unavailable`); retry after Retry-After. */
+            503: {
+                headers: {
+                    /** @description Seconds to wait before retrying. */
+                    "Retry-After"?: number;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json; charset=utf-8": components["schemas"]["Error"];
+                };
+            };
+        };
+    };
+    appendUpload: {
+        parameters: {
+            query?: never;
+            header: {
+                /** @description `1.0.0`. */
+                "Tus-Resumable"?: string;
+                /** @description Where these bytes start. */
+                "Upload-Offset": number;
+            };
+            path: {
+                id: string;
+            };
+            cookie?: never;
+        };
+        /** @description The next bytes of the file, from `Upload-Offset` on. */
+        requestBody: {
+            content: {
+                "application/offset+octet-stream": string;
+            };
+        };
+        responses: {
+            /** @description Appended: the new offset. At `Upload-Length` the video is registered and queued. */
+            204: {
+                headers: {
+                    "UPLOAD-OFFSET": number;
+                    "UPLOAD-EXPIRES": string;
+                    [name: string]: unknown;
+                };
+                content?: never;
+            };
+            /** @description Malformed request or invalid extraction spec (`bad_request`, `invalid_spec`). */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json; charset=utf-8": components["schemas"]["Error"];
+                };
+            };
+            /** @description Missing, invalid, expired or revoked credentials (`unauthorized`, `invalid_token`, `token_expired`, `token_revoked`, `invalid_credentials`). */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json; charset=utf-8": components["schemas"]["Error"];
+                };
+            };
+            /** @description Not allowed (`forbidden`). */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json; charset=utf-8": components["schemas"]["Error"];
+                };
+            };
+            /** @description Not found, or not yours (`not_found`). */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json; charset=utf-8": components["schemas"]["Error"];
+                };
+            };
+            /** @description Method not allowed (`method_not_allowed`). */
+            405: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json; charset=utf-8": components["schemas"]["Error"];
+                };
+            };
+            /** @description Conflicts with the current state (`conflict`, `not_ready`, `email_taken`). */
+            409: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json; charset=utf-8": components["schemas"]["Error"];
+                };
+            };
+            /** @description Unsupported protocol version (`unsupported_version`); see Tus-Version. */
+            412: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json; charset=utf-8": components["schemas"]["Error"];
+                };
+            };
+            /** @description Body over the size limit (`too_large`). */
+            413: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json; charset=utf-8": components["schemas"]["Error"];
+                };
+            };
+            /** @description Content not accepted (`unsupported_media_type`). */
+            415: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json; charset=utf-8": components["schemas"]["Error"];
+                };
+            };
+            /** @description Unacceptable request (`unprocessable`, `weak_password`). */
+            422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json; charset=utf-8": components["schemas"]["Error"];
+                };
+            };
+            /** @description Another request is writing this upload (`locked`); retry shortly. */
+            423: {
                 headers: {
                     [name: string]: unknown;
                 };
@@ -2932,6 +3839,15 @@ export interface operations {
                     "application/json; charset=utf-8": components["schemas"]["Error"];
                 };
             };
+            /** @description Unsupported protocol version (`unsupported_version`); see Tus-Version. */
+            412: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json; charset=utf-8": components["schemas"]["Error"];
+                };
+            };
             /** @description Body over the size limit (`too_large`). */
             413: {
                 headers: {
@@ -2952,6 +3868,15 @@ export interface operations {
             };
             /** @description Unacceptable request (`unprocessable`, `weak_password`). */
             422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json; charset=utf-8": components["schemas"]["Error"];
+                };
+            };
+            /** @description Another request is writing this upload (`locked`); retry shortly. */
+            423: {
                 headers: {
                     [name: string]: unknown;
                 };
@@ -3067,6 +3992,15 @@ export interface operations {
                     "application/json; charset=utf-8": components["schemas"]["Error"];
                 };
             };
+            /** @description Unsupported protocol version (`unsupported_version`); see Tus-Version. */
+            412: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json; charset=utf-8": components["schemas"]["Error"];
+                };
+            };
             /** @description Body over the size limit (`too_large`). */
             413: {
                 headers: {
@@ -3087,6 +4021,15 @@ export interface operations {
             };
             /** @description Unacceptable request (`unprocessable`, `weak_password`). */
             422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json; charset=utf-8": components["schemas"]["Error"];
+                };
+            };
+            /** @description Another request is writing this upload (`locked`); retry shortly. */
+            423: {
                 headers: {
                     [name: string]: unknown;
                 };
@@ -3202,6 +4145,15 @@ export interface operations {
                     "application/json; charset=utf-8": components["schemas"]["Error"];
                 };
             };
+            /** @description Unsupported protocol version (`unsupported_version`); see Tus-Version. */
+            412: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json; charset=utf-8": components["schemas"]["Error"];
+                };
+            };
             /** @description Body over the size limit (`too_large`). */
             413: {
                 headers: {
@@ -3222,6 +4174,15 @@ export interface operations {
             };
             /** @description Unacceptable request (`unprocessable`, `weak_password`). */
             422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json; charset=utf-8": components["schemas"]["Error"];
+                };
+            };
+            /** @description Another request is writing this upload (`locked`); retry shortly. */
+            423: {
                 headers: {
                     [name: string]: unknown;
                 };
@@ -3336,6 +4297,15 @@ export interface operations {
                     "application/json; charset=utf-8": components["schemas"]["Error"];
                 };
             };
+            /** @description Unsupported protocol version (`unsupported_version`); see Tus-Version. */
+            412: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json; charset=utf-8": components["schemas"]["Error"];
+                };
+            };
             /** @description Body over the size limit (`too_large`). */
             413: {
                 headers: {
@@ -3356,6 +4326,15 @@ export interface operations {
             };
             /** @description Unacceptable request (`unprocessable`, `weak_password`). */
             422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json; charset=utf-8": components["schemas"]["Error"];
+                };
+            };
+            /** @description Another request is writing this upload (`locked`); retry shortly. */
+            423: {
                 headers: {
                     [name: string]: unknown;
                 };
@@ -3470,6 +4449,15 @@ export interface operations {
                     "application/json; charset=utf-8": components["schemas"]["Error"];
                 };
             };
+            /** @description Unsupported protocol version (`unsupported_version`); see Tus-Version. */
+            412: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json; charset=utf-8": components["schemas"]["Error"];
+                };
+            };
             /** @description Body over the size limit (`too_large`). */
             413: {
                 headers: {
@@ -3490,6 +4478,15 @@ export interface operations {
             };
             /** @description Unacceptable request (`unprocessable`, `weak_password`). */
             422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json; charset=utf-8": components["schemas"]["Error"];
+                };
+            };
+            /** @description Another request is writing this upload (`locked`); retry shortly. */
+            423: {
                 headers: {
                     [name: string]: unknown;
                 };
@@ -3601,6 +4598,15 @@ export interface operations {
                     "application/json; charset=utf-8": components["schemas"]["Error"];
                 };
             };
+            /** @description Unsupported protocol version (`unsupported_version`); see Tus-Version. */
+            412: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json; charset=utf-8": components["schemas"]["Error"];
+                };
+            };
             /** @description Body over the size limit (`too_large`). */
             413: {
                 headers: {
@@ -3621,6 +4627,15 @@ export interface operations {
             };
             /** @description Unacceptable request (`unprocessable`, `weak_password`). */
             422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json; charset=utf-8": components["schemas"]["Error"];
+                };
+            };
+            /** @description Another request is writing this upload (`locked`); retry shortly. */
+            423: {
                 headers: {
                     [name: string]: unknown;
                 };
@@ -3735,6 +4750,15 @@ export interface operations {
                     "application/json; charset=utf-8": components["schemas"]["Error"];
                 };
             };
+            /** @description Unsupported protocol version (`unsupported_version`); see Tus-Version. */
+            412: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json; charset=utf-8": components["schemas"]["Error"];
+                };
+            };
             /** @description Body over the size limit (`too_large`). */
             413: {
                 headers: {
@@ -3755,6 +4779,15 @@ export interface operations {
             };
             /** @description Unacceptable request (`unprocessable`, `weak_password`). */
             422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json; charset=utf-8": components["schemas"]["Error"];
+                };
+            };
+            /** @description Another request is writing this upload (`locked`); retry shortly. */
+            423: {
                 headers: {
                     [name: string]: unknown;
                 };
@@ -3868,6 +4901,15 @@ export interface operations {
                     "application/json; charset=utf-8": components["schemas"]["Error"];
                 };
             };
+            /** @description Unsupported protocol version (`unsupported_version`); see Tus-Version. */
+            412: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json; charset=utf-8": components["schemas"]["Error"];
+                };
+            };
             /** @description Body over the size limit (`too_large`). */
             413: {
                 headers: {
@@ -3888,6 +4930,15 @@ export interface operations {
             };
             /** @description Unacceptable request (`unprocessable`, `weak_password`). */
             422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json; charset=utf-8": components["schemas"]["Error"];
+                };
+            };
+            /** @description Another request is writing this upload (`locked`); retry shortly. */
+            423: {
                 headers: {
                     [name: string]: unknown;
                 };
@@ -4006,6 +5057,15 @@ export interface operations {
                     "application/json; charset=utf-8": components["schemas"]["Error"];
                 };
             };
+            /** @description Unsupported protocol version (`unsupported_version`); see Tus-Version. */
+            412: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json; charset=utf-8": components["schemas"]["Error"];
+                };
+            };
             /** @description Body over the size limit (`too_large`). */
             413: {
                 headers: {
@@ -4026,6 +5086,15 @@ export interface operations {
             };
             /** @description Unacceptable request (`unprocessable`, `weak_password`). */
             422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json; charset=utf-8": components["schemas"]["Error"];
+                };
+            };
+            /** @description Another request is writing this upload (`locked`); retry shortly. */
+            423: {
                 headers: {
                     [name: string]: unknown;
                 };
@@ -4139,6 +5208,15 @@ export interface operations {
                     "application/json; charset=utf-8": components["schemas"]["Error"];
                 };
             };
+            /** @description Unsupported protocol version (`unsupported_version`); see Tus-Version. */
+            412: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json; charset=utf-8": components["schemas"]["Error"];
+                };
+            };
             /** @description Body over the size limit (`too_large`). */
             413: {
                 headers: {
@@ -4159,6 +5237,15 @@ export interface operations {
             };
             /** @description Unacceptable request (`unprocessable`, `weak_password`). */
             422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json; charset=utf-8": components["schemas"]["Error"];
+                };
+            };
+            /** @description Another request is writing this upload (`locked`); retry shortly. */
+            423: {
                 headers: {
                     [name: string]: unknown;
                 };
@@ -4273,6 +5360,15 @@ export interface operations {
                     "application/json; charset=utf-8": components["schemas"]["Error"];
                 };
             };
+            /** @description Unsupported protocol version (`unsupported_version`); see Tus-Version. */
+            412: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json; charset=utf-8": components["schemas"]["Error"];
+                };
+            };
             /** @description Body over the size limit (`too_large`). */
             413: {
                 headers: {
@@ -4293,6 +5389,15 @@ export interface operations {
             };
             /** @description Unacceptable request (`unprocessable`, `weak_password`). */
             422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json; charset=utf-8": components["schemas"]["Error"];
+                };
+            };
+            /** @description Another request is writing this upload (`locked`); retry shortly. */
+            423: {
                 headers: {
                     [name: string]: unknown;
                 };
@@ -4404,6 +5509,15 @@ export interface operations {
                     "application/json; charset=utf-8": components["schemas"]["Error"];
                 };
             };
+            /** @description Unsupported protocol version (`unsupported_version`); see Tus-Version. */
+            412: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json; charset=utf-8": components["schemas"]["Error"];
+                };
+            };
             /** @description Body over the size limit (`too_large`). */
             413: {
                 headers: {
@@ -4424,6 +5538,15 @@ export interface operations {
             };
             /** @description Unacceptable request (`unprocessable`, `weak_password`). */
             422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json; charset=utf-8": components["schemas"]["Error"];
+                };
+            };
+            /** @description Another request is writing this upload (`locked`); retry shortly. */
+            423: {
                 headers: {
                     [name: string]: unknown;
                 };
@@ -4541,6 +5664,15 @@ export interface operations {
                     "application/json; charset=utf-8": components["schemas"]["Error"];
                 };
             };
+            /** @description Unsupported protocol version (`unsupported_version`); see Tus-Version. */
+            412: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json; charset=utf-8": components["schemas"]["Error"];
+                };
+            };
             /** @description Body over the size limit (`too_large`). */
             413: {
                 headers: {
@@ -4561,6 +5693,15 @@ export interface operations {
             };
             /** @description Unacceptable request (`unprocessable`, `weak_password`). */
             422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json; charset=utf-8": components["schemas"]["Error"];
+                };
+            };
+            /** @description Another request is writing this upload (`locked`); retry shortly. */
+            423: {
                 headers: {
                     [name: string]: unknown;
                 };
@@ -4674,6 +5815,15 @@ export interface operations {
                     "application/json; charset=utf-8": components["schemas"]["Error"];
                 };
             };
+            /** @description Unsupported protocol version (`unsupported_version`); see Tus-Version. */
+            412: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json; charset=utf-8": components["schemas"]["Error"];
+                };
+            };
             /** @description Body over the size limit (`too_large`). */
             413: {
                 headers: {
@@ -4694,6 +5844,15 @@ export interface operations {
             };
             /** @description Unacceptable request (`unprocessable`, `weak_password`). */
             422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json; charset=utf-8": components["schemas"]["Error"];
+                };
+            };
+            /** @description Another request is writing this upload (`locked`); retry shortly. */
+            423: {
                 headers: {
                     [name: string]: unknown;
                 };
@@ -4806,6 +5965,15 @@ export interface operations {
                     "application/json; charset=utf-8": components["schemas"]["Error"];
                 };
             };
+            /** @description Unsupported protocol version (`unsupported_version`); see Tus-Version. */
+            412: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json; charset=utf-8": components["schemas"]["Error"];
+                };
+            };
             /** @description Body over the size limit (`too_large`). */
             413: {
                 headers: {
@@ -4826,6 +5994,15 @@ export interface operations {
             };
             /** @description Unacceptable request (`unprocessable`, `weak_password`). */
             422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json; charset=utf-8": components["schemas"]["Error"];
+                };
+            };
+            /** @description Another request is writing this upload (`locked`); retry shortly. */
+            423: {
                 headers: {
                     [name: string]: unknown;
                 };
@@ -4939,6 +6116,15 @@ export interface operations {
                     "application/json; charset=utf-8": components["schemas"]["Error"];
                 };
             };
+            /** @description Unsupported protocol version (`unsupported_version`); see Tus-Version. */
+            412: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json; charset=utf-8": components["schemas"]["Error"];
+                };
+            };
             /** @description Body over the size limit (`too_large`). */
             413: {
                 headers: {
@@ -4959,6 +6145,15 @@ export interface operations {
             };
             /** @description Unacceptable request (`unprocessable`, `weak_password`). */
             422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json; charset=utf-8": components["schemas"]["Error"];
+                };
+            };
+            /** @description Another request is writing this upload (`locked`); retry shortly. */
+            423: {
                 headers: {
                     [name: string]: unknown;
                 };
@@ -5074,6 +6269,15 @@ export interface operations {
                     "application/json; charset=utf-8": components["schemas"]["Error"];
                 };
             };
+            /** @description Unsupported protocol version (`unsupported_version`); see Tus-Version. */
+            412: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json; charset=utf-8": components["schemas"]["Error"];
+                };
+            };
             /** @description Body over the size limit (`too_large`). */
             413: {
                 headers: {
@@ -5094,6 +6298,15 @@ export interface operations {
             };
             /** @description Unacceptable request (`unprocessable`, `weak_password`). */
             422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json; charset=utf-8": components["schemas"]["Error"];
+                };
+            };
+            /** @description Another request is writing this upload (`locked`); retry shortly. */
+            423: {
                 headers: {
                     [name: string]: unknown;
                 };
@@ -5205,6 +6418,15 @@ export interface operations {
                     "application/json; charset=utf-8": components["schemas"]["Error"];
                 };
             };
+            /** @description Unsupported protocol version (`unsupported_version`); see Tus-Version. */
+            412: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json; charset=utf-8": components["schemas"]["Error"];
+                };
+            };
             /** @description Body over the size limit (`too_large`). */
             413: {
                 headers: {
@@ -5225,6 +6447,15 @@ export interface operations {
             };
             /** @description Unacceptable request (`unprocessable`, `weak_password`). */
             422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json; charset=utf-8": components["schemas"]["Error"];
+                };
+            };
+            /** @description Another request is writing this upload (`locked`); retry shortly. */
+            423: {
                 headers: {
                     [name: string]: unknown;
                 };
@@ -5340,6 +6571,15 @@ export interface operations {
                     "application/json; charset=utf-8": components["schemas"]["Error"];
                 };
             };
+            /** @description Unsupported protocol version (`unsupported_version`); see Tus-Version. */
+            412: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json; charset=utf-8": components["schemas"]["Error"];
+                };
+            };
             /** @description Body over the size limit (`too_large`). */
             413: {
                 headers: {
@@ -5360,6 +6600,15 @@ export interface operations {
             };
             /** @description Unacceptable request (`unprocessable`, `weak_password`). */
             422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json; charset=utf-8": components["schemas"]["Error"];
+                };
+            };
+            /** @description Another request is writing this upload (`locked`); retry shortly. */
+            423: {
                 headers: {
                     [name: string]: unknown;
                 };

@@ -8,7 +8,7 @@ use fiapx_http::test_support::with_test_auth;
 use fiapx_nats::CommandHandler;
 use fiapx_nats::test_support::TestNats;
 use fiapx_storage::test_support::TestBucket;
-use fiapx_upload::{UploadApi, UploadSettings};
+use fiapx_upload::{UploadApi, UploadSettings, with_tus_headers};
 use poem::endpoint::BoxEndpoint;
 use poem::test::TestClient;
 use poem::{EndpointExt, Route};
@@ -39,8 +39,11 @@ pub async fn spawn_app_with(settings: UploadSettings) -> App {
     )
     .await
     .expect("upload api");
-    let service = OpenApiService::new(api.clone(), "fiapx", "test");
-    let route = with_test_auth(Route::new().nest("/", service).catch_all_error(json_error)).boxed();
+    let service = OpenApiService::new((api.clone(), api.resumable()), "fiapx", "test");
+    let route = with_test_auth(with_tus_headers(
+        Route::new().nest("/", service).catch_all_error(json_error),
+    ))
+    .boxed();
     App {
         api,
         client: TestClient::new(route),
