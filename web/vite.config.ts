@@ -20,5 +20,9 @@ export default defineConfig({
     environment: "happy-dom",
     include: ["test/**/*.test.{ts,tsx}"],
     restoreMocks: true,
+    // The browser build of tus-js-client, as the app gets it (XMLHttpRequest, File slices), not its Node build
+    // (node:http, Buffers and streams), which is what resolving the package from Node would give.
+    alias: [{ find: /^tus-js-client$/, replacement: "tus-js-client/lib.esm/browser/index.js" }],
+    server: { deps: { inline: ["tus-js-client"] } },
   },
 });

@@ -45,6 +45,27 @@ pub fn stream_config(settings: &NatsSettings) -> stream::Config {
     }
 }
 
+/// Creates (or updates to this configuration) a KV bucket of our kind: one value per key (history 1), on file,
+/// `replicas` copies, values expiring after `max_age` (`None`: never). Every KV bucket of FIAP X is made here.
+pub async fn kv_bucket(
+    js: &jetstream::Context,
+    bucket: &str,
+    description: &str,
+    max_age: Option<std::time::Duration>,
+    replicas: usize,
+) -> Result<kv::Store, jetstream::context::CreateKeyValueError> {
+    js.create_or_update_key_value(kv::Config {
+        bucket: bucket.to_owned(),
+        description: description.to_owned(),
+        history: 1,
+        max_age: max_age.unwrap_or_default(),
+        storage: stream::StorageType::File,
+        num_replicas: replicas.max(1),
+        ..Default::default()
+    })
+    .await
+}
+
 /// Creates or updates the `VIDEOS` stream and the KV buckets.
 pub async fn provision(js: &jetstream::Context, settings: &NatsSettings) -> Result<(), ProvisionError> {
     let info = js
@@ -55,15 +76,13 @@ pub async fn provision(js: &jetstream::Context, settings: &NatsSettings) -> Resu
             source,
         })?;
     info!(stream.name = %info.config.name, stream.messages = info.state.messages, "event store stream ready");
-    js.create_or_update_key_value(kv::Config {
-        bucket: settings.progress_bucket.clone(),
-        description: "Latest progress of each running job (not an event: live status only)".into(),
-        history: 1,
-        max_age: std::time::Duration::from_secs(24 * 3600),
-        storage: stream::StorageType::File,
-        num_replicas: settings.replicas,
-        ..Default::default()
-    })
+    kv_bucket(
+        js,
+        &settings.progress_bucket,
+        "Latest progress of each running job (not an event: live status only)",
+        Some(std::time::Duration::from_secs(24 * 3600)),
+        settings.replicas,
+    )
     .await
     .map_err(|source| ProvisionError::Bucket {
         name: settings.progress_bucket.clone(),

@@ -2,7 +2,8 @@
 // End to end in a real browser (Debian's chromium driven by playwright-core) against `fiapx serve all` on a
 // private stack (see stack.mjs): register, upload a clip made by ffmpeg and watch it complete live, see its
 // frames and download the ZIP and check its entries, see a corrupt upload refused once with 429 (retried by itself
-// after Retry-After) then fail with its message, share a link and open it in a fresh browser context; drop two
+// after Retry-After) then fail with its message, resume an upload broken off mid-way after a reload (tus: HEAD,
+// then on from the server's offset), share a link and open it in a fresh browser context; drop two
 // files at once on the drop zone and see both complete on the list's one feed; a video uploaded by another session
 // showing up live; sign in with the keyboard alone; reprocess with another spec (a count of JPEGs at a maximum
 // height); change the password; audit every screen with axe-core (a11y.mjs). Screenshots of each screen land in
@@ -44,6 +45,10 @@ const email = `e2e-${Date.now()}@example.com`;
 const password = "correct horse battery";
 const clip = join(RESULTS, "clip.mp4");
 const corrupt = join(RESULTS, "broken.mp4");
+/** Uploaded in small chunks, broken off mid-way, then resumed after a reload; long enough for many chunks. */
+const resumable = join(RESULTS, "resumed.mp4");
+/** The chunk size the resumed upload is sent with (localStorage `fiapx.upload.chunkSize`). */
+const RESUME_CHUNK = 32 * 1024;
 /** Dropped together on the drop zone; names that do not contain "clip.mp4", which other scenarios look for. */
 const dropped = ["dropped-1.mp4", "dropped-2.mp4"];
 /** Uploaded by another session of the user, through the API. */
@@ -130,6 +135,7 @@ before(async () => {
   mkdirSync(DOWNLOADS, { recursive: true });
   makeClip(clip, 3);
   dropped.forEach((name, i) => makeClip(join(RESULTS, name), i + 1));
+  makeClip(resumable, 6);
   // Same container start (so the magic-byte gate lets it through), scrambled after the first 2 KiB.
   const bytes = readFileSync(clip);
   for (let i = 2048; i < bytes.length; i++) bytes[i] = ((bytes[i] ?? 0) * 13 + 5) & 0xff;
@@ -453,12 +459,12 @@ test("the video page: timeline, frames, download the ZIP", async () => {
 
 test("a 429 on upload is shown and retried after Retry-After; a corrupt upload fails with its message", async () => {
   await page.getByRole("link", { name: "Videos", exact: true }).click();
-  // The first attempt is answered as the server answers a user with too many videos in flight; the route is gone
-  // before the retry, which reaches the server with its body.
+  // The creation of the upload (the tus POST, which has no body) is answered as the server answers a user with too
+  // many videos in flight; the route is gone before the retry, which reaches the server.
   const message = "you already have 10 videos waiting or processing (limit 10); retry when some finish";
   let refused = 0;
   /** @param {URL} url */
-  const upload = (url) => url.pathname === "/api/v1/videos" && url.searchParams.has("format");
+  const upload = (url) => url.pathname === "/api/v1/uploads";
   await page.route(upload, async (route) => {
     if (route.request().method() !== "POST") return route.fallback();
     refused += 1;
@@ -481,6 +487,105 @@ test("a 429 on upload is shown and retried after Retry-After; a corrupt upload f
   assert.equal(await page.locator("li.video", { hasText: "clip.mp4" }).count(), 0);
   await shot(page, "07-videos-failed-filter");
   await audit(page, "the list filtered by failed, with a failure message");
+});
+
+test("an upload broken off mid-way resumes after a reload from the bytes the server kept, and completes", async () => {
+  await page.getByRole("link", { name: "Videos", exact: true }).click();
+  await page.locator('ul.videos[aria-busy="false"]').waitFor();
+  // Small chunks (the app's test knob), so that the upload is many PATCHes and can be broken off between two.
+  await page.evaluate((size) => localStorage.setItem("fiapx.upload.chunkSize", String(size)), RESUME_CHUNK);
+  /** @param {import("playwright-core").Request} request */
+  const isPatch = (request) => request.method() === "PATCH" && new URL(request.url()).pathname.startsWith("/api/v1/uploads/");
+  /** @param {URL} url */
+  const toUpload = (url) => url.pathname.startsWith("/api/v1/uploads/");
+  let chunks = 0;
+  const third = page.waitForResponse((r) => isPatch(r.request()) && r.status() === 204 && ++chunks === 3, { timeout: 60_000 });
+  await page.getByLabel("Choose files").setInputFiles(resumable);
+  const uploadPath = new URL((await third).url()).pathname;
+  assert.match(uploadPath, /^\/api\/v1\/uploads\/[0-9a-f-]{36}$/);
+  // From the third chunk on, every request to the upload fails as on a broken link: aborted by the route, which
+  // forwards none (the chunks before went to the server unintercepted, bodies and all).
+  /** @type {() => void} */
+  let broke = () => undefined;
+  const broken = new Promise((done) => {
+    broke = () => done(undefined);
+  });
+  await page.route(toUpload, async (route) => {
+    broke();
+    await route.abort("connectionreset");
+  });
+  try {
+    await broken;
+    const row = page.locator("li.upload", { hasText: "resumed.mp4" });
+    assert.equal(await row.getByText(/^Uploaded/).count(), 0, "the upload was broken off before its end");
+  } finally {
+    await page.unrouteAll({ behavior: "ignoreErrors" });
+  }
+
+  // A reload (the session stays: its refresh token is in sessionStorage), then the same file again.
+  await page.reload();
+  await page.locator('ul.videos[aria-busy="false"]').waitFor();
+  /** @type {string[]} */
+  const calls = [];
+  /** @type {number[]} */
+  const headOffsets = [];
+  /** @type {number[]} */
+  const patchOffsets = [];
+  /** @param {import("playwright-core").Request} request */
+  const seeRequest = (request) => {
+    const path = new URL(request.url()).pathname;
+    if (!path.startsWith("/api/v1/uploads")) return;
+    calls.push(`${request.method()} ${path}`);
+    if (isPatch(request)) patchOffsets.push(Number(request.headers()["upload-offset"]));
+  };
+  /** @param {import("playwright-core").Response} response */
+  const seeHead = (response) => {
+    if (response.request().method() === "HEAD" && response.status() === 200) {
+      headOffsets.push(Number(response.headers()["upload-offset"]));
+    }
+  };
+  // Every text the upload's row says, as it changes (the resuming one lasts only while the rest is sent).
+  await page.evaluate(() => {
+    /** @type {string[]} */
+    const said = [];
+    const note = () => {
+      document.querySelectorAll("li.upload .upload-state").forEach((el) => {
+        const text = el.textContent ?? "";
+        if (said.at(-1) !== text) said.push(text);
+      });
+    };
+    new MutationObserver(note).observe(document.body, { subtree: true, childList: true, characterData: true });
+    Object.assign(window, { uploadSaid: said });
+  });
+  page.on("request", seeRequest);
+  page.on("response", seeHead);
+  try {
+    await page.getByLabel("Choose files").setInputFiles(resumable);
+    const row = page.locator("li.upload", { hasText: "resumed.mp4" });
+    await row.getByText(/^Uploaded \(resumed from \d+%\): queued for extraction$/).waitFor({ timeout: 60_000 });
+    await shot(page, "07b-upload-resumed");
+  } finally {
+    page.off("request", seeRequest);
+    page.off("response", seeHead);
+  }
+  const said = /** @type {string[]} */ (await page.evaluate(() => /** @type {any} */ (window).uploadSaid));
+  const resuming = said.find((text) => /^Resuming from \d+%: uploading \d+%$/.test(text));
+  assert.ok(resuming, `the row said it resumed: ${said.join(" | ")}`);
+  const from = Number(/from (\d+)%/.exec(resuming)?.[1]);
+  // The server kept the bytes: the HEAD said how many, and the first PATCH went on from there, to the same upload.
+  const size = readFileSync(resumable).length;
+  assert.ok((headOffsets[0] ?? 0) >= 3 * RESUME_CHUNK, `HEAD Upload-Offset ${headOffsets.join(", ")}`);
+  assert.ok((headOffsets[0] ?? size) < size, `HEAD Upload-Offset ${headOffsets[0]} of ${size}`);
+  assert.equal(from, Math.round((100 * (headOffsets[0] ?? 0)) / size), said.join(" | "));
+  assert.equal(patchOffsets[0], headOffsets[0], `first PATCH at ${patchOffsets.join(", ")}`);
+  assert.equal(calls[0], `HEAD ${uploadPath}`, calls.join("\n"));
+  assert.ok(calls.every((call) => call.endsWith(` ${uploadPath}`)), `no new upload:\n${calls.join("\n")}`);
+  await page.evaluate(() => localStorage.removeItem("fiapx.upload.chunkSize"));
+  // The upload's id is the video's: it shows on the list and completes.
+  const item = page.locator(`li.video[data-video-id="${uploadPath.split("/").at(-1)}"]`, { hasText: "resumed.mp4" });
+  await item.locator(".badge-completed").waitFor({ timeout: PROCESSING_MS });
+  // Nothing is left to resume.
+  assert.deepEqual(await page.evaluate(() => Object.keys(localStorage).filter((key) => key.startsWith("tus::"))), []);
 });
 
 test("share a read-only link and open it in a fresh browser context", async () => {

@@ -1,6 +1,6 @@
-// The extraction spec form: what it holds, its validation, and the spec it sends (the query parameters of the
-// raw-body upload, POST /api/v1/videos, or the same fields as a JSON ExtractionSpec), and the short description of
-// a video's spec, and the form for a video's spec (reprocessing starts from it). The rules (fields, selection modes, formats, defaults, ranges, patterns, the highest rate) are
+// The extraction spec form: what it holds, its validation, and the spec it sends (a JSON ExtractionSpec: in the
+// upload's Upload-Metadata, or the body of a reprocess), and the short description of a video's spec, and the form
+// for a video's spec (reprocessing starts from it). The rules (fields, selection modes, formats, defaults, ranges, patterns, the highest rate) are
 // not written here: they come from api/spec-schema.ts, generated from the OpenAPI document (scripts/gen-spec.mjs),
 // and the spec's type from api/schema.d.ts. The server checks again (400 `invalid_spec`).
 import type { components } from "./api/schema";
@@ -13,7 +13,6 @@ import {
   MAX_FPS,
   PATTERNS,
   SELECTION_MODES,
-  SPEC_FIELDS,
 } from "./api/spec-schema";
 
 export { FORMATS, LIMITS, MAX_FPS, SELECTION_MODES };
@@ -155,21 +154,6 @@ export function fromSpec(spec: ExtractionSpec | null | undefined): SpecForm {
     maxWidth: spec.max_width !== undefined ? String(spec.max_width) : "",
     maxHeight: spec.max_height !== undefined ? String(spec.max_height) : "",
   };
-}
-
-/** A spec as query parameters, in the document's field order. */
-export function specParams(spec: ExtractionSpec): URLSearchParams {
-  const query = new URLSearchParams();
-  for (const field of SPEC_FIELDS) {
-    const value = spec[field];
-    if (value !== undefined) query.set(field, String(value));
-  }
-  return query;
-}
-
-/** The query parameters for a valid form. */
-export function specQuery(form: SpecForm): URLSearchParams {
-  return specParams(toSpec(form));
 }
 
 /** A rational as a short number: `1`, `0.5`, `2.5`, `30000/1001`. */

@@ -1,6 +1,7 @@
 import { cleanup, createEvent, fireEvent, render, screen, waitFor } from "@testing-library/preact";
 import { afterEach, beforeEach, describe, expect, it, vi } from "vitest";
 import { SessionStore } from "../src/api/session";
+import { fingerprint } from "../src/api/upload";
 import { memoryStorage } from "./memory-storage";
 import { LiveStatus } from "../src/components";
 import { I18nContext, makeI18n, type Locale } from "../src/i18n";
@@ -8,7 +9,7 @@ import { SignIn } from "../src/screens/auth";
 import { PasswordForm } from "../src/screens/settings";
 import { UploadPanel } from "../src/screens/upload";
 import { Videos } from "../src/screens/videos";
-import { FORMATS, LIMITS, SELECTION_MODES } from "../src/spec";
+import { type ExtractionSpec, FORMATS, LIMITS, SELECTION_MODES } from "../src/spec";
 
 const FAILURE_CODES = [
   { code: "corrupt_input", retryable: false, message_en: "The video file is damaged.", message_pt_br: "O arquivo de vídeo está danificado." },
@@ -35,6 +36,7 @@ beforeEach(() => {
 afterEach(() => {
   cleanup();
   vi.unstubAllGlobals();
+  localStorage.clear();
 });
 
 const json = (status: number, body: unknown) =>
@@ -57,6 +59,60 @@ const video = (id: string, status: string, extra: Record<string, unknown> = {}) 
   updated_at: "2026-11-22T18:00:00Z",
   ...extra,
 });
+
+/** What a fake XMLHttpRequest answers (null: nothing, the request stays on its way). */
+type XhrAnswer = { status: number; body?: unknown; headers?: Record<string, string> } | null;
+
+/**
+ * Enough of XMLHttpRequest for tus-js-client (the upload panel's HTTP): records each request, answers with
+ * `answer(method, url, headers)`.
+ */
+function fakeXhr(answer: (method: string, url: string, headers: Record<string, string>) => XhrAnswer) {
+  const sent: { method: string; url: string; headers: Record<string, string> }[] = [];
+  class FakeXhr {
+    upload = { onprogress: null };
+    status = 0;
+    responseText = "";
+    onload: (() => void) | null = null;
+    onerror: (() => void) | null = null;
+    private method = "";
+    private url = "";
+    private headers: Record<string, string> = {};
+    private answered: Record<string, string> = {};
+    open(method: string, url: string) {
+      this.method = method;
+      this.url = url;
+    }
+    setRequestHeader(name: string, value: string) {
+      this.headers[name] = value;
+    }
+    getResponseHeader(name: string) {
+      return this.answered[name.toLowerCase()] ?? null;
+    }
+    send() {
+      sent.push({ method: this.method, url: this.url, headers: this.headers });
+      const reply = answer(this.method, this.url, this.headers);
+      if (!reply) return;
+      this.status = reply.status;
+      this.responseText = reply.body === undefined ? "" : JSON.stringify(reply.body);
+      for (const [name, value] of Object.entries(reply.headers ?? {})) this.answered[name.toLowerCase()] = value;
+      setTimeout(() => this.onload?.());
+    }
+    abort() {}
+  }
+  vi.stubGlobal("XMLHttpRequest", FakeXhr);
+  return sent;
+}
+
+/** Upload-Metadata as an object (values base64-decoded). */
+function metadata(header: string | undefined): Record<string, string> {
+  return Object.fromEntries(
+    (header ?? "").split(",").map((pair) => {
+      const [key = "", value = ""] = pair.split(" ");
+      return [key, new TextDecoder().decode(Uint8Array.from(atob(value), (c) => c.charCodeAt(0)))];
+    }),
+  );
+}
 
 describe("upload panel", () => {
   it("starts with the monolith's defaults and labels every field", () => {
@@ -109,17 +165,7 @@ describe("upload panel", () => {
   });
 
   it("has a maximum height next to the maximum width, with the API's limits, sent when set", async () => {
-    const urls: string[] = [];
-    class QuietXhr {
-      upload = {};
-      open(_method: string, url: string) {
-        urls.push(url);
-      }
-      setRequestHeader() {}
-      send() {}
-      abort() {}
-    }
-    vi.stubGlobal("XMLHttpRequest", QuietXhr);
+    const sent = fakeXhr(() => null);
     const { container } = render(
       withI18n(<UploadPanel credentials={{ token: () => null, renew: async () => false }} onUploaded={() => undefined} />),
     );
@@ -144,41 +190,24 @@ describe("upload panel", () => {
     expect(screen.getByText("Maximum height is a whole number from 16 to 16384, or empty.")).toBeTruthy();
     expect(screen.queryByText("a.mp4")).toBeNull();
     await waitFor(() => expect(document.activeElement).toBe(height));
-    expect(urls).toEqual([]);
-    // A valid one rides in the query string.
+    expect(sent).toEqual([]);
+    // A valid one rides in the spec of the upload's metadata.
     fireEvent.input(height, { target: { value: "240" } });
     fireEvent.change(choose, { target: { files: [new File(["x"], "b.mp4", { type: "video/mp4" })] } });
     await screen.findByText("b.mp4");
-    expect(urls).toEqual(["/api/v1/videos?fps=1&format=png&max_height=240"]);
+    await waitFor(() => expect(sent).toHaveLength(1));
+    expect(sent[0]).toMatchObject({ method: "POST", url: "/api/v1/uploads" });
+    expect(JSON.parse(metadata(sent[0]!.headers["Upload-Metadata"]).spec ?? "")).toEqual({
+      fps: "1",
+      format: "png",
+      max_height: 240,
+    });
   });
 
   it("says when the server refused an upload for now (429) and that it will try again, and can cancel the wait", async () => {
     const message = "you already have 2 videos waiting or processing (limit 2); retry when some finish";
-    const made: string[] = [];
     // Answers every upload with 429 and Retry-After: 30.
-    class LimitedXhr {
-      upload = {};
-      status = 0;
-      responseText = "";
-      onload: (() => void) | null = null;
-      onabort: (() => void) | null = null;
-      open(_method: string, url: string) {
-        made.push(url);
-      }
-      setRequestHeader() {}
-      getResponseHeader(name: string) {
-        return name.toLowerCase() === "retry-after" ? "30" : null;
-      }
-      send() {
-        this.status = 429;
-        this.responseText = JSON.stringify({ code: "rate_limited", message });
-        setTimeout(() => this.onload?.());
-      }
-      abort() {
-        this.onabort?.();
-      }
-    }
-    vi.stubGlobal("XMLHttpRequest", LimitedXhr);
+    const made = fakeXhr(() => ({ status: 429, body: { code: "rate_limited", message }, headers: { "Retry-After": "30" } }));
     render(withI18n(<UploadPanel credentials={{ token: () => null, renew: async () => false }} onUploaded={() => undefined} />));
     fireEvent.change(screen.getByLabelText("Choose files"), {
       target: { files: [new File(["x"], "a.mp4", { type: "video/mp4" })] },
@@ -195,18 +224,9 @@ describe("upload panel", () => {
   });
 
   it("takes several dropped files at once and refuses file drops beside the zone", async () => {
-    const sent: string[] = [];
-    // Enough of XMLHttpRequest to see what is sent; the uploads never finish.
-    class QuietXhr {
-      upload = {};
-      open() {}
-      setRequestHeader(name: string, value: string) {
-        if (name === "X-Fiapx-Filename") sent.push(decodeURIComponent(value));
-      }
-      send() {}
-      abort() {}
-    }
-    vi.stubGlobal("XMLHttpRequest", QuietXhr);
+    // The uploads never finish.
+    const requests = fakeXhr(() => null);
+    const sent = () => requests.map((r) => metadata(r.headers["Upload-Metadata"]).filename);
     // happy-dom's elements have no ondrag* properties, so Preact would listen for "DragEnter" rather than
     // "dragenter" (it takes the DOM's casing when `on<name>` exists): give them the properties browsers have.
     for (const name of ["ondragenter", "ondragover", "ondragleave", "ondrop"]) {
@@ -235,12 +255,42 @@ describe("upload panel", () => {
     await screen.findByText("a.mp4");
     expect(screen.getByText("b.mp4")).toBeTruthy();
     expect(zone.classList.contains("dragging")).toBe(false);
-    expect(sent).toEqual(["a.mp4", "b.mp4"]);
+    await waitFor(() => expect(sent()).toEqual(["a.mp4", "b.mp4"]));
     // Beside the zone a file drop is cancelled (else the browser would open the file in place of the app); other
     // drags are left alone.
     expect(fireEvent.drop(document.body, { dataTransfer })).toBe(false);
     expect(fireEvent.dragOver(document.body, { dataTransfer: { types: ["text/plain"], files: [] } })).toBe(true);
-    expect(sent).toHaveLength(2);
+    expect(sent()).toHaveLength(2);
+  });
+
+  it("continues an earlier upload of the same file by itself and says from where", async () => {
+    const file = new File([new Uint8Array(1000)], "long.mp4", { type: "video/mp4", lastModified: 1_700_000_000_000 });
+    const spec: ExtractionSpec = { fps: "1", format: "png" };
+    // What an earlier try of this file (this user, this spec) left in localStorage: its upload's URL.
+    localStorage.setItem(
+      `tus::${fingerprint("u1", file, spec)}::1`,
+      JSON.stringify({ size: 1000, metadata: {}, creationTime: new Date().toString(), uploadUrl: "/api/v1/uploads/v7" }),
+    );
+    // The server holds 450 bytes of it; the rest is on its way and never arrives.
+    const sent = fakeXhr((method) =>
+      method === "HEAD" ? { status: 200, headers: { "Upload-Offset": "450", "Upload-Length": "1000" } } : null,
+    );
+    render(
+      withI18n(
+        <UploadPanel owner="u1" credentials={{ token: () => "t", renew: async () => false }} onUploaded={() => undefined} />,
+      ),
+    );
+    fireEvent.change(screen.getByLabelText("Choose files"), { target: { files: [file] } });
+    const row = (await screen.findByText("long.mp4")).closest("li")!;
+    await waitFor(() => expect(row.querySelector(".upload-state")!.textContent).toBe("Resuming from 45%: uploading 45%"));
+    expect(row.querySelector("progress")!.getAttribute("value")).toBe("45");
+    await waitFor(() =>
+      expect(sent.map((r) => `${r.method} ${r.url} ${r.headers["Upload-Offset"] ?? ""}`.trim())).toEqual([
+        "HEAD /api/v1/uploads/v7",
+        "PATCH /api/v1/uploads/v7 450",
+      ]),
+    );
+    expect(sent[0]!.headers.Authorization).toBe("Bearer t");
   });
 
   it("speaks Portuguese", () => {

@@ -1,17 +1,8 @@
-import { afterEach, describe, expect, it, vi } from "vitest";
+import { describe, expect, it, vi } from "vitest";
 import { ApiError, authenticatedFetch, createApi, errorFrom, retryAfterSecs, unwrap } from "../src/api/client";
 import { frameHref } from "../src/api/frames";
 import { SessionStore } from "../src/api/session";
 import { memoryStorage } from "./memory-storage";
-import {
-  DEFAULT_RETRY_SECS,
-  MAX_RETRY_SECS,
-  RETRIES,
-  type RetryWait,
-  retryDelay,
-  uploadContentType,
-  uploadVideo,
-} from "../src/api/upload";
 import { errorText } from "../src/errors";
 import { DICTIONARIES, type MessageKey, type PluralKey, isPluralKey, localeFor, makeI18n, pluralForm, translator } from "../src/i18n";
 import { parseRoute, shareUrl } from "../src/router";
@@ -21,8 +12,6 @@ import {
   MAX_FPS,
   describeSpec,
   fromSpec,
-  specParams,
-  specQuery,
   toSpec,
   validateSpec,
 } from "../src/spec";
@@ -32,7 +21,7 @@ const json = (status: number, body: unknown) =>
 
 describe("extraction spec", () => {
   it("defaults to the monolith's one PNG per second", () => {
-    expect(specQuery(DEFAULT_SPEC).toString()).toBe("fps=1&format=png");
+    expect(toSpec(DEFAULT_SPEC)).toEqual({ fps: "1", format: "png" });
     expect(validateSpec(DEFAULT_SPEC)).toEqual([]);
   });
 
@@ -48,9 +37,9 @@ describe("extraction spec", () => {
   });
 
   it("sends quality only for JPEG and max_width only when set", () => {
-    const query = specQuery({ mode: "count", value: "12", format: "jpeg", quality: "70", maxWidth: "640", maxHeight: "" });
-    expect(Object.fromEntries(query)).toEqual({ count: "12", format: "jpeg", quality: "70", max_width: "640" });
-    expect(specQuery({ ...DEFAULT_SPEC, format: "webp", quality: "70" }).has("quality")).toBe(false);
+    const spec = toSpec({ mode: "count", value: "12", format: "jpeg", quality: "70", maxWidth: "640", maxHeight: "" });
+    expect(spec).toEqual({ count: 12, format: "jpeg", quality: 70, max_width: 640 });
+    expect(toSpec({ ...DEFAULT_SPEC, format: "webp", quality: "70" })).not.toHaveProperty("quality");
   });
 
   it("describes a video's spec in the shape the API returns", () => {
@@ -75,15 +64,17 @@ describe("extraction spec", () => {
       max_width: 320,
     });
     expect(toSpec({ ...DEFAULT_SPEC, mode: "count", value: "5", format: "webp" })).toEqual({ count: 5, format: "webp" });
-    // What a video's spec says is what the form would send again.
-    expect(specParams({ count: 5, format: "webp", max_height: 90 }).toString()).toBe("count=5&format=webp&max_height=90");
   });
 
   it("takes a maximum height next to the maximum width, within the generated limits", () => {
-    const query = specQuery({ ...DEFAULT_SPEC, maxWidth: "640", maxHeight: "360" });
-    expect(query.toString()).toBe("fps=1&format=png&max_width=640&max_height=360");
+    expect(toSpec({ ...DEFAULT_SPEC, maxWidth: "640", maxHeight: "360" })).toEqual({
+      fps: "1",
+      format: "png",
+      max_width: 640,
+      max_height: 360,
+    });
     expect(toSpec({ ...DEFAULT_SPEC, maxHeight: " 90 " })).toEqual({ fps: "1", format: "png", max_height: 90 });
-    expect(specQuery({ ...DEFAULT_SPEC, maxHeight: "" }).has("max_height")).toBe(false);
+    expect(toSpec({ ...DEFAULT_SPEC, maxHeight: "" })).not.toHaveProperty("max_height");
     const height = (value: string) => validateSpec({ ...DEFAULT_SPEC, maxHeight: value });
     expect(height(String(LIMITS.max_height.minimum))).toEqual([]);
     expect(height(String(LIMITS.max_height.maximum))).toEqual([]);
@@ -390,218 +381,6 @@ describe("session", () => {
     expect(await store.renew()).toBe(false);
     expect(store.hasStoredSession()).toBe(false);
     expect(seen).toEqual([null]);
-  });
-});
-
-/** Just enough of XMLHttpRequest for the upload: records what was sent, answers when told. */
-class FakeXhr {
-  static made: FakeXhr[] = [];
-  method = "";
-  url = "";
-  headers: Record<string, string> = {};
-  body: unknown;
-  status = 0;
-  responseText = "";
-  upload: { onprogress: ((e: { loaded: number; total: number; lengthComputable: boolean }) => void) | null } = {
-    onprogress: null,
-  };
-  onload: (() => void) | null = null;
-  onerror: (() => void) | null = null;
-  onabort: (() => void) | null = null;
-  constructor() {
-    FakeXhr.made.push(this);
-  }
-  open(method: string, url: string) {
-    this.method = method;
-    this.url = url;
-  }
-  setRequestHeader(name: string, value: string) {
-    this.headers[name] = value;
-  }
-  send(body: unknown) {
-    this.body = body;
-  }
-  abort() {
-    this.onabort?.();
-  }
-  responseHeaders: Record<string, string> = {};
-  getResponseHeader(name: string): string | null {
-    return this.responseHeaders[name.toLowerCase()] ?? null;
-  }
-  answer(status: number, body: unknown, headers: Record<string, string> = {}) {
-    this.status = status;
-    this.responseText = JSON.stringify(body);
-    for (const [name, value] of Object.entries(headers)) this.responseHeaders[name.toLowerCase()] = value;
-    this.onload?.();
-  }
-}
-
-describe("upload", () => {
-  it("streams the raw file with its name, spec and progress; retries after a renewal with the same key", async () => {
-    FakeXhr.made = [];
-    let token = "old";
-    const renew = vi.fn(async () => {
-      token = "new";
-      return true;
-    });
-    const file = new File([new Uint8Array(1000)], "férias 2026.mp4", { type: "video/mp4" });
-    const progress: [number, number][] = [];
-    const handle = uploadVideo(
-      file,
-      new URLSearchParams("fps=1&format=png"),
-      { token: () => token, renew },
-      (loaded, total) => progress.push([loaded, total]),
-      { makeXhr: () => new FakeXhr() as unknown as XMLHttpRequest },
-    );
-    const first = FakeXhr.made[0]!;
-    expect(first.method).toBe("POST");
-    expect(first.url).toBe("/api/v1/videos?fps=1&format=png");
-    expect(first.headers["Content-Type"]).toBe("video/mp4");
-    expect(first.headers["X-Fiapx-Filename"]).toBe("f%C3%A9rias%202026.mp4");
-    expect(first.headers.Authorization).toBe("Bearer old");
-    expect(first.body).toBe(file);
-    first.upload.onprogress?.({ loaded: 500, total: 1000, lengthComputable: true });
-    first.answer(401, { code: "token_expired", message: "expired" });
-    await vi.waitFor(() => expect(FakeXhr.made).toHaveLength(2));
-    const second = FakeXhr.made[1]!;
-    expect(second.headers.Authorization).toBe("Bearer new");
-    expect(second.headers["Idempotency-Key"]).toBe(first.headers["Idempotency-Key"]);
-    second.answer(202, { id: "v1", status: "queued", job: 0 });
-    await expect(handle.done).resolves.toEqual({ id: "v1", status: "queued", job: 0 });
-    expect(progress).toContainEqual([500, 1000]);
-    expect(progress.at(-1)).toEqual([1000, 1000]);
-  });
-
-  it("reports the server's error code and message", async () => {
-    FakeXhr.made = [];
-    const handle = uploadVideo(
-      new File(["not a video"], "notes.txt", { type: "text/plain" }),
-      new URLSearchParams(),
-      { token: () => "t", renew: async () => false },
-      () => undefined,
-      { makeXhr: () => new FakeXhr() as unknown as XMLHttpRequest },
-    );
-    expect(FakeXhr.made[0]!.headers["Content-Type"]).toBe("application/octet-stream");
-    FakeXhr.made[0]!.answer(415, { code: "unsupported_media_type", message: "not a video container" });
-    const error = await handle.done.catch((e: unknown) => e);
-    expect(error).toBeInstanceOf(ApiError);
-    expect((error as ApiError).code).toBe("unsupported_media_type");
-    expect((error as ApiError).status).toBe(415);
-  });
-
-  describe("after a 429", () => {
-    const limited = { code: "rate_limited", message: "you already have 2 videos waiting or processing (limit 2)" };
-    const start = (renew: () => Promise<boolean> = async () => false) => {
-      FakeXhr.made = [];
-      const waits: RetryWait[] = [];
-      const progress: [number, number][] = [];
-      let token = "t1";
-      const handle = uploadVideo(
-        new File([new Uint8Array(100)], "clip.mp4", { type: "video/mp4" }),
-        new URLSearchParams("fps=1&format=png"),
-        {
-          token: () => token,
-          renew: async () => {
-            token = "t2";
-            return renew();
-          },
-        },
-        (loaded, total) => progress.push([loaded, total]),
-        { makeXhr: () => new FakeXhr() as unknown as XMLHttpRequest, onRetry: (wait) => waits.push(wait) },
-      );
-      return { handle, waits, progress };
-    };
-    const last = () => FakeXhr.made.at(-1)!;
-
-    afterEach(() => {
-      vi.useRealTimers();
-    });
-
-    it("waits Retry-After seconds, says so, and sends the file again with the same key", async () => {
-      vi.useFakeTimers();
-      const { handle, waits, progress } = start();
-      last().answer(429, limited, { "Retry-After": "2" });
-      await vi.advanceTimersByTimeAsync(0);
-      expect(waits).toHaveLength(1);
-      expect(waits[0]).toMatchObject({ seconds: 2, retry: 1, retries: RETRIES });
-      expect(waits[0]!.error).toMatchObject({ code: "rate_limited", message: limited.message, status: 429, retryAfter: 2 });
-      await vi.advanceTimersByTimeAsync(1999);
-      expect(FakeXhr.made).toHaveLength(1);
-      await vi.advanceTimersByTimeAsync(1);
-      expect(FakeXhr.made).toHaveLength(2);
-      expect(last().headers["Idempotency-Key"]).toBe(FakeXhr.made[0]!.headers["Idempotency-Key"]);
-      expect(last().url).toBe(FakeXhr.made[0]!.url);
-      expect(progress).toEqual([[0, 100]]);
-      last().answer(202, { id: "v1", status: "queued", job: 0 });
-      await expect(handle.done).resolves.toEqual({ id: "v1", status: "queued", job: 0 });
-    });
-
-    it("gives up after a few retries with the last refusal", async () => {
-      vi.useFakeTimers();
-      const { handle, waits } = start();
-      const outcome = handle.done.catch((e: unknown) => e);
-      for (let i = 0; i <= RETRIES; i++) {
-        last().answer(429, limited, { "Retry-After": "30" });
-        await vi.advanceTimersByTimeAsync(30_000);
-      }
-      const error = await outcome;
-      expect(FakeXhr.made).toHaveLength(RETRIES + 1);
-      expect(waits.map((w) => w.retry)).toEqual([1, 2, 3]);
-      expect(error).toBeInstanceOf(ApiError);
-      expect(error).toMatchObject({ code: "rate_limited", status: 429, retryAfter: 30 });
-    });
-
-    it("does not wait out a long Retry-After, and waits a default when there is none", async () => {
-      expect(retryDelay(undefined)).toBe(DEFAULT_RETRY_SECS);
-      expect(retryDelay(0)).toBe(1);
-      expect(retryDelay(MAX_RETRY_SECS)).toBe(MAX_RETRY_SECS);
-      expect(retryDelay(MAX_RETRY_SECS + 1)).toBeNull();
-      const { handle, waits } = start();
-      last().answer(429, limited, { "Retry-After": String(MAX_RETRY_SECS + 1) });
-      await expect(handle.done).rejects.toMatchObject({ code: "rate_limited", retryAfter: MAX_RETRY_SECS + 1 });
-      expect(waits).toHaveLength(0);
-      expect(FakeXhr.made).toHaveLength(1);
-    });
-
-    it("stops waiting when cancelled", async () => {
-      vi.useFakeTimers();
-      const { handle } = start();
-      last().answer(429, limited, { "Retry-After": "30" });
-      await vi.advanceTimersByTimeAsync(0);
-      handle.abort();
-      await expect(handle.done).rejects.toMatchObject({ code: "aborted" });
-      await vi.advanceTimersByTimeAsync(60_000);
-      expect(FakeXhr.made).toHaveLength(1);
-    });
-
-    it("renews a token that expired during the wait", async () => {
-      vi.useFakeTimers();
-      const renew = vi.fn(async () => true);
-      const { handle } = start(renew);
-      last().answer(429, limited, { "Retry-After": "1" });
-      await vi.advanceTimersByTimeAsync(1000);
-      expect(last().headers.Authorization).toBe("Bearer t1");
-      last().answer(401, { code: "token_expired", message: "expired" });
-      await vi.advanceTimersByTimeAsync(0);
-      expect(renew).toHaveBeenCalledTimes(1);
-      expect(FakeXhr.made).toHaveLength(3);
-      expect(last().headers.Authorization).toBe("Bearer t2");
-      last().answer(202, { id: "v2", status: "queued", job: 0 });
-      await expect(handle.done).resolves.toMatchObject({ id: "v2" });
-    });
-
-    it("is not how other refusals are handled: they are the answer at once", async () => {
-      const { handle, waits } = start();
-      last().answer(503, { code: "unavailable", message: "busy" }, { "Retry-After": "1" });
-      await expect(handle.done).rejects.toMatchObject({ code: "unavailable", status: 503 });
-      expect(waits).toHaveLength(0);
-      expect(FakeXhr.made).toHaveLength(1);
-    });
-  });
-
-  it("sends video/* types as they are, anything else as octet-stream", () => {
-    expect(uploadContentType({ type: "video/webm" })).toBe("video/webm");
-    expect(uploadContentType({ type: "" })).toBe("application/octet-stream");
   });
 });
 

@@ -24,7 +24,8 @@ pub enum UploadBody {
     Multipart(Multipart),
 }
 
-fn binary_schema() -> MetaSchemaRef {
+/// A binary string body's schema.
+pub fn binary_schema() -> MetaSchemaRef {
     MetaSchemaRef::Inline(Box::new(MetaSchema {
         format: Some("binary"),
         ..MetaSchema::new("string")
@@ -108,6 +109,49 @@ impl<'a> ApiExtractor<'a> for UploadBody {
             "send the video as application/octet-stream, video/* or multipart/form-data",
         )
         .into())
+    }
+}
+
+/// The media type of a resumable upload's PATCH body.
+const OFFSET_OCTET_STREAM: &str = "application/offset+octet-stream";
+
+/// A PATCH body: `application/offset+octet-stream`, streamed.
+pub struct OffsetOctetStream(pub Body);
+
+impl<'a> ApiExtractor<'a> for OffsetOctetStream {
+    const TYPES: &'static [ApiExtractorType] = &[ApiExtractorType::RequestObject];
+
+    type ParamType = ();
+    type ParamRawType = ();
+
+    fn register(_registry: &mut Registry) {}
+
+    fn request_meta() -> Option<MetaRequest> {
+        Some(MetaRequest {
+            description: Some("The next bytes of the file, from `Upload-Offset` on."),
+            content: vec![MetaMediaType {
+                content_type: OFFSET_OCTET_STREAM,
+                schema: binary_schema(),
+            }],
+            required: true,
+        })
+    }
+
+    async fn from_request(
+        request: &'a Request,
+        body: &mut RequestBody,
+        _param_opts: ExtractParamOptions<Self::ParamType>,
+    ) -> poem::Result<Self> {
+        let content_type = request
+            .content_type()
+            .map(|ct| ct.split(';').next().unwrap_or("").trim());
+        if !content_type.is_some_and(|ct| ct.eq_ignore_ascii_case(OFFSET_OCTET_STREAM)) {
+            return Err(ApiError::unsupported_media_type(format!(
+                "a PATCH body must be sent as {OFFSET_OCTET_STREAM}"
+            ))
+            .into());
+        }
+        Ok(Self(body.take()?))
     }
 }
 

@@ -72,6 +72,15 @@ async fn patch(app: &App, user: Uuid, id: Uuid, offset: usize, body: Body) -> Te
         .await
 }
 
+async fn terminate(app: &App, user: Uuid, id: Uuid) -> TestResponse {
+    app.client
+        .delete(format!("/api/v1/uploads/{id}"))
+        .header(owner_header(), bearer(user))
+        .header("Tus-Resumable", "1.0.0")
+        .send()
+        .await
+}
+
 /// `HEAD`: (status, Upload-Offset).
 async fn head(app: &App, user: Uuid, id: Uuid) -> (StatusCode, Option<u64>) {
     let response = app
@@ -324,13 +333,7 @@ async fn small_chunks_a_spec_and_the_protocol_edges() {
         .await
         .unwrap();
     assert!(stored == data, "the stored source is the file");
-    let terminated = app
-        .client
-        .delete(format!("/api/v1/uploads/{id}"))
-        .header(owner_header(), bearer(user))
-        .header("Tus-Resumable", "1.0.0")
-        .send()
-        .await;
+    let terminated = terminate(&app, user, id).await;
     assert_eq!(
         code(terminated).await,
         (StatusCode::CONFLICT, "conflict".into()),
@@ -365,7 +368,7 @@ async fn a_terminated_or_expired_upload_leaves_nothing_behind() {
     .await;
     let user = owner();
     let data = Bytes::from(video_of(&app, 12 * MIB));
-    for terminate in [true, false] {
+    for by_termination in [true, false] {
         let id = create(&app, user, data.len(), "").await;
         // One full part in S3's multipart upload, and a tail object.
         let sent = 7 * MIB;
@@ -377,15 +380,8 @@ async fn a_terminated_or_expired_upload_leaves_nothing_behind() {
             StatusCode::NO_CONTENT
         );
         assert_eq!(app.keys().await, vec![upload_tail_key(VideoId::from_uuid(id))]);
-        if terminate {
-            let response = app
-                .client
-                .delete(format!("/api/v1/uploads/{id}"))
-                .header(owner_header(), bearer(user))
-                .header("Tus-Resumable", "1.0.0")
-                .send()
-                .await;
-            assert_eq!(response.0.status(), StatusCode::NO_CONTENT);
+        if by_termination {
+            assert_eq!(terminate(&app, user, id).await.0.status(), StatusCode::NO_CONTENT);
         } else {
             assert_eq!(
                 app.api.resumable().sweep_expired().await.unwrap(),

@@ -1,10 +1,12 @@
 // Upload one or several files (picked or dropped), each with its own byte progress bar, and the extraction spec.
+// Uploads are resumable (api/upload.ts): a file chosen again after a reload continues where it broke off, and its
+// row says from where.
 import { useEffect, useRef, useState } from "preact/hooks";
 import type { Credentials } from "../api/client";
 import { type Accepted, type RetryWait, type UploadHandle, uploadVideo } from "../api/upload";
 import { errorText } from "../errors";
 import { type Translate, useI18n } from "../i18n";
-import { DEFAULT_SPEC, type SpecForm, specQuery, validateSpec } from "../spec";
+import { DEFAULT_SPEC, type ExtractionSpec, type SpecForm, toSpec, validateSpec } from "../spec";
 import { SpecFields, focusFirstProblem } from "../spec-form";
 
 /** `waiting`: refused with a 429, sent again by itself after the server's Retry-After. */
@@ -22,7 +24,9 @@ interface Item {
   handle?: UploadHandle;
   videoId?: string;
   /** The spec as it was when the file was added. */
-  query: URLSearchParams;
+  spec: ExtractionSpec;
+  /** The percent an earlier try of this file had sent, when it was continued from there. */
+  resumedFrom?: number;
 }
 
 /** Uploads at once: two keep the link busy without starving the live-status streams of connections. */
@@ -31,8 +35,13 @@ const PARALLEL = 2;
 /** Whether an upload still holds one of the PARALLEL places (one waiting out a 429 keeps its place). */
 const active = (item: Item) => item.state === "sending" || item.state === "waiting";
 
-export function UploadPanel(props: { credentials: Credentials; onUploaded(accepted: Accepted, file: File): void }) {
-  const { credentials, onUploaded } = props;
+export function UploadPanel(props: {
+  credentials: Credentials;
+  /** The signed-in user's id: only their own unfinished uploads are continued. */
+  owner?: string;
+  onUploaded(accepted: Accepted, file: File): void;
+}) {
+  const { credentials, owner, onUploaded } = props;
   const { t } = useI18n();
   const [spec, setSpec] = useState<SpecForm>(DEFAULT_SPEC);
   const [items, setItems] = useState<Item[]>([]);
@@ -61,11 +70,15 @@ export function UploadPanel(props: { credentials: Credentials; onUploaded(accept
   const start = (item: Item) => {
     const handle = uploadVideo(
       item.file,
-      item.query,
+      item.spec,
       credentials,
       // Progress also means the file is on its way again after a wait.
       (loaded, total) => patch(item.key, { loaded, total, state: "sending", wait: undefined }),
-      { onRetry: (wait) => patch(item.key, { state: "waiting", wait, loaded: 0 }) },
+      {
+        owner,
+        onRetry: (wait) => patch(item.key, { state: "waiting", wait }),
+        onResume: (offset, total) => patch(item.key, { loaded: offset, total, resumedFrom: percentOf(offset, total) }),
+      },
     );
     patch(item.key, { state: "sending", handle });
     handle.done.then(
@@ -94,9 +107,9 @@ export function UploadPanel(props: { credentials: Credentials; onUploaded(accept
       focusFirstProblem("spec", problems);
       return;
     }
-    const query = specQuery(spec);
+    const chosen = toSpec(spec);
     const added = Array.from(files).map<Item>((file) => ({
-      query,
+      spec: chosen,
       key: nextKey.current++,
       file,
       state: "queued",
@@ -197,13 +210,18 @@ export function UploadPanel(props: { credentials: Credentials; onUploaded(accept
   );
 }
 
+/** `part` of `total` as a whole percent (0 when there is no total). */
+const percentOf = (part: number, total: number) => (total > 0 ? Math.round((100 * part) / total) : 0);
+
 /** What a row says about its upload. */
 function stateText(t: Translate, item: Item, percent: number): string {
   switch (item.state) {
     case "queued":
       return t("upload.queued");
     case "sending":
-      return t("upload.sending", { percent });
+      return item.resumedFrom !== undefined
+        ? t("upload.resuming", { from: item.resumedFrom, percent })
+        : t("upload.sending", { percent });
     case "waiting": {
       const wait = item.wait;
       if (!wait) return t("upload.queued");
@@ -215,7 +233,7 @@ function stateText(t: Translate, item: Item, percent: number): string {
       });
     }
     case "done":
-      return t("upload.done");
+      return item.resumedFrom !== undefined ? t("upload.doneResumed", { from: item.resumedFrom }) : t("upload.done");
     case "cancelled":
       return t("upload.cancelled");
     case "failed":
@@ -225,7 +243,7 @@ function stateText(t: Translate, item: Item, percent: number): string {
 
 function UploadRow({ item }: { item: Item }) {
   const { t, formatBytes } = useI18n();
-  const percent = item.total > 0 ? Math.round((100 * item.loaded) / item.total) : 0;
+  const percent = percentOf(item.loaded, item.total);
   const text = stateText(t, item, percent);
   const id = `upload-${item.key}`;
   return (

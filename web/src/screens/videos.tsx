@@ -128,7 +128,8 @@ export function Videos({ session }: { session: SessionStore }) {
       size_bytes: file.size,
       status: "queued",
       spec: {},
-      job: accepted.job,
+      // A new video's first job.
+      job: 0,
       attempt: 0,
       created_at: now,
       // Older than any status the feed sends (the browser's clock may run ahead of the server's).
@@ -162,7 +163,7 @@ export function Videos({ session }: { session: SessionStore }) {
   return (
     <>
       <PageHeading>{t("videos.title")}</PageHeading>
-      <UploadPanel credentials={session} onUploaded={uploaded} />
+      <UploadPanel credentials={session} owner={session.user?.id} onUploaded={uploaded} />
       <section class="card" aria-labelledby="list-title">
         <div class="list-head">
           <h2 id="list-title">{t("videos.title")}</h2>

@@ -63,18 +63,15 @@ impl IdempotencyStore {
         ttl: Duration,
         replicas: usize,
     ) -> Result<Self, IdempotencyError> {
-        let kv = js
-            .create_or_update_key_value(kv::Config {
-                bucket: bucket.to_owned(),
-                description: "Idempotency-Key -> first result of an upload (per owner)".into(),
-                history: 1,
-                max_age: ttl,
-                storage: jetstream::stream::StorageType::File,
-                num_replicas: replicas.max(1),
-                ..Default::default()
-            })
-            .await
-            .map_err(err)?;
+        let kv = fiapx_nats::kv_bucket(
+            js,
+            bucket,
+            "Idempotency-Key -> first result of an upload (per owner)",
+            Some(ttl),
+            replicas,
+        )
+        .await
+        .map_err(err)?;
         Ok(Self { kv })
     }
 

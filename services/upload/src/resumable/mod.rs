@@ -17,10 +17,9 @@ use base64::Engine;
 use fiapx_domain::{ExtractionSpec, UserId, VideoId};
 use fiapx_http::{ApiError, ErrorCode, Owner};
 use poem::http::{HeaderValue, Method};
-use poem::{Body, Endpoint, EndpointExt, Request, RequestBody, Response};
+use poem::{Endpoint, EndpointExt, Request, Response};
 use poem_openapi::param::{Header, Path};
-use poem_openapi::registry::{MetaMediaType, MetaRequest, MetaSchema, MetaSchemaRef, Registry};
-use poem_openapi::{ApiExtractor, ApiExtractorType, ApiResponse, ExtractParamOptions, OpenApi, Tags};
+use poem_openapi::{ApiResponse, OpenApi, Tags};
 use time::OffsetDateTime;
 use tracing::{info, warn};
 use uuid::Uuid;
@@ -30,7 +29,7 @@ use sessions::{Phase, Session, Sessions};
 pub use transfer::Transfers;
 
 use crate::admission::InFlightLimit;
-use crate::body::parse_spec_json;
+use crate::body::{OffsetOctetStream, parse_spec_json};
 use crate::intake::{Intake, clean_file_name};
 use crate::settings::UploadSettings;
 
@@ -40,8 +39,6 @@ pub const TUS_VERSION: &str = "1.0.0";
 pub const TUS_EXTENSIONS: &str = "creation,termination,expiration";
 /// Where the uploads live.
 pub const UPLOADS_PATH: &str = "/api/v1/uploads";
-/// The media type of a PATCH body.
-const OFFSET_OCTET_STREAM: &str = "application/offset+octet-stream";
 /// Longest `Upload-Metadata` header accepted.
 const MAX_METADATA_BYTES: usize = 16 * 1024;
 
@@ -154,49 +151,6 @@ pub enum TerminatedResponse {
     /// Abandoned: every byte of it was removed.
     #[oai(status = 204)]
     Terminated,
-}
-
-/// A PATCH body: `application/offset+octet-stream`, streamed.
-pub struct OffsetOctetStream(Body);
-
-impl<'a> ApiExtractor<'a> for OffsetOctetStream {
-    const TYPES: &'static [ApiExtractorType] = &[ApiExtractorType::RequestObject];
-
-    type ParamType = ();
-    type ParamRawType = ();
-
-    fn register(_registry: &mut Registry) {}
-
-    fn request_meta() -> Option<MetaRequest> {
-        Some(MetaRequest {
-            description: Some("The next bytes of the file, from `Upload-Offset` on."),
-            content: vec![MetaMediaType {
-                content_type: OFFSET_OCTET_STREAM,
-                schema: MetaSchemaRef::Inline(Box::new(MetaSchema {
-                    format: Some("binary"),
-                    ..MetaSchema::new("string")
-                })),
-            }],
-            required: true,
-        })
-    }
-
-    async fn from_request(
-        request: &'a Request,
-        body: &mut RequestBody,
-        _param_opts: ExtractParamOptions<Self::ParamType>,
-    ) -> poem::Result<Self> {
-        let content_type = request
-            .content_type()
-            .map(|ct| ct.split(';').next().unwrap_or("").trim());
-        if !content_type.is_some_and(|ct| ct.eq_ignore_ascii_case(OFFSET_OCTET_STREAM)) {
-            return Err(ApiError::unsupported_media_type(format!(
-                "a PATCH body must be sent as {OFFSET_OCTET_STREAM}"
-            ))
-            .into());
-        }
-        Ok(Self(body.take()?))
-    }
 }
 
 fn check_version(version: Option<&str>) -> Result<(), ApiError> {

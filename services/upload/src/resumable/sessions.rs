@@ -94,17 +94,15 @@ pub struct Sessions {
 impl Sessions {
     /// Creates (or updates) the bucket.
     pub async fn open(js: &jetstream::Context, bucket: &str, replicas: usize) -> Result<Self, SessionError> {
-        let kv = js
-            .create_or_update_key_value(kv::Config {
-                bucket: bucket.to_owned(),
-                description: "resumable (tus) upload sessions, by video id".into(),
-                history: 1,
-                storage: jetstream::stream::StorageType::File,
-                num_replicas: replicas.max(1),
-                ..Default::default()
-            })
-            .await
-            .map_err(err)?;
+        let kv = fiapx_nats::kv_bucket(
+            js,
+            bucket,
+            "resumable (tus) upload sessions, by video id",
+            None,
+            replicas,
+        )
+        .await
+        .map_err(err)?;
         Ok(Self { kv })
     }
 
