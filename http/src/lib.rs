@@ -1,13 +1,14 @@
 //! What every FIAP X HTTP API shares: the JSON error type with stable codes ([`ApiError`], [`ErrorCode`],
 //! [`json_error`]), the caller as an extractor ([`Owner`]: a bearer token checked by `fiapx_identity`'s
 //! verifier, its refusals mapped by [`token_error`]), the domain's failure codes and statuses as OpenAPI enums ([`FailureCodeName`], [`StatusName`])
-//! keyset pagination cursors ([`Cursor`], [`page_limit`], [`Page`]) and the API's view of an extraction spec
+//! one limit on request bodies enforced while they stream ([`with_body_limit`]), keyset pagination cursors ([`Cursor`], [`page_limit`], [`Page`]) and the API's view of an extraction spec
 //! ([`SpecForm`]).
 //!
 //! It must not know about any service's resources, the event store, the read models or S3: services map their
 //! own failures into [`ApiError`]. The token format, minting and revocations belong to `fiapx-identity`.
 
 mod auth;
+mod body_limit;
 mod cursor;
 pub mod disposition;
 mod error;
@@ -17,6 +18,7 @@ mod spec;
 pub mod test_support;
 
 pub use auth::{Owner, access_token_from_query, token_error};
+pub use body_limit::with_body_limit;
 pub use cursor::{Cursor, DEFAULT_PAGE_SIZE, MAX_PAGE_SIZE, Page, page_limit};
 pub use error::{ApiError, ErrorBody, ErrorCode, json_error};
 pub use named::{FailureCodeName, Named, StableName, StatusName};

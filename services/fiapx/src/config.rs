@@ -45,6 +45,9 @@ pub struct HttpSettings {
     /// The built web app (`web/dist`, relative to the working directory) served at `/`; when missing, the APIs
     /// still work and `/` says how to build it.
     pub web_dir: std::path::PathBuf,
+    /// Largest request body (bytes) of every route but the uploads (which have `upload.max_upload_bytes`):
+    /// more, declared or streamed, is a 413 with memory bounded by it.
+    pub max_body_bytes: u64,
 }
 
 impl Default for HttpSettings {
@@ -54,6 +57,7 @@ impl Default for HttpSettings {
             public_url: "http://127.0.0.1:8080".into(),
             shutdown_grace_secs: 10,
             web_dir: "web/dist".into(),
+            max_body_bytes: 64 * 1024,
         }
     }
 }

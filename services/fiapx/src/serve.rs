@@ -133,11 +133,13 @@ fn merge_document(merged: &mut serde_json::Value, other: &serde_json::Value) {
 
 /// The HTTP application: the APIs under `/api/v1`, the document at `/api/openapi.json`, interactive docs at
 /// `/api/docs`, `/metrics` and `/healthz`. Tokens are checked by `verifier` (from the header, or from the
-/// `access_token` query parameter). A process serves either one API or all of them.
+/// `access_token` query parameter). Request bodies are limited to `max_body_bytes` while they stream, except
+/// the uploads' (which have their own limit). A process serves either one API or all of them.
 pub fn http_app(
     apis: Apis,
     verifier: Arc<TokenVerifier>,
     metrics: Option<PrometheusHandle>,
+    max_body_bytes: u64,
 ) -> anyhow::Result<BoxEndpoint<'static>> {
     let Apis {
         auth,
@@ -178,7 +180,8 @@ pub fn http_app(
         None => route,
     };
     // Framework errors (unparsable parameters, unknown routes, a missing token) get the API's JSON error shape.
-    let app = fiapx_upload::with_tus_headers(route.catch_all_error(fiapx_http::json_error)).data(verifier);
+    let app = fiapx_upload::with_tus_headers(route.catch_all_error(fiapx_http::json_error));
+    let app = fiapx_http::with_body_limit(app, max_body_bytes, fiapx_upload::streams_own_body).data(verifier);
     Ok(access_token_from_query(app).map_to_response().boxed())
 }
 
@@ -399,7 +402,7 @@ pub async fn start(
             query,
             notifier,
         };
-        let app = http_app(apis, verifier, metrics)?;
+        let app = http_app(apis, verifier, metrics, settings.http.max_body_bytes)?;
         Some(crate::web::with_web_app(app, &settings.http.web_dir).boxed())
     } else {
         None

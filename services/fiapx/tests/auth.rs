@@ -243,6 +243,25 @@ fn clip() -> Vec<u8> {
     common::clip("auth_2s.mp4", "2", "160x120")
 }
 
+/// Sends `head` then `body` on a raw connection (nothing more: the body stays open) and reads the answer.
+fn raw_exchange(base: &str, head: &str, body: &[u8]) -> String {
+    use std::io::Read as _;
+    let mut stream = std::net::TcpStream::connect(base.trim_start_matches("http://")).unwrap();
+    stream.set_read_timeout(Some(Duration::from_secs(20))).unwrap();
+    stream.write_all(head.as_bytes()).unwrap();
+    stream.write_all(body).unwrap();
+    let mut answer = Vec::new();
+    let mut buffer = [0_u8; 4096];
+    // Up to the end of the JSON body of the answer (the connection may stay open).
+    while !answer.ends_with(b"}") {
+        match stream.read(&mut buffer) {
+            Ok(0) | Err(_) => break,
+            Ok(n) => answer.extend_from_slice(&buffer[..n]),
+        }
+    }
+    String::from_utf8_lossy(&answer).into_owned()
+}
+
 fn str_of<'a>(reply: &'a Reply, field: &str) -> &'a str {
     reply.body[field]
         .as_str()
@@ -644,6 +663,90 @@ async fn login_and_register_limits_trigger_with_retry_after_and_release() {
         statuses.last(),
         Some(&StatusCode::TOO_MANY_REQUESTS),
         "{statuses:?}"
+    );
+    app.stop().await;
+}
+
+#[tokio::test]
+async fn a_body_over_the_limit_is_413_before_it_is_buffered_and_uploads_keep_their_own_limit() {
+    let stack = Stack::new().await;
+    let mut settings = stack.settings();
+    settings.http.max_body_bytes = 64 * 1024;
+    let app = serve(Which::All, &settings).await;
+    let email = "rui@example.com";
+    let registered = app.register(email, "correct horse battery").await;
+    assert_eq!(registered.status, StatusCode::CREATED);
+    let token = registered.body["access_token"].as_str().unwrap().to_owned();
+
+    // Declared: refused before a byte is read.
+    let declared = app
+        .send(
+            app.http
+                .post(format!("{}/api/v1/auth/login", app.base))
+                .header("content-type", "application/json")
+                .body(vec![b' '; 64 * 1024 + 1]),
+        )
+        .await;
+    assert_eq!(
+        (declared.status, declared.code()),
+        (StatusCode::PAYLOAD_TOO_LARGE, "too_large")
+    );
+
+    // Chunked, and never finished: the server stops at the limit and answers without waiting for the rest.
+    let base = app.base.clone();
+    let answer = tokio::task::spawn_blocking(move || {
+        let mut chunks = Vec::new();
+        for _ in 0..9 {
+            chunks.extend_from_slice(format!("{:x}\r\n", 8192).as_bytes());
+            chunks.extend_from_slice(&[b' '; 8192]);
+            chunks.extend_from_slice(b"\r\n");
+        }
+        raw_exchange(
+            &base,
+            "POST /api/v1/auth/login HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\nTransfer-Encoding: chunked\r\n\r\n",
+            &chunks,
+        )
+    })
+    .await
+    .unwrap();
+    assert!(answer.starts_with("HTTP/1.1 413"), "{answer}");
+    assert!(answer.contains("\"too_large\""), "{answer}");
+
+    // Within the limit all works; the uploads take bodies far over it.
+    assert_eq!(
+        app.login(email, "correct horse battery").await.status,
+        StatusCode::OK
+    );
+    assert_eq!(app.upload(&token, clip()).await.status, StatusCode::ACCEPTED);
+    let data = clip();
+    let created = app
+        .http
+        .post(format!("{}/api/v1/uploads", app.base))
+        .bearer_auth(&token)
+        .header("Tus-Resumable", "1.0.0")
+        .header("Upload-Length", data.len().to_string())
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(created.status(), StatusCode::CREATED);
+    let location = created.headers()["location"].to_str().unwrap().to_owned();
+    let patched = app
+        .http
+        .patch(format!("{}{location}", app.base))
+        .bearer_auth(&token)
+        .header("Tus-Resumable", "1.0.0")
+        .header("Upload-Offset", "0")
+        .header("content-type", "application/offset+octet-stream")
+        .body(data.clone())
+        .send()
+        .await
+        .unwrap();
+    assert!(data.len() > 64 * 1024);
+    assert_eq!(patched.status(), StatusCode::NO_CONTENT);
+    assert_eq!(patched.headers()["tus-resumable"], "1.0.0");
+    assert_eq!(
+        patched.headers()["upload-offset"],
+        data.len().to_string().as_str()
     );
     app.stop().await;
 }

@@ -23,6 +23,6 @@ mod sniff;
 
 pub use accepted::{VideoAccepted, VideoLinks};
 pub use resumable::{ResumableApi, SessionError, TUS_VERSION, UPLOADS_PATH, with_tus_headers};
-pub use routes::{UploadApi, UploadSetupError, delete_video};
+pub use routes::{UploadApi, UploadSetupError, delete_video, streams_own_body};
 pub use settings::UploadSettings;
 pub use sniff::{Container, SNIFF_LEN, sniff};

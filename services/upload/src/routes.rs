@@ -276,6 +276,14 @@ impl UploadApi {
     }
 }
 
+/// The routes of this crate that stream a large request body and enforce their own size limit as they read it
+/// (`POST /api/v1/videos`, `PATCH /api/v1/uploads/{id}`): exempt from the server's limit on other bodies.
+pub fn streams_own_body(method: &poem::http::Method, path: &str) -> bool {
+    let path = path.trim_end_matches('/');
+    (method == poem::http::Method::POST && path == "/api/v1/videos")
+        || (method == poem::http::Method::PATCH && path.starts_with(crate::resumable::UPLOADS_PATH))
+}
+
 /// Records `by`'s deletion of `video`, then removes its source and every archive from storage. `Ok(true)` when
 /// this call deleted it; `Ok(false)` when it was deleted before, in which case, if it was `by`'s, its objects are
 /// removed again (finishing a removal that failed half-way).
