@@ -387,6 +387,27 @@ impl std::error::Error for ApiError {
     }
 }
 
+impl ApiError {
+    /// The `WWW-Authenticate` challenge of a 401 (RFC 6750 §3): a token the server refused says why in
+    /// `error_description` (the code), so that a client can tell an expired token from a bad one even when the
+    /// answer has no body (HEAD).
+    const fn challenge(&self) -> Option<&'static str> {
+        match self.code {
+            ErrorCode::TokenExpired => {
+                Some(r#"Bearer realm="fiapx", error="invalid_token", error_description="token_expired""#)
+            }
+            ErrorCode::TokenRevoked => {
+                Some(r#"Bearer realm="fiapx", error="invalid_token", error_description="token_revoked""#)
+            }
+            ErrorCode::InvalidToken => {
+                Some(r#"Bearer realm="fiapx", error="invalid_token", error_description="invalid_token""#)
+            }
+            ErrorCode::Unauthorized | ErrorCode::InvalidCredentials => Some(r#"Bearer realm="fiapx""#),
+            _ => None,
+        }
+    }
+}
+
 impl poem::error::ResponseError for ApiError {
     fn status(&self) -> StatusCode {
         self.code.status()
@@ -403,6 +424,11 @@ impl poem::error::ResponseError for ApiError {
             response
                 .headers_mut()
                 .insert(header::RETRY_AFTER, HeaderValue::from(secs));
+        }
+        if let Some(challenge) = self.challenge() {
+            response
+                .headers_mut()
+                .insert(header::WWW_AUTHENTICATE, HeaderValue::from_static(challenge));
         }
         response
     }
@@ -536,6 +562,32 @@ mod tests {
             .map(|v| v.to_str().unwrap().to_owned());
         let bytes = response.into_body().into_bytes().await.unwrap();
         (status, retry, serde_json::from_slice(&bytes).unwrap())
+    }
+
+    #[test]
+    fn every_401_carries_a_bearer_challenge_naming_a_refused_token() {
+        for code in ErrorCode::ALL {
+            let response = ApiError::new(code, "x").into_response();
+            let challenge = response.headers().get(header::WWW_AUTHENTICATE);
+            assert_eq!(
+                challenge.is_some(),
+                code.status() == StatusCode::UNAUTHORIZED,
+                "{code}"
+            );
+            if let Some(challenge) = challenge {
+                let challenge = challenge.to_str().unwrap();
+                assert!(challenge.starts_with("Bearer realm=\"fiapx\""), "{challenge}");
+                let refused = matches!(
+                    code,
+                    ErrorCode::TokenExpired | ErrorCode::TokenRevoked | ErrorCode::InvalidToken
+                );
+                assert_eq!(
+                    challenge.contains(&format!("error_description=\"{code}\"")),
+                    refused,
+                    "{challenge}"
+                );
+            }
+        }
     }
 
     #[tokio::test]

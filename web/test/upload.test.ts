@@ -325,6 +325,24 @@ describe("resumable upload (tus)", () => {
     expect(resumed).toHaveBeenCalledWith(500, 1000);
   });
 
+  it("reads a bodiless 401's code from WWW-Authenticate: a revoked token on a HEAD is not renewed", async () => {
+    const server = new FakeTus();
+    const { storage } = chunked(500);
+    server.refuse("PATCH", "hang");
+    uploadVideo(clip(), SPEC, credentials(), () => undefined, { storage, owner: "u1", httpStack: server });
+    await vi.waitFor(() => expect(server.of("PATCH")).toHaveLength(1));
+    server.sent = [];
+    server.refuse("HEAD", {
+      status: 401,
+      headers: { "WWW-Authenticate": 'Bearer realm="fiapx", error="invalid_token", error_description="token_revoked"' },
+    });
+    const creds = credentials();
+    const handle = uploadVideo(clip(), SPEC, creds, () => undefined, { storage, owner: "u1", httpStack: server });
+    await expect(handle.done).rejects.toMatchObject({ code: "token_revoked", status: 401 });
+    expect(creds.renew).not.toHaveBeenCalled();
+    expect(server.sent.map((s) => s.method)).toEqual(["HEAD"]);
+  });
+
   it("fails with the 401 when the renewal is refused, or a second 401 follows the renewal", async () => {
     const expired = { status: 401, body: { code: "token_expired", message: "expired" } };
     const signedOut = new FakeTus().refuse("POST", expired);

@@ -428,6 +428,21 @@ async fn missing_malformed_forged_tampered_and_expired_tokens_are_401_with_their
                 "{path}"
             );
         }
+        // A HEAD (a resumable upload's) has no body: the challenge says why.
+        let head = app
+            .http
+            .head(format!("{}/api/v1/uploads/{}", app.base, Uuid::now_v7()))
+            .bearer_auth(bad)
+            .header("Tus-Resumable", "1.0.0")
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(head.status(), StatusCode::UNAUTHORIZED);
+        let challenge = head.headers()["www-authenticate"].to_str().unwrap();
+        assert!(
+            challenge.contains(&format!("error_description=\"{code}\"")),
+            "{challenge}"
+        );
     }
     // The real token works, in the header or (for EventSource and links) in the query.
     assert_eq!(

@@ -200,7 +200,10 @@ class Refusal extends Error {
   }
 }
 
-/** The ApiError of an answer: its JSON `{code, message}` body, status and Retry-After. */
+/**
+ * The ApiError of an answer: its JSON `{code, message}` body, status and Retry-After. A 401 without a body (a HEAD's)
+ * takes its code from the `WWW-Authenticate` challenge's `error_description` (`token_expired`, ...).
+ */
 export function responseError(res: HttpResponse): ApiError {
   const body = res.getBody() ?? "";
   let parsed: unknown;
@@ -208,6 +211,10 @@ export function responseError(res: HttpResponse): ApiError {
     parsed = JSON.parse(body);
   } catch {
     // not JSON
+  }
+  if (parsed === undefined && res.getStatus() === 401) {
+    const code = /error_description="([a-z_]+)"/.exec(res.getHeader("WWW-Authenticate") ?? "")?.[1];
+    if (code) parsed = { code, message: "" };
   }
   return apiError(res.getStatus(), parsed, res.getHeader("Retry-After") ?? null, body.slice(0, 200));
 }
@@ -307,7 +314,8 @@ export function uploadVideo(
       if (aborted) return false;
       const refusal = error.causingError instanceof Refusal ? error.causingError.error : null;
       if (refusal?.status === 401) {
-        // A HEAD's answer has no body, so no code: its 401 is taken as an expired token (a renewal tells).
+        // A HEAD's answer has no body: its code comes from WWW-Authenticate; without one, a 401 is taken as an
+        // expired token (a renewal tells).
         const bodiless = error.originalRequest?.getMethod() === "HEAD" && refusal.code === "http_401";
         if (!(renewable(refusal.code) || bodiless) || lastRefusal) return false;
         lastRefusal = refusal;
