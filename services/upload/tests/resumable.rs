@@ -362,7 +362,7 @@ async fn content_that_is_not_a_video_is_refused_and_nothing_is_kept() {
 async fn a_terminated_or_expired_upload_leaves_nothing_behind() {
     let app = spawn_app_with(UploadSettings {
         part_size_bytes: 5 * MIB,
-        resumable_ttl_secs: 2,
+        resumable_ttl_secs: 5,
         ..UploadSettings::default()
     })
     .await;
@@ -388,7 +388,7 @@ async fn a_terminated_or_expired_upload_leaves_nothing_behind() {
                 0,
                 "not expired yet"
             );
-            tokio::time::sleep(Duration::from_secs(3)).await;
+            tokio::time::sleep(Duration::from_secs(6)).await;
             assert_eq!(head(&app, user, id).await.0, StatusCode::NOT_FOUND, "expired");
             assert_eq!(app.api.resumable().sweep_expired().await.unwrap(), 1);
         }

@@ -73,6 +73,8 @@ struct Lease {
     /// Tells the renewal to stop (checked under the mutex, so a renewal in flight is never cut half-way).
     stop: Arc<AtomicBool>,
     released: bool,
+    /// How long an unfinished session lives after its last request.
+    ttl_secs: u64,
 }
 
 impl Lease {
@@ -110,6 +112,7 @@ impl Lease {
             current,
             stop,
             released: false,
+            ttl_secs,
         })
     }
 
@@ -135,9 +138,14 @@ impl Lease {
     async fn release(mut self, change: impl FnOnce(&mut Session)) -> Result<Session, ApiError> {
         self.stop.store(true, Ordering::SeqCst);
         self.released = true;
+        let expires_at = now() + self.ttl_secs as i64;
         self.commit(|session| {
             change(session);
             session.locked_until = None;
+            if matches!(session.phase, Phase::Receiving) {
+                // Counted from the end of the last request, however long it took.
+                session.expires_at = expires_at;
+            }
         })
         .await
     }
@@ -287,6 +295,14 @@ impl Transfers {
                             .start_multipart(&key, &mime)
                             .await
                             .map_err(ApiError::unavailable)?;
+                        // Recorded at once: whatever happens next, the sweeper can abort it.
+                        let (ct, started) = (content_type.clone(), id.clone());
+                        lease
+                            .commit(|s| {
+                                s.content_type = ct;
+                                s.multipart = Some(started);
+                            })
+                            .await?;
                         multipart = Some(id.clone());
                         id
                     }
