@@ -34,6 +34,14 @@ pub enum KeyLoadError {
         /// Why.
         source: std::io::Error,
     },
+    /// The key file can be read or written by other users than its owner: the key may be known to others.
+    #[error("the key file {path} is open to other users (mode {mode:o}): run `chmod 600 {path}`")]
+    Exposed {
+        /// The file.
+        path: String,
+        /// Its permission bits.
+        mode: u32,
+    },
     /// The key is not valid hex Ed25519.
     #[error(transparent)]
     Invalid(#[from] KeyError),
@@ -71,11 +79,26 @@ impl KeySource<'_> {
     }
 }
 
+/// Reads a key file, refusing one that others than its owner may read or write (as ssh does with a private
+/// key): a signing key anyone on the machine can read signs tokens for anyone. In Kubernetes, mount the secret
+/// with `defaultMode: 0400`.
 fn read_key_file(path: &Path) -> Result<String, KeyLoadError> {
-    std::fs::read_to_string(path).map_err(|source| KeyLoadError::File {
+    let file_error = |source| KeyLoadError::File {
         path: path.display().to_string(),
         source,
-    })
+    };
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::PermissionsExt as _;
+        let mode = std::fs::metadata(path).map_err(file_error)?.permissions().mode() & 0o777;
+        if mode & 0o077 != 0 {
+            return Err(KeyLoadError::Exposed {
+                path: path.display().to_string(),
+                mode,
+            });
+        }
+    }
+    std::fs::read_to_string(path).map_err(file_error)
 }
 
 /// Writes a new private key (hex) to `path`, readable by its owner only; refuses to overwrite. Returns the key.
@@ -133,6 +156,25 @@ mod tests {
             KeySource::default().public_key(),
             Err(KeyLoadError::Missing)
         ));
+        #[cfg(unix)]
+        {
+            use std::os::unix::fs::PermissionsExt as _;
+            for mode in [0o644, 0o640, 0o604, 0o660] {
+                std::fs::set_permissions(&path, std::fs::Permissions::from_mode(mode)).unwrap();
+                let error = settings.root_key().unwrap_err();
+                assert!(
+                    matches!(error, KeyLoadError::Exposed { mode: m, .. } if m == mode),
+                    "{error}"
+                );
+                assert!(error.to_string().contains("chmod 600"), "{error}");
+            }
+            std::fs::set_permissions(&path, std::fs::Permissions::from_mode(0o400)).unwrap();
+            assert_eq!(
+                settings.root_key().unwrap().unwrap().public(),
+                root.public(),
+                "read-only by its owner"
+            );
+        }
         std::fs::remove_dir_all(dir).unwrap();
     }
 }
