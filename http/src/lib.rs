@@ -13,6 +13,7 @@ mod cursor;
 pub mod disposition;
 mod error;
 mod named;
+mod security_headers;
 mod spec;
 #[cfg(feature = "test-support")]
 pub mod test_support;
@@ -22,4 +23,5 @@ pub use body_limit::with_body_limit;
 pub use cursor::{Cursor, DEFAULT_PAGE_SIZE, MAX_PAGE_SIZE, Page, page_limit};
 pub use error::{ApiError, ErrorBody, ErrorCode, json_error};
 pub use named::{FailureCodeName, Named, StableName, StatusName};
+pub use security_headers::with_security_headers;
 pub use spec::{FormatName, SpecForm};

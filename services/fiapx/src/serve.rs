@@ -403,7 +403,7 @@ pub async fn start(
             notifier,
         };
         let app = http_app(apis, verifier, metrics, settings.http.max_body_bytes)?;
-        Some(crate::web::with_web_app(app, &settings.http.web_dir).boxed())
+        Some(fiapx_http::with_security_headers(crate::web::with_web_app(app, &settings.http.web_dir)).boxed())
     } else {
         None
     };

@@ -683,7 +683,8 @@ async fn login_and_register_limits_trigger_with_retry_after_and_release() {
 }
 
 #[tokio::test]
-async fn a_body_over_the_limit_is_413_before_it_is_buffered_and_uploads_keep_their_own_limit() {
+async fn a_body_over_the_limit_is_413_before_it_is_buffered_and_uploads_keep_their_own_limit_and_every_answer_has_security_headers()
+ {
     let stack = Stack::new().await;
     let mut settings = stack.settings();
     settings.http.max_body_bytes = 64 * 1024;
@@ -759,6 +760,16 @@ async fn a_body_over_the_limit_is_413_before_it_is_buffered_and_uploads_keep_the
     assert!(data.len() > 64 * 1024);
     assert_eq!(patched.status(), StatusCode::NO_CONTENT);
     assert_eq!(patched.headers()["tus-resumable"], "1.0.0");
+    // Every answer, the APIs' and the web app's, carries the security headers.
+    let page = app.http.get(format!("{}/", app.base)).send().await.unwrap();
+    for response in [&patched, &page] {
+        assert_eq!(response.headers()["x-content-type-options"], "nosniff");
+        assert_eq!(
+            response.headers()["content-security-policy"],
+            "frame-ancestors 'none'"
+        );
+        assert_eq!(response.headers()["referrer-policy"], "no-referrer");
+    }
     assert_eq!(
         patched.headers()["upload-offset"],
         data.len().to_string().as_str()
