@@ -5,6 +5,7 @@
 //! raw stream, or poem's streaming multipart reader whose `file` part is read as it arrives.
 
 use fiapx_http::ApiError;
+use futures::StreamExt;
 use poem::web::Multipart;
 use poem::{Body, FromRequest, Request, RequestBody};
 use poem_openapi::registry::{MetaMediaType, MetaRequest, MetaSchema, MetaSchemaRef, Registry};
@@ -97,9 +98,13 @@ impl<'a> ApiExtractor<'a> for UploadBody {
         _param_opts: ExtractParamOptions<Self::ParamType>,
     ) -> poem::Result<Self> {
         let content_type = request.content_type();
-        if content_type.is_some_and(|ct| ct.to_ascii_lowercase().starts_with("multipart/form-data")) {
+        if let Some(ct) = content_type.filter(|ct| ct.to_ascii_lowercase().starts_with("multipart/form-data"))
+        {
+            let boundary = multer::parse_boundary(ct)
+                .map_err(|_| ApiError::bad_request("multipart/form-data needs a boundary parameter"))?;
+            let mut guarded = RequestBody::new(boundary_within(body.take()?, &boundary, MAX_PREAMBLE_BYTES));
             return Ok(Self::Multipart(
-                <Multipart as FromRequest<'_>>::from_request(request, body).await?,
+                <Multipart as FromRequest<'_>>::from_request(request, &mut guarded).await?,
             ));
         }
         if is_raw(content_type) {
@@ -153,6 +158,56 @@ impl<'a> ApiExtractor<'a> for OffsetOctetStream {
         }
         Ok(Self(body.take()?))
     }
+}
+
+/// How far into a multipart body its first boundary may be. The multipart parser keeps everything before the
+/// first boundary while it looks for it: a body that never has one (a 1 GiB body declared multipart) would be
+/// buffered and scanned whole.
+const MAX_PREAMBLE_BYTES: usize = 8 * 1024;
+
+/// The marker error of a multipart body whose first boundary did not come in time.
+#[derive(Debug, thiserror::Error)]
+#[error("no multipart boundary within the first {0} bytes")]
+pub struct NoBoundary(usize);
+
+/// The 400 for a multipart body the parser gave up on, saying why when the reason is ours ([`NoBoundary`]).
+pub fn malformed_multipart(error: &(dyn std::error::Error + 'static)) -> ApiError {
+    let mut next = Some(error);
+    while let Some(cause) = next {
+        if let Some(no_boundary) = cause
+            .downcast_ref::<std::io::Error>()
+            .and_then(|io| io.get_ref())
+            .and_then(|inner| inner.downcast_ref::<NoBoundary>())
+        {
+            return ApiError::bad_request(format!("malformed multipart body: {no_boundary}"));
+        }
+        next = cause.source();
+    }
+    ApiError::bad_request(format!("malformed multipart body: {error}"))
+}
+
+/// `body`, failing unless `--boundary` shows up within its first `max` bytes (plus the boundary's length).
+fn boundary_within(body: Body, boundary: &str, max: usize) -> Body {
+    let delimiter = format!("--{boundary}").into_bytes();
+    let limit = max + delimiter.len();
+    let mut seen: Option<Vec<u8>> = Some(Vec::new());
+    let stream = body.into_bytes_stream().map(move |chunk| {
+        let chunk = chunk?;
+        if let Some(head) = seen.as_mut() {
+            let room = (limit + 1).saturating_sub(head.len());
+            head.extend_from_slice(&chunk[..chunk.len().min(room)]);
+            if head
+                .windows(delimiter.len())
+                .any(|window| window == delimiter.as_slice())
+            {
+                seen = None;
+            } else if head.len() > limit {
+                return Err(std::io::Error::other(NoBoundary(max)));
+            }
+        }
+        Ok(chunk)
+    });
+    Body::from_bytes_stream(stream)
 }
 
 /// An optional JSON [`SpecForm`] body: no body (or `{}`) means "keep the current spec".

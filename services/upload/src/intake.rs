@@ -16,7 +16,7 @@ use tokio::io::{AsyncRead, AsyncReadExt, ReadBuf};
 use tracing::{info, warn};
 
 use crate::accepted::VideoAccepted;
-use crate::body::{UploadBody, parse_spec_json};
+use crate::body::{UploadBody, malformed_multipart, parse_spec_json};
 use crate::settings::UploadSettings;
 use crate::sniff::{SNIFF_LEN, sniff};
 
@@ -111,7 +111,7 @@ impl Intake {
                     let field = multipart
                         .next_field()
                         .await
-                        .map_err(|e| ApiError::bad_request(format!("malformed multipart body: {e}")))?
+                        .map_err(|e| malformed_multipart(&e))?
                         .ok_or_else(|| ApiError::bad_request("the multipart body has no `file` part"))?;
                     match field.name() {
                         Some("spec") if spec_part.is_none() => {

@@ -10,6 +10,7 @@ use fiapx_http::test_support::{location, strings};
 use fiapx_nats::Metadata;
 use fiapx_storage::{PutOptions, archive_key, source_key};
 use fiapx_upload::UploadSettings;
+use futures::StreamExt as _;
 use poem::Body;
 use poem::http::StatusCode;
 use poem::test::TestResponse;
@@ -201,6 +202,42 @@ async fn multipart_upload_with_a_spec_part() {
     expect_error(response, StatusCode::BAD_REQUEST, "bad_request").await;
     assert_eq!(app.keys().await.len(), 1);
     assert_eq!(app.stream_messages().await, 1);
+}
+
+#[tokio::test]
+async fn a_multipart_body_without_its_boundary_early_is_refused_without_reading_on() {
+    let app = spawn_app().await;
+    let user = owner();
+    // 16 GiB that never hold the declared boundary, produced lazily: refused after the first few KiB.
+    let chunk = bytes::Bytes::from(vec![b'x'; 64 * 1024]);
+    let endless = futures::stream::repeat(chunk)
+        .take(256 * 1024)
+        .map(Ok::<_, std::io::Error>);
+    let response = post_video(
+        &app,
+        user,
+        "multipart/form-data; boundary=never-there",
+        Body::from_bytes_stream(endless),
+    )
+    .await;
+    let body = expect_error(response, StatusCode::BAD_REQUEST, "bad_request").await;
+    assert!(body["message"].as_str().unwrap().contains("boundary"), "{body}");
+    // No boundary parameter at all.
+    let response = post_video(&app, user, "multipart/form-data", Body::from(vec![b'x'; 10])).await;
+    let body = expect_error(response, StatusCode::BAD_REQUEST, "bad_request").await;
+    assert!(body["message"].as_str().unwrap().contains("boundary"), "{body}");
+    // A preamble before the first boundary within the limit is fine.
+    let (content_type, body) = multipart(&[("file", Some("a.mp4"), &app.mp4())]);
+    let mut with_preamble = vec![b'p'; 4000];
+    with_preamble.extend_from_slice(b"\r\n");
+    with_preamble.extend_from_slice(&body);
+    assert_eq!(
+        post_video(&app, user, &content_type, with_preamble)
+            .await
+            .0
+            .status(),
+        StatusCode::ACCEPTED
+    );
 }
 
 #[tokio::test]
