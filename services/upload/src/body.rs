@@ -33,9 +33,20 @@ pub fn binary_schema() -> MetaSchemaRef {
     }))
 }
 
+/// A `Content-Type`'s media type without its parameters, lowercased (`Multipart/Form-Data; boundary=x` ->
+/// `multipart/form-data`).
+fn essence(content_type: &str) -> String {
+    content_type
+        .split(';')
+        .next()
+        .unwrap_or("")
+        .trim()
+        .to_ascii_lowercase()
+}
+
 /// Content types taken as a raw video body (`None`: no header, taken as raw too).
 fn is_raw(content_type: Option<&str>) -> bool {
-    match content_type.map(|ct| ct.split(';').next().unwrap_or("").trim().to_ascii_lowercase()) {
+    match content_type.map(essence) {
         None => true,
         Some(ct) => ct == "application/octet-stream" || ct.starts_with("video/"),
     }
@@ -98,8 +109,7 @@ impl<'a> ApiExtractor<'a> for UploadBody {
         _param_opts: ExtractParamOptions<Self::ParamType>,
     ) -> poem::Result<Self> {
         let content_type = request.content_type();
-        if let Some(ct) = content_type.filter(|ct| ct.to_ascii_lowercase().starts_with("multipart/form-data"))
-        {
+        if let Some(ct) = content_type.filter(|ct| essence(ct) == "multipart/form-data") {
             let boundary = multer::parse_boundary(ct)
                 .map_err(|_| ApiError::bad_request("multipart/form-data needs a boundary parameter"))?;
             let mut guarded = RequestBody::new(boundary_within(body.take()?, &boundary, MAX_PREAMBLE_BYTES));
@@ -147,10 +157,7 @@ impl<'a> ApiExtractor<'a> for OffsetOctetStream {
         body: &mut RequestBody,
         _param_opts: ExtractParamOptions<Self::ParamType>,
     ) -> poem::Result<Self> {
-        let content_type = request
-            .content_type()
-            .map(|ct| ct.split(';').next().unwrap_or("").trim());
-        if !content_type.is_some_and(|ct| ct.eq_ignore_ascii_case(OFFSET_OCTET_STREAM)) {
+        if request.content_type().map(essence).as_deref() != Some(OFFSET_OCTET_STREAM) {
             return Err(ApiError::unsupported_media_type(format!(
                 "a PATCH body must be sent as {OFFSET_OCTET_STREAM}"
             ))

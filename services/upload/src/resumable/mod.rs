@@ -14,7 +14,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use base64::Engine;
-use fiapx_domain::{ExtractionSpec, UserId, VideoId};
+use fiapx_domain::{ExtractionSpec, FALLBACK_FILE_NAME, UserId, VideoId};
 use fiapx_http::{ApiError, ErrorCode, Owner};
 use poem::http::{HeaderValue, Method};
 use poem::{Endpoint, EndpointExt, Request, Response};
@@ -203,10 +203,7 @@ fn parse_metadata(header: Option<&str>, max_frames: u64) -> Result<(String, Extr
             _ => {}
         }
     }
-    let file_name = match file_name {
-        Some(name) => name,
-        None => clean_file_name(None, false).map_err(ApiError::bad_request)?,
-    };
+    let file_name = file_name.unwrap_or_else(|| FALLBACK_FILE_NAME.to_owned());
     Ok((file_name, spec.unwrap_or_default()))
 }
 
