@@ -1,7 +1,7 @@
 //! What every FIAP X HTTP API shares: the JSON error type with stable codes ([`ApiError`], [`ErrorCode`],
 //! [`json_error`]), the caller as an extractor ([`Owner`]: a bearer token checked by `fiapx_identity`'s
 //! verifier, its refusals mapped by [`token_error`]), the domain's failure codes and statuses as OpenAPI enums ([`FailureCodeName`], [`StatusName`])
-//! one limit on request bodies enforced while they stream ([`with_body_limit`]), keyset pagination cursors ([`Cursor`], [`page_limit`], [`Page`]) and the API's view of an extraction spec
+//! one limit on request bodies enforced while they stream ([`with_body_limit`]), where requests made on a user's behalf may go ([`egress`]), keyset pagination cursors ([`Cursor`], [`page_limit`], [`Page`]) and the API's view of an extraction spec
 //! ([`SpecForm`]).
 //!
 //! It must not know about any service's resources, the event store, the read models or S3: services map their
@@ -11,6 +11,7 @@ mod auth;
 mod body_limit;
 mod cursor;
 pub mod disposition;
+pub mod egress;
 mod error;
 mod named;
 mod security_headers;

@@ -19,6 +19,8 @@ pub struct NatsSettings {
     pub duplicate_window: Duration,
     /// KV bucket holding the latest progress of running jobs.
     pub progress_bucket: String,
+    /// KV bucket of per-upload callback URLs (`<video id>` -> the URL), kept while the video exists.
+    pub callbacks_bucket: String,
     /// How long a publish ack, a batch commit or a load may wait for the server.
     #[serde(with = "humantime_secs")]
     pub request_timeout: Duration,
@@ -35,6 +37,7 @@ impl Default for NatsSettings {
             replicas: 1,
             duplicate_window: Duration::from_secs(120),
             progress_bucket: "video_progress".into(),
+            callbacks_bucket: "video_callbacks".into(),
             request_timeout: Duration::from_secs(5),
             max_append_retries: 10,
         }

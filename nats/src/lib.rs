@@ -8,6 +8,7 @@
 //! It must not know about HTTP, PostgreSQL, S3 or FFmpeg; payload formats come from `fiapx-schemas` and rules from
 //! `fiapx-domain`.
 
+mod callbacks;
 mod command_handler;
 mod config;
 mod consumer;
@@ -16,6 +17,7 @@ mod provision;
 #[cfg(feature = "test-support")]
 pub mod test_support;
 
+pub use callbacks::{CallbackError, VideoCallbacks};
 pub use command_handler::{CommandHandler, HandleError, Handled};
 pub use config::NatsSettings;
 pub use consumer::{Backoff, BatchHandler, ConsumerRunner, ConsumerSpec, Handler, Outcome, Pull};

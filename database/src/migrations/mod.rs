@@ -1,7 +1,7 @@
 //! The schema, as forward-only sea-orm migrations, one SQL script each.
 //!
 //! They hold the DDL of the read models and of the projection bookkeeping (generations, checkpoints, errors), of
-//! the auth service's users, refresh tokens and share links, and of the notifier's tables. They run as an explicit step
+//! the auth service's users, refresh tokens and share links, and of the notifier's tables (webhooks, preferences, notifications, callback secrets). They run as an explicit step
 //! (`fiapx migrate`), never from every replica at start-up. How events are applied is `fiapx-projections`'
 //! business, not theirs. There are no `down` migrations: a mistake is fixed by a new migration, or by rebuilding the
 //! read models from the event log. A migration's name is its file's stem (`m20261122_000001_read_models`) and is
@@ -21,6 +21,7 @@ mod m20261122_000001_read_models;
 mod m20261122_000002_users;
 mod m20261122_000003_notifications;
 mod m20261202_000004_shares;
+mod m20261202_000005_callbacks;
 mod sql_script;
 
 /// Every migration, in order.
@@ -35,6 +36,7 @@ impl MigratorTrait for Migrator {
             Box::new(m20261122_000002_users::MIGRATION),
             Box::new(m20261122_000003_notifications::MIGRATION),
             Box::new(m20261202_000004_shares::MIGRATION),
+            Box::new(m20261202_000005_callbacks::MIGRATION),
         ]
     }
 }
@@ -55,7 +57,8 @@ mod tests {
                 "m20261122_000001_read_models",
                 "m20261122_000002_users",
                 "m20261122_000003_notifications",
-                "m20261202_000004_shares"
+                "m20261202_000004_shares",
+                "m20261202_000005_callbacks"
             ]
         );
     }

@@ -10,7 +10,7 @@
 use fiapx_auth::{Accounts, AuthApi, ShareView, UserView, auth_error};
 use fiapx_domain::{UserId, VideoId};
 use fiapx_http::{ApiError, Owner};
-use fiapx_nats::CommandHandler;
+use fiapx_nats::{CommandHandler, VideoCallbacks};
 use fiapx_notifier::NotificationsExport;
 use fiapx_projections::entity::video;
 use fiapx_query::VideoRecord;
@@ -82,18 +82,26 @@ pub struct AccountApi {
     auth: AuthApi,
     handler: CommandHandler,
     storage: Storage,
+    callbacks: VideoCallbacks,
 }
 
 impl AccountApi {
     /// The API over `accounts` (and the database it holds, where the other services' tables are too), `auth`
-    /// (which confirms passwords), the command handler that records deletions and the bucket of sources and
-    /// archives.
-    pub const fn new(accounts: Accounts, auth: AuthApi, handler: CommandHandler, storage: Storage) -> Self {
+    /// (which confirms passwords), the command handler that records deletions, the bucket of sources and
+    /// archives and the videos' callback URLs.
+    pub const fn new(
+        accounts: Accounts,
+        auth: AuthApi,
+        handler: CommandHandler,
+        storage: Storage,
+        callbacks: VideoCallbacks,
+    ) -> Self {
         Self {
             accounts,
             auth,
             handler,
             storage,
+            callbacks,
         }
     }
 
@@ -111,7 +119,7 @@ impl AccountApi {
             .map_err(ApiError::from)?;
         for id in &ids {
             let video = VideoId::from_uuid(*id);
-            fiapx_upload::delete_video(&self.handler, &self.storage, user, video).await?;
+            fiapx_upload::delete_video(&self.handler, &self.storage, &self.callbacks, user, video).await?;
         }
         fiapx_notifier::forget_account(db, *user.as_uuid()).await?;
         fiapx_projections::videos::forget_owner(db, *user.as_uuid())

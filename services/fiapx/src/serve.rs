@@ -7,7 +7,7 @@ use anyhow::Context as _;
 use fiapx_auth::{Accounts, AuthApi, Passwords};
 use fiapx_http::access_token_from_query;
 use fiapx_identity::{Revocations, TokenVerifier};
-use fiapx_nats::{CommandHandler, JetStreamEventStore, provision};
+use fiapx_nats::{CommandHandler, JetStreamEventStore, VideoCallbacks, provision};
 use fiapx_notifier::{Notifier, NotifierApi};
 use fiapx_processor::Processor;
 use fiapx_projections::Projector;
@@ -356,7 +356,14 @@ pub async fn start(
                 settings.auth.clone(),
             );
             let auth = AuthApi::new(accounts.clone());
-            let account = AccountApi::new(accounts, auth.clone(), handler.clone(), storage.clone());
+            let callbacks = VideoCallbacks::new(js.clone(), &settings.nats);
+            let account = AccountApi::new(
+                accounts,
+                auth.clone(),
+                handler.clone(),
+                storage.clone(),
+                callbacks,
+            );
             Some((auth, account))
         }
         _ => None,
@@ -369,6 +376,7 @@ pub async fn start(
                 storage.clone(),
                 fiapx_upload::UploadSettings {
                     engine_max_frames: settings.processor.limits.max_frames,
+                    allow_insecure_callbacks: settings.notifier.allow_insecure_webhooks,
                     ..settings.upload.clone()
                 },
                 &settings.nats,

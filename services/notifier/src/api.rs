@@ -10,7 +10,9 @@ use sea_orm::DatabaseConnection;
 use time::OffsetDateTime;
 use uuid::Uuid;
 
-use crate::store::{Attempt, Delivery, Notification, Preferences, Store, Webhook};
+use crate::store::{
+    Attempt, CallbackSecret, Deliveries, Delivery, Notification, Preferences, Store, Webhook,
+};
 use crate::webhook::{UrlError, check_url, new_secret};
 
 #[derive(Tags)]
@@ -46,6 +48,11 @@ impl NotifierApi {
 /// codes have none for webhook URLs.
 fn url_refused(error: UrlError) -> ApiError {
     ApiError::bad_request(error.to_string())
+}
+
+/// `at` without its fraction of a second (what the API shows of creation times).
+fn whole_seconds(at: OffsetDateTime) -> OffsetDateTime {
+    at.replace_nanosecond(0).unwrap_or(at)
 }
 
 fn user(owner: &Owner) -> Result<Uuid, ApiError> {
@@ -132,6 +139,25 @@ pub struct CreatedWebhookView {
     pub secret: String,
 }
 
+/// A callback signing secret just made: shown this once, never again.
+#[derive(Debug, Clone, Object)]
+#[oai(rename = "CreatedCallbackSecret")]
+pub struct CreatedCallbackSecretView {
+    /// The HMAC-SHA256 signing secret of your callbacks' `X-Fiapx-Signature`. Store it now: it is not shown
+    /// again.
+    pub secret: String,
+    /// Made at.
+    pub created_at: OffsetDateTime,
+}
+
+/// Your callback signing secret (the secret itself is only shown when made).
+#[derive(Debug, Clone, Object)]
+#[oai(rename = "CallbackSecret")]
+pub struct CallbackSecretView {
+    /// Made at.
+    pub created_at: OffsetDateTime,
+}
+
 /// Your webhooks.
 #[derive(Debug, Clone, Object)]
 #[oai(rename = "WebhookList")]
@@ -152,7 +178,7 @@ pub enum DeliveryStatus {
     Sent,
     /// Every try of the schedule failed; `redeliver` to try again.
     Failed,
-    /// The webhook was deleted before it could be sent.
+    /// The webhook (or the video) was deleted before it could be sent.
     Cancelled,
 }
 
@@ -199,7 +225,7 @@ impl From<&Attempt> for AttemptView {
     }
 }
 
-/// One delivery (one event to one webhook) and its tries.
+/// One delivery (one event to one webhook, or to one upload's callback URL) and its tries.
 #[derive(Debug, Clone, Object)]
 #[oai(rename = "Delivery")]
 pub struct DeliveryView {
@@ -248,7 +274,7 @@ fn delivery_view(d: &Delivery, attempts: &[Attempt]) -> DeliveryView {
     }
 }
 
-/// The delivery log of a webhook.
+/// The delivery log of a webhook, or of your callbacks.
 #[derive(Debug, Clone, Object)]
 #[oai(rename = "DeliveryList")]
 pub struct DeliveryList {
@@ -278,15 +304,15 @@ impl From<Preferences> for PreferencesView {
     }
 }
 
-/// A notification of yours, by e-mail or to a webhook (in the account export).
+/// A notification of yours, by e-mail, to a webhook or to an upload's callback URL (in the account export).
 #[derive(Debug, Clone, Object)]
 #[oai(rename = "NotificationRecord")]
 pub struct NotificationView {
-    /// Id (for a webhook, also its `X-Fiapx-Delivery`).
+    /// Id (for a webhook or callback, also its `X-Fiapx-Delivery`).
     pub id: Uuid,
-    /// `email` or `webhook`.
+    /// `email`, `webhook` or `callback`.
     pub channel: String,
-    /// The e-mail address, or the webhook's id.
+    /// The e-mail address, the webhook's id or the callback URL.
     pub target: String,
     /// `video.failed` or `video.completed`.
     pub event_type: String,
@@ -318,7 +344,8 @@ impl From<&Notification> for NotificationView {
     }
 }
 
-/// What the notifier holds of a user: preferences, webhooks (never their secrets) and every notification.
+/// What the notifier holds of a user: preferences, webhooks and callback secret (never the secrets) and every
+/// notification.
 #[derive(Debug, Clone, Object)]
 #[oai(rename = "NotificationsExport")]
 pub struct NotificationsExport {
@@ -326,6 +353,8 @@ pub struct NotificationsExport {
     pub preferences: PreferencesView,
     /// Your webhooks.
     pub webhooks: Vec<WebhookView>,
+    /// Your callback signing secret (when made; never the secret).
+    pub callback_secret: Option<CallbackSecretView>,
     /// Every notification recorded for your videos, newest first.
     pub notifications: Vec<NotificationView>,
 }
@@ -336,14 +365,19 @@ pub async fn account_export(db: &DatabaseConnection, owner: Uuid) -> Result<Noti
     let preferences = store.preferences(owner).await.map_err(ApiError::from)?;
     let webhooks = store.webhooks(owner).await.map_err(ApiError::from)?;
     let notifications = store.notifications(owner).await.map_err(ApiError::from)?;
+    let callback_secret = store.callback_secret(owner).await.map_err(ApiError::from)?;
     Ok(NotificationsExport {
         preferences: preferences.into(),
         webhooks: webhooks.iter().map(WebhookView::from).collect(),
+        callback_secret: callback_secret.map(|made| CallbackSecretView {
+            created_at: made.created_at,
+        }),
         notifications: notifications.iter().map(NotificationView::from).collect(),
     })
 }
 
-/// Removes what the notifier holds of `owner` (an account deletion): notifications, webhooks, preferences.
+/// Removes what the notifier holds of `owner` (an account deletion): notifications, webhooks, preferences, the
+/// callback secret.
 pub async fn forget_account(db: &DatabaseConnection, owner: Uuid) -> Result<(), ApiError> {
     Store::new(db.clone()).forget(owner).await.map_err(ApiError::from)
 }
@@ -360,6 +394,13 @@ enum Deleted {
     /// Deleted: nothing more is sent to it.
     #[oai(status = 204)]
     NoContent,
+}
+
+#[derive(ApiResponse)]
+enum SecretMade {
+    /// Made; the secret is in the body, this once.
+    #[oai(status = 201)]
+    Created(Json<CreatedCallbackSecretView>),
 }
 
 #[derive(ApiResponse)]
@@ -392,9 +433,7 @@ impl NotifierApi {
             url: url.to_string(),
             secret: new_secret().map_err(|e| ApiError::internal(e.to_string()))?,
             description,
-            created_at: OffsetDateTime::now_utc()
-                .replace_nanosecond(0)
-                .unwrap_or(OffsetDateTime::now_utc()),
+            created_at: whole_seconds(OffsetDateTime::now_utc()),
         };
         self.store.create_webhook(&hook).await.map_err(ApiError::from)?;
         let location = format!("/api/v1/webhooks/{}", hook.id);
@@ -453,19 +492,7 @@ impl NotifierApi {
     async fn deliveries(&self, owner: Owner, id: Path<Uuid>) -> Result<Json<DeliveryList>, ApiError> {
         let owner = user(&owner)?;
         let hook = self.own_webhook(owner, id.0).await?;
-        let deliveries = self
-            .store
-            .deliveries(hook.id, DELIVERY_LOG_SIZE)
-            .await
-            .map_err(ApiError::from)?;
-        let attempts = self
-            .store
-            .attempts(hook.id, DELIVERY_LOG_SIZE)
-            .await
-            .map_err(ApiError::from)?;
-        Ok(Json(DeliveryList {
-            items: deliveries.iter().map(|d| delivery_view(d, &attempts)).collect(),
-        }))
+        self.delivery_log(Deliveries::Webhook(hook.id)).await
     }
 
     /// Sends a delivery again now (same delivery id and body, a fresh signature), with a new round of the retry
@@ -483,23 +510,78 @@ impl NotifierApi {
     ) -> Result<Redelivered, ApiError> {
         let owner = user(&owner)?;
         let hook = self.own_webhook(owner, id.0).await?;
-        match self
+        self.reopen(Deliveries::Webhook(hook.id), delivery_id.0).await
+    }
+
+    /// Makes a new signing secret for your uploads' callbacks, replacing the one before (which stops signing at
+    /// once). Callbacks (`callback_url` on an upload) are signed with it in `X-Fiapx-Signature`, exactly as
+    /// webhook deliveries are with their own secret. The secret is in this answer only.
+    #[oai(
+        path = "/me/callback-secret",
+        method = "post",
+        operation_id = "createCallbackSecret"
+    )]
+    async fn create_callback_secret(&self, owner: Owner) -> Result<SecretMade, ApiError> {
+        let owner = user(&owner)?;
+        let made = CallbackSecret {
+            secret: new_secret().map_err(|e| ApiError::internal(e.to_string()))?,
+            created_at: whole_seconds(OffsetDateTime::now_utc()),
+        };
+        self.store
+            .replace_callback_secret(owner, &made)
+            .await
+            .map_err(ApiError::from)?;
+        Ok(SecretMade::Created(Json(CreatedCallbackSecretView {
+            secret: made.secret,
+            created_at: made.created_at,
+        })))
+    }
+
+    /// Whether you have a callback signing secret, and since when (never the secret itself). 404 `not_found`
+    /// until you make one.
+    #[oai(
+        path = "/me/callback-secret",
+        method = "get",
+        operation_id = "getCallbackSecret"
+    )]
+    async fn get_callback_secret(&self, owner: Owner) -> Result<Json<CallbackSecretView>, ApiError> {
+        let owner = user(&owner)?;
+        let secret = self
             .store
-            .redeliver(hook.id, delivery_id.0)
+            .callback_secret(owner)
             .await
             .map_err(ApiError::from)?
-        {
-            None => return Err(ApiError::not_found("delivery")),
-            Some(false) => return Err(ApiError::conflict("the delivery is being sent right now")),
-            Some(true) => {}
-        }
-        let delivery = self
-            .store
-            .delivery(hook.id, delivery_id.0)
-            .await
-            .map_err(ApiError::from)?
-            .ok_or_else(|| ApiError::not_found("delivery"))?;
-        Ok(Redelivered::Accepted(Json(delivery_view(&delivery, &[]))))
+            .ok_or_else(|| ApiError::not_found("callback secret"))?;
+        Ok(Json(CallbackSecretView {
+            created_at: secret.created_at,
+        }))
+    }
+
+    /// The delivery log of your uploads' callbacks: the latest 50 deliveries, newest first, with every try.
+    #[oai(
+        path = "/me/callbacks",
+        method = "get",
+        operation_id = "listCallbackDeliveries"
+    )]
+    async fn callback_deliveries(&self, owner: Owner) -> Result<Json<DeliveryList>, ApiError> {
+        let owner = user(&owner)?;
+        self.delivery_log(Deliveries::Callbacks(owner)).await
+    }
+
+    /// Sends a callback delivery again now (same delivery id and body, a fresh signature with the current
+    /// secret), with a new round of the retry schedule. 409 while it is being sent.
+    #[oai(
+        path = "/me/callbacks/:delivery_id/redeliver",
+        method = "post",
+        operation_id = "redeliverCallbackDelivery"
+    )]
+    async fn redeliver_callback(
+        &self,
+        owner: Owner,
+        delivery_id: Path<Uuid>,
+    ) -> Result<Redelivered, ApiError> {
+        let owner = user(&owner)?;
+        self.reopen(Deliveries::Callbacks(owner), delivery_id.0).await
     }
 
     /// Your notification preferences (defaults until you change them).
@@ -547,6 +629,42 @@ impl NotifierApi {
 }
 
 impl NotifierApi {
+    async fn delivery_log(&self, whose: Deliveries) -> Result<Json<DeliveryList>, ApiError> {
+        let deliveries = self
+            .store
+            .deliveries(whose, DELIVERY_LOG_SIZE)
+            .await
+            .map_err(ApiError::from)?;
+        let attempts = self
+            .store
+            .attempts(whose, DELIVERY_LOG_SIZE)
+            .await
+            .map_err(ApiError::from)?;
+        Ok(Json(DeliveryList {
+            items: deliveries.iter().map(|d| delivery_view(d, &attempts)).collect(),
+        }))
+    }
+
+    async fn reopen(&self, whose: Deliveries, delivery: Uuid) -> Result<Redelivered, ApiError> {
+        match self
+            .store
+            .redeliver(whose, delivery)
+            .await
+            .map_err(ApiError::from)?
+        {
+            None => return Err(ApiError::not_found("delivery")),
+            Some(false) => return Err(ApiError::conflict("the delivery is being sent right now")),
+            Some(true) => {}
+        }
+        let delivery = self
+            .store
+            .delivery(whose, delivery)
+            .await
+            .map_err(ApiError::from)?
+            .ok_or_else(|| ApiError::not_found("delivery"))?;
+        Ok(Redelivered::Accepted(Json(delivery_view(&delivery, &[]))))
+    }
+
     async fn own_webhook(&self, owner: Uuid, id: Uuid) -> Result<Webhook, ApiError> {
         self.store
             .webhook(owner, id)

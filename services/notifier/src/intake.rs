@@ -1,9 +1,9 @@
 //! The intake: the durable consumer's handler, turning final `failed` and `completed` events into recorded
-//! notifications.
+//! notifications (e-mail, webhooks, and the upload's callback URL from `fiapx_nats::VideoCallbacks`).
 //!
 //! One notification per event, channel and target, recorded in PostgreSQL before anything is sent
 //! (`UNIQUE (event_id, channel, target)`), so redelivered events and restarted notifiers find the record and
-//! add nothing. Error policy: database or event store unavailable -> `Nak` after 5 s; an unreadable event ->
+//! add nothing. Error policy: database, event store or callback bucket unavailable -> `Nak` after 5 s; an unreadable event ->
 //! `Term`; anything else (recorded, or nothing to notify) -> `Ack`.
 
 use std::time::Duration;
@@ -84,6 +84,13 @@ impl Notifier {
             }
         };
         let video_id = *stored.envelope.video_id.as_uuid();
+        let callback = match self.inner.callbacks.get(video_id).await {
+            Ok(callback) => callback,
+            Err(error) => {
+                warn!(%error, "cannot read the upload's callback; retrying the event later");
+                return retry;
+            }
+        };
         let notice = Notice {
             event_id: stored.envelope.event_id,
             occurred_at: stored.envelope.occurred_at,
@@ -97,7 +104,8 @@ impl Notifier {
             ),
             outcome,
         };
-        let intents = rules::intents(&notice, owner, &preferences, recipient, hooks);
+        let listeners = rules::Listeners { hooks, callback };
+        let intents = rules::intents(&notice, owner, &preferences, recipient, listeners);
         if intents.is_empty() {
             return Outcome::Ack;
         }

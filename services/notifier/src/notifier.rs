@@ -5,7 +5,7 @@
 use std::sync::Arc;
 use std::time::Duration;
 
-use fiapx_nats::{JetStreamEventStore, NatsSettings};
+use fiapx_nats::{JetStreamEventStore, NatsSettings, VideoCallbacks};
 use lettre::message::Mailbox;
 use lettre::{AsyncSmtpTransport, Tokio1Executor};
 use sea_orm::DatabaseConnection;
@@ -39,6 +39,7 @@ pub struct Notifier {
 pub(crate) struct Inner {
     pub(crate) store: Store,
     pub(crate) events: JetStreamEventStore,
+    pub(crate) callbacks: VideoCallbacks,
     pub(crate) nats: NatsSettings,
     pub(crate) settings: NotifierSettings,
     pub(crate) mailer: AsyncSmtpTransport<Tokio1Executor>,
@@ -80,6 +81,7 @@ impl Notifier {
         Ok(Self {
             inner: Arc::new(Inner {
                 store: Store::new(db),
+                callbacks: VideoCallbacks::new(async_nats::jetstream::new(client.clone()), nats),
                 events: JetStreamEventStore::new(client, nats),
                 nats: nats.clone(),
                 settings,

@@ -38,14 +38,23 @@ pub(crate) fn outcome_of(event: &Event) -> Option<(u32, u32, Outcome)> {
     }
 }
 
+/// Who hears of a video's outcome besides its owner's preferences: their webhooks and the upload's callback URL.
+pub(crate) struct Listeners {
+    /// The owner's live webhooks.
+    pub(crate) hooks: Vec<Webhook>,
+    /// The URL the video's upload named.
+    pub(crate) callback: Option<String>,
+}
+
 /// The notifications `notice` calls for: an e-mail when the owner wants one for this outcome (and has a user
-/// record), and every webhook for a failure (for a completion only if the owner opted in).
+/// record), every webhook for a failure (for a completion only if the owner opted in), and the upload's callback
+/// URL for either (asking for it with the upload is the opt-in).
 pub(crate) fn intents(
     notice: &Notice,
     owner: Uuid,
     preferences: &Preferences,
     recipient: Option<Recipient>,
-    hooks: Vec<Webhook>,
+    listeners: Listeners,
 ) -> Vec<Intent> {
     let failed = matches!(notice.outcome, Outcome::Failed { .. });
     let mut intents = Vec::new();
@@ -78,7 +87,7 @@ pub(crate) fn intents(
         (false, _) => {}
     }
     if failed || preferences.webhook_on_completion {
-        for hook in hooks {
+        for hook in listeners.hooks {
             let id = Uuid::now_v7();
             intents.push(Intent {
                 id,
@@ -92,6 +101,20 @@ pub(crate) fn intents(
                 body: message::webhook_body(id, notice),
             });
         }
+    }
+    if let Some(url) = listeners.callback {
+        let id = Uuid::now_v7();
+        intents.push(Intent {
+            id,
+            event_id: notice.event_id,
+            channel: Channel::Callback,
+            target: url,
+            webhook_id: None,
+            owner_id: owner,
+            video_id: notice.video_id,
+            event_type: notice.outcome.event_type().to_owned(),
+            body: message::webhook_body(id, notice),
+        });
     }
     intents
 }

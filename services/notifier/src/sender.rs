@@ -60,6 +60,7 @@ impl Notifier {
         let outcome = async {
             match channel {
                 "email" => self.send_email(claimed).await,
+                "callback" => self.send_callback(claimed).await,
                 _ => self.send_webhook(claimed).await,
             }
         }
@@ -168,10 +169,45 @@ impl Notifier {
             Ok(None) => return TryOutcome::Cancelled,
             Err(error) => return self.failed(claimed, schedule, None, format!("database: {error}")),
         };
-        let Ok(url) = url::Url::parse(&hook.url) else {
+        self.post_signed(claimed, schedule, &hook.url, &hook.secret, "webhook")
+            .await
+    }
+
+    /// A callback: a POST to the URL the upload named (the notification's target), signed with the owner's
+    /// callback secret. Without one it fails for good, saying how to make one; a redeliver after that sends it.
+    async fn send_callback(&self, claimed: &Claimed) -> TryOutcome {
+        let schedule = &self.inner.settings.webhook_retry_secs;
+        let secret = match self.inner.store.callback_secret(claimed.owner_id).await {
+            Ok(Some(secret)) => secret.secret,
+            Ok(None) => {
+                return TryOutcome::Failed {
+                    status_code: None,
+                    error: "the account has no callback signing secret: make one with POST \
+                            /api/v1/me/callback-secret, then redeliver"
+                        .into(),
+                    retry_in: None,
+                };
+            }
+            Err(error) => return self.failed(claimed, schedule, None, format!("database: {error}")),
+        };
+        self.post_signed(claimed, schedule, &claimed.target, &secret, "callback")
+            .await
+    }
+
+    /// POSTs the claimed body to `url`, signed with `secret` (`X-Fiapx-Signature`), with the event and delivery
+    /// headers; `what` names the kind of receiver in errors (`webhook`, `callback`).
+    async fn post_signed(
+        &self,
+        claimed: &Claimed,
+        schedule: &[u64],
+        url: &str,
+        secret: &str,
+        what: &str,
+    ) -> TryOutcome {
+        let Ok(url) = url::Url::parse(url) else {
             return TryOutcome::Failed {
                 status_code: None,
-                error: "the stored webhook URL is not a valid URL".into(),
+                error: format!("the stored {what} URL is not a valid URL"),
                 retry_in: None,
             };
         };
@@ -182,12 +218,12 @@ impl Notifier {
         {
             return TryOutcome::Failed {
                 status_code: None,
-                error: "the webhook address is not a public internet address".into(),
+                error: format!("the {what} address is not a public internet address"),
                 retry_in: None,
             };
         }
         let timestamp = OffsetDateTime::now_utc().unix_timestamp();
-        let signature = signature_header(&hook.secret, timestamp, claimed.body.as_bytes());
+        let signature = signature_header(secret, timestamp, claimed.body.as_bytes());
         let response = self
             .inner
             .http

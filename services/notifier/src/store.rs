@@ -10,13 +10,15 @@ use sea_orm::{
 use time::OffsetDateTime;
 use uuid::Uuid;
 
-/// `email` or `webhook`.
+/// `email`, `webhook` or `callback`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Channel {
     /// E-mail to the video's owner.
     Email,
     /// A webhook the owner registered.
     Webhook,
+    /// The callback URL the video's upload named.
+    Callback,
 }
 
 impl Channel {
@@ -25,6 +27,32 @@ impl Channel {
         match self {
             Self::Email => "email",
             Self::Webhook => "webhook",
+            Self::Callback => "callback",
+        }
+    }
+}
+
+/// Whose deliveries: one webhook's, or one account's callbacks.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Deliveries {
+    /// To this webhook.
+    Webhook(Uuid),
+    /// To the callback URLs of this owner's uploads.
+    Callbacks(Uuid),
+}
+
+impl Deliveries {
+    /// The condition on `notifications` (its id is `$1`).
+    const fn condition(self) -> &'static str {
+        match self {
+            Self::Webhook(_) => "webhook_id = $1",
+            Self::Callbacks(_) => "owner_id = $1 AND channel = 'callback'",
+        }
+    }
+
+    const fn id(self) -> Uuid {
+        match self {
+            Self::Webhook(id) | Self::Callbacks(id) => id,
         }
     }
 }
@@ -82,6 +110,15 @@ pub struct Webhook {
     pub created_at: OffsetDateTime,
 }
 
+/// The secret signing an account's callbacks.
+#[derive(Debug, Clone, PartialEq, Eq, FromQueryResult)]
+pub struct CallbackSecret {
+    /// The HMAC key (`whsec_` and 64 hex digits, like a webhook's).
+    pub secret: String,
+    /// Made at.
+    pub created_at: OffsetDateTime,
+}
+
 /// A notification to record.
 #[derive(Debug, Clone)]
 pub struct Intent {
@@ -91,7 +128,7 @@ pub struct Intent {
     pub event_id: Uuid,
     /// Channel.
     pub channel: Channel,
-    /// E-mail address or webhook id.
+    /// E-mail address, webhook id or callback URL.
     pub target: String,
     /// The webhook, for that channel.
     pub webhook_id: Option<Uuid>,
@@ -112,10 +149,12 @@ pub struct Claimed {
     pub id: Uuid,
     /// `email` or `webhook`.
     pub channel: String,
-    /// E-mail address or webhook id.
+    /// E-mail address, webhook id or callback URL.
     pub target: String,
     /// The webhook, for that channel.
     pub webhook_id: Option<Uuid>,
+    /// The video's owner.
+    pub owner_id: Uuid,
     /// `video.failed` or `video.completed`.
     pub event_type: String,
     /// What to send.
@@ -302,18 +341,22 @@ impl Store {
         Ok(result.rows_affected() == 1)
     }
 
-    /// The latest deliveries to a webhook, newest first.
-    pub async fn deliveries(&self, webhook: Uuid, limit: u64) -> Result<Vec<Delivery>, DbErr> {
+    /// The latest deliveries of `whose`, newest first.
+    pub async fn deliveries(&self, whose: Deliveries, limit: u64) -> Result<Vec<Delivery>, DbErr> {
         Delivery::find_by_statement(statement(
-            "SELECT id, event_id, event_type, video_id, status, attempts, next_attempt_at, last_error, created_at, \
-             sent_at FROM notifications WHERE webhook_id = $1 ORDER BY created_at DESC, id DESC LIMIT $2",
-            [webhook.into(), i64::try_from(limit).unwrap_or(i64::MAX).into()],
+            &format!(
+                "SELECT id, event_id, event_type, video_id, status, attempts, next_attempt_at, last_error, \
+                 created_at, sent_at FROM notifications WHERE {} ORDER BY created_at DESC, id DESC LIMIT $2",
+                whose.condition()
+            ),
+            [whose.id().into(), i64::try_from(limit).unwrap_or(i64::MAX).into()],
         ))
         .all(&self.db)
         .await
     }
 
-    /// Removes everything held of `owner`: notifications (with their tries), webhooks and preferences.
+    /// Removes everything held of `owner`: notifications (with their tries), webhooks, preferences and the
+    /// callback secret.
     pub async fn forget(&self, owner: Uuid) -> Result<(), DbErr> {
         let tx = self.db.begin().await?;
         for sql in [
@@ -322,6 +365,7 @@ impl Store {
             "DELETE FROM notifications WHERE owner_id = $1",
             "DELETE FROM webhooks WHERE owner_id = $1",
             "DELETE FROM notification_preferences WHERE user_id = $1",
+            "DELETE FROM callback_secrets WHERE user_id = $1",
         ] {
             tx.execute_raw(statement(sql, [owner.into()])).await?;
         }
@@ -339,51 +383,79 @@ impl Store {
         .await
     }
 
-    /// The tries of the latest `limit` deliveries to a webhook, oldest first.
-    pub async fn attempts(&self, webhook: Uuid, limit: u64) -> Result<Vec<Attempt>, DbErr> {
+    /// The tries of the latest `limit` deliveries of `whose`, oldest first.
+    pub async fn attempts(&self, whose: Deliveries, limit: u64) -> Result<Vec<Attempt>, DbErr> {
         Attempt::find_by_statement(statement(
-            "SELECT notification_id, attempt, started_at, finished_at, outcome, status_code, error \
-             FROM notification_attempts WHERE notification_id IN (SELECT id FROM notifications \
-             WHERE webhook_id = $1 ORDER BY created_at DESC, id DESC LIMIT $2) ORDER BY notification_id, attempt",
-            [webhook.into(), i64::try_from(limit).unwrap_or(i64::MAX).into()],
+            &format!(
+                "SELECT notification_id, attempt, started_at, finished_at, outcome, status_code, error \
+                 FROM notification_attempts WHERE notification_id IN (SELECT id FROM notifications \
+                 WHERE {} ORDER BY created_at DESC, id DESC LIMIT $2) ORDER BY notification_id, attempt",
+                whose.condition()
+            ),
+            [whose.id().into(), i64::try_from(limit).unwrap_or(i64::MAX).into()],
         ))
         .all(&self.db)
         .await
     }
 
-    /// Reopens a delivery for one more round of the retry schedule, due now. `None` if the webhook has no such
+    /// Reopens a delivery for one more round of the retry schedule, due now. `None` if `whose` has no such
     /// delivery; a delivery being sent right now is left alone (`Some(false)`).
-    pub async fn redeliver(&self, webhook: Uuid, delivery: Uuid) -> Result<Option<bool>, DbErr> {
-        let exists = self
-            .db
-            .query_one_raw(statement(
-                "SELECT status FROM notifications WHERE id = $1 AND webhook_id = $2",
-                [delivery.into(), webhook.into()],
-            ))
-            .await?;
-        if exists.is_none() {
+    pub async fn redeliver(&self, whose: Deliveries, delivery: Uuid) -> Result<Option<bool>, DbErr> {
+        if self.delivery(whose, delivery).await?.is_none() {
             return Ok(None);
         }
         let updated = self
             .db
             .execute_raw(statement(
-                "UPDATE notifications SET status = 'pending', round_start = attempts, next_attempt_at = now(), \
-                 lease_until = NULL WHERE id = $1 AND webhook_id = $2 AND status <> 'sending'",
-                [delivery.into(), webhook.into()],
+                &format!(
+                    "UPDATE notifications SET status = 'pending', round_start = attempts, next_attempt_at = now(), \
+                     lease_until = NULL WHERE id = $2 AND {} AND status <> 'sending'",
+                    whose.condition()
+                ),
+                [whose.id().into(), delivery.into()],
             ))
             .await?;
         Ok(Some(updated.rows_affected() == 1))
     }
 
-    /// One delivery of a webhook.
-    pub async fn delivery(&self, webhook: Uuid, delivery: Uuid) -> Result<Option<Delivery>, DbErr> {
+    /// One delivery of `whose`.
+    pub async fn delivery(&self, whose: Deliveries, delivery: Uuid) -> Result<Option<Delivery>, DbErr> {
         Delivery::find_by_statement(statement(
-            "SELECT id, event_id, event_type, video_id, status, attempts, next_attempt_at, last_error, created_at, \
-             sent_at FROM notifications WHERE id = $1 AND webhook_id = $2",
-            [delivery.into(), webhook.into()],
+            &format!(
+                "SELECT id, event_id, event_type, video_id, status, attempts, next_attempt_at, last_error, \
+                 created_at, sent_at FROM notifications WHERE id = $2 AND {}",
+                whose.condition()
+            ),
+            [whose.id().into(), delivery.into()],
         ))
         .one(&self.db)
         .await
+    }
+
+    /// The secret signing `owner`'s callbacks, `None` until they make one.
+    pub async fn callback_secret(&self, owner: Uuid) -> Result<Option<CallbackSecret>, DbErr> {
+        CallbackSecret::find_by_statement(statement(
+            "SELECT secret, created_at FROM callback_secrets WHERE user_id = $1",
+            [owner.into()],
+        ))
+        .one(&self.db)
+        .await
+    }
+
+    /// Makes `secret` the one signing `owner`'s callbacks from now on (the previous one stops at once).
+    pub async fn replace_callback_secret(&self, owner: Uuid, secret: &CallbackSecret) -> Result<(), DbErr> {
+        self.db
+            .execute_raw(statement(
+                "INSERT INTO callback_secrets (user_id, secret, created_at) VALUES ($1, $2, $3) \
+                 ON CONFLICT (user_id) DO UPDATE SET secret = $2, created_at = $3",
+                [
+                    owner.into(),
+                    secret.secret.clone().into(),
+                    secret.created_at.into(),
+                ],
+            ))
+            .await?;
+        Ok(())
     }
 
     /// What intake needs about a video's owner: preferences, e-mail recipient (if a user row exists and is not
@@ -441,7 +513,7 @@ impl Store {
              WHERE id IN (SELECT id FROM notifications \
                  WHERE (status = 'pending' AND next_attempt_at <= now()) OR (status = 'sending' AND lease_until < now()) \
                  ORDER BY next_attempt_at LIMIT $2 FOR UPDATE SKIP LOCKED) \
-             RETURNING id, channel, target, webhook_id, event_type, body, attempts, round_start",
+             RETURNING id, channel, target, webhook_id, owner_id, event_type, body, attempts, round_start",
             [lease.as_secs_f64().into(), i64::from(limit).into()],
         ))
         .all(&self.db)

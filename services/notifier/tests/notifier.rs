@@ -787,3 +787,138 @@ async fn an_smtp_outage_delays_the_email_but_loses_nothing() {
     assert!(mails[0].text.contains("too_large"));
     assert_eq!(w.count("status = 'sent' AND attempts > 1").await, 1);
 }
+
+#[tokio::test]
+async fn an_uploads_callback_gets_both_outcomes_signed_with_the_account_secret() {
+    let w = world().await;
+    let dan = w.user("dan@example.com", "Dan", "en").await;
+    let eve = w.user("eve@example.com", "Eve", "en").await;
+    let (receiver, url, stop_receiver) = Receiver::start(0).await;
+    let callbacks = fiapx_nats::VideoCallbacks::new(w.nats.jetstream(), &w.nats.settings);
+    let api = w.api();
+    let running = w.notifier(settings(&w.smtp));
+
+    // No secret yet: the callback is not sent unsigned; its delivery fails for good and says what to do.
+    let response = api
+        .get("/api/v1/me/callback-secret")
+        .header("Authorization", w.token(dan))
+        .send()
+        .await;
+    response.assert_status(StatusCode::NOT_FOUND);
+    let first = w.upload(dan, "first.mp4").await;
+    callbacks.set(*first.as_uuid(), &url).await.unwrap();
+    w.start(first, 1).await;
+    w.complete(first, 1).await;
+    w.settled("notifier").await;
+    assert!(receiver.requests().is_empty(), "nothing sent unsigned");
+    let log = |user: UserId| {
+        api.get("/api/v1/me/callbacks")
+            .header("Authorization", w.token(user))
+            .send()
+    };
+    let response = log(dan).await;
+    response.assert_status_is_ok();
+    let deliveries: Value = response.json().await.value().deserialize();
+    let unsigned = &deliveries["items"][0];
+    assert_eq!(unsigned["status"], "failed", "{deliveries}");
+    assert_eq!(unsigned["event_type"], "video.completed");
+    assert_eq!(unsigned["video_id"], first.to_string());
+    assert!(
+        unsigned["last_error"]
+            .as_str()
+            .unwrap()
+            .contains("POST /api/v1/me/callback-secret"),
+        "{unsigned}"
+    );
+    let unsigned_id = unsigned["id"].as_str().unwrap().to_owned();
+
+    // With a secret, the redelivered completion and a later failure are signed with it. Webhooks would get
+    // the completion only with `webhook_on_completion`; asking for a callback is the opt-in.
+    let response = api
+        .post("/api/v1/me/callback-secret")
+        .header("Authorization", w.token(dan))
+        .send()
+        .await;
+    response.assert_status(StatusCode::CREATED);
+    let made: Value = response.json().await.value().deserialize();
+    let secret = made["secret"].as_str().unwrap().to_owned();
+    assert!(secret.starts_with("whsec_"), "{made}");
+    let response = api
+        .get("/api/v1/me/callback-secret")
+        .header("Authorization", w.token(dan))
+        .send()
+        .await;
+    response.assert_status_is_ok();
+    let shown: Value = response.json().await.value().deserialize();
+    assert_eq!(shown["created_at"], made["created_at"]);
+    assert!(shown.get("secret").is_none(), "the secret is shown once: {shown}");
+
+    // Someone else can neither see nor redeliver it.
+    let response = log(eve).await;
+    response.assert_status_is_ok();
+    let theirs: Value = response.json().await.value().deserialize();
+    assert_eq!(theirs["items"], json!([]));
+    let redeliver = |user: UserId, id: String| {
+        api.post(format!("/api/v1/me/callbacks/{id}/redeliver"))
+            .header("Authorization", w.token(user))
+            .send()
+    };
+    redeliver(eve, unsigned_id.clone())
+        .await
+        .assert_status(StatusCode::NOT_FOUND);
+    redeliver(dan, unsigned_id.clone())
+        .await
+        .assert_status(StatusCode::ACCEPTED);
+    // A video whose upload named no callback URL calls nobody.
+    w.failed_video(dan, "second.mp4", FailureCode::TooLong).await;
+    let got = receiver.wait_for(1).await;
+    let (headers, body, _) = &got[0];
+    let now = OffsetDateTime::now_utc().unix_timestamp();
+    let signature = headers["x-fiapx-signature"].to_str().unwrap();
+    assert!(verify(&secret, signature, body, now, 300), "{signature}");
+    assert_eq!(headers["x-fiapx-event"], "video.completed");
+    assert_eq!(headers["x-fiapx-delivery"], unsigned_id.as_str());
+    let payload: Value = serde_json::from_slice(body).unwrap();
+    assert_eq!(payload["video"]["id"], first.to_string());
+    assert_eq!(payload["video"]["file_name"], "first.mp4");
+
+    let third = w.upload(dan, "third.mp4").await;
+    callbacks.set(*third.as_uuid(), &url).await.unwrap();
+    w.start(third, 1).await;
+    w.fail(third, 1, FailureCode::TooLong, false).await;
+    let got = receiver.wait_for(2).await;
+    let (headers, body, _) = &got[1];
+    let signature = headers["x-fiapx-signature"].to_str().unwrap();
+    assert!(verify(&secret, signature, body, now, 300), "{signature}");
+    assert_eq!(headers["x-fiapx-event"], "video.failed");
+    let payload: Value = serde_json::from_slice(body).unwrap();
+    assert_eq!(payload["video"]["id"], third.to_string());
+    assert_eq!(payload["failure"]["code"], "too_long");
+
+    // A new secret replaces the old one at once.
+    let response = api
+        .post("/api/v1/me/callback-secret")
+        .header("Authorization", w.token(dan))
+        .send()
+        .await;
+    response.assert_status(StatusCode::CREATED);
+    let rotated: Value = response.json().await.value().deserialize();
+    assert_ne!(rotated["secret"], made["secret"]);
+    w.settled("notifier").await;
+    running.stop().await;
+    assert_eq!(
+        receiver.requests().len(),
+        2,
+        "the video without a callback URL called nobody"
+    );
+    let response = log(dan).await;
+    let deliveries: Value = response.json().await.value().deserialize();
+    let statuses: Vec<&str> = deliveries["items"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|d| d["status"].as_str().unwrap())
+        .collect();
+    assert_eq!(statuses, ["sent", "sent"], "{deliveries}");
+    stop_receiver.cancel();
+}

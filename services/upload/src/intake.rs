@@ -8,7 +8,9 @@ use std::task::{Context, Poll};
 
 use fiapx_domain::{Command, ExtractionSpec, FALLBACK_FILE_NAME, SourceObject, UserId, Video, VideoId};
 use fiapx_http::{ApiError, SpecForm};
-use fiapx_nats::{AppendError, CommandHandler, HandleError, LoadError, Metadata};
+use fiapx_nats::{
+    AppendError, CallbackError, CommandHandler, HandleError, LoadError, Metadata, VideoCallbacks,
+};
 use fiapx_storage::{PutError, PutOptions, Storage, source_key};
 use poem::web::Multipart;
 use time::OffsetDateTime;
@@ -22,6 +24,20 @@ use crate::sniff::{SNIFF_LEN, sniff};
 
 /// Largest `spec` multipart part.
 const MAX_SPEC_PART_BYTES: u64 = 16 * 1024;
+
+/// Longest callback URL accepted.
+const MAX_CALLBACK_URL_BYTES: usize = 2048;
+
+/// Why a registration did not happen (or may not have).
+#[derive(Debug, thiserror::Error)]
+pub enum RegisterError {
+    /// The callback URL could not be recorded: nothing was appended.
+    #[error(transparent)]
+    Callback(#[from] CallbackError),
+    /// `RegisterUpload` failed.
+    #[error(transparent)]
+    Command(#[from] HandleError),
+}
 
 /// An upload that failed, and whether its video may be registered all the same (the append got no answer).
 pub struct Failure {
@@ -47,17 +63,42 @@ type BoxReader = Pin<Box<dyn AsyncRead + Send>>;
 pub struct Intake {
     handler: CommandHandler,
     storage: Storage,
+    callbacks: VideoCallbacks,
     settings: UploadSettings,
 }
 
 impl Intake {
-    /// Stores sources in `storage` and runs `RegisterUpload` through `handler`, within `settings`' limits.
-    pub const fn new(handler: CommandHandler, storage: Storage, settings: UploadSettings) -> Self {
+    /// Stores sources in `storage`, callback URLs in `callbacks` and runs `RegisterUpload` through `handler`,
+    /// within `settings`' limits.
+    pub const fn new(
+        handler: CommandHandler,
+        storage: Storage,
+        callbacks: VideoCallbacks,
+        settings: UploadSettings,
+    ) -> Self {
         Self {
             handler,
             storage,
+            callbacks,
             settings,
         }
+    }
+
+    /// A callback URL given with an upload, checked before a byte of the body is read: the rules of webhook URLs
+    /// (`https`, a public host; loopback `http` only where insecure webhooks are allowed), at most 2048 bytes.
+    /// 400 `bad_request` (as for a webhook URL) says what is wrong.
+    pub fn check_callback(&self, raw: Option<&str>) -> Result<Option<String>, ApiError> {
+        let Some(raw) = raw.map(str::trim).filter(|raw| !raw.is_empty()) else {
+            return Ok(None);
+        };
+        if raw.len() > MAX_CALLBACK_URL_BYTES {
+            return Err(ApiError::bad_request(format!(
+                "callback_url is longer than {MAX_CALLBACK_URL_BYTES} bytes"
+            )));
+        }
+        fiapx_http::egress::check_url(raw, self.settings.allow_insecure_callbacks)
+            .map(|url| Some(url.to_string()))
+            .map_err(|error| ApiError::bad_request(format!("callback_url: {error}")))
     }
 
     /// Refuses, before a byte is read, a body whose `Content-Length` is over the limit (413) or zero (400).
@@ -94,6 +135,7 @@ impl Intake {
         body: UploadBody,
         file_name_header: Option<String>,
         query_spec: Option<ExtractionSpec>,
+        callback: Option<&str>,
     ) -> Result<VideoAccepted, Failure> {
         // The multipart reader must outlive the file part read from it.
         let mut multipart_holder: Option<Multipart> = None;
@@ -191,13 +233,17 @@ impl Intake {
             size_bytes: size,
             content_type: container.mime.to_owned(),
         };
-        match self.register(owner, video, source, spec, container.name).await {
+        match self
+            .register(owner, video, source, spec, container.name, callback)
+            .await
+        {
             Ok(accepted) => Ok(accepted),
             Err(error) => Err(self.after_failed_append(video, &key, error).await),
         }
     }
 
-    /// Runs `RegisterUpload` for a source already in storage: the `uploaded` event that queues the video.
+    /// Runs `RegisterUpload` for a source already in storage: the `uploaded` event that queues the video. Its
+    /// callback URL, if any, is recorded first, so that whoever sees the event can find it.
     pub async fn register(
         &self,
         owner: UserId,
@@ -205,7 +251,11 @@ impl Intake {
         source: SourceObject,
         spec: ExtractionSpec,
         container: &str,
-    ) -> Result<VideoAccepted, HandleError> {
+        callback: Option<&str>,
+    ) -> Result<VideoAccepted, RegisterError> {
+        if let Some(url) = callback {
+            self.callbacks.set(*video.as_uuid(), url).await?;
+        }
         let (size, file_name) = (source.size_bytes, source.file_name.clone());
         let command = Command::RegisterUpload {
             video_id: video,
@@ -224,6 +274,7 @@ impl Intake {
             upload.bytes = size,
             upload.container = container,
             upload.file_name = %file_name,
+            upload.callback = callback.is_some(),
             "video uploaded"
         );
         Ok(VideoAccepted::queued(video, handled.state.job))
@@ -235,7 +286,14 @@ impl Intake {
     }
 
     /// The object is stored but the `uploaded` append failed: remove the object unless the event may be stored.
-    async fn after_failed_append(&self, video: VideoId, key: &str, error: HandleError) -> Failure {
+    async fn after_failed_append(&self, video: VideoId, key: &str, error: RegisterError) -> Failure {
+        let error = match error {
+            RegisterError::Command(error) => error,
+            RegisterError::Callback(error) => {
+                self.remove_unregistered(video, key).await;
+                return ApiError::unavailable(error).into();
+            }
+        };
         // Only an append that got no answer may have stored the event: a failed load, a refusal or contention
         // happen before any of our appends could have landed (the handler retries only after a definite conflict).
         let unknown_outcome = matches!(error, HandleError::Append(AppendError::Unavailable(_)));
@@ -259,9 +317,7 @@ impl Intake {
                 }
             }
         }
-        if let Err(delete_error) = self.storage.delete(key).await {
-            warn!(video.id = %video, s3.key = key, error = %delete_error, "removing an unregistered source failed");
-        }
+        self.remove_unregistered(video, key).await;
         let error = match error {
             error @ (HandleError::Append(AppendError::Unavailable(_))
             | HandleError::Load(LoadError::Unavailable(_))
@@ -269,6 +325,23 @@ impl Intake {
             error => ApiError::internal(error),
         };
         error.into()
+    }
+}
+
+impl Intake {
+    /// Removes the source (and callback) of a video that was not registered; a failure only leaves garbage.
+    async fn remove_unregistered(&self, video: VideoId, key: &str) {
+        if let Err(delete_error) = self.storage.delete(key).await {
+            warn!(video.id = %video, s3.key = key, error = %delete_error, "removing an unregistered source failed");
+        }
+        if let Err(error) = self.callbacks.remove(*video.as_uuid()).await {
+            warn!(video.id = %video, %error, "removing an unregistered video's callback failed");
+        }
+    }
+
+    /// The callback URLs this intake records.
+    pub const fn callbacks(&self) -> &VideoCallbacks {
+        &self.callbacks
     }
 }
 

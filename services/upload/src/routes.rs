@@ -9,7 +9,9 @@ use std::time::{Duration, Instant};
 
 use fiapx_domain::{Command, UserId, VideoError, VideoId};
 use fiapx_http::{ApiError, FormatName, Owner, SpecForm};
-use fiapx_nats::{AppendError, CommandHandler, HandleError, LoadError, Metadata, NatsSettings};
+use fiapx_nats::{
+    AppendError, CommandHandler, HandleError, LoadError, Metadata, NatsSettings, VideoCallbacks,
+};
 use fiapx_storage::{Storage, StorageError, archive_prefix, source_key};
 use poem::Request;
 use poem_openapi::param::{Header, Path, Query};
@@ -105,7 +107,8 @@ impl UploadApi {
             nats.replicas,
         )
         .await?;
-        let intake = Intake::new(handler.clone(), storage.clone(), settings.clone());
+        let callbacks = VideoCallbacks::new(handler.store().jetstream().clone(), nats);
+        let intake = Intake::new(handler.clone(), storage.clone(), callbacks, settings.clone());
         let transfers = ResumableApi::open(
             intake.clone(),
             storage.clone(),
@@ -192,6 +195,10 @@ impl UploadApi {
         max_width: Query<Option<u32>>,
         /// Scale down to at most this height.
         max_height: Query<Option<u32>>,
+        /// A URL to call (a signed POST, like a webhook's) when this video's frames are ready or its processing
+        /// fails for good: `https`, on a public host, at most 2048 bytes. Signed with the account's callback
+        /// secret (`POST /api/v1/me/callback-secret`).
+        callback_url: Query<Option<String>>,
     ) -> Result<AcceptedResponse, ApiError> {
         let started = Instant::now();
         let owner = owner.user_id()?;
@@ -209,7 +216,17 @@ impl UploadApi {
             .and_then(|len| len.parse::<u64>().ok());
         let result = self
             .state
-            .upload(owner, declared_len, body, file_name.0, idempotency_key.0, query)
+            .upload(
+                owner,
+                declared_len,
+                body,
+                Named {
+                    file_name: file_name.0,
+                    idempotency_key: idempotency_key.0,
+                    callback_url: callback_url.0,
+                },
+                query,
+            )
             .await;
         let outcome = match &result {
             Ok(_) => "accepted",
@@ -267,7 +284,8 @@ impl UploadApi {
     async fn delete(&self, owner: Owner, id: Path<Uuid>) -> Result<DeletedResponse, ApiError> {
         let by = owner.writer_of(id.0)?;
         let video = VideoId::from_uuid(id.0);
-        if delete_video(&self.state.handler, &self.state.storage, by, video).await? {
+        let (handler, storage) = (&self.state.handler, &self.state.storage);
+        if delete_video(handler, storage, self.state.intake.callbacks(), by, video).await? {
             Ok(DeletedResponse::Deleted)
         } else {
             // Deleted before (a retry after a failed removal finished it): the video is gone.
@@ -284,12 +302,13 @@ pub fn streams_own_body(method: &poem::http::Method, path: &str) -> bool {
         || (method == poem::http::Method::PATCH && path.starts_with(crate::resumable::UPLOADS_PATH))
 }
 
-/// Records `by`'s deletion of `video`, then removes its source and every archive from storage. `Ok(true)` when
-/// this call deleted it; `Ok(false)` when it was deleted before, in which case, if it was `by`'s, its objects are
-/// removed again (finishing a removal that failed half-way).
+/// Records `by`'s deletion of `video`, then removes its source, every archive and its callback URL. `Ok(true)`
+/// when this call deleted it; `Ok(false)` when it was deleted before, in which case, if it was `by`'s, what it
+/// left is removed again (finishing a removal that failed half-way).
 pub async fn delete_video(
     handler: &CommandHandler,
     storage: &Storage,
+    callbacks: &VideoCallbacks,
     by: UserId,
     video: VideoId,
 ) -> Result<bool, ApiError> {
@@ -299,13 +318,13 @@ pub async fn delete_video(
     };
     match handler.handle(video, command, Metadata::new_request()).await {
         Ok(_) => {
-            remove_objects(storage, video).await?;
+            remove_objects(storage, callbacks, video).await?;
             info!(video.id = %video, owner.id = %by, "video deleted");
             Ok(true)
         }
         Err(HandleError::Rejected(VideoError::Deleted)) => {
             if matches!(registered(handler, video).await, Ok(Some((owner, _))) if owner == by) {
-                remove_objects(storage, video).await?;
+                remove_objects(storage, callbacks, video).await?;
             }
             Ok(false)
         }
@@ -313,7 +332,15 @@ pub async fn delete_video(
     }
 }
 
-async fn remove_objects(storage: &Storage, video: VideoId) -> Result<(), ApiError> {
+async fn remove_objects(
+    storage: &Storage,
+    callbacks: &VideoCallbacks,
+    video: VideoId,
+) -> Result<(), ApiError> {
+    callbacks
+        .remove(*video.as_uuid())
+        .await
+        .map_err(ApiError::unavailable)?;
     storage
         .delete(&source_key(video))
         .await
@@ -343,6 +370,13 @@ fn command_error(error: HandleError) -> ApiError {
     }
 }
 
+/// What an upload names besides its spec: the file (raw form), its idempotency key and its callback URL.
+struct Named {
+    file_name: Option<String>,
+    idempotency_key: Option<String>,
+    callback_url: Option<String>,
+}
+
 impl State {
     /// Checks what can be checked before the body is read, admits the upload, claims its `Idempotency-Key`, lets
     /// the intake store and register it, then records or releases the claim.
@@ -351,15 +385,20 @@ impl State {
         owner: UserId,
         declared_len: Option<u64>,
         body: UploadBody,
-        file_name_header: Option<String>,
-        idempotency_key: Option<String>,
+        named: Named,
         query: SpecForm,
     ) -> Result<VideoAccepted, ApiError> {
+        let Named {
+            file_name: file_name_header,
+            idempotency_key,
+            callback_url,
+        } = named;
         self.intake.check_declared_len(declared_len)?;
         if let Some(key) = &idempotency_key {
             Idempotency::check_key(key)?;
         }
         let query_spec = self.intake.query_spec(&query, &body)?;
+        let callback = self.intake.check_callback(callback_url.as_deref())?;
 
         self.admission.admit(owner).await?;
         let video = VideoId::from_uuid(Uuid::now_v7());
@@ -371,7 +410,14 @@ impl State {
 
         let result = self
             .intake
-            .store_and_register(owner, video, body, file_name_header, query_spec)
+            .store_and_register(
+                owner,
+                video,
+                body,
+                file_name_header,
+                query_spec,
+                callback.as_deref(),
+            )
             .await;
         match (result, idempotency_key) {
             (Ok(accepted), Some(key)) => {

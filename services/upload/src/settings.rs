@@ -37,6 +37,10 @@ pub struct UploadSettings {
     /// own: the binary fills it from the processors' limits.
     #[serde(skip)]
     pub engine_max_frames: u64,
+    /// Whether a callback URL may be loopback `http` (the notifier's `allow_insecure_webhooks`, for tests and
+    /// `make run`): the notifier is what calls it, so its rule is the one checked at upload. Filled by the binary.
+    #[serde(skip)]
+    pub allow_insecure_callbacks: bool,
 }
 
 impl Default for UploadSettings {
@@ -55,6 +59,7 @@ impl Default for UploadSettings {
             resumable_idle_timeout_secs: 60,
             resumable_sweep_interval_secs: 600,
             engine_max_frames: u64::MAX,
+            allow_insecure_callbacks: false,
         }
     }
 }

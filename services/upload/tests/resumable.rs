@@ -435,3 +435,48 @@ async fn a_second_patch_while_one_runs_is_locked_out() {
     assert_eq!(rest.0.status(), StatusCode::NO_CONTENT);
     assert_eq!(uploaded_event(&app, id).await.size_bytes, data.len() as u64);
 }
+
+#[tokio::test]
+async fn a_callback_url_in_the_metadata_is_checked_at_creation_and_recorded_with_the_video() {
+    let app = spawn_app().await;
+    let user = owner();
+    let callbacks = fiapx_nats::VideoCallbacks::new(app.nats.jetstream(), &app.nats.settings);
+    let refused = app
+        .client
+        .post("/api/v1/uploads")
+        .header(owner_header(), bearer(user))
+        .header("Tus-Resumable", "1.0.0")
+        .header("Upload-Length", "10")
+        .header(
+            "Upload-Metadata",
+            format!("callback_url {}", b64("https://10.0.0.1/hook")),
+        )
+        .send()
+        .await;
+    assert_eq!(
+        code(refused).await,
+        (StatusCode::BAD_REQUEST, "bad_request".into())
+    );
+
+    let data = app.mp4();
+    let id = create(
+        &app,
+        user,
+        data.len(),
+        &format!(
+            "filename {},callback_url {}",
+            b64("clip.mp4"),
+            b64("https://hooks.example.com/tus")
+        ),
+    )
+    .await;
+    // Nothing is recorded before the video exists.
+    assert_eq!(callbacks.get(id).await.unwrap(), None);
+    let response = patch(&app, user, id, 0, Body::from(data.clone())).await;
+    assert_eq!(response.0.status(), StatusCode::NO_CONTENT);
+    assert_eq!(uploaded_event(&app, id).await.file_name, "clip.mp4");
+    assert_eq!(
+        callbacks.get(id).await.unwrap().as_deref(),
+        Some("https://hooks.example.com/tus")
+    );
+}

@@ -668,3 +668,51 @@ async fn a_count_the_processors_cannot_hold_is_refused_before_anything_is_stored
         "no reprocess recorded"
     );
 }
+
+#[tokio::test]
+async fn a_callback_url_is_checked_before_the_body_and_kept_until_the_video_is_deleted() {
+    let app = spawn_app().await;
+    let user = owner();
+    let callbacks = fiapx_nats::VideoCallbacks::new(app.nats.jetstream(), &app.nats.settings);
+    // Refused before a byte of the body is read: not https, an internal address, not a URL, too long.
+    let too_long = format!("https%3A%2F%2Fhooks.example.com%2F{}", "a".repeat(2100));
+    for (query, says) in [
+        ("http%3A%2F%2Fhooks.example.com%2Fx", "https"),
+        ("https%3A%2F%2F169.254.169.254%2Flatest", "public"),
+        ("https%3A%2F%2F127.0.0.1%3A9%2Fx", "public"),
+        ("nope", "not a valid URL"),
+        (too_long.as_str(), "longer than 2048"),
+    ] {
+        let response = upload_raw(&app, user, app.mp4(), &format!("?callback_url={query}")).await;
+        let body = expect_error(response, StatusCode::BAD_REQUEST, "bad_request").await;
+        assert!(
+            body["message"].as_str().unwrap().contains(says),
+            "{query}: {body}"
+        );
+    }
+    app.assert_nothing_stored().await;
+
+    let id = accepted(
+        &app,
+        user,
+        app.mp4(),
+        "?count=3&callback_url=https%3A%2F%2Fhooks.example.com%2Fdone%3Ft%3D1",
+    )
+    .await;
+    assert_eq!(
+        callbacks.get(id).await.unwrap().as_deref(),
+        Some("https://hooks.example.com/done?t=1")
+    );
+    let plain = accepted(&app, user, app.mp4(), "").await;
+    assert_eq!(callbacks.get(plain).await.unwrap(), None);
+
+    // Deleting the video removes its callback URL with its objects.
+    let response = app
+        .client
+        .delete(format!("/api/v1/videos/{id}"))
+        .header(owner_header(), bearer(user))
+        .send()
+        .await;
+    assert_eq!(response.0.status(), StatusCode::NO_CONTENT);
+    assert_eq!(callbacks.get(id).await.unwrap(), None);
+}

@@ -175,11 +175,21 @@ fn http_date(unix: i64) -> String {
         .unwrap_or_default()
 }
 
+/// What `Upload-Metadata` says.
+#[derive(Debug, PartialEq, Eq)]
+struct UploadMetadata {
+    file_name: String,
+    spec: ExtractionSpec,
+    /// Unchecked: [`Intake::check_callback`] checks it.
+    callback_url: Option<String>,
+}
+
 /// `Upload-Metadata`: comma-separated `key base64value` pairs. Known keys: `filename` (or `name`), `spec` (an
-/// ExtractionSpec JSON object); others (such as `filetype`) are ignored.
-fn parse_metadata(header: Option<&str>, max_frames: u64) -> Result<(String, ExtractionSpec), ApiError> {
+/// ExtractionSpec JSON object), `callback_url`; others (such as `filetype`) are ignored.
+fn parse_metadata(header: Option<&str>, max_frames: u64) -> Result<UploadMetadata, ApiError> {
     let mut file_name = None;
     let mut spec = None;
+    let mut callback_url = None;
     let header = header.unwrap_or("");
     if header.len() > MAX_METADATA_BYTES {
         return Err(ApiError::bad_request(format!(
@@ -200,11 +210,20 @@ fn parse_metadata(header: Option<&str>, max_frames: u64) -> Result<(String, Extr
                 file_name = Some(clean_file_name(Some(&name), false).map_err(ApiError::bad_request)?);
             }
             "spec" => spec = Some(parse_spec_json(&value)?.to_spec(max_frames)?),
+            "callback_url" => {
+                callback_url =
+                    Some(String::from_utf8(value).map_err(|_| {
+                        ApiError::bad_request("Upload-Metadata: the callback_url is not UTF-8")
+                    })?);
+            }
             _ => {}
         }
     }
-    let file_name = file_name.unwrap_or_else(|| FALLBACK_FILE_NAME.to_owned());
-    Ok((file_name, spec.unwrap_or_default()))
+    Ok(UploadMetadata {
+        file_name: file_name.unwrap_or_else(|| FALLBACK_FILE_NAME.to_owned()),
+        spec: spec.unwrap_or_default(),
+        callback_url,
+    })
 }
 
 #[OpenApi(prefix_path = "/api/v1", tag = "ApiTags::Uploads")]
@@ -223,8 +242,9 @@ impl ResumableApi {
 
     /// Create a resumable upload
     ///
-    /// tus `creation`: declares the file's length (`Upload-Length`) and, in `Upload-Metadata`, its `filename`
-    /// and extraction `spec` (base64 of an ExtractionSpec JSON object), both optional. Checked like a plain
+    /// tus `creation`: declares the file's length (`Upload-Length`) and, in `Upload-Metadata`, its `filename`,
+    /// extraction `spec` (base64 of an ExtractionSpec JSON object) and `callback_url` (as the plain upload's
+    /// query parameter), all optional. Checked like a plain
     /// upload before a byte is sent: 413 over the size limit, 400 for a bad spec, 429 with too many videos in
     /// flight. The last segment of `Location` is the video's id.
     #[oai(path = "/uploads", method = "post", operation_id = "createUpload")]
@@ -237,7 +257,7 @@ impl ResumableApi {
         /// The file's size in bytes.
         #[oai(name = "Upload-Length")]
         length: Header<Option<u64>>,
-        /// `filename <base64>,spec <base64 JSON>`.
+        /// `filename <base64>,spec <base64 JSON>,callback_url <base64 URL>`.
         #[oai(name = "Upload-Metadata")]
         metadata: Header<Option<String>>,
     ) -> Result<CreatedResponse, ApiError> {
@@ -255,7 +275,12 @@ impl ResumableApi {
         if length > settings.max_upload_bytes {
             return Err(ApiError::too_large(settings.max_upload_bytes));
         }
-        let (file_name, spec) = parse_metadata(metadata.0.as_deref(), settings.engine_max_frames)?;
+        let UploadMetadata {
+            file_name,
+            spec,
+            callback_url,
+        } = parse_metadata(metadata.0.as_deref(), settings.engine_max_frames)?;
+        let callback_url = self.transfers.intake.check_callback(callback_url.as_deref())?;
         self.admission.admit(owner).await?;
 
         let video = VideoId::from_uuid(Uuid::now_v7());
@@ -267,6 +292,7 @@ impl ResumableApi {
             tail_len: 0,
             file_name,
             spec,
+            callback_url,
             content_type: None,
             multipart: None,
             parts: Vec::new(),
@@ -391,28 +417,39 @@ mod tests {
     }
 
     #[test]
-    fn metadata_gives_the_file_name_and_spec() {
+    fn metadata_gives_the_file_name_spec_and_callback() {
         let header = format!(
-            "filename {},filetype {},spec {}",
+            "filename {},filetype {},spec {},callback_url {}",
             b64("férias.mp4"),
             b64("video/mp4"),
-            b64(r#"{"count":5}"#)
+            b64(r#"{"count":5}"#),
+            b64("https://hooks.example.com/done?t=1")
         );
-        let (name, spec) = parse_metadata(Some(&header), u64::MAX).unwrap();
-        assert_eq!(name, "férias.mp4");
+        let metadata = parse_metadata(Some(&header), u64::MAX).unwrap();
+        assert_eq!(metadata.file_name, "férias.mp4");
         assert_eq!(
-            spec,
+            metadata.spec,
             parse_spec_json(br#"{"count":5}"#)
                 .unwrap()
                 .to_spec(u64::MAX)
                 .unwrap()
         );
         assert_eq!(
-            parse_metadata(None, u64::MAX).unwrap(),
-            ("video".into(), ExtractionSpec::default())
+            metadata.callback_url.as_deref(),
+            Some("https://hooks.example.com/done?t=1")
         );
         assert_eq!(
-            parse_metadata(Some("is_confidential"), u64::MAX).unwrap().0,
+            parse_metadata(None, u64::MAX).unwrap(),
+            UploadMetadata {
+                file_name: "video".into(),
+                spec: ExtractionSpec::default(),
+                callback_url: None,
+            }
+        );
+        assert_eq!(
+            parse_metadata(Some("is_confidential"), u64::MAX)
+                .unwrap()
+                .file_name,
             "video"
         );
         let bad = parse_metadata(Some("filename ***"), u64::MAX).unwrap_err();
@@ -420,7 +457,7 @@ mod tests {
         let bad = parse_metadata(Some(&format!("spec {}", b64(r#"{"count":0}"#))), u64::MAX).unwrap_err();
         assert_eq!(bad.code(), ErrorCode::InvalidSpec);
         let traversal = parse_metadata(Some(&format!("filename {}", b64("../../x.mp4"))), u64::MAX).unwrap();
-        assert_eq!(traversal.0, "x.mp4");
+        assert_eq!(traversal.file_name, "x.mp4");
     }
 
     #[test]

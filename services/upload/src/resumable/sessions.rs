@@ -43,6 +43,9 @@ pub struct Session {
     pub file_name: String,
     /// The extraction spec from `Upload-Metadata` (or the default).
     pub spec: ExtractionSpec,
+    /// The checked `callback_url` from `Upload-Metadata`, recorded when the video is registered.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub callback_url: Option<String>,
     /// The container's media type, once the leading bytes were seen.
     pub content_type: Option<String>,
     /// The S3 multipart upload of the source, once a full part was received.

@@ -22,7 +22,7 @@ use tokio::sync::Mutex;
 use tracing::{info, warn};
 
 use super::sessions::{LEASE, Phase, Session, SessionError, Sessions};
-use crate::intake::{Intake, Limited, is_over_limit, not_a_video};
+use crate::intake::{Intake, Limited, RegisterError, is_over_limit, not_a_video};
 use crate::settings::UploadSettings;
 use crate::sniff::{SNIFF_LEN, sniff};
 
@@ -437,11 +437,19 @@ impl Transfers {
         };
         match self
             .intake
-            .register(owner, video, source, session.spec, &content_type)
+            .register(
+                owner,
+                video,
+                source,
+                session.spec,
+                &content_type,
+                session.callback_url.as_deref(),
+            )
             .await
         {
             Ok(accepted) => Ok(accepted.job),
-            Err(HandleError::Rejected(VideoError::AlreadyExists)) => {
+            Err(RegisterError::Callback(error)) => Err(ApiError::unavailable(error)),
+            Err(RegisterError::Command(HandleError::Rejected(VideoError::AlreadyExists))) => {
                 // An earlier attempt stored the event and lost the answer.
                 match self.intake.load(video).await.map_err(ApiError::unavailable)? {
                     Some((found, job)) if found == owner => Ok(job),
@@ -450,12 +458,12 @@ impl Transfers {
                     ))),
                 }
             }
-            Err(
+            Err(RegisterError::Command(
                 error @ (HandleError::Append(AppendError::Unavailable(_))
                 | HandleError::Load(LoadError::Unavailable(_))
                 | HandleError::TooMuchContention { .. }),
-            ) => Err(ApiError::unavailable(error)),
-            Err(error) => Err(ApiError::internal(error)),
+            )) => Err(ApiError::unavailable(error)),
+            Err(RegisterError::Command(error)) => Err(ApiError::internal(error)),
         }
     }
 
