@@ -680,6 +680,11 @@ test("settings, language switch and phone width", async () => {
   await page.getByRole("button", { name: "Add webhook" }).click();
   await page.getByText(/Signing secret .*: \S{16,}/).waitFor();
   await page.locator(".hooks li", { hasText: "http://127.0.0.1:9/fiapx-hook" }).waitFor();
+  // The callback signing secret: none yet, then made and shown once (after the reload below, only its date).
+  await page.getByText("None yet: callbacks fail until you create one.").waitFor();
+  await page.getByRole("button", { name: "Create secret" }).click();
+  await page.getByText(/^Callback signing secret \(shown only now; copy it\): \S{16,}$/).waitFor();
+  await page.getByText(/^Active since .+\.$/).waitFor();
   await shot(page, "10-settings");
   await audit(page, "settings with a webhook");
   await page.getByRole("button", { name: "Remove" }).click();
@@ -688,6 +693,9 @@ test("settings, language switch and phone width", async () => {
   await page.getByRole("heading", { name: "Configurações", level: 1 }).waitFor();
   await page.reload();
   await page.getByRole("heading", { name: "Configurações", level: 1 }).waitFor();
+  await page.getByText(/^Ativo desde .+\.$/).waitFor();
+  await page.getByRole("button", { name: "Substituir segredo" }).waitFor();
+  assert.equal(await page.getByText(/mostrado só agora/).count(), 0, "no secret is shown again after the reload");
   await page.setViewportSize({ width: 390, height: 844 });
   await page.getByRole("link", { name: "Vídeos", exact: true }).click();
   await page.locator("li.video").first().waitFor();

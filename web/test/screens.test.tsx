@@ -6,7 +6,7 @@ import { memoryStorage } from "./memory-storage";
 import { LiveStatus } from "../src/components";
 import { I18nContext, makeI18n, type Locale } from "../src/i18n";
 import { SignIn } from "../src/screens/auth";
-import { PasswordForm } from "../src/screens/settings";
+import { CallbackDeliveries, CallbackSecretSection, PasswordForm, Webhooks } from "../src/screens/settings";
 import { UploadPanel } from "../src/screens/upload";
 import { Videos } from "../src/screens/videos";
 import { type ExtractionSpec, FORMATS, LIMITS, SELECTION_MODES } from "../src/spec";
@@ -496,5 +496,146 @@ describe("change password", () => {
     fireEvent.input(screen.getByLabelText("Nova senha de novo"), { target: { value: "uma senha nova 2" } });
     fireEvent.submit(screen.getByRole("button", { name: "Alterar a senha" }).closest("form")!);
     await waitFor(() => expect(screen.getByRole("alert").textContent).toBe("A senha atual está incorreta."));
+  });
+});
+
+describe("callbacks and webhook deliveries", () => {
+  /** Answers by `METHOD /path` (each a queue: its first answer is used, and kept when it is the last one). */
+  let routes: Record<string, Response[]> = {};
+  let calls: string[] = [];
+  const api = () => {
+    const base = async (request: Request) => {
+      const call = `${request.method} ${new URL(request.url, "http://localhost").pathname}`;
+      calls.push(call);
+      const queue = routes[call];
+      if (!queue?.length) throw new Error(`unexpected ${call}`);
+      return (queue.length > 1 ? queue.shift()! : queue[0]!).clone();
+    };
+    return new SessionStore(memoryStorage(), base).api;
+  };
+  beforeEach(() => {
+    routes = {};
+    calls = [];
+  });
+
+  const delivery = (id: string, status: string, extra: Record<string, unknown> = {}) => ({
+    id,
+    event_type: "video.completed",
+    event_id: "00000000-0000-4000-8000-00000000000e",
+    video_id: "00000000-0000-4000-8000-00000000000f",
+    status,
+    attempts: 3,
+    created_at: "2026-11-22T18:00:00Z",
+    tries: [],
+    ...extra,
+  });
+
+  it("says there is no secret yet, makes one and shows it once, and replaces it only after a confirm", async () => {
+    routes["GET /api/v1/me/callback-secret"] = [json(404, { code: "not_found", message: "callback secret not found" })];
+    routes["POST /api/v1/me/callback-secret"] = [
+      json(201, { secret: "first-secret-0123456789abcdef", created_at: "2026-11-22T18:00:00Z" }),
+      json(201, { secret: "second-secret-0123456789abcdef", created_at: "2026-11-23T09:30:00Z" }),
+    ];
+    const { formatDate } = makeI18n("en", () => undefined);
+    render(withI18n(<CallbackSecretSection api={api()} />));
+    await screen.findByText("None yet: callbacks fail until you create one.");
+    expect(screen.queryByRole("alert")).toBeNull();
+    expect(screen.getByText(/signed with this secret \(X-Fiapx-Signature\), like webhooks/)).toBeTruthy();
+
+    fireEvent.click(screen.getByRole("button", { name: "Create secret" }));
+    await screen.findByText("Callback signing secret (shown only now; copy it): first-secret-0123456789abcdef");
+    expect(screen.getByText(`Active since ${formatDate("2026-11-22T18:00:00Z")}.`)).toBeTruthy();
+
+    // Replacing asks first; "cancel" leaves everything as it is.
+    const confirm = vi.fn(() => false);
+    vi.stubGlobal("confirm", confirm);
+    fireEvent.click(screen.getByRole("button", { name: "Replace secret" }));
+    expect(confirm).toHaveBeenCalledWith("Replace the callback signing secret? The old one stops signing at once.");
+    expect(calls.filter((c) => c.startsWith("POST"))).toHaveLength(1);
+
+    confirm.mockReturnValue(true);
+    fireEvent.click(screen.getByRole("button", { name: "Replace secret" }));
+    await screen.findByText("Callback signing secret (shown only now; copy it): second-secret-0123456789abcdef");
+    expect(screen.queryByText(/first-secret/)).toBeNull();
+    expect(screen.getByText(`Active since ${formatDate("2026-11-23T09:30:00Z")}.`)).toBeTruthy();
+    expect(calls.filter((c) => c.startsWith("POST"))).toHaveLength(2);
+  });
+
+  it("shows since when a secret exists, never the secret, and other errors as errors", async () => {
+    routes["GET /api/v1/me/callback-secret"] = [json(200, { created_at: "2026-11-22T18:00:00Z" })];
+    const { formatDate } = makeI18n("pt-BR", () => undefined);
+    render(withI18n(<CallbackSecretSection api={api()} />, "pt-BR"));
+    await screen.findByText(`Ativo desde ${formatDate("2026-11-22T18:00:00Z")}.`);
+    expect(screen.getByRole("button", { name: "Substituir segredo" })).toBeTruthy();
+    expect(screen.queryByText(/copie-o/)).toBeNull();
+    cleanup();
+
+    routes["GET /api/v1/me/callback-secret"] = [json(503, { code: "unavailable", message: "database down" })];
+    render(withI18n(<CallbackSecretSection api={api()} />));
+    await waitFor(() => expect(screen.getByRole("alert").textContent).toBe("The service is busy. Try again in a moment."));
+    // Not knowing whether there is one, it offers neither to create nor to replace.
+    expect(screen.queryByRole("button")).toBeNull();
+  });
+
+  it("lists the callback deliveries and redelivers one; one being sent has no button, a 409 says why", async () => {
+    const failed = "00000000-0000-4000-8000-000000000001";
+    const sending = "00000000-0000-4000-8000-000000000002";
+    routes["GET /api/v1/me/callbacks"] = [
+      json(200, {
+        items: [
+          delivery(failed, "failed", { last_error: "HTTP 500 from the receiver", tries: [{ attempt: 1 }] }),
+          delivery(sending, "sending", { event_type: "video.failed", attempts: 1 }),
+        ],
+      }),
+    ];
+    routes[`POST /api/v1/me/callbacks/${failed}/redeliver`] = [
+      json(202, delivery(failed, "pending", { last_error: "HTTP 500 from the receiver" })),
+      json(409, { code: "conflict", message: "the delivery is being sent right now" }),
+    ];
+    render(withI18n(<CallbackDeliveries api={api()} />));
+    await screen.findByText("HTTP 500 from the receiver");
+    expect(screen.getByRole("heading", { name: "Callback deliveries" })).toBeTruthy();
+    const rows = screen.getAllByRole("listitem");
+    expect(rows[0]!.textContent).toContain("video.completed failed · 3 attempts");
+    expect(rows[1]!.textContent).toContain("video.failed sending · 1 attempt");
+    expect(screen.getAllByRole("button", { name: "Redeliver" })).toHaveLength(1);
+
+    fireEvent.click(screen.getByRole("button", { name: "Redeliver" }));
+    await waitFor(() => expect(screen.getAllByRole("listitem")[0]!.textContent).toContain("video.completed pending · 3 attempts"));
+    expect(calls).toContain(`POST /api/v1/me/callbacks/${failed}/redeliver`);
+
+    fireEvent.click(screen.getByRole("button", { name: "Redeliver" }));
+    await waitFor(() =>
+      expect(screen.getByRole("alert").textContent).toBe("It is being sent right now; try again in a moment."),
+    );
+  });
+
+  it("says when there are no callback deliveries yet", async () => {
+    routes["GET /api/v1/me/callbacks"] = [json(200, { items: [] })];
+    render(withI18n(<CallbackDeliveries api={api()} />, "pt-BR"));
+    await screen.findByText("Nenhuma entrega ainda.");
+    expect(screen.getByRole("heading", { name: "Entregas dos callbacks" })).toBeTruthy();
+  });
+
+  it("reads a webhook's delivery log when it is opened, with the same redeliver", async () => {
+    const hook = "00000000-0000-4000-8000-0000000000a1";
+    const id = "00000000-0000-4000-8000-0000000000d1";
+    routes["GET /api/v1/webhooks"] = [
+      json(200, { items: [{ id: hook, url: "https://example.com/hook", created_at: "2026-11-22T18:00:00Z" }] }),
+    ];
+    routes[`GET /api/v1/webhooks/${hook}/deliveries`] = [json(200, { items: [delivery(id, "failed")] })];
+    routes[`POST /api/v1/webhooks/${hook}/deliveries/${id}/redeliver`] = [json(202, delivery(id, "pending"))];
+    render(withI18n(<Webhooks api={api()} />));
+    const details = (await screen.findByText("Deliveries")).closest("details")!;
+    expect(calls).toEqual(["GET /api/v1/webhooks"]);
+    details.open = true;
+    fireEvent(details, new Event("toggle"));
+    fireEvent.click(await screen.findByRole("button", { name: "Redeliver" }));
+    await waitFor(() => expect(details.textContent).toContain("video.completed pending · 3 attempts"));
+    expect(calls).toEqual([
+      "GET /api/v1/webhooks",
+      `GET /api/v1/webhooks/${hook}/deliveries`,
+      `POST /api/v1/webhooks/${hook}/deliveries/${id}/redeliver`,
+    ]);
   });
 });

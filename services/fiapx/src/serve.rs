@@ -268,11 +268,10 @@ pub async fn start(
             Ok::<_, anyhow::Error>("processor")
         });
     }
-    let needs_db = wants(Which::Projector)
-        || wants(Which::Query)
-        || wants(Which::Notifier)
-        || wants(Which::Auth)
-        || wants(Which::Upload);
+    // The upload service (the command side) needs no PostgreSQL: it keeps taking uploads while the read side is
+    // down.
+    let needs_db =
+        wants(Which::Projector) || wants(Which::Query) || wants(Which::Notifier) || wants(Which::Auth);
     let db = if needs_db {
         Some(
             fiapx_database::connect(&settings.database)
@@ -369,8 +368,8 @@ pub async fn start(
         _ => None,
     };
 
-    let upload = match (&db, wants(Which::Upload)) {
-        (Some(db), true) => Some(
+    let upload = if wants(Which::Upload) {
+        Some(
             UploadApi::new(
                 handler.clone(),
                 storage.clone(),
@@ -382,10 +381,10 @@ pub async fn start(
                 &settings.nats,
             )
             .await
-            .context("cannot start the upload service")?
-            .with_read_model(db.clone()),
-        ),
-        _ => None,
+            .context("cannot start the upload service")?,
+        )
+    } else {
+        None
     };
     let query = match (&db, wants(Which::Query)) {
         (Some(db), true) => Some(QueryApi::new(

@@ -8,7 +8,8 @@
 //!
 //! It owns the HTTP shape of those commands, the streaming upload and the idempotency records. It must not know
 //! about FFmpeg: the content check here is a fast first gate on magic bytes, the processor's FFmpeg probe is the
-//! real one. It reads the `videos` read model only to count a user's videos in flight (the per-user limit). The
+//! real one. It needs no PostgreSQL: the per-user limit of videos in flight is kept in NATS KV (`admission.rs`), so
+//! uploads are accepted while the read side is down. The
 //! owner is the user of the verified bearer token ([`fiapx_http::Owner`]); share tokens cannot upload or change.
 
 mod accepted;

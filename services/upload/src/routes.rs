@@ -17,7 +17,6 @@ use poem::Request;
 use poem_openapi::param::{Header, Path, Query};
 use poem_openapi::payload::Json;
 use poem_openapi::{ApiResponse, OpenApi, Tags};
-use sea_orm::DatabaseConnection;
 use time::OffsetDateTime;
 use tracing::info;
 use uuid::Uuid;
@@ -71,6 +70,9 @@ pub enum UploadSetupError {
     /// The upload sessions' KV bucket could not be created.
     #[error(transparent)]
     Sessions(#[from] SessionError),
+    /// The admission KV bucket could not be created.
+    #[error("cannot provision the admission bucket: {0}")]
+    Admission(#[from] async_nats::jetstream::context::CreateKeyValueError),
 }
 
 #[derive(Clone)]
@@ -109,9 +111,19 @@ impl UploadApi {
         .await?;
         let callbacks = VideoCallbacks::new(handler.store().jetstream().clone(), nats);
         let intake = Intake::new(handler.clone(), storage.clone(), callbacks, settings.clone());
+        let admission = InFlightLimit::open(
+            handler.clone(),
+            handler.store().jetstream(),
+            &settings.admission_bucket,
+            nats.replicas,
+            settings.max_videos_in_flight,
+            settings.in_flight_retry_after_secs,
+        )
+        .await?;
         let transfers = ResumableApi::open(
             intake.clone(),
             storage.clone(),
+            admission.clone(),
             settings.clone(),
             handler.store().jetstream(),
             nats.replicas,
@@ -121,11 +133,7 @@ impl UploadApi {
             state: Arc::new(State {
                 intake,
                 transfers,
-                admission: InFlightLimit::new(
-                    None,
-                    settings.max_videos_in_flight,
-                    settings.in_flight_retry_after_secs,
-                ),
+                admission,
                 handler,
                 storage,
                 idempotency,
@@ -134,25 +142,10 @@ impl UploadApi {
         })
     }
 
-    /// Enforces `max_videos_in_flight` per user, counted on the read model in `db`. Without it there is no
-    /// per-user limit.
-    #[must_use]
-    pub fn with_read_model(self, db: DatabaseConnection) -> Self {
-        let mut state = Arc::unwrap_or_clone(self.state);
-        state.admission = InFlightLimit::new(
-            Some(db),
-            state.settings.max_videos_in_flight,
-            state.settings.in_flight_retry_after_secs,
-        );
-        Self {
-            state: Arc::new(state),
-        }
-    }
-
     /// The resumable (tus) upload API beside this one, with the same storage, limits and admission.
     #[must_use]
     pub fn resumable(&self) -> ResumableApi {
-        ResumableApi::new(Arc::clone(&self.state.transfers), self.state.admission.clone())
+        ResumableApi::new(Arc::clone(&self.state.transfers))
     }
 }
 
@@ -262,17 +255,25 @@ impl UploadApi {
             .map(|input| input.to_spec(self.state.settings.engine_max_frames))
             .transpose()?;
         let video = VideoId::from_uuid(id.0);
+        let pending = Duration::from_secs(self.state.settings.admission_pending_secs);
+        let reserved = self.state.admission.reserve(by, video, pending).await?;
         let command = Command::RequestReprocess {
             by,
             spec,
             at: OffsetDateTime::now_utc(),
         };
-        let handled = self
+        let handled = match self
             .state
             .handler
             .handle(video, command, Metadata::new_request())
             .await
-            .map_err(command_error)?;
+        {
+            Ok(handled) => handled,
+            Err(error) => {
+                self.state.admission.release(by, video, reserved).await;
+                return Err(command_error(error));
+            }
+        };
         info!(video.id = %video, owner.id = %by, job = handled.state.job, "reprocess requested");
         Ok(VideoAccepted::queued(video, handled.state.job).into())
     }
@@ -400,13 +401,23 @@ impl State {
         let query_spec = self.intake.query_spec(&query, &body)?;
         let callback = self.intake.check_callback(callback_url.as_deref())?;
 
-        self.admission.admit(owner).await?;
         let video = VideoId::from_uuid(Uuid::now_v7());
+        // A replay of an answered key is answered whatever the limit says now.
         if let Some(key) = &idempotency_key
             && let NextAction::ReturnAnswer(accepted) = self.idempotency.begin(owner, key, video).await?
         {
             return Ok(accepted);
         }
+        let pending = Duration::from_secs(self.settings.admission_pending_secs);
+        let reserved = match self.admission.reserve(owner, video, pending).await {
+            Ok(reserved) => reserved,
+            Err(error) => {
+                if let Some(key) = &idempotency_key {
+                    self.idempotency.failed(owner, key).await;
+                }
+                return Err(error);
+            }
+        };
 
         let result = self
             .intake
@@ -425,13 +436,15 @@ impl State {
                 Ok(accepted)
             }
             (Ok(accepted), None) => Ok(accepted),
-            (Err(failure), Some(key)) => {
+            (Err(failure), key) => {
                 if !failure.maybe_registered {
-                    self.idempotency.failed(owner, &key).await;
+                    if let Some(key) = key {
+                        self.idempotency.failed(owner, &key).await;
+                    }
+                    self.admission.release(owner, video, reserved).await;
                 }
                 Err(failure.error)
             }
-            (Err(failure), None) => Err(failure.error),
         }
     }
 }

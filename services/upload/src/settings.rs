@@ -18,9 +18,15 @@ pub struct UploadSettings {
     pub idempotency_ttl_secs: u64,
     /// After this long (seconds) an unfinished attempt's key may be taken over by a retry.
     pub idempotency_pending_timeout_secs: u64,
-    /// Videos one user may have queued or processing at once; more uploads get 429 (0 = no limit). Counted on
-    /// the read model, so a burst faster than the projector may briefly exceed it.
+    /// Videos one user may have uploading, queued or processing at once; more uploads (and reprocesses) get 429
+    /// (0 = no limit). Each takes its place when admitted, in the KV bucket `admission_bucket`.
     pub max_videos_in_flight: u64,
+    /// NATS KV bucket of the per-user admission reservations.
+    pub admission_bucket: String,
+    /// How long a plain upload's place is held while its video has no event yet (seconds): the body is still
+    /// coming, or the process died before it could register or release it. A resumable upload's place is held
+    /// `resumable_ttl_secs`.
+    pub admission_pending_secs: u64,
     /// `Retry-After` (seconds) answered with that 429.
     pub in_flight_retry_after_secs: u64,
     /// NATS KV bucket of resumable (tus) upload sessions.
@@ -53,6 +59,8 @@ impl Default for UploadSettings {
             idempotency_ttl_secs: 24 * 3600,
             idempotency_pending_timeout_secs: 3600,
             max_videos_in_flight: 10,
+            admission_bucket: "upload_admission".into(),
+            admission_pending_secs: 3600,
             in_flight_retry_after_secs: 30,
             sessions_bucket: "upload_sessions".into(),
             resumable_ttl_secs: 24 * 3600,

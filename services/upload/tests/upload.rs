@@ -716,3 +716,91 @@ async fn a_callback_url_is_checked_before_the_body_and_kept_until_the_video_is_d
     assert_eq!(response.0.status(), StatusCode::NO_CONTENT);
     assert_eq!(callbacks.get(id).await.unwrap(), None);
 }
+
+#[tokio::test]
+async fn parallel_uploads_never_exceed_the_in_flight_limit_and_finished_videos_free_their_place() {
+    // No PostgreSQL anywhere in this test: admission lives in NATS.
+    let app = spawn_app_with(UploadSettings {
+        max_videos_in_flight: 10,
+        in_flight_retry_after_secs: 9,
+        ..UploadSettings::default()
+    })
+    .await;
+    let user = owner();
+    let mp4 = app.mp4();
+    let answers = futures::future::join_all((0..15).map(|_| upload_raw(&app, user, mp4.clone(), ""))).await;
+    let mut accepted = Vec::new();
+    let mut refused = 0;
+    for response in answers {
+        match response.0.status() {
+            StatusCode::ACCEPTED => accepted.push(json(response).await["id"].as_str().unwrap().to_owned()),
+            StatusCode::TOO_MANY_REQUESTS => {
+                assert_eq!(response.0.headers()["retry-after"].to_str().unwrap(), "9");
+                expect_error(response, StatusCode::TOO_MANY_REQUESTS, "rate_limited").await;
+                refused += 1;
+            }
+            other => panic!("unexpected {other}"),
+        }
+    }
+    assert_eq!(
+        (accepted.len(), refused),
+        (10, 5),
+        "exactly the limit is admitted"
+    );
+    // Refused uploads stored nothing: ten sources, ten `uploaded` events.
+    assert_eq!(app.keys().await.len(), 10);
+    assert_eq!(app.stream_messages().await, 10);
+
+    // A resumable upload is counted too; someone else is not limited by this user's videos.
+    let tus = |who: Uuid| {
+        app.client
+            .post("/api/v1/uploads")
+            .header(owner_header(), bearer(who))
+            .header("Tus-Resumable", "1.0.0")
+            .header("Upload-Length", "1000")
+            .send()
+    };
+    assert_eq!(tus(user).await.0.status(), StatusCode::TOO_MANY_REQUESTS);
+    assert_eq!(
+        upload_raw(&app, owner(), mp4.clone(), "").await.0.status(),
+        StatusCode::ACCEPTED
+    );
+
+    // A video that completes frees its place; a refused body (not a video) gives its place back at once.
+    let first: Uuid = accepted[0].parse().unwrap();
+    complete(&app, first, 0).await;
+    let response = upload_raw(&app, user, b"not a video at all".to_vec(), "").await;
+    assert_eq!(response.0.status(), StatusCode::UNSUPPORTED_MEDIA_TYPE);
+    let eleventh = accepted_id(upload_raw(&app, user, mp4.clone(), "").await).await;
+    assert_eq!(
+        upload_raw(&app, user, mp4.clone(), "").await.0.status(),
+        StatusCode::TOO_MANY_REQUESTS
+    );
+
+    // Reprocessing takes a place: with all ten taken, the completed video cannot be reprocessed...
+    let reprocess = || {
+        app.client
+            .post(format!("/api/v1/videos/{first}/reprocess"))
+            .header(owner_header(), bearer(user))
+            .send()
+    };
+    assert_eq!(reprocess().await.0.status(), StatusCode::TOO_MANY_REQUESTS);
+    // ...until a deletion frees one; then the reprocess holds it.
+    let response = app
+        .client
+        .delete(format!("/api/v1/videos/{eleventh}"))
+        .header(owner_header(), bearer(user))
+        .send()
+        .await;
+    assert_eq!(response.0.status(), StatusCode::NO_CONTENT);
+    assert_eq!(reprocess().await.0.status(), StatusCode::ACCEPTED);
+    assert_eq!(
+        upload_raw(&app, user, mp4, "").await.0.status(),
+        StatusCode::TOO_MANY_REQUESTS
+    );
+}
+
+async fn accepted_id(response: TestResponse) -> Uuid {
+    assert_eq!(response.0.status(), StatusCode::ACCEPTED);
+    json(response).await["id"].as_str().unwrap().parse().unwrap()
+}

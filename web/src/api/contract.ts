@@ -21,8 +21,12 @@ export type ShareView = Schemas["ShareView"];
 export type NotificationPreferences = Schemas["NotificationPreferences"];
 /** A webhook endpoint; its secret only in the answer to its creation. */
 export type Webhook = Schemas["Webhook"] & { secret?: string };
-/** One notification of a webhook and its tries. */
-export type WebhookDelivery = Schemas["Delivery"];
+/** One notification to a webhook or to an upload's callback URL, and its tries. */
+export type Delivery = Schemas["Delivery"];
+/** A delivery log: a webhook's, or the callbacks' of the user's uploads (the latest 50, newest first). */
+export type DeliveryList = Schemas["DeliveryList"];
+/** Whether the user has a callback signing secret, and since when (never the secret itself). */
+export type CallbackSecret = Schemas["CallbackSecret"];
 /** One extracted image of a completed video, as its archive's manifest lists it. */
 export type Frame = Schemas["Frame"];
 /** A page of a video's frames. */

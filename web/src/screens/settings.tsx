@@ -1,7 +1,8 @@
-// Notification preferences and webhooks (the notifier's endpoints, issue 6); the password (issue 12).
+// Notification preferences and webhooks (the notifier's endpoints, issue 6); the password (issue 12); the callback
+// signing secret and the callbacks' delivery log (an upload's `callback_url`, issue 12).
 import { useEffect, useRef, useState } from "preact/hooks";
 import { type ApiClient, ApiError, unwrap } from "../api/client";
-import type { NotificationPreferences, Webhook, WebhookDelivery } from "../api/contract";
+import type { CallbackSecret, Delivery, DeliveryList, NotificationPreferences, Webhook } from "../api/contract";
 import { Alert, PageHeading, Spinner } from "../components";
 import { errorText } from "../errors";
 import { type MessageKey, useI18n } from "../i18n";
@@ -16,6 +17,8 @@ export function Settings({ api }: { api: ApiClient }) {
       <PageHeading>{t("settings.title")}</PageHeading>
       <Preferences api={api} />
       <Webhooks api={api} />
+      <CallbackSecretSection api={api} />
+      <CallbackDeliveries api={api} />
       <PasswordForm api={api} />
     </>
   );
@@ -179,7 +182,7 @@ function Preferences({ api }: { api: ApiClient }) {
   );
 }
 
-function Webhooks({ api }: { api: ApiClient }) {
+export function Webhooks({ api }: { api: ApiClient }) {
   const { t } = useI18n();
   const [hooks, setHooks] = useState<Webhook[] | null>(null);
   const [url, setUrl] = useState("");
@@ -223,11 +226,7 @@ function Webhooks({ api }: { api: ApiClient }) {
     <section class="card" aria-labelledby="hooks-title">
       <h2 id="hooks-title">{t("settings.webhooks")}</h2>
       {error && <Alert>{error}</Alert>}
-      {secret && (
-        <Alert kind="info">
-          <span class="secret">{t("settings.webhookSecret", { secret })}</span>
-        </Alert>
-      )}
+      {secret && <ShownOnce>{t("settings.webhookSecret", { secret })}</ShownOnce>}
       <form class="inline-form" onSubmit={add}>
         <label for="hook-url">{t("settings.webhookUrl")}</label>
         <input
@@ -252,7 +251,7 @@ function Webhooks({ api }: { api: ApiClient }) {
               <button type="button" class="link danger-text" onClick={() => void remove(hook.id)}>
                 {t("settings.webhookDelete")}
               </button>
-              <Deliveries api={api} id={hook.id} />
+              <WebhookDeliveries api={api} id={hook.id} />
             </li>
           ))}
         </ul>
@@ -261,28 +260,155 @@ function Webhooks({ api }: { api: ApiClient }) {
   );
 }
 
-function Deliveries({ api, id }: { api: ApiClient; id: string }) {
-  const { t, formatDate } = useI18n();
-  const [open, setOpen] = useState(false);
-  const [items, setItems] = useState<WebhookDelivery[] | null>(null);
-  const [error, setError] = useState<string | null>(null);
+/** A signing secret just made, in the one answer that has it: shown now and never again, for the user to copy. */
+function ShownOnce({ children }: { children: string }) {
+  return (
+    <Alert kind="info">
+      <span class="secret">{children}</span>
+    </Alert>
+  );
+}
 
-  const toggle = (event: Event) => {
-    const isOpen = (event.currentTarget as HTMLDetailsElement).open;
-    setOpen(isOpen);
-    if (isOpen && !items) {
-      unwrap(api.GET("/api/v1/webhooks/{id}/deliveries", { params: { path: { id } } })).then(
-        (list) => setItems(list.items),
-        (e: unknown) => setError(errorText(t, e)),
-      );
+/** A webhook's delivery log, read when its `<details>` is first opened. */
+function WebhookDeliveries({ api, id }: { api: ApiClient; id: string }) {
+  const { t } = useI18n();
+  const [opened, setOpened] = useState(false);
+  return (
+    <details onToggle={(event) => (event.currentTarget as HTMLDetailsElement).open && setOpened(true)}>
+      <summary>{t("settings.deliveries")}</summary>
+      {opened && (
+        <DeliveryLog
+          load={() => unwrap(api.GET("/api/v1/webhooks/{id}/deliveries", { params: { path: { id } } }))}
+          redeliver={(delivery_id) =>
+            unwrap(
+              api.POST("/api/v1/webhooks/{id}/deliveries/{delivery_id}/redeliver", {
+                params: { path: { id, delivery_id } },
+              }),
+            )
+          }
+        />
+      )}
+    </details>
+  );
+}
+
+/**
+ * The callback signing secret (GET/POST /me/callback-secret): whether there is one and since when (404 `not_found`:
+ * none yet), and a button to make one or replace it (after a confirm: the old one stops signing at once). The
+ * secret is shown once, in the answer that made it, as a webhook's is.
+ */
+export function CallbackSecretSection({ api }: { api: ApiClient }) {
+  const { t, formatDate } = useI18n();
+  // undefined: not known yet; null: none made yet.
+  const [current, setCurrent] = useState<CallbackSecret | null | undefined>(undefined);
+  const [secret, setSecret] = useState<string | null>(null);
+  const [error, setError] = useState<string | null>(null);
+  const [busy, setBusy] = useState(false);
+
+  useEffect(() => {
+    unwrap(api.GET("/api/v1/me/callback-secret")).then(setCurrent, (e: unknown) => {
+      if (e instanceof ApiError && e.code === "not_found") setCurrent(null);
+      else setError(errorText(t, e));
+    });
+  }, [api]);
+
+  const make = async () => {
+    if (current && !window.confirm(t("settings.callbackSecretReplaceConfirm"))) return;
+    setBusy(true);
+    setError(null);
+    setSecret(null);
+    try {
+      const made = await unwrap(api.POST("/api/v1/me/callback-secret"));
+      setSecret(made.secret);
+      setCurrent({ created_at: made.created_at });
+    } catch (e) {
+      setError(errorText(t, e));
+    } finally {
+      setBusy(false);
     }
   };
 
   return (
-    <details onToggle={toggle}>
-      <summary>{t("settings.deliveries")}</summary>
-      {open && error && <Alert>{error}</Alert>}
-      {open && !items && !error && <Spinner label={t("settings.loading")} />}
+    <section class="card" aria-labelledby="callback-secret-title">
+      <h2 id="callback-secret-title">{t("settings.callbackSecret")}</h2>
+      <p class="hint">{t("settings.callbackSecretAbout")}</p>
+      {error && <Alert>{error}</Alert>}
+      {secret && <ShownOnce>{t("settings.callbackSecretShown", { secret })}</ShownOnce>}
+      {current === undefined && !error && <Spinner label={t("settings.loading")} />}
+      {current !== undefined && (
+        <>
+          <p>
+            {current
+              ? t("settings.callbackSecretSince", { date: formatDate(current.created_at) })
+              : t("settings.callbackSecretNone")}
+          </p>
+          <button type="button" class="secondary" disabled={busy} onClick={() => void make()}>
+            {t(current ? "settings.callbackSecretReplace" : "settings.callbackSecretCreate")}
+          </button>
+        </>
+      )}
+    </section>
+  );
+}
+
+/** The delivery log of the user's uploads' callbacks (GET /me/callbacks), with redeliver. */
+export function CallbackDeliveries({ api }: { api: ApiClient }) {
+  const { t } = useI18n();
+  return (
+    <section class="card" aria-labelledby="callback-deliveries-title">
+      <h2 id="callback-deliveries-title">{t("settings.callbackDeliveries")}</h2>
+      <DeliveryLog
+        load={() => unwrap(api.GET("/api/v1/me/callbacks"))}
+        redeliver={(delivery_id) =>
+          unwrap(api.POST("/api/v1/me/callbacks/{delivery_id}/redeliver", { params: { path: { delivery_id } } }))
+        }
+      />
+    </section>
+  );
+}
+
+/**
+ * A delivery log (a webhook's or the callbacks'), read when shown: each delivery's event, state, attempts, date and
+ * last error, and a button to send it again now (not while it is being sent: the server answers 409 then). The
+ * answer to a redeliver (202, the delivery now due) takes the delivery's place in the list.
+ */
+function DeliveryLog({
+  load,
+  redeliver,
+}: {
+  load: () => Promise<DeliveryList>;
+  redeliver: (id: string) => Promise<Delivery>;
+}) {
+  const { t, formatDate } = useI18n();
+  const [items, setItems] = useState<Delivery[] | null>(null);
+  const [error, setError] = useState<string | null>(null);
+  const [sending, setSending] = useState<string | null>(null);
+
+  useEffect(() => {
+    load().then(
+      (list) => setItems(list.items),
+      (e: unknown) => setError(errorText(t, e)),
+    );
+  }, []);
+
+  const again = async (id: string) => {
+    setError(null);
+    setSending(id);
+    try {
+      const reopened = await redeliver(id);
+      // The answer lists no tries (the server does not read them for it): the ones already known stay.
+      setItems((list) => list?.map((d) => (d.id === id ? { ...reopened, tries: d.tries } : d)) ?? null);
+    } catch (e) {
+      setError(e instanceof ApiError && e.code === "conflict" ? t("settings.redeliverBusy") : errorText(t, e));
+    } finally {
+      setSending(null);
+    }
+  };
+
+  return (
+    <>
+      {error && <Alert>{error}</Alert>}
+      {!items && !error && <Spinner label={t("settings.loading")} />}
       {items && items.length === 0 && <p class="empty">{t("settings.deliveriesNone")}</p>}
       {items && items.length > 0 && (
         <ul class="deliveries">
@@ -290,11 +416,19 @@ function Deliveries({ api, id }: { api: ApiClient; id: string }) {
             <li key={d.id}>
               <code>{d.event_type}</code> {d.status} · {t("count.attempts", { count: d.attempts })}{" "}
               <span class="muted">{formatDate(d.sent_at ?? d.created_at)}</span>
+              {d.status !== "sending" && (
+                <>
+                  {" "}
+                  <button type="button" class="link" disabled={sending === d.id} onClick={() => void again(d.id)}>
+                    {t("settings.redeliver")}
+                  </button>
+                </>
+              )}
               {d.last_error && <div class="failure">{d.last_error}</div>}
             </li>
           ))}
         </ul>
       )}
-    </details>
+    </>
   );
 }

@@ -52,7 +52,6 @@ enum ApiTags {
 #[derive(Clone)]
 pub struct ResumableApi {
     transfers: Arc<Transfers>,
-    admission: InFlightLimit,
 }
 
 impl ResumableApi {
@@ -60,6 +59,7 @@ impl ResumableApi {
     pub(crate) async fn open(
         intake: Intake,
         storage: fiapx_storage::Storage,
+        admission: InFlightLimit,
         settings: UploadSettings,
         js: &async_nats::jetstream::Context,
         replicas: usize,
@@ -69,6 +69,7 @@ impl ResumableApi {
             sessions,
             storage,
             intake,
+            admission,
             settings,
         });
         let sweeper = Arc::downgrade(&transfers);
@@ -88,8 +89,8 @@ impl ResumableApi {
         Ok(transfers)
     }
 
-    pub(crate) const fn new(transfers: Arc<Transfers>, admission: InFlightLimit) -> Self {
-        Self { transfers, admission }
+    pub(crate) const fn new(transfers: Arc<Transfers>) -> Self {
+        Self { transfers }
     }
 
     /// Removes expired sessions now (the sweeper does it every `resumable_sweep_interval_secs`).
@@ -281,9 +282,10 @@ impl ResumableApi {
             callback_url,
         } = parse_metadata(metadata.0.as_deref(), settings.engine_max_frames)?;
         let callback_url = self.transfers.intake.check_callback(callback_url.as_deref())?;
-        self.admission.admit(owner).await?;
-
         let video = VideoId::from_uuid(Uuid::now_v7());
+        // The place is held as long as the session may live unfinished; terminating or expiring gives it back.
+        let pending = Duration::from_secs(settings.resumable_ttl_secs);
+        let reserved = self.transfers.admission.reserve(owner, video, pending).await?;
         let expires_at = OffsetDateTime::now_utc().unix_timestamp() + settings.resumable_ttl_secs as i64;
         let session = Session {
             owner: *owner.as_uuid(),
@@ -300,11 +302,10 @@ impl ResumableApi {
             expires_at,
             locked_until: None,
         };
-        self.transfers
-            .sessions
-            .create(video, &session)
-            .await
-            .map_err(ApiError::unavailable)?;
+        if let Err(error) = self.transfers.sessions.create(video, &session).await {
+            self.transfers.admission.release(owner, video, reserved).await;
+            return Err(ApiError::unavailable(error));
+        }
         metrics::counter!("fiapx_resumable_uploads_created_total").increment(1);
         info!(video.id = %video, owner.id = %owner, upload.length = length, "resumable upload created");
         Ok(CreatedResponse::Created(

@@ -22,6 +22,7 @@ use tokio::sync::Mutex;
 use tracing::{info, warn};
 
 use super::sessions::{LEASE, Phase, Session, SessionError, Sessions};
+use crate::admission::{InFlightLimit, Reserved};
 use crate::intake::{Intake, Limited, RegisterError, is_over_limit, not_a_video};
 use crate::settings::UploadSettings;
 use crate::sniff::{SNIFF_LEN, sniff};
@@ -31,6 +32,7 @@ pub struct Transfers {
     pub sessions: Sessions,
     pub storage: Storage,
     pub intake: Intake,
+    pub admission: InFlightLimit,
     pub settings: UploadSettings,
 }
 
@@ -514,6 +516,11 @@ impl Transfers {
         }
         if let Err(error) = self.sessions.remove(video).await {
             warn!(video.id = %video, error = %error, "removing an upload session failed");
+        }
+        // The place the session took when it was created (its own, so `New`); a registered video keeps it.
+        if !matches!(session.phase, Phase::Registered { .. }) {
+            let owner = UserId::from_uuid(session.owner);
+            self.admission.release(owner, video, Reserved::New).await;
         }
     }
 
