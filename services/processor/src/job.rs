@@ -1,7 +1,9 @@
 //! One job's flow: start it, stream the source from object storage through the frame engine into a multipart
 //! upload of the archive, record the completion or the classified failure, and say how to settle the message.
 //!
-//! The decisions are the domain's (a stale or superseded step is rejected and acked); this file maps engine
+//! The decisions are the domain's: a step of a job already done or deleted is rejected and acked; one of a
+//! superseded delivery (a newer attempt has started) is rejected and left unsettled, because JetStream acks by
+//! stream sequence and the message belongs to the newer attempt now. This file maps engine
 //! errors to failure codes and retry decisions (see `worker.rs` for the policy).
 
 use std::time::Duration;
@@ -83,8 +85,13 @@ impl Processor {
             .await;
         let state = match started {
             Ok(handled) => handled.state,
+            Err(HandleError::Rejected(reason @ VideoError::AttemptSuperseded { .. })) => {
+                // An older delivery than the attempt that holds the job: not ours to settle.
+                info!(%reason, "delivery superseded; leaving the job to its current attempt");
+                return Outcome::InProgress;
+            }
             Err(HandleError::Rejected(reason)) => {
-                info!(%reason, "job needs no work (done, deleted or taken over)");
+                info!(%reason, "job needs no work (done or deleted)");
                 return Outcome::Ack;
             }
             Err(error) => {
@@ -233,9 +240,15 @@ impl Processor {
                 }
                 Outcome::Ack
             }
+            Err(HandleError::Rejected(reason @ VideoError::AttemptSuperseded { .. })) => {
+                // A newer delivery owns the job now (it writes the same archive key). JetStream acks by stream
+                // sequence, not by delivery: an ack here would settle the newer attempt's message, and if that
+                // attempt then died the video would stay `processing` for good. Leave it to the holder.
+                info!(%reason, "completion superseded; leaving the message to the current attempt");
+                Outcome::InProgress
+            }
             Err(HandleError::Rejected(reason)) => {
-                // A newer delivery owns the job now; it writes the same archive key.
-                info!(%reason, "completion superseded");
+                info!(%reason, "completion not needed (done or deleted)");
                 Outcome::Ack
             }
             Err(error) => {
@@ -289,8 +302,12 @@ impl Processor {
                     .await;
                 outcome
             }
+            Err(HandleError::Rejected(reason @ VideoError::AttemptSuperseded { .. })) => {
+                info!(%reason, "failure superseded; leaving the message to the current attempt");
+                Outcome::InProgress
+            }
             Err(HandleError::Rejected(reason)) => {
-                info!(%reason, "failure superseded");
+                info!(%reason, "failure not needed (done or deleted)");
                 Outcome::Ack
             }
             Err(error) => {

@@ -338,3 +338,45 @@ async fn a_job_whose_deliveries_run_out_without_a_result_ends_attempts_exhausted
         "no attempt ever reported a start"
     );
 }
+
+#[tokio::test]
+async fn a_superseded_attempt_never_settles_the_message_so_the_job_still_completes() {
+    let w = world().await;
+    // Long enough that the first attempt is still extracting when a newer attempt is recorded.
+    let long = common::testsrc_h264("640x360", 30, "20", "ultrafast");
+    let video = w.upload(std::fs::read(long).unwrap()).await;
+    let settings = ProcessorSettings {
+        limits: Limits::default(),
+        max_deliver: 5,
+        ..fast_retries()
+    };
+    let (stop, task) = w.processor(settings);
+    w.until(video, |v| v.status == VideoStatus::Processing).await;
+    // Another processor took a redelivery of the job (attempt 2) and died right after recording its start: its
+    // delivery will never be settled by anyone.
+    w.nats
+        .handler(3)
+        .handle(
+            video,
+            fiapx_domain::Command::StartProcessing {
+                job: 0,
+                attempt: 2,
+                at: OffsetDateTime::now_utc(),
+            },
+            Metadata::new_request(),
+        )
+        .await
+        .unwrap();
+    // Attempt 1 finishes and is refused as superseded. Had it acked (JetStream acks the stream sequence, not the
+    // delivery) the message would be gone and the video `processing` for good; left unsettled, it comes back
+    // after ack_wait and a later attempt completes the job.
+    let events = w.until(video, |v| v.status == VideoStatus::Completed).await;
+    stop.cancel();
+    task.await.unwrap();
+    assert_eq!(count(&events, "completed"), 1, "{events:?}");
+    let Some(Event::Completed { attempt, .. }) = events.iter().rev().find(|e| e.event_type() == "completed")
+    else {
+        unreachable!()
+    };
+    assert!(*attempt > 2, "completed by a later delivery: {events:?}");
+}
