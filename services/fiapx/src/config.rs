@@ -48,6 +48,10 @@ pub struct HttpSettings {
     /// Largest request body (bytes) of every route but the uploads (which have `upload.max_upload_bytes`):
     /// more, declared or streamed, is a 413 with memory bounded by it.
     pub max_body_bytes: u64,
+    /// A connection with no byte read or written for this long (seconds) is cut: slow or silent clients cannot
+    /// hold connections. Live streams write a keep-alive every 15 s and uploads keep reading; a request whose
+    /// handler works longer than this without sending anything is cut too, hence the generous default.
+    pub idle_timeout_secs: u64,
 }
 
 impl Default for HttpSettings {
@@ -58,6 +62,7 @@ impl Default for HttpSettings {
             shutdown_grace_secs: 10,
             web_dir: "web/dist".into(),
             max_body_bytes: 64 * 1024,
+            idle_timeout_secs: 120,
         }
     }
 }

@@ -10,4 +10,4 @@ pub mod serve;
 pub mod telemetry;
 pub mod web;
 
-pub use serve::{Apis, Started, Which, http_app, openapi_document, start};
+pub use serve::{Apis, Started, Which, http_app, http_server, openapi_document, start};

@@ -5,7 +5,7 @@ use std::time::Duration;
 
 use anyhow::Context as _;
 use fiapx_auth::{Accounts, AuthApi, Passwords};
-use fiapx_http::access_token_from_query;
+use fiapx_http::{IdleTimeout, access_token_from_query};
 use fiapx_identity::{Revocations, TokenVerifier};
 use fiapx_nats::{CommandHandler, JetStreamEventStore, VideoCallbacks, provision};
 use fiapx_notifier::{Notifier, NotifierApi};
@@ -16,7 +16,9 @@ use fiapx_storage::Storage;
 use fiapx_upload::UploadApi;
 use metrics_exporter_prometheus::PrometheusHandle;
 use poem::endpoint::BoxEndpoint;
-use poem::listener::TcpListener;
+use std::convert::Infallible;
+
+use poem::listener::{Acceptor, Listener as _, TcpListener};
 use poem::{EndpointExt, Route, Server, get, handler, web::Data};
 use poem_openapi::OpenApiService;
 use tokio::task::JoinSet;
@@ -24,7 +26,7 @@ use tokio_util::sync::CancellationToken;
 use tracing::{error, info, warn};
 
 use crate::account::AccountApi;
-use crate::config::Settings;
+use crate::config::{HttpSettings, Settings};
 
 /// Which services one process runs.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
@@ -417,6 +419,18 @@ pub async fn start(
     Ok(Started { workers, app })
 }
 
+/// The HTTP server on `acceptor` as `fiapx serve` runs it: a connection on which nothing moves (no byte read or
+/// written) for `http.idle_timeout_secs` is cut ([`IdleTimeout`]), so a client that opens connections and goes
+/// silent (mid headers, mid body, or idle between requests) cannot hold them for ever. A live stream stays open:
+/// it writes a keep-alive every 15 s.
+pub fn http_server<A: Acceptor + 'static>(
+    acceptor: A,
+    http: &HttpSettings,
+) -> Server<Infallible, IdleTimeout<A>> {
+    let timeout = Duration::from_secs(http.idle_timeout_secs.max(1));
+    Server::new_with_acceptor(IdleTimeout::new(acceptor, timeout))
+}
+
 /// Runs `which` until a shutdown signal.
 pub async fn run(which: Which, settings: Settings, metrics: PrometheusHandle) -> anyhow::Result<()> {
     let shutdown = CancellationToken::new();
@@ -431,8 +445,13 @@ pub async fn run(which: Which, settings: Settings, metrics: PrometheusHandle) ->
             "FIAP X is up: {}  (API docs: {0}/api/docs)",
             settings.http.public_url
         );
+        let acceptor = listener
+            .into_acceptor()
+            .await
+            .with_context(|| format!("cannot listen on {}", settings.http.bind))?;
+        let server = http_server(acceptor, &settings.http);
         workers.spawn(async move {
-            Server::new(listener)
+            server
                 .run_with_graceful_shutdown(app, stop.cancelled_owned(), Some(grace))
                 .await
                 .context("HTTP server failed")?;

@@ -49,8 +49,9 @@ async fn serve(which: Which, settings: &Settings) -> App {
         let addr = acceptor.local_addr()[0].as_socket_addr().copied().unwrap();
         base = format!("http://{addr}");
         let until = stop.clone();
+        let server = fiapx::http_server(acceptor, &settings.http);
         workers.spawn(async move {
-            poem::Server::new_with_acceptor(acceptor)
+            server
                 .run_with_graceful_shutdown(app, until.cancelled_owned(), Some(Duration::from_secs(5)))
                 .await?;
             Ok("http")
@@ -1308,5 +1309,39 @@ async fn closing_an_account_removes_its_videos_log_rows_and_webhooks_and_ends_it
     // Bob's video is untouched, and the e-mail address is free again.
     app.wait_for(&bob, bobs, &["completed"]).await;
     assert_eq!(app.register(email, password).await.status, StatusCode::CREATED);
+    app.stop().await;
+}
+
+#[tokio::test]
+async fn a_connection_that_goes_silent_is_closed_after_the_idle_timeout() {
+    use tokio::io::{AsyncReadExt as _, AsyncWriteExt as _};
+    let stack = Stack::new().await;
+    let mut settings = stack.settings();
+    settings.http.idle_timeout_secs = 2;
+    let app = serve(Which::Auth, &settings).await;
+    let addr = app.base.trim_start_matches("http://").to_owned();
+    // Half a request, then silence (a slow client holding the connection).
+    let mut silent = tokio::net::TcpStream::connect(&addr).await.unwrap();
+    silent
+        .write_all(b"POST /api/v1/auth/login HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Len")
+        .await
+        .unwrap();
+    let started = std::time::Instant::now();
+    let mut buffer = [0_u8; 256];
+    let read = tokio::time::timeout(Duration::from_secs(15), silent.read(&mut buffer))
+        .await
+        .expect("the server closes the silent connection");
+    assert!(
+        matches!(read, Ok(0) | Err(_)),
+        "closed, nothing answered: {read:?}"
+    );
+    let waited = started.elapsed();
+    assert!(
+        waited >= Duration::from_millis(1500),
+        "not before the timeout: {waited:?}"
+    );
+    // A connection that keeps talking is served as before.
+    let reply = app.call("GET", "/api/v1/me", None, None).await;
+    assert_eq!(reply.status, StatusCode::UNAUTHORIZED);
     app.stop().await;
 }
