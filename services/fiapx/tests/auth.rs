@@ -1345,3 +1345,42 @@ async fn a_connection_that_goes_silent_is_closed_after_the_idle_timeout() {
     assert_eq!(reply.status, StatusCode::UNAUTHORIZED);
     app.stop().await;
 }
+
+#[tokio::test]
+async fn uploads_are_accepted_while_postgresql_is_unreachable_and_projected_once_it_is_back() {
+    let stack = Stack::new().await;
+    let settings = stack.settings();
+    let auth = serve(Which::Auth, &settings).await;
+    let (token, _) = auth.user().await;
+    // The command side with a database that does not answer (nothing listens on the port).
+    let dead = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let port = dead.local_addr().unwrap().port();
+    drop(dead);
+    let mut without_db = settings.clone();
+    without_db.database.url = format!("postgres://fiapx:fiapx@127.0.0.1:{port}/fiapx");
+    without_db.upload.max_videos_in_flight = 2;
+    let upload = serve(Which::Upload, &without_db).await;
+    let first = upload.uploaded(&token).await;
+    let second = upload.uploaded(&token).await;
+    // The in-flight limit holds without it too.
+    let third = upload.upload(&token, clip()).await;
+    assert_eq!(
+        (third.status, third.code()),
+        (StatusCode::TOO_MANY_REQUESTS, "rate_limited")
+    );
+    // Delete works as well, and frees a place.
+    let deleted = upload
+        .call("DELETE", &format!("/api/v1/videos/{second}"), Some(&token), None)
+        .await;
+    assert_eq!(deleted.status, StatusCode::NO_CONTENT);
+    let fourth = upload.uploaded(&token).await;
+
+    // The read side, started with the database, catches up from the log.
+    let projector = serve(Which::Projector, &settings).await;
+    let query = serve(Which::Query, &settings).await;
+    query.wait_listed(&token, first, "queued").await;
+    query.wait_listed(&token, fourth, "queued").await;
+    for app in [auth, upload, projector, query] {
+        app.stop().await;
+    }
+}
