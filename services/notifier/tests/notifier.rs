@@ -834,13 +834,16 @@ async fn an_uploads_callback_gets_both_outcomes_signed_with_the_account_secret()
 
     // With a secret, the redelivered completion and a later failure are signed with it. Webhooks would get
     // the completion only with `webhook_on_completion`; asking for a callback is the opt-in.
-    let response = api
-        .post("/api/v1/me/callback-secret")
-        .header("Authorization", w.token(dan))
-        .send()
-        .await;
-    response.assert_status(StatusCode::CREATED);
-    let made: Value = response.json().await.value().deserialize();
+    let make_secret = || async {
+        let response = api
+            .post("/api/v1/me/callback-secret")
+            .header("Authorization", w.token(dan))
+            .send()
+            .await;
+        response.assert_status(StatusCode::CREATED);
+        response.json().await.value().deserialize::<Value>()
+    };
+    let made = make_secret().await;
     let secret = made["secret"].as_str().unwrap().to_owned();
     assert!(secret.starts_with("whsec_"), "{made}");
     let response = api
@@ -896,13 +899,7 @@ async fn an_uploads_callback_gets_both_outcomes_signed_with_the_account_secret()
     assert_eq!(payload["failure"]["code"], "too_long");
 
     // A new secret replaces the old one at once.
-    let response = api
-        .post("/api/v1/me/callback-secret")
-        .header("Authorization", w.token(dan))
-        .send()
-        .await;
-    response.assert_status(StatusCode::CREATED);
-    let rotated: Value = response.json().await.value().deserialize();
+    let rotated = make_secret().await;
     assert_ne!(rotated["secret"], made["secret"]);
     w.settled("notifier").await;
     running.stop().await;
