@@ -1,7 +1,7 @@
 //! One event into every read model, and a batch of messages into a generation with its checkpoint.
 
 use fiapx_schemas::StoredEvent;
-use sea_orm::{ConnectionTrait, DatabaseTransaction, DbErr};
+use sea_orm::{ConnectionTrait, DatabaseTransaction, DbErr, RuntimeErr, TransactionTrait};
 
 use crate::generation::{Generation, checkpoint_for_update, sequence_value, set_checkpoint, statement};
 use crate::{owner_counts, timeline, videos};
@@ -56,6 +56,8 @@ pub struct BatchOutcome {
     pub applied: u64,
     /// Undecodable messages recorded in `projection_errors`.
     pub corrupt: u64,
+    /// Events PostgreSQL refused for their data, recorded in `projection_errors`.
+    pub refused: u64,
     /// The checkpoint after the batch.
     pub checkpoint: u64,
 }
@@ -64,11 +66,77 @@ pub struct BatchOutcome {
 /// caller's transaction. Messages at or below the checkpoint are skipped, so a redelivered batch changes nothing.
 /// An undecodable message is recorded once in `projection_errors` and passed over: it must not block the
 /// projection (the log is immutable, so waiting would never fix it).
+///
+/// The same goes for a decodable event that PostgreSQL refuses for its data (SQLSTATE class 22, data exception,
+/// e.g. a NUL byte in a text; class 23, integrity constraint): it would fail the same way on every redelivery and
+/// hold the whole projection. The batch runs inside a savepoint; when such a refusal comes, it is rolled back and
+/// run again event by event, each in its own savepoint, and the refused event is recorded in `projection_errors`
+/// and passed over. Any other failure (connection lost, serialization failure, timeout) is returned: the batch is
+/// retried as a whole.
 pub async fn apply_batch(
     tx: &DatabaseTransaction,
     name: &str,
     generation: Generation,
     items: &[Incoming],
+) -> Result<BatchOutcome, DbErr> {
+    let fast = tx.begin().await?;
+    match apply_items(&fast, name, generation, items, false).await {
+        Ok(outcome) => {
+            fast.commit().await?;
+            Ok(outcome)
+        }
+        Err(error) if refused_for_its_data(&error).is_some() => {
+            fast.rollback().await?;
+            apply_items(tx, name, generation, items, true).await
+        }
+        Err(error) => Err(error),
+    }
+}
+
+/// The SQLSTATE of a statement PostgreSQL refused because of the data in it (class 22 or 23): the same event
+/// is refused the same way every time.
+fn refused_for_its_data(error: &DbErr) -> Option<String> {
+    if let DbErr::Exec(RuntimeErr::SqlxError(inner)) | DbErr::Query(RuntimeErr::SqlxError(inner)) = error
+        && let sea_orm::sqlx::Error::Database(database) = &**inner
+        && let Some(code) = database.code()
+        && (code.starts_with("22") || code.starts_with("23"))
+    {
+        Some(code.into_owned())
+    } else {
+        None
+    }
+}
+
+async fn record_error(
+    tx: &DatabaseTransaction,
+    name: &str,
+    generation: Generation,
+    sequence: u64,
+    subject: &str,
+    error: &str,
+) -> Result<(), DbErr> {
+    tx.execute_raw(statement(
+        "INSERT INTO projection_errors (name, generation, sequence, subject, error) \
+         VALUES ($1, $2, $3, $4, $5) ON CONFLICT DO NOTHING",
+        [
+            name.into(),
+            generation.0.into(),
+            sequence_value(sequence),
+            subject.into(),
+            error.into(),
+        ],
+    ))
+    .await?;
+    Ok(())
+}
+
+/// [`apply_batch`]'s work; with `one_by_one`, each event in its own savepoint, refused ones recorded and passed.
+async fn apply_items(
+    tx: &DatabaseTransaction,
+    name: &str,
+    generation: Generation,
+    items: &[Incoming],
+    one_by_one: bool,
 ) -> Result<BatchOutcome, DbErr> {
     let mut outcome = BatchOutcome {
         checkpoint: checkpoint_for_update(tx, name, generation).await?,
@@ -80,6 +148,34 @@ pub async fn apply_batch(
             continue;
         }
         match item {
+            Incoming::Event(stored) if one_by_one => {
+                let savepoint = tx.begin().await?;
+                match apply(&savepoint, generation, stored).await {
+                    Ok(()) => {
+                        savepoint.commit().await?;
+                        outcome.applied += 1;
+                    }
+                    Err(error) => {
+                        let Some(code) = refused_for_its_data(&error) else {
+                            return Err(error);
+                        };
+                        savepoint.rollback().await?;
+                        tracing::error!(
+                            projection.name = name,
+                            event.sequence = stored.sequence,
+                            video.id = %stored.envelope.video_id,
+                            sql.state = %code,
+                            error = %error,
+                            "event refused by PostgreSQL for its data; recorded in projection_errors and skipped"
+                        );
+                        // The subject without its configured prefix: `<video id>.<event type>`.
+                        let subject = format!("{}.{}", stored.envelope.video_id, stored.envelope.event_type);
+                        let why = format!("refused by PostgreSQL (SQLSTATE {code}): {error}");
+                        record_error(tx, name, generation, stored.sequence, &subject, &why).await?;
+                        outcome.refused += 1;
+                    }
+                }
+            }
             Incoming::Event(stored) => {
                 apply(tx, generation, stored).await?;
                 outcome.applied += 1;
@@ -96,18 +192,7 @@ pub async fn apply_batch(
                     error = %error,
                     "undecodable event recorded in projection_errors and skipped"
                 );
-                tx.execute_raw(statement(
-                    "INSERT INTO projection_errors (name, generation, sequence, subject, error) \
-                     VALUES ($1, $2, $3, $4, $5) ON CONFLICT DO NOTHING",
-                    [
-                        name.into(),
-                        generation.0.into(),
-                        sequence_value(*sequence),
-                        subject.as_str().into(),
-                        error.as_str().into(),
-                    ],
-                ))
-                .await?;
+                record_error(tx, name, generation, *sequence, subject, error).await?;
                 outcome.corrupt += 1;
             }
         }

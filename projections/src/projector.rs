@@ -7,7 +7,9 @@
 //!   accepted;
 //! - undecodable message (it never gets better: the log is immutable) -> recorded in `projection_errors` in the
 //!   same transaction, the checkpoint passes it, and it is acked like the others, so it cannot block the
-//!   projection; the error is logged once, when recorded;
+//!   projection; the error is logged once, when recorded; a decodable event that PostgreSQL refuses for its data
+//!   (SQLSTATE class 22 or 23: it would be refused on every redelivery) is recorded and passed the same way
+//!   (`apply_batch`);
 //! - everything at or below the checkpoint is acked without effect (redeliveries are harmless).
 //!
 //! A Nak lets later messages overtake the naked ones, and a crash leaves messages pending until `ack_wait` while
@@ -198,6 +200,10 @@ impl Projector {
         if outcome.corrupt > 0 {
             metrics::counter!("fiapx_projection_corrupt_events_total", "projection" => VIDEOS)
                 .increment(outcome.corrupt);
+        }
+        if outcome.refused > 0 {
+            metrics::counter!("fiapx_projection_refused_events_total", "projection" => VIDEOS)
+                .increment(outcome.refused);
         }
         Ok(Applied { pending })
     }

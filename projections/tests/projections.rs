@@ -611,3 +611,39 @@ async fn events_overtaken_by_later_ones_are_read_from_the_stream_not_skipped() {
     seen.sort();
     assert_eq!(seen, ids);
 }
+
+#[tokio::test]
+async fn an_event_postgresql_refuses_for_its_data_is_recorded_and_does_not_block_the_projection() {
+    let f = fixture().await;
+    let owner = UserId::from_uuid(Uuid::now_v7());
+    let first = f.upload(owner).await;
+    // A file name with a NUL byte: valid in the log, refused by PostgreSQL's text type (SQLSTATE 22021) on
+    // every try. Uploads clean names, but the log may hold anything an older release or a tool wrote.
+    let poison = VideoId::from_uuid(Uuid::now_v7());
+    f.nats
+        .run(poison, register_upload(poison, owner, "bad\0name.mp4", 10, now()))
+        .await;
+    let second = f.upload(owner).await;
+    f.nats.run(second, start(0, 1)).await;
+
+    f.project_the_log().await;
+
+    let rows = video::Entity::find().all(f.db()).await.unwrap();
+    let mut seen: Vec<_> = rows.iter().map(|row| row.id).collect();
+    seen.sort();
+    assert_eq!(
+        seen,
+        [*first.as_uuid(), *second.as_uuid()],
+        "the rest is projected"
+    );
+    let second_row = rows.iter().find(|row| row.id == *second.as_uuid()).unwrap();
+    assert_eq!(
+        second_row.status, "processing",
+        "events after the refused one too"
+    );
+    let errors = projection_error::Entity::find().all(f.db()).await.unwrap();
+    assert_eq!(errors.len(), 1, "{errors:?}");
+    assert_eq!(errors[0].sequence, 2);
+    assert!(errors[0].error.contains("SQLSTATE 22021"), "{}", errors[0].error);
+    assert!(errors[0].subject.starts_with(&poison.to_string()));
+}
