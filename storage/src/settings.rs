@@ -19,6 +19,9 @@ pub struct S3Settings {
     pub secret_key: SecretString,
     /// Lifetime of presigned download URLs, in seconds.
     pub presign_ttl_secs: u64,
+    /// The most one S3 request may take, body included (seconds). Not applied to reading an object as a stream
+    /// (a processor reads a long source as fast as it decodes, which may take far longer).
+    pub request_timeout_secs: u64,
 }
 
 impl Default for S3Settings {
@@ -30,6 +33,7 @@ impl Default for S3Settings {
             access_key: String::new(),
             secret_key: SecretString::from(String::new()),
             presign_ttl_secs: 300,
+            request_timeout_secs: 60,
         }
     }
 }

@@ -74,8 +74,11 @@ impl Default for PutOptions {
 #[derive(Clone)]
 pub struct Storage {
     bucket: Box<Bucket>,
+    /// The same bucket without a total request deadline, for streamed reads.
+    streaming: Box<Bucket>,
     region: Region,
     credentials: Credentials,
+    request_timeout: Duration,
 }
 
 impl std::fmt::Debug for Storage {
@@ -109,22 +112,44 @@ impl Storage {
             None,
         )
         .map_err(|e| StorageError::Config(e.to_string()))?;
-        let bucket = Bucket::new(&settings.bucket, region.clone(), credentials.clone())?.with_path_style();
-        Ok(Self {
-            bucket,
+        Self::on(
+            &settings.bucket,
             region,
             credentials,
+            Duration::from_secs(settings.request_timeout_secs.max(1)),
+        )
+    }
+
+    fn on(
+        name: &str,
+        region: Region,
+        credentials: Credentials,
+        request_timeout: Duration,
+    ) -> Result<Self, StorageError> {
+        let mut bucket = Bucket::new(name, region.clone(), credentials.clone())?.with_path_style();
+        bucket.set_request_timeout(Some(request_timeout));
+        // rust-s3's deadline covers the whole body: a source read as fast as a decoder consumes it would be cut
+        // after it. Streamed reads go without one (a stalled S3 then stalls the reader, which the processor's
+        // own decode limits bound).
+        let mut streaming = bucket.clone();
+        streaming.set_request_timeout(None);
+        Ok(Self {
+            bucket,
+            streaming,
+            region,
+            credentials,
+            request_timeout,
         })
     }
 
     /// The same client on another bucket.
     pub fn for_bucket(&self, name: &str) -> Result<Self, StorageError> {
-        let bucket = Bucket::new(name, self.region.clone(), self.credentials.clone())?.with_path_style();
-        Ok(Self {
-            bucket,
-            region: self.region.clone(),
-            credentials: self.credentials.clone(),
-        })
+        Self::on(
+            name,
+            self.region.clone(),
+            self.credentials.clone(),
+            self.request_timeout,
+        )
     }
 
     /// The bucket's name.
@@ -348,7 +373,7 @@ impl Storage {
     /// Streams an object's body.
     pub async fn get_stream(&self, key: &str) -> Result<ObjectReader, StorageError> {
         let response = self
-            .bucket
+            .streaming
             .get_object_stream(key)
             .await
             .map_err(|e| map_err(key, e))?;

@@ -19,6 +19,7 @@ pub fn settings_from_env() -> S3Settings {
         access_key: env("FIAPX_S3_ACCESS_KEY"),
         secret_key: env("FIAPX_S3_SECRET_KEY").into(),
         presign_ttl_secs: 300,
+        request_timeout_secs: 60,
     }
 }
 

@@ -220,3 +220,35 @@ async fn a_put_dropped_half_way_aborts_its_multipart_upload() {
     assert!(!pending, "the dropped multipart upload was not aborted");
     assert_eq!(bucket.keys().await, Vec::<String>::new());
 }
+
+#[tokio::test]
+async fn a_stream_read_slower_than_the_request_timeout_still_reads_to_the_end() {
+    let bucket = TestBucket::create().await;
+    let data = pattern(6 * MIB);
+    bucket
+        .storage()
+        .put_stream("slow", "video/mp4", &mut data.as_slice(), small_parts())
+        .await
+        .unwrap();
+    // A one-second deadline per request, and a reader (a decoder) taking about three seconds over the body.
+    let storage = fiapx_storage::Storage::new(&fiapx_storage::S3Settings {
+        request_timeout_secs: 1,
+        ..bucket.settings()
+    })
+    .unwrap();
+    let mut reader = storage.get_stream("slow").await.unwrap();
+    let mut read = Vec::with_capacity(data.len());
+    let mut chunk = vec![0_u8; 256 * 1024];
+    loop {
+        let n = reader.read(&mut chunk).await.unwrap();
+        if n == 0 {
+            break;
+        }
+        read.extend_from_slice(&chunk[..n]);
+        tokio::time::sleep(Duration::from_millis(120)).await;
+    }
+    assert_eq!(read.len(), data.len());
+    assert!(read == data, "the same bytes");
+    // Other requests keep their deadline (a small one succeeds well within it).
+    assert_eq!(storage.get_bytes("slow").await.unwrap().len(), data.len());
+}
