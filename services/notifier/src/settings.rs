@@ -35,6 +35,12 @@ pub struct NotifierSettings {
     pub poll_interval_ms: u64,
     /// Events older than this when first seen are not notified (a new consumer on an old log), in seconds.
     pub max_event_age_secs: u64,
+    /// Deliveries of one event to intake before JetStream gives up on it (intake naks every 5 s while the
+    /// database or the event store is down: the default is 24 h of that, as long as `max_event_age_secs`, after
+    /// which the event would not be notified anyway).
+    pub max_deliver: i64,
+    /// The stream that keeps, for replay, the max-deliveries advisory of every event intake gave up on.
+    pub dead_letter_stream: String,
 }
 
 impl Default for NotifierSettings {
@@ -52,6 +58,8 @@ impl Default for NotifierSettings {
             batch_size: 16,
             poll_interval_ms: 1000,
             max_event_age_secs: 24 * 3600,
+            max_deliver: 24 * 3600 / 5,
+            dead_letter_stream: "NOTIFIER_DEAD_LETTERS".into(),
         }
     }
 }

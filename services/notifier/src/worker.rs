@@ -5,7 +5,7 @@ use std::time::Duration;
 use async_nats::jetstream::{self, consumer::pull};
 use fiapx_nats::{ConsumerRunner, ConsumerSpec, Pull};
 use tokio_util::sync::CancellationToken;
-use tracing::info;
+use tracing::{info, warn};
 
 use crate::intake::Intake;
 use crate::notifier::{Notifier, NotifierError};
@@ -24,6 +24,29 @@ impl Notifier {
             ack_policy: jetstream::consumer::AckPolicy::Explicit,
             ack_wait: Duration::from_secs(30),
             max_ack_pending: 256,
+            max_deliver: self.inner.settings.max_deliver.max(1),
+            ..Default::default()
+        }
+    }
+
+    /// The dead-letter stream: it captures the server's max-deliveries advisories of the intake consumer (each
+    /// names the stream sequence of the event given up on), kept 30 days for an operator to replay.
+    pub fn dead_letter_stream_config(&self) -> jetstream::stream::Config {
+        let nats = &self.inner.nats;
+        jetstream::stream::Config {
+            name: self.inner.settings.dead_letter_stream.clone(),
+            description: Some(
+                "Events the notifier gave up on (max-deliveries advisories), for replay".into(),
+            ),
+            subjects: vec![format!(
+                "$JS.EVENT.ADVISORY.CONSUMER.MAX_DELIVERIES.{}.{}",
+                nats.stream, self.inner.settings.consumer
+            )],
+            storage: jetstream::stream::StorageType::File,
+            retention: jetstream::stream::RetentionPolicy::Limits,
+            num_replicas: nats.replicas,
+            max_age: Duration::from_secs(30 * 24 * 3600),
+            allow_direct: true,
             ..Default::default()
         }
     }
@@ -43,7 +66,12 @@ impl Notifier {
     /// Runs intake and the sender until `shutdown`. Each is supervised: a failure is logged, and it starts again
     /// after a pause. The sender finishes the batch it claimed before stopping.
     pub async fn run(&self, shutdown: CancellationToken) -> Result<(), NotifierError> {
-        let intake = ConsumerRunner::new(self.inner.events.jetstream().clone(), self.consumer());
+        let js = self.inner.events.jetstream();
+        if let Err(error) = js.create_or_update_stream(self.dead_letter_stream_config()).await {
+            // Intake works without it; only events given up on after `max_deliver` would go unrecorded.
+            warn!(%error, "cannot set up the notifier's dead-letter stream; going on without it");
+        }
+        let intake = ConsumerRunner::new(js.clone(), self.consumer());
         tokio::join!(
             intake.run(Intake(self.clone()), shutdown.clone()),
             self.send_loop(shutdown.clone())

@@ -919,3 +919,68 @@ async fn an_uploads_callback_gets_both_outcomes_signed_with_the_account_secret()
     assert_eq!(statuses, ["sent", "sent"], "{deliveries}");
     stop_receiver.cancel();
 }
+
+#[tokio::test]
+async fn an_event_intake_gives_up_on_is_kept_in_the_dead_letter_stream() {
+    let w = world().await;
+    let dan = w.user("dan@example.com", "Dan", "en").await;
+    let notifier = Notifier::new(
+        w.db.connection().clone(),
+        w.nats.client.clone(),
+        &w.nats.settings,
+        NotifierSettings {
+            max_deliver: 2,
+            ..settings(&w.smtp)
+        },
+    )
+    .unwrap();
+    let js = w.nats.jetstream();
+    js.create_or_update_stream(notifier.dead_letter_stream_config())
+        .await
+        .unwrap();
+    let consumer = js
+        .get_stream(&w.nats.settings.stream)
+        .await
+        .unwrap()
+        .create_consumer(notifier.consumer_config())
+        .await
+        .unwrap();
+    let video = w.failed_video(dan, "clip.mp4", FailureCode::TooLong).await;
+    // An intake that can never record it (as with the database down for good): every delivery is naked.
+    let mut deliveries = 0;
+    let mut dead = None;
+    for _ in 0..60 {
+        let mut batch = consumer
+            .fetch()
+            .max_messages(1)
+            .expires(Duration::from_millis(300))
+            .messages()
+            .await
+            .unwrap();
+        while let Some(message) = futures::StreamExt::next(&mut batch).await {
+            let message = message.unwrap();
+            deliveries += 1;
+            message
+                .ack_with(async_nats::jetstream::AckKind::Nak(None))
+                .await
+                .unwrap();
+        }
+        let mut stream = js
+            .get_stream(&notifier.dead_letter_stream_config().name)
+            .await
+            .unwrap();
+        if stream.info().await.unwrap().state.messages > 0 {
+            dead = Some(stream.direct_get(1).await.unwrap());
+            break;
+        }
+    }
+    let dead = dead.expect("the advisory was kept");
+    assert_eq!(deliveries, 2, "max_deliver deliveries, then none");
+    let advisory: Value = serde_json::from_slice(&dead.payload).unwrap();
+    assert_eq!(advisory["type"], "io.nats.jetstream.advisory.v1.max_deliver");
+    assert_eq!(advisory["consumer"], "notifier");
+    // The advisory names the event by its stream sequence: the `failed` event, third in the log.
+    let events = w.nats.events(video).await;
+    assert_eq!(events.len(), 3, "{events:?}");
+    assert_eq!(advisory["stream_seq"], 3, "{advisory}");
+}
