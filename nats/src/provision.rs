@@ -45,6 +45,32 @@ pub fn stream_config(settings: &NatsSettings) -> stream::Config {
     }
 }
 
+/// A stream of our kind that keeps the server's max-deliveries advisories of one consumer of `stream` (each names
+/// the stream sequence of the message the consumer gave up on), for `max_age`: the processor ends such jobs from
+/// it, the notifier keeps them as dead letters for replay. Every such stream of FIAP X is configured here.
+pub fn max_deliveries_stream(
+    name: &str,
+    description: &str,
+    stream: &str,
+    consumer: &str,
+    replicas: usize,
+    max_age: std::time::Duration,
+) -> stream::Config {
+    stream::Config {
+        name: name.to_owned(),
+        description: Some(description.to_owned()),
+        subjects: vec![format!(
+            "$JS.EVENT.ADVISORY.CONSUMER.MAX_DELIVERIES.{stream}.{consumer}"
+        )],
+        storage: stream::StorageType::File,
+        retention: stream::RetentionPolicy::Limits,
+        num_replicas: replicas.max(1),
+        max_age,
+        allow_direct: true,
+        ..Default::default()
+    }
+}
+
 /// Creates (or updates to this configuration) a KV bucket of our kind: one value per key (history 1), on file,
 /// `replicas` copies, values expiring after `max_age` (`None`: never). Every KV bucket of FIAP X is made here.
 pub async fn kv_bucket(

@@ -32,23 +32,15 @@ impl Notifier {
     /// The dead-letter stream: it captures the server's max-deliveries advisories of the intake consumer (each
     /// names the stream sequence of the event given up on), kept 30 days for an operator to replay.
     pub fn dead_letter_stream_config(&self) -> jetstream::stream::Config {
-        let nats = &self.inner.nats;
-        jetstream::stream::Config {
-            name: self.inner.settings.dead_letter_stream.clone(),
-            description: Some(
-                "Events the notifier gave up on (max-deliveries advisories), for replay".into(),
-            ),
-            subjects: vec![format!(
-                "$JS.EVENT.ADVISORY.CONSUMER.MAX_DELIVERIES.{}.{}",
-                nats.stream, self.inner.settings.consumer
-            )],
-            storage: jetstream::stream::StorageType::File,
-            retention: jetstream::stream::RetentionPolicy::Limits,
-            num_replicas: nats.replicas,
-            max_age: Duration::from_secs(30 * 24 * 3600),
-            allow_direct: true,
-            ..Default::default()
-        }
+        let settings = &self.inner.settings;
+        fiapx_nats::max_deliveries_stream(
+            &settings.dead_letter_stream,
+            "Events the notifier gave up on (max-deliveries advisories), for replay",
+            &self.inner.nats.stream,
+            &settings.consumer,
+            self.inner.nats.replicas,
+            Duration::from_secs(30 * 24 * 3600),
+        )
     }
 
     fn consumer(&self) -> ConsumerSpec {

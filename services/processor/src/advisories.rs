@@ -38,26 +38,16 @@ impl Handler for Advisories {
 }
 
 impl Processor {
-    /// The subject on which the server announces that the job consumer gave up on a message.
-    pub fn advisory_subject(&self) -> String {
-        format!(
-            "$JS.EVENT.ADVISORY.CONSUMER.MAX_DELIVERIES.{}.{}",
-            self.inner.nats.stream, self.inner.settings.consumer
-        )
-    }
-
-    /// The stream capturing [`Processor::advisory_subject`] (created or updated idempotently).
+    /// The stream capturing the max-deliveries advisories of the job consumer (created or updated idempotently).
     pub fn advisory_stream_config(&self) -> jetstream::stream::Config {
-        jetstream::stream::Config {
-            name: self.inner.settings.advisory_stream.clone(),
-            description: Some("Max-deliveries advisories of the processor consumer, until handled".into()),
-            subjects: vec![self.advisory_subject()],
-            storage: jetstream::stream::StorageType::File,
-            retention: jetstream::stream::RetentionPolicy::Limits,
-            num_replicas: self.inner.nats.replicas,
-            max_age: Duration::from_secs(7 * 24 * 3600),
-            ..Default::default()
-        }
+        fiapx_nats::max_deliveries_stream(
+            &self.inner.settings.advisory_stream,
+            "Max-deliveries advisories of the processor consumer, until handled",
+            &self.inner.nats.stream,
+            &self.inner.settings.consumer,
+            self.inner.nats.replicas,
+            Duration::from_secs(7 * 24 * 3600),
+        )
     }
 
     /// The advisory consumer, on the advisory stream it creates or updates first.
