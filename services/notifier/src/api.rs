@@ -2,6 +2,7 @@
 //! failure code table.
 
 use fiapx_domain::{FailureCode, Language};
+use fiapx_http::egress::{UrlError, check_url};
 use fiapx_http::{ApiError, FailureCodeName, Owner};
 use poem_openapi::param::Path;
 use poem_openapi::payload::Json;
@@ -13,7 +14,7 @@ use uuid::Uuid;
 use crate::store::{
     Attempt, CallbackSecret, Deliveries, Delivery, Notification, Preferences, Store, Webhook,
 };
-use crate::webhook::{UrlError, check_url, new_secret};
+use crate::webhook::new_secret;
 
 #[derive(Tags)]
 enum NotifierTags {

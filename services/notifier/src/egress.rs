@@ -1,10 +1,10 @@
 //! The webhook client's DNS resolver: only public addresses are connected to, whatever a host name resolves to
 //! when a delivery is made. The address rules themselves are `fiapx_http::egress` (shared with the upload
-//! side, which checks callback URLs), re-exported here.
+//! side, which checks callback URLs).
 
 use std::net::SocketAddr;
 
-pub use fiapx_http::egress::{is_allowed, is_loopback, is_public, literal_ip};
+use fiapx_http::egress::is_allowed;
 use tracing::debug;
 
 /// Why a webhook host name gave no address to connect to. The texts name no host: they go to the delivery log.

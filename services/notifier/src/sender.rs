@@ -213,9 +213,9 @@ impl Notifier {
         };
         // The client connects to IP literals without asking the resolver, so they are checked here; a URL
         // registered before the address rules (or while insecure webhooks were allowed) can never succeed.
-        if egress::literal_ip(&url)
-            .is_some_and(|ip| !egress::is_allowed(ip, self.inner.settings.allow_insecure_webhooks))
-        {
+        if fiapx_http::egress::literal_ip(&url).is_some_and(|ip| {
+            !fiapx_http::egress::is_allowed(ip, self.inner.settings.allow_insecure_webhooks)
+        }) {
             return TryOutcome::Failed {
                 status_code: None,
                 error: format!("the {what} address is not a public internet address"),

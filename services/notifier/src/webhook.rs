@@ -1,4 +1,4 @@
-//! Webhook URLs, secrets and signatures.
+//! Webhook secrets and signatures (where webhooks may go: `fiapx_http::egress`).
 //!
 //! Every delivery carries `X-Fiapx-Signature: t=<unix seconds>,v1=<hex HMAC-SHA256(secret, "<t>.<body>")>`. The
 //! receiver recomputes the HMAC over the timestamp, a dot and the raw body, compares in constant time and
@@ -6,8 +6,6 @@
 
 use hmac::{Hmac, Mac};
 use sha2::Sha256;
-
-pub use fiapx_http::egress::{UrlError, check_url};
 
 /// Signature header.
 pub const SIGNATURE_HEADER: &str = "X-Fiapx-Signature";
