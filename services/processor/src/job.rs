@@ -59,6 +59,21 @@ impl Handler for Jobs {
     }
 }
 
+/// How to settle the message of a job step (`step`: start, completion, failure) the domain refused. A superseded
+/// attempt (a newer delivery has started) leaves it unsettled: JetStream acks by stream sequence, not by
+/// delivery, so an ack would settle the newer attempt's message, and if that attempt then died the video would
+/// stay `processing` for good; left alone, it comes back after `ack_wait` if its holder is gone. Anything else
+/// (the job is done or the video deleted) needs no more work: ack.
+fn refused(step: &str, reason: &VideoError) -> Outcome {
+    if matches!(reason, VideoError::AttemptSuperseded { .. }) {
+        info!(%reason, step, "attempt superseded; leaving the message to the current attempt");
+        Outcome::InProgress
+    } else {
+        info!(%reason, step, "nothing more to do (done or deleted)");
+        Outcome::Ack
+    }
+}
+
 impl Processor {
     async fn run_job(&self, stored: StoredEvent, attempt: u32) -> Outcome {
         let video = stored.envelope.video_id;
@@ -85,15 +100,7 @@ impl Processor {
             .await;
         let state = match started {
             Ok(handled) => handled.state,
-            Err(HandleError::Rejected(reason @ VideoError::AttemptSuperseded { .. })) => {
-                // An older delivery than the attempt that holds the job: not ours to settle.
-                info!(%reason, "delivery superseded; leaving the job to its current attempt");
-                return Outcome::InProgress;
-            }
-            Err(HandleError::Rejected(reason)) => {
-                info!(%reason, "job needs no work (done or deleted)");
-                return Outcome::Ack;
-            }
+            Err(HandleError::Rejected(reason)) => return refused("start", &reason),
             Err(error) => {
                 warn!(%error, "event store unavailable; retrying the job later");
                 return Outcome::Nak(self.inner.settings.retry_delay(attempt));
@@ -240,17 +247,8 @@ impl Processor {
                 }
                 Outcome::Ack
             }
-            Err(HandleError::Rejected(reason @ VideoError::AttemptSuperseded { .. })) => {
-                // A newer delivery owns the job now (it writes the same archive key). JetStream acks by stream
-                // sequence, not by delivery: an ack here would settle the newer attempt's message, and if that
-                // attempt then died the video would stay `processing` for good. Leave it to the holder.
-                info!(%reason, "completion superseded; leaving the message to the current attempt");
-                Outcome::InProgress
-            }
-            Err(HandleError::Rejected(reason)) => {
-                info!(%reason, "completion not needed (done or deleted)");
-                Outcome::Ack
-            }
+            // A newer delivery owns the job now (it writes the same archive key), or it is done.
+            Err(HandleError::Rejected(reason)) => refused("completion", &reason),
             Err(error) => {
                 warn!(%error, "recording the completion failed; the job will run again");
                 Outcome::Nak(self.inner.settings.retry_delay(attempt))
@@ -302,14 +300,7 @@ impl Processor {
                     .await;
                 outcome
             }
-            Err(HandleError::Rejected(reason @ VideoError::AttemptSuperseded { .. })) => {
-                info!(%reason, "failure superseded; leaving the message to the current attempt");
-                Outcome::InProgress
-            }
-            Err(HandleError::Rejected(reason)) => {
-                info!(%reason, "failure not needed (done or deleted)");
-                Outcome::Ack
-            }
+            Err(HandleError::Rejected(reason)) => refused("failure", &reason),
             Err(error) => {
                 warn!(%error, "recording the failure failed; retrying the job later");
                 Outcome::Nak(settings.retry_delay(attempt))
