@@ -128,10 +128,18 @@ impl InFlightLimit {
         )))
     }
 
-    /// Gives back a reservation made by [`reserve`](Self::reserve) for work that did not go ahead (`Held` and
-    /// `Unlimited` ones are left alone). A failure is logged: the reservation then ends at its deadline.
-    pub async fn release(&self, owner: UserId, video: VideoId, reserved: Reserved) {
-        let (Some(store), Reserved::New) = (&self.store, reserved) else {
+    /// Undoes [`reserve`](Self::reserve) for work that did not go ahead: only a reservation that call made
+    /// (`New`) is given back.
+    pub async fn undo(&self, owner: UserId, video: VideoId, reserved: Reserved) {
+        if reserved == Reserved::New {
+            self.release(owner, video).await;
+        }
+    }
+
+    /// Gives back `video`'s place (nothing happens when it holds none). A failure is logged: the reservation
+    /// then ends at its deadline.
+    pub async fn release(&self, owner: UserId, video: VideoId) {
+        let Some(store) = &self.store else {
             return;
         };
         let key = owner.to_string();

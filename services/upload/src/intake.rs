@@ -285,6 +285,21 @@ impl Intake {
         registered(&self.handler, video).await
     }
 
+    /// Removes the source (and callback) of a video that was not registered; a failure only leaves garbage.
+    pub(crate) async fn remove_unregistered(&self, video: VideoId, key: &str) {
+        if let Err(delete_error) = self.storage.delete(key).await {
+            warn!(video.id = %video, s3.key = key, error = %delete_error, "removing an unregistered source failed");
+        }
+        if let Err(error) = self.callbacks.remove(*video.as_uuid()).await {
+            warn!(video.id = %video, %error, "removing an unregistered video's callback failed");
+        }
+    }
+
+    /// The callback URLs this intake records.
+    pub const fn callbacks(&self) -> &VideoCallbacks {
+        &self.callbacks
+    }
+
     /// The object is stored but the `uploaded` append failed: remove the object unless the event may be stored.
     async fn after_failed_append(&self, video: VideoId, key: &str, error: RegisterError) -> Failure {
         let error = match error {
@@ -325,23 +340,6 @@ impl Intake {
             error => ApiError::internal(error),
         };
         error.into()
-    }
-}
-
-impl Intake {
-    /// Removes the source (and callback) of a video that was not registered; a failure only leaves garbage.
-    async fn remove_unregistered(&self, video: VideoId, key: &str) {
-        if let Err(delete_error) = self.storage.delete(key).await {
-            warn!(video.id = %video, s3.key = key, error = %delete_error, "removing an unregistered source failed");
-        }
-        if let Err(error) = self.callbacks.remove(*video.as_uuid()).await {
-            warn!(video.id = %video, %error, "removing an unregistered video's callback failed");
-        }
-    }
-
-    /// The callback URLs this intake records.
-    pub const fn callbacks(&self) -> &VideoCallbacks {
-        &self.callbacks
     }
 }
 

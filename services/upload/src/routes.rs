@@ -270,7 +270,7 @@ impl UploadApi {
         {
             Ok(handled) => handled,
             Err(error) => {
-                self.state.admission.release(by, video, reserved).await;
+                self.state.admission.undo(by, video, reserved).await;
                 return Err(command_error(error));
             }
         };
@@ -441,7 +441,7 @@ impl State {
                     if let Some(key) = key {
                         self.idempotency.failed(owner, &key).await;
                     }
-                    self.admission.release(owner, video, reserved).await;
+                    self.admission.undo(owner, video, reserved).await;
                 }
                 Err(failure.error)
             }

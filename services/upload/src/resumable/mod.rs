@@ -303,7 +303,7 @@ impl ResumableApi {
             locked_until: None,
         };
         if let Err(error) = self.transfers.sessions.create(video, &session).await {
-            self.transfers.admission.release(owner, video, reserved).await;
+            self.transfers.admission.undo(owner, video, reserved).await;
             return Err(ApiError::unavailable(error));
         }
         metrics::counter!("fiapx_resumable_uploads_created_total").increment(1);

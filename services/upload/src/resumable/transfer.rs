@@ -22,7 +22,7 @@ use tokio::sync::Mutex;
 use tracing::{info, warn};
 
 use super::sessions::{LEASE, Phase, Session, SessionError, Sessions};
-use crate::admission::{InFlightLimit, Reserved};
+use crate::admission::InFlightLimit;
 use crate::intake::{Intake, Limited, RegisterError, is_over_limit, not_a_video};
 use crate::settings::UploadSettings;
 use crate::sniff::{SNIFF_LEN, sniff};
@@ -508,19 +508,18 @@ impl Transfers {
         if let Err(error) = self.storage.delete(&upload_tail_key(video)).await {
             warn!(video.id = %video, error = %error, "removing an upload's tail object failed");
         }
-        if matches!(session.phase, Phase::Assembled)
-            && matches!(self.intake.load(video).await, Ok(None))
-            && let Err(error) = self.storage.delete(&key).await
-        {
-            warn!(video.id = %video, error = %error, "removing an unregistered source failed");
+        if matches!(session.phase, Phase::Assembled) && matches!(self.intake.load(video).await, Ok(None)) {
+            // Assembled but never registered: its source and any callback URL recorded by a failed registration.
+            self.intake.remove_unregistered(video, &key).await;
         }
         if let Err(error) = self.sessions.remove(video).await {
             warn!(video.id = %video, error = %error, "removing an upload session failed");
         }
-        // The place the session took when it was created (its own, so `New`); a registered video keeps it.
+        // The place the session took when it was created; a registered video keeps it while in flight.
         if !matches!(session.phase, Phase::Registered { .. }) {
-            let owner = UserId::from_uuid(session.owner);
-            self.admission.release(owner, video, Reserved::New).await;
+            self.admission
+                .release(UserId::from_uuid(session.owner), video)
+                .await;
         }
     }
 
