@@ -75,7 +75,7 @@ test-web: up web-test-deps ## Web app: API client check, typecheck, Vitest, buil
 	cd web && npm run --silent check:api && npm run --silent typecheck && npm test --silent && npm run --silent build
 	@$(WITH_ENV) cd web && npm run --silent e2e
 
-bench: bench-events bench-frames bench-pipeline bench-upload bench-login ## Run every benchmark
+bench: bench-events bench-frames bench-pipeline bench-upload bench-abuse bench-login ## Run every benchmark
 
 bench-events: up ## Event store benchmark (JetStream append/load)
 	$(WITH_ENV) $(CARGO) run --release -p fiapx-nats --example bench_event_store
@@ -91,6 +91,9 @@ bench-login: ## Login timing: unknown e-mail vs wrong password (should be indist
 
 bench-upload: up ## Upload service peak RSS while streaming a 2 GiB body
 	$(WITH_ENV) $(CARGO) run --release -p fiapx-upload --example bench_upload
+
+bench-abuse: up ## Memory probes: peak RSS growth of a 1 GiB chunked JSON login and a 1 GiB boundary-less multipart upload
+	$(WITH_ENV) $(CARGO) run --release -p fiapx --example bench_abuse
 
 # A release build (the speed the benchmarks report), then scripts/run.sh: migrations, the signing key when it is
 # missing, every service in the foreground. Each step is safe to repeat: `make run` works every time on one

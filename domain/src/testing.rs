@@ -184,3 +184,23 @@ pub fn arb_spec(ranges: SpecRanges) -> BoxedStrategy<ExtractionSpec> {
         })
         .boxed()
 }
+
+/// This process's memory from `/proc/self/status`: (VmRSS, VmHWM) in bytes (Linux; zeros elsewhere). The
+/// benchmarks' memory figures.
+pub fn process_memory() -> (u64, u64) {
+    let status = std::fs::read_to_string("/proc/self/status").unwrap_or_default();
+    let field = |name: &str| {
+        status
+            .lines()
+            .find(|line| line.starts_with(name))
+            .and_then(|line| line.split_whitespace().nth(1))
+            .and_then(|kb| kb.parse::<u64>().ok())
+            .map_or(0, |kb| kb * 1024)
+    };
+    (field("VmRSS:"), field("VmHWM:"))
+}
+
+/// Resets VmHWM to the current RSS (Linux >= 4.0), so the next peak read by [`process_memory`] is what came after.
+pub fn reset_peak_memory() {
+    let _ = std::fs::write("/proc/self/clear_refs", "5");
+}

@@ -17,6 +17,7 @@
 use std::time::Instant;
 
 use bytes::Bytes;
+use fiapx_domain::testing::{process_memory, reset_peak_memory};
 use fiapx_http::json_error;
 use fiapx_http::test_support::with_test_auth;
 use fiapx_identity::test_support::bearer;
@@ -32,25 +33,6 @@ use tokio_util::io::StreamReader;
 
 const MIB: u64 = 1024 * 1024;
 const TARGET_MB: f64 = 64.0;
-
-/// (VmRSS, VmHWM) in bytes.
-fn memory() -> (u64, u64) {
-    let status = std::fs::read_to_string("/proc/self/status").expect("/proc/self/status");
-    let field = |name: &str| {
-        status
-            .lines()
-            .find(|line| line.starts_with(name))
-            .and_then(|line| line.split_whitespace().nth(1))
-            .and_then(|kb| kb.parse::<u64>().ok())
-            .map_or(0, |kb| kb * 1024)
-    };
-    (field("VmRSS:"), field("VmHWM:"))
-}
-
-/// Resets VmHWM to the current RSS (Linux >= 4.0), so the peak measured is the upload's.
-fn reset_peak() {
-    let _ = std::fs::write("/proc/self/clear_refs", "5");
-}
 
 fn mb(bytes: u64) -> f64 {
     bytes as f64 / 1e6
@@ -138,12 +120,12 @@ async fn main() -> anyhow::Result<()> {
     let baseline_secs = started.elapsed().as_secs_f64();
     bucket.storage().delete("bench/baseline").await?;
 
-    let (rss_before, _) = memory();
-    reset_peak();
+    let (rss_before, _) = process_memory();
+    reset_peak_memory();
     let started = Instant::now();
     let response = upload(total).await?;
     let secs = started.elapsed().as_secs_f64();
-    let (rss_after, peak) = memory();
+    let (rss_after, peak) = process_memory();
     let status = response.status();
     let body = response.text().await?;
     anyhow::ensure!(status == 202, "upload failed: {status} {body}");
