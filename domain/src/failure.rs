@@ -28,6 +28,9 @@ pub enum FailureCode {
     DecodeTimeout,
     /// Object storage could not be reached (transient).
     StorageUnavailable,
+    /// The processing node's local disk (the spool of the source) was full (transient: another node, or the
+    /// same one after space is freed, may succeed).
+    DiskFull,
     /// Every delivery of the job failed.
     AttemptsExhausted,
     /// A bug or an unclassified fault.
@@ -36,7 +39,7 @@ pub enum FailureCode {
 
 impl FailureCode {
     /// Every code, in a stable order.
-    pub const ALL: [Self; 11] = [
+    pub const ALL: [Self; 12] = [
         Self::UnsupportedFormat,
         Self::CorruptInput,
         Self::TruncatedInput,
@@ -46,6 +49,7 @@ impl FailureCode {
         Self::TooManyFrames,
         Self::DecodeTimeout,
         Self::StorageUnavailable,
+        Self::DiskFull,
         Self::AttemptsExhausted,
         Self::Internal,
     ];
@@ -62,6 +66,7 @@ impl FailureCode {
             Self::TooManyFrames => "too_many_frames",
             Self::DecodeTimeout => "decode_timeout",
             Self::StorageUnavailable => "storage_unavailable",
+            Self::DiskFull => "disk_full",
             Self::AttemptsExhausted => "attempts_exhausted",
             Self::Internal => "internal",
         }
@@ -70,7 +75,7 @@ impl FailureCode {
     /// Whether another attempt may succeed. Bad input never gets better by retrying, and a decode that blew its
     /// time budget is treated as a limit of the input (like duration or resolution), not as a transient fault.
     pub const fn is_retryable(self) -> bool {
-        matches!(self, Self::StorageUnavailable | Self::Internal)
+        matches!(self, Self::StorageUnavailable | Self::DiskFull | Self::Internal)
     }
 }
 
@@ -162,6 +167,12 @@ impl FailureCode {
             (Self::StorageUnavailable, Pt) => {
                 "Nosso armazenamento de arquivos ficou indisponível temporariamente. Tentaremos novamente de forma automática."
             }
+            (Self::DiskFull, En) => {
+                "Our processing server ran out of disk space for your video. We will try again automatically."
+            }
+            (Self::DiskFull, Pt) => {
+                "Nosso servidor de processamento ficou sem espaço em disco para o seu vídeo. Tentaremos novamente de forma automática."
+            }
             (Self::AttemptsExhausted, En) => {
                 "Processing failed on every attempt because of a temporary problem on our side. Request a reprocess to try again."
             }
@@ -228,6 +239,7 @@ mod tests {
             assert!(!code.is_retryable(), "{code}");
         }
         assert!(FailureCode::StorageUnavailable.is_retryable());
+        assert!(FailureCode::DiskFull.is_retryable());
     }
 
     #[test]

@@ -321,6 +321,7 @@ impl JobFailure {
     fn transient(code: FailureCode, detail: impl std::fmt::Display) -> Self {
         let message = match code {
             FailureCode::StorageUnavailable => "object storage was unavailable".to_owned(),
+            FailureCode::DiskFull => "the processor's local disk was full".to_owned(),
             _ => "an internal error interrupted processing".to_owned(),
         };
         Self {
@@ -348,6 +349,7 @@ impl From<ExtractError> for JobFailure {
             ExtractError::ResolutionTooLarge { .. } => FailureCode::ResolutionTooHigh,
             ExtractError::TooManyFrames { .. } => FailureCode::TooManyFrames,
             ExtractError::DecodeTimeout { .. } => FailureCode::DecodeTimeout,
+            ExtractError::Input(io) | ExtractError::Output(io) if is_disk_full(io) => FailureCode::DiskFull,
             ExtractError::Input(_) | ExtractError::Output(_) => FailureCode::StorageUnavailable,
             ExtractError::InvalidSpec(_)
             | ExtractError::Encode(_)
@@ -365,6 +367,16 @@ impl From<ExtractError> for JobFailure {
             Self::transient(code, &error)
         }
     }
+}
+
+/// A local disk out of space or over its quota (the source's spool is written to `$TMPDIR`).
+fn is_disk_full(error: &std::io::Error) -> bool {
+    const ENOSPC: i32 = 28;
+    const EDQUOT: i32 = 122;
+    matches!(
+        error.kind(),
+        std::io::ErrorKind::StorageFull | std::io::ErrorKind::QuotaExceeded
+    ) || matches!(error.raw_os_error(), Some(ENOSPC | EDQUOT))
 }
 
 /// Counts and hashes what passes through to the archive upload.
@@ -415,5 +427,27 @@ impl<W: AsyncWrite + Unpin> AsyncWrite for HashingWriter<W> {
         cx: &mut std::task::Context<'_>,
     ) -> std::task::Poll<std::io::Result<()>> {
         std::pin::Pin::new(&mut self.inner).poll_shutdown(cx)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_full_local_disk_is_disk_full_and_other_io_faults_storage_unavailable() {
+        let code = |error: std::io::Error| JobFailure::from(ExtractError::Input(error)).code;
+        assert_eq!(code(std::io::Error::from_raw_os_error(28)), FailureCode::DiskFull);
+        assert_eq!(
+            code(std::io::Error::from_raw_os_error(122)),
+            FailureCode::DiskFull
+        );
+        assert_eq!(
+            code(std::io::Error::from(std::io::ErrorKind::ConnectionReset)),
+            FailureCode::StorageUnavailable
+        );
+        let full = JobFailure::from(ExtractError::Input(std::io::Error::from_raw_os_error(28)));
+        assert_eq!(full.message, "the processor's local disk was full");
+        assert!(full.code.is_retryable());
     }
 }

@@ -689,7 +689,7 @@ export interface components {
          * @description Every failure code (the `failure.code` of a video and of a `video.failed` webhook).
          * @enum {string}
          */
-        FailureCodeName: "unsupported_format" | "corrupt_input" | "truncated_input" | "too_large" | "too_long" | "resolution_too_high" | "too_many_frames" | "decode_timeout" | "storage_unavailable" | "attempts_exhausted" | "internal";
+        FailureCodeName: "unsupported_format" | "corrupt_input" | "truncated_input" | "too_large" | "too_long" | "resolution_too_high" | "too_many_frames" | "decode_timeout" | "storage_unavailable" | "disk_full" | "attempts_exhausted" | "internal";
         /**
          * FailureView
          * @description Why the current job failed.
