@@ -19,7 +19,7 @@ use crate::{CommandHandler, JetStreamEventStore, provision};
 pub struct NatsServer {
     child: Child,
     port: u16,
-    _store: tempfile::TempDir,
+    store: tempfile::TempDir,
 }
 
 /// The client port in the server's ports file (`<name>_<pid>.ports`: `{"nats": ["nats://127.0.0.1:<port>"], ...}`),
@@ -42,38 +42,16 @@ impl NatsServer {
     /// would find the *other* server (two tests sharing streams and consumers, each seeing the other's events).
     pub fn start() -> Self {
         let store = tempfile::tempdir().expect("a temporary directory for the JetStream store");
-        let ports_dir = store.path().join("ports");
-        std::fs::create_dir(&ports_dir).expect("the ports file directory");
-        let binary = installed_tool("FIAPX_NATS_SERVER_BIN", "nats-server", "nats-server");
-        let mut child = Command::new(&binary)
-            .args(["-a", "127.0.0.1", "-p", "-1", "-js", "-sd"])
-            .arg(store.path().join("jetstream"))
-            .arg("--ports_file_dir")
-            .arg(&ports_dir)
-            .stdin(Stdio::null())
-            .stdout(Stdio::null())
-            .stderr(Stdio::null())
-            .spawn()
-            .unwrap_or_else(|e| panic!("cannot run {} ({e}); run `make deps`", binary.display()));
-        let deadline = Instant::now() + Duration::from_secs(10);
-        while Instant::now() < deadline {
-            if let Ok(Some(status)) = child.try_wait() {
-                panic!("nats-server exited with {status}");
-            }
-            if let Some(port) = reported_port(&ports_dir)
-                && TcpStream::connect((Ipv4Addr::LOCALHOST, port)).is_ok()
-            {
-                return Self {
-                    child,
-                    port,
-                    _store: store,
-                };
-            }
-            std::thread::sleep(Duration::from_millis(20));
-        }
-        let _ = child.kill();
-        let _ = child.wait();
-        panic!("nats-server did not report a listening port within 10 s");
+        let (child, port) = spawn(store.path(), None);
+        Self { child, port, store }
+    }
+
+    /// Stops the server abruptly (SIGKILL) and starts it again on the same port with the same store, as a crash
+    /// and a supervisor's restart would: streams, consumers and KV buckets survive, connections are cut.
+    pub fn restart(&mut self) {
+        self.kill();
+        let (child, _) = spawn(self.store.path(), Some(self.port));
+        self.child = child;
     }
 
     /// `nats://127.0.0.1:<port>`.
@@ -94,6 +72,41 @@ impl NatsServer {
         let _ = self.child.kill();
         let _ = self.child.wait();
     }
+}
+
+/// Runs nats-server with its JetStream store under `store` on `port` (its own free port when `None`) and waits
+/// until it accepts connections. Panics (it is for tests) with the reason.
+fn spawn(store: &Path, port: Option<u16>) -> (Child, u16) {
+    let ports_dir = store.join("ports");
+    let _ = std::fs::remove_dir_all(&ports_dir);
+    std::fs::create_dir(&ports_dir).expect("the ports file directory");
+    let binary = installed_tool("FIAPX_NATS_SERVER_BIN", "nats-server", "nats-server");
+    let port_arg = port.map_or_else(|| "-1".to_owned(), |port| port.to_string());
+    let mut child = Command::new(&binary)
+        .args(["-a", "127.0.0.1", "-p", &port_arg, "-js", "-sd"])
+        .arg(store.join("jetstream"))
+        .arg("--ports_file_dir")
+        .arg(&ports_dir)
+        .stdin(Stdio::null())
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap_or_else(|e| panic!("cannot run {} ({e}); run `make deps`", binary.display()));
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while Instant::now() < deadline {
+        if let Ok(Some(status)) = child.try_wait() {
+            panic!("nats-server exited with {status}");
+        }
+        if let Some(port) = reported_port(&ports_dir)
+            && TcpStream::connect((Ipv4Addr::LOCALHOST, port)).is_ok()
+        {
+            return (child, port);
+        }
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    let _ = child.kill();
+    let _ = child.wait();
+    panic!("nats-server did not report a listening port within 10 s");
 }
 
 impl Drop for NatsServer {

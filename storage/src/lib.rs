@@ -12,4 +12,4 @@ pub mod test_support;
 
 pub use keys::{archive_key, archive_prefix, frame_key, manifest_key, source_key, upload_tail_key};
 pub use settings::S3Settings;
-pub use storage::{ObjectReader, PutError, PutOptions, Storage, StorageError};
+pub use storage::{ObjectReader, PendingUpload, PutError, PutOptions, Storage, StorageError};

@@ -36,6 +36,15 @@ pub enum StorageError {
     /// S3 answered with an error or could not be reached.
     #[error("storage request failed: {0}")]
     S3(#[from] S3Error),
+    /// A listing request that rust-s3 does not make for us failed or answered something unreadable.
+    #[error("storage listing failed: {0}")]
+    Listing(String),
+}
+
+impl StorageError {
+    fn listing(error: impl std::fmt::Display) -> Self {
+        Self::Listing(error.to_string())
+    }
 }
 
 /// Why a streamed put did not store the object. In every case nothing is left behind: a started multipart
@@ -79,6 +88,8 @@ pub struct Storage {
     region: Region,
     credentials: Credentials,
     request_timeout: Duration,
+    /// For the requests made from presigned URLs.
+    http: reqwest::Client,
 }
 
 impl std::fmt::Debug for Storage {
@@ -139,6 +150,10 @@ impl Storage {
             region,
             credentials,
             request_timeout,
+            http: reqwest::Client::builder()
+                .timeout(request_timeout)
+                .build()
+                .map_err(|e| StorageError::Config(e.to_string()))?,
         })
     }
 
@@ -251,9 +266,17 @@ impl Storage {
             Err(error) => {
                 // Abort inline (not from the guard's detached task) so that when the caller sees the error,
                 // S3 holds nothing of this upload.
+                // When S3 cannot take the abort now (down or hung, the likely reason the upload failed), it is
+                // retried in the background until it can, so that no incomplete upload (and its parts' space)
+                // is left behind by a fault that passes.
                 guard.disarm();
                 if let Err(abort) = self.bucket.abort_upload(key, &initiated.upload_id).await {
-                    tracing::warn!(s3.key = key, error = %abort, "aborting a failed multipart upload failed");
+                    tracing::warn!(s3.key = key, error = %abort, "aborting a failed multipart upload failed; retrying in the background");
+                    tokio::spawn(abort_until_done(
+                        self.bucket.clone(),
+                        key.to_owned(),
+                        initiated.upload_id.clone(),
+                    ));
                 }
                 Err(error)
             }
@@ -444,14 +467,42 @@ impl Storage {
         Ok(keys.len())
     }
 
-    /// Keys of multipart uploads started and neither completed nor aborted under `prefix`. SeaweedFS omits
-    /// `StorageClass` from a non-empty listing, which rust-s3 cannot parse: there an error means some are listed.
-    pub async fn pending_multipart_uploads(&self, prefix: &str) -> Result<Vec<String>, StorageError> {
-        let pages = self.bucket.list_multiparts_uploads(Some(prefix), None).await?;
-        Ok(pages
+    /// Multipart uploads started and neither completed nor aborted under `prefix` (at most 1000), oldest first.
+    ///
+    /// The listing is fetched with a presigned `GET ?uploads` and parsed here: rust-s3's own parser requires
+    /// `StorageClass`, which SeaweedFS leaves out of a non-empty listing.
+    pub async fn pending_multipart_uploads(&self, prefix: &str) -> Result<Vec<PendingUpload>, StorageError> {
+        let queries = HashMap::from([
+            ("uploads".to_owned(), String::new()),
+            ("prefix".to_owned(), prefix.to_owned()),
+        ]);
+        let url = self.bucket.presign_get("/", 300, Some(queries)).await?;
+        let response = self.http.get(&url).send().await.map_err(StorageError::listing)?;
+        let status = response.status();
+        let body = response.text().await.map_err(StorageError::listing)?;
+        if !status.is_success() {
+            return Err(StorageError::listing(format!(
+                "ListMultipartUploads answered {status}"
+            )));
+        }
+        let listing: UploadListing = quick_xml::de::from_str(&body).map_err(StorageError::listing)?;
+        Ok(listing
+            .uploads
             .into_iter()
-            .flat_map(|page| page.uploads.into_iter().map(|upload| upload.key))
+            .map(|upload| PendingUpload {
+                key: upload.key,
+                upload_id: upload.upload_id,
+            })
             .collect())
+    }
+
+    /// Aborts every multipart upload pending under `prefix` (what a crashed or cut writer left); returns how many.
+    pub async fn abort_pending_multipart_uploads(&self, prefix: &str) -> Result<usize, StorageError> {
+        let pending = self.pending_multipart_uploads(prefix).await?;
+        for upload in &pending {
+            self.abort_multipart(&upload.key, &upload.upload_id).await?;
+        }
+        Ok(pending.len())
     }
 
     /// A URL that downloads `key` without credentials until `ttl` passes (at most 7 days). With
@@ -519,6 +570,30 @@ impl Drop for Tasks {
 }
 
 /// Aborts the multipart upload if the put is dropped half-way (e.g. the HTTP client went away).
+/// A multipart upload neither completed nor aborted.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct PendingUpload {
+    /// The object key it writes.
+    pub key: String,
+    /// Its upload id.
+    pub upload_id: String,
+}
+
+/// `ListMultipartUploadsResult`, the fields used.
+#[derive(serde::Deserialize)]
+struct UploadListing {
+    #[serde(rename = "Upload", default)]
+    uploads: Vec<ListedUpload>,
+}
+
+#[derive(serde::Deserialize)]
+struct ListedUpload {
+    #[serde(rename = "Key")]
+    key: String,
+    #[serde(rename = "UploadId")]
+    upload_id: String,
+}
+
 struct AbortOnDrop {
     bucket: Option<Box<Bucket>>,
     key: String,
@@ -537,11 +612,32 @@ impl Drop for AbortOnDrop {
             && let Ok(runtime) = tokio::runtime::Handle::try_current()
         {
             let (key, upload_id) = (std::mem::take(&mut self.key), std::mem::take(&mut self.upload_id));
-            runtime.spawn(async move {
-                if let Err(error) = bucket.abort_upload(&key, &upload_id).await {
-                    tracing::warn!(s3.key = key, error = %error, "aborting a dropped multipart upload failed");
-                }
-            });
+            runtime.spawn(abort_until_done(bucket, key, upload_id));
         }
+    }
+}
+
+/// How long a multipart upload's abort is retried in the background (a process that stops before gives up
+/// with it; an S3 lifecycle rule on incomplete uploads covers that case).
+const ABORT_RETRY_FOR: Duration = Duration::from_secs(15 * 60);
+
+/// Aborts a multipart upload, retrying (1 s doubling to 30 s) for [`ABORT_RETRY_FOR`] while S3 cannot take it;
+/// an upload that is gone (404) counts as aborted.
+async fn abort_until_done(bucket: Box<Bucket>, key: String, upload_id: String) {
+    let started = Instant::now();
+    let mut pause = Duration::from_secs(1);
+    loop {
+        match bucket.abort_upload(&key, &upload_id).await {
+            Ok(()) | Err(S3Error::HttpFailWithBody(404, _)) => return,
+            Err(error) if started.elapsed() >= ABORT_RETRY_FOR => {
+                tracing::warn!(s3.key = key, error = %error, "giving up aborting a multipart upload");
+                return;
+            }
+            Err(error) => {
+                tracing::debug!(s3.key = key, error = %error, "aborting a multipart upload failed; retrying");
+            }
+        }
+        tokio::time::sleep(pause).await;
+        pause = (pause * 2).min(Duration::from_secs(30));
     }
 }

@@ -3,7 +3,7 @@
 use std::time::Duration;
 
 use fiapx_storage::test_support::TestBucket;
-use fiapx_storage::{PutError, PutOptions};
+use fiapx_storage::{PendingUpload, PutError, PutOptions};
 use tokio::io::AsyncReadExt;
 
 const MIB: usize = 1024 * 1024;
@@ -127,7 +127,7 @@ async fn a_failing_reader_leaves_nothing_behind() {
     assert_eq!(bucket.keys().await, Vec::<String>::new());
     assert_eq!(
         storage.pending_multipart_uploads("").await.unwrap(),
-        Vec::<String>::new()
+        Vec::<fiapx_storage::PendingUpload>::new()
     );
 }
 
@@ -179,13 +179,14 @@ impl tokio::io::AsyncRead for Stalled {
     }
 }
 
-/// Whether multipart uploads are pending. SeaweedFS omits `StorageClass` from a non-empty listing, which rust-s3
-/// cannot parse: an error here means "some are listed".
+/// Whether multipart uploads are pending.
 async fn uploads_pending(bucket: &TestBucket) -> bool {
-    match bucket.storage().pending_multipart_uploads("").await {
-        Ok(uploads) => !uploads.is_empty(),
-        Err(_) => true,
-    }
+    !bucket
+        .storage()
+        .pending_multipart_uploads("")
+        .await
+        .expect("list multipart uploads")
+        .is_empty()
 }
 
 #[tokio::test]
@@ -251,4 +252,52 @@ async fn a_stream_read_slower_than_the_request_timeout_still_reads_to_the_end() 
     assert!(read == data, "the same bytes");
     // Other requests keep their deadline (a small one succeeds well within it).
     assert_eq!(storage.get_bytes("slow").await.unwrap().len(), data.len());
+}
+
+#[tokio::test]
+async fn pending_multipart_uploads_are_listed_with_their_ids_and_aborted_by_prefix() {
+    let bucket = TestBucket::create().await;
+    let storage = bucket.storage();
+    let kept = storage
+        .start_multipart("sources/kept", "video/mp4")
+        .await
+        .unwrap();
+    let a = storage
+        .start_multipart("archives/v1/0.zip", "application/zip")
+        .await
+        .unwrap();
+    let b = storage
+        .start_multipart("archives/v1/0.zip", "application/zip")
+        .await
+        .unwrap();
+    let mut listed = storage.pending_multipart_uploads("archives/v1/").await.unwrap();
+    listed.sort_by(|x, y| x.upload_id.cmp(&y.upload_id));
+    let mut expected = vec![
+        PendingUpload {
+            key: "archives/v1/0.zip".into(),
+            upload_id: a,
+        },
+        PendingUpload {
+            key: "archives/v1/0.zip".into(),
+            upload_id: b,
+        },
+    ];
+    expected.sort_by(|x, y| x.upload_id.cmp(&y.upload_id));
+    assert_eq!(listed, expected);
+    assert_eq!(
+        storage
+            .abort_pending_multipart_uploads("archives/v1/")
+            .await
+            .unwrap(),
+        2
+    );
+    assert_eq!(
+        storage.pending_multipart_uploads("").await.unwrap(),
+        vec![PendingUpload {
+            key: "sources/kept".into(),
+            upload_id: kept.clone(),
+        }]
+    );
+    storage.abort_multipart("sources/kept", &kept).await.unwrap();
+    assert!(storage.pending_multipart_uploads("").await.unwrap().is_empty());
 }

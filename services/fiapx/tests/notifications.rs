@@ -2,9 +2,7 @@
 //! `fiapx::start` on a per-test nats-server, database, bucket and SMTP sink. Sources are put in S3 and
 //! `uploaded` appended the way the upload service does it, so these tests do not depend on the HTTP layer.
 
-use std::net::SocketAddr;
-use std::sync::atomic::{AtomicBool, Ordering};
-use std::sync::{Arc, Mutex};
+use std::sync::atomic::Ordering;
 use std::time::Duration;
 
 use fiapx::config::Settings;
@@ -19,13 +17,11 @@ use fiapx_notifier::test_support::SmtpSink;
 use fiapx_processor::ProcessorSettings;
 use fiapx_storage::{PutOptions, source_key};
 use time::OffsetDateTime;
-use tokio::io::{AsyncReadExt, AsyncWriteExt};
-use tokio::net::{TcpListener, TcpStream};
-use tokio::task::JoinSet;
 use tokio_util::sync::CancellationToken;
 use uuid::Uuid;
 
 mod common;
+use common::proxy::FaultProxy;
 use common::{Stack, Workers, clip};
 
 struct World {
@@ -245,109 +241,14 @@ async fn a_poison_input_ends_after_max_deliver_with_attempts_exhausted_and_one_n
     w.stop().await;
 }
 
-/// A TCP proxy to S3 that, once armed, closes by itself on the first write request (`PUT`/`POST`) passing through
-/// (connections refused, open ones cut), and opens again on the same port when told.
-struct Proxy {
-    addr: SocketAddr,
-    upstream: SocketAddr,
-    running: Mutex<Option<CancellationToken>>,
-    connections: Arc<Mutex<usize>>,
-    armed: Arc<AtomicBool>,
-}
-
-impl Proxy {
-    async fn start(upstream: SocketAddr) -> Arc<Self> {
-        let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
-        let proxy = Arc::new(Self {
-            addr: listener.local_addr().unwrap(),
-            upstream,
-            running: Mutex::new(None),
-            connections: Arc::new(Mutex::new(0)),
-            armed: Arc::new(AtomicBool::new(false)),
-        });
-        proxy.serve(listener);
-        proxy
-    }
-
-    fn serve(&self, listener: TcpListener) {
-        let stop = CancellationToken::new();
-        *self.running.lock().unwrap() = Some(stop.clone());
-        let upstream = self.upstream;
-        let connections = Arc::clone(&self.connections);
-        let armed = Arc::clone(&self.armed);
-        tokio::spawn(async move {
-            let mut open = JoinSet::new();
-            loop {
-                tokio::select! {
-                    () = stop.cancelled() => break,
-                    accepted = listener.accept() => {
-                        let Ok((mut inbound, _)) = accepted else { continue };
-                        *connections.lock().unwrap() += 1;
-                        let armed = Arc::clone(&armed);
-                        let trip = stop.clone();
-                        open.spawn(async move {
-                            let Ok(outbound) = TcpStream::connect(upstream).await else { return };
-                            let (mut from_client, mut to_client) = inbound.split();
-                            let (mut from_s3, mut to_s3) = tokio::io::split(outbound);
-                            let up = async {
-                                let mut buf = vec![0u8; 64 * 1024];
-                                loop {
-                                    let n = match from_client.read(&mut buf).await {
-                                        Ok(0) | Err(_) => break,
-                                        Ok(n) => n,
-                                    };
-                                    let chunk = &buf[..n];
-                                    let writes = chunk.windows(4).any(|w| w == b"PUT " || w == b"POST");
-                                    if writes && armed.swap(false, Ordering::SeqCst) {
-                                        // S3 "stops" while the archive is being written.
-                                        trip.cancel();
-                                        break;
-                                    }
-                                    if to_s3.write_all(chunk).await.is_err() {
-                                        break;
-                                    }
-                                }
-                            };
-                            let down = tokio::io::copy(&mut from_s3, &mut to_client);
-                            tokio::select! {
-                                () = up => {}
-                                _ = down => {}
-                            }
-                        });
-                    }
-                }
-            }
-            // Closing: the listener is dropped and every open connection is cut.
-            open.abort_all();
-        });
-    }
-
-    /// Closes on the next write request that passes through.
-    fn close_on_write(&self) {
-        self.armed.store(true, Ordering::SeqCst);
-    }
-
-    async fn open(&self) {
-        // The closed listener's port is free again; bind it (retry briefly while the old task lets go).
-        for _ in 0..100 {
-            if let Ok(listener) = TcpListener::bind(self.addr).await {
-                self.serve(listener);
-                return;
-            }
-            tokio::time::sleep(Duration::from_millis(50)).await;
-        }
-        panic!("cannot reopen the proxy on {}", self.addr);
-    }
-}
-
 #[tokio::test]
 async fn an_s3_outage_during_a_job_is_retried_and_the_job_completes_when_s3_returns() {
     let mut w = world().await;
     let owner = w.user("outage@example.com", "en").await;
     let mut settings = w.settings();
     let real: url_parts::Endpoint = settings.s3.endpoint.parse().unwrap();
-    let proxy = Proxy::start(real.addr).await;
-    settings.s3.endpoint = format!("http://{}", proxy.addr);
+    let proxy = FaultProxy::start(real.addr).await;
+    settings.s3.endpoint = proxy.url();
     settings.processor.max_deliver = 4;
     w.run(Which::Processor, &settings).await;
     w.run(Which::Notifier, &settings).await;

@@ -112,6 +112,9 @@ impl Processor {
         };
         metrics::counter!("fiapx_processor_jobs_started_total").increment(1);
         let started_at = std::time::Instant::now();
+        // This attempt holds the job now: an archive upload an earlier attempt left open (killed mid-write, or
+        // cut from S3 when its abort could not pass) is aborted, so that its parts do not stay in the bucket.
+        self.abort_leftover_uploads(video, job).await;
 
         let (progress_tx, progress_rx) = watch::channel(Progress {
             frames_done: 0,
@@ -133,8 +136,27 @@ impl Processor {
         metrics::histogram!("fiapx_processor_job_seconds").record(started_at.elapsed().as_secs_f64());
 
         match result {
-            Ok(archive) => self.complete(video, job, attempt, archive, metadata).await,
+            Ok(archive) => {
+                let outcome = self.complete(video, job, attempt, archive, metadata).await;
+                // A superseded attempt still writing the same archive (it woke up late) is cut short.
+                self.abort_leftover_uploads(video, job).await;
+                outcome
+            }
             Err(failure) => self.fail(video, job, attempt, failure, metadata).await,
+        }
+    }
+
+    /// Aborts the multipart uploads left open under the job's archive key (best effort: a failure is logged, and
+    /// the next attempt or job tries again).
+    async fn abort_leftover_uploads(&self, video: VideoId, job: u32) {
+        let key = archive_key(video, job);
+        match self.inner.storage.abort_pending_multipart_uploads(&key).await {
+            Ok(0) => {}
+            Ok(aborted) => info!(
+                s3.key = key,
+                aborted, "aborted archive uploads left by an earlier attempt"
+            ),
+            Err(error) => warn!(s3.key = key, %error, "could not list or abort leftover archive uploads"),
         }
     }
 

@@ -199,7 +199,7 @@ async fn a_200_mb_upload_cut_in_the_middle_resumes_from_the_last_byte_received()
     );
     assert_eq!(
         app.bucket.storage().pending_multipart_uploads("").await.unwrap(),
-        Vec::<String>::new()
+        Vec::<fiapx_storage::PendingUpload>::new()
     );
 
     // A retried last PATCH (its answer was lost) gets the same answer and registers nothing twice.
@@ -396,7 +396,7 @@ async fn a_terminated_or_expired_upload_leaves_nothing_behind() {
         app.assert_nothing_stored().await;
         assert_eq!(
             app.bucket.storage().pending_multipart_uploads("").await.unwrap(),
-            Vec::<String>::new()
+            Vec::<fiapx_storage::PendingUpload>::new()
         );
     }
 }

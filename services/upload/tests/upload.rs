@@ -264,7 +264,7 @@ async fn over_the_limit_is_413_and_leaves_nothing_in_s3() {
     assert_eq!(app.keys().await, Vec::<String>::new());
     assert_eq!(
         app.bucket.storage().pending_multipart_uploads("").await.unwrap(),
-        Vec::<String>::new()
+        Vec::<fiapx_storage::PendingUpload>::new()
     );
 
     // With a Content-Length over the limit the body is not even read.

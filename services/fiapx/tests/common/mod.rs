@@ -17,6 +17,8 @@ use fiapx_storage::test_support::TestBucket;
 use tokio::task::JoinSet;
 use tokio_util::sync::CancellationToken;
 
+pub mod proxy;
+
 /// One test's own servers: removed when dropped.
 pub struct Stack {
     pub nats: TestNats,
