@@ -14,6 +14,8 @@ APT_PACKAGES=(
   clang libclang-dev pkg-config
   ffmpeg zip curl ca-certificates
   python3
+  # kill(1) and unshare(1): the chaos tests stop processes and give one a full disk in its own mount namespace
+  procps util-linux
 )
 
 REQUIREMENTS="$REPO_ROOT/scripts/requirements-stack.txt"
