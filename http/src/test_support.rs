@@ -40,3 +40,24 @@ pub fn strings<'a>(items: &'a serde_json::Value, field: &str) -> Vec<&'a str> {
         })
         .collect()
 }
+
+/// A request body of `total` bytes made lazily: `head`, then `fill` bytes in 1 MiB chunks sliced from one buffer,
+/// so that a benchmark can send gigabytes while holding one mebibyte.
+pub fn lazy_body(
+    head: bytes::Bytes,
+    fill: u8,
+    total: u64,
+) -> impl futures::Stream<Item = std::io::Result<bytes::Bytes>> + Send + 'static {
+    const CHUNK: u64 = 1024 * 1024;
+    let chunk = bytes::Bytes::from(vec![fill; CHUNK as usize]);
+    let mut left = total.saturating_sub(head.len() as u64);
+    let rest = std::iter::from_fn(move || {
+        if left == 0 {
+            return None;
+        }
+        let n = left.min(CHUNK);
+        left -= n;
+        Some(Ok(chunk.slice(..n as usize)))
+    });
+    futures::stream::iter(std::iter::once(Ok(head)).chain(rest))
+}

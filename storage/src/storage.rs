@@ -265,18 +265,13 @@ impl Storage {
             }
             Err(error) => {
                 // Abort inline (not from the guard's detached task) so that when the caller sees the error,
-                // S3 holds nothing of this upload.
-                // When S3 cannot take the abort now (down or hung, the likely reason the upload failed), it is
-                // retried in the background until it can, so that no incomplete upload (and its parts' space)
-                // is left behind by a fault that passes.
-                guard.disarm();
-                if let Err(abort) = self.bucket.abort_upload(key, &initiated.upload_id).await {
+                // S3 holds nothing of this upload. When S3 cannot take the abort now (down or hung, the likely
+                // reason the upload failed), the guard retries it in the background until it can, so that a
+                // fault that passes leaves no incomplete upload (and its parts' space) behind.
+                if let Err(abort) = abort_upload(&self.bucket, key, &initiated.upload_id).await {
                     tracing::warn!(s3.key = key, error = %abort, "aborting a failed multipart upload failed; retrying in the background");
-                    tokio::spawn(abort_until_done(
-                        self.bucket.clone(),
-                        key.to_owned(),
-                        initiated.upload_id.clone(),
-                    ));
+                } else {
+                    guard.disarm();
                 }
                 Err(error)
             }
@@ -387,10 +382,7 @@ impl Storage {
 
     /// Aborts a multipart upload and drops its parts; aborting one that is gone succeeds.
     pub async fn abort_multipart(&self, key: &str, upload_id: &str) -> Result<(), StorageError> {
-        match self.bucket.abort_upload(key, upload_id).await {
-            Ok(()) | Err(S3Error::HttpFailWithBody(404, _)) => Ok(()),
-            Err(error) => Err(error.into()),
-        }
+        Ok(abort_upload(&self.bucket, key, upload_id).await?)
     }
 
     /// Streams an object's body.
@@ -467,7 +459,7 @@ impl Storage {
         Ok(keys.len())
     }
 
-    /// Multipart uploads started and neither completed nor aborted under `prefix` (at most 1000), oldest first.
+    /// Multipart uploads started and neither completed nor aborted under `prefix` (the first 1000: one page).
     ///
     /// The listing is fetched with a presigned `GET ?uploads` and parsed here: rust-s3's own parser requires
     /// `StorageClass`, which SeaweedFS leaves out of a non-empty listing.
@@ -569,7 +561,6 @@ impl Drop for Tasks {
     }
 }
 
-/// Aborts the multipart upload if the put is dropped half-way (e.g. the HTTP client went away).
 /// A multipart upload neither completed nor aborted.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct PendingUpload {
@@ -594,6 +585,8 @@ struct ListedUpload {
     upload_id: String,
 }
 
+/// Aborts the multipart upload if the put is dropped half-way (e.g. the HTTP client went away) or its inline
+/// abort failed, retrying in the background ([`abort_until_done`]).
 struct AbortOnDrop {
     bucket: Option<Box<Bucket>>,
     key: String,
@@ -617,18 +610,25 @@ impl Drop for AbortOnDrop {
     }
 }
 
+/// Aborts a multipart upload and drops its parts; an upload that is gone (404) counts as aborted.
+async fn abort_upload(bucket: &Bucket, key: &str, upload_id: &str) -> Result<(), S3Error> {
+    match bucket.abort_upload(key, upload_id).await {
+        Ok(()) | Err(S3Error::HttpFailWithBody(404, _)) => Ok(()),
+        Err(error) => Err(error),
+    }
+}
+
 /// How long a multipart upload's abort is retried in the background (a process that stops before gives up
 /// with it; an S3 lifecycle rule on incomplete uploads covers that case).
 const ABORT_RETRY_FOR: Duration = Duration::from_secs(15 * 60);
 
-/// Aborts a multipart upload, retrying (1 s doubling to 30 s) for [`ABORT_RETRY_FOR`] while S3 cannot take it;
-/// an upload that is gone (404) counts as aborted.
+/// Aborts a multipart upload, retrying (1 s doubling to 30 s) for [`ABORT_RETRY_FOR`] while S3 cannot take it.
 async fn abort_until_done(bucket: Box<Bucket>, key: String, upload_id: String) {
     let started = Instant::now();
     let mut pause = Duration::from_secs(1);
     loop {
-        match bucket.abort_upload(&key, &upload_id).await {
-            Ok(()) | Err(S3Error::HttpFailWithBody(404, _)) => return,
+        match abort_upload(&bucket, &key, &upload_id).await {
+            Ok(()) => return,
             Err(error) if started.elapsed() >= ABORT_RETRY_FOR => {
                 tracing::warn!(s3.key = key, error = %error, "giving up aborting a multipart upload");
                 return;

@@ -26,10 +26,10 @@ use fiapx::{Started, Which, start};
 use fiapx_auth::AuthSettings;
 use fiapx_database::test_support::TestDatabase;
 use fiapx_domain::testing::{process_memory, reset_peak_memory};
+use fiapx_http::test_support::lazy_body;
 use fiapx_identity::test_support::{bearer, test_root_key};
 use fiapx_nats::test_support::NatsServer;
 use fiapx_storage::test_support::TestBucket;
-use futures::stream::{self, Stream};
 use poem::listener::{Acceptor, Listener, TcpListener};
 use tokio_util::sync::CancellationToken;
 use uuid::Uuid;
@@ -39,25 +39,6 @@ const TARGET_MB: f64 = 64.0;
 
 fn mb(bytes: u64) -> f64 {
     bytes as f64 / 1e6
-}
-
-/// `head`, then `fill` repeated up to `total` bytes in 1 MiB chunks, produced lazily.
-fn lazy_body(
-    head: &'static [u8],
-    fill: u8,
-    total: u64,
-) -> impl Stream<Item = std::io::Result<Bytes>> + Send + 'static {
-    let chunk = Bytes::from(vec![fill; MIB as usize]);
-    let mut left = total.saturating_sub(head.len() as u64);
-    let rest = std::iter::from_fn(move || {
-        if left == 0 {
-            return None;
-        }
-        let n = left.min(MIB);
-        left -= n;
-        Some(Ok(chunk.slice(..n as usize)))
-    });
-    stream::iter(std::iter::once(Ok(Bytes::from_static(head))).chain(rest))
 }
 
 /// One measured request.
@@ -159,25 +140,26 @@ async fn main() -> anyhow::Result<()> {
             .header("X-Fiapx-Filename", "probe.mp4")
     };
     let mp4 = fiapx_frames::test_support::testsrc_h264("320x240", 25, "2", "ultrafast");
-    let mp4: &'static [u8] = Box::leak(std::fs::read(mp4)?.into_boxed_slice());
+    let mp4 = Bytes::from(std::fs::read(mp4)?);
 
     // Warm-up: connection pool, allocator arenas, the first S3 multipart upload, argon2's first hash.
     measure(login().body(r#"{"email":"warm@example.com","password":"warm up"}"#)).await;
-    measure(upload("video/mp4").body(reqwest::Body::wrap_stream(lazy_body(mp4, 0, 8 * MIB)))).await;
+    measure(upload("video/mp4").body(reqwest::Body::wrap_stream(lazy_body(mp4.clone(), 0, 8 * MIB)))).await;
 
     let valid_login =
         measure(login().body(r#"{"email":"nobody@example.com","password":"correct horse battery"}"#)).await;
     let json_probe = measure(login().body(reqwest::Body::wrap_stream(lazy_body(
-        br#"{"email":"a@example.com","password":""#,
+        Bytes::from_static(br#"{"email":"a@example.com","password":""#),
         b'a',
         total,
     ))))
     .await;
     let valid_upload =
-        measure(upload("video/mp4").body(reqwest::Body::wrap_stream(lazy_body(mp4, 0, 64 * MIB)))).await;
+        measure(upload("video/mp4").body(reqwest::Body::wrap_stream(lazy_body(mp4.clone(), 0, 64 * MIB))))
+            .await;
     let multipart_probe = measure(
         upload("multipart/form-data; boundary=fiapx-probe-boundary")
-            .body(reqwest::Body::wrap_stream(lazy_body(b"", b'x', total))),
+            .body(reqwest::Body::wrap_stream(lazy_body(Bytes::new(), b'x', total))),
     )
     .await;
 

@@ -20,7 +20,7 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use common::clip;
-use common::proxy::FaultProxy;
+use common::proxy::{FaultProxy, authority, upstream};
 use fiapx_database::test_support::TestDatabase;
 use fiapx_domain::testing::failures;
 use fiapx_domain::{Event, FailureCode, Video, VideoId, VideoStatus};
@@ -94,25 +94,13 @@ fn free_port() -> u16 {
         .port()
 }
 
-/// `host:port` of a `scheme://user:password@host:port/path` URL.
-fn authority(url: &str) -> &str {
-    let rest = url.split_once("://").map_or(url, |(_, rest)| rest);
-    let rest = rest.rsplit_once('@').map_or(rest, |(_, rest)| rest);
-    rest.split('/').next().unwrap_or(rest)
-}
-
-fn socket(authority: &str) -> std::net::SocketAddr {
-    use std::net::ToSocketAddrs;
-    authority.to_socket_addrs().unwrap().next().unwrap()
-}
-
 impl Chaos {
     async fn new(name: &str) -> Self {
         let nats = TestNats::start().await;
         let db = TestDatabase::create().await;
         let bucket = TestBucket::create().await;
-        let pg = FaultProxy::start(socket(authority(&db.settings().url))).await;
-        let s3 = FaultProxy::start(socket(authority(&bucket.settings().endpoint))).await;
+        let pg = FaultProxy::start(upstream(&db.settings().url)).await;
+        let s3 = FaultProxy::start(upstream(&bucket.settings().endpoint)).await;
         let logs = PathBuf::from(env!("CARGO_TARGET_TMPDIR"))
             .join("chaos")
             .join(name);
@@ -239,6 +227,24 @@ impl Chaos {
         let json: Value = serde_json::from_slice(&reply.bytes().await.unwrap()).unwrap();
         assert_eq!(status, 202, "{json}");
         json["id"].as_str().unwrap().parse().unwrap()
+    }
+
+    /// Three uploads of `clip` by `owner` through `api`, one after the other (named `<name>-<i>.mp4`).
+    async fn upload_three(
+        &self,
+        api: &Fiapx,
+        owner: Uuid,
+        name: &str,
+        clip: (Vec<u8>, &str),
+    ) -> Vec<VideoId> {
+        let mut videos = Vec::new();
+        for i in 0..3 {
+            videos.push(
+                self.upload(api, owner, &format!("{name}-{i}.mp4"), clip.clone())
+                    .await,
+            );
+        }
+        videos
     }
 
     async fn events(&self, video: VideoId) -> Vec<Event> {
@@ -434,10 +440,7 @@ async fn fiapx_killed_with_sigkill_mid_job_completes_every_job_once_after_a_rest
     let w = Chaos::new("sigkill").await;
     let mut all = w.spawn("all").await;
     let owner = Uuid::now_v7();
-    let mut videos = Vec::new();
-    for i in 0..3 {
-        videos.push(w.upload(&all, owner, &format!("kill-{i}.mp4"), long_clip()).await);
-    }
+    let videos = w.upload_three(&all, owner, "kill", long_clip()).await;
     let events = w.until(videos[0], 60, started).await;
     all.kill();
     assert!(!has_completed(&events), "killed mid-job: {events:?}");
@@ -462,10 +465,7 @@ async fn nats_restarted_under_running_processors_and_an_open_live_stream_loses_n
         format!("{}/api/v1/events", all.base),
         bearer(owner),
     );
-    let mut videos = Vec::new();
-    for i in 0..3 {
-        videos.push(w.upload(&all, owner, &format!("nats-{i}.mp4"), long_clip()).await);
-    }
+    let videos = w.upload_three(&all, owner, "nats", long_clip()).await;
     let events = w.until(videos[0], 60, started).await;
     w.nats.server.restart();
     assert!(!has_completed(&events), "restarted mid-job: {events:?}");
@@ -482,7 +482,6 @@ async fn nats_restarted_under_running_processors_and_an_open_live_stream_loses_n
             told.insert(status["video_id"].as_str().unwrap().to_owned());
         }
     }
-    drop(all);
 }
 
 #[tokio::test]
@@ -490,10 +489,7 @@ async fn s3_frozen_while_jobs_run_delays_them_and_loses_nothing() {
     let w = Chaos::new("s3-frozen").await;
     let all = w.spawn("all").await;
     let owner = Uuid::now_v7();
-    let mut videos = Vec::new();
-    for i in 0..3 {
-        videos.push(w.upload(&all, owner, &format!("s3-{i}.mp4"), long_clip()).await);
-    }
+    let videos = w.upload_three(&all, owner, "s3", long_clip()).await;
     w.until(videos[0], 60, started).await;
     w.s3.freeze();
     tokio::time::sleep(Duration::from_secs(8)).await;
@@ -504,7 +500,6 @@ async fn s3_frozen_while_jobs_run_delays_them_and_loses_nothing() {
         "S3 froze while a job was still running"
     );
     w.nothing_lost(&videos).await;
-    drop(all);
 }
 
 #[tokio::test]
@@ -513,25 +508,15 @@ async fn postgresql_stopped_while_uploads_arrive_accepts_them_and_catches_up() {
     let all = w.spawn("all").await;
     let owner = Uuid::now_v7();
     w.pg.close();
-    let mut videos = Vec::new();
-    for i in 0..3 {
-        videos.push(
-            w.upload(
-                &all,
-                owner,
-                &format!("pg-{i}.mp4"),
-                (clip("chaos_4s.mp4", "4", "320x240"), ""),
-            )
-            .await,
-        );
-    }
+    let videos = w
+        .upload_three(&all, owner, "pg", (clip("chaos_4s.mp4", "4", "320x240"), ""))
+        .await;
     // Processing does not need PostgreSQL: the jobs complete in the log while it is down.
     for &video in &videos {
         w.completed(video, 120).await;
     }
     w.pg.open().await;
     w.nothing_lost(&videos).await;
-    drop(all);
 }
 
 #[tokio::test]

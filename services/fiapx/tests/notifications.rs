@@ -21,7 +21,7 @@ use tokio_util::sync::CancellationToken;
 use uuid::Uuid;
 
 mod common;
-use common::proxy::FaultProxy;
+use common::proxy::{FaultProxy, upstream};
 use common::{Stack, Workers, clip};
 
 struct World {
@@ -246,8 +246,7 @@ async fn an_s3_outage_during_a_job_is_retried_and_the_job_completes_when_s3_retu
     let mut w = world().await;
     let owner = w.user("outage@example.com", "en").await;
     let mut settings = w.settings();
-    let real: url_parts::Endpoint = settings.s3.endpoint.parse().unwrap();
-    let proxy = FaultProxy::start(real.addr).await;
+    let proxy = FaultProxy::start(upstream(&settings.s3.endpoint)).await;
     settings.s3.endpoint = proxy.url();
     settings.processor.max_deliver = 4;
     w.run(Which::Processor, &settings).await;
@@ -306,29 +305,4 @@ async fn an_s3_outage_during_a_job_is_retried_and_the_job_completes_when_s3_retu
     w.notifications_settled(0).await;
     assert!(w.smtp.messages().is_empty());
     w.stop().await;
-}
-
-/// `http://host:port` -> the socket address (the stack's S3 endpoint is a loopback IP and port).
-mod url_parts {
-    use std::net::{SocketAddr, ToSocketAddrs};
-    use std::str::FromStr;
-
-    pub(super) struct Endpoint {
-        pub(super) addr: SocketAddr,
-    }
-
-    impl FromStr for Endpoint {
-        type Err = String;
-
-        fn from_str(s: &str) -> Result<Self, Self::Err> {
-            let rest = s.split_once("://").map_or(s, |(_, rest)| rest);
-            let host_port = rest.split('/').next().unwrap_or(rest);
-            let addr = host_port
-                .to_socket_addrs()
-                .map_err(|e| e.to_string())?
-                .next()
-                .ok_or_else(|| format!("no address for {s}"))?;
-            Ok(Self { addr })
-        }
-    }
 }

@@ -391,14 +391,13 @@ impl From<ExtractError> for JobFailure {
     }
 }
 
-/// A local disk out of space or over its quota (the source's spool is written to `$TMPDIR`).
+/// A local disk out of space or over its quota (the source's spool is written to `$TMPDIR`): std maps ENOSPC and
+/// EDQUOT to these kinds.
 fn is_disk_full(error: &std::io::Error) -> bool {
-    const ENOSPC: i32 = 28;
-    const EDQUOT: i32 = 122;
     matches!(
         error.kind(),
         std::io::ErrorKind::StorageFull | std::io::ErrorKind::QuotaExceeded
-    ) || matches!(error.raw_os_error(), Some(ENOSPC | EDQUOT))
+    )
 }
 
 /// Counts and hashes what passes through to the archive upload.

@@ -19,13 +19,13 @@ use std::time::Instant;
 use bytes::Bytes;
 use fiapx_domain::testing::{process_memory, reset_peak_memory};
 use fiapx_http::json_error;
-use fiapx_http::test_support::with_test_auth;
+use fiapx_http::test_support::{lazy_body, with_test_auth};
 use fiapx_identity::test_support::bearer;
 use fiapx_nats::test_support::TestNats;
 use fiapx_storage::PutOptions;
 use fiapx_storage::test_support::TestBucket;
 use fiapx_upload::{UploadApi, UploadSettings};
-use futures::stream::{self, StreamExt};
+use futures::stream::StreamExt;
 use poem::listener::{Acceptor, Listener, TcpListener};
 use poem::{EndpointExt, Route, Server};
 use poem_openapi::OpenApiService;
@@ -41,24 +41,6 @@ fn mb(bytes: u64) -> f64 {
 fn small_mp4() -> Vec<u8> {
     let path = fiapx_frames::test_support::testsrc_h264("320x240", 25, "2", "ultrafast");
     std::fs::read(path).expect("read mp4")
-}
-
-/// The MP4 then zero padding up to `total` bytes, produced lazily.
-fn body_stream(
-    mp4: Bytes,
-    total: u64,
-) -> impl futures::Stream<Item = std::io::Result<Bytes>> + Send + 'static {
-    let padding = Bytes::from(vec![0_u8; MIB as usize]);
-    let mut left = total - mp4.len() as u64;
-    let chunks = std::iter::from_fn(move || {
-        if left == 0 {
-            return None;
-        }
-        let n = left.min(MIB);
-        left -= n;
-        Some(Ok(padding.slice(..n as usize)))
-    });
-    stream::iter(std::iter::once(Ok(mp4)).chain(chunks))
 }
 
 #[tokio::main]
@@ -102,7 +84,7 @@ async fn main() -> anyhow::Result<()> {
             .header("authorization", &owner)
             .header("content-type", "video/mp4")
             .header("X-Fiapx-Filename", "bench.mp4")
-            .body(reqwest::Body::wrap_stream(body_stream(mp4.clone(), size)))
+            .body(reqwest::Body::wrap_stream(lazy_body(mp4.clone(), 0, size)))
             .send()
     };
 
@@ -112,7 +94,7 @@ async fn main() -> anyhow::Result<()> {
 
     // Baseline: the same stream straight into S3.
     let started = Instant::now();
-    let mut reader = StreamReader::new(body_stream(mp4.clone(), baseline_total).boxed());
+    let mut reader = StreamReader::new(lazy_body(mp4.clone(), 0, baseline_total).boxed());
     bucket
         .storage()
         .put_stream("bench/baseline", "video/mp4", &mut reader, options)

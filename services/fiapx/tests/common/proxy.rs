@@ -17,6 +17,23 @@ use tokio::sync::watch;
 use tokio::task::JoinSet;
 use tokio_util::sync::CancellationToken;
 
+/// `host:port` of a `scheme://[user:password@]host:port[/path]` URL (the stack's endpoints).
+pub fn authority(url: &str) -> &str {
+    let rest = url.split_once("://").map_or(url, |(_, rest)| rest);
+    let rest = rest.rsplit_once('@').map_or(rest, |(_, rest)| rest);
+    rest.split('/').next().unwrap_or(rest)
+}
+
+/// The socket address a URL of the stack points at (a loopback IP and port), for [`FaultProxy::start`].
+pub fn upstream(url: &str) -> SocketAddr {
+    use std::net::ToSocketAddrs;
+    authority(url)
+        .to_socket_addrs()
+        .unwrap_or_else(|e| panic!("no address for {url}: {e}"))
+        .next()
+        .unwrap_or_else(|| panic!("no address for {url}"))
+}
+
 pub struct FaultProxy {
     pub addr: SocketAddr,
     upstream: SocketAddr,
