@@ -37,6 +37,9 @@ pub enum ErrorCode {
     NotFound,
     /// 405: the route exists but not with this method.
     MethodNotAllowed,
+    /// 408: the request body came in more slowly than the server's minimum rate and was cut; what came of a
+    /// resumable upload is kept, so resume it.
+    TooSlow,
     /// 409: the resource exists but is not ready for this yet (e.g. no archive to download).
     NotReady,
     /// 409: the request conflicts with the resource's state.
@@ -65,7 +68,7 @@ pub enum ErrorCode {
 
 impl ErrorCode {
     /// Every code, for documentation and tests.
-    pub const ALL: [Self; 22] = [
+    pub const ALL: [Self; 23] = [
         Self::BadRequest,
         Self::InvalidSpec,
         Self::Unauthorized,
@@ -76,6 +79,7 @@ impl ErrorCode {
         Self::Forbidden,
         Self::NotFound,
         Self::MethodNotAllowed,
+        Self::TooSlow,
         Self::NotReady,
         Self::Conflict,
         Self::EmailTaken,
@@ -103,6 +107,7 @@ impl ErrorCode {
             Self::Forbidden => "forbidden",
             Self::NotFound => "not_found",
             Self::MethodNotAllowed => "method_not_allowed",
+            Self::TooSlow => "too_slow",
             Self::NotReady => "not_ready",
             Self::Conflict => "conflict",
             Self::EmailTaken => "email_taken",
@@ -130,6 +135,7 @@ impl ErrorCode {
             Self::Forbidden => StatusCode::FORBIDDEN,
             Self::NotFound => StatusCode::NOT_FOUND,
             Self::MethodNotAllowed => StatusCode::METHOD_NOT_ALLOWED,
+            Self::TooSlow => StatusCode::REQUEST_TIMEOUT,
             Self::NotReady | Self::Conflict | Self::EmailTaken => StatusCode::CONFLICT,
             Self::UnsupportedVersion => StatusCode::PRECONDITION_FAILED,
             Self::TooLarge => StatusCode::PAYLOAD_TOO_LARGE,
@@ -149,6 +155,7 @@ impl ErrorCode {
             403 => Self::Forbidden,
             404 => Self::NotFound,
             405 => Self::MethodNotAllowed,
+            408 => Self::TooSlow,
             409 => Self::Conflict,
             412 => Self::UnsupportedVersion,
             413 => Self::TooLarge,
@@ -488,6 +495,9 @@ fn describe(status: u16) -> &'static str {
         403 => "Not allowed (`forbidden`).",
         404 => "Not found, or not yours (`not_found`).",
         405 => "Method not allowed (`method_not_allowed`).",
+        408 => {
+            "The body came in more slowly than the minimum upload rate and was cut (`too_slow`); resume or retry."
+        }
         409 => "Conflicts with the current state (`conflict`, `not_ready`, `email_taken`).",
         412 => "Unsupported protocol version (`unsupported_version`); see Tus-Version.",
         413 => "Body over the size limit (`too_large`).",

@@ -376,6 +376,16 @@ describe("resumable upload (tus)", () => {
     expect(server.sent.map((s) => s.method)).toEqual(["POST", "PATCH", "HEAD", "HEAD", "HEAD", "PATCH", "PATCH"]);
   });
 
+  it("resumes a body the server cut for coming in too slowly (408 too_slow) from the offset it kept", async () => {
+    vi.useFakeTimers();
+    const server = new FakeTus().refuse("PATCH", { status: 408, body: { code: "too_slow", message: "under the minimum" } });
+    const { storage } = chunked(500);
+    const handle = uploadVideo(clip(), SPEC, credentials(), () => undefined, { storage, httpStack: server });
+    await vi.advanceTimersByTimeAsync(RETRY_DELAYS[0] + RETRY_DELAYS[1]);
+    await expect(handle.done).resolves.toEqual({ id: "v1" });
+    expect(server.sent.map((s) => s.method)).toEqual(["POST", "PATCH", "HEAD", "PATCH", "PATCH"]);
+  });
+
   it("fails at once with the server's message when the file is refused, and forgets it", async () => {
     const server = new FakeTus().refuse("PATCH", {
       status: 415,

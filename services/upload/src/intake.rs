@@ -4,7 +4,6 @@
 
 use std::io;
 use std::pin::Pin;
-use std::task::{Context, Poll};
 
 use fiapx_domain::{Command, ExtractionSpec, FALLBACK_FILE_NAME, SourceObject, UserId, Video, VideoId};
 use fiapx_http::{ApiError, SpecForm};
@@ -14,11 +13,12 @@ use fiapx_nats::{
 use fiapx_storage::{PutError, PutOptions, Storage, source_key};
 use poem::web::Multipart;
 use time::OffsetDateTime;
-use tokio::io::{AsyncRead, AsyncReadExt, ReadBuf};
+use tokio::io::{AsyncRead, AsyncReadExt};
 use tracing::{info, warn};
 
 use crate::accepted::VideoAccepted;
 use crate::body::{UploadBody, malformed_multipart, parse_spec_json};
+use crate::limits::{Limited, is_over_limit, too_slow};
 use crate::settings::UploadSettings;
 use crate::sniff::{SNIFF_LEN, sniff};
 
@@ -199,7 +199,7 @@ impl Intake {
         };
 
         let max = self.settings.max_upload_bytes;
-        let mut limited = Limited::new(reader, max);
+        let mut limited = Limited::new(reader, max).with_min_rate(self.settings.min_rate());
         let head = read_head(&mut limited, SNIFF_LEN)
             .await
             .map_err(|e| read_error(e, max))?;
@@ -363,62 +363,10 @@ pub fn not_a_video() -> ApiError {
 fn read_error(error: io::Error, max: u64) -> ApiError {
     if is_over_limit(&error) {
         ApiError::too_large(max)
+    } else if let Some(slow) = too_slow(&error, "nothing is kept: upload again, or resumably (tus)") {
+        slow
     } else {
         ApiError::bad_request("the upload body could not be read").with_source(error)
-    }
-}
-
-/// The marker error a [`Limited`] reader fails with; found again in the `io::Error` a storage put returns.
-#[derive(Debug, thiserror::Error)]
-#[error("the body is over the size limit")]
-pub struct OverLimit;
-
-/// True when `error` is the [`OverLimit`] of a [`Limited`] reader.
-pub fn is_over_limit(error: &io::Error) -> bool {
-    error.get_ref().is_some_and(|inner| inner.is::<OverLimit>())
-}
-
-/// Fails with [`OverLimit`] as soon as more than `max` bytes came through, and counts them.
-pub struct Limited<R> {
-    inner: R,
-    max: u64,
-    read: u64,
-}
-
-impl<R> Limited<R> {
-    /// Wraps `inner`.
-    pub const fn new(inner: R, max: u64) -> Self {
-        Self { inner, max, read: 0 }
-    }
-
-    /// Bytes read so far.
-    #[cfg(test)]
-    pub const fn bytes_read(&self) -> u64 {
-        self.read
-    }
-}
-
-impl<R: AsyncRead + Unpin> AsyncRead for Limited<R> {
-    fn poll_read(
-        mut self: Pin<&mut Self>,
-        cx: &mut Context<'_>,
-        buf: &mut ReadBuf<'_>,
-    ) -> Poll<io::Result<()>> {
-        let before = buf.filled().len();
-        let this = &mut *self;
-        match Pin::new(&mut this.inner).poll_read(cx, buf) {
-            Poll::Ready(Ok(())) => {
-                this.read += (buf.filled().len() - before) as u64;
-                if this.read > this.max {
-                    // A failed read must not hand out bytes.
-                    buf.set_filled(before);
-                    Poll::Ready(Err(io::Error::other(OverLimit)))
-                } else {
-                    Poll::Ready(Ok(()))
-                }
-            }
-            other => other,
-        }
     }
 }
 
@@ -447,20 +395,6 @@ pub fn clean_file_name(raw: Option<&str>, percent_encoded: bool) -> Result<Strin
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[tokio::test]
-    async fn the_limit_fails_the_stream_with_a_recognisable_error() {
-        let data = vec![1_u8; 100];
-        let mut exact = Limited::new(data.as_slice(), 100);
-        let mut sink = Vec::new();
-        exact.read_to_end(&mut sink).await.unwrap();
-        assert_eq!(exact.bytes_read(), 100);
-
-        let mut over = Limited::new(data.as_slice(), 99);
-        let error = over.read_to_end(&mut Vec::new()).await.unwrap_err();
-        assert!(is_over_limit(&error));
-        assert!(!is_over_limit(&io::Error::other("other")));
-    }
 
     #[tokio::test]
     async fn head_reads_across_short_reads() {

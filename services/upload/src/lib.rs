@@ -17,6 +17,7 @@ mod admission;
 mod body;
 mod idempotency;
 mod intake;
+mod limits;
 mod resumable;
 mod routes;
 mod settings;

@@ -8,7 +8,7 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use fiapx_domain::{Command, UserId, VideoError, VideoId};
-use fiapx_http::{ApiError, FormatName, Owner, SpecForm};
+use fiapx_http::{ApiError, ConcurrencyCap, FormatName, Owner, SpecForm, client_address};
 use fiapx_nats::{
     AppendError, CommandHandler, HandleError, LoadError, Metadata, NatsSettings, VideoCallbacks,
 };
@@ -83,6 +83,8 @@ struct State {
     admission: InFlightLimit,
     idempotency: Idempotency,
     transfers: Arc<Transfers>,
+    /// Upload bodies read at once per user and per address (shared with the resumable PATCH).
+    uploading: Arc<ConcurrencyCap>,
     settings: UploadSettings,
 }
 
@@ -120,10 +122,12 @@ impl UploadApi {
             settings.in_flight_retry_after_secs,
         )
         .await?;
+        let uploading = ConcurrencyCap::new("uploads", settings.concurrency());
         let transfers = ResumableApi::open(
             intake.clone(),
             storage.clone(),
             admission.clone(),
+            Arc::clone(&uploading),
             settings.clone(),
             handler.store().jetstream(),
             nats.replicas,
@@ -134,6 +138,7 @@ impl UploadApi {
                 intake,
                 transfers,
                 admission,
+                uploading,
                 handler,
                 storage,
                 idempotency,
@@ -156,8 +161,10 @@ impl UploadApi {
     /// Streams the body to storage and queues the video for frame extraction. The raw form takes the file name
     /// in `X-Fiapx-Filename` (percent-encoded UTF-8) and the spec in query parameters; the multipart form takes an
     /// optional `spec` part (JSON) before the `file` part. With no spec, one PNG frame per second is extracted.
-    /// Bodies over the limit get 413, bodies that are not a video container 415, empty bodies 400, and nothing
-    /// is stored. A retry with the same `Idempotency-Key` returns the first answer.
+    /// Bodies over the limit get 413, bodies that are not a video container 415, empty bodies 400, bodies that
+    /// come in under the minimum rate 408 `too_slow`, and nothing is stored. 429 while the account has as many
+    /// videos in flight, or the account or address as many upload bodies coming, as it may. A retry with the
+    /// same `Idempotency-Key` returns the first answer.
     #[oai(path = "/videos", method = "post", operation_id = "uploadVideo")]
     #[expect(
         clippy::too_many_arguments,
@@ -195,6 +202,7 @@ impl UploadApi {
     ) -> Result<AcceptedResponse, ApiError> {
         let started = Instant::now();
         let owner = owner.user_id()?;
+        let _place = self.state.uploading.acquire(owner, client_address(request))?;
         let query = SpecForm {
             fps: fps.0,
             every: every.0,

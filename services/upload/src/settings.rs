@@ -1,6 +1,11 @@
 //! Upload service settings.
 
+use std::time::Duration;
+
+use fiapx_http::CapSettings;
 use serde::Deserialize;
+
+use crate::limits::MinRate;
 
 /// Limits and tuning of the upload service.
 #[derive(Debug, Clone, Deserialize)]
@@ -38,6 +43,21 @@ pub struct UploadSettings {
     pub resumable_idle_timeout_secs: u64,
     /// How often each upload replica sweeps expired resumable uploads (seconds).
     pub resumable_sweep_interval_secs: u64,
+    /// The slowest an upload body may come in, in bytes per second on average over each
+    /// `min_rate_window_secs` of waiting for the client (0 = no minimum): a slower body is cut with 408
+    /// `too_slow` (a resumable upload keeps what came). Time the upload waits on S3 does not count.
+    pub min_rate_bytes_per_sec: u64,
+    /// The window of `min_rate_bytes_per_sec` (seconds).
+    pub min_rate_window_secs: u64,
+    /// Upload requests (`POST /videos`, a resumable upload's `PATCH`) one user may have sending a body at once,
+    /// in this process; more get 429 `rate_limited` with `Retry-After: concurrent_retry_after_secs`. 0 (the
+    /// default) = no cap of its own: every upload body needs an admitted place, so `max_videos_in_flight`
+    /// already bounds them.
+    pub concurrent_per_user: u32,
+    /// The same per client address (every account together; 0 = no cap).
+    pub concurrent_per_client: u32,
+    /// `Retry-After` (seconds) of that 429.
+    pub concurrent_retry_after_secs: u64,
     /// The most frames the processors keep in one archive (their `processor.limits.max_frames`): a `count`
     /// spec above it is refused at admission (400 `invalid_spec`) instead of failing later. Not a setting of its
     /// own: the binary fills it from the processors' limits.
@@ -66,8 +86,32 @@ impl Default for UploadSettings {
             resumable_ttl_secs: 24 * 3600,
             resumable_idle_timeout_secs: 60,
             resumable_sweep_interval_secs: 600,
+            min_rate_bytes_per_sec: 1024,
+            min_rate_window_secs: 30,
+            concurrent_per_user: 0,
+            concurrent_per_client: 32,
+            concurrent_retry_after_secs: 5,
             engine_max_frames: u64::MAX,
             allow_insecure_callbacks: false,
+        }
+    }
+}
+
+impl UploadSettings {
+    /// The cap on upload bodies read at once.
+    pub const fn concurrency(&self) -> CapSettings {
+        CapSettings {
+            per_user: self.concurrent_per_user,
+            per_client: self.concurrent_per_client,
+            retry_after_secs: self.concurrent_retry_after_secs,
+        }
+    }
+
+    /// The minimum rate of an upload body.
+    pub fn min_rate(&self) -> MinRate {
+        MinRate {
+            bytes_per_sec: self.min_rate_bytes_per_sec,
+            window: Duration::from_secs(self.min_rate_window_secs.max(1)),
         }
     }
 }

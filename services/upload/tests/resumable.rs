@@ -9,6 +9,7 @@ use bytes::Bytes;
 use fiapx_domain::{Event, VideoId};
 use fiapx_storage::{source_key, upload_tail_key};
 use fiapx_upload::UploadSettings;
+use futures::StreamExt as _;
 use poem::Body;
 use poem::http::StatusCode;
 use poem::test::TestResponse;
@@ -478,5 +479,60 @@ async fn a_callback_url_in_the_metadata_is_checked_at_creation_and_recorded_with
     assert_eq!(
         callbacks.get(id).await.unwrap().as_deref(),
         Some("https://hooks.example.com/tus")
+    );
+}
+
+#[tokio::test]
+async fn a_patch_under_the_minimum_rate_is_cut_with_408_and_keeps_what_came() {
+    let app = spawn_app_with(UploadSettings {
+        min_rate_bytes_per_sec: 4096,
+        min_rate_window_secs: 1,
+        ..UploadSettings::default()
+    })
+    .await;
+    let user = owner();
+    let data = Bytes::from(video_of(&app, 2 * MIB));
+    let id = create(&app, user, data.len(), "").await;
+    // 64 KiB at once, then 16 bytes every 100 ms (160 bytes/s) for up to 30 s.
+    let at_once = 64 * 1024;
+    let slow = {
+        let data = data.clone();
+        let first = futures::stream::once(std::future::ready(Ok::<_, std::io::Error>(data.slice(..at_once))));
+        let rest = futures::stream::iter(0..300).then(move |i| {
+            let chunk = data.slice(at_once + i * 16..at_once + (i + 1) * 16);
+            async move {
+                tokio::time::sleep(Duration::from_millis(100)).await;
+                Ok(chunk)
+            }
+        });
+        Body::from_bytes_stream(first.chain(rest))
+    };
+    let started = std::time::Instant::now();
+    let (status, code_) = code(patch(&app, user, id, 0, slow).await).await;
+    assert_eq!(
+        (status, code_.as_str()),
+        (StatusCode::REQUEST_TIMEOUT, "too_slow")
+    );
+    assert!(
+        started.elapsed() < Duration::from_secs(10),
+        "{:?}",
+        started.elapsed()
+    );
+    // What came is kept: the upload goes on from there at speed.
+    let (status, offset) = head(&app, user, id).await;
+    assert_eq!(status, StatusCode::OK);
+    let offset = usize::try_from(offset.unwrap()).unwrap();
+    assert!(
+        offset >= at_once,
+        "kept {offset} of the {at_once} bytes sent at once"
+    );
+    let rest = patch(&app, user, id, offset, body_of(data.slice(offset..), None)).await;
+    assert_eq!(rest.0.status(), StatusCode::NO_CONTENT);
+    let source = uploaded_event(&app, id).await;
+    assert_eq!(source.size_bytes, data.len() as u64);
+    let expected = hex::encode(Sha256::digest(&data));
+    assert_eq!(
+        stored_sha256(&app, &source.key).await,
+        (data.len() as u64, expected)
     );
 }

@@ -804,3 +804,124 @@ async fn accepted_id(response: TestResponse) -> Uuid {
     assert_eq!(response.0.status(), StatusCode::ACCEPTED);
     json(response).await["id"].as_str().unwrap().parse().unwrap()
 }
+
+/// `head` at once, then `step` bytes of zeros every 100 ms, `steps` times: a client on a very slow line.
+fn trickle(head: Vec<u8>, step: usize, steps: usize) -> Body {
+    let head = futures::stream::once(async move { Ok::<_, std::io::Error>(bytes::Bytes::from(head)) });
+    let tail = futures::stream::iter(0..steps).then(move |_| async move {
+        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+        Ok(bytes::Bytes::from(vec![0; step]))
+    });
+    Body::from_bytes_stream(head.chain(tail))
+}
+
+#[tokio::test]
+async fn a_body_under_the_minimum_rate_is_cut_with_408_and_gives_its_place_back() {
+    let app = spawn_app_with(UploadSettings {
+        min_rate_bytes_per_sec: 4096,
+        min_rate_window_secs: 1,
+        max_videos_in_flight: 1,
+        ..UploadSettings::default()
+    })
+    .await;
+    let user = owner();
+    // A real video's first bytes, then 16 bytes every 100 ms (160 bytes/s) for up to 30 s.
+    let started = std::time::Instant::now();
+    let response = post_video(
+        &app,
+        user,
+        "application/octet-stream",
+        trickle(app.mp4(), 16, 300),
+    )
+    .await;
+    assert!(
+        started.elapsed() < std::time::Duration::from_secs(10),
+        "cut within a few windows, not at the end of the body: {:?}",
+        started.elapsed()
+    );
+    let body = expect_error(response, StatusCode::REQUEST_TIMEOUT, "too_slow").await;
+    assert!(
+        body["message"]
+            .as_str()
+            .unwrap()
+            .contains("minimum of 4096 bytes/s"),
+        "{body}"
+    );
+    app.assert_nothing_stored().await;
+    // Its place among the videos in flight (one here) was given back, and a body at speed is accepted.
+    accepted(&app, user, app.mp4(), "").await;
+}
+
+#[tokio::test]
+async fn upload_bodies_at_once_are_capped_per_user_and_a_finished_one_frees_its_place() {
+    let app = spawn_app_with(UploadSettings {
+        concurrent_per_user: 2,
+        concurrent_retry_after_secs: 4,
+        ..UploadSettings::default()
+    })
+    .await;
+    let user = owner();
+    let mp4 = bytes::Bytes::from(app.mp4());
+    // Two uploads whose bodies stay open until the test ends them.
+    let (first_body, first_rest) =
+        futures::channel::mpsc::unbounded::<Result<bytes::Bytes, std::io::Error>>();
+    let (second_body, second_rest) =
+        futures::channel::mpsc::unbounded::<Result<bytes::Bytes, std::io::Error>>();
+    first_body.unbounded_send(Ok(mp4.clone())).unwrap();
+    second_body.unbounded_send(Ok(mp4.clone())).unwrap();
+    let first = post_video(
+        &app,
+        user,
+        "application/octet-stream",
+        Body::from_bytes_stream(first_rest),
+    );
+    let second = post_video(
+        &app,
+        user,
+        "application/octet-stream",
+        Body::from_bytes_stream(second_rest),
+    );
+    let third = async {
+        // An empty body is refused (400) while a place is free, and takes none; once both run, 429.
+        let mut refused = None;
+        for _ in 0..100 {
+            let response = post_video(&app, user, "application/octet-stream", Body::empty()).await;
+            if response.0.status() == StatusCode::TOO_MANY_REQUESTS {
+                assert_eq!(response.0.headers()["retry-after"], "4");
+                refused = Some(expect_error(response, StatusCode::TOO_MANY_REQUESTS, "rate_limited").await);
+                break;
+            }
+            expect_error(response, StatusCode::BAD_REQUEST, "bad_request").await;
+            tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+        }
+        // Someone else is not limited by this user's uploads.
+        accepted(&app, owner(), mp4.to_vec(), "").await;
+        drop(first_body);
+        // The first one ends and gives its place back: the next upload of this user is accepted.
+        let mut after = StatusCode::TOO_MANY_REQUESTS;
+        for _ in 0..100 {
+            let response = upload_raw(&app, user, mp4.to_vec(), "").await;
+            after = response.0.status();
+            if after != StatusCode::TOO_MANY_REQUESTS {
+                break;
+            }
+            tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+        }
+        drop(second_body);
+        (refused, after)
+    };
+    let (first, second, (refused, after)) = futures::join!(first, second, third);
+    let refused = refused.expect("a third upload at once is refused");
+    assert!(
+        refused["message"]
+            .as_str()
+            .unwrap()
+            .contains("too many uploads at once from this account"),
+        "{refused}"
+    );
+    assert_eq!(after, StatusCode::ACCEPTED);
+    assert_eq!(first.0.status(), StatusCode::ACCEPTED);
+    assert_eq!(second.0.status(), StatusCode::ACCEPTED);
+    // The four accepted videos, nothing of the refused ones.
+    assert_eq!(app.stream_messages().await, 4);
+}

@@ -326,7 +326,8 @@ export function uploadVideo(
       if (refusal?.status === 429) return false;
       if (refusal) return online();
       const status = error.originalResponse?.getStatus() ?? 0;
-      return (status < 400 || status === 409 || status === 423) && online();
+      // 408 `too_slow`: the server cut a body that came in under its minimum rate and kept what came: resume.
+      return (status < 400 || status === 408 || status === 409 || status === 423) && online();
     },
     onProgress: (sent: number, total: number) => {
       loaded = sent;

@@ -15,7 +15,7 @@ use std::time::Duration;
 
 use base64::Engine;
 use fiapx_domain::{ExtractionSpec, FALLBACK_FILE_NAME, UserId, VideoId};
-use fiapx_http::{ApiError, ErrorCode, Owner};
+use fiapx_http::{ApiError, ConcurrencyCap, ErrorCode, Owner, client_address};
 use poem::http::{HeaderValue, Method};
 use poem::{Endpoint, EndpointExt, Request, Response};
 use poem_openapi::param::{Header, Path};
@@ -60,6 +60,7 @@ impl ResumableApi {
         intake: Intake,
         storage: fiapx_storage::Storage,
         admission: InFlightLimit,
+        uploading: Arc<ConcurrencyCap>,
         settings: UploadSettings,
         js: &async_nats::jetstream::Context,
         replicas: usize,
@@ -70,6 +71,7 @@ impl ResumableApi {
             storage,
             intake,
             admission,
+            uploading,
             settings,
         });
         let sweeper = Arc::downgrade(&transfers);
@@ -343,11 +345,13 @@ impl ResumableApi {
     /// tus `PATCH`: the bytes from `Upload-Offset` on (which must be the upload's offset: 409 otherwise). What
     /// arrives is kept even when the connection breaks; HEAD tells where to go on. With the last byte the video
     /// is registered and queued. 415 when the first bytes are not a video container (the upload is then
-    /// removed), 423 while another PATCH of it runs.
+    /// removed), 423 while another PATCH of it runs, 429 while the account or address has as many upload
+    /// bodies coming as it may, 408 `too_slow` when the bytes come in under the minimum rate (what came is kept).
     #[oai(path = "/uploads/:id", method = "patch", operation_id = "appendUpload")]
     async fn append(
         &self,
         owner: Owner,
+        request: &Request,
         id: Path<Uuid>,
         /// `1.0.0`.
         #[oai(name = "Tus-Resumable")]
@@ -360,7 +364,11 @@ impl ResumableApi {
         check_version(version.0.as_deref())?;
         let owner = owner.user_id()?;
         let video = VideoId::from_uuid(id.0);
-        let patched = self.transfers.patch(owner, video, offset.0, body.0).await?;
+        let place = self.transfers.uploading.acquire(owner, client_address(request))?;
+        let patched = self
+            .transfers
+            .patch(owner, video, offset.0, body.0, place)
+            .await?;
         Ok(PatchedResponse::Patched(
             patched.offset,
             http_date(patched.expires_at),

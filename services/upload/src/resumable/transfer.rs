@@ -12,7 +12,7 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Duration;
 
 use fiapx_domain::{SourceObject, UserId, VideoError, VideoId};
-use fiapx_http::ApiError;
+use fiapx_http::{ApiError, CapPermit, ConcurrencyCap};
 use fiapx_nats::{AppendError, HandleError, LoadError};
 use fiapx_storage::{Storage, source_key, upload_tail_key};
 use poem::Body;
@@ -23,7 +23,8 @@ use tracing::{info, warn};
 
 use super::sessions::{LEASE, Phase, Session, SessionError, Sessions};
 use crate::admission::InFlightLimit;
-use crate::intake::{Intake, Limited, RegisterError, is_over_limit, not_a_video};
+use crate::intake::{Intake, RegisterError, not_a_video};
+use crate::limits::{Limited, is_over_limit, too_slow};
 use crate::settings::UploadSettings;
 use crate::sniff::{SNIFF_LEN, sniff};
 
@@ -33,6 +34,8 @@ pub struct Transfers {
     pub storage: Storage,
     pub intake: Intake,
     pub admission: InFlightLimit,
+    /// Upload bodies read at once per user and per address (shared with `POST /videos`).
+    pub uploading: Arc<ConcurrencyCap>,
     pub settings: UploadSettings,
 }
 
@@ -213,17 +216,23 @@ pub struct Patched {
 
 impl Transfers {
     /// `PATCH`: appends `body` at `offset` to `owner`'s upload `video`. Runs on its own task, so that a client
-    /// that goes away mid-body (and the request future with it) still has what it sent saved.
+    /// that goes away mid-body (and the request future with it) still has what it sent saved; the task holds
+    /// the request's place under the concurrency cap (`place`) until it is done.
     pub async fn patch(
         self: &Arc<Self>,
         owner: UserId,
         video: VideoId,
         offset: u64,
         body: Body,
+        place: CapPermit,
     ) -> Result<Patched, ApiError> {
         let lease = Lease::take(&self.sessions, owner, video, self.settings.resumable_ttl_secs).await?;
         let this = Arc::clone(self);
-        let task = tokio::spawn(async move { this.receive(lease, owner, offset, body).await });
+        let task = tokio::spawn(async move {
+            let received = this.receive(lease, owner, offset, body).await;
+            drop(place);
+            received
+        });
         task.await.map_err(ApiError::internal)?
     }
 
@@ -272,7 +281,8 @@ impl Transfers {
         let mut multipart = session.multipart.clone();
         let mut parts_len = session.parts_len();
         let mut parts_count = session.parts.len();
-        let mut reader = Limited::new(body.into_async_read(), session.length - session.offset);
+        let mut reader = Limited::new(body.into_async_read(), session.length - session.offset)
+            .with_min_rate(self.settings.min_rate());
         let idle = Duration::from_secs(self.settings.resumable_idle_timeout_secs.max(1));
 
         let read_error = loop {
@@ -397,6 +407,14 @@ impl Transfers {
                 session.length, session.offset
             ))),
             Some(error) => {
+                let kept = format!(
+                    "{} bytes are kept: HEAD the upload and resume from there",
+                    session.offset
+                );
+                if let Some(slow) = too_slow(&error, &kept) {
+                    info!(video.id = %video, upload.offset = received, "an upload's body was cut for its rate");
+                    return Err(slow);
+                }
                 info!(video.id = %video, error = %error, upload.offset = received,
                     "an upload's body broke off: resumable from its offset");
                 Err(ApiError::bad_request(format!(
