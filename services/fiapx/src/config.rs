@@ -1,6 +1,6 @@
 //! Configuration: defaults, then an optional TOML file, then the local stack's flat variables (`FIAPX_NATS_URL`,
-//! `FIAPX_DATABASE_URL`, `FIAPX_S3_*`, `FIAPX_SMTP_URL`, as written to `.state/env` by `make up`), then `FIAPX__SECTION__KEY`
-//! environment variables (highest).
+//! `FIAPX_NATS_USER`, `FIAPX_NATS_PASSWORD`, `FIAPX_DATABASE_URL`, `FIAPX_S3_*`, `FIAPX_SMTP_URL`, as written to
+//! `.state/env` by `make up`), then `FIAPX__SECTION__KEY` environment variables (highest).
 
 use std::path::Path;
 
@@ -52,6 +52,11 @@ pub struct HttpSettings {
     /// hold connections. Live streams write a keep-alive every 15 s and uploads keep reading; a request whose
     /// handler works longer than this without sending anything is cut too, hence the generous default.
     pub idle_timeout_secs: u64,
+    /// Live streams (`GET /api/v1/events`, `GET /api/v1/videos/{id}/events`) one user may have open at once in
+    /// this process; more get 429 with `Retry-After`.
+    pub live_streams_per_user: u32,
+    /// The same per client address (every account and share link together).
+    pub live_streams_per_client: u32,
 }
 
 impl Default for HttpSettings {
@@ -63,13 +68,17 @@ impl Default for HttpSettings {
             web_dir: "web/dist".into(),
             max_body_bytes: 64 * 1024,
             idle_timeout_secs: 120,
+            live_streams_per_user: fiapx_query::DEFAULT_LIVE_STREAM_CAP.per_user,
+            live_streams_per_client: fiapx_query::DEFAULT_LIVE_STREAM_CAP.per_client,
         }
     }
 }
 
 /// The flat variables of the local stack and the setting each one fills.
-const STACK_VARIABLES: [(&str, &str); 7] = [
+const STACK_VARIABLES: [(&str, &str); 9] = [
     ("FIAPX_NATS_URL", "nats.url"),
+    ("FIAPX_NATS_USER", "nats.user"),
+    ("FIAPX_NATS_PASSWORD", "nats.password"),
     ("FIAPX_DATABASE_URL", "database.url"),
     ("FIAPX_S3_ENDPOINT", "s3.endpoint"),
     ("FIAPX_S3_REGION", "s3.region"),

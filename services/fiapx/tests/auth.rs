@@ -1384,3 +1384,123 @@ async fn uploads_are_accepted_while_postgresql_is_unreachable_and_projected_once
         app.stop().await;
     }
 }
+
+#[tokio::test]
+async fn live_streams_and_upload_bodies_at_once_are_capped_per_user_and_per_address() {
+    let stack = Stack::new().await;
+    let mut settings = stack.settings();
+    settings.http.live_streams_per_user = 2;
+    settings.http.live_streams_per_client = 3;
+    settings.upload.concurrent_per_client = 1;
+    let auth = serve(Which::Auth, &settings).await;
+    let query = serve(Which::Query, &settings).await;
+    let upload = serve(Which::Upload, &settings).await;
+    let (maria, _) = auth.user().await;
+    let (joao, _) = auth.user().await;
+    let open = |token: &str| {
+        query
+            .http
+            .get(format!("{}/api/v1/events", query.base))
+            .bearer_auth(token)
+            .send()
+    };
+    let first = open(&maria).await.unwrap();
+    let second = open(&maria).await.unwrap();
+    assert_eq!(
+        (first.status(), second.status()),
+        (StatusCode::OK, StatusCode::OK)
+    );
+    // A third of the same user: 429, whatever the address.
+    let third = query
+        .send(
+            query
+                .http
+                .get(format!("{}/api/v1/events", query.base))
+                .bearer_auth(&maria),
+        )
+        .await;
+    assert_eq!(
+        (third.status, third.code()),
+        (StatusCode::TOO_MANY_REQUESTS, "rate_limited")
+    );
+    assert_eq!(third.retry_after.as_deref(), Some("15"));
+    assert!(
+        third.body["message"].as_str().unwrap().contains("this account"),
+        "{}",
+        third.body
+    );
+    // Another user from the same address: one more fits under the address's cap of 3, then 429.
+    let joaos = open(&joao).await.unwrap();
+    assert_eq!(joaos.status(), StatusCode::OK);
+    let over = query
+        .send(
+            query
+                .http
+                .get(format!("{}/api/v1/events", query.base))
+                .bearer_auth(&joao),
+        )
+        .await;
+    assert_eq!(over.status, StatusCode::TOO_MANY_REQUESTS);
+    assert!(
+        over.body["message"].as_str().unwrap().contains("this address"),
+        "{}",
+        over.body
+    );
+    // A closed stream gives its place back once the server sees the connection go: at the latest when its next
+    // keep-alive (every 15 s) finds no one to write to.
+    drop(first);
+    let mut reopened = None;
+    for _ in 0..300 {
+        let response = open(&maria).await.unwrap();
+        if response.status() == StatusCode::OK {
+            reopened = Some(response);
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    assert!(reopened.is_some(), "the closed stream's place never came back");
+
+    // Upload bodies: one at a time from this address, whoever sends it.
+    let (body, rest) = futures::channel::mpsc::unbounded::<Result<Vec<u8>, std::io::Error>>();
+    body.unbounded_send(Ok(clip())).unwrap();
+    let slow = upload
+        .http
+        .post(format!("{}/api/v1/videos", upload.base))
+        .bearer_auth(&maria)
+        .header("content-type", "application/octet-stream")
+        .body(reqwest::Body::wrap_stream(rest))
+        .send();
+    let other = async {
+        let mut refused = None;
+        for _ in 0..100 {
+            let reply = upload.upload(&joao, clip()).await;
+            if reply.status == StatusCode::TOO_MANY_REQUESTS {
+                refused = Some(reply);
+                break;
+            }
+            // Sent before the slow one took its place.
+            assert_eq!(reply.status, StatusCode::ACCEPTED, "{}", reply.body);
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+        drop(body);
+        refused
+    };
+    let (slow, refused) = futures::join!(slow, other);
+    let refused = refused.expect("a second upload body from the address is refused");
+    assert_eq!(refused.code(), "rate_limited");
+    assert!(
+        refused.body["message"]
+            .as_str()
+            .unwrap()
+            .contains("uploads at once from this address"),
+        "{}",
+        refused.body
+    );
+    assert_eq!(slow.unwrap().status(), StatusCode::ACCEPTED);
+    // Its place is back.
+    assert_eq!(upload.upload(&joao, clip()).await.status, StatusCode::ACCEPTED);
+    drop((second, joaos, reopened));
+    for app in [auth, query, upload] {
+        app.stop().await;
+    }
+}

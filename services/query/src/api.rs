@@ -3,13 +3,16 @@
 use std::sync::Arc;
 use std::time::Duration;
 
-use fiapx_http::{ApiError, Cursor, Named, Owner, Page, StatusName, page_limit};
+use fiapx_http::{
+    ApiError, CapSettings, ConcurrencyCap, Cursor, Named, Owner, Page, StatusName, client_address, page_limit,
+};
 use fiapx_identity::TokenVerifier;
 use fiapx_nats::{JetStreamEventStore, NatsSettings};
 use fiapx_projections::entity::{timeline_entry, video};
 use fiapx_projections::videos::fold;
 use futures::StreamExt as _;
 use futures::stream::BoxStream;
+use poem::Request;
 use poem::web::Data;
 use poem_openapi::param::{Header, Path, Query};
 use poem_openapi::payload::{EventStream, Json};
@@ -66,10 +69,30 @@ impl QueryApi {
                 store,
                 storage,
                 link_ttl,
+                live_streams: ConcurrencyCap::new("live streams", DEFAULT_LIVE_STREAM_CAP),
             }),
         }
     }
+
+    /// The same API with another cap on the live streams (`GET /events`, `GET /videos/{id}/events`) open at once
+    /// per user and per client address. Call before sharing the API.
+    #[must_use]
+    pub fn with_live_stream_cap(mut self, cap: CapSettings) -> Self {
+        if let Some(state) = Arc::get_mut(&mut self.state) {
+            state.live_streams = ConcurrencyCap::new("live streams", cap);
+        }
+        self
+    }
 }
+
+/// Live streams open at once: a user's tabs and devices, and every account behind one address. A stream whose
+/// client went away gives its place back when its next keep-alive finds no one to write to (within
+/// [`KEEP_ALIVE`]), hence the `Retry-After`.
+pub const DEFAULT_LIVE_STREAM_CAP: CapSettings = CapSettings {
+    per_user: 8,
+    per_client: 32,
+    retry_after_secs: KEEP_ALIVE.as_secs(),
+};
 
 impl std::fmt::Debug for QueryApi {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
@@ -322,29 +345,33 @@ impl QueryApi {
     /// processed. Reconnecting with `Last-Event-ID` (EventSource does it by itself) or `last_event_id` resumes right
     /// after that change, with nothing missed; without either it starts now (fetch the list first, or after
     /// opening the stream). Ends when the client disconnects or within a second of its token expiring or being
-    /// revoked; keep-alive comments every 15 s. A share token gets 403.
+    /// revoked; keep-alive comments every 15 s. A share token gets 403. 429 while the account or the address has
+    /// as many live streams open as it may.
     #[oai(path = "/events", method = "get", operation_id = "streamEvents")]
     async fn feed(
         &self,
         owner: Owner,
+        request: &Request,
         #[oai(name = "Last-Event-ID")] last_event_id_header: Header<Option<u64>>,
         /// Resume after this change (for clients that cannot set `Last-Event-ID`).
         last_event_id: Query<Option<u64>>,
         verifier: Data<&Arc<TokenVerifier>>,
     ) -> Result<EventStream<BoxStream<'static, LiveEvent>>, ApiError> {
         let user = owner.user_id()?;
+        let place = self.state.live_streams.acquire(user, client_address(request))?;
         let after = last_event_id_header.0.or(last_event_id.0);
         let stream = feed::user_events(&self.state, user, after)
             .await?
-            .take_until(live::token_lapsed(Arc::clone(verifier.0), owner.0))
-            .boxed();
+            .take_until(live::token_lapsed(Arc::clone(verifier.0), owner.0));
+        let stream = place.hold_over(stream).boxed();
         Ok(sse(stream))
     }
 
     /// Live status of one of the caller's videos as Server-Sent Events: the current status first, then
     /// `progress` events while it is processed and a `status` event on every change. Ends after `deleted`, when
     /// the client disconnects, or within a second of its token expiring or being revoked (a revoked share link,
-    /// a signed-out session, a disabled account); keep-alive comments every 15 s.
+    /// a signed-out session, a disabled account); keep-alive comments every 15 s. 429 while the account (or, for
+    /// a share link, the address) has as many live streams open as it may.
     #[oai(
         path = "/videos/:id/events",
         method = "get",
@@ -353,14 +380,20 @@ impl QueryApi {
     async fn events(
         &self,
         owner: Owner,
+        request: &Request,
         id: Path<Uuid>,
         verifier: Data<&Arc<TokenVerifier>>,
     ) -> Result<EventStream<BoxStream<'static, LiveEvent>>, ApiError> {
         let row = visible_video(&self.state, &owner, id.0).await?;
+        // A share link's holder is no user of ours: only its address counts.
+        let place = self
+            .state
+            .live_streams
+            .acquire_for(owner.user_id().ok(), client_address(request))?;
         let stream = live::events(&self.state, row)
             .await?
-            .take_until(live::token_lapsed(Arc::clone(verifier.0), owner.0))
-            .boxed();
+            .take_until(live::token_lapsed(Arc::clone(verifier.0), owner.0));
+        let stream = place.hold_over(stream).boxed();
         Ok(sse(stream))
     }
 }

@@ -16,7 +16,7 @@ mod live;
 mod state;
 mod views;
 
-pub use api::{QueryApi, account_export};
+pub use api::{DEFAULT_LIVE_STREAM_CAP, QueryApi, account_export};
 pub use views::{
     FailureView, FramePage, FrameView, LiveEvent, ProgressView, StatusUpdate, TimelineEntryView,
     TimelineView, VideoPage, VideoRecord, VideoView,
