@@ -60,6 +60,14 @@ impl<S: EventStore> CommandHandler<S> {
         &self.store
     }
 
+    /// The latest state of `video`, folded from its events in the log.
+    pub async fn state(&self, video: VideoId) -> Result<Video, LoadError> {
+        let loaded = self.store.load(video).await?;
+        Ok(Video::from_events(
+            loaded.events.iter().map(|stored| &stored.event),
+        ))
+    }
+
     /// Decides `command` on the latest state of `video` and appends the events, retrying on conflicts.
     pub async fn handle(
         &self,

@@ -136,6 +136,7 @@ impl Chaos {
             ("FIAPX__PROCESSOR__CONCURRENCY", "2".into()),
             ("FIAPX__PROCESSOR__ACK_WAIT_SECS", "5".into()),
             ("FIAPX__PROCESSOR__MAX_DELIVER", "10".into()),
+            ("FIAPX__PROCESSOR__SUPERSEDE_CHECK_SECS", "1".into()),
             ("FIAPX__UPLOAD__MAX_VIDEOS_IN_FLIGHT", "100".into()),
             ("RUST_LOG", "info".into()),
             ("RUST_BACKTRACE", "1".into()),
@@ -548,9 +549,22 @@ async fn two_processors_racing_on_a_redelivered_job_complete_it_once() {
         !has_completed(&events),
         "the race started before any completion: {events:?}"
     );
+    // The woken attempt reads the log, sees it no longer holds the job, and stops extracting (within
+    // `supersede_check_secs`, 1 s here) instead of running to the end for nothing.
+    let log = w.logs.join("processor.log");
+    let deadline = Instant::now() + Duration::from_secs(30);
+    while !std::fs::read_to_string(&log)
+        .unwrap_or_default()
+        .contains("attempt superseded while extracting; stopped")
+    {
+        assert!(
+            Instant::now() < deadline,
+            "the woken attempt never stopped; see {}",
+            log.display()
+        );
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
     w.nothing_lost(&[video]).await;
-    // Long enough for the woken attempt to finish its extraction and be refused.
-    tokio::time::sleep(Duration::from_secs(5)).await;
     let events = w.events(video).await;
     let completed = events
         .iter()

@@ -9,14 +9,17 @@
 use std::time::Duration;
 
 use async_nats::jetstream;
-use fiapx_domain::{ArchiveObject, AttemptFailure, Command, Event, FailureCode, VideoError, VideoId};
+use fiapx_domain::{
+    ArchiveObject, AttemptFailure, Command, Event, FailureCode, VideoError, VideoId, VideoStatus,
+};
 use fiapx_nats::{HandleError, Handler, Outcome, decode_message};
 use fiapx_schemas::{Metadata, ProgressStage, StoredEvent};
 use fiapx_storage::{PutOptions, archive_key, archive_prefix, manifest_key};
 use sha2::{Digest, Sha256};
 use tokio::io::{AsyncWrite, AsyncWriteExt};
 use tokio::sync::watch;
-use tracing::{Instrument, error, info, info_span, warn};
+use tokio_util::task::AbortOnDropHandle;
+use tracing::{Instrument, debug, error, info, info_span, warn};
 
 use time::OffsetDateTime;
 
@@ -132,6 +135,12 @@ impl Processor {
         let result = tokio::select! {
             result = self.extract(video, job, &source.key, &spec, progress_tx) => result,
             () = reports => unreachable!("progress reports never end on their own"),
+            reason = self.superseded(video, job, attempt) => {
+                // Dropping the extraction stops the decoder and aborts this attempt's archive upload.
+                info!(%reason, "attempt superseded while extracting; stopped, leaving the message to the current attempt");
+                metrics::counter!("fiapx_processor_attempts_stopped_total").increment(1);
+                return Outcome::InProgress;
+            }
         };
         metrics::histogram!("fiapx_processor_job_seconds").record(started_at.elapsed().as_secs_f64());
 
@@ -143,6 +152,29 @@ impl Processor {
                 outcome
             }
             Err(failure) => self.fail(video, job, attempt, failure, metadata).await,
+        }
+    }
+
+    /// Resolves (with the reason) once this attempt no longer holds its job in the log: a newer attempt started
+    /// (this one was thought dead: stopped, cut off), the job ended, or the video was deleted. Reads the log every
+    /// `supersede_check_secs`; a read that fails is tried again at the next tick while the attempt goes on.
+    async fn superseded(&self, video: VideoId, job: u32, attempt: u32) -> String {
+        let every = Duration::from_secs(self.inner.settings.supersede_check_secs.max(1));
+        loop {
+            tokio::time::sleep(every).await;
+            match self.inner.handler.state(video).await {
+                Ok(state)
+                    if state.status == VideoStatus::Processing
+                        && state.job == job
+                        && state.attempt == attempt => {}
+                Ok(state) => {
+                    return format!(
+                        "the log has the video {} at job {} attempt {}",
+                        state.status, state.job, state.attempt
+                    );
+                }
+                Err(error) => debug!(%error, "cannot read the log to check the attempt; going on"),
+            }
         }
     }
 
@@ -178,11 +210,13 @@ impl Processor {
         let (writer, mut reader) = tokio::io::duplex(256 * 1024);
         let upload_storage = storage.clone();
         let upload_key = key.clone();
-        let upload = tokio::spawn(async move {
+        // Aborted if this future is dropped (the attempt was superseded): the pipe's writer going away must not
+        // let the upload complete a truncated archive.
+        let mut upload = AbortOnDropHandle::new(tokio::spawn(async move {
             upload_storage
                 .put_stream(&upload_key, "application/zip", &mut reader, PutOptions::default())
                 .await
-        });
+        }));
         let extracted = self
             .inner
             .extractor
@@ -195,7 +229,7 @@ impl Processor {
             Err(error) => {
                 // Dropping the pipe's writer would let the upload complete a truncated object: abort it first.
                 upload.abort();
-                let _ = upload.await;
+                let _ = (&mut upload).await;
                 return Err(JobFailure::from(error));
             }
         };

@@ -26,6 +26,10 @@ pub struct ProcessorSettings {
     pub shutdown_grace_secs: u64,
     /// Stream that keeps the consumer's max-deliveries advisories until they are handled.
     pub advisory_stream: String,
+    /// How often a running attempt reads its video's log to see whether it still holds the job, in seconds. One
+    /// that no longer does (a newer attempt started after it was thought dead, the video was deleted) stops
+    /// extracting within this time instead of running to the end for nothing.
+    pub supersede_check_secs: u64,
     /// Limits of one extraction.
     pub limits: Limits,
 }
@@ -41,6 +45,7 @@ impl Default for ProcessorSettings {
             progress_interval_ms: 500,
             shutdown_grace_secs: 20,
             advisory_stream: "VIDEOS_ADVISORIES".into(),
+            supersede_check_secs: 5,
             limits: Limits::default(),
         }
     }
