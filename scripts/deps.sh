@@ -16,6 +16,8 @@ APT_PACKAGES=(
   python3
   # kill(1) and unshare(1): the chaos tests stop processes and give one a full disk in its own mount namespace
   procps util-linux
+  # openssl(1): the NATS TLS test makes a CA and a server certificate of its own
+  openssl
 )
 
 REQUIREMENTS="$REPO_ROOT/scripts/requirements-stack.txt"

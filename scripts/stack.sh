@@ -16,6 +16,9 @@ WEED_BIN="$VENV_DIR/bin/weed"
 PYTHON_BIN="$VENV_DIR/bin/python"
 NATS_CONF="$STATE_DIR/nats.conf"
 NATS_STORE="$STATE_DIR/nats"
+# The one NATS user of the local stack; its password is made on the first `make up` and kept in this file.
+NATS_USER=fiapx
+NATS_PASSWORD_FILE="$STATE_DIR/nats.password"
 WEED_DIR="$STATE_DIR/seaweedfs"
 WEED_S3_CONF="$STATE_DIR/seaweedfs-s3.json"
 SMTP_LOG="$LOG_DIR/smtp.log"
@@ -214,14 +217,30 @@ ensure_bg() {
 # ---------------------------------------------------------------------------------------------------------------
 # NATS with JetStream.
 
+# The local NATS password: made once (random, mode 600), then kept, so that a running `make run` and the stack
+# agree across `make up`s.
+nats_password() {
+  if [[ ! -s $NATS_PASSWORD_FILE ]]; then
+    (umask 077 && head -c 32 /dev/urandom | base64 | tr -dc 'A-Za-z0-9' >"$NATS_PASSWORD_FILE")
+  fi
+  cat "$NATS_PASSWORD_FILE"
+}
+
 write_nats_conf() {
   mkdir -p "$NATS_STORE"
   local tmp="$NATS_CONF.tmp"
+  (umask 077 && : >"$tmp")
   cat >"$tmp" <<EOF
 # Written by scripts/stack.sh on every \`make up\`; edit the script, not this file.
 server_name: fiapx-local
 listen: $BIND_IP:$NATS_PORT
 http: $BIND_IP:$NATS_MONITOR_PORT
+
+# Clients authenticate (FIAPX_NATS_USER and FIAPX_NATS_PASSWORD in .state/env); the monitoring port needs none.
+authorization {
+  user: $NATS_USER
+  password: "$(nats_password)"
+}
 
 jetstream {
   store_dir: "$NATS_STORE"
@@ -449,9 +468,12 @@ down_postgres() {
 
 write_env() {
   local tmp="$ENV_FILE.tmp"
+  (umask 077 && : >"$tmp")
   cat >"$tmp" <<EOF
 # Written by scripts/stack.sh (make up): addresses of the local stack. Source it: . .state/env
 export FIAPX_NATS_URL=nats://$BIND_IP:$NATS_PORT
+export FIAPX_NATS_USER=$NATS_USER
+export FIAPX_NATS_PASSWORD=$(nats_password)
 export FIAPX_NATS_SERVER_BIN=$NATS_BIN
 export FIAPX_DATABASE_URL=postgres://$PG_USER:$PG_PASSWORD@$BIND_IP:$PG_PORT/$PG_DB
 export FIAPX_S3_ENDPOINT=http://$BIND_IP:$S3_PORT

@@ -116,7 +116,7 @@ fn micros(h: &Histogram<u64>, q: f64) -> f64 {
 async fn main() -> Result<()> {
     let server = NatsServer::start();
     let settings = server.settings();
-    let client = async_nats::connect(&settings.url).await?;
+    let client = settings.connect("fiapx-bench").await?;
     let js = jetstream::new(client.clone());
     provision(&js, &settings).await?;
     js.create_stream(jetstream::stream::Config {

@@ -19,7 +19,7 @@ pub mod test_support;
 
 pub use callbacks::{CallbackError, VideoCallbacks};
 pub use command_handler::{CommandHandler, HandleError, Handled};
-pub use config::NatsSettings;
+pub use config::{ConnectError, NatsSettings};
 pub use consumer::{Backoff, BatchHandler, ConsumerRunner, ConsumerSpec, Handler, Outcome, Pull};
 pub use event_store::{DecodeError, JetStreamEventStore, decode_message};
 /// Re-exported for compatibility: these are defined (and should be imported from) `fiapx-schemas`.

@@ -20,6 +20,10 @@ pub struct NatsServer {
     child: Child,
     port: u16,
     store: tempfile::TempDir,
+    /// The user and password the server asks for, if it does.
+    credentials: Option<(String, String)>,
+    /// Further command-line options (credentials, TLS), kept for a restart.
+    options: Vec<String>,
 }
 
 /// The client port in the server's ports file (`<name>_<pid>.ports`: `{"nats": ["nats://127.0.0.1:<port>"], ...}`),
@@ -41,16 +45,51 @@ impl NatsServer {
     /// could be taken by another test's server before ours binds it, and then a readiness check by connecting
     /// would find the *other* server (two tests sharing streams and consumers, each seeing the other's events).
     pub fn start() -> Self {
+        Self::start_with(None, Vec::new())
+    }
+
+    /// A server that accepts only `user` with `password` (its [`NatsServer::settings`] carry them).
+    pub fn start_with_password(user: &str, password: &str) -> Self {
+        Self::start_with(Some((user.to_owned(), password.to_owned())), Vec::new())
+    }
+
+    /// A server that requires TLS, with the certificate chain in the PEM file `cert` and its key in `key`.
+    pub fn start_with_tls(cert: &Path, key: &Path) -> Self {
+        let options = vec![
+            "--tls".to_owned(),
+            "--tlscert".to_owned(),
+            cert.display().to_string(),
+            "--tlskey".to_owned(),
+            key.display().to_string(),
+        ];
+        Self::start_with(None, options)
+    }
+
+    fn start_with(credentials: Option<(String, String)>, mut options: Vec<String>) -> Self {
         let store = tempfile::tempdir().expect("a temporary directory for the JetStream store");
-        let (child, port) = spawn(store.path(), None);
-        Self { child, port, store }
+        if let Some((user, password)) = &credentials {
+            options.extend([
+                "--user".to_owned(),
+                user.clone(),
+                "--pass".to_owned(),
+                password.clone(),
+            ]);
+        }
+        let (child, port) = spawn(store.path(), None, &options);
+        Self {
+            child,
+            port,
+            store,
+            credentials,
+            options,
+        }
     }
 
     /// Stops the server abruptly (SIGKILL) and starts it again on the same port with the same store, as a crash
     /// and a supervisor's restart would: streams, consumers and KV buckets survive, connections are cut.
     pub fn restart(&mut self) {
         self.kill();
-        let (child, _) = spawn(self.store.path(), Some(self.port));
+        let (child, _) = spawn(self.store.path(), Some(self.port), &self.options);
         self.child = child;
     }
 
@@ -59,10 +98,15 @@ impl NatsServer {
         format!("nats://127.0.0.1:{}", self.port)
     }
 
-    /// Default settings pointing at this server.
+    /// Default settings pointing at this server, with its credentials.
     pub fn settings(&self) -> NatsSettings {
         NatsSettings {
             url: self.url(),
+            user: self.credentials.as_ref().map(|(user, _)| user.clone()),
+            password: self
+                .credentials
+                .as_ref()
+                .map(|(_, password)| secrecy::SecretString::from(password.clone())),
             ..NatsSettings::default()
         }
     }
@@ -74,15 +118,16 @@ impl NatsServer {
     }
 }
 
-/// Runs nats-server with its JetStream store under `store` on `port` (its own free port when `None`) and waits
-/// until it accepts connections. Panics (it is for tests) with the reason.
-fn spawn(store: &Path, port: Option<u16>) -> (Child, u16) {
+/// Runs nats-server with its JetStream store under `store` on `port` (its own free port when `None`) and further
+/// `options`, and waits until it accepts connections. Panics (it is for tests) with the reason.
+fn spawn(store: &Path, port: Option<u16>, options: &[String]) -> (Child, u16) {
     let ports_dir = store.join("ports");
     let _ = std::fs::remove_dir_all(&ports_dir);
     std::fs::create_dir(&ports_dir).expect("the ports file directory");
     let binary = installed_tool("FIAPX_NATS_SERVER_BIN", "nats-server", "nats-server");
     let port_arg = port.map_or_else(|| "-1".to_owned(), |port| port.to_string());
     let mut child = Command::new(&binary)
+        .args(options)
         .args(["-a", "127.0.0.1", "-p", &port_arg, "-js", "-sd"])
         .arg(store.join("jetstream"))
         .arg("--ports_file_dir")
@@ -129,7 +174,8 @@ impl TestNats {
     pub async fn start() -> Self {
         let server = NatsServer::start();
         let settings = server.settings();
-        let client = async_nats::connect(&settings.url)
+        let client = settings
+            .connect("fiapx-test")
             .await
             .expect("connect to the test nats-server");
         provision(&async_nats::jetstream::new(client.clone()), &settings)

@@ -154,7 +154,7 @@ async fn main() -> anyhow::Result<()> {
 
     // Duplicates: more than one `completed` event for a video.
     let store =
-        fiapx_nats::JetStreamEventStore::new(async_nats::connect(&settings.nats.url).await?, &settings.nats);
+        fiapx_nats::JetStreamEventStore::new(settings.nats.connect("fiapx-bench").await?, &settings.nats);
     let mut duplicated = 0;
     for id in &completed {
         let loaded = store.load(id.parse()?).await?;

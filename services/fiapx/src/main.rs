@@ -95,9 +95,7 @@ fn main() -> anyhow::Result<()> {
                 let db = fiapx_database::connect(&settings.database)
                     .await
                     .context("cannot connect to PostgreSQL")?;
-                let client = async_nats::connect(&settings.nats.url)
-                    .await
-                    .with_context(|| format!("cannot connect to NATS at {}", settings.nats.url))?;
+                let client = settings.nats.connect("fiapx-projections-rebuild").await?;
                 let report = fiapx_projections::rebuild(&db, &client, &settings.nats, &name).await?;
                 eprintln!("{report:?}");
                 Ok(())

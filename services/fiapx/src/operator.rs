@@ -73,9 +73,7 @@ pub async fn users(command: UsersCommand, settings: &Settings) -> anyhow::Result
         .context("cannot connect to PostgreSQL")?;
     let revocations = match command {
         UsersCommand::Disable { .. } | UsersCommand::Enable { .. } => {
-            let client = async_nats::connect(&settings.nats.url)
-                .await
-                .with_context(|| format!("cannot connect to NATS at {}", settings.nats.url))?;
+            let client = settings.nats.connect("fiapx-users").await?;
             let js = async_nats::jetstream::new(client);
             let max_age = settings
                 .auth

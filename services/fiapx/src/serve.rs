@@ -237,11 +237,7 @@ pub async fn start(
     metrics: Option<PrometheusHandle>,
     shutdown: &CancellationToken,
 ) -> anyhow::Result<Started> {
-    let client = async_nats::ConnectOptions::new()
-        .name("fiapx")
-        .connect(&settings.nats.url)
-        .await
-        .with_context(|| format!("cannot connect to NATS at {}", settings.nats.url))?;
+    let client = settings.nats.connect("fiapx").await?;
     let js = async_nats::jetstream::new(client.clone());
     provision(&js, &settings.nats)
         .await
@@ -389,13 +385,20 @@ pub async fn start(
         None
     };
     let query = match (&db, wants(Which::Query)) {
-        (Some(db), true) => Some(QueryApi::new(
-            db.clone(),
-            client.clone(),
-            &settings.nats,
-            storage.clone(),
-            Duration::from_secs(settings.s3.presign_ttl_secs),
-        )),
+        (Some(db), true) => Some(
+            QueryApi::new(
+                db.clone(),
+                client.clone(),
+                &settings.nats,
+                storage.clone(),
+                Duration::from_secs(settings.s3.presign_ttl_secs),
+            )
+            .with_live_stream_cap(fiapx_http::CapSettings {
+                per_user: settings.http.live_streams_per_user,
+                per_client: settings.http.live_streams_per_client,
+                ..fiapx_query::DEFAULT_LIVE_STREAM_CAP
+            }),
+        ),
         _ => None,
     };
     let app = if serves_http {
