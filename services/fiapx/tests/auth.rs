@@ -1411,14 +1411,7 @@ async fn live_streams_and_upload_bodies_at_once_are_capped_per_user_and_per_addr
         (StatusCode::OK, StatusCode::OK)
     );
     // A third of the same user: 429, whatever the address.
-    let third = query
-        .send(
-            query
-                .http
-                .get(format!("{}/api/v1/events", query.base))
-                .bearer_auth(&maria),
-        )
-        .await;
+    let third = query.call("GET", "/api/v1/events", Some(&maria), None).await;
     assert_eq!(
         (third.status, third.code()),
         (StatusCode::TOO_MANY_REQUESTS, "rate_limited")
@@ -1432,14 +1425,7 @@ async fn live_streams_and_upload_bodies_at_once_are_capped_per_user_and_per_addr
     // Another user from the same address: one more fits under the address's cap of 3, then 429.
     let joaos = open(&joao).await.unwrap();
     assert_eq!(joaos.status(), StatusCode::OK);
-    let over = query
-        .send(
-            query
-                .http
-                .get(format!("{}/api/v1/events", query.base))
-                .bearer_auth(&joao),
-        )
-        .await;
+    let over = query.call("GET", "/api/v1/events", Some(&joao), None).await;
     assert_eq!(over.status, StatusCode::TOO_MANY_REQUESTS);
     assert!(
         over.body["message"].as_str().unwrap().contains("this address"),
