@@ -19,8 +19,10 @@ export interface paths {
          * @description Streams the body to storage and queues the video for frame extraction. The raw form takes the file name
          *     in `X-Fiapx-Filename` (percent-encoded UTF-8) and the spec in query parameters; the multipart form takes an
          *     optional `spec` part (JSON) before the `file` part. With no spec, one PNG frame per second is extracted.
-         *     Bodies over the limit get 413, bodies that are not a video container 415, empty bodies 400, and nothing
-         *     is stored. A retry with the same `Idempotency-Key` returns the first answer.
+         *     Bodies over the limit get 413, bodies that are not a video container 415, empty bodies 400, bodies that
+         *     come in under the minimum rate 408 `too_slow`, and nothing is stored. 429 while the account has as many
+         *     videos in flight, or the account or address as many upload bodies coming, as it may. A retry with the
+         *     same `Idempotency-Key` returns the first answer.
          */
         post: operations["uploadVideo"];
         delete?: never;
@@ -143,7 +145,8 @@ export interface paths {
          *     processed. Reconnecting with `Last-Event-ID` (EventSource does it by itself) or `last_event_id` resumes right
          *     after that change, with nothing missed; without either it starts now (fetch the list first, or after
          *     opening the stream). Ends when the client disconnects or within a second of its token expiring or being
-         *     revoked; keep-alive comments every 15 s. A share token gets 403.
+         *     revoked; keep-alive comments every 15 s. A share token gets 403. 429 while the account or the address has
+         *     as many live streams open as it may.
          */
         get: operations["streamEvents"];
         put?: never;
@@ -165,7 +168,8 @@ export interface paths {
          * Live status of one of the caller's videos as Server-Sent Events: the current status first, then
          *     `progress` events while it is processed and a `status` event on every change. Ends after `deleted`, when
          *     the client disconnects, or within a second of its token expiring or being revoked (a revoked share link,
-         *     a signed-out session, a disabled account); keep-alive comments every 15 s.
+         *     a signed-out session, a disabled account); keep-alive comments every 15 s. 429 while the account (or, for
+         *     a share link, the address) has as many live streams open as it may.
          */
         get: operations["streamVideoEvents"];
         put?: never;
@@ -252,7 +256,8 @@ export interface paths {
          * @description tus `PATCH`: the bytes from `Upload-Offset` on (which must be the upload's offset: 409 otherwise). What
          *     arrives is kept even when the connection breaks; HEAD tells where to go on. With the last byte the video
          *     is registered and queued. 415 when the first bytes are not a video container (the upload is then
-         *     removed), 423 while another PATCH of it runs.
+         *     removed), 423 while another PATCH of it runs, 429 while the account or address has as many upload
+         *     bodies coming as it may, 408 `too_slow` when the bytes come in under the minimum rate (what came is kept).
          */
         patch: operations["appendUpload"];
         trace?: never;
@@ -648,7 +653,7 @@ export interface components {
          * @description Stable error codes. Clients match on these, never on messages; renaming one is a breaking change.
          * @enum {string}
          */
-        ErrorCode: "bad_request" | "invalid_spec" | "unauthorized" | "invalid_token" | "token_expired" | "token_revoked" | "invalid_credentials" | "forbidden" | "not_found" | "method_not_allowed" | "not_ready" | "conflict" | "email_taken" | "unsupported_version" | "too_large" | "unsupported_media_type" | "unprocessable" | "weak_password" | "locked" | "rate_limited" | "unavailable" | "internal";
+        ErrorCode: "bad_request" | "invalid_spec" | "unauthorized" | "invalid_token" | "token_expired" | "token_revoked" | "invalid_credentials" | "forbidden" | "not_found" | "method_not_allowed" | "too_slow" | "not_ready" | "conflict" | "email_taken" | "unsupported_version" | "too_large" | "unsupported_media_type" | "unprocessable" | "weak_password" | "locked" | "rate_limited" | "unavailable" | "internal";
         /**
          * ExtractionSpec
          * @description What to extract. Every field is optional; with none the old monolith's output is kept: one PNG per second.
@@ -1560,6 +1565,15 @@ export interface operations {
                     "application/json; charset=utf-8": components["schemas"]["Error"];
                 };
             };
+            /** @description The body came in more slowly than the minimum upload rate and was cut (`too_slow`); resume or retry. */
+            408: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json; charset=utf-8": components["schemas"]["Error"];
+                };
+            };
             /** @description Conflicts with the current state (`conflict`, `not_ready`, `email_taken`). */
             409: {
                 headers: {
@@ -1749,6 +1763,15 @@ export interface operations {
                     "application/json; charset=utf-8": components["schemas"]["Error"];
                 };
             };
+            /** @description The body came in more slowly than the minimum upload rate and was cut (`too_slow`); resume or retry. */
+            408: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json; charset=utf-8": components["schemas"]["Error"];
+                };
+            };
             /** @description Conflicts with the current state (`conflict`, `not_ready`, `email_taken`). */
             409: {
                 headers: {
@@ -1900,6 +1923,15 @@ export interface operations {
                     "application/json; charset=utf-8": components["schemas"]["Error"];
                 };
             };
+            /** @description The body came in more slowly than the minimum upload rate and was cut (`too_slow`); resume or retry. */
+            408: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json; charset=utf-8": components["schemas"]["Error"];
+                };
+            };
             /** @description Conflicts with the current state (`conflict`, `not_ready`, `email_taken`). */
             409: {
                 headers: {
@@ -2043,6 +2075,15 @@ export interface operations {
             };
             /** @description Method not allowed (`method_not_allowed`). */
             405: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json; charset=utf-8": components["schemas"]["Error"];
+                };
+            };
+            /** @description The body came in more slowly than the minimum upload rate and was cut (`too_slow`); resume or retry. */
+            408: {
                 headers: {
                     [name: string]: unknown;
                 };
@@ -2201,6 +2242,15 @@ export interface operations {
                     "application/json; charset=utf-8": components["schemas"]["Error"];
                 };
             };
+            /** @description The body came in more slowly than the minimum upload rate and was cut (`too_slow`); resume or retry. */
+            408: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json; charset=utf-8": components["schemas"]["Error"];
+                };
+            };
             /** @description Conflicts with the current state (`conflict`, `not_ready`, `email_taken`). */
             409: {
                 headers: {
@@ -2346,6 +2396,15 @@ export interface operations {
             };
             /** @description Method not allowed (`method_not_allowed`). */
             405: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json; charset=utf-8": components["schemas"]["Error"];
+                };
+            };
+            /** @description The body came in more slowly than the minimum upload rate and was cut (`too_slow`); resume or retry. */
+            408: {
                 headers: {
                     [name: string]: unknown;
                 };
@@ -2509,6 +2568,15 @@ export interface operations {
                     "application/json; charset=utf-8": components["schemas"]["Error"];
                 };
             };
+            /** @description The body came in more slowly than the minimum upload rate and was cut (`too_slow`); resume or retry. */
+            408: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json; charset=utf-8": components["schemas"]["Error"];
+                };
+            };
             /** @description Conflicts with the current state (`conflict`, `not_ready`, `email_taken`). */
             409: {
                 headers: {
@@ -2655,6 +2723,15 @@ export interface operations {
             };
             /** @description Method not allowed (`method_not_allowed`). */
             405: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json; charset=utf-8": components["schemas"]["Error"];
+                };
+            };
+            /** @description The body came in more slowly than the minimum upload rate and was cut (`too_slow`); resume or retry. */
+            408: {
                 headers: {
                     [name: string]: unknown;
                 };
@@ -2816,6 +2893,15 @@ export interface operations {
                     "application/json; charset=utf-8": components["schemas"]["Error"];
                 };
             };
+            /** @description The body came in more slowly than the minimum upload rate and was cut (`too_slow`); resume or retry. */
+            408: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json; charset=utf-8": components["schemas"]["Error"];
+                };
+            };
             /** @description Conflicts with the current state (`conflict`, `not_ready`, `email_taken`). */
             409: {
                 headers: {
@@ -2960,6 +3046,15 @@ export interface operations {
             };
             /** @description Method not allowed (`method_not_allowed`). */
             405: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json; charset=utf-8": components["schemas"]["Error"];
+                };
+            };
+            /** @description The body came in more slowly than the minimum upload rate and was cut (`too_slow`); resume or retry. */
+            408: {
                 headers: {
                     [name: string]: unknown;
                 };
@@ -3125,6 +3220,15 @@ export interface operations {
                     "application/json; charset=utf-8": components["schemas"]["Error"];
                 };
             };
+            /** @description The body came in more slowly than the minimum upload rate and was cut (`too_slow`); resume or retry. */
+            408: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json; charset=utf-8": components["schemas"]["Error"];
+                };
+            };
             /** @description Conflicts with the current state (`conflict`, `not_ready`, `email_taken`). */
             409: {
                 headers: {
@@ -3275,6 +3379,15 @@ export interface operations {
             };
             /** @description Method not allowed (`method_not_allowed`). */
             405: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json; charset=utf-8": components["schemas"]["Error"];
+                };
+            };
+            /** @description The body came in more slowly than the minimum upload rate and was cut (`too_slow`); resume or retry. */
+            408: {
                 headers: {
                     [name: string]: unknown;
                 };
@@ -3456,6 +3569,15 @@ export interface operations {
                     "application/json; charset=utf-8": components["schemas"]["Error"];
                 };
             };
+            /** @description The body came in more slowly than the minimum upload rate and was cut (`too_slow`); resume or retry. */
+            408: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json; charset=utf-8": components["schemas"]["Error"];
+                };
+            };
             /** @description Conflicts with the current state (`conflict`, `not_ready`, `email_taken`). */
             409: {
                 headers: {
@@ -3606,6 +3728,15 @@ export interface operations {
             };
             /** @description Method not allowed (`method_not_allowed`). */
             405: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json; charset=utf-8": components["schemas"]["Error"];
+                };
+            };
+            /** @description The body came in more slowly than the minimum upload rate and was cut (`too_slow`); resume or retry. */
+            408: {
                 headers: {
                     [name: string]: unknown;
                 };
@@ -3775,6 +3906,15 @@ export interface operations {
                     "application/json; charset=utf-8": components["schemas"]["Error"];
                 };
             };
+            /** @description The body came in more slowly than the minimum upload rate and was cut (`too_slow`); resume or retry. */
+            408: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json; charset=utf-8": components["schemas"]["Error"];
+                };
+            };
             /** @description Conflicts with the current state (`conflict`, `not_ready`, `email_taken`). */
             409: {
                 headers: {
@@ -3922,6 +4062,15 @@ export interface operations {
             };
             /** @description Method not allowed (`method_not_allowed`). */
             405: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json; charset=utf-8": components["schemas"]["Error"];
+                };
+            };
+            /** @description The body came in more slowly than the minimum upload rate and was cut (`too_slow`); resume or retry. */
+            408: {
                 headers: {
                     [name: string]: unknown;
                 };
@@ -4082,6 +4231,15 @@ export interface operations {
                     "application/json; charset=utf-8": components["schemas"]["Error"];
                 };
             };
+            /** @description The body came in more slowly than the minimum upload rate and was cut (`too_slow`); resume or retry. */
+            408: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json; charset=utf-8": components["schemas"]["Error"];
+                };
+            };
             /** @description Conflicts with the current state (`conflict`, `not_ready`, `email_taken`). */
             409: {
                 headers: {
@@ -4228,6 +4386,15 @@ export interface operations {
             };
             /** @description Method not allowed (`method_not_allowed`). */
             405: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json; charset=utf-8": components["schemas"]["Error"];
+                };
+            };
+            /** @description The body came in more slowly than the minimum upload rate and was cut (`too_slow`); resume or retry. */
+            408: {
                 headers: {
                     [name: string]: unknown;
                 };
@@ -4387,6 +4554,15 @@ export interface operations {
                     "application/json; charset=utf-8": components["schemas"]["Error"];
                 };
             };
+            /** @description The body came in more slowly than the minimum upload rate and was cut (`too_slow`); resume or retry. */
+            408: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json; charset=utf-8": components["schemas"]["Error"];
+                };
+            };
             /** @description Conflicts with the current state (`conflict`, `not_ready`, `email_taken`). */
             409: {
                 headers: {
@@ -4539,6 +4715,15 @@ export interface operations {
                     "application/json; charset=utf-8": components["schemas"]["Error"];
                 };
             };
+            /** @description The body came in more slowly than the minimum upload rate and was cut (`too_slow`); resume or retry. */
+            408: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json; charset=utf-8": components["schemas"]["Error"];
+                };
+            };
             /** @description Conflicts with the current state (`conflict`, `not_ready`, `email_taken`). */
             409: {
                 headers: {
@@ -4681,6 +4866,15 @@ export interface operations {
             };
             /** @description Method not allowed (`method_not_allowed`). */
             405: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json; charset=utf-8": components["schemas"]["Error"];
+                };
+            };
+            /** @description The body came in more slowly than the minimum upload rate and was cut (`too_slow`); resume or retry. */
+            408: {
                 headers: {
                     [name: string]: unknown;
                 };
@@ -4840,6 +5034,15 @@ export interface operations {
                     "application/json; charset=utf-8": components["schemas"]["Error"];
                 };
             };
+            /** @description The body came in more slowly than the minimum upload rate and was cut (`too_slow`); resume or retry. */
+            408: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json; charset=utf-8": components["schemas"]["Error"];
+                };
+            };
             /** @description Conflicts with the current state (`conflict`, `not_ready`, `email_taken`). */
             409: {
                 headers: {
@@ -4984,6 +5187,15 @@ export interface operations {
             };
             /** @description Method not allowed (`method_not_allowed`). */
             405: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json; charset=utf-8": components["schemas"]["Error"];
+                };
+            };
+            /** @description The body came in more slowly than the minimum upload rate and was cut (`too_slow`); resume or retry. */
+            408: {
                 headers: {
                     [name: string]: unknown;
                 };
@@ -5147,6 +5359,15 @@ export interface operations {
                     "application/json; charset=utf-8": components["schemas"]["Error"];
                 };
             };
+            /** @description The body came in more slowly than the minimum upload rate and was cut (`too_slow`); resume or retry. */
+            408: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json; charset=utf-8": components["schemas"]["Error"];
+                };
+            };
             /** @description Conflicts with the current state (`conflict`, `not_ready`, `email_taken`). */
             409: {
                 headers: {
@@ -5291,6 +5512,15 @@ export interface operations {
             };
             /** @description Method not allowed (`method_not_allowed`). */
             405: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json; charset=utf-8": components["schemas"]["Error"];
+                };
+            };
+            /** @description The body came in more slowly than the minimum upload rate and was cut (`too_slow`); resume or retry. */
+            408: {
                 headers: {
                     [name: string]: unknown;
                 };
@@ -5450,6 +5680,15 @@ export interface operations {
                     "application/json; charset=utf-8": components["schemas"]["Error"];
                 };
             };
+            /** @description The body came in more slowly than the minimum upload rate and was cut (`too_slow`); resume or retry. */
+            408: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json; charset=utf-8": components["schemas"]["Error"];
+                };
+            };
             /** @description Conflicts with the current state (`conflict`, `not_ready`, `email_taken`). */
             409: {
                 headers: {
@@ -5592,6 +5831,15 @@ export interface operations {
             };
             /** @description Method not allowed (`method_not_allowed`). */
             405: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json; charset=utf-8": components["schemas"]["Error"];
+                };
+            };
+            /** @description The body came in more slowly than the minimum upload rate and was cut (`too_slow`); resume or retry. */
+            408: {
                 headers: {
                     [name: string]: unknown;
                 };
@@ -5754,6 +6002,15 @@ export interface operations {
                     "application/json; charset=utf-8": components["schemas"]["Error"];
                 };
             };
+            /** @description The body came in more slowly than the minimum upload rate and was cut (`too_slow`); resume or retry. */
+            408: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json; charset=utf-8": components["schemas"]["Error"];
+                };
+            };
             /** @description Conflicts with the current state (`conflict`, `not_ready`, `email_taken`). */
             409: {
                 headers: {
@@ -5898,6 +6155,15 @@ export interface operations {
             };
             /** @description Method not allowed (`method_not_allowed`). */
             405: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json; charset=utf-8": components["schemas"]["Error"];
+                };
+            };
+            /** @description The body came in more slowly than the minimum upload rate and was cut (`too_slow`); resume or retry. */
+            408: {
                 headers: {
                     [name: string]: unknown;
                 };
@@ -6055,6 +6321,15 @@ export interface operations {
                     "application/json; charset=utf-8": components["schemas"]["Error"];
                 };
             };
+            /** @description The body came in more slowly than the minimum upload rate and was cut (`too_slow`); resume or retry. */
+            408: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json; charset=utf-8": components["schemas"]["Error"];
+                };
+            };
             /** @description Conflicts with the current state (`conflict`, `not_ready`, `email_taken`). */
             409: {
                 headers: {
@@ -6199,6 +6474,15 @@ export interface operations {
             };
             /** @description Method not allowed (`method_not_allowed`). */
             405: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json; charset=utf-8": components["schemas"]["Error"];
+                };
+            };
+            /** @description The body came in more slowly than the minimum upload rate and was cut (`too_slow`); resume or retry. */
+            408: {
                 headers: {
                     [name: string]: unknown;
                 };
@@ -6359,6 +6643,15 @@ export interface operations {
                     "application/json; charset=utf-8": components["schemas"]["Error"];
                 };
             };
+            /** @description The body came in more slowly than the minimum upload rate and was cut (`too_slow`); resume or retry. */
+            408: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json; charset=utf-8": components["schemas"]["Error"];
+                };
+            };
             /** @description Conflicts with the current state (`conflict`, `not_ready`, `email_taken`). */
             409: {
                 headers: {
@@ -6501,6 +6794,15 @@ export interface operations {
             };
             /** @description Method not allowed (`method_not_allowed`). */
             405: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json; charset=utf-8": components["schemas"]["Error"];
+                };
+            };
+            /** @description The body came in more slowly than the minimum upload rate and was cut (`too_slow`); resume or retry. */
+            408: {
                 headers: {
                     [name: string]: unknown;
                 };
@@ -6658,6 +6960,15 @@ export interface operations {
                     "application/json; charset=utf-8": components["schemas"]["Error"];
                 };
             };
+            /** @description The body came in more slowly than the minimum upload rate and was cut (`too_slow`); resume or retry. */
+            408: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json; charset=utf-8": components["schemas"]["Error"];
+                };
+            };
             /** @description Conflicts with the current state (`conflict`, `not_ready`, `email_taken`). */
             409: {
                 headers: {
@@ -6800,6 +7111,15 @@ export interface operations {
             };
             /** @description Method not allowed (`method_not_allowed`). */
             405: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json; charset=utf-8": components["schemas"]["Error"];
+                };
+            };
+            /** @description The body came in more slowly than the minimum upload rate and was cut (`too_slow`); resume or retry. */
+            408: {
                 headers: {
                     [name: string]: unknown;
                 };
@@ -6959,6 +7279,15 @@ export interface operations {
                     "application/json; charset=utf-8": components["schemas"]["Error"];
                 };
             };
+            /** @description The body came in more slowly than the minimum upload rate and was cut (`too_slow`); resume or retry. */
+            408: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json; charset=utf-8": components["schemas"]["Error"];
+                };
+            };
             /** @description Conflicts with the current state (`conflict`, `not_ready`, `email_taken`). */
             409: {
                 headers: {
@@ -7101,6 +7430,15 @@ export interface operations {
             };
             /** @description Method not allowed (`method_not_allowed`). */
             405: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json; charset=utf-8": components["schemas"]["Error"];
+                };
+            };
+            /** @description The body came in more slowly than the minimum upload rate and was cut (`too_slow`); resume or retry. */
+            408: {
                 headers: {
                     [name: string]: unknown;
                 };
@@ -7254,6 +7592,15 @@ export interface operations {
             };
             /** @description Method not allowed (`method_not_allowed`). */
             405: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json; charset=utf-8": components["schemas"]["Error"];
+                };
+            };
+            /** @description The body came in more slowly than the minimum upload rate and was cut (`too_slow`); resume or retry. */
+            408: {
                 headers: {
                     [name: string]: unknown;
                 };
