@@ -7,7 +7,8 @@
 #
 # The stack's addresses come from the environment (`make run` exports .state/env). FIAPX_STATE is the state
 # directory (default .state; the key is FIAPX_STATE/auth/root.key); FIAPX__HTTP__BIND and FIAPX__HTTP__PUBLIC_URL
-# move the server off http://127.0.0.1:8080. services/fiapx/tests/cli.rs runs this script twice in a row.
+# move the server off http://127.0.0.1:8080, FIAPX__METRICS__BIND the Prometheus metrics off 127.0.0.1:9464 (empty:
+# no metrics listener). services/fiapx/tests/cli.rs runs this script twice in a row.
 set -euo pipefail
 
 (($# == 1)) || {
@@ -22,6 +23,8 @@ bin=$1
 state=${FIAPX_STATE:-.state}
 key=$state/auth/root.key
 url=${FIAPX__HTTP__PUBLIC_URL:-http://${FIAPX__HTTP__BIND:-127.0.0.1:8080}}
+metrics_bind=${FIAPX__METRICS__BIND-127.0.0.1:9464}
+metrics=${metrics_bind:+metrics http://$metrics_bind/metrics}
 
 "$bin" migrate
 if [[ ! -f $key ]]; then
@@ -29,7 +32,7 @@ if [[ ! -f $key ]]; then
 fi
 
 echo
-echo "FIAP X: open $url in a browser (API docs $url/api/docs, metrics $url/metrics)"
+echo "FIAP X: open $url in a browser (API docs $url/api/docs, ${metrics:-no metrics listener})"
 echo "API:   POST /api/v1/auth/register or /auth/login, then send 'Authorization: Bearer <access_token>' (see README)"
 echo "Mail:  what the notifier sends lands in $state/logs/smtp.log and $state/mail/*.eml (loopback http webhooks allowed)"
 echo

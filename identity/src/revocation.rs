@@ -92,6 +92,12 @@ impl Entry {
     fn covers(self, issued: u64, now: u64) -> bool {
         self.until >= now && self.issued_before.is_none_or(|before| issued < before)
     }
+
+    /// Whether memory may drop it at `now`: `keep` seconds past its end, when no verifier's leeway (which the
+    /// bucket's `max_age`, and so `keep`, includes) can ask about it any more.
+    const fn forgettable(self, now: u64, keep: u64) -> bool {
+        self.until.saturating_add(keep) < now
+    }
 }
 
 fn unix_secs(time: SystemTime) -> u64 {
@@ -105,6 +111,9 @@ fn unix_secs(time: SystemTime) -> u64 {
 pub struct Revocations {
     set: Arc<RwLock<HashMap<String, Entry>>>,
     store: Option<kv::Store>,
+    /// Seconds an entry stays in memory past its `until`: the bucket's `max_age`, as long as the bucket itself
+    /// may keep it.
+    keep_secs: u64,
 }
 
 impl std::fmt::Debug for Revocations {
@@ -124,7 +133,8 @@ fn unix_now() -> u64 {
 
 impl Revocations {
     /// Opens (creating if needed) the bucket, loads every live revocation, then keeps following it until
-    /// `shutdown`. Entries live for `max_age` (the longest token lifetime).
+    /// `shutdown`. Entries live for `max_age`: the longest token lifetime plus the verifiers' clock-skew leeway (a
+    /// token is accepted up to a leeway past its expiry, and its revocation must still be there).
     pub async fn watch(
         js: &jetstream::Context,
         bucket: &str,
@@ -151,6 +161,7 @@ impl Revocations {
         let revocations = Self {
             set: Arc::default(),
             store: Some(store.clone()),
+            keep_secs: max_age.as_secs(),
         };
         let mut stream = js
             .get_stream(format!("KV_{bucket}"))
@@ -229,7 +240,7 @@ impl Revocations {
         }
         if set.len() % 1024 == 0 {
             let now = unix_now();
-            set.retain(|_, entry| entry.until >= now);
+            set.retain(|_, entry| !entry.forgettable(now, self.keep_secs));
         }
     }
 
@@ -243,9 +254,11 @@ impl Revocations {
         self.len() == 0
     }
 
-    /// Whether `what` is revoked for a token minted at `issued`.
-    pub fn is_revoked(&self, what: Revoked<'_>, issued: SystemTime) -> bool {
-        let (issued, now) = (unix_secs(issued), unix_now());
+    /// Whether `what` is revoked, at the instant `at`, for a token minted at `issued`. A verifier with a
+    /// clock-skew leeway asks at the instant it judges the token at (now less the leeway), so a revocation lasts
+    /// as long as a token it covers is accepted.
+    pub fn is_revoked(&self, what: Revoked<'_>, issued: SystemTime, at: SystemTime) -> bool {
+        let (issued, now) = (unix_secs(issued), unix_secs(at));
         self.set
             .read()
             .map(|set| {
@@ -342,5 +355,20 @@ mod tests {
             issued_before: None,
         };
         assert!(all.covers(99, 60) && all.covers(0, 100));
+    }
+
+    #[test]
+    fn memory_keeps_an_entry_past_its_end_for_as_long_as_the_bucket_may() {
+        let entry = Entry {
+            until: 100,
+            issued_before: None,
+        };
+        assert!(!entry.forgettable(100, 0) && entry.forgettable(101, 0));
+        assert!(!entry.forgettable(130, 30), "a 30 s leeway still asks at 130");
+        assert!(entry.forgettable(131, 30));
+        assert!(
+            !Entry::parse(b"x").forgettable(u64::MAX, 30),
+            "unreadable: forever"
+        );
     }
 }

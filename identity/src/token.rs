@@ -10,6 +10,10 @@
 //! `issued` lets a user's revocation cover only what was minted before it (re-enabling an account does not revive
 //! its old tokens); a token without it (minted before the fact existed) counts as issued at the epoch.
 //!
+//! Clocks differ between replicas: a token read through [`crate::TokenVerifier`] is judged with its clock-skew
+//! leeway, as if it were that much earlier than this machine's clock says (its expiry check included), so a token
+//! minted by a replica whose clock runs ahead is not refused early. [`VerifiedToken::parse`] alone has no leeway.
+//!
 //! Only facts of the authority block (signed with the root key) count: a holder may append blocks to narrow a
 //! token, but the authorizer trusts no fact from an appended block, so appending `user(...)` or `share(...)`
 //! grants nothing. The private key is needed only to mint; every service verifies with the public key.
@@ -220,6 +224,8 @@ pub struct VerifiedToken {
     issued: SystemTime,
     expires: SystemTime,
     revocation_ids: Vec<String>,
+    /// How far behind this machine's clock the token is judged (zero unless a verifier set it).
+    clock_skew: Duration,
 }
 
 impl fmt::Debug for VerifiedToken {
@@ -288,7 +294,19 @@ impl VerifiedToken {
             issued,
             expires: *expires,
             revocation_ids,
+            clock_skew: Duration::ZERO,
         })
+    }
+
+    /// The same token, judged with `leeway` of clock skew from now on (set by [`crate::TokenVerifier`]).
+    pub(crate) const fn with_clock_skew(mut self, leeway: Duration) -> Self {
+        self.clock_skew = leeway;
+        self
+    }
+
+    /// The instant the token is judged at when this machine's clock says `now`: `now` less the leeway.
+    fn judged_at(&self, now: SystemTime) -> SystemTime {
+        now.checked_sub(self.clock_skew).unwrap_or(SystemTime::UNIX_EPOCH)
     }
 
     /// Who the token speaks for.
@@ -306,9 +324,10 @@ impl VerifiedToken {
         self.expires
     }
 
-    /// Whether it has expired at `now`.
+    /// Whether it has expired at `now` (on this machine's clock): its expiry lies more than the clock-skew leeway
+    /// before `now`.
     pub fn is_expired_at(&self, now: SystemTime) -> bool {
-        now > self.expires
+        self.judged_at(now) > self.expires
     }
 
     /// The revocation ids of every block, hex-encoded.
@@ -317,16 +336,18 @@ impl VerifiedToken {
     }
 
     /// Runs the authorizer for `operation` at `now`: every check of every block must pass, and a policy must
-    /// allow it (a user token for anything; a share token only to read its own video).
+    /// allow it (a user token for anything; a share token only to read its own video). The authorizer's
+    /// `time` is `now` less the clock-skew leeway, for the token's own expiry check and any a holder appended.
     pub fn authorize(&self, operation: Operation, now: SystemTime) -> Result<Principal, TokenError> {
         let op = operation.name();
+        let time = self.judged_at(now);
         let video = operation
             .video()
             .map(|video| video.to_string())
             .unwrap_or_default();
         let mut builder = authorizer!(
             r#"
-            time({now});
+            time({time});
             operation({op});
             allow if user($u);
             allow if share($v), video($v), operation("read");

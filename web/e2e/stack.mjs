@@ -205,10 +205,13 @@ export async function startStack() {
       FIAPX__HTTP__BIND: `127.0.0.1:${port}`,
       FIAPX__HTTP__PUBLIC_URL: url,
       FIAPX__HTTP__WEB_DIR: webDir,
+      FIAPX__METRICS__BIND: "127.0.0.1:0",
       FIAPX__NOTIFIER__ALLOW_INSECURE_WEBHOOKS: "true",
       // Short-lived access tokens, so that the scenarios go through the app's renewals (401 token_expired,
       // refresh, retry; SSE reopened) again and again.
       FIAPX__AUTH__ACCESS_TTL_SECS: String(ACCESS_TTL_SECS),
+      // ...that expire to the second: no clock-skew leeway.
+      FIAPX__AUTH__CLOCK_SKEW_SECS: "0",
       RUST_LOG: process.env.RUST_LOG ?? "info",
     };
     // A root key of its own for the auth service's tokens.

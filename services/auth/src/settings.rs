@@ -1,6 +1,7 @@
 //! Auth service settings.
 
 use std::path::PathBuf;
+use std::time::Duration;
 
 use fiapx_identity::KeySource;
 use secrecy::SecretString;
@@ -29,6 +30,10 @@ pub struct AuthSettings {
     pub refresh_reuse_grace_secs: u64,
     /// Longest share a user may create (seconds).
     pub max_share_ttl_secs: u64,
+    /// Clock-skew leeway (seconds): a token whose expiry passed less than this long ago on this machine's clock is
+    /// still accepted (the replica that minted it may run ahead). Revocations last as long (see
+    /// `fiapx_identity::TokenVerifier`). 0 makes expiry exact.
+    pub clock_skew_secs: u64,
     /// argon2id cost.
     pub argon2: Argon2Settings,
     /// Abuse limits.
@@ -46,6 +51,7 @@ impl Default for AuthSettings {
             refresh_ttl_secs: 30 * 24 * 3600,
             refresh_reuse_grace_secs: 30,
             max_share_ttl_secs: 30 * 24 * 3600,
+            clock_skew_secs: 30,
             argon2: Argon2Settings::default(),
             limits: LimitSettings::default(),
         }
@@ -60,6 +66,21 @@ impl AuthSettings {
             private_key_file: self.private_key_file.as_deref(),
             public_key: self.public_key.as_deref(),
         }
+    }
+
+    /// The clock-skew leeway of token checks.
+    pub const fn clock_skew(&self) -> Duration {
+        Duration::from_secs(self.clock_skew_secs)
+    }
+
+    /// How long the revocation bucket keeps an entry: the longest token lifetime, plus the leeway past it during
+    /// which a token is still accepted (and its revocation must still be there).
+    pub fn revocation_max_age(&self) -> Duration {
+        let longest = self
+            .refresh_ttl_secs
+            .max(self.access_ttl_secs)
+            .max(self.max_share_ttl_secs);
+        Duration::from_secs(longest.saturating_add(self.clock_skew_secs))
     }
 }
 

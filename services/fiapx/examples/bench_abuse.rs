@@ -117,7 +117,7 @@ async fn main() -> anyhow::Result<()> {
         ..Settings::default()
     };
     let shutdown = CancellationToken::new();
-    let Started { workers, app } = start(Which::All, &settings, None, &shutdown).await?;
+    let Started { workers, app } = start(Which::All, &settings, &shutdown).await?;
     let acceptor = TcpListener::bind("127.0.0.1:0").into_acceptor().await?;
     let addr = acceptor.local_addr()[0]
         .as_socket_addr()

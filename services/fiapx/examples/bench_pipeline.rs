@@ -129,7 +129,7 @@ async fn main() -> anyhow::Result<()> {
         ..Settings::default()
     };
     let shutdown = CancellationToken::new();
-    let Started { workers, app } = start(Which::All, &settings, None, &shutdown).await?;
+    let Started { workers, app } = start(Which::All, &settings, &shutdown).await?;
     let client = Arc::new(TestClient::new(app.expect("HTTP app")));
     let path = clip();
     let body = std::fs::read(&path)?;

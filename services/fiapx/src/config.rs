@@ -30,6 +30,25 @@ pub struct Settings {
     pub notifier: fiapx_notifier::NotifierSettings,
     /// Keys, tokens, passwords and abuse limits.
     pub auth: fiapx_auth::AuthSettings,
+    /// The Prometheus metrics listener.
+    pub metrics: MetricsSettings,
+}
+
+/// Where `/metrics` (Prometheus text) is served: a listener of its own, never the public one.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(default)]
+pub struct MetricsSettings {
+    /// `host:port`; loopback by default (a scraper elsewhere needs e.g. `0.0.0.0:9464` behind a firewall). Each
+    /// process needs its own port; empty turns the listener off.
+    pub bind: String,
+}
+
+impl Default for MetricsSettings {
+    fn default() -> Self {
+        Self {
+            bind: "127.0.0.1:9464".into(),
+        }
+    }
 }
 
 /// Where the HTTP APIs listen.
@@ -134,6 +153,22 @@ mod tests {
                 "FIAPX__ variables win over the file"
             );
             assert_eq!(settings.nats.stream, "VIDEOS", "defaults fill the rest");
+            Ok(())
+        });
+    }
+
+    #[test]
+    fn metrics_listen_apart_unless_turned_off_and_the_token_leeway_can_be_zero() {
+        Jail::expect_with(|jail| {
+            let defaults = load(None).map_err(|e| e.to_string())?;
+            assert_eq!(defaults.metrics.bind, "127.0.0.1:9464");
+            assert_ne!(defaults.metrics.bind, defaults.http.bind);
+            assert_eq!(defaults.auth.clock_skew_secs, 30);
+            jail.set_env("FIAPX__METRICS__BIND", "");
+            jail.set_env("FIAPX__AUTH__CLOCK_SKEW_SECS", "0");
+            let settings = load(None).map_err(|e| e.to_string())?;
+            assert_eq!(settings.metrics.bind, "", "empty: no metrics listener");
+            assert_eq!(settings.auth.clock_skew_secs, 0);
             Ok(())
         });
     }

@@ -3,7 +3,6 @@
 use std::io::BufRead as _;
 use std::path::PathBuf;
 use std::sync::Arc;
-use std::time::Duration;
 
 use anyhow::Context as _;
 use clap::Subcommand;
@@ -75,14 +74,10 @@ pub async fn users(command: UsersCommand, settings: &Settings) -> anyhow::Result
         UsersCommand::Disable { .. } | UsersCommand::Enable { .. } => {
             let client = settings.nats.connect("fiapx-users").await?;
             let js = async_nats::jetstream::new(client);
-            let max_age = settings
-                .auth
-                .refresh_ttl_secs
-                .max(settings.auth.max_share_ttl_secs);
             Revocations::watch(
                 &js,
                 &settings.auth.revocations_bucket,
-                Duration::from_secs(max_age),
+                settings.auth.revocation_max_age(),
                 settings.nats.replicas,
                 CancellationToken::new(),
             )

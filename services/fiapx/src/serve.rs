@@ -134,13 +134,12 @@ fn merge_document(merged: &mut serde_json::Value, other: &serde_json::Value) {
 }
 
 /// The HTTP application: the APIs under `/api/v1`, the document at `/api/openapi.json`, interactive docs at
-/// `/api/docs`, `/metrics` and `/healthz`. Tokens are checked by `verifier` (from the header, or from the
-/// `access_token` query parameter). Request bodies are limited to `max_body_bytes` while they stream, except
+/// `/api/docs` and `/healthz` (`/metrics` has a listener of its own: [`metrics_app`]). Tokens are checked by
+/// `verifier` (from the header, or from the `access_token` query parameter). Request bodies are limited to `max_body_bytes` while they stream, except
 /// the uploads' (which have their own limit). A process serves either one API or all of them.
 pub fn http_app(
     apis: Apis,
     verifier: Arc<TokenVerifier>,
-    metrics: Option<PrometheusHandle>,
     max_body_bytes: u64,
 ) -> anyhow::Result<BoxEndpoint<'static>> {
     let Apis {
@@ -177,10 +176,6 @@ pub fn http_app(
         _ => anyhow::bail!("a process serves one HTTP API or all of them"),
     };
     let route = route.at("/healthz", get(healthz));
-    let route = match metrics {
-        Some(handle) => route.at("/metrics", get(render_metrics.data(handle))),
-        None => route,
-    };
     // Framework errors (unparsable parameters, unknown routes, a missing token) get the API's JSON error shape.
     let app = fiapx_upload::with_tus_headers(route.catch_all_error(fiapx_http::json_error));
     let app = fiapx_http::with_body_limit(app, max_body_bytes, fiapx_upload::streams_own_body).data(verifier);
@@ -216,6 +211,14 @@ fn healthz() -> &'static str {
     "ok"
 }
 
+/// The metrics application, for its own listener (`metrics.bind`): `/metrics` in the Prometheus text format,
+/// nothing else. Apart from the public APIs, so that what the process counts is not published to the world.
+pub fn metrics_app(handle: PrometheusHandle) -> BoxEndpoint<'static> {
+    Route::new()
+        .at("/metrics", get(render_metrics.data(handle)))
+        .boxed()
+}
+
 #[handler]
 fn render_metrics(Data(handle): Data<&PrometheusHandle>) -> String {
     handle.render()
@@ -234,7 +237,6 @@ pub struct Started {
 pub async fn start(
     which: Which,
     settings: &Settings,
-    metrics: Option<PrometheusHandle>,
     shutdown: &CancellationToken,
 ) -> anyhow::Result<Started> {
     let client = settings.nats.connect("fiapx").await?;
@@ -322,12 +324,7 @@ pub async fn start(
         Revocations::watch(
             &js,
             &settings.auth.revocations_bucket,
-            Duration::from_secs(
-                settings
-                    .auth
-                    .refresh_ttl_secs
-                    .max(settings.auth.max_share_ttl_secs),
-            ),
+            settings.auth.revocation_max_age(),
             settings.nats.replicas,
             shutdown.clone(),
         )
@@ -407,14 +404,15 @@ pub async fn start(
             .keys()
             .public_key()
             .context("cannot load the root public key")?;
-        let verifier = Arc::new(TokenVerifier::new(public, revocations));
+        let verifier =
+            Arc::new(TokenVerifier::new(public, revocations).with_clock_skew(settings.auth.clock_skew()));
         let apis = Apis {
             auth,
             upload,
             query,
             notifier,
         };
-        let app = http_app(apis, verifier, metrics, settings.http.max_body_bytes)?;
+        let app = http_app(apis, verifier, settings.http.max_body_bytes)?;
         Some(fiapx_http::with_security_headers(crate::web::with_web_app(app, &settings.http.web_dir)).boxed())
     } else {
         None
@@ -434,11 +432,14 @@ pub fn http_server<A: Acceptor + 'static>(
     Server::new_with_acceptor(IdleTimeout::new(acceptor, timeout))
 }
 
-/// Runs `which` until a shutdown signal.
+/// Runs `which` until a shutdown signal: its HTTP APIs (if it has any) on `http.bind`, `/metrics` (whatever the
+/// role) on `metrics.bind` unless that is empty.
 pub async fn run(which: Which, settings: Settings, metrics: PrometheusHandle) -> anyhow::Result<()> {
     let shutdown = CancellationToken::new();
     tokio::spawn(wait_for_signal(shutdown.clone()));
-    let Started { mut workers, app } = start(which, &settings, Some(metrics), &shutdown).await?;
+    let Started { mut workers, app } = start(which, &settings, &shutdown).await?;
+    tokio::spawn(crate::telemetry::run_upkeep(metrics.clone(), shutdown.clone()));
+    serve_metrics(&settings, metrics, &shutdown, &mut workers).await?;
     if let Some(app) = app {
         let listener = TcpListener::bind(settings.http.bind.clone());
         let grace = Duration::from_secs(settings.http.shutdown_grace_secs);
@@ -484,6 +485,45 @@ pub async fn run(which: Which, settings: Settings, metrics: PrometheusHandle) ->
     }
     info!("stopped");
     result
+}
+
+/// Serves [`metrics_app`] on `metrics.bind` (unless it is empty) among `workers` until `shutdown`.
+async fn serve_metrics(
+    settings: &Settings,
+    metrics: PrometheusHandle,
+    shutdown: &CancellationToken,
+    workers: &mut JoinSet<anyhow::Result<&'static str>>,
+) -> anyhow::Result<()> {
+    let metrics_bind = settings.metrics.bind.trim();
+    if metrics_bind.is_empty() {
+        info!("metrics listener off (metrics.bind is empty)");
+        return Ok(());
+    }
+    let acceptor = TcpListener::bind(metrics_bind.to_owned())
+        .into_acceptor()
+        .await
+        .with_context(|| {
+            format!("cannot listen on {metrics_bind} (metrics.bind; empty turns the metrics listener off)")
+        })?;
+    let local = acceptor
+        .local_addr()
+        .first()
+        .and_then(|addr| addr.as_socket_addr().copied());
+    info!(metrics.bind = metrics_bind, metrics.addr = ?local, "metrics listening at /metrics");
+    let shown = local.map_or_else(|| metrics_bind.to_owned(), |addr| addr.to_string());
+    eprintln!("FIAP X metrics: http://{shown}/metrics");
+    let server = http_server(acceptor, &settings.http);
+    let app = metrics_app(metrics);
+    let grace = Duration::from_secs(settings.http.shutdown_grace_secs);
+    let stop = shutdown.clone();
+    workers.spawn(async move {
+        server
+            .run_with_graceful_shutdown(app, stop.cancelled_owned(), Some(grace))
+            .await
+            .context("metrics server failed")?;
+        Ok("metrics")
+    });
+    Ok(())
 }
 
 async fn wait_for_signal(shutdown: CancellationToken) {

@@ -1,6 +1,9 @@
 //! Logs (tracing: JSON when `FIAPX_LOG_FORMAT=json`, human-readable otherwise) and the Prometheus recorder.
 
+use std::time::Duration;
+
 use metrics_exporter_prometheus::{PrometheusBuilder, PrometheusHandle};
+use tokio_util::sync::CancellationToken;
 use tracing_subscriber::EnvFilter;
 
 /// Installs the global subscriber. Logs go to stderr so stdout stays clean for commands that print results.
@@ -17,7 +20,8 @@ pub fn init_logs(default_filter: &str) {
     }
 }
 
-/// Installs the metrics recorder; the handle renders the text exposition for `/metrics`.
+/// Installs the metrics recorder; the handle renders the text exposition for `/metrics` (served on the metrics
+/// listener, `metrics.bind`).
 pub fn init_metrics() -> anyhow::Result<PrometheusHandle> {
     let handle = PrometheusBuilder::new()
         .set_buckets(&[
@@ -25,4 +29,17 @@ pub fn init_metrics() -> anyhow::Result<PrometheusHandle> {
         ])?
         .install_recorder()?;
     Ok(handle)
+}
+
+/// Drains the recorder's histogram samples into their buckets every 5 s until `stop`. Rendering does it too, but
+/// a process nobody scrapes (or with the metrics listener off) would otherwise keep every sample in memory.
+pub async fn run_upkeep(handle: PrometheusHandle, stop: CancellationToken) {
+    let mut every = tokio::time::interval(Duration::from_secs(5));
+    every.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    loop {
+        tokio::select! {
+            () = stop.cancelled() => return,
+            _ = every.tick() => handle.run_upkeep(),
+        }
+    }
 }

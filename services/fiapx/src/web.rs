@@ -44,7 +44,7 @@ impl<E: Endpoint> Endpoint for WebApp<E> {
 
     async fn call(&self, req: Request) -> Result<Response> {
         let path = req.uri().path().to_owned();
-        let page = (req.method() == Method::GET || req.method() == Method::HEAD) && !is_api(&path);
+        let page = (req.method() == Method::GET || req.method() == Method::HEAD) && !is_server(&path);
         if !page {
             return self.inner.call(req).await.map(IntoResponse::into_response);
         }
@@ -103,9 +103,10 @@ impl<E> WebApp<E> {
     }
 }
 
-/// `/api` and everything under it belongs to the APIs, whatever the method.
-fn is_api(path: &str) -> bool {
-    path == "/api" || path.starts_with("/api/")
+/// `/api` and everything under it belongs to the APIs, whatever the method; `/metrics` is served on a listener of
+/// its own, so here it stays a 404 (a scraper pointed at the public port fails loudly instead of reading a page).
+fn is_server(path: &str) -> bool {
+    path == "/api" || path.starts_with("/api/") || path == "/metrics"
 }
 
 /// The request path as a relative file path, or `None` when it tries to leave the directory or is not UTF-8.
@@ -212,9 +213,10 @@ mod tests {
 
     #[test]
     fn api_paths_are_the_apis() {
-        assert!(is_api("/api"));
-        assert!(is_api("/api/v1/videos"));
-        assert!(!is_api("/apiary"));
-        assert!(!is_api("/videos/1"));
+        assert!(is_server("/api"));
+        assert!(is_server("/api/v1/videos"));
+        assert!(is_server("/metrics"));
+        assert!(!is_server("/apiary"));
+        assert!(!is_server("/videos/1"));
     }
 }

@@ -42,7 +42,7 @@ async fn serve(which: Which, settings: &Settings) -> App {
             .try_init();
     }
     let stop = CancellationToken::new();
-    let Started { mut workers, app } = start(which, settings, None, &stop).await.expect("app starts");
+    let Started { mut workers, app } = start(which, settings, &stop).await.expect("app starts");
     let mut base = String::new();
     if let Some(app) = app {
         let acceptor = TcpListener::bind("127.0.0.1:0").into_acceptor().await.unwrap();
@@ -389,7 +389,9 @@ async fn register_login_refresh_and_logout() {
 #[tokio::test]
 async fn missing_malformed_forged_tampered_and_expired_tokens_are_401_with_their_code() {
     let stack = Stack::new().await;
-    let app = serve(Which::All, &stack.settings()).await;
+    let settings = stack.settings();
+    assert_eq!(settings.auth.clock_skew_secs, 30, "the default leeway");
+    let app = serve(Which::All, &settings).await;
     let (token, user) = app.user().await;
 
     let missing = app.call("GET", "/api/v1/videos", None, None).await;
@@ -408,13 +410,23 @@ async fn missing_malformed_forged_tampered_and_expired_tokens_are_401_with_their
     let at = tampered.len() / 3;
     tampered[at] = if tampered[at] == b'A' { b'B' } else { b'A' };
     let tampered = String::from_utf8(tampered).unwrap();
-    let expired = test_root_key()
-        .mint_user(
-            UserId::from_uuid(user),
-            Uuid::now_v7(),
-            SystemTime::now() - Duration::from_secs(1),
-        )
-        .unwrap();
+    let expired_ago = |secs| {
+        test_root_key()
+            .mint_user(
+                UserId::from_uuid(user),
+                Uuid::now_v7(),
+                SystemTime::now() - Duration::from_secs(secs),
+            )
+            .unwrap()
+    };
+    // Past the 30 s clock-skew leeway; one that expired 10 s ago is still accepted (another replica's clock may
+    // run ahead).
+    let expired = expired_ago(60);
+    let skewed = expired_ago(10);
+    for path in ["/api/v1/videos", "/api/v1/me"] {
+        let reply = app.call("GET", path, Some(&skewed), None).await;
+        assert_eq!(reply.status, StatusCode::OK, "{path}: {}", reply.body);
+    }
     for (bad, code) in [
         ("garbage", "invalid_token"),
         (forged.as_str(), "invalid_token"),
@@ -464,7 +476,10 @@ async fn missing_malformed_forged_tampered_and_expired_tokens_are_401_with_their
 #[tokio::test]
 async fn someone_elses_video_is_404_on_every_endpoint_and_shares_read_one_video_only() {
     let stack = Stack::new().await;
-    let app = serve(Which::All, &stack.settings()).await;
+    let mut settings = stack.settings();
+    // The share below expires to the second.
+    settings.auth.clock_skew_secs = 0;
+    let app = serve(Which::All, &settings).await;
     let (alice, alice_id) = app.user().await;
     let (bob, _) = app.user().await;
     let video = app.uploaded(&alice).await;

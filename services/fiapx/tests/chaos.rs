@@ -138,6 +138,8 @@ impl Chaos {
             ("FIAPX__PROCESSOR__MAX_DELIVER", "10".into()),
             ("FIAPX__PROCESSOR__SUPERSEDE_CHECK_SECS", "1".into()),
             ("FIAPX__UPLOAD__MAX_VIDEOS_IN_FLIGHT", "100".into()),
+            // Many processes on one machine: each its own metrics port.
+            ("FIAPX__METRICS__BIND", "127.0.0.1:0".into()),
             ("RUST_LOG", "info".into()),
             ("RUST_BACKTRACE", "1".into()),
         ]

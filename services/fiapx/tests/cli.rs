@@ -1,5 +1,6 @@
 //! The `fiapx` binary as a user runs it: `fiapx frames` end to end (a generated clip in, a ZIP out; bad input gives
-//! a non-zero exit and a message), and `scripts/run.sh` (what `make run` ends with) started twice on one checkout.
+//! a non-zero exit and a message), and `scripts/run.sh` (what `make run` ends with) started twice on one checkout,
+//! its Prometheus metrics on their own listener.
 
 mod common;
 
@@ -89,14 +90,15 @@ fn conflicting_selections_are_refused() {
 }
 
 /// `scripts/run.sh` (the last step of `make run`) started from the repository root against this test's own
-/// servers, state directory and port.
+/// servers, state directory and ports (the APIs', the metrics').
 struct RunScript {
     child: Child,
     base: String,
+    metrics: String,
 }
 
 impl RunScript {
-    fn start(stack: &Stack, state: &Path, port: u16) -> Self {
+    fn start(stack: &Stack, state: &Path, (port, metrics_port): (u16, u16)) -> Self {
         let settings = stack.settings();
         let root = Path::new(env!("CARGO_MANIFEST_DIR")).join("../..");
         let base = format!("http://127.0.0.1:{port}");
@@ -109,15 +111,17 @@ impl RunScript {
             .env("FIAPX__S3__BUCKET", &settings.s3.bucket)
             .env("FIAPX__HTTP__BIND", format!("127.0.0.1:{port}"))
             .env("FIAPX__HTTP__PUBLIC_URL", &base)
+            .env("FIAPX__METRICS__BIND", format!("127.0.0.1:{metrics_port}"))
             .env("FIAPX__AUTH__ARGON2__MEMORY_KIB", "1024")
             .env("FIAPX__AUTH__ARGON2__ITERATIONS", "1")
             .env_remove("FIAPX__AUTH__PRIVATE_KEY")
             .stdin(Stdio::null())
-            .stdout(Stdio::null())
+            .stdout(Stdio::piped())
             .stderr(Stdio::inherit())
             .spawn()
             .expect("scripts/run.sh");
-        Self { child, base }
+        let metrics = format!("http://127.0.0.1:{metrics_port}/metrics");
+        Self { child, base, metrics }
     }
 
     /// Waits until `/healthz` answers 200; panics if the script exits first or after 60 s.
@@ -136,8 +140,8 @@ impl RunScript {
         }
     }
 
-    /// SIGTERM (the script execs the server), then waits for the exit.
-    fn stop(mut self) {
+    /// SIGTERM (the script execs the server), then waits for the exit; what the script printed.
+    fn stop(mut self) -> String {
         let pid = self.child.id().to_string();
         assert!(
             Command::new("kill")
@@ -148,6 +152,11 @@ impl RunScript {
         );
         let status = self.child.wait().unwrap();
         assert!(status.success(), "fiapx serve all stopped with {status}");
+        let mut printed = String::new();
+        if let Some(mut stdout) = self.child.stdout.take() {
+            std::io::Read::read_to_string(&mut stdout, &mut printed).unwrap();
+        }
+        printed
     }
 }
 
@@ -162,10 +171,10 @@ fn free_port() -> u16 {
 async fn the_run_script_serves_every_time_on_the_same_checkout() {
     let stack = Stack::new().await;
     let state = tempfile::tempdir().unwrap();
-    let port = free_port();
+    let ports = (free_port(), free_port());
     let client = reqwest::Client::new();
 
-    let mut first = RunScript::start(&stack, state.path(), port);
+    let mut first = RunScript::start(&stack, state.path(), ports);
     first.healthy().await;
     let key = std::fs::read(state.path().join("auth/root.key")).expect("the first run makes the key");
     let registered = client
@@ -181,10 +190,40 @@ async fn the_run_script_serves_every_time_on_the_same_checkout() {
     assert_eq!(registered.status(), 201);
     let session: Value = serde_json::from_str(&registered.text().await.unwrap()).unwrap();
     let token = session["access_token"].as_str().unwrap().to_owned();
-    first.stop();
+
+    // Prometheus text on the metrics listener, counting that registration; nothing of it on the public one.
+    let scraped = client.get(&first.metrics).send().await.unwrap();
+    assert_eq!(scraped.status(), 200);
+    let text = scraped.text().await.unwrap();
+    assert!(
+        text.lines()
+            .any(|line| line.starts_with("fiapx_auth_registrations_total") && line.ends_with(" 1")),
+        "{text}"
+    );
+    assert!(
+        text.contains("# TYPE fiapx_auth_registrations_total counter"),
+        "{text}"
+    );
+    let public = client
+        .get(format!("{}/metrics", first.base))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(public.status(), 404);
+    assert_eq!(
+        serde_json::from_str::<Value>(&public.text().await.unwrap()).unwrap()["code"],
+        "not_found"
+    );
+    let metrics = first.metrics.clone();
+    let printed = first.stop();
+    assert!(printed.contains(&format!("metrics {metrics}")), "{printed}");
+    assert!(
+        client.get(&metrics).send().await.is_err(),
+        "the metrics listener closes with the process"
+    );
 
     // Again on the same state: migrations already applied, the key already there.
-    let mut second = RunScript::start(&stack, state.path(), port);
+    let mut second = RunScript::start(&stack, state.path(), ports);
     second.healthy().await;
     assert_eq!(
         std::fs::read(state.path().join("auth/root.key")).unwrap(),

@@ -64,7 +64,7 @@ impl World {
 
     async fn run(&mut self, which: Which, settings: &Settings) {
         let stop = CancellationToken::new();
-        let Started { workers, .. } = start(which, settings, None, &stop).await.expect("starts");
+        let Started { workers, .. } = start(which, settings, &stop).await.expect("starts");
         self.running.push(Workers::join(stop, workers));
     }
 

@@ -36,9 +36,7 @@ async fn spawn_app() -> App {
         ..stack.settings()
     };
     let shutdown = CancellationToken::new();
-    let Started { workers, app } = start(Which::All, &settings, None, &shutdown)
-        .await
-        .expect("app starts");
+    let Started { workers, app } = start(Which::All, &settings, &shutdown).await.expect("app starts");
     App {
         client: TestClient::new(app.expect("serve all has HTTP")),
         workers: Workers::join(shutdown, workers),

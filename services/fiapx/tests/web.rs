@@ -103,6 +103,13 @@ async fn api_paths_missing_assets_and_other_methods_are_not_the_web_apps() {
     let response = cli.get("/api").send().await;
     response.assert_status(StatusCode::NOT_FOUND);
 
+    // `/metrics` has a listener of its own: here it is the APIs' 404, never index.html.
+    let response = cli.get("/metrics").send().await;
+    response.assert_status(StatusCode::NOT_FOUND);
+    response
+        .assert_json(serde_json::json!({"code": "not_found", "message": "not found"}))
+        .await;
+
     // A stale hashed asset must fail, not run index.html as a script.
     cli.get("/assets/index-old999.js")
         .send()
