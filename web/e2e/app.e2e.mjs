@@ -6,8 +6,9 @@
 // then on from the server's offset), share a link and open it in a fresh browser context; drop two
 // files at once on the drop zone and see both complete on the list's one feed; a video uploaded by another session
 // showing up live; sign in with the keyboard alone; reprocess with another spec (a count of JPEGs at a maximum
-// height); change the password; audit every screen with axe-core (a11y.mjs). Screenshots of each screen land in
-// web/test-results/screenshots/.
+// height); change the password; audit every screen with axe-core (a11y.mjs); open the API docs under their own
+// policy. Every context fails its test on any Content-Security-Policy violation (csp.mjs), and an injected inline
+// script is shown not to run. Screenshots of each screen land in web/test-results/screenshots/.
 import assert from "node:assert/strict";
 import { appendFileSync, mkdirSync, readFileSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
@@ -15,7 +16,8 @@ import { after, afterEach, before, test } from "node:test";
 import { unzipSync } from "fflate";
 import { chromium } from "playwright-core";
 import { audit } from "./a11y.mjs";
-import { ACCESS_TTL_SECS, RESULTS, makeClip, startStack } from "./stack.mjs";
+import { assertNoViolation, takeViolations, watchCsp } from "./csp.mjs";
+import { ACCESS_TTL_SECS, RESULTS, makeClip, stackEnv, startStack } from "./stack.mjs";
 
 const CHROMIUM = process.env.CHROMIUM_PATH ?? "/usr/bin/chromium";
 const ARGS = [
@@ -59,6 +61,16 @@ const streams = [];
 let videoUrl = "";
 /** @type {string} */
 let shareLink = "";
+
+/**
+ * A browser context on the private stack, its CSP violations watched (csp.mjs).
+ * @param {import("playwright-core").BrowserContextOptions} options
+ */
+async function newContext(options) {
+  const created = await browser.newContext({ baseURL: stack.url, ...options });
+  await watchCsp(created);
+  return created;
+}
 
 /**
  * The statuses that came over the user's feed (`/api/v1/events`) in this page's life for the video the list shows
@@ -142,7 +154,7 @@ before(async () => {
   writeFileSync(corrupt, bytes);
   stack = await startStack();
   browser = await chromium.launch({ executablePath: CHROMIUM, headless: true, args: ARGS });
-  context = await browser.newContext({ baseURL: stack.url, locale: "en-US", acceptDownloads: true });
+  context = await newContext({ locale: "en-US", acceptDownloads: true });
   context.setDefaultTimeout(20_000);
   page = await context.newPage();
   // What the browser saw, for when a scenario fails: console messages and every API answer that was not 2xx/3xx.
@@ -216,6 +228,8 @@ let step = 0;
 afterEach(async () => {
   step += 1;
   await page?.screenshot({ path: join(RESULTS, `after-${step}.png`), fullPage: true }).catch(() => undefined);
+  // The test that just ran fails on any CSP violation any of its pages saw.
+  assertNoViolation();
 });
 
 after(async () => {
@@ -243,7 +257,7 @@ test("register", async () => {
 });
 
 test("keyboard only: Tab to e-mail, password and submit, Enter signs in; focus is visible", async () => {
-  const keyboard = await browser.newContext({ baseURL: stack.url, locale: "en-US" });
+  const keyboard = await newContext({ locale: "en-US" });
   try {
     const p = await keyboard.newPage();
     await p.goto("/signin");
@@ -596,7 +610,7 @@ test("share a read-only link and open it in a fresh browser context", async () =
   assert.match(shareLink, /\/share\/[0-9a-f-]{36}#token=/);
   await shot(page, "08-video-shared");
 
-  const stranger = await browser.newContext({ baseURL: stack.url, locale: "pt-BR" });
+  const stranger = await newContext({ locale: "pt-BR" });
   try {
     const other = await stranger.newPage();
     await other.goto(shareLink);
@@ -631,7 +645,7 @@ test("share a read-only link and open it in a fresh browser context", async () =
   await rows.first().getByText("revoked").waitFor();
   assert.equal(await page.locator("ul.shares li", { hasText: "active until" }).count(), 1);
   await audit(page, "a video with an active and a revoked share link");
-  const late = await browser.newContext({ baseURL: stack.url, locale: "en-US" });
+  const late = await newContext({ locale: "en-US" });
   try {
     const other = await late.newPage();
     await other.goto(revokedLink);
@@ -767,7 +781,7 @@ test("reprocess with another spec, then delete", async () => {
   await page.locator('ul.videos[aria-busy="false"]').waitFor();
   assert.equal(await page.locator("li.video", { hasText: "clip.mp4" }).count(), 0);
   // Its share link no longer opens it.
-  const stranger = await browser.newContext({ baseURL: stack.url, locale: "en-US" });
+  const stranger = await newContext({ locale: "en-US" });
   try {
     const other = await stranger.newPage();
     await other.goto(shareLink);
@@ -810,4 +824,48 @@ test("change the password: a wrong current one is refused, then the new one sign
   await page.getByRole("button", { name: "Entrar" }).click();
   await page.getByRole("heading", { name: "Seus vídeos", level: 1 }).waitFor();
   await page.locator("li.video", { hasText: "broken.mp4" }).waitFor();
+});
+
+test("the app's policy refuses an injected inline script; the API docs run under a policy of their own", async () => {
+  const visitor = await newContext({ locale: "en-US" });
+  try {
+    const p = await visitor.newPage();
+    const app = await p.goto("/signin");
+    const policy = app?.headers()["content-security-policy"] ?? "";
+    // Scripts from this origin only; images also from the storage's (frames are redirects to presigned URLs).
+    const storage = new URL(stackEnv().FIAPX_S3_ENDPOINT ?? "").origin;
+    assert.match(policy, /(^|; )script-src 'self'(;|$)/);
+    assert.ok(policy.includes(`img-src 'self' data: ${storage}`), policy);
+    await p.getByRole("heading", { name: "Sign in", level: 1 }).waitFor();
+    const ran = await p.evaluate(() => {
+      const script = document.createElement("script");
+      script.textContent = "window.injected = true;";
+      document.head.append(script);
+      return new Promise((done) => setTimeout(() => done("injected" in window), 300));
+    });
+    assert.equal(ran, false, "an injected inline script ran");
+    /** @type {string[]} */
+    const refused = [];
+    for (let i = 0; i < 50 && refused.length === 0; i++) {
+      await p.waitForTimeout(100);
+      refused.push(...takeViolations());
+    }
+    assert.ok(refused.some((line) => line.includes("script-src")), `the violation was not seen: ${refused.join("; ")}`);
+    // Its other report (the event's or the console's) may come a moment later: it is this one too.
+    await p.waitForTimeout(300);
+    takeViolations();
+
+    // Swagger UI's scripts and styles are inline: allowed by their hashes, nothing else (no 'unsafe-inline').
+    const docs = await p.goto("/api/docs");
+    const docsPolicy = docs?.headers()["content-security-policy"] ?? "";
+    assert.match(docsPolicy, /script-src 'sha256-[^;]+; style-src 'sha256-/);
+    assert.doesNotMatch(docsPolicy, /unsafe/);
+    await p.locator(".swagger-ui .info .title", { hasText: "FIAP X" }).waitFor();
+    const operation = p.locator(".opblock").first();
+    await operation.locator(".opblock-summary").first().click();
+    await operation.locator(".opblock-body").waitFor();
+    await shot(p, "14-api-docs");
+  } finally {
+    await visitor.close();
+  }
 });

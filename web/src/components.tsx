@@ -1,8 +1,10 @@
-// Small shared pieces: status badge, live progress, alerts, the page heading that takes focus.
+// Small shared pieces: status badge, live progress, alerts, the page heading that takes focus, and the state of an
+// action a screen runs (busy, its error).
 import type { ComponentChildren } from "preact";
-import { useEffect, useRef } from "preact/hooks";
+import { useEffect, useRef, useState } from "preact/hooks";
 import type { components } from "./api/schema";
 import type { ProgressUpdate } from "./api/live";
+import { errorText } from "./errors";
 import { failureMessage, useFailureTable } from "./failures";
 import { hasMessage, type MessageKey, useI18n } from "./i18n";
 
@@ -105,4 +107,27 @@ export function Spinner({ label }: { label: string }) {
       <span class="spinner" aria-hidden="true" /> {label}
     </p>
   );
+}
+
+/**
+ * An action a screen runs (a form's submit, a button): `busy` while `run` runs it, and why it failed, in errorText's
+ * words, as `error`, cleared when an action starts again. `setError` lets the screen say other things there (a load
+ * that failed).
+ */
+export function useAction() {
+  const { t } = useI18n();
+  const [busy, setBusy] = useState(false);
+  const [error, setError] = useState<string | null>(null);
+  const run = async (action: () => Promise<void>) => {
+    setBusy(true);
+    setError(null);
+    try {
+      await action();
+    } catch (e) {
+      setError(errorText(t, e));
+    } finally {
+      setBusy(false);
+    }
+  };
+  return { busy, error, setError, run };
 }

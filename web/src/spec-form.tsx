@@ -4,6 +4,8 @@
 import type { JSX } from "preact";
 import { type MessageKey, type Translate, useI18n } from "./i18n";
 import {
+  BOUNDED,
+  type BoundedField,
   FORMATS,
   type ImageFormat,
   LIMITS,
@@ -107,6 +109,18 @@ export function SpecFields(props: {
   const setField = <K extends keyof SpecForm>(name: K, value: SpecForm[K]) => onChange((s) => ({ ...s, [name]: value }));
   const problem = (name: SpecProblem) => problems.includes(name);
   const range = (limit: { minimum: number; maximum: number }) => ({ min: limit.minimum, max: limit.maximum });
+  /** A whole-number field with the API's limits; its label and message are named after it. */
+  const bounded = (field: BoundedField) => (
+    <CheckedInput
+      id={specFieldId(idPrefix, field)}
+      label={t(`upload.${field}`, range(BOUNDED[field]))}
+      range={BOUNDED[field]}
+      value={form[field]}
+      invalid={problem(field)}
+      error={t(`upload.invalid.${field}`, range(BOUNDED[field]))}
+      onValue={(value) => setField(field, value)}
+    />
+  );
 
   return (
     <fieldset class="spec">
@@ -148,37 +162,11 @@ export function SpecFields(props: {
             ))}
           </select>
         </div>
-        {form.format === "jpeg" && (
-          <CheckedInput
-            id={specFieldId(idPrefix, "quality")}
-            label={t("upload.quality", range(LIMITS.quality))}
-            range={LIMITS.quality}
-            value={form.quality}
-            invalid={problem("quality")}
-            error={t("upload.invalid.quality", range(LIMITS.quality))}
-            onValue={(value) => setField("quality", value)}
-          />
-        )}
+        {form.format === "jpeg" && bounded("quality")}
         {/* Width and height side by side, whether or not the quality field is shown. */}
         <div class="spec-grid spec-size">
-          <CheckedInput
-            id={specFieldId(idPrefix, "maxWidth")}
-            label={t("upload.maxWidth")}
-            range={LIMITS.max_width}
-            value={form.maxWidth}
-            invalid={problem("maxWidth")}
-            error={t("upload.invalid.maxWidth", range(LIMITS.max_width))}
-            onValue={(value) => setField("maxWidth", value)}
-          />
-          <CheckedInput
-            id={specFieldId(idPrefix, "maxHeight")}
-            label={t("upload.maxHeight")}
-            range={LIMITS.max_height}
-            value={form.maxHeight}
-            invalid={problem("maxHeight")}
-            error={t("upload.invalid.maxHeight", range(LIMITS.max_height))}
-            onValue={(value) => setField("maxHeight", value)}
-          />
+          {bounded("maxWidth")}
+          {bounded("maxHeight")}
         </div>
       </div>
     </fieldset>

@@ -114,13 +114,18 @@ function selectionOk(mode: SpecMode, value: string): boolean {
   }
 }
 
+/** The form's whole-number fields (strings as typed) and the API's limits of each. */
+export const BOUNDED = { quality: LIMITS.quality, maxWidth: LIMITS.max_width, maxHeight: LIMITS.max_height } as const;
+export type BoundedField = keyof typeof BOUNDED;
+
 /** The form's problems (empty when it can be sent). */
 export function validateSpec(form: SpecForm): SpecProblem[] {
   const problems: SpecProblem[] = [];
   if (!selectionOk(form.mode, form.value)) problems.push("value");
-  if (form.format === "jpeg" && integerIn(form.quality, LIMITS.quality) === null) problems.push("quality");
-  if (form.maxWidth.trim() !== "" && integerIn(form.maxWidth, LIMITS.max_width) === null) problems.push("maxWidth");
-  if (form.maxHeight.trim() !== "" && integerIn(form.maxHeight, LIMITS.max_height) === null) problems.push("maxHeight");
+  if (form.format === "jpeg" && integerIn(form.quality, BOUNDED.quality) === null) problems.push("quality");
+  for (const size of ["maxWidth", "maxHeight"] as const) {
+    if (form[size].trim() !== "" && integerIn(form[size], BOUNDED[size]) === null) problems.push(size);
+  }
   return problems;
 }
 

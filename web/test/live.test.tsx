@@ -1,11 +1,11 @@
 import { act, cleanup, fireEvent, render, screen, waitFor } from "@testing-library/preact";
 import { afterEach, beforeEach, describe, expect, it, vi } from "vitest";
-import { createApi } from "../src/api/client";
+import { type Credentials, createApi } from "../src/api/client";
 import { FRAMES_PAGE } from "../src/api/frames";
 import { HANDOVER_LEAD_MS, MIN_HANDOVER_MS, REOPEN_MS, RETIRE_MS, feedUrl, watchFeed, watchVideo } from "../src/api/live";
 import { SessionStore, accessExpiry } from "../src/api/session";
 import type { Video } from "../src/components";
-import { I18nContext, makeI18n } from "../src/i18n";
+import { I18nContext, type Locale, makeI18n } from "../src/i18n";
 import { reconcile, shownStatus } from "../src/live";
 import { VideoScreen } from "../src/screens/video";
 import { Videos } from "../src/screens/videos";
@@ -54,6 +54,18 @@ const status = (id: string, s: string, extra: Record<string, unknown> = {}) => (
   updated_at: "2026-11-22T18:00:00Z",
   ...extra,
 });
+
+/** Credentials whose token `t1` lapses in 500 ms (by Date.now(), faked or not); a renewal gives `t2`, for 3 s. */
+function lapsingCredentials() {
+  let token = "t1";
+  let expires = Date.now() + 500;
+  const renew = vi.fn(async () => {
+    token = "t2";
+    expires = Date.now() + 3000;
+    return true;
+  });
+  return { token: () => token, renew, expiresAt: () => expires };
+}
 
 beforeEach(() => {
   FakeSource.all = [];
@@ -247,18 +259,13 @@ describe("watchFeed handover", () => {
 
   it("renews a token about to lapse before it opens the first stream", async () => {
     vi.useFakeTimers();
-    let token = "old";
-    let expires = Date.now() + 500;
-    const renew = vi.fn(async () => {
-      token = "new";
-      expires = Date.now() + 3000;
-      return true;
-    });
-    watchFeed({ token: () => token, renew, expiresAt: () => expires }, { status: () => undefined, progress: () => undefined });
+    const credentials = lapsingCredentials();
+    const { renew } = credentials;
+    watchFeed(credentials, { status: () => undefined, progress: () => undefined });
     expect(FakeSource.all).toHaveLength(0);
     await vi.advanceTimersByTimeAsync(0);
     expect(renew).toHaveBeenCalledTimes(1);
-    expect(FakeSource.all.map((s) => s.url)).toEqual(["/api/v1/events?access_token=new"]);
+    expect(FakeSource.all.map((s) => s.url)).toEqual(["/api/v1/events?access_token=t2"]);
   });
 
   it("never replaces a stream sooner than MIN_HANDOVER_MS after it opened (a clock far ahead)", async () => {
@@ -440,20 +447,55 @@ describe("video screen", () => {
     created_at: "2026-11-22T18:00:00Z",
     updated_at: "2026-11-22T18:00:00Z",
   };
+  type Answer = (request: Request, url: URL) => Response | undefined | Promise<Response | undefined>;
+
+  /**
+   * Renders the screen of `video` on a fake API: `answer` answers the requests it knows (undefined: not this one),
+   * the timeline and the share list are empty, and every other request is answered with `current` (the video).
+   */
+  const showVideo = (
+    credentials: Credentials,
+    current: object,
+    answer: Answer = () => undefined,
+    { locale = "en", readOnly = false }: { locale?: Locale; readOnly?: boolean } = {},
+  ) => {
+    const base = async (request: Request) => {
+      const url = new URL(request.url, "http://localhost");
+      const answered = await answer(request, url);
+      if (answered) return answered;
+      if (url.pathname.endsWith("/timeline")) return json(200, { video_id: video.id, entries: [] });
+      if (url.pathname.endsWith("/shares")) return json(200, { items: [] });
+      return json(200, current);
+    };
+    render(
+      <I18nContext.Provider value={makeI18n(locale, () => undefined)}>
+        <VideoScreen id={video.id} api={createApi(credentials, base)} credentials={credentials} readOnly={readOnly} />
+      </I18nContext.Provider>,
+    );
+  };
+
+  /** Takes reprocess requests (202, job 1), their bodies into `posted`. */
+  const reprocessInto =
+    (posted: unknown[]): Answer =>
+    async (request, url) => {
+      if (!url.pathname.endsWith("/reprocess")) return undefined;
+      posted.push(await request.json());
+      return json(202, { id: video.id, status: "queued", job: 1 });
+    };
+
+  /** Answers the frames list with `list`. */
+  const framesWith =
+    (list: (url: URL) => Response): Answer =>
+    (_request, url) =>
+      url.pathname.endsWith("/frames") ? list(url) : undefined;
 
   it("is read-only with a share token and follows the status live", async () => {
     const credentials = { token: () => "share-token", renew: async () => false };
-    const base = async (request: Request) => {
+    const bearer = (request: Request) => {
       expect(request.headers.get("Authorization")).toBe("Bearer share-token");
-      const path = new URL(request.url, "http://localhost").pathname;
-      if (path.endsWith("/timeline")) return json(200, { video_id: video.id, entries: [] });
-      return json(200, video);
+      return undefined;
     };
-    render(
-      <I18nContext.Provider value={makeI18n("en", () => undefined)}>
-        <VideoScreen id={video.id} api={createApi(credentials, base)} credentials={credentials} readOnly />
-      </I18nContext.Provider>,
-    );
+    showVideo(credentials, video, bearer, { readOnly: true });
     await screen.findByRole("heading", { name: "clip.mp4" });
     expect(screen.getByText(/read-only/)).toBeTruthy();
     expect(screen.queryByRole("button", { name: "Delete" })).toBeNull();
@@ -478,21 +520,7 @@ describe("video screen", () => {
       failure: { code: "corrupt_input", message: "damaged", will_retry: false },
     };
     const posted: unknown[] = [];
-    const base = async (request: Request) => {
-      const path = new URL(request.url, "http://localhost").pathname;
-      if (path.endsWith("/reprocess")) {
-        posted.push(await request.json());
-        return json(202, { id: video.id, status: "queued", job: 1 });
-      }
-      if (path.endsWith("/timeline")) return json(200, { video_id: video.id, entries: [] });
-      if (path.endsWith("/shares")) return json(200, { items: [] });
-      return json(200, current);
-    };
-    render(
-      <I18nContext.Provider value={makeI18n("en", () => undefined)}>
-        <VideoScreen id={video.id} api={createApi(credentials, base)} credentials={credentials} />
-      </I18nContext.Provider>,
-    );
+    showVideo(credentials, current, reprocessInto(posted));
     const toggle = await screen.findByRole("button", { name: "Process again" });
     expect(toggle.getAttribute("aria-expanded")).toBe("false");
     fireEvent.click(toggle);
@@ -530,22 +558,10 @@ describe("video screen", () => {
     const credentials = { token: () => "t", renew: async () => false };
     const current = { ...video, status: "completed", spec: { count: 5, format: "png", max_height: 90 } };
     const posted: unknown[] = [];
-    const base = async (request: Request) => {
-      const path = new URL(request.url, "http://localhost").pathname;
-      if (path.endsWith("/reprocess")) {
-        posted.push(await request.json());
-        return json(202, { id: video.id, status: "queued", job: 1 });
-      }
-      if (path.endsWith("/timeline")) return json(200, { video_id: video.id, entries: [] });
-      if (path.endsWith("/shares")) return json(200, { items: [] });
-      if (path.endsWith("/download")) return new Response(null, { status: 404 });
-      return json(200, current);
-    };
-    render(
-      <I18nContext.Provider value={makeI18n("pt-BR", () => undefined)}>
-        <VideoScreen id={video.id} api={createApi(credentials, base)} credentials={credentials} />
-      </I18nContext.Provider>,
-    );
+    const reprocess = reprocessInto(posted);
+    const answer: Answer = (request, url) =>
+      url.pathname.endsWith("/download") ? new Response(null, { status: 404 }) : reprocess(request, url);
+    showVideo(credentials, current, answer, { locale: "pt-BR" });
     const toggle = await screen.findByRole("button", { name: "Processar de novo" });
     fireEvent.click(toggle);
     fireEvent.click(screen.getByRole("button", { name: "Deixar como está" }));
@@ -574,24 +590,14 @@ describe("video screen", () => {
       sha256: String(index).repeat(64),
     });
     const lists: string[] = [];
-    const base = async (request: Request) => {
-      const url = new URL(request.url, "http://localhost");
-      if (url.pathname.endsWith("/timeline")) return json(200, { video_id: video.id, entries: [] });
-      if (url.pathname.endsWith("/shares")) return json(200, { items: [] });
-      if (url.pathname.endsWith("/frames")) {
-        lists.push(url.search);
-        if (lists.length <= 2) return json(409, { code: "not_ready", message: "the frames archive is not ready (status: processing)" });
-        return url.searchParams.get("cursor") === "2"
-          ? json(200, { frame_count: 3, items: [frame(2)] })
-          : json(200, { frame_count: 3, items: [frame(0), frame(1)], next_cursor: "2" });
-      }
-      return json(200, { ...video, status: "completed", job: 1, frame_count: 3 });
-    };
-    render(
-      <I18nContext.Provider value={makeI18n("en", () => undefined)}>
-        <VideoScreen id={video.id} api={createApi(credentials, base)} credentials={credentials} />
-      </I18nContext.Provider>,
-    );
+    const pages = framesWith((url) => {
+      lists.push(url.search);
+      if (lists.length <= 2) return json(409, { code: "not_ready", message: "the frames archive is not ready (status: processing)" });
+      return url.searchParams.get("cursor") === "2"
+        ? json(200, { frame_count: 3, items: [frame(2)] })
+        : json(200, { frame_count: 3, items: [frame(0), frame(1)], next_cursor: "2" });
+    });
+    showVideo(credentials, { ...video, status: "completed", job: 1, frame_count: 3 }, pages);
     const images = await screen.findAllByRole("img", {}, { timeout: 3000 });
     expect(images.map((img) => img.getAttribute("alt"))).toEqual(["Frame 1 at 0:00", "Frame 2 at 0:00.5"]);
     expect(images.map((img) => img.getAttribute("src"))).toEqual([
@@ -619,28 +625,12 @@ describe("video screen", () => {
   });
 
   it("renews a token about to lapse before it goes to the download", async () => {
-    let token = "t1";
-    let expires = Date.now() + 500;
-    const renew = vi.fn(async () => {
-      token = "t2";
-      expires = Date.now() + 3000;
-      return true;
-    });
-    const credentials = { token: () => token, renew, expiresAt: () => expires };
-    const base = async (request: Request) => {
-      const path = new URL(request.url, "http://localhost").pathname;
-      if (path.endsWith("/timeline")) return json(200, { video_id: video.id, entries: [] });
-      if (path.endsWith("/shares")) return json(200, { items: [] });
-      if (path.endsWith("/frames")) return json(200, { frame_count: 0, items: [] });
-      return json(200, { ...video, status: "completed", frame_count: 3 });
-    };
+    const credentials = lapsingCredentials();
+    const { renew } = credentials;
+    const noFrames = framesWith(() => json(200, { frame_count: 0, items: [] }));
     const assign = vi.spyOn(window.location, "assign").mockImplementation(() => undefined);
     try {
-      render(
-        <I18nContext.Provider value={makeI18n("en", () => undefined)}>
-          <VideoScreen id={video.id} api={createApi(credentials, base)} credentials={credentials} />
-        </I18nContext.Provider>,
-      );
+      showVideo(credentials, { ...video, status: "completed", frame_count: 3 }, noFrames);
       fireEvent.click(await screen.findByRole("link", { name: "Download ZIP" }));
       await waitFor(() => expect(assign).toHaveBeenCalledWith(`/api/v1/videos/${video.id}/download?access_token=t2`));
       expect(renew).toHaveBeenCalledTimes(1);
@@ -651,18 +641,8 @@ describe("video screen", () => {
 
   it("says why when the frames cannot be listed", async () => {
     const credentials = { token: () => "t", renew: async () => false };
-    const base = async (request: Request) => {
-      const path = new URL(request.url, "http://localhost").pathname;
-      if (path.endsWith("/timeline")) return json(200, { video_id: video.id, entries: [] });
-      if (path.endsWith("/shares")) return json(200, { items: [] });
-      if (path.endsWith("/frames")) return json(404, { code: "not_found", message: "video not found" });
-      return json(200, { ...video, status: "completed", frame_count: 3 });
-    };
-    render(
-      <I18nContext.Provider value={makeI18n("en", () => undefined)}>
-        <VideoScreen id={video.id} api={createApi(credentials, base)} credentials={credentials} />
-      </I18nContext.Provider>,
-    );
+    const refused = framesWith(() => json(404, { code: "not_found", message: "video not found" }));
+    showVideo(credentials, { ...video, status: "completed", frame_count: 3 }, refused);
     await screen.findByText(/^The frames could not be shown \(/);
     expect(screen.queryByRole("img")).toBeNull();
   });

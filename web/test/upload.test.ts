@@ -162,6 +162,19 @@ function credentials(renewed = true) {
   return { token: () => token, renew } satisfies Credentials;
 }
 
+/**
+ * User u1's upload of clip() in chunks of 500 bytes, left hanging while its first chunk is on its way (as when the
+ * page goes away then): the server, and the storage that remembers the upload, for the next try to resume.
+ */
+async function brokenOffInFirstChunk() {
+  const server = new FakeTus();
+  const { storage } = chunked(500);
+  server.refuse("PATCH", "hang");
+  uploadVideo(clip(), SPEC, credentials(), () => undefined, { storage, owner: "u1", httpStack: server });
+  await vi.waitFor(() => expect(server.of("PATCH")).toHaveLength(1));
+  return { server, storage };
+}
+
 afterEach(() => {
   vi.useRealTimers();
 });
@@ -292,12 +305,8 @@ describe("resumable upload (tus)", () => {
   });
 
   it("renews an expired token once and sends again, also on the HEAD of a resume (the offset is kept)", async () => {
-    const server = new FakeTus();
-    const { storage } = chunked(500);
-    server.refuse("PATCH", "hang");
-    uploadVideo(clip(), SPEC, credentials(), () => undefined, { storage, owner: "u1", httpStack: server });
-    await vi.waitFor(() => expect(server.of("PATCH")).toHaveLength(1));
-    // (The page went away while the first chunk was on its way; the server had kept its first 500 bytes.)
+    const { server, storage } = await brokenOffInFirstChunk();
+    // (The server had kept the first 500 bytes.)
     server.uploads.get("v1")!.offset = 500;
 
     const expired = { status: 401, body: { code: "token_expired", message: "expired" } };
@@ -326,11 +335,7 @@ describe("resumable upload (tus)", () => {
   });
 
   it("reads a bodiless 401's code from WWW-Authenticate: a revoked token on a HEAD is not renewed", async () => {
-    const server = new FakeTus();
-    const { storage } = chunked(500);
-    server.refuse("PATCH", "hang");
-    uploadVideo(clip(), SPEC, credentials(), () => undefined, { storage, owner: "u1", httpStack: server });
-    await vi.waitFor(() => expect(server.of("PATCH")).toHaveLength(1));
+    const { server, storage } = await brokenOffInFirstChunk();
     server.sent = [];
     server.refuse("HEAD", {
       status: 401,

@@ -188,9 +188,11 @@ fn combined<T: poem_openapi::OpenApi + 'static>(api: T, documents: Vec<String>) 
     let document = openapi_document(documents);
     let service = OpenApiService::new(api, TITLE, env!("CARGO_PKG_VERSION")).description(DESCRIPTION);
     let docs = service.swagger_ui_html().replace(&service.spec(), &document);
+    // Its scripts and styles are inline: a policy of its own allows exactly those (the web app's allows none).
+    let policy = fiapx_http::ContentSecurityPolicy::inline_page(&docs).header_value();
     Route::new()
         .at("/api/openapi.json", get(serve_document.data(Arc::new(document))))
-        .at("/api/docs", get(serve_docs.data(Arc::new(docs))))
+        .at("/api/docs", get(serve_docs.data(Arc::new((docs, policy)))))
         .nest("/", service)
 }
 
@@ -202,8 +204,12 @@ fn serve_document(Data(document): Data<&Arc<String>>) -> poem::Response {
 }
 
 #[handler]
-fn serve_docs(Data(page): Data<&Arc<String>>) -> poem::web::Html<String> {
-    poem::web::Html(page.as_str().to_owned())
+fn serve_docs(Data(page): Data<&Arc<(String, poem::http::HeaderValue)>>) -> poem::Response {
+    let (page, policy) = page.as_ref();
+    poem::Response::builder()
+        .content_type("text/html; charset=utf-8")
+        .header("content-security-policy", policy.clone())
+        .body(page.clone())
 }
 
 #[handler]
@@ -413,7 +419,11 @@ pub async fn start(
             notifier,
         };
         let app = http_app(apis, verifier, settings.http.max_body_bytes)?;
-        Some(fiapx_http::with_security_headers(crate::web::with_web_app(app, &settings.http.web_dir)).boxed())
+        let policy = crate::web::content_security_policy(&settings.s3).context("invalid s3.endpoint")?;
+        Some(
+            fiapx_http::with_security_headers(crate::web::with_web_app(app, &settings.http.web_dir), &policy)
+                .boxed(),
+        )
     } else {
         None
     };

@@ -7,10 +7,14 @@
 //! names the current assets) is `no-cache`: revalidated on every load, answered 304 when unchanged.
 //!
 //! A missing build is not an error: the APIs work as before and `/` says how to build the app.
+//!
+//! [`content_security_policy`] is the app's Content-Security-Policy, which `fiapx serve` sets on every answer (the
+//! APIs' included; the API docs page sets its own): what the build loads, and nothing more.
 
 use std::path::{Component, Path, PathBuf};
 use std::time::UNIX_EPOCH;
 
+use fiapx_http::{ContentSecurityPolicy, PolicyError};
 use poem::http::{HeaderMap, Method, StatusCode, header};
 use poem::{Endpoint, IntoResponse, Request, Response, Result};
 
@@ -23,6 +27,30 @@ const HINT: &str = "<!doctype html>\n<html lang=\"en\"><head><meta charset=\"utf
 <body><h1>FIAP X</h1><p>The API is up (<a href=\"/api/docs\">API docs</a>), but the web app is not built.</p>\n\
 <p>Build it with <code>make web-build</code> (or <code>cd web &amp;&amp; npm ci &amp;&amp; npm run build</code>), \
 or point the setting <code>http.web_dir</code> (<code>FIAPX__HTTP__WEB_DIR</code>) at a build.</p></body></html>\n";
+
+/// The web app's Content-Security-Policy, from what the build in `web/` loads:
+///
+/// - `script-src 'self'`, `style-src 'self'`: Vite emits one module script and one stylesheet under `assets/`,
+///   `index.html` has no inline script or style, and the app sets no `style` attribute (the e2e suite fails on
+///   any violation);
+/// - `img-src 'self' data: <storage>`: the favicon is a `data:` URL in `index.html`, and a frame's image is
+///   `/api/v1/videos/{id}/frames/{n}`, a 302 to a presigned URL on the storage's origin (`s3.endpoint`: the
+///   URLs are signed for that host);
+/// - `connect-src 'self'`: the API (fetch), the tus uploads (XMLHttpRequest) and the live streams (EventSource)
+///   are all on this origin; a download is a navigation (to the API, then its 302 to the storage), which the
+///   policy does not restrict;
+/// - everything else is refused (`default-src 'none'`): no fonts, frames, workers, plugins, `<base>`; forms post
+///   here only, and no other site may frame the app.
+pub fn content_security_policy(
+    storage: &fiapx_storage::S3Settings,
+) -> Result<ContentSecurityPolicy, PolicyError> {
+    let storage = ContentSecurityPolicy::origin(&storage.endpoint)?;
+    Ok(ContentSecurityPolicy::deny_by_default()
+        .with("script-src", ["'self'"])
+        .with("style-src", ["'self'"])
+        .with("img-src", ["'self'".to_owned(), "data:".to_owned(), storage])
+        .with("connect-src", ["'self'"]))
+}
 
 /// The APIs in `inner`, with the web app in `dir` (relative paths are taken from the working directory) behind
 /// them.

@@ -776,16 +776,37 @@ async fn a_body_over_the_limit_is_413_before_it_is_buffered_and_uploads_keep_the
     assert!(data.len() > 64 * 1024);
     assert_eq!(patched.status(), StatusCode::NO_CONTENT);
     assert_eq!(patched.headers()["tus-resumable"], "1.0.0");
-    // Every answer, the APIs' and the web app's, carries the security headers.
+    // Every answer, the APIs' and the web app's, carries the security headers and the app's policy (images also
+    // from the storage's origin); the API docs, whose scripts are inline, carry their own: those scripts' hashes.
     let page = app.http.get(format!("{}/", app.base)).send().await.unwrap();
+    let policy = fiapx::web::content_security_policy(&settings.s3)
+        .unwrap()
+        .to_string();
+    assert!(
+        policy.contains(&format!(
+            "img-src 'self' data: {}",
+            settings.s3.endpoint.trim_end_matches('/')
+        )),
+        "{policy}"
+    );
     for response in [&patched, &page] {
         assert_eq!(response.headers()["x-content-type-options"], "nosniff");
-        assert_eq!(
-            response.headers()["content-security-policy"],
-            "frame-ancestors 'none'"
-        );
+        assert_eq!(response.headers()["content-security-policy"], policy.as_str());
         assert_eq!(response.headers()["referrer-policy"], "no-referrer");
     }
+    let docs = app
+        .http
+        .get(format!("{}/api/docs", app.base))
+        .send()
+        .await
+        .unwrap();
+    let docs_policy = docs.headers()["content-security-policy"]
+        .to_str()
+        .unwrap()
+        .to_owned();
+    assert!(docs_policy.contains("script-src 'sha256-"), "{docs_policy}");
+    assert!(!docs_policy.contains("unsafe"), "{docs_policy}");
+    assert_eq!(docs.headers()["x-frame-options"], "DENY");
     assert_eq!(
         patched.headers()["upload-offset"],
         data.len().to_string().as_str()

@@ -1,7 +1,8 @@
 //! The web app served next to the APIs: files of the build, SPA fallback to index.html, cache headers, 404s that
-//! stay the APIs' JSON, and the hint when the build is missing.
+//! stay the APIs' JSON, the hint when the build is missing, and the security headers with the app's
+//! Content-Security-Policy on every answer.
 
-use fiapx::web::{IMMUTABLE, NO_CACHE, with_web_app};
+use fiapx::web::{IMMUTABLE, NO_CACHE, content_security_policy, with_web_app};
 use poem::http::{Method, StatusCode};
 use poem::test::TestClient;
 use poem::{EndpointExt as _, Route, get, handler};
@@ -167,4 +168,93 @@ async fn without_a_build_the_apis_work_and_the_root_says_how_to_build() {
         .await
         .assert_status(StatusCode::NOT_FOUND);
     cli.get("/api/v1/videos").send().await.assert_text("[]").await;
+}
+
+#[handler]
+fn own_policy() -> poem::Response {
+    poem::Response::builder()
+        .header(
+            "content-security-policy",
+            "default-src 'none'; script-src 'sha256-x'",
+        )
+        .body("docs")
+}
+
+#[tokio::test]
+async fn every_answer_carries_the_security_headers_and_the_apps_policy_with_the_storages_origin() {
+    let root = build();
+    // Frames are redirects to presigned URLs on the storage's endpoint: its origin, from the settings.
+    let storage = fiapx_storage::S3Settings {
+        endpoint: "https://objects.example.com:9000/".into(),
+        ..Default::default()
+    };
+    let policy = content_security_policy(&storage).expect("policy");
+    let app = Route::new()
+        .at("/api/v1/videos", get(videos))
+        .at("/api/docs", get(own_policy))
+        .at("/healthz", get(healthz))
+        .catch_all_error(fiapx_http::json_error);
+    let cli = TestClient::new(fiapx_http::with_security_headers(
+        with_web_app(app, root.path().join("dist")),
+        &policy,
+    ));
+    let expected = "default-src 'none'; base-uri 'none'; form-action 'self'; frame-ancestors 'none'; \
+                    script-src 'self'; style-src 'self'; img-src 'self' data: https://objects.example.com:9000; \
+                    connect-src 'self'";
+    let answers = [
+        ("the app's page", Method::GET, "/", StatusCode::OK),
+        ("a path of the app", Method::GET, "/videos/1", StatusCode::OK),
+        ("a HEAD of a page", Method::HEAD, "/settings", StatusCode::OK),
+        ("an asset", Method::GET, "/assets/index-abc123.js", StatusCode::OK),
+        ("the API's JSON", Method::GET, "/api/v1/videos", StatusCode::OK),
+        ("an operational endpoint", Method::GET, "/healthz", StatusCode::OK),
+        (
+            "an API error",
+            Method::DELETE,
+            "/api/v1/videos",
+            StatusCode::METHOD_NOT_ALLOWED,
+        ),
+        ("an API 404", Method::GET, "/api/v1/nope", StatusCode::NOT_FOUND),
+        (
+            "a missing asset",
+            Method::GET,
+            "/assets/index-old999.js",
+            StatusCode::NOT_FOUND,
+        ),
+    ];
+    for (what, method, path, status) in answers {
+        let response = cli.request(method, path).send().await;
+        assert_eq!(response.0.status(), status, "{what}");
+        let headers = response.0.headers();
+        for (name, value) in [
+            ("x-content-type-options", "nosniff"),
+            ("x-frame-options", "DENY"),
+            ("referrer-policy", "no-referrer"),
+            ("content-security-policy", expected),
+        ] {
+            assert_eq!(
+                headers.get(name).map(|v| v.to_str().unwrap()),
+                Some(value),
+                "{what}: {name}"
+            );
+        }
+    }
+    // A page with a policy of its own (the API docs) keeps it, and gets the other headers.
+    let docs = cli.get("/api/docs").send().await;
+    docs.assert_header(
+        "content-security-policy",
+        "default-src 'none'; script-src 'sha256-x'",
+    );
+    docs.assert_header("x-content-type-options", "nosniff");
+}
+
+#[test]
+fn a_storage_endpoint_with_no_origin_is_refused() {
+    for endpoint in ["objects.example.com", "ftp://objects.example.com", ""] {
+        let storage = fiapx_storage::S3Settings {
+            endpoint: endpoint.into(),
+            ..Default::default()
+        };
+        assert!(content_security_policy(&storage).is_err(), "{endpoint:?}");
+    }
 }

@@ -7,11 +7,14 @@ import { errorText } from "../errors";
 import { type Translate, useI18n } from "../i18n";
 import { navigate, onLinkClick } from "../router";
 
-/** A form's busy flag and error; `submit` runs `check` (a message stops it), then `action`, then goes home. */
+/**
+ * An auth form's busy flag, error and submit handler (the props of its AuthCard): `onSubmit` runs `check` (a message
+ * stops it), then `action`, then goes home.
+ */
 function useAuthSubmit(t: Translate, action: () => Promise<unknown>, check: () => string | null = () => null) {
   const [busy, setBusy] = useState(false);
   const [error, setError] = useState<string | null>(null);
-  const submit = async (event: Event) => {
+  const onSubmit = async (event: Event) => {
     event.preventDefault();
     const problem = check();
     if (problem !== null) {
@@ -28,7 +31,7 @@ function useAuthSubmit(t: Translate, action: () => Promise<unknown>, check: () =
       setBusy(false);
     }
   };
-  return { busy, error, submit };
+  return { busy, error, onSubmit };
 }
 
 type FieldProps = Omit<JSX.InputHTMLAttributes<HTMLInputElement>, "value" | "onInput"> & {
@@ -84,13 +87,11 @@ export function SignIn({ session }: { session: SessionStore }) {
   const { t } = useI18n();
   const [email, setEmail] = useState("");
   const [password, setPassword] = useState("");
-  const { busy, error, submit } = useAuthSubmit(t, () => session.login(email.trim(), password));
+  const form = useAuthSubmit(t, () => session.login(email.trim(), password));
   return (
     <AuthCard
       title={t("auth.signIn")}
-      busy={busy}
-      error={error}
-      onSubmit={submit}
+      {...form}
       other={{ question: t("auth.noAccount"), label: t("auth.register"), href: "/register" }}
     >
       <Field id="signin-email" label={t("auth.email")} type="email" autocomplete="username" value={email} onValue={setEmail} />
@@ -111,7 +112,7 @@ export function Register({ session }: { session: SessionStore }) {
   const [name, setName] = useState("");
   const [email, setEmail] = useState("");
   const [password, setPassword] = useState("");
-  const { busy, error, submit } = useAuthSubmit(
+  const form = useAuthSubmit(
     t,
     () => session.register(email.trim(), password, name.trim(), locale),
     () => (password.length < 10 ? t("error.weak_password") : null),
@@ -119,9 +120,7 @@ export function Register({ session }: { session: SessionStore }) {
   return (
     <AuthCard
       title={t("auth.register")}
-      busy={busy}
-      error={error}
-      onSubmit={submit}
+      {...form}
       other={{ question: t("auth.haveAccount"), label: t("auth.signIn"), href: "/signin" }}
     >
       <Field id="register-name" label={t("auth.displayName")} autocomplete="name" value={name} onValue={setName} />

@@ -3,7 +3,7 @@
 import { useEffect, useRef, useState } from "preact/hooks";
 import { type ApiClient, ApiError, unwrap } from "../api/client";
 import type { CallbackSecret, Delivery, DeliveryList, NotificationPreferences, Webhook } from "../api/contract";
-import { Alert, PageHeading, Spinner } from "../components";
+import { Alert, PageHeading, Spinner, useAction } from "../components";
 import { errorText } from "../errors";
 import { type MessageKey, useI18n } from "../i18n";
 
@@ -125,9 +125,8 @@ export function PasswordForm({ api }: { api: ApiClient }) {
 function Preferences({ api }: { api: ApiClient }) {
   const { t } = useI18n();
   const [prefs, setPrefs] = useState<NotificationPreferences | null>(null);
-  const [error, setError] = useState<string | null>(null);
   const [saved, setSaved] = useState(false);
-  const [busy, setBusy] = useState(false);
+  const { busy, error, setError, run } = useAction();
 
   useEffect(() => {
     unwrap(api.GET("/api/v1/me/notifications")).then(setPrefs, (e: unknown) => setError(errorText(t, e)));
@@ -136,17 +135,11 @@ function Preferences({ api }: { api: ApiClient }) {
   const save = async (event: Event) => {
     event.preventDefault();
     if (!prefs) return;
-    setBusy(true);
     setSaved(false);
-    setError(null);
-    try {
+    await run(async () => {
       setPrefs(await unwrap(api.PUT("/api/v1/me/notifications", { body: prefs })));
       setSaved(true);
-    } catch (e) {
-      setError(errorText(t, e));
-    } finally {
-      setBusy(false);
-    }
+    });
   };
 
   return (
@@ -187,7 +180,7 @@ export function Webhooks({ api }: { api: ApiClient }) {
   const [hooks, setHooks] = useState<Webhook[] | null>(null);
   const [url, setUrl] = useState("");
   const [secret, setSecret] = useState<string | null>(null);
-  const [error, setError] = useState<string | null>(null);
+  const { error, setError, run } = useAction();
 
   const load = () =>
     unwrap(api.GET("/api/v1/webhooks")).then(
@@ -200,27 +193,20 @@ export function Webhooks({ api }: { api: ApiClient }) {
 
   const add = async (event: Event) => {
     event.preventDefault();
-    setError(null);
     setSecret(null);
-    try {
+    await run(async () => {
       const created = await unwrap(api.POST("/api/v1/webhooks", { body: { url: url.trim() } }));
       setSecret(created.secret ?? null);
       setUrl("");
       await load();
-    } catch (e) {
-      setError(errorText(t, e));
-    }
+    });
   };
 
-  const remove = async (id: string) => {
-    setError(null);
-    try {
+  const remove = (id: string) =>
+    run(async () => {
       await unwrap(api.DELETE("/api/v1/webhooks/{id}", { params: { path: { id } } }));
       await load();
-    } catch (e) {
-      setError(errorText(t, e));
-    }
-  };
+    });
 
   return (
     <section class="card" aria-labelledby="hooks-title">
@@ -302,8 +288,7 @@ export function CallbackSecretSection({ api }: { api: ApiClient }) {
   // undefined: not known yet; null: none made yet.
   const [current, setCurrent] = useState<CallbackSecret | null | undefined>(undefined);
   const [secret, setSecret] = useState<string | null>(null);
-  const [error, setError] = useState<string | null>(null);
-  const [busy, setBusy] = useState(false);
+  const { busy, error, setError, run } = useAction();
 
   useEffect(() => {
     unwrap(api.GET("/api/v1/me/callback-secret")).then(setCurrent, (e: unknown) => {
@@ -314,18 +299,12 @@ export function CallbackSecretSection({ api }: { api: ApiClient }) {
 
   const make = async () => {
     if (current && !window.confirm(t("settings.callbackSecretReplaceConfirm"))) return;
-    setBusy(true);
-    setError(null);
     setSecret(null);
-    try {
+    await run(async () => {
       const made = await unwrap(api.POST("/api/v1/me/callback-secret"));
       setSecret(made.secret);
       setCurrent({ created_at: made.created_at });
-    } catch (e) {
-      setError(errorText(t, e));
-    } finally {
-      setBusy(false);
-    }
+    });
   };
 
   return (

@@ -7,7 +7,7 @@ import type { Frame, Share, ShareView } from "../api/contract";
 import { FRAMES_PAGE, frameHref } from "../api/frames";
 import { type ProgressUpdate, watchVideo } from "../api/live";
 import type { components } from "../api/schema";
-import { Alert, LiveStatus, PageHeading, Spinner, type Video } from "../components";
+import { Alert, LiveStatus, PageHeading, Spinner, type Video, useAction } from "../components";
 import { errorText } from "../errors";
 import { type MessageKey, type PluralKey, hasMessage, useI18n } from "../i18n";
 import { navigate, onLinkClick, shareUrl } from "../router";
@@ -49,11 +49,10 @@ export function VideoScreen(props: {
   const { t, formatDate, formatBytes } = useI18n();
   const [video, setVideo] = useState<Video | null>(null);
   const [timeline, setTimeline] = useState<TimelineEntry[]>([]);
-  const [error, setError] = useState<string | null>(null);
   const [notice, setNotice] = useState<string | null>(null);
   const [progress, setProgress] = useState<ProgressUpdate | undefined>(undefined);
   const [reconnecting, setReconnecting] = useState(false);
-  const [busy, setBusy] = useState(false);
+  const { busy, error, setError, run: act } = useAction();
   // The spec of the next run while the reprocess form is open (null: closed), and whether to show its problems.
   const [respec, setRespec] = useState<SpecForm | null>(null);
   const [showProblems, setShowProblems] = useState(false);
@@ -91,17 +90,9 @@ export function VideoScreen(props: {
     [id, credentials],
   );
 
-  const run = async (action: () => Promise<void>) => {
-    setBusy(true);
+  const run = (action: () => Promise<void>) => {
     setNotice(null);
-    setError(null);
-    try {
-      await action();
-    } catch (e) {
-      setError(errorText(t, e));
-    } finally {
-      setBusy(false);
-    }
+    return act(action);
   };
 
   const download = async (event: MouseEvent) => {
@@ -311,8 +302,7 @@ function Frames(props: { id: string; video: Video; api: ApiClient; credentials: 
   const [frames, setFrames] = useState<Frame[] | null>(null);
   const [count, setCount] = useState(0);
   const [cursor, setCursor] = useState<string | undefined>(undefined);
-  const [error, setError] = useState<string | null>(null);
-  const [busy, setBusy] = useState(false);
+  const { busy, error, setError, run } = useAction();
   const ready = video.status === "completed";
   const key = `${video.job}-${ready}`;
   // The page being read belongs to this job: a read of an earlier one that answers late is dropped.
@@ -355,19 +345,13 @@ function Frames(props: { id: string; video: Video; api: ApiClient; credentials: 
 
   const more = async () => {
     if (!cursor) return;
-    setBusy(true);
-    try {
+    await run(async () => {
       const next = await page(cursor);
       if (current.current !== key) return;
       setFrames((shown) => [...(shown ?? []), ...next.items.filter((f) => !shown?.some((s) => s.index === f.index))]);
       setCount(next.frame_count);
       setCursor(next.next_cursor);
-      setError(null);
-    } catch (e) {
-      setError(errorText(t, e));
-    } finally {
-      setBusy(false);
-    }
+    });
   };
 
   return (
@@ -437,7 +421,7 @@ function ShareBox({ id, api }: { id: string; api: ApiClient }) {
   const { t, formatDate } = useI18n();
   const [secs, setSecs] = useState(86_400);
   const [share, setShare] = useState<Share | null>(null);
-  const [error, setError] = useState<string | null>(null);
+  const { error, setError, run } = useAction();
   const [copied, setCopied] = useState(false);
   const [shares, setShares] = useState<ShareView[] | null>(null);
   const link = share ? shareUrl(location.origin, id, share.token) : "";
@@ -453,30 +437,23 @@ function ShareBox({ id, api }: { id: string; api: ApiClient }) {
 
   const create = async (event: Event) => {
     event.preventDefault();
-    setError(null);
     setCopied(false);
-    try {
+    await run(async () => {
       setShare(
         await unwrap(
           api.POST("/api/v1/videos/{id}/shares", { params: { path: { id } }, body: { expires_in_secs: secs } }),
         ),
       );
       await load();
-    } catch (e) {
-      setError(errorText(t, e));
-    }
+    });
   };
 
-  const revoke = async (shareId: string) => {
-    setError(null);
-    try {
+  const revoke = (shareId: string) =>
+    run(async () => {
       await unwrap(api.DELETE("/api/v1/videos/{id}/shares/{share_id}", { params: { path: { id, share_id: shareId } } }));
       if (share?.id === shareId) setShare(null);
       await load();
-    } catch (e) {
-      setError(errorText(t, e));
-    }
-  };
+    });
 
   return (
     <section class="card" aria-labelledby="share-title">
