@@ -1192,8 +1192,7 @@ async fn a_wrong_key_fails_clearly_and_a_previous_key_still_opens() {
     .to_string();
     assert!(error.contains("notifier.secrets_key_file"), "{error}");
     let error = NotifierApi::new(w.db.connection().clone(), &no_key)
-        .err()
-        .expect("no key, no API")
+        .expect_err("no key, no API")
         .to_string();
     assert!(error.contains("notifier.secrets_key_file"), "{error}");
 
