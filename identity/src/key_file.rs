@@ -1,4 +1,7 @@
 //! Where the root key comes from: a hex string in the settings, or a key file (written by `fiapx keys generate`).
+//!
+//! Also the one home of key files in general ([`read_key_file`], [`write_key_file`]): the notifier's secrets key
+//! is read and written the same way, with the same refusal of a file others may read.
 
 use std::path::Path;
 
@@ -18,17 +21,12 @@ pub struct KeySource<'a> {
     pub public_key: Option<&'a str>,
 }
 
-/// The root key could not be loaded.
+/// A key file could not be used.
 #[derive(Debug, thiserror::Error)]
-pub enum KeyLoadError {
-    /// Neither `auth.private_key` nor `auth.private_key_file` (nor `auth.public_key`, for verifiers) is set.
-    #[error(
-        "no root key configured: set auth.private_key_file (create one with `fiapx keys generate`) or auth.public_key"
-    )]
-    Missing,
+pub enum KeyFileError {
     /// The key file cannot be read.
     #[error("cannot read the key file {path}: {source}")]
-    File {
+    Unreadable {
         /// The file.
         path: String,
         /// Why.
@@ -42,6 +40,19 @@ pub enum KeyLoadError {
         /// Its permission bits.
         mode: u32,
     },
+}
+
+/// The root key could not be loaded.
+#[derive(Debug, thiserror::Error)]
+pub enum KeyLoadError {
+    /// Neither `auth.private_key` nor `auth.private_key_file` (nor `auth.public_key`, for verifiers) is set.
+    #[error(
+        "no root key configured: set auth.private_key_file (create one with `fiapx keys generate`) or auth.public_key"
+    )]
+    Missing,
+    /// The key file cannot be used.
+    #[error(transparent)]
+    File(#[from] KeyFileError),
     /// The key is not valid hex Ed25519.
     #[error(transparent)]
     Invalid(#[from] KeyError),
@@ -80,31 +91,31 @@ impl KeySource<'_> {
 }
 
 /// Reads a key file, refusing one that others than its owner may read or write (as ssh does with a private
-/// key): a signing key anyone on the machine can read signs tokens for anyone. In Kubernetes, mount the secret
-/// with `defaultMode: 0400`.
-fn read_key_file(path: &Path) -> Result<String, KeyLoadError> {
-    let file_error = |source| KeyLoadError::File {
+/// key): a key anyone on the machine can read is known to anyone (a signing key signs tokens for anyone, a sealing
+/// key opens every sealed secret). In Kubernetes, mount the secret with `defaultMode: 0400`.
+pub fn read_key_file(path: &Path) -> Result<String, KeyFileError> {
+    let unreadable = |source| KeyFileError::Unreadable {
         path: path.display().to_string(),
         source,
     };
     #[cfg(unix)]
     {
         use std::os::unix::fs::PermissionsExt as _;
-        let mode = std::fs::metadata(path).map_err(file_error)?.permissions().mode() & 0o777;
+        let mode = std::fs::metadata(path).map_err(unreadable)?.permissions().mode() & 0o777;
         if mode & 0o077 != 0 {
-            return Err(KeyLoadError::Exposed {
+            return Err(KeyFileError::Exposed {
                 path: path.display().to_string(),
                 mode,
             });
         }
     }
-    std::fs::read_to_string(path).map_err(file_error)
+    std::fs::read_to_string(path).map_err(unreadable)
 }
 
-/// Writes a new private key (hex) to `path`, readable by its owner only; refuses to overwrite. Returns the key.
-pub fn generate_key_file(path: &Path) -> std::io::Result<RootKey> {
+/// Writes `contents` and a newline to a new file at `path` (its directory is made when missing), readable by its
+/// owner only; refuses to overwrite.
+pub fn write_key_file(path: &Path, contents: &str) -> std::io::Result<()> {
     use std::io::Write as _;
-    let root = RootKey::generate();
     if let Some(parent) = path.parent() {
         std::fs::create_dir_all(parent)?;
     }
@@ -116,7 +127,13 @@ pub fn generate_key_file(path: &Path) -> std::io::Result<RootKey> {
         options.mode(0o600);
     }
     let mut file = options.open(path)?;
-    writeln!(file, "{}", root.private_hex())?;
+    writeln!(file, "{contents}")
+}
+
+/// Writes a new private key (hex) to `path`, readable by its owner only; refuses to overwrite. Returns the key.
+pub fn generate_key_file(path: &Path) -> std::io::Result<RootKey> {
+    let root = RootKey::generate();
+    write_key_file(path, &root.private_hex())?;
     Ok(root)
 }
 
@@ -163,7 +180,7 @@ mod tests {
                 std::fs::set_permissions(&path, std::fs::Permissions::from_mode(mode)).unwrap();
                 let error = settings.root_key().unwrap_err();
                 assert!(
-                    matches!(error, KeyLoadError::Exposed { mode: m, .. } if m == mode),
+                    matches!(error, KeyLoadError::File(KeyFileError::Exposed { mode: m, .. }) if m == mode),
                     "{error}"
                 );
                 assert!(error.to_string().contains("chmod 600"), "{error}");

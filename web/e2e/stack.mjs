@@ -219,6 +219,14 @@ export async function startStack() {
     const keys = spawnSync(binary, ["keys", "generate", "--out", key], { env: childEnv, encoding: "utf8" });
     if (keys.status !== 0) throw new Error(`fiapx keys generate failed: ${keys.stderr}`);
     childEnv.FIAPX__AUTH__PRIVATE_KEY_FILE = key;
+    // And one sealing the notifier's webhook and callback secrets in the database (the notifier needs it).
+    const secretsKey = join(scratch, "secrets.key");
+    const made = spawnSync(binary, ["keys", "generate-secrets-key", "--out", secretsKey], {
+      env: childEnv,
+      encoding: "utf8",
+    });
+    if (made.status !== 0) throw new Error(`fiapx keys generate-secrets-key failed: ${made.stderr}`);
+    childEnv.FIAPX__NOTIFIER__SECRETS_KEY_FILE = secretsKey;
     const migrate = spawnSync(binary, ["migrate"], { env: childEnv, encoding: "utf8" });
     if (migrate.status !== 0) throw new Error(`fiapx migrate failed: ${migrate.stderr}`);
 

@@ -114,6 +114,10 @@ async fn main() -> anyhow::Result<()> {
             private_key: Some(test_root_key().private_hex().into()),
             ..AuthSettings::default()
         },
+        notifier: fiapx_notifier::NotifierSettings {
+            secrets_key: Some(fiapx_notifier::test_support::test_secrets_key()),
+            ..fiapx_notifier::NotifierSettings::default()
+        },
         ..Settings::default()
     };
     let shutdown = CancellationToken::new();

@@ -122,6 +122,10 @@ async fn main() -> anyhow::Result<()> {
             private_key: Some(test_root_key().private_hex().into()),
             ..AuthSettings::default()
         },
+        notifier: fiapx_notifier::NotifierSettings {
+            secrets_key: Some(fiapx_notifier::test_support::test_secrets_key()),
+            ..fiapx_notifier::NotifierSettings::default()
+        },
         upload: UploadSettings {
             max_videos_in_flight: 0,
             ..UploadSettings::default()

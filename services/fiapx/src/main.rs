@@ -44,7 +44,7 @@ enum Command {
         #[command(subcommand)]
         command: operator::UsersCommand,
     },
-    /// The root key pair that signs access tokens.
+    /// Keys: the root key pair that signs access tokens, the key that seals the notifier's signing secrets.
     Keys {
         #[command(subcommand)]
         command: operator::KeysCommand,

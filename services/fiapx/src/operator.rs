@@ -50,6 +50,13 @@ pub enum KeysCommand {
         #[arg(long, default_value = ".state/auth/root.key")]
         out: PathBuf,
     },
+    /// Write a new 256-bit key (hex, mode 0600) sealing webhook and callback signing secrets in the database
+    /// (`notifier.secrets_key_file`) and print its key id. Never overwrites.
+    GenerateSecretsKey {
+        /// Where to write the key.
+        #[arg(long, default_value = ".state/notifier/secrets.key")]
+        out: PathBuf,
+    },
 }
 
 /// Runs a `keys` command (no services needed).
@@ -60,6 +67,13 @@ pub fn keys(command: KeysCommand) -> anyhow::Result<()> {
                 .with_context(|| format!("cannot write a new key to {}", out.display()))?;
             eprintln!("private key written to {} (keep it secret)", out.display());
             println!("{}", root.public().to_bytes_hex());
+            Ok(())
+        }
+        KeysCommand::GenerateSecretsKey { out } => {
+            let key_id = fiapx_notifier::secrets::generate_key_file(&out)
+                .with_context(|| format!("cannot write a new key to {}", out.display()))?;
+            eprintln!("secrets key written to {} (keep it secret)", out.display());
+            println!("{key_id}");
             Ok(())
         }
     }

@@ -315,10 +315,7 @@ pub async fn start(
                 worker.run(stop).await.map_err(anyhow::Error::from)?;
                 Ok::<_, anyhow::Error>("notifier")
             });
-            Some(NotifierApi::new(
-                db.clone(),
-                settings.notifier.allow_insecure_webhooks,
-            ))
+            Some(NotifierApi::new(db.clone(), &settings.notifier).context("cannot start the notifier API")?)
         }
         _ => None,
     };

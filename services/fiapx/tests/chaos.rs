@@ -26,6 +26,7 @@ use fiapx_domain::testing::failures;
 use fiapx_domain::{Event, FailureCode, Video, VideoId, VideoStatus};
 use fiapx_identity::test_support::{bearer, test_root_key};
 use fiapx_nats::test_support::TestNats;
+use fiapx_notifier::test_support::test_secrets_key_hex;
 use fiapx_storage::test_support::TestBucket;
 use futures::StreamExt;
 use sea_orm::{ConnectionTrait, Statement};
@@ -118,7 +119,7 @@ impl Chaos {
     }
 
     /// The environment of every child: this world's servers (PostgreSQL and S3 through their proxies), the test
-    /// token key, a short ack wait so that redeliveries come within seconds.
+    /// token key and secrets key, a short ack wait so that redeliveries come within seconds.
     fn env(&self) -> Vec<(String, String)> {
         let db_url = self.db.settings().url;
         let db_url = db_url.replace(authority(&db_url), &self.pg.addr.to_string());
@@ -133,6 +134,7 @@ impl Chaos {
                 "FIAPX__AUTH__PRIVATE_KEY",
                 test_root_key().private_hex().to_string(),
             ),
+            ("FIAPX__NOTIFIER__SECRETS_KEY", test_secrets_key_hex().to_owned()),
             ("FIAPX__PROCESSOR__CONCURRENCY", "2".into()),
             ("FIAPX__PROCESSOR__ACK_WAIT_SECS", "5".into()),
             ("FIAPX__PROCESSOR__MAX_DELIVER", "10".into()),

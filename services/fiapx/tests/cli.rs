@@ -115,6 +115,7 @@ impl RunScript {
             .env("FIAPX__AUTH__ARGON2__MEMORY_KIB", "1024")
             .env("FIAPX__AUTH__ARGON2__ITERATIONS", "1")
             .env_remove("FIAPX__AUTH__PRIVATE_KEY")
+            .env_remove("FIAPX__NOTIFIER__SECRETS_KEY")
             .stdin(Stdio::null())
             .stdout(Stdio::piped())
             .stderr(Stdio::inherit())
@@ -177,6 +178,14 @@ async fn the_run_script_serves_every_time_on_the_same_checkout() {
     let mut first = RunScript::start(&stack, state.path(), ports);
     first.healthy().await;
     let key = std::fs::read(state.path().join("auth/root.key")).expect("the first run makes the key");
+    let secrets_key_file = state.path().join("notifier/secrets.key");
+    let secrets_key = std::fs::read(&secrets_key_file).expect("the first run makes the secrets key");
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::PermissionsExt as _;
+        let mode = std::fs::metadata(&secrets_key_file).unwrap().permissions().mode();
+        assert_eq!(mode & 0o777, 0o600, "the secrets key is its owner's only");
+    }
     let registered = client
         .post(format!("{}/api/v1/auth/register", first.base))
         .header("content-type", "application/json")
@@ -229,6 +238,11 @@ async fn the_run_script_serves_every_time_on_the_same_checkout() {
         std::fs::read(state.path().join("auth/root.key")).unwrap(),
         key,
         "the second run keeps the key"
+    );
+    assert_eq!(
+        std::fs::read(&secrets_key_file).unwrap(),
+        secrets_key,
+        "the second run keeps the secrets key"
     );
     let videos = client
         .get(format!("{}/api/v1/videos", second.base))

@@ -56,7 +56,7 @@ impl World {
                 public_url: "https://fiapx.test".into(),
                 email_retry_secs: vec![1],
                 poll_interval_ms: 100,
-                ..NotifierSettings::default()
+                ..self.stack.settings().notifier
             },
             ..self.stack.settings()
         }

@@ -11,6 +11,9 @@ use sea_orm::DatabaseConnection;
 use time::OffsetDateTime;
 use uuid::Uuid;
 
+use crate::notifier::NotifierError;
+use crate::secrets::Keyring;
+use crate::settings::NotifierSettings;
 use crate::store::{
     Attempt, CallbackSecret, Deliveries, Delivery, Notification, Preferences, Store, Webhook,
 };
@@ -31,17 +34,30 @@ const MAX_WEBHOOKS: usize = 10;
 #[derive(Clone, Debug)]
 pub struct NotifierApi {
     store: Store,
+    keyring: Keyring,
     allow_insecure_webhooks: bool,
 }
 
 impl NotifierApi {
-    /// The API on the notifier's tables in `db`; `allow_insecure_webhooks` as in
-    /// [`crate::NotifierSettings::allow_insecure_webhooks`].
-    pub fn new(db: DatabaseConnection, allow_insecure_webhooks: bool) -> Self {
-        Self {
+    /// The API on the notifier's tables in `db`, with `settings`' `allow_insecure_webhooks` and secrets key (new
+    /// signing secrets are stored sealed with it). Refuses to start without a usable key
+    /// ([`NotifierError::SecretsKey`]).
+    pub fn new(db: DatabaseConnection, settings: &NotifierSettings) -> Result<Self, NotifierError> {
+        Ok(Self {
             store: Store::new(db),
-            allow_insecure_webhooks,
-        }
+            keyring: Keyring::from_settings(settings)?,
+            allow_insecure_webhooks: settings.allow_insecure_webhooks,
+        })
+    }
+
+    /// A new signing secret for `whose`: the secret itself (to show once) and its sealed form (to store).
+    fn new_signing_secret(&self, whose: Deliveries) -> Result<(String, String), ApiError> {
+        let secret = new_secret().map_err(|e| ApiError::internal(e.to_string()))?;
+        let sealed = self
+            .keyring
+            .seal(whose, &secret)
+            .map_err(|e| ApiError::internal(e.to_string()))?;
+        Ok((secret, sealed))
     }
 }
 
@@ -428,11 +444,13 @@ impl NotifierApi {
                 "at most {MAX_WEBHOOKS} webhooks; delete one first"
             )));
         }
+        let id = Uuid::now_v7();
+        let (secret, sealed) = self.new_signing_secret(Deliveries::Webhook(id))?;
         let hook = Webhook {
-            id: Uuid::now_v7(),
+            id,
             owner_id: owner,
             url: url.to_string(),
-            secret: new_secret().map_err(|e| ApiError::internal(e.to_string()))?,
+            secret: sealed,
             description,
             created_at: whole_seconds(OffsetDateTime::now_utc()),
         };
@@ -444,7 +462,7 @@ impl NotifierApi {
                 url: hook.url,
                 description: hook.description,
                 created_at: hook.created_at,
-                secret: hook.secret,
+                secret,
             }),
             location,
         ))
@@ -524,8 +542,9 @@ impl NotifierApi {
     )]
     async fn create_callback_secret(&self, owner: Owner) -> Result<SecretMade, ApiError> {
         let owner = user(&owner)?;
+        let (secret, sealed) = self.new_signing_secret(Deliveries::Callbacks(owner))?;
         let made = CallbackSecret {
-            secret: new_secret().map_err(|e| ApiError::internal(e.to_string()))?,
+            secret: sealed,
             created_at: whole_seconds(OffsetDateTime::now_utc()),
         };
         self.store
@@ -533,7 +552,7 @@ impl NotifierApi {
             .await
             .map_err(ApiError::from)?;
         Ok(SecretMade::Created(Json(CreatedCallbackSecretView {
-            secret: made.secret,
+            secret,
             created_at: made.created_at,
         })))
     }

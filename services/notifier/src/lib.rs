@@ -5,7 +5,8 @@
 //! messages ([`message`]: e-mail in English or Brazilian Portuguese by the owner's locale, plain text + HTML;
 //! the webhook JSON body), webhook signatures ([`webhook`]: HMAC-SHA256 over `"<t>.<body>"`), where webhooks
 //! may go ([`egress`]: public addresses only, checked at registration and by the webhook client's DNS
-//! resolver), the record of every notification in PostgreSQL (one per event, channel and target: [`store`]), the worker ([`Notifier`]:
+//! resolver), signing secrets sealed at rest ([`secrets`]: XChaCha20-Poly1305 under a key from the settings,
+//! opened only to sign a delivery), the record of every notification in PostgreSQL (one per event, channel and target: [`store`]), the worker ([`Notifier`]:
 //! intake, a durable JetStream consumer on `failed` and `completed` events; the rules of who is told what; and a
 //! sender that retries on a schedule)
 //! and the HTTP API ([`NotifierApi`]: webhooks, their delivery log, redelivery, preferences, the failure code
@@ -19,6 +20,7 @@ mod intake;
 pub mod message;
 mod notifier;
 mod rules;
+pub mod secrets;
 mod sender;
 mod settings;
 pub mod store;

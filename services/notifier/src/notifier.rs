@@ -13,6 +13,7 @@ use secrecy::ExposeSecret;
 use tokio::sync::Notify;
 
 use crate::egress::PublicResolver;
+use crate::secrets::{Keyring, SecretsKeyError};
 use crate::settings::NotifierSettings;
 use crate::store::Store;
 
@@ -28,6 +29,9 @@ pub enum NotifierError {
     /// The stream or consumer could not be reached or created.
     #[error("cannot set up the notifier consumer: {0}")]
     Consumer(String),
+    /// The key sealing signing secrets is missing or unusable (`notifier.secrets_key_file`).
+    #[error(transparent)]
+    SecretsKey(#[from] SecretsKeyError),
 }
 
 /// Sends notifications about final failures (and completions, for users who opted in).
@@ -38,6 +42,7 @@ pub struct Notifier {
 
 pub(crate) struct Inner {
     pub(crate) store: Store,
+    pub(crate) keyring: Keyring,
     pub(crate) events: JetStreamEventStore,
     pub(crate) callbacks: VideoCallbacks,
     pub(crate) nats: NatsSettings,
@@ -49,13 +54,15 @@ pub(crate) struct Inner {
 }
 
 impl Notifier {
-    /// A notifier reading events from the stream in `nats` and recording in `db`.
+    /// A notifier reading events from the stream in `nats` and recording in `db`. Refuses to start without a
+    /// usable secrets key ([`NotifierError::SecretsKey`]).
     pub fn new(
         db: DatabaseConnection,
         client: async_nats::Client,
         nats: &NatsSettings,
         settings: NotifierSettings,
     ) -> Result<Self, NotifierError> {
+        let keyring = Keyring::from_settings(&settings)?;
         let timeout = Duration::from_secs(settings.send_timeout_secs.max(1));
         let mailer = AsyncSmtpTransport::<Tokio1Executor>::from_url(settings.smtp_url.expose_secret())
             .map_err(|_| NotifierError::Smtp("smtp_url is not a valid smtp:// or smtps:// URL".into()))?
@@ -81,6 +88,7 @@ impl Notifier {
         Ok(Self {
             inner: Arc::new(Inner {
                 store: Store::new(db),
+                keyring,
                 callbacks: VideoCallbacks::new(async_nats::jetstream::new(client.clone()), nats),
                 events: JetStreamEventStore::new(client, nats),
                 nats: nats.clone(),

@@ -10,6 +10,7 @@ use std::time::Duration;
 
 use lettre::message::{Mailbox, MultiPart};
 use lettre::{AsyncTransport, Message};
+use secrecy::{ExposeSecret as _, SecretString};
 use time::OffsetDateTime;
 use tokio_util::sync::CancellationToken;
 use tracing::{Instrument, error, info, info_span, warn};
@@ -17,8 +18,9 @@ use tracing::{Instrument, error, info, info_span, warn};
 use crate::egress;
 use crate::message::Email;
 use crate::notifier::Notifier;
+use crate::secrets::reseal;
 use crate::settings::retry_delay;
-use crate::store::{Claimed, TryOutcome};
+use crate::store::{Claimed, Deliveries, TryOutcome};
 use crate::webhook::{DELIVERY_HEADER, EVENT_HEADER, SIGNATURE_HEADER, signature_header};
 
 impl Notifier {
@@ -169,15 +171,41 @@ impl Notifier {
             Ok(None) => return TryOutcome::Cancelled,
             Err(error) => return self.failed(claimed, schedule, None, format!("database: {error}")),
         };
-        self.post_signed(claimed, schedule, &hook.url, &hook.secret, "webhook")
+        let secret = match self
+            .signing_secret(Deliveries::Webhook(hook.id), &hook.secret)
             .await
+        {
+            Ok(secret) => secret,
+            Err(error) => return self.failed(claimed, schedule, None, error),
+        };
+        self.post_signed(claimed, schedule, &hook.url, &secret, "webhook")
+            .await
+    }
+
+    /// Opens the stored signing secret of `whose` to sign one delivery; a plain-text one (written before
+    /// sealing) or one sealed with a previous key is sealed with the current key on the way. The error is what
+    /// the delivery log shows (no key id, no secret); the details go to the log.
+    async fn signing_secret(&self, whose: Deliveries, stored: &str) -> Result<SecretString, String> {
+        let opened = self.inner.keyring.open(whose, stored).map_err(|error| {
+            error!(%error, "a signing secret does not open with the configured keys");
+            "the signing secret cannot be opened with the server's key (an operator must fix \
+             notifier.secrets_key_file)"
+                .to_owned()
+        })?;
+        if opened.stale
+            && let Err(error) = reseal(&self.inner.store, &self.inner.keyring, whose, stored).await
+        {
+            // Signing goes on; the next delivery or start-up seals it.
+            warn!(%error, "cannot seal a stored signing secret now");
+        }
+        Ok(opened.secret)
     }
 
     /// A callback: a POST to the URL the upload named (the notification's target), signed with the owner's
     /// callback secret. Without one it fails for good, saying how to make one; a redeliver after that sends it.
     async fn send_callback(&self, claimed: &Claimed) -> TryOutcome {
         let schedule = &self.inner.settings.webhook_retry_secs;
-        let secret = match self.inner.store.callback_secret(claimed.owner_id).await {
+        let stored = match self.inner.store.callback_secret(claimed.owner_id).await {
             Ok(Some(secret)) => secret.secret,
             Ok(None) => {
                 return TryOutcome::Failed {
@@ -190,6 +218,13 @@ impl Notifier {
             }
             Err(error) => return self.failed(claimed, schedule, None, format!("database: {error}")),
         };
+        let secret = match self
+            .signing_secret(Deliveries::Callbacks(claimed.owner_id), &stored)
+            .await
+        {
+            Ok(secret) => secret,
+            Err(error) => return self.failed(claimed, schedule, None, error),
+        };
         self.post_signed(claimed, schedule, &claimed.target, &secret, "callback")
             .await
     }
@@ -201,7 +236,7 @@ impl Notifier {
         claimed: &Claimed,
         schedule: &[u64],
         url: &str,
-        secret: &str,
+        secret: &SecretString,
         what: &str,
     ) -> TryOutcome {
         let Ok(url) = url::Url::parse(url) else {
@@ -223,7 +258,7 @@ impl Notifier {
             };
         }
         let timestamp = OffsetDateTime::now_utc().unix_timestamp();
-        let signature = signature_header(secret, timestamp, claimed.body.as_bytes());
+        let signature = signature_header(secret.expose_secret(), timestamp, claimed.body.as_bytes());
         let response = self
             .inner
             .http

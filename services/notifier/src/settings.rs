@@ -1,5 +1,7 @@
 //! How the notifier sends and retries.
 
+use std::path::PathBuf;
+
 use secrecy::SecretString;
 use serde::Deserialize;
 
@@ -41,6 +43,16 @@ pub struct NotifierSettings {
     pub max_deliver: i64,
     /// The stream that keeps, for replay, the max-deliveries advisory of every event intake gave up on.
     pub dead_letter_stream: String,
+    /// A file holding the 256-bit key (64 hex digits) that seals webhook and callback signing secrets in
+    /// PostgreSQL ([`crate::secrets`]); refused when other users may read it (`chmod 600`). The notifier (worker
+    /// and API) does not start without this or `secrets_key`. `fiapx keys generate-secrets-key --out FILE`
+    /// writes one; `make run` keeps it in `.state/notifier/secrets.key`.
+    pub secrets_key_file: Option<PathBuf>,
+    /// The same key inline, in hex (wins over `secrets_key_file`). Never logged.
+    pub secrets_key: Option<SecretString>,
+    /// Files of keys that sealed secrets before the current one (rotation): what they sealed still opens, and is
+    /// sealed again with the current key when the notifier starts (docs/notifications.md).
+    pub secrets_previous_key_files: Vec<PathBuf>,
 }
 
 impl Default for NotifierSettings {
@@ -60,6 +72,9 @@ impl Default for NotifierSettings {
             max_event_age_secs: 24 * 3600,
             max_deliver: 24 * 3600 / 5,
             dead_letter_stream: "NOTIFIER_DEAD_LETTERS".into(),
+            secrets_key_file: None,
+            secrets_key: None,
+            secrets_previous_key_files: Vec::new(),
         }
     }
 }

@@ -32,7 +32,8 @@ impl Channel {
     }
 }
 
-/// Whose deliveries: one webhook's, or one account's callbacks.
+/// Whose deliveries: one webhook's, or one account's callbacks. Each is signed by its own secret, so this also
+/// names the row a signing secret is stored in (`webhooks`, `callback_secrets`).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Deliveries {
     /// To this webhook.
@@ -53,6 +54,14 @@ impl Deliveries {
     const fn id(self) -> Uuid {
         match self {
             Self::Webhook(id) | Self::Callbacks(id) => id,
+        }
+    }
+
+    /// The table and key column of the signing secret.
+    const fn secret_row(self) -> (&'static str, &'static str) {
+        match self {
+            Self::Webhook(_) => ("webhooks", "id"),
+            Self::Callbacks(_) => ("callback_secrets", "user_id"),
         }
     }
 }
@@ -102,7 +111,8 @@ pub struct Webhook {
     pub owner_id: Uuid,
     /// Where deliveries go.
     pub url: String,
-    /// Signing secret.
+    /// Signing secret as stored: sealed (`sealed:v1:...`, [`crate::secrets`]), or plain text in a row written
+    /// before sealing.
     pub secret: String,
     /// The owner's note.
     pub description: Option<String>,
@@ -113,10 +123,20 @@ pub struct Webhook {
 /// The secret signing an account's callbacks.
 #[derive(Debug, Clone, PartialEq, Eq, FromQueryResult)]
 pub struct CallbackSecret {
-    /// The HMAC key (`whsec_` and 64 hex digits, like a webhook's).
+    /// The HMAC key (`whsec_` and 64 hex digits, like a webhook's) as stored: sealed, or plain text in a row
+    /// written before sealing.
     pub secret: String,
     /// Made at.
     pub created_at: OffsetDateTime,
+}
+
+/// A stored signing secret and the id of its row (a webhook's id, or the user id of a callback secret).
+#[derive(Debug, Clone, PartialEq, Eq, FromQueryResult)]
+pub struct StoredSecret {
+    /// The row.
+    pub id: Uuid,
+    /// As stored.
+    pub secret: String,
 }
 
 /// A notification to record.
@@ -456,6 +476,49 @@ impl Store {
             ))
             .await?;
         Ok(())
+    }
+
+    /// Up to `limit` stored secrets of the kind of `kind` (its id is ignored) that do not start with `prefix`,
+    /// with row ids after `after`, in id order.
+    pub async fn secrets_not_sealed_with(
+        &self,
+        kind: Deliveries,
+        prefix: &str,
+        after: Uuid,
+        limit: u64,
+    ) -> Result<Vec<StoredSecret>, DbErr> {
+        let (table, key) = kind.secret_row();
+        StoredSecret::find_by_statement(statement(
+            &format!(
+                "SELECT {key} AS id, secret FROM {table} WHERE {key} > $1 AND NOT starts_with(secret, $2) \
+                 ORDER BY {key} LIMIT $3"
+            ),
+            [
+                after.into(),
+                prefix.into(),
+                i64::try_from(limit).unwrap_or(i64::MAX).into(),
+            ],
+        ))
+        .all(&self.db)
+        .await
+    }
+
+    /// Replaces the stored secret of `whose` with `new` if it still is `old`; false when it changed meanwhile.
+    pub async fn replace_stored_secret(
+        &self,
+        whose: Deliveries,
+        old: &str,
+        new: &str,
+    ) -> Result<bool, DbErr> {
+        let (table, key) = whose.secret_row();
+        let result = self
+            .db
+            .execute_raw(statement(
+                &format!("UPDATE {table} SET secret = $3 WHERE {key} = $1 AND secret = $2"),
+                [whose.id().into(), old.into(), new.into()],
+            ))
+            .await?;
+        Ok(result.rows_affected() == 1)
     }
 
     /// What intake needs about a video's owner: preferences, e-mail recipient (if a user row exists and is not

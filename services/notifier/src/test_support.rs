@@ -1,4 +1,5 @@
-//! A real SMTP sink per test: the repository's `scripts/smtp_sink.py` (aiosmtpd, from the stack's venv) on a
+//! The test process's secrets key ([`test_secrets_key`]), for settings that start a notifier; and a real SMTP
+//! sink per test: the repository's `scripts/smtp_sink.py` (aiosmtpd, from the stack's venv) on a
 //! free loopback port with its own directory, stopped on drop. Tests read what arrived, parsed.
 //!
 //! The interpreter is `$FIAPX_PYTHON`, else the project's `.state/venv/bin/python` (installed by `make deps`).
@@ -9,6 +10,23 @@ use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
 use fiapx_domain::testing::installed_tool;
+use secrecy::SecretString;
+
+/// The test process's secrets key in hex (64 digits, for `FIAPX__NOTIFIER__SECRETS_KEY`): random, the same for
+/// the whole process.
+pub fn test_secrets_key_hex() -> &'static str {
+    static KEY: std::sync::OnceLock<String> = std::sync::OnceLock::new();
+    KEY.get_or_init(|| {
+        let mut bytes = [0u8; 32];
+        getrandom::fill(&mut bytes).expect("randomness from the operating system");
+        hex::encode(bytes)
+    })
+}
+
+/// [`test_secrets_key_hex`] as `notifier.secrets_key`.
+pub fn test_secrets_key() -> SecretString {
+    test_secrets_key_hex().into()
+}
 
 /// One message as the sink received it.
 #[derive(Debug, Clone)]

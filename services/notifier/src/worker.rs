@@ -5,10 +5,11 @@ use std::time::Duration;
 use async_nats::jetstream::{self, consumer::pull};
 use fiapx_nats::{ConsumerRunner, ConsumerSpec, Pull};
 use tokio_util::sync::CancellationToken;
-use tracing::{info, warn};
+use tracing::{error, info, warn};
 
 use crate::intake::Intake;
 use crate::notifier::{Notifier, NotifierError};
+use crate::secrets::seal_stored;
 
 /// Events pulled at once by intake (also the most a stopping process hands back).
 const INTAKE_BATCH: usize = 32;
@@ -55,6 +56,28 @@ impl Notifier {
         }
     }
 
+    /// Seals, once at start-up, the stored signing secrets that are in plain text (rows from before sealing) or
+    /// sealed with a previous key. On failure the sender still seals each one it reads.
+    async fn seal_stored_secrets(&self) {
+        match seal_stored(&self.inner.store, &self.inner.keyring).await {
+            Ok(report) if report.unreadable > 0 => error!(
+                secrets.sealed = report.sealed,
+                secrets.unreadable = report.unreadable,
+                key.id = self.inner.keyring.key_id(),
+                "stored signing secrets do not open with the configured keys: their deliveries fail until the key \
+                 that sealed them is configured (notifier.secrets_key_file, notifier.secrets_previous_key_files)"
+            ),
+            Ok(report) => info!(
+                secrets.sealed = report.sealed,
+                key.id = self.inner.keyring.key_id(),
+                "every stored signing secret is sealed with the current key"
+            ),
+            Err(error) => {
+                warn!(%error, "cannot seal stored signing secrets now; the sender seals each it reads")
+            }
+        }
+    }
+
     /// Runs intake and the sender until `shutdown`. Each is supervised: a failure is logged, and it starts again
     /// after a pause. The sender finishes the batch it claimed before stopping.
     pub async fn run(&self, shutdown: CancellationToken) -> Result<(), NotifierError> {
@@ -66,7 +89,8 @@ impl Notifier {
         let intake = ConsumerRunner::new(js.clone(), self.consumer());
         tokio::join!(
             intake.run(Intake(self.clone()), shutdown.clone()),
-            self.send_loop(shutdown.clone())
+            self.send_loop(shutdown.clone()),
+            self.seal_stored_secrets()
         );
         info!("notifier stopped");
         Ok(())

@@ -11,7 +11,9 @@ use fiapx_domain::{ArchiveObject, AttemptFailure, Command, FailureCode, Language
 use fiapx_http::json_error;
 use fiapx_identity::{Revocations, RootKey, TokenVerifier};
 use fiapx_nats::test_support::TestNats;
-use fiapx_notifier::test_support::SmtpSink;
+use fiapx_notifier::secrets::{Keyring, seal_stored};
+use fiapx_notifier::store::Store;
+use fiapx_notifier::test_support::{SmtpSink, test_secrets_key, test_secrets_key_hex};
 use fiapx_notifier::webhook::verify;
 use fiapx_notifier::{Notifier, NotifierApi, NotifierSettings};
 use poem::http::StatusCode;
@@ -72,6 +74,7 @@ fn settings(smtp: &SmtpSink) -> NotifierSettings {
         allow_insecure_webhooks: true,
         poll_interval_ms: 100,
         lease_secs: 30,
+        secrets_key: Some(test_secrets_key()),
         ..NotifierSettings::default()
     }
 }
@@ -207,7 +210,16 @@ impl World {
     }
 
     fn api_with(&self, allow_insecure_webhooks: bool) -> TestClient<poem::endpoint::BoxEndpoint<'static>> {
-        let api = NotifierApi::new(self.db.connection().clone(), allow_insecure_webhooks);
+        let settings = NotifierSettings {
+            allow_insecure_webhooks,
+            secrets_key: Some(test_secrets_key()),
+            ..NotifierSettings::default()
+        };
+        self.api_on(&settings)
+    }
+
+    fn api_on(&self, settings: &NotifierSettings) -> TestClient<poem::endpoint::BoxEndpoint<'static>> {
+        let api = NotifierApi::new(self.db.connection().clone(), settings).unwrap();
         let service = OpenApiService::new(api, "t", "1");
         TestClient::new(
             Route::new()
@@ -983,4 +995,285 @@ async fn an_event_intake_gives_up_on_is_kept_in_the_dead_letter_stream() {
     let events = w.nats.events(video).await;
     assert_eq!(events.len(), 3, "{events:?}");
     assert_eq!(advisory["stream_seq"], 3, "{advisory}");
+}
+
+/// What the `secret` column of `table` holds for the row whose `key` is `id`.
+async fn stored_secret(w: &World, table: &str, key: &str, id: Uuid) -> String {
+    w.db.value(
+        format!("SELECT secret FROM {table} WHERE {key} = '{id}'"),
+        "secret",
+    )
+    .await
+}
+
+async fn execute(w: &World, sql: &str, values: Vec<sea_orm::Value>) {
+    use sea_orm::ConnectionTrait as _;
+    w.db.connection()
+        .execute_raw(sea_orm::Statement::from_sql_and_values(
+            sea_orm::DbBackend::Postgres,
+            sql,
+            values,
+        ))
+        .await
+        .unwrap();
+}
+
+/// A webhook row as the notifier wrote it before secrets were sealed: the secret in plain text.
+async fn legacy_webhook(w: &World, owner: UserId, url: &str) -> (Uuid, String) {
+    let id = Uuid::now_v7();
+    let secret = fiapx_notifier::webhook::new_secret().unwrap();
+    execute(
+        w,
+        "INSERT INTO webhooks (id, owner_id, url, secret) VALUES ($1, $2, $3, $4)",
+        vec![
+            id.into(),
+            (*owner.as_uuid()).into(),
+            url.into(),
+            secret.clone().into(),
+        ],
+    )
+    .await;
+    (id, secret)
+}
+
+fn keyring(settings: &NotifierSettings) -> Keyring {
+    Keyring::from_settings(settings).unwrap()
+}
+
+/// A new key in a file of its own (mode 0600), and settings using it as the current key.
+fn key_file_settings(w: &World) -> (NotifierSettings, std::path::PathBuf) {
+    let path = std::env::temp_dir()
+        .join(format!("fiapx-notifier-{}", Uuid::now_v7()))
+        .join("secrets.key");
+    fiapx_notifier::secrets::generate_key_file(&path).unwrap();
+    let settings = NotifierSettings {
+        secrets_key: None,
+        secrets_key_file: Some(path.clone()),
+        ..settings(&w.smtp)
+    };
+    (settings, path)
+}
+
+#[tokio::test]
+async fn signing_secrets_are_stored_sealed_and_still_sign_deliveries() {
+    let w = world().await;
+    let dan = w.user("dan@example.com", "Dan", "en").await;
+    let (receiver, url, stop_receiver) = Receiver::start(0).await;
+    let (hook, secret) = register_webhook(&w, dan, &url).await;
+    let response = w
+        .api()
+        .post("/api/v1/me/callback-secret")
+        .header("Authorization", w.token(dan))
+        .send()
+        .await;
+    response.assert_status(StatusCode::CREATED);
+    let made: Value = response.json().await.value().deserialize();
+    let callback_secret = made["secret"].as_str().unwrap();
+
+    let key_id = keyring(&settings(&w.smtp)).key_id().to_owned();
+    let stored_hook = stored_secret(&w, "webhooks", "id", hook).await;
+    let stored_callback = stored_secret(&w, "callback_secrets", "user_id", *dan.as_uuid()).await;
+    for (stored, plain) in [
+        (&stored_hook, &secret),
+        (&stored_callback, &callback_secret.to_owned()),
+    ] {
+        assert!(stored.starts_with(&format!("sealed:v1:{key_id}:")), "{stored}");
+        assert!(!stored.contains(plain.as_str()), "no plain secret in the column");
+        assert!(!stored.contains(&plain["whsec_".len()..]), "not even its hex");
+    }
+
+    let running = w.notifier(settings(&w.smtp));
+    w.failed_video(dan, "clip.mp4", FailureCode::TooLong).await;
+    let got = receiver.wait_for(1).await;
+    let (headers, body, _) = &got[0];
+    let now = OffsetDateTime::now_utc().unix_timestamp();
+    let signature = headers["x-fiapx-signature"].to_str().unwrap();
+    assert!(verify(&secret, signature, body, now, 300), "{signature}");
+    w.settled("notifier").await;
+    running.stop().await;
+    assert_eq!(
+        stored_secret(&w, "webhooks", "id", hook).await,
+        stored_hook,
+        "a sealed secret is left as it is"
+    );
+    stop_receiver.cancel();
+}
+
+#[tokio::test]
+async fn plain_text_secrets_from_before_sealing_keep_signing_and_get_sealed() {
+    let w = world().await;
+    let dan = w.user("dan@example.com", "Dan", "en").await;
+    let ann = w.user("ann@example.com", "Ann", "en").await;
+    let (receiver, url, stop_receiver) = Receiver::start(0).await;
+    let (old_hook, old_secret) = legacy_webhook(&w, dan, &url).await;
+    let plain_callback = fiapx_notifier::webhook::new_secret().unwrap();
+    execute(
+        &w,
+        "INSERT INTO callback_secrets (user_id, secret) VALUES ($1, $2)",
+        vec![(*ann.as_uuid()).into(), plain_callback.clone().into()],
+    )
+    .await;
+
+    // The sweep the notifier runs at start-up: both rows sealed, the second run has nothing to do.
+    let store = Store::new(w.db.connection().clone());
+    let ring = keyring(&settings(&w.smtp));
+    let report = seal_stored(&store, &ring).await.unwrap();
+    assert_eq!((report.sealed, report.unreadable), (2, 0));
+    assert_eq!(seal_stored(&store, &ring).await.unwrap().sealed, 0, "idempotent");
+    let sealed_hook = stored_secret(&w, "webhooks", "id", old_hook).await;
+    let sealed_callback = stored_secret(&w, "callback_secrets", "user_id", *ann.as_uuid()).await;
+    assert!(sealed_hook.starts_with("sealed:v1:") && !sealed_hook.contains(&old_secret));
+    assert!(sealed_callback.starts_with("sealed:v1:") && !sealed_callback.contains(&plain_callback));
+
+    // A row written in plain text while the notifier runs (an older process in a rolling deploy) signs its
+    // delivery and is sealed by it.
+    let running = w.notifier(settings(&w.smtp));
+    // After its start-up sweep (nothing to do here: it ends within milliseconds).
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    let (late_hook, late_secret) = legacy_webhook(&w, dan, &url).await;
+    w.failed_video(dan, "clip.mp4", FailureCode::TooLong).await;
+    let got = receiver.wait_for(2).await;
+    let now = OffsetDateTime::now_utc().unix_timestamp();
+    let mut secrets_used = Vec::new();
+    for (headers, body, _) in &got {
+        let signature = headers["x-fiapx-signature"].to_str().unwrap();
+        let which = [&old_secret, &late_secret]
+            .into_iter()
+            .find(|secret| verify(secret, signature, body, now, 300))
+            .expect("signed with the webhook's original secret");
+        secrets_used.push(which.clone());
+    }
+    secrets_used.sort();
+    let mut expected = vec![old_secret.clone(), late_secret.clone()];
+    expected.sort();
+    assert_eq!(secrets_used, expected, "each webhook signed with its own secret");
+    w.settled("notifier").await;
+    running.stop().await;
+    let late_stored = stored_secret(&w, "webhooks", "id", late_hook).await;
+    assert!(
+        late_stored.starts_with(&format!("sealed:v1:{}:", ring.key_id())),
+        "{late_stored}"
+    );
+    assert!(!late_stored.contains(&late_secret));
+    assert_eq!(
+        ring.open(
+            fiapx_notifier::store::Deliveries::Webhook(late_hook),
+            &late_stored
+        )
+        .map(|o| secrecy::ExposeSecret::expose_secret(&o.secret).to_owned())
+        .unwrap(),
+        late_secret,
+        "sealed, not changed"
+    );
+    stop_receiver.cancel();
+}
+
+#[tokio::test]
+async fn a_wrong_key_fails_clearly_and_a_previous_key_still_opens() {
+    let w = world().await;
+    let dan = w.user("dan@example.com", "Dan", "en").await;
+    let (receiver, url, stop_receiver) = Receiver::start(0).await;
+    let (hook, secret) = register_webhook(&w, dan, &url).await;
+    let original = stored_secret(&w, "webhooks", "id", hook).await;
+
+    // Without a key, neither the worker nor the API starts, and the error names the setting.
+    let no_key = NotifierSettings {
+        secrets_key: None,
+        ..settings(&w.smtp)
+    };
+    let error = Notifier::new(
+        w.db.connection().clone(),
+        w.nats.client.clone(),
+        &w.nats.settings,
+        no_key.clone(),
+    )
+    .err()
+    .expect("no key, no notifier")
+    .to_string();
+    assert!(error.contains("notifier.secrets_key_file"), "{error}");
+    let error = NotifierApi::new(w.db.connection().clone(), &no_key)
+        .expect_err("no key, no API")
+        .to_string();
+    assert!(error.contains("notifier.secrets_key_file"), "{error}");
+
+    // Another key: the delivery is never sent unsigned or wrongly signed; it fails, saying why.
+    let (other, other_path) = key_file_settings(&w);
+    let running = w.notifier(other.clone());
+    w.failed_video(dan, "clip.mp4", FailureCode::TooLong).await;
+    w.settled("notifier").await;
+    running.stop().await;
+    assert!(receiver.requests().is_empty(), "nothing sent");
+    let response = w
+        .api()
+        .get(format!("/api/v1/webhooks/{hook}/deliveries"))
+        .header("Authorization", w.token(dan))
+        .send()
+        .await;
+    let log: Value = response.json().await.value().deserialize();
+    let delivery = &log["items"][0];
+    assert_eq!(delivery["status"], "failed", "{log}");
+    let why = delivery["last_error"].as_str().unwrap();
+    assert!(
+        why.contains("signing secret cannot be opened") && why.contains("notifier.secrets_key_file"),
+        "{why}"
+    );
+    assert_eq!(
+        stored_secret(&w, "webhooks", "id", hook).await,
+        original,
+        "a secret that does not open is left as it is"
+    );
+    let report = seal_stored(&Store::new(w.db.connection().clone()), &keyring(&other))
+        .await
+        .unwrap();
+    assert_eq!((report.sealed, report.unreadable), (0, 1));
+
+    // A sealed value copied to another row does not open there.
+    let (copy, _) = legacy_webhook(&w, dan, &url).await;
+    execute(
+        &w,
+        "UPDATE webhooks SET secret = $1 WHERE id = $2",
+        vec![original.clone().into(), copy.into()],
+    )
+    .await;
+    let moved = keyring(&settings(&w.smtp)).open(fiapx_notifier::store::Deliveries::Webhook(copy), &original);
+    assert!(moved.is_err(), "bound to its row");
+    execute(&w, "DELETE FROM webhooks WHERE id = $1", vec![copy.into()]).await;
+
+    // Rotation: the new key current, the old one previous. The redelivery is signed with the same secret, and
+    // the row is sealed with the new key.
+    let old_path = other_path.with_file_name("old.key");
+    std::fs::write(&old_path, test_secrets_key_hex()).unwrap();
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::PermissionsExt as _;
+        std::fs::set_permissions(&old_path, std::fs::Permissions::from_mode(0o600)).unwrap();
+    }
+    let rotated = NotifierSettings {
+        secrets_previous_key_files: vec![old_path],
+        ..other.clone()
+    };
+    let running = w.notifier(rotated.clone());
+    let delivery_id = delivery["id"].as_str().unwrap();
+    w.api_on(&rotated)
+        .post(format!(
+            "/api/v1/webhooks/{hook}/deliveries/{delivery_id}/redeliver"
+        ))
+        .header("Authorization", w.token(dan))
+        .send()
+        .await
+        .assert_status(StatusCode::ACCEPTED);
+    let got = receiver.wait_for(1).await;
+    let (headers, body, _) = &got[0];
+    let now = OffsetDateTime::now_utc().unix_timestamp();
+    let signature = headers["x-fiapx-signature"].to_str().unwrap();
+    assert!(verify(&secret, signature, body, now, 300), "{signature}");
+    w.settled("notifier").await;
+    running.stop().await;
+    let resealed = stored_secret(&w, "webhooks", "id", hook).await;
+    assert!(
+        resealed.starts_with(&format!("sealed:v1:{}:", keyring(&other).key_id())),
+        "sealed with the new key: {resealed}"
+    );
+    std::fs::remove_dir_all(other_path.parent().unwrap()).unwrap();
+    stop_receiver.cancel();
 }

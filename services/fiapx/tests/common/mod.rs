@@ -1,5 +1,6 @@
 //! What the end-to-end tests share: a per-test stack (nats-server, PostgreSQL database, S3 bucket), the settings
-//! that point `fiapx::start` at it (with the test process's token key), and clips made by the ffmpeg CLI.
+//! that point `fiapx::start` at it (with the test process's token key and secrets key), and clips made by the
+//! ffmpeg CLI.
 
 #![allow(dead_code, reason = "each test binary uses a part of the helpers")]
 
@@ -12,6 +13,8 @@ use fiapx_auth::{Argon2Settings, AuthSettings};
 use fiapx_database::test_support::TestDatabase;
 use fiapx_identity::test_support::test_root_key;
 use fiapx_nats::test_support::TestNats;
+use fiapx_notifier::NotifierSettings;
+use fiapx_notifier::test_support::test_secrets_key;
 use fiapx_processor::ProcessorSettings;
 use fiapx_storage::test_support::TestBucket;
 use tokio::task::JoinSet;
@@ -36,7 +39,8 @@ impl Stack {
     }
 
     /// Settings for `fiapx::start` on this stack: 2 processor slots, a short ack wait, tokens signed by
-    /// [`test_root_key`] and cheap password hashing (production keeps the argon2 defaults).
+    /// [`test_root_key`], signing secrets sealed with [`test_secrets_key`] and cheap password hashing (production
+    /// keeps the argon2 defaults).
     pub fn settings(&self) -> Settings {
         Settings {
             nats: self.nats.settings.clone(),
@@ -55,6 +59,10 @@ impl Stack {
                     parallelism: 1,
                 },
                 ..AuthSettings::default()
+            },
+            notifier: NotifierSettings {
+                secrets_key: Some(test_secrets_key()),
+                ..NotifierSettings::default()
             },
             ..Settings::default()
         }
