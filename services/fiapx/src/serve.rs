@@ -449,8 +449,6 @@ pub async fn run(which: Which, settings: Settings, metrics: PrometheusHandle) ->
     serve_metrics(&settings, metrics, &shutdown, &mut workers).await?;
     if let Some(app) = app {
         let listener = TcpListener::bind(settings.http.bind.clone());
-        let grace = Duration::from_secs(settings.http.shutdown_grace_secs);
-        let stop = shutdown.clone();
         info!(http.bind = %settings.http.bind, "HTTP APIs listening");
         eprintln!(
             "FIAP X is up: {}  (API docs: {0}/api/docs)",
@@ -460,14 +458,7 @@ pub async fn run(which: Which, settings: Settings, metrics: PrometheusHandle) ->
             .into_acceptor()
             .await
             .with_context(|| format!("cannot listen on {}", settings.http.bind))?;
-        let server = http_server(acceptor, &settings.http);
-        workers.spawn(async move {
-            server
-                .run_with_graceful_shutdown(app, stop.cancelled_owned(), Some(grace))
-                .await
-                .context("HTTP server failed")?;
-            Ok("http")
-        });
+        spawn_server(&mut workers, acceptor, app, &settings.http, &shutdown, "http");
     }
 
     // Any worker ending (or failing) before a shutdown was asked for stops the whole process: a supervisor
@@ -519,18 +510,37 @@ async fn serve_metrics(
     info!(metrics.bind = metrics_bind, metrics.addr = ?local, "metrics listening at /metrics");
     let shown = local.map_or_else(|| metrics_bind.to_owned(), |addr| addr.to_string());
     eprintln!("FIAP X metrics: http://{shown}/metrics");
-    let server = http_server(acceptor, &settings.http);
-    let app = metrics_app(metrics);
-    let grace = Duration::from_secs(settings.http.shutdown_grace_secs);
+    spawn_server(
+        workers,
+        acceptor,
+        metrics_app(metrics),
+        &settings.http,
+        shutdown,
+        "metrics",
+    );
+    Ok(())
+}
+
+/// Runs `app` on `acceptor` ([`http_server`]) as the worker `name` among `workers` until `shutdown`, then waits
+/// up to `http.shutdown_grace_secs` for the requests in flight.
+fn spawn_server<A: Acceptor + 'static>(
+    workers: &mut JoinSet<anyhow::Result<&'static str>>,
+    acceptor: A,
+    app: BoxEndpoint<'static>,
+    http: &HttpSettings,
+    shutdown: &CancellationToken,
+    name: &'static str,
+) {
+    let server = http_server(acceptor, http);
+    let grace = Duration::from_secs(http.shutdown_grace_secs);
     let stop = shutdown.clone();
     workers.spawn(async move {
         server
             .run_with_graceful_shutdown(app, stop.cancelled_owned(), Some(grace))
             .await
-            .context("metrics server failed")?;
-        Ok("metrics")
+            .with_context(|| format!("{name} server failed"))?;
+        Ok(name)
     });
-    Ok(())
 }
 
 async fn wait_for_signal(shutdown: CancellationToken) {

@@ -39,6 +39,8 @@ enum QueryTags {
 #[derive(Clone)]
 pub struct QueryApi {
     state: Arc<State>,
+    /// Live streams open at once per user and per address.
+    live_streams: Arc<ConcurrencyCap>,
 }
 
 /// How long an SSE connection may stay silent before a keep-alive comment is sent.
@@ -69,19 +71,19 @@ impl QueryApi {
                 store,
                 storage,
                 link_ttl,
-                live_streams: ConcurrencyCap::new("live streams", DEFAULT_LIVE_STREAM_CAP),
             }),
+            live_streams: ConcurrencyCap::new("live streams", DEFAULT_LIVE_STREAM_CAP),
         }
     }
 
     /// The same API with another cap on the live streams (`GET /events`, `GET /videos/{id}/events`) open at once
-    /// per user and per client address. Call before sharing the API.
+    /// per user and per client address.
     #[must_use]
-    pub fn with_live_stream_cap(mut self, cap: CapSettings) -> Self {
-        if let Some(state) = Arc::get_mut(&mut self.state) {
-            state.live_streams = ConcurrencyCap::new("live streams", cap);
+    pub fn with_live_stream_cap(self, cap: CapSettings) -> Self {
+        Self {
+            live_streams: ConcurrencyCap::new("live streams", cap),
+            ..self
         }
-        self
     }
 }
 
@@ -358,7 +360,7 @@ impl QueryApi {
         verifier: Data<&Arc<TokenVerifier>>,
     ) -> Result<EventStream<BoxStream<'static, LiveEvent>>, ApiError> {
         let user = owner.user_id()?;
-        let place = self.state.live_streams.acquire(user, client_address(request))?;
+        let place = self.live_streams.acquire(user, client_address(request))?;
         let after = last_event_id_header.0.or(last_event_id.0);
         let stream = feed::user_events(&self.state, user, after)
             .await?
@@ -387,7 +389,6 @@ impl QueryApi {
         let row = visible_video(&self.state, &owner, id.0).await?;
         // A share link's holder is no user of ours: only its address counts.
         let place = self
-            .state
             .live_streams
             .acquire_for(owner.user_id().ok(), client_address(request))?;
         let stream = live::events(&self.state, row)

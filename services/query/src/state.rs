@@ -15,6 +15,4 @@ pub(crate) struct State {
     /// The archives' bucket: presigned downloads, manifests, single-frame copies.
     pub(crate) storage: fiapx_storage::Storage,
     pub(crate) link_ttl: Duration,
-    /// Live streams open at once per user and per address.
-    pub(crate) live_streams: std::sync::Arc<fiapx_http::ConcurrencyCap>,
 }
