@@ -268,10 +268,11 @@ impl Storage {
                 // S3 holds nothing of this upload. When S3 cannot take the abort now (down or hung, the likely
                 // reason the upload failed), the guard retries it in the background until it can, so that a
                 // fault that passes leaves no incomplete upload (and its parts' space) behind.
+                // Either way the guard stays armed: S3 may still be writing a part whose request was cut when its
+                // task was dropped, and such a late part brings the upload back (S3's documented advice is to abort
+                // again once in-flight parts settle), so the guard aborts once more after they have.
                 if let Err(abort) = abort_upload(&self.bucket, key, &initiated.upload_id).await {
                     tracing::warn!(s3.key = key, error = %abort, "aborting a failed multipart upload failed; retrying in the background");
-                } else {
-                    guard.disarm();
                 }
                 Err(error)
             }
@@ -585,8 +586,8 @@ struct ListedUpload {
     upload_id: String,
 }
 
-/// Aborts the multipart upload if the put is dropped half-way (e.g. the HTTP client went away) or its inline
-/// abort failed, retrying in the background ([`abort_until_done`]).
+/// Aborts the multipart upload in the background ([`abort_until_done`]) unless the put completed: when it is
+/// dropped half-way (e.g. the HTTP client went away) or failed.
 struct AbortOnDrop {
     bucket: Option<Box<Bucket>>,
     key: String,
@@ -622,12 +623,25 @@ async fn abort_upload(bucket: &Bucket, key: &str, upload_id: &str) -> Result<(),
 /// with it; an S3 lifecycle rule on incomplete uploads covers that case).
 const ABORT_RETRY_FOR: Duration = Duration::from_secs(15 * 60);
 
-/// Aborts a multipart upload, retrying (1 s doubling to 30 s) for [`ABORT_RETRY_FOR`] while S3 cannot take it.
+/// How long part requests cut half-way are given to land before the upload is aborted once more: S3 (and
+/// SeaweedFS, which recreates the upload's directory for a late part) may finish writing such a part after the
+/// abort, which brings the upload back.
+const PARTS_SETTLE: Duration = Duration::from_secs(1);
+
+/// Aborts a multipart upload, retrying (250 ms doubling to 30 s) for [`ABORT_RETRY_FOR`] while S3 cannot take it,
+/// then once more after [`PARTS_SETTLE`] for parts that were still being written.
 async fn abort_until_done(bucket: Box<Bucket>, key: String, upload_id: String) {
+    abort_retrying(&bucket, &key, &upload_id).await;
+    tokio::time::sleep(PARTS_SETTLE).await;
+    abort_retrying(&bucket, &key, &upload_id).await;
+}
+
+/// Aborts a multipart upload, retrying while S3 cannot take it (see [`abort_until_done`]).
+async fn abort_retrying(bucket: &Bucket, key: &str, upload_id: &str) {
     let started = Instant::now();
-    let mut pause = Duration::from_secs(1);
+    let mut pause = Duration::from_millis(250);
     loop {
-        match abort_upload(&bucket, &key, &upload_id).await {
+        match abort_upload(bucket, key, upload_id).await {
             Ok(()) => return,
             Err(error) if started.elapsed() >= ABORT_RETRY_FOR => {
                 tracing::warn!(s3.key = key, error = %error, "giving up aborting a multipart upload");
