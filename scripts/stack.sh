@@ -17,8 +17,11 @@ PYTHON_BIN="$VENV_DIR/bin/python"
 NATS_CONF="$STATE_DIR/nats.conf"
 NATS_STORE="$STATE_DIR/nats"
 # The one NATS user of the local stack; its password is made on the first `make up` and kept in this file.
-NATS_USER=fiapx
-NATS_PASSWORD_FILE="$STATE_DIR/nats.password"
+# One NATS user per service role with least-privilege permissions (deploy/nats/auth.conf, rendered by `fiapx nats
+# auth-config`); `make run`'s single process is fiapx-all, operators are fiapx-admin. Passwords: one file each.
+NATS_AUTH_CONF="$REPO_ROOT/deploy/nats/auth.conf"
+NATS_PASSWORDS_DIR="$STATE_DIR/nats-passwords"
+NATS_USER=fiapx-all
 WEED_DIR="$STATE_DIR/seaweedfs"
 WEED_S3_CONF="$STATE_DIR/seaweedfs-s3.json"
 SMTP_LOG="$LOG_DIR/smtp.log"
@@ -217,17 +220,28 @@ ensure_bg() {
 # ---------------------------------------------------------------------------------------------------------------
 # NATS with JetStream.
 
-# The local NATS password: made once (random, mode 600), then kept, so that a running `make run` and the stack
+# A NATS user's password: made once (random, mode 600), then kept, so that a running `make run` and the stack
 # agree across `make up`s.
 nats_password() {
-  if [[ ! -s $NATS_PASSWORD_FILE ]]; then
-    (umask 077 && head -c 32 /dev/urandom | base64 | tr -dc 'A-Za-z0-9' >"$NATS_PASSWORD_FILE")
+  local file="$NATS_PASSWORDS_DIR/$1"
+  if [[ ! -s $file ]]; then
+    (umask 077 && mkdir -p "$NATS_PASSWORDS_DIR" && head -c 32 /dev/urandom | base64 | tr -dc 'A-Za-z0-9' >"$file")
   fi
-  cat "$NATS_PASSWORD_FILE"
+  cat "$file"
+}
+
+# The users deploy/nats/auth.conf names (fiapx-admin, fiapx-upload, ...).
+nats_users() { grep -o 'user: "fiapx-[a-z]*"' "$NATS_AUTH_CONF" | cut -d'"' -f2; }
+
+# The environment variable that gives nats-server a user's password (FIAPX_NATS_PASSWORD_UPLOAD, ...).
+nats_password_variable() {
+  local role="${1#fiapx-}"
+  echo "FIAPX_NATS_PASSWORD_${role^^}"
 }
 
 write_nats_conf() {
   mkdir -p "$NATS_STORE"
+  cp "$NATS_AUTH_CONF" "$STATE_DIR/nats-auth.conf"
   local tmp="$NATS_CONF.tmp"
   (umask 077 && : >"$tmp")
   cat >"$tmp" <<EOF
@@ -236,11 +250,10 @@ server_name: fiapx-local
 listen: $BIND_IP:$NATS_PORT
 http: $BIND_IP:$NATS_MONITOR_PORT
 
-# Clients authenticate (FIAPX_NATS_USER and FIAPX_NATS_PASSWORD in .state/env); the monitoring port needs none.
-authorization {
-  user: $NATS_USER
-  password: "$(nats_password)"
-}
+# Clients authenticate, one user per service role (deploy/nats/auth.conf, copied next to this file; the passwords
+# come from the environment the stack gives nats-server, kept in .state/nats-passwords/). The monitoring port
+# needs none.
+include ./nats-auth.conf
 
 jetstream {
   store_dir: "$NATS_STORE"
@@ -255,9 +268,13 @@ nats_ready() { curl -sf -o /dev/null "http://$BIND_IP:$NATS_MONITOR_PORT/healthz
 
 up_nats() {
   write_nats_conf
+  local user
+  for user in $(nats_users); do
+    export "$(nats_password_variable "$user")=$(nats_password "$user")"
+  done
   local cmd=("$NATS_BIN" -c "$NATS_CONF")
   local spec
-  spec="$(printf '%s\n' "${cmd[*]}" && sha256sum <"$NATS_CONF")"
+  spec="$(printf '%s\n' "${cmd[*]}" && cat "$NATS_CONF" "$NATS_AUTH_CONF" | sha256sum)"
   ensure_bg nats "NATS (nats://$BIND_IP:$NATS_PORT)" "$spec" nats_ready "$NATS_PORT $NATS_MONITOR_PORT" "${cmd[@]}"
 }
 
@@ -473,7 +490,7 @@ write_env() {
 # Written by scripts/stack.sh (make up): addresses of the local stack. Source it: . .state/env
 export FIAPX_NATS_URL=nats://$BIND_IP:$NATS_PORT
 export FIAPX_NATS_USER=$NATS_USER
-export FIAPX_NATS_PASSWORD=$(nats_password)
+export FIAPX_NATS_PASSWORD=$(nats_password "$NATS_USER")
 export FIAPX_NATS_SERVER_BIN=$NATS_BIN
 export FIAPX_DATABASE_URL=postgres://$PG_USER:$PG_PASSWORD@$BIND_IP:$PG_PORT/$PG_DB
 export FIAPX_S3_ENDPOINT=http://$BIND_IP:$S3_PORT

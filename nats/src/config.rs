@@ -13,7 +13,8 @@ pub struct NatsSettings {
     /// Server URL, e.g. `nats://127.0.0.1:14222` (credentials go in `user`/`password`, not here: the URL is
     /// logged).
     pub url: String,
-    /// User name, for a server that asks for a user and password (with `password`).
+    /// User name, for a server that asks for a user and password (with `password`); replies to this user come
+    /// to inboxes under `_INBOX.<user>.`.
     pub user: Option<String>,
     /// Password of `user`. Never logged.
     pub password: Option<SecretString>,
@@ -110,7 +111,11 @@ impl NatsSettings {
         };
         match (&self.user, &self.password) {
             (Some(user), Some(password)) => {
-                options = options.user_and_password(user.clone(), password.expose_secret().to_owned());
+                // Replies come to an inbox of this user's own, so that a server can give each user the right to
+                // read its own replies only (`_INBOX.<user>.>`) and one role cannot read another's.
+                options = options
+                    .user_and_password(user.clone(), password.expose_secret().to_owned())
+                    .custom_inbox_prefix(format!("_INBOX.{user}"));
             }
             (None, None) => {}
             _ => return Err(ConnectError::HalfCredentials),

@@ -26,4 +26,4 @@ pub use event_store::{DecodeError, JetStreamEventStore, decode_message};
 pub use fiapx_schemas::{
     AppendError, EventStore, LoadError, LoadedVideo, Metadata, PendingEvent, StoredEvent,
 };
-pub use provision::{ProvisionError, kv_bucket, max_deliveries_stream, provision};
+pub use provision::{ProvisionError, kv_bucket, max_deliveries_stream, provision, stream_config};

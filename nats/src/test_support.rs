@@ -22,8 +22,10 @@ pub struct NatsServer {
     store: tempfile::TempDir,
     /// The user and password the server asks for, if it does.
     credentials: Option<(String, String)>,
-    /// Further command-line options (credentials, TLS), kept for a restart.
+    /// Further command-line options (credentials, TLS, configuration file), kept for a restart.
     options: Vec<String>,
+    /// Environment variables of the server (the passwords a configuration file names), kept for a restart.
+    env: Vec<(String, String)>,
 }
 
 /// The client port in the server's ports file (`<name>_<pid>.ports`: `{"nats": ["nats://127.0.0.1:<port>"], ...}`),
@@ -65,8 +67,38 @@ impl NatsServer {
         Self::start_with(None, options)
     }
 
-    fn start_with(credentials: Option<(String, String)>, mut options: Vec<String>) -> Self {
+    /// A server run with the configuration `config` (e.g. an `authorization` block of users and permissions),
+    /// given the environment variables `env` (the passwords it names), logging to [`NatsServer::log`]. Its
+    /// [`NatsServer::settings`] carry no credentials: the test picks the user.
+    pub fn start_with_config(config: &str, env: Vec<(String, String)>) -> Self {
         let store = tempfile::tempdir().expect("a temporary directory for the JetStream store");
+        let file = store.path().join("server.conf");
+        std::fs::write(&file, config).expect("write the server configuration");
+        let options = vec![
+            "-c".to_owned(),
+            file.display().to_string(),
+            "-l".to_owned(),
+            store.path().join("server.log").display().to_string(),
+        ];
+        Self::start_in(store, None, options, env)
+    }
+
+    /// What the server logged, when started by [`NatsServer::start_with_config`] (empty otherwise).
+    pub fn log(&self) -> String {
+        std::fs::read_to_string(self.store.path().join("server.log")).unwrap_or_default()
+    }
+
+    fn start_with(credentials: Option<(String, String)>, options: Vec<String>) -> Self {
+        let store = tempfile::tempdir().expect("a temporary directory for the JetStream store");
+        Self::start_in(store, credentials, options, Vec::new())
+    }
+
+    fn start_in(
+        store: tempfile::TempDir,
+        credentials: Option<(String, String)>,
+        mut options: Vec<String>,
+        env: Vec<(String, String)>,
+    ) -> Self {
         if let Some((user, password)) = &credentials {
             options.extend([
                 "--user".to_owned(),
@@ -75,13 +107,14 @@ impl NatsServer {
                 password.clone(),
             ]);
         }
-        let (child, port) = spawn(store.path(), None, &options);
+        let (child, port) = spawn(store.path(), None, &options, &env);
         Self {
             child,
             port,
             store,
             credentials,
             options,
+            env,
         }
     }
 
@@ -89,7 +122,7 @@ impl NatsServer {
     /// and a supervisor's restart would: streams, consumers and KV buckets survive, connections are cut.
     pub fn restart(&mut self) {
         self.kill();
-        let (child, _) = spawn(self.store.path(), Some(self.port), &self.options);
+        let (child, _) = spawn(self.store.path(), Some(self.port), &self.options, &self.env);
         self.child = child;
     }
 
@@ -119,8 +152,9 @@ impl NatsServer {
 }
 
 /// Runs nats-server with its JetStream store under `store` on `port` (its own free port when `None`) and further
-/// `options`, and waits until it accepts connections. Panics (it is for tests) with the reason.
-fn spawn(store: &Path, port: Option<u16>, options: &[String]) -> (Child, u16) {
+/// `options` and environment `env`, and waits until it accepts connections. Panics (it is for tests) with the
+/// reason.
+fn spawn(store: &Path, port: Option<u16>, options: &[String], env: &[(String, String)]) -> (Child, u16) {
     let ports_dir = store.join("ports");
     let _ = std::fs::remove_dir_all(&ports_dir);
     std::fs::create_dir(&ports_dir).expect("the ports file directory");
@@ -128,6 +162,7 @@ fn spawn(store: &Path, port: Option<u16>, options: &[String]) -> (Child, u16) {
     let port_arg = port.map_or_else(|| "-1".to_owned(), |port| port.to_string());
     let mut child = Command::new(&binary)
         .args(options)
+        .envs(env.iter().cloned())
         .args(["-a", "127.0.0.1", "-p", &port_arg, "-js", "-sd"])
         .arg(store.join("jetstream"))
         .arg("--ports_file_dir")

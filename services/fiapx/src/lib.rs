@@ -6,6 +6,7 @@
 
 pub mod account;
 pub mod config;
+pub mod nats_roles;
 pub mod serve;
 pub mod telemetry;
 pub mod web;

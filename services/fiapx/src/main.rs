@@ -44,11 +44,25 @@ enum Command {
         #[command(subcommand)]
         command: operator::UsersCommand,
     },
+    /// NATS: provisioning and the per-role users' permissions.
+    Nats {
+        #[command(subcommand)]
+        command: NatsCommand,
+    },
     /// Keys: the root key pair that signs access tokens, the key that seals the notifier's signing secrets.
     Keys {
         #[command(subcommand)]
         command: operator::KeysCommand,
     },
+}
+
+#[derive(Debug, Subcommand)]
+enum NatsCommand {
+    /// Create or update the event stream and the progress bucket (as `fiapx-admin`: service roles may not).
+    Provision,
+    /// Print nats-server's `authorization` block: one user per service role with least-privilege permissions,
+    /// for the configured stream, bucket and consumer names (deploy/nats/auth.conf is the one for the defaults).
+    AuthConfig,
 }
 
 #[derive(Debug, Subcommand)]
@@ -98,6 +112,30 @@ fn main() -> anyhow::Result<()> {
                 let client = settings.nats.connect("fiapx-projections-rebuild").await?;
                 let report = fiapx_projections::rebuild(&db, &client, &settings.nats, &name).await?;
                 eprintln!("{report:?}");
+                Ok(())
+            }
+            Command::Nats {
+                command: NatsCommand::Provision,
+            } => {
+                let client = settings.nats.connect("fiapx-provision").await?;
+                fiapx_nats::provision(&async_nats::jetstream::new(client), &settings.nats)
+                    .await
+                    .with_context(|| {
+                        format!(
+                            "cannot provision (service roles' NATS users may not: connect as {})",
+                            fiapx::nats_roles::ADMIN_USER
+                        )
+                    })?;
+                eprintln!(
+                    "stream {} and bucket {} ready",
+                    settings.nats.stream, settings.nats.progress_bucket
+                );
+                Ok(())
+            }
+            Command::Nats {
+                command: NatsCommand::AuthConfig,
+            } => {
+                print!("{}", fiapx::nats_roles::server_authorization(&settings));
                 Ok(())
             }
             Command::Users { command } => operator::users(command, &settings).await,

@@ -29,7 +29,7 @@ use crate::account::AccountApi;
 use crate::config::{HttpSettings, Settings};
 
 /// Which services one process runs.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, clap::ValueEnum)]
 pub enum Which {
     /// The upload (command) HTTP API.
     Upload,
@@ -238,6 +238,28 @@ pub struct Started {
     pub app: Option<BoxEndpoint<'static>>,
 }
 
+/// Makes sure the event stream and the progress bucket exist. `serve all` provisions them (converging their
+/// configuration); one role alone, whose NATS user may not change the event stream ([`crate::nats_roles`]),
+/// provisions only when the stream is missing, which such a user is refused: `fiapx nats provision` as
+/// `fiapx-admin` does it first.
+async fn ensure_event_store(
+    js: &async_nats::jetstream::Context,
+    which: Which,
+    nats: &fiapx_nats::NatsSettings,
+) -> anyhow::Result<()> {
+    if which != Which::All && js.get_stream(&nats.stream).await.is_ok() {
+        return Ok(());
+    }
+    provision(js, nats).await.with_context(|| {
+        format!(
+            "cannot provision the event store (stream {}); a service role's NATS user may not: run `fiapx nats \
+             provision` as {} first",
+            nats.stream,
+            crate::nats_roles::ADMIN_USER
+        )
+    })
+}
+
 /// Connects to the stack and builds `which`: provisions the stream and buckets, starts the workers, builds the
 /// HTTP application (not yet listening). Everything stops when `shutdown` is cancelled.
 pub async fn start(
@@ -247,9 +269,7 @@ pub async fn start(
 ) -> anyhow::Result<Started> {
     let client = settings.nats.connect("fiapx").await?;
     let js = async_nats::jetstream::new(client.clone());
-    provision(&js, &settings.nats)
-        .await
-        .context("cannot provision the event store")?;
+    ensure_event_store(&js, which, &settings.nats).await?;
     let store = JetStreamEventStore::new(client.clone(), &settings.nats);
     let handler = CommandHandler::new(store, settings.nats.max_append_retries);
     let storage = Storage::new(&settings.s3).context("invalid S3 settings")?;
