@@ -110,6 +110,24 @@ export function Spinner({ label }: { label: string }) {
 }
 
 /**
+ * A list loaded from the API: a spinner while `items` is not there yet (and nothing failed), `empty` when it came
+ * back empty, else a `<ul class={kind}>` of `item(each)` (each a `<li>` with its key).
+ */
+export function LoadedList<T>(props: {
+  items: T[] | null | undefined;
+  failed: boolean;
+  loading: string;
+  empty: string;
+  kind: string;
+  item: (each: T) => ComponentChildren;
+}) {
+  const { items } = props;
+  if (!items) return props.failed ? null : <Spinner label={props.loading} />;
+  if (items.length === 0) return <p class="empty">{props.empty}</p>;
+  return <ul class={props.kind}>{items.map(props.item)}</ul>;
+}
+
+/**
  * An action a screen runs (a form's submit, a button): `busy` while `run` runs it, and why it failed, in errorText's
  * words, as `error`, cleared when an action starts again. `setError` lets the screen say other things there (a load
  * that failed).

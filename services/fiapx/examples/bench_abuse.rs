@@ -21,18 +21,17 @@
 use std::time::Instant;
 
 use bytes::Bytes;
-use fiapx::config::Settings;
 use fiapx::{Started, Which, start};
-use fiapx_auth::AuthSettings;
-use fiapx_database::test_support::TestDatabase;
 use fiapx_domain::testing::{process_memory, reset_peak_memory};
 use fiapx_http::test_support::lazy_body;
-use fiapx_identity::test_support::{bearer, test_root_key};
-use fiapx_nats::test_support::NatsServer;
-use fiapx_storage::test_support::TestBucket;
+use fiapx_identity::test_support::bearer;
 use poem::listener::{Acceptor, Listener, TcpListener};
 use tokio_util::sync::CancellationToken;
 use uuid::Uuid;
+
+#[path = "../tests/common/mod.rs"]
+mod common;
+use common::Stack;
 
 const MIB: u64 = 1024 * 1024;
 const TARGET_MB: f64 = 64.0;
@@ -103,23 +102,9 @@ async fn main() -> anyhow::Result<()> {
         .and_then(|v| v.parse::<u64>().ok())
         .unwrap_or(1024)
         * MIB;
-    let nats = NatsServer::start();
-    let db = TestDatabase::create().await;
-    let bucket = TestBucket::create().await;
-    let settings = Settings {
-        nats: nats.settings(),
-        database: db.settings(),
-        s3: bucket.settings(),
-        auth: AuthSettings {
-            private_key: Some(test_root_key().private_hex().into()),
-            ..AuthSettings::default()
-        },
-        notifier: fiapx_notifier::NotifierSettings {
-            secrets_key: Some(fiapx_notifier::test_support::test_secrets_key()),
-            ..fiapx_notifier::NotifierSettings::default()
-        },
-        ..Settings::default()
-    };
+    // The tests' stack: its own nats-server, database and bucket, the test keys.
+    let stack = Stack::new().await;
+    let settings = stack.settings();
     let shutdown = CancellationToken::new();
     let Started { workers, app } = start(Which::All, &settings, &shutdown).await?;
     let acceptor = TcpListener::bind("127.0.0.1:0").into_acceptor().await?;

@@ -13,19 +13,18 @@ use std::time::{Duration, Instant};
 
 use fiapx::config::Settings;
 use fiapx::{Started, Which, start};
-use fiapx_auth::AuthSettings;
-use fiapx_database::test_support::TestDatabase;
 use fiapx_frames::{Extractor, Limits};
-use fiapx_identity::test_support::{bearer, test_root_key};
-use fiapx_nats::test_support::NatsServer;
-use fiapx_processor::ProcessorSettings;
-use fiapx_storage::test_support::TestBucket;
+use fiapx_identity::test_support::bearer;
 use fiapx_upload::UploadSettings;
 use hdrhistogram::Histogram;
 use poem::test::TestClient;
 use serde_json::Value;
 use tokio_util::sync::CancellationToken;
 use uuid::Uuid;
+
+#[path = "../tests/common/mod.rs"]
+mod common;
+use common::Stack;
 
 const SEQUENTIAL: usize = 10;
 const N: usize = 40;
@@ -107,30 +106,15 @@ async fn phase(
 
 #[tokio::main]
 async fn main() -> anyhow::Result<()> {
-    let nats = NatsServer::start();
-    let db = TestDatabase::create().await;
-    let bucket = TestBucket::create().await;
+    // The tests' stack (its own nats-server, database and bucket, the test keys, 2 processor slots), without the
+    // in-flight limit.
+    let stack = Stack::new().await;
     let settings = Settings {
-        nats: nats.settings(),
-        database: db.settings(),
-        s3: bucket.settings(),
-        processor: ProcessorSettings {
-            concurrency: 2,
-            ..ProcessorSettings::default()
-        },
-        auth: AuthSettings {
-            private_key: Some(test_root_key().private_hex().into()),
-            ..AuthSettings::default()
-        },
-        notifier: fiapx_notifier::NotifierSettings {
-            secrets_key: Some(fiapx_notifier::test_support::test_secrets_key()),
-            ..fiapx_notifier::NotifierSettings::default()
-        },
         upload: UploadSettings {
             max_videos_in_flight: 0,
             ..UploadSettings::default()
         },
-        ..Settings::default()
+        ..stack.settings()
     };
     let shutdown = CancellationToken::new();
     let Started { workers, app } = start(Which::All, &settings, &shutdown).await?;

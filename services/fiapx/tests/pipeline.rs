@@ -56,12 +56,13 @@ impl App {
     /// An upload with the extraction spec in the query string (`query` starts with `?`, or is empty).
     async fn upload_with(&self, owner: Uuid, name: &str, query: &str, body: Vec<u8>) -> Uuid {
         let response = self
-            .client
-            .post(format!("/api/v1/videos{query}"))
-            .header("authorization", bearer(owner))
+            .post(
+                owner,
+                &format!("/api/v1/videos{query}"),
+                "application/octet-stream",
+                body,
+            )
             .header("X-Fiapx-Filename", name)
-            .content_type("application/octet-stream")
-            .body(body)
             .send()
             .await;
         response.assert_status(poem::http::StatusCode::ACCEPTED);
@@ -70,6 +71,21 @@ impl App {
         let id: Uuid = json["id"].as_str().unwrap().parse().unwrap();
         assert_eq!(location, format!("/api/v1/videos/{id}"));
         id
+    }
+
+    /// `POST path` by `owner` with `body` of `content_type`, to send (more headers may follow).
+    fn post(
+        &self,
+        owner: Uuid,
+        path: &str,
+        content_type: &str,
+        body: impl Into<poem::Body>,
+    ) -> poem::test::TestRequestBuilder<'_, poem::endpoint::BoxEndpoint<'static>> {
+        self.client
+            .post(path)
+            .header("authorization", bearer(owner))
+            .content_type(content_type)
+            .body(body)
     }
 
     /// `GET /api/v1/videos/{id}/download` by `owner`.
@@ -195,11 +211,12 @@ async fn a_videos_spec_can_be_sent_back_as_it_is_to_process_it_again() {
 
     // A count the processors cannot hold (processor.limits.max_frames, 50000 by default) is refused at once.
     let refused = app
-        .client
-        .post("/api/v1/videos?count=60000")
-        .header("authorization", bearer(owner))
-        .content_type("application/octet-stream")
-        .body(body.clone())
+        .post(
+            owner,
+            "/api/v1/videos?count=60000",
+            "application/octet-stream",
+            body.clone(),
+        )
         .send()
         .await;
     refused.assert_status(poem::http::StatusCode::BAD_REQUEST);
@@ -219,11 +236,12 @@ async fn a_videos_spec_can_be_sent_back_as_it_is_to_process_it_again() {
     );
 
     let again = app
-        .client
-        .post(format!("/api/v1/videos/{id}/reprocess"))
-        .header("authorization", bearer(owner))
-        .content_type("application/json")
-        .body(spec.to_string())
+        .post(
+            owner,
+            &format!("/api/v1/videos/{id}/reprocess"),
+            "application/json",
+            spec.to_string(),
+        )
         .send()
         .await;
     again.assert_status(poem::http::StatusCode::ACCEPTED);

@@ -81,6 +81,20 @@ impl World {
         self.upload(std::fs::read(common::clip(clip)).unwrap()).await
     }
 
+    /// Uploads an H.264 640x360 clip of `seconds` (long enough for a processor to be surely still working on
+    /// it when the test acts), with these processor settings: the tests' fast retries, the default limits, and
+    /// `max_deliver` deliveries.
+    async fn upload_long(&self, seconds: &str, max_deliver: u32) -> (VideoId, ProcessorSettings) {
+        let long = common::testsrc_h264("640x360", 30, seconds, "ultrafast");
+        let video = self.upload(std::fs::read(long).unwrap()).await;
+        let settings = ProcessorSettings {
+            limits: Limits::default(),
+            max_deliver,
+            ..fast_retries()
+        };
+        (video, settings)
+    }
+
     async fn events(&self, video: VideoId) -> Vec<Event> {
         self.nats.events(video).await
     }
@@ -240,12 +254,7 @@ async fn transient_failures_are_retried_until_attempts_are_exhausted() {
 async fn a_processor_killed_mid_job_is_replaced_and_the_job_completes_once() {
     let w = world().await;
     // A longer clip, so the first processor is surely still working when it dies.
-    let long = common::testsrc_h264("640x360", 30, "40", "ultrafast");
-    let video = w.upload(std::fs::read(long).unwrap()).await;
-    let settings = ProcessorSettings {
-        limits: Limits::default(),
-        ..fast_retries()
-    };
+    let (video, settings) = w.upload_long("40", fast_retries().max_deliver).await;
     let (_first_stop, first) = w.processor(settings.clone());
     w.until(video, |v| v.status == VideoStatus::Processing).await;
     first.abort(); // a crash: no ack, no failure event
@@ -343,13 +352,7 @@ async fn a_job_whose_deliveries_run_out_without_a_result_ends_attempts_exhausted
 async fn a_superseded_attempt_never_settles_the_message_so_the_job_still_completes() {
     let w = world().await;
     // Long enough that the first attempt is still extracting when a newer attempt is recorded.
-    let long = common::testsrc_h264("640x360", 30, "20", "ultrafast");
-    let video = w.upload(std::fs::read(long).unwrap()).await;
-    let settings = ProcessorSettings {
-        limits: Limits::default(),
-        max_deliver: 5,
-        ..fast_retries()
-    };
+    let (video, settings) = w.upload_long("20", 5).await;
     let (stop, task) = w.processor(settings);
     w.until(video, |v| v.status == VideoStatus::Processing).await;
     // Another processor took a redelivery of the job (attempt 2) and died right after recording its start: its

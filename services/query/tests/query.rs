@@ -200,6 +200,11 @@ impl Fixture {
             .await
     }
 
+    /// `GET path` by `owner` answers `status` with the error `code`.
+    async fn refused(&self, owner: UserId, path: &str, status: StatusCode, code: &str) {
+        assert_error(self.get(owner, path).await, status, code).await;
+    }
+
     /// `GET /api/v1/videos` by `owner` with `query`.
     async fn list_response(&self, owner: UserId, query: &[(&str, &str)]) -> TestResponse {
         let mut request = self
@@ -320,8 +325,9 @@ async fn filters_by_status_and_never_shows_deleted_videos() {
     );
     let deleted = f.list_response(owner, &[("status", "deleted")]).await;
     assert_error(deleted, StatusCode::BAD_REQUEST, "bad_request").await;
-    assert_error(
-        f.get(owner, &format!("/api/v1/videos/{gone}")).await,
+    f.refused(
+        owner,
+        &format!("/api/v1/videos/{gone}"),
         StatusCode::NOT_FOUND,
         "not_found",
     )
@@ -354,12 +360,15 @@ async fn another_owners_video_is_not_found_everywhere() {
 
     for suffix in ["", "/timeline", "/download", "/events", "/frames", "/frames/0"] {
         let path = format!("/api/v1/videos/{video}{suffix}");
-        assert_error(f.get(stranger, &path).await, StatusCode::NOT_FOUND, "not_found").await;
+        f.refused(stranger, &path, StatusCode::NOT_FOUND, "not_found")
+            .await;
     }
     let unknown = format!("/api/v1/videos/{}", Uuid::now_v7());
-    assert_error(f.get(owner, &unknown).await, StatusCode::NOT_FOUND, "not_found").await;
-    assert_error(
-        f.get(owner, "/api/v1/videos/not-a-uuid").await,
+    f.refused(owner, &unknown, StatusCode::NOT_FOUND, "not_found")
+        .await;
+    f.refused(
+        owner,
+        "/api/v1/videos/not-a-uuid",
         StatusCode::BAD_REQUEST,
         "bad_request",
     )
@@ -393,10 +402,10 @@ async fn download_is_not_ready_until_completed_then_redirects_to_a_working_link(
     let video = f.upload_named(owner, "férias de verão.mp4").await;
     f.caught_up().await;
     let path = format!("/api/v1/videos/{video}/download");
-    assert_error(f.get(owner, &path).await, StatusCode::CONFLICT, "not_ready").await;
+    f.refused(owner, &path, StatusCode::CONFLICT, "not_ready").await;
     f.start(video).await;
     f.caught_up().await;
-    assert_error(f.get(owner, &path).await, StatusCode::CONFLICT, "not_ready").await;
+    f.refused(owner, &path, StatusCode::CONFLICT, "not_ready").await;
 
     let key = format!("archives/{video}/0.zip");
     let content = b"PK\x03\x04 frames archive".repeat(100);
@@ -457,13 +466,9 @@ async fn frames_are_listed_in_pages_and_each_is_served_as_an_image_of_its_own() 
     let video = f.upload(owner).await;
     f.caught_up().await;
     let list = format!("/api/v1/videos/{video}/frames");
-    assert_error(f.get(owner, &list).await, StatusCode::CONFLICT, "not_ready").await;
-    assert_error(
-        f.get(owner, &format!("{list}/0")).await,
-        StatusCode::CONFLICT,
-        "not_ready",
-    )
-    .await;
+    f.refused(owner, &list, StatusCode::CONFLICT, "not_ready").await;
+    f.refused(owner, &format!("{list}/0"), StatusCode::CONFLICT, "not_ready")
+        .await;
 
     let (zip, manifest, images) = archive_with_frames();
     f.complete_with_archive(video, &zip, Some(&manifest)).await;
@@ -487,7 +492,7 @@ async fn frames_are_listed_in_pages_and_each_is_served_as_an_image_of_its_own() 
         ("/3", StatusCode::NOT_FOUND, "not_found"),
         ("/first", StatusCode::BAD_REQUEST, "bad_request"),
     ] {
-        assert_error(f.get(owner, &format!("{list}{bad}")).await, status, code).await;
+        f.refused(owner, &format!("{list}{bad}"), status, code).await;
     }
 
     // Twice: the first copies the image out of the archive, the second finds the copy (and needs neither the
@@ -530,8 +535,9 @@ async fn an_archive_without_its_manifest_says_so_and_a_corrupt_copy_source_is_re
     tampered["frames"][0]["offset"] = serde_json::json!(0);
     f.put(&manifest_key(video, 0), &serde_json::to_vec(&tampered).unwrap())
         .await;
-    assert_error(
-        f.get(owner, &format!("{list}/0")).await,
+    f.refused(
+        owner,
+        &format!("{list}/0"),
         StatusCode::INTERNAL_SERVER_ERROR,
         "internal",
     )
@@ -806,17 +812,14 @@ async fn a_video_the_read_model_has_not_caught_up_with_is_read_from_the_log() {
     assert_eq!(data["status"], "queued");
 
     // Still owner-scoped, still blind to what never existed, and a deleted video is gone.
-    assert_error(f.get(bob, &path).await, StatusCode::NOT_FOUND, "not_found").await;
-    assert_error(
-        f.get(bob, &format!("{path}/events")).await,
-        StatusCode::NOT_FOUND,
-        "not_found",
-    )
-    .await;
+    f.refused(bob, &path, StatusCode::NOT_FOUND, "not_found").await;
+    f.refused(bob, &format!("{path}/events"), StatusCode::NOT_FOUND, "not_found")
+        .await;
     let unknown = format!("/api/v1/videos/{}", Uuid::now_v7());
-    assert_error(f.get(alice, &unknown).await, StatusCode::NOT_FOUND, "not_found").await;
+    f.refused(alice, &unknown, StatusCode::NOT_FOUND, "not_found")
+        .await;
     f.nats
         .run(video, Command::DeleteVideo { by: alice, at: now() })
         .await;
-    assert_error(f.get(alice, &path).await, StatusCode::NOT_FOUND, "not_found").await;
+    f.refused(alice, &path, StatusCode::NOT_FOUND, "not_found").await;
 }

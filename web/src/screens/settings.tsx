@@ -3,7 +3,7 @@
 import { useEffect, useRef, useState } from "preact/hooks";
 import { type ApiClient, ApiError, unwrap } from "../api/client";
 import type { CallbackSecret, Delivery, DeliveryList, NotificationPreferences, Webhook } from "../api/contract";
-import { Alert, PageHeading, Spinner, useAction } from "../components";
+import { Alert, LoadedList, PageHeading, Spinner, useAction } from "../components";
 import { errorText } from "../errors";
 import { type MessageKey, useI18n } from "../i18n";
 
@@ -227,21 +227,22 @@ export function Webhooks({ api }: { api: ApiClient }) {
           {t("settings.webhookAdd")}
         </button>
       </form>
-      {!hooks && !error && <Spinner label={t("settings.loading")} />}
-      {hooks && hooks.length === 0 && <p class="empty">{t("settings.webhookNone")}</p>}
-      {hooks && hooks.length > 0 && (
-        <ul class="hooks">
-          {hooks.map((hook) => (
-            <li key={hook.id}>
-              <code class="hook-url">{hook.url}</code>{" "}
-              <button type="button" class="link danger-text" onClick={() => void remove(hook.id)}>
-                {t("settings.webhookDelete")}
-              </button>
-              <WebhookDeliveries api={api} id={hook.id} />
-            </li>
-          ))}
-        </ul>
-      )}
+      <LoadedList
+        items={hooks}
+        failed={!!error}
+        loading={t("settings.loading")}
+        empty={t("settings.webhookNone")}
+        kind="hooks"
+        item={(hook) => (
+          <li key={hook.id}>
+            <code class="hook-url">{hook.url}</code>{" "}
+            <button type="button" class="link danger-text" onClick={() => void remove(hook.id)}>
+              {t("settings.webhookDelete")}
+            </button>
+            <WebhookDeliveries api={api} id={hook.id} />
+          </li>
+        )}
+      />
     </section>
   );
 }
@@ -387,27 +388,28 @@ function DeliveryLog({
   return (
     <>
       {error && <Alert>{error}</Alert>}
-      {!items && !error && <Spinner label={t("settings.loading")} />}
-      {items && items.length === 0 && <p class="empty">{t("settings.deliveriesNone")}</p>}
-      {items && items.length > 0 && (
-        <ul class="deliveries">
-          {items.map((d) => (
-            <li key={d.id}>
-              <code>{d.event_type}</code> {d.status} · {t("count.attempts", { count: d.attempts })}{" "}
-              <span class="muted">{formatDate(d.sent_at ?? d.created_at)}</span>
-              {d.status !== "sending" && (
-                <>
-                  {" "}
-                  <button type="button" class="link" disabled={sending === d.id} onClick={() => void again(d.id)}>
-                    {t("settings.redeliver")}
-                  </button>
-                </>
-              )}
-              {d.last_error && <div class="failure">{d.last_error}</div>}
-            </li>
-          ))}
-        </ul>
-      )}
+      <LoadedList
+        items={items}
+        failed={!!error}
+        loading={t("settings.loading")}
+        empty={t("settings.deliveriesNone")}
+        kind="deliveries"
+        item={(d) => (
+          <li key={d.id}>
+            <code>{d.event_type}</code> {d.status} · {t("count.attempts", { count: d.attempts })}{" "}
+            <span class="muted">{formatDate(d.sent_at ?? d.created_at)}</span>
+            {d.status !== "sending" && (
+              <>
+                {" "}
+                <button type="button" class="link" disabled={sending === d.id} onClick={() => void again(d.id)}>
+                  {t("settings.redeliver")}
+                </button>
+              </>
+            )}
+            {d.last_error && <div class="failure">{d.last_error}</div>}
+          </li>
+        )}
+      />
     </>
   );
 }

@@ -1,4 +1,4 @@
-//! What the end-to-end tests share: a per-test stack (nats-server, PostgreSQL database, S3 bucket), the settings
+//! What the end-to-end tests (and the benchmarks in examples/) share: a per-test stack (nats-server, PostgreSQL database, S3 bucket), the settings
 //! that point `fiapx::start` at it (with the test process's token key and secrets key), and clips made by the
 //! ffmpeg CLI.
 
@@ -99,7 +99,9 @@ impl Workers {
 
 /// An H.264 MP4 of `seconds` at `size` from the ffmpeg CLI, made once per test run and shared by name.
 pub fn clip(name: &str, seconds: &str, size: &str) -> Vec<u8> {
-    let dir = PathBuf::from(env!("CARGO_TARGET_TMPDIR")).join("fiapx-e2e-clips");
+    // Cargo's temporary directory for tests; the system's for the benchmarks (examples), which share this module.
+    let tmp = option_env!("CARGO_TARGET_TMPDIR").map_or_else(std::env::temp_dir, PathBuf::from);
+    let dir = tmp.join("fiapx-e2e-clips");
     std::fs::create_dir_all(&dir).unwrap();
     let path = dir.join(name);
     if !path.exists() {
