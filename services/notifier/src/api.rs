@@ -175,6 +175,14 @@ pub struct CallbackSecretView {
     pub created_at: OffsetDateTime,
 }
 
+impl From<&CallbackSecret> for CallbackSecretView {
+    fn from(made: &CallbackSecret) -> Self {
+        Self {
+            created_at: made.created_at,
+        }
+    }
+}
+
 /// Your webhooks.
 #[derive(Debug, Clone, Object)]
 #[oai(rename = "WebhookList")]
@@ -379,16 +387,14 @@ pub struct NotificationsExport {
 /// The notifier's part of `owner`'s account export.
 pub async fn account_export(db: &DatabaseConnection, owner: Uuid) -> Result<NotificationsExport, ApiError> {
     let store = Store::new(db.clone());
-    let preferences = store.preferences(owner).await.map_err(ApiError::from)?;
-    let webhooks = store.webhooks(owner).await.map_err(ApiError::from)?;
-    let notifications = store.notifications(owner).await.map_err(ApiError::from)?;
-    let callback_secret = store.callback_secret(owner).await.map_err(ApiError::from)?;
+    let preferences = store.preferences(owner).await?;
+    let webhooks = store.webhooks(owner).await?;
+    let notifications = store.notifications(owner).await?;
+    let callback_secret = store.callback_secret(owner).await?;
     Ok(NotificationsExport {
         preferences: preferences.into(),
         webhooks: webhooks.iter().map(WebhookView::from).collect(),
-        callback_secret: callback_secret.map(|made| CallbackSecretView {
-            created_at: made.created_at,
-        }),
+        callback_secret: callback_secret.as_ref().map(CallbackSecretView::from),
         notifications: notifications.iter().map(NotificationView::from).collect(),
     })
 }
@@ -438,7 +444,7 @@ impl NotifierApi {
         if description.as_ref().is_some_and(|d| d.chars().count() > 200) {
             return Err(ApiError::bad_request("description is longer than 200 characters"));
         }
-        let existing = self.store.webhooks(owner).await.map_err(ApiError::from)?;
+        let existing = self.store.webhooks(owner).await?;
         if existing.len() >= MAX_WEBHOOKS {
             return Err(ApiError::conflict(format!(
                 "at most {MAX_WEBHOOKS} webhooks; delete one first"
@@ -454,7 +460,7 @@ impl NotifierApi {
             description,
             created_at: whole_seconds(OffsetDateTime::now_utc()),
         };
-        self.store.create_webhook(&hook).await.map_err(ApiError::from)?;
+        self.store.create_webhook(&hook).await?;
         let location = format!("/api/v1/webhooks/{}", hook.id);
         Ok(Created::Webhook(
             Json(CreatedWebhookView {
@@ -472,7 +478,7 @@ impl NotifierApi {
     #[oai(path = "/webhooks", method = "get", operation_id = "listWebhooks")]
     async fn list_webhooks(&self, owner: Owner) -> Result<Json<WebhookList>, ApiError> {
         let owner = user(&owner)?;
-        let hooks = self.store.webhooks(owner).await.map_err(ApiError::from)?;
+        let hooks = self.store.webhooks(owner).await?;
         Ok(Json(WebhookList {
             items: hooks.iter().map(WebhookView::from).collect(),
         }))
@@ -490,12 +496,7 @@ impl NotifierApi {
     #[oai(path = "/webhooks/:id", method = "delete", operation_id = "deleteWebhook")]
     async fn delete_webhook(&self, owner: Owner, id: Path<Uuid>) -> Result<Deleted, ApiError> {
         let owner = user(&owner)?;
-        if self
-            .store
-            .delete_webhook(owner, id.0)
-            .await
-            .map_err(ApiError::from)?
-        {
+        if self.store.delete_webhook(owner, id.0).await? {
             Ok(Deleted::NoContent)
         } else {
             Err(ApiError::not_found("webhook"))
@@ -547,10 +548,7 @@ impl NotifierApi {
             secret: sealed,
             created_at: whole_seconds(OffsetDateTime::now_utc()),
         };
-        self.store
-            .replace_callback_secret(owner, &made)
-            .await
-            .map_err(ApiError::from)?;
+        self.store.replace_callback_secret(owner, &made).await?;
         Ok(SecretMade::Created(Json(CreatedCallbackSecretView {
             secret,
             created_at: made.created_at,
@@ -569,12 +567,9 @@ impl NotifierApi {
         let secret = self
             .store
             .callback_secret(owner)
-            .await
-            .map_err(ApiError::from)?
+            .await?
             .ok_or_else(|| ApiError::not_found("callback secret"))?;
-        Ok(Json(CallbackSecretView {
-            created_at: secret.created_at,
-        }))
+        Ok(Json(CallbackSecretView::from(&secret)))
     }
 
     /// The delivery log of your uploads' callbacks: the latest 50 deliveries, newest first, with every try.
@@ -612,7 +607,7 @@ impl NotifierApi {
     )]
     async fn get_preferences(&self, owner: Owner) -> Result<Json<PreferencesView>, ApiError> {
         let owner = user(&owner)?;
-        let preferences = self.store.preferences(owner).await.map_err(ApiError::from)?;
+        let preferences = self.store.preferences(owner).await?;
         Ok(Json(preferences.into()))
     }
 
@@ -633,10 +628,7 @@ impl NotifierApi {
             email_on_completion: body.email_on_completion,
             webhook_on_completion: body.webhook_on_completion,
         };
-        self.store
-            .save_preferences(owner, preferences)
-            .await
-            .map_err(ApiError::from)?;
+        self.store.save_preferences(owner, preferences).await?;
         Ok(Json(preferences.into()))
     }
 
@@ -650,28 +642,15 @@ impl NotifierApi {
 
 impl NotifierApi {
     async fn delivery_log(&self, whose: Deliveries) -> Result<Json<DeliveryList>, ApiError> {
-        let deliveries = self
-            .store
-            .deliveries(whose, DELIVERY_LOG_SIZE)
-            .await
-            .map_err(ApiError::from)?;
-        let attempts = self
-            .store
-            .attempts(whose, DELIVERY_LOG_SIZE)
-            .await
-            .map_err(ApiError::from)?;
+        let deliveries = self.store.deliveries(whose, DELIVERY_LOG_SIZE).await?;
+        let attempts = self.store.attempts(whose, DELIVERY_LOG_SIZE).await?;
         Ok(Json(DeliveryList {
             items: deliveries.iter().map(|d| delivery_view(d, &attempts)).collect(),
         }))
     }
 
     async fn reopen(&self, whose: Deliveries, delivery: Uuid) -> Result<Redelivered, ApiError> {
-        match self
-            .store
-            .redeliver(whose, delivery)
-            .await
-            .map_err(ApiError::from)?
-        {
+        match self.store.redeliver(whose, delivery).await? {
             None => return Err(ApiError::not_found("delivery")),
             Some(false) => return Err(ApiError::conflict("the delivery is being sent right now")),
             Some(true) => {}
@@ -679,8 +658,7 @@ impl NotifierApi {
         let delivery = self
             .store
             .delivery(whose, delivery)
-            .await
-            .map_err(ApiError::from)?
+            .await?
             .ok_or_else(|| ApiError::not_found("delivery"))?;
         Ok(Redelivered::Accepted(Json(delivery_view(&delivery, &[]))))
     }
@@ -688,8 +666,7 @@ impl NotifierApi {
     async fn own_webhook(&self, owner: Uuid, id: Uuid) -> Result<Webhook, ApiError> {
         self.store
             .webhook(owner, id)
-            .await
-            .map_err(ApiError::from)?
+            .await?
             .ok_or_else(|| ApiError::not_found("webhook"))
     }
 }

@@ -92,66 +92,66 @@ fn escape(text: &str) -> String {
     out
 }
 
+/// `en` for English, `pt` for Brazilian Portuguese: the one of the two in `language`.
+fn localized<T>(language: Language, en: T, pt: T) -> T {
+    match language {
+        Language::English => en,
+        Language::PortugueseBrazil => pt,
+    }
+}
+
+/// The subject and the opening line of the e-mail about the video `name`'s `outcome`, in `language`.
+fn headline(outcome: &Outcome, name: &str, language: Language) -> (String, String) {
+    use Language::{English as En, PortugueseBrazil as Pt};
+    match (outcome, language) {
+        (Outcome::Failed { .. }, En) => (
+            format!("FIAP X: processing {name} failed"),
+            format!("We could not extract the frames of the video \"{name}\"."),
+        ),
+        (Outcome::Failed { .. }, Pt) => (
+            format!("FIAP X: falha ao processar {name}"),
+            format!("Não conseguimos extrair os quadros do vídeo \"{name}\"."),
+        ),
+        (Outcome::Completed { .. }, En) => (
+            format!("FIAP X: the frames of {name} are ready"),
+            format!("The frames of the video \"{name}\" are ready to download."),
+        ),
+        (Outcome::Completed { .. }, Pt) => (
+            format!("FIAP X: os quadros de {name} estão prontos"),
+            format!("Os quadros do vídeo \"{name}\" estão prontos para baixar."),
+        ),
+    }
+}
+
 /// Renders the e-mail about `notice` for a user with `locale`.
 pub fn email(notice: &Notice, to: &str, to_name: &str, locale: &str) -> Email {
     let language = Language::from_locale(locale);
-    let pt = language == Language::PortugueseBrazil;
+    let tr = |en, pt| localized(language, en, pt);
     let name = &notice.file_name;
     let link = &notice.link;
-    let greeting = if pt { "Olá" } else { "Hello" };
-    let (subject, lines): (String, Vec<(String, String)>) = match &notice.outcome {
+    let greeting = tr("Hello", "Olá");
+    let (subject, lead) = headline(&notice.outcome, name, language);
+    let mut lines = vec![(lead, String::new())];
+    match &notice.outcome {
         Outcome::Failed { code, detail } => {
-            let message = code.user_message(language);
-            let subject = if pt {
-                format!("FIAP X: falha ao processar {name}")
-            } else {
-                format!("FIAP X: processing {name} failed")
-            };
-            let lead = if pt {
-                format!("Não conseguimos extrair os quadros do vídeo \"{name}\".")
-            } else {
-                format!("We could not extract the frames of the video \"{name}\".")
-            };
-            let mut lines = vec![
-                (lead, String::new()),
-                (message.to_owned(), String::new()),
-                (
-                    if pt { "Código do erro" } else { "Error code" }.to_owned(),
-                    code.as_str().to_owned(),
-                ),
-            ];
+            lines.push((code.user_message(language).to_owned(), String::new()));
+            lines.push((
+                tr("Error code", "Código do erro").to_owned(),
+                code.as_str().to_owned(),
+            ));
             if !detail.is_empty() {
-                lines.push((if pt { "Detalhe" } else { "Detail" }.to_owned(), detail.clone()));
+                lines.push((tr("Detail", "Detalhe").to_owned(), detail.clone()));
             }
-            (subject, lines)
         }
         Outcome::Completed { frame_count, .. } => {
-            let subject = if pt {
-                format!("FIAP X: os quadros de {name} estão prontos")
-            } else {
-                format!("FIAP X: the frames of {name} are ready")
-            };
-            let lead = if pt {
-                format!("Os quadros do vídeo \"{name}\" estão prontos para baixar.")
-            } else {
-                format!("The frames of the video \"{name}\" are ready to download.")
-            };
-            let lines = vec![
-                (lead, String::new()),
-                (
-                    if pt { "Quadros" } else { "Frames" }.to_owned(),
-                    frame_count.to_string(),
-                ),
-            ];
-            (subject, lines)
+            lines.push((tr("Frames", "Quadros").to_owned(), frame_count.to_string()));
         }
-    };
-    let see = if pt { "Veja o vídeo" } else { "See the video" };
-    let footer = if pt {
-        "Você recebe este e-mail porque as notificações por e-mail estão ativas na sua conta FIAP X."
-    } else {
-        "You get this e-mail because e-mail notifications are on in your FIAP X account."
-    };
+    }
+    let see = tr("See the video", "Veja o vídeo");
+    let footer = tr(
+        "You get this e-mail because e-mail notifications are on in your FIAP X account.",
+        "Você recebe este e-mail porque as notificações por e-mail estão ativas na sua conta FIAP X.",
+    );
 
     let mut text = format!("{greeting}, {to_name}.\n\n");
     for (label, value) in &lines {

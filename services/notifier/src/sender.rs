@@ -115,23 +115,11 @@ impl Notifier {
         let schedule = &self.inner.settings.email_retry_secs;
         let email: Email = match serde_json::from_str(&claimed.body) {
             Ok(email) => email,
-            Err(error) => {
-                return TryOutcome::Failed {
-                    status_code: None,
-                    error: format!("unreadable stored e-mail: {error}"),
-                    retry_in: None,
-                };
-            }
+            Err(error) => return given_up(format!("unreadable stored e-mail: {error}")),
         };
         let to = match email.to.parse() {
             Ok(address) => Mailbox::new(Some(email.to_name.clone()), address),
-            Err(error) => {
-                return TryOutcome::Failed {
-                    status_code: None,
-                    error: format!("invalid recipient address: {error}"),
-                    retry_in: None,
-                };
-            }
+            Err(error) => return given_up(format!("invalid recipient address: {error}")),
         };
         let message = Message::builder()
             .from(self.inner.from.clone())
@@ -142,21 +130,11 @@ impl Notifier {
             .multipart(MultiPart::alternative_plain_html(email.text, email.html));
         let message = match message {
             Ok(message) => message,
-            Err(error) => {
-                return TryOutcome::Failed {
-                    status_code: None,
-                    error: format!("cannot build the e-mail: {error}"),
-                    retry_in: None,
-                };
-            }
+            Err(error) => return given_up(format!("cannot build the e-mail: {error}")),
         };
         match self.inner.mailer.send(message).await {
             Ok(_) => TryOutcome::Sent { status_code: None },
-            Err(error) if error.is_permanent() => TryOutcome::Failed {
-                status_code: None,
-                error: format!("rejected by the SMTP server: {error}"),
-                retry_in: None,
-            },
+            Err(error) if error.is_permanent() => given_up(format!("rejected by the SMTP server: {error}")),
             Err(error) => self.failed(claimed, schedule, None, format!("SMTP: {error}")),
         }
     }
@@ -171,14 +149,8 @@ impl Notifier {
             Ok(None) => return TryOutcome::Cancelled,
             Err(error) => return self.failed(claimed, schedule, None, format!("database: {error}")),
         };
-        let secret = match self
-            .signing_secret(Deliveries::Webhook(hook.id), &hook.secret)
-            .await
-        {
-            Ok(secret) => secret,
-            Err(error) => return self.failed(claimed, schedule, None, error),
-        };
-        self.post_signed(claimed, schedule, &hook.url, &secret, "webhook")
+        let whose = Deliveries::Webhook(hook.id);
+        self.post_signed(claimed, schedule, &hook.url, whose, &hook.secret, "webhook")
             .await
     }
 
@@ -208,54 +180,43 @@ impl Notifier {
         let stored = match self.inner.store.callback_secret(claimed.owner_id).await {
             Ok(Some(secret)) => secret.secret,
             Ok(None) => {
-                return TryOutcome::Failed {
-                    status_code: None,
-                    error: "the account has no callback signing secret: make one with POST \
-                            /api/v1/me/callback-secret, then redeliver"
-                        .into(),
-                    retry_in: None,
-                };
+                return given_up(
+                    "the account has no callback signing secret: make one with POST \
+                     /api/v1/me/callback-secret, then redeliver",
+                );
             }
             Err(error) => return self.failed(claimed, schedule, None, format!("database: {error}")),
         };
-        let secret = match self
-            .signing_secret(Deliveries::Callbacks(claimed.owner_id), &stored)
-            .await
-        {
-            Ok(secret) => secret,
-            Err(error) => return self.failed(claimed, schedule, None, error),
-        };
-        self.post_signed(claimed, schedule, &claimed.target, &secret, "callback")
+        let whose = Deliveries::Callbacks(claimed.owner_id);
+        self.post_signed(claimed, schedule, &claimed.target, whose, &stored, "callback")
             .await
     }
 
-    /// POSTs the claimed body to `url`, signed with `secret` (`X-Fiapx-Signature`), with the event and delivery
-    /// headers; `what` names the kind of receiver in errors (`webhook`, `callback`).
+    /// POSTs the claimed body to `url`, signed (`X-Fiapx-Signature`) with the stored secret of `whose` (opened
+    /// with [`Self::signing_secret`]), with the event and delivery headers; `what` names the kind of receiver in
+    /// errors (`webhook`, `callback`).
     async fn post_signed(
         &self,
         claimed: &Claimed,
         schedule: &[u64],
         url: &str,
-        secret: &SecretString,
+        whose: Deliveries,
+        stored: &str,
         what: &str,
     ) -> TryOutcome {
+        let secret = match self.signing_secret(whose, stored).await {
+            Ok(secret) => secret,
+            Err(error) => return self.failed(claimed, schedule, None, error),
+        };
         let Ok(url) = url::Url::parse(url) else {
-            return TryOutcome::Failed {
-                status_code: None,
-                error: format!("the stored {what} URL is not a valid URL"),
-                retry_in: None,
-            };
+            return given_up(format!("the stored {what} URL is not a valid URL"));
         };
         // The client connects to IP literals without asking the resolver, so they are checked here; a URL
         // registered before the address rules (or while insecure webhooks were allowed) can never succeed.
         if fiapx_http::egress::literal_ip(&url).is_some_and(|ip| {
             !fiapx_http::egress::is_allowed(ip, self.inner.settings.allow_insecure_webhooks)
         }) {
-            return TryOutcome::Failed {
-                status_code: None,
-                error: format!("the {what} address is not a public internet address"),
-                retry_in: None,
-            };
+            return given_up(format!("the {what} address is not a public internet address"));
         }
         let timestamp = OffsetDateTime::now_utc().unix_timestamp();
         let signature = signature_header(secret.expose_secret(), timestamp, claimed.body.as_bytes());
@@ -300,5 +261,14 @@ impl Notifier {
                 self.failed(claimed, schedule, None, kind.to_owned())
             }
         }
+    }
+}
+
+/// A try that failed for good: nothing to retry (the schedule is not consulted), no HTTP status.
+fn given_up(error: impl Into<String>) -> TryOutcome {
+    TryOutcome::Failed {
+        status_code: None,
+        error: error.into(),
+        retry_in: None,
     }
 }

@@ -5,7 +5,8 @@
 //! with a guard on the attempt it claimed (a process whose lease was taken over cannot overwrite the outcome).
 
 use sea_orm::{
-    ConnectionTrait, DatabaseConnection, DbBackend, DbErr, FromQueryResult, Statement, TransactionTrait,
+    ConnectionTrait, DatabaseConnection, DbBackend, DbErr, FromQueryResult, SelectModel, SelectorRaw,
+    Statement, TransactionTrait,
 };
 use time::OffsetDateTime;
 use uuid::Uuid;
@@ -68,6 +69,35 @@ impl Deliveries {
 
 fn statement(sql: &str, values: impl IntoIterator<Item = sea_orm::Value>) -> Statement {
     Statement::from_sql_and_values(DbBackend::Postgres, sql, values)
+}
+
+/// What a [`Webhook`] is read from (table `webhooks`).
+const WEBHOOK_COLUMNS: &str = "id, owner_id, url, secret, description, created_at";
+
+/// What a [`Delivery`] is read from (table `notifications`).
+const DELIVERY_COLUMNS: &str =
+    "id, event_id, event_type, video_id, status, attempts, next_attempt_at, last_error, created_at, sent_at";
+
+/// Runs `sql` with `values` on `db`; how many rows it changed.
+async fn execute(
+    db: &impl ConnectionTrait,
+    sql: &str,
+    values: impl IntoIterator<Item = sea_orm::Value>,
+) -> Result<u64, DbErr> {
+    Ok(db.execute_raw(statement(sql, values)).await?.rows_affected())
+}
+
+/// The rows `sql` with `values` selects, as `T`s (`.one(db)` or `.all(db)` runs it).
+fn select<T: FromQueryResult>(
+    sql: &str,
+    values: impl IntoIterator<Item = sea_orm::Value>,
+) -> SelectorRaw<SelectModel<T>> {
+    T::find_by_statement(statement(sql, values))
+}
+
+/// A row limit as a query value (PostgreSQL's `bigint`; larger limits saturate).
+fn limit_value(limit: u64) -> sea_orm::Value {
+    i64::try_from(limit).unwrap_or(i64::MAX).into()
 }
 
 /// Notification preferences of one user.
@@ -292,37 +322,37 @@ impl Store {
 
     /// Saves a user's preferences.
     pub async fn save_preferences(&self, user: Uuid, p: Preferences) -> Result<(), DbErr> {
-        self.db
-            .execute_raw(statement(
-                "INSERT INTO notification_preferences (user_id, email_on_failure, email_on_completion, \
-                 webhook_on_completion, updated_at) VALUES ($1, $2, $3, $4, now()) ON CONFLICT (user_id) DO UPDATE \
-                 SET email_on_failure = $2, email_on_completion = $3, webhook_on_completion = $4, updated_at = now()",
-                [
-                    user.into(),
-                    p.email_on_failure.into(),
-                    p.email_on_completion.into(),
-                    p.webhook_on_completion.into(),
-                ],
-            ))
-            .await?;
+        execute(
+            &self.db,
+            "INSERT INTO notification_preferences (user_id, email_on_failure, email_on_completion, \
+             webhook_on_completion, updated_at) VALUES ($1, $2, $3, $4, now()) ON CONFLICT (user_id) DO UPDATE \
+             SET email_on_failure = $2, email_on_completion = $3, webhook_on_completion = $4, updated_at = now()",
+            [
+                user.into(),
+                p.email_on_failure.into(),
+                p.email_on_completion.into(),
+                p.webhook_on_completion.into(),
+            ],
+        )
+        .await?;
         Ok(())
     }
 
     /// Registers a webhook.
     pub async fn create_webhook(&self, hook: &Webhook) -> Result<(), DbErr> {
-        self.db
-            .execute_raw(statement(
-                "INSERT INTO webhooks (id, owner_id, url, secret, description, created_at) VALUES ($1, $2, $3, $4, $5, $6)",
-                [
-                    hook.id.into(),
-                    hook.owner_id.into(),
-                    hook.url.clone().into(),
-                    hook.secret.clone().into(),
-                    hook.description.clone().into(),
-                    hook.created_at.into(),
-                ],
-            ))
-            .await?;
+        execute(
+            &self.db,
+            "INSERT INTO webhooks (id, owner_id, url, secret, description, created_at) VALUES ($1, $2, $3, $4, $5, $6)",
+            [
+                hook.id.into(),
+                hook.owner_id.into(),
+                hook.url.clone().into(),
+                hook.secret.clone().into(),
+                hook.description.clone().into(),
+                hook.created_at.into(),
+            ],
+        )
+        .await?;
         Ok(())
     }
 
@@ -333,11 +363,12 @@ impl Store {
 
     /// One live webhook of the owner.
     pub async fn webhook(&self, owner: Uuid, id: Uuid) -> Result<Option<Webhook>, DbErr> {
-        Webhook::find_by_statement(statement(
-            "SELECT id, owner_id, url, secret, description, created_at FROM webhooks \
-             WHERE id = $1 AND owner_id = $2 AND deleted_at IS NULL",
+        select(
+            &format!(
+                "SELECT {WEBHOOK_COLUMNS} FROM webhooks WHERE id = $1 AND owner_id = $2 AND deleted_at IS NULL"
+            ),
             [id.into(), owner.into()],
-        ))
+        )
         .one(&self.db)
         .await
     }
@@ -345,32 +376,32 @@ impl Store {
     /// Deletes a webhook (nothing more is sent to it); false if the owner has no such webhook.
     pub async fn delete_webhook(&self, owner: Uuid, id: Uuid) -> Result<bool, DbErr> {
         let tx = self.db.begin().await?;
-        let result = tx
-            .execute_raw(statement(
-                "UPDATE webhooks SET deleted_at = now() WHERE id = $1 AND owner_id = $2 AND deleted_at IS NULL",
-                [id.into(), owner.into()],
-            ))
-            .await?;
-        tx.execute_raw(statement(
+        let deleted = execute(
+            &tx,
+            "UPDATE webhooks SET deleted_at = now() WHERE id = $1 AND owner_id = $2 AND deleted_at IS NULL",
+            [id.into(), owner.into()],
+        )
+        .await?;
+        execute(
+            &tx,
             "UPDATE notifications SET status = 'cancelled', lease_until = NULL \
              WHERE webhook_id = $1 AND status = 'pending'",
             [id.into()],
-        ))
+        )
         .await?;
         tx.commit().await?;
-        Ok(result.rows_affected() == 1)
+        Ok(deleted == 1)
     }
 
     /// The latest deliveries of `whose`, newest first.
     pub async fn deliveries(&self, whose: Deliveries, limit: u64) -> Result<Vec<Delivery>, DbErr> {
-        Delivery::find_by_statement(statement(
+        select(
             &format!(
-                "SELECT id, event_id, event_type, video_id, status, attempts, next_attempt_at, last_error, \
-                 created_at, sent_at FROM notifications WHERE {} ORDER BY created_at DESC, id DESC LIMIT $2",
+                "SELECT {DELIVERY_COLUMNS} FROM notifications WHERE {} ORDER BY created_at DESC, id DESC LIMIT $2",
                 whose.condition()
             ),
-            [whose.id().into(), i64::try_from(limit).unwrap_or(i64::MAX).into()],
-        ))
+            [whose.id().into(), limit_value(limit)],
+        )
         .all(&self.db)
         .await
     }
@@ -387,33 +418,33 @@ impl Store {
             "DELETE FROM notification_preferences WHERE user_id = $1",
             "DELETE FROM callback_secrets WHERE user_id = $1",
         ] {
-            tx.execute_raw(statement(sql, [owner.into()])).await?;
+            execute(&tx, sql, [owner.into()]).await?;
         }
         tx.commit().await
     }
 
     /// Every notification recorded for `owner`'s videos, on both channels, newest first.
     pub async fn notifications(&self, owner: Uuid) -> Result<Vec<Notification>, DbErr> {
-        Notification::find_by_statement(statement(
+        select(
             "SELECT channel, target, id, event_type, video_id, status, attempts, created_at, sent_at \
              FROM notifications WHERE owner_id = $1 ORDER BY created_at DESC, id DESC",
             [owner.into()],
-        ))
+        )
         .all(&self.db)
         .await
     }
 
     /// The tries of the latest `limit` deliveries of `whose`, oldest first.
     pub async fn attempts(&self, whose: Deliveries, limit: u64) -> Result<Vec<Attempt>, DbErr> {
-        Attempt::find_by_statement(statement(
+        select(
             &format!(
                 "SELECT notification_id, attempt, started_at, finished_at, outcome, status_code, error \
                  FROM notification_attempts WHERE notification_id IN (SELECT id FROM notifications \
                  WHERE {} ORDER BY created_at DESC, id DESC LIMIT $2) ORDER BY notification_id, attempt",
                 whose.condition()
             ),
-            [whose.id().into(), i64::try_from(limit).unwrap_or(i64::MAX).into()],
-        ))
+            [whose.id().into(), limit_value(limit)],
+        )
         .all(&self.db)
         .await
     }
@@ -424,57 +455,55 @@ impl Store {
         if self.delivery(whose, delivery).await?.is_none() {
             return Ok(None);
         }
-        let updated = self
-            .db
-            .execute_raw(statement(
-                &format!(
-                    "UPDATE notifications SET status = 'pending', round_start = attempts, next_attempt_at = now(), \
-                     lease_until = NULL WHERE id = $2 AND {} AND status <> 'sending'",
-                    whose.condition()
-                ),
-                [whose.id().into(), delivery.into()],
-            ))
-            .await?;
-        Ok(Some(updated.rows_affected() == 1))
+        let updated = execute(
+            &self.db,
+            &format!(
+                "UPDATE notifications SET status = 'pending', round_start = attempts, next_attempt_at = now(), \
+                 lease_until = NULL WHERE id = $2 AND {} AND status <> 'sending'",
+                whose.condition()
+            ),
+            [whose.id().into(), delivery.into()],
+        )
+        .await?;
+        Ok(Some(updated == 1))
     }
 
     /// One delivery of `whose`.
     pub async fn delivery(&self, whose: Deliveries, delivery: Uuid) -> Result<Option<Delivery>, DbErr> {
-        Delivery::find_by_statement(statement(
+        select(
             &format!(
-                "SELECT id, event_id, event_type, video_id, status, attempts, next_attempt_at, last_error, \
-                 created_at, sent_at FROM notifications WHERE id = $2 AND {}",
+                "SELECT {DELIVERY_COLUMNS} FROM notifications WHERE id = $2 AND {}",
                 whose.condition()
             ),
             [whose.id().into(), delivery.into()],
-        ))
+        )
         .one(&self.db)
         .await
     }
 
     /// The secret signing `owner`'s callbacks, `None` until they make one.
     pub async fn callback_secret(&self, owner: Uuid) -> Result<Option<CallbackSecret>, DbErr> {
-        CallbackSecret::find_by_statement(statement(
+        select(
             "SELECT secret, created_at FROM callback_secrets WHERE user_id = $1",
             [owner.into()],
-        ))
+        )
         .one(&self.db)
         .await
     }
 
     /// Makes `secret` the one signing `owner`'s callbacks from now on (the previous one stops at once).
     pub async fn replace_callback_secret(&self, owner: Uuid, secret: &CallbackSecret) -> Result<(), DbErr> {
-        self.db
-            .execute_raw(statement(
-                "INSERT INTO callback_secrets (user_id, secret, created_at) VALUES ($1, $2, $3) \
-                 ON CONFLICT (user_id) DO UPDATE SET secret = $2, created_at = $3",
-                [
-                    owner.into(),
-                    secret.secret.clone().into(),
-                    secret.created_at.into(),
-                ],
-            ))
-            .await?;
+        execute(
+            &self.db,
+            "INSERT INTO callback_secrets (user_id, secret, created_at) VALUES ($1, $2, $3) \
+             ON CONFLICT (user_id) DO UPDATE SET secret = $2, created_at = $3",
+            [
+                owner.into(),
+                secret.secret.clone().into(),
+                secret.created_at.into(),
+            ],
+        )
+        .await?;
         Ok(())
     }
 
@@ -488,17 +517,13 @@ impl Store {
         limit: u64,
     ) -> Result<Vec<StoredSecret>, DbErr> {
         let (table, key) = kind.secret_row();
-        StoredSecret::find_by_statement(statement(
+        select(
             &format!(
                 "SELECT {key} AS id, secret FROM {table} WHERE {key} > $1 AND NOT starts_with(secret, $2) \
                  ORDER BY {key} LIMIT $3"
             ),
-            [
-                after.into(),
-                prefix.into(),
-                i64::try_from(limit).unwrap_or(i64::MAX).into(),
-            ],
-        ))
+            [after.into(), prefix.into(), limit_value(limit)],
+        )
         .all(&self.db)
         .await
     }
@@ -511,14 +536,13 @@ impl Store {
         new: &str,
     ) -> Result<bool, DbErr> {
         let (table, key) = whose.secret_row();
-        let result = self
-            .db
-            .execute_raw(statement(
-                &format!("UPDATE {table} SET secret = $3 WHERE {key} = $1 AND secret = $2"),
-                [whose.id().into(), old.into(), new.into()],
-            ))
-            .await?;
-        Ok(result.rows_affected() == 1)
+        let replaced = execute(
+            &self.db,
+            &format!("UPDATE {table} SET secret = $3 WHERE {key} = $1 AND secret = $2"),
+            [whose.id().into(), old.into(), new.into()],
+        )
+        .await?;
+        Ok(replaced == 1)
     }
 
     /// What intake needs about a video's owner: preferences, e-mail recipient (if a user row exists and is not
@@ -528,10 +552,10 @@ impl Store {
         owner: Uuid,
     ) -> Result<(Preferences, Option<Recipient>, Vec<Webhook>), DbErr> {
         let preferences = preferences(&self.db, owner).await?;
-        let recipient = Recipient::find_by_statement(statement(
+        let recipient = select(
             "SELECT email, display_name, locale FROM users WHERE id = $1 AND disabled_at IS NULL",
             [owner.into()],
-        ))
+        )
         .one(&self.db)
         .await?;
         let hooks = webhooks(&self.db, owner).await?;
@@ -544,25 +568,24 @@ impl Store {
         let tx = self.db.begin().await?;
         let mut new = 0;
         for intent in intents {
-            let result = tx
-                .execute_raw(statement(
-                    "INSERT INTO notifications (id, event_id, channel, target, webhook_id, owner_id, video_id, \
-                     event_type, body, status) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, 'pending') \
-                     ON CONFLICT (event_id, channel, target) DO NOTHING",
-                    [
-                        intent.id.into(),
-                        intent.event_id.into(),
-                        intent.channel.as_str().into(),
-                        intent.target.clone().into(),
-                        intent.webhook_id.into(),
-                        intent.owner_id.into(),
-                        intent.video_id.into(),
-                        intent.event_type.clone().into(),
-                        intent.body.clone().into(),
-                    ],
-                ))
-                .await?;
-            new += result.rows_affected();
+            new += execute(
+                &tx,
+                "INSERT INTO notifications (id, event_id, channel, target, webhook_id, owner_id, video_id, \
+                 event_type, body, status) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, 'pending') \
+                 ON CONFLICT (event_id, channel, target) DO NOTHING",
+                [
+                    intent.id.into(),
+                    intent.event_id.into(),
+                    intent.channel.as_str().into(),
+                    intent.target.clone().into(),
+                    intent.webhook_id.into(),
+                    intent.owner_id.into(),
+                    intent.video_id.into(),
+                    intent.event_type.clone().into(),
+                    intent.body.clone().into(),
+                ],
+            )
+            .await?;
         }
         tx.commit().await?;
         Ok(new)
@@ -570,7 +593,7 @@ impl Store {
 
     /// Claims up to `limit` due notifications for `lease` (pending and due, or sending with an expired lease).
     pub async fn claim(&self, limit: u32, lease: std::time::Duration) -> Result<Vec<Claimed>, DbErr> {
-        Claimed::find_by_statement(statement(
+        select(
             "UPDATE notifications SET status = 'sending', attempts = attempts + 1, \
              lease_until = now() + make_interval(secs => $1) \
              WHERE id IN (SELECT id FROM notifications \
@@ -578,17 +601,17 @@ impl Store {
                  ORDER BY next_attempt_at LIMIT $2 FOR UPDATE SKIP LOCKED) \
              RETURNING id, channel, target, webhook_id, owner_id, event_type, body, attempts, round_start",
             [lease.as_secs_f64().into(), i64::from(limit).into()],
-        ))
+        )
         .all(&self.db)
         .await
     }
 
     /// The live webhook a claimed delivery goes to (`None` once deleted).
     pub async fn live_webhook(&self, id: Uuid) -> Result<Option<Webhook>, DbErr> {
-        Webhook::find_by_statement(statement(
-            "SELECT id, owner_id, url, secret, description, created_at FROM webhooks WHERE id = $1 AND deleted_at IS NULL",
+        select(
+            &format!("SELECT {WEBHOOK_COLUMNS} FROM webhooks WHERE id = $1 AND deleted_at IS NULL"),
             [id.into()],
-        ))
+        )
         .one(&self.db)
         .await
     }
@@ -636,8 +659,8 @@ impl Store {
                 guard.to_vec(),
             ),
         };
-        let updated = tx.execute_raw(statement(update, values)).await?;
-        if updated.rows_affected() == 1 {
+        let updated = execute(&tx, update, values).await?;
+        if updated == 1 {
             let (result, status_code, error) = match outcome {
                 TryOutcome::Sent { status_code } => ("sent", *status_code, None),
                 TryOutcome::Failed {
@@ -648,7 +671,8 @@ impl Store {
                     return Ok(());
                 }
             };
-            tx.execute_raw(statement(
+            execute(
+                &tx,
                 "INSERT INTO notification_attempts (notification_id, attempt, started_at, finished_at, outcome, \
                  status_code, error) VALUES ($1, $2, $3, now(), $4, $5, $6) ON CONFLICT DO NOTHING",
                 [
@@ -659,7 +683,7 @@ impl Store {
                     status_code.into(),
                     error.into(),
                 ],
-            ))
+            )
             .await?;
         }
         tx.commit().await
@@ -667,22 +691,24 @@ impl Store {
 }
 
 async fn preferences(db: &impl ConnectionTrait, user: Uuid) -> Result<Preferences, DbErr> {
-    Ok(Preferences::find_by_statement(statement(
+    Ok(select(
         "SELECT email_on_failure, email_on_completion, webhook_on_completion FROM notification_preferences \
          WHERE user_id = $1",
         [user.into()],
-    ))
+    )
     .one(db)
     .await?
     .unwrap_or_default())
 }
 
 async fn webhooks(db: &impl ConnectionTrait, owner: Uuid) -> Result<Vec<Webhook>, DbErr> {
-    Webhook::find_by_statement(statement(
-        "SELECT id, owner_id, url, secret, description, created_at FROM webhooks \
-         WHERE owner_id = $1 AND deleted_at IS NULL ORDER BY created_at DESC, id DESC",
+    select(
+        &format!(
+            "SELECT {WEBHOOK_COLUMNS} FROM webhooks \
+             WHERE owner_id = $1 AND deleted_at IS NULL ORDER BY created_at DESC, id DESC"
+        ),
         [owner.into()],
-    ))
+    )
     .all(db)
     .await
 }

@@ -17,7 +17,7 @@ use fiapx_notifier::test_support::{SmtpSink, test_secrets_key, test_secrets_key_
 use fiapx_notifier::webhook::verify;
 use fiapx_notifier::{Notifier, NotifierApi, NotifierSettings};
 use poem::http::StatusCode;
-use poem::test::TestClient;
+use poem::test::{TestClient, TestResponse};
 use poem::{EndpointExt, Route};
 use poem_openapi::OpenApiService;
 use serde_json::{Value, json};
@@ -59,6 +59,18 @@ async fn world() -> World {
     }
 }
 
+/// A world with an English-speaking user for each of `names` (e-mail: the name in lower case at example.com).
+async fn world_with<const N: usize>(names: [&str; N]) -> (World, [UserId; N]) {
+    let w = world().await;
+    let mut users = Vec::with_capacity(N);
+    for name in names {
+        let email = format!("{}@example.com", name.to_lowercase());
+        users.push(w.user(&email, name, "en").await);
+    }
+    let users = users.try_into().expect("one user a name");
+    (w, users)
+}
+
 impl Drop for World {
     fn drop(&mut self) {
         self.stop_revocations.cancel();
@@ -95,6 +107,12 @@ impl Running {
 }
 
 impl World {
+    /// Waits until the notifier (consumer `notifier`) settled, then stops it.
+    async fn stop_when_settled(&self, running: Running) {
+        self.settled("notifier").await;
+        running.stop().await;
+    }
+
     fn notifier(&self, settings: NotifierSettings) -> Running {
         let notifier = Notifier::new(
             self.db.connection().clone(),
@@ -205,11 +223,11 @@ impl World {
             .await
     }
 
-    fn api(&self) -> TestClient<poem::endpoint::BoxEndpoint<'static>> {
+    fn api(&self) -> Api {
         self.api_with(true)
     }
 
-    fn api_with(&self, allow_insecure_webhooks: bool) -> TestClient<poem::endpoint::BoxEndpoint<'static>> {
+    fn api_with(&self, allow_insecure_webhooks: bool) -> Api {
         let settings = NotifierSettings {
             allow_insecure_webhooks,
             secrets_key: Some(test_secrets_key()),
@@ -218,7 +236,7 @@ impl World {
         self.api_on(&settings)
     }
 
-    fn api_on(&self, settings: &NotifierSettings) -> TestClient<poem::endpoint::BoxEndpoint<'static>> {
+    fn api_on(&self, settings: &NotifierSettings) -> Api {
         let api = NotifierApi::new(self.db.connection().clone(), settings).unwrap();
         let service = OpenApiService::new(api, "t", "1");
         TestClient::new(
@@ -237,39 +255,82 @@ impl World {
             self.root.mint_user(user, Uuid::now_v7(), expires).unwrap()
         )
     }
+
+    /// `request` sent with `user`'s bearer token.
+    async fn send_as(&self, request: Request<'_>, user: UserId) -> TestResponse {
+        request.header("Authorization", self.token(user)).send().await
+    }
+
+    /// The delivery log of `user`'s webhook `hook` (200 expected).
+    async fn webhook_log(&self, user: UserId, hook: Uuid) -> Value {
+        let path = format!("/api/v1/webhooks/{hook}/deliveries");
+        ok_json(self.send_as(self.api().get(path), user).await).await
+    }
+
+    /// Asks `api` to send `user`'s delivery `delivery` of webhook `hook` again (202 expected).
+    async fn redeliver_webhook(&self, api: &Api, user: UserId, hook: Uuid, delivery: &str) {
+        let path = format!("/api/v1/webhooks/{hook}/deliveries/{delivery}/redeliver");
+        let response = self.send_as(api.post(path), user).await;
+        response.assert_status(StatusCode::ACCEPTED);
+    }
+
+    /// Makes a new callback signing secret for `user` (201 expected); the answer, with the secret.
+    async fn make_callback_secret(&self, user: UserId) -> Value {
+        let response = self
+            .send_as(self.api().post("/api/v1/me/callback-secret"), user)
+            .await;
+        response.assert_status(StatusCode::CREATED);
+        response.json().await.value().deserialize()
+    }
+
+    /// The delivery log of `user`'s callbacks (200 expected).
+    async fn callback_log(&self, user: UserId) -> Value {
+        ok_json(self.send_as(self.api().get("/api/v1/me/callbacks"), user).await).await
+    }
+}
+
+/// The notifier's API under test.
+type Api = TestClient<poem::endpoint::BoxEndpoint<'static>>;
+
+/// A request to [`Api`], to send.
+type Request<'a> = poem::test::TestRequestBuilder<'a, poem::endpoint::BoxEndpoint<'static>>;
+
+/// The JSON body of `response`, which must be 200.
+async fn ok_json(response: TestResponse) -> Value {
+    response.assert_status_is_ok();
+    response.json().await.value().deserialize()
 }
 
 /// One request a receiver got: headers, body, the status it answered.
 type Received = (poem::http::HeaderMap, Vec<u8>, u16);
 
-/// A webhook receiver on 127.0.0.1 that answers 500 to the first `failures` requests and records every request.
-#[derive(Clone, Default)]
+/// A webhook receiver on 127.0.0.1 that answers 500 to the first `failures` requests and records every request;
+/// it stops when dropped.
 struct Receiver {
     requests: Arc<Mutex<Vec<Received>>>,
-    failures: usize,
+    /// Where it listens (`http://127.0.0.1:{port}/hook`).
+    url: String,
+    stop: CancellationToken,
 }
 
 impl Receiver {
-    async fn start(failures: usize) -> (Self, String, CancellationToken) {
+    async fn start(failures: usize) -> Self {
         use poem::listener::{Acceptor, Listener};
-        let receiver = Self {
-            failures,
-            ..Self::default()
-        };
+        let requests = Arc::new(Mutex::new(Vec::new()));
         let acceptor = poem::listener::TcpListener::bind("127.0.0.1:0")
             .into_acceptor()
             .await
             .unwrap();
         let addr = acceptor.local_addr()[0].as_socket_addr().copied().unwrap();
         let stop = CancellationToken::new();
-        let state = receiver.clone();
+        let state = Arc::clone(&requests);
         let app = poem::endpoint::make(move |request: poem::Request| {
-            let state = state.clone();
+            let state = Arc::clone(&state);
             async move {
                 let headers = request.headers().clone();
                 let body = request.into_body().into_vec().await.unwrap_or_default();
-                let mut requests = state.requests.lock().unwrap();
-                let status = if requests.len() < state.failures { 500 } else { 204 };
+                let mut requests = state.lock().unwrap();
+                let status = if requests.len() < failures { 500 } else { 204 };
                 requests.push((headers, body, status));
                 poem::Response::builder()
                     .status(StatusCode::from_u16(status).unwrap())
@@ -282,7 +343,11 @@ impl Receiver {
                 .run_with_graceful_shutdown(app, until.cancelled_owned(), Some(Duration::from_secs(1)))
                 .await;
         });
-        (receiver, format!("http://{addr}/hook"), stop)
+        Self {
+            requests,
+            url: format!("http://{addr}/hook"),
+            stop,
+        }
     }
 
     fn requests(&self) -> Vec<Received> {
@@ -301,14 +366,33 @@ impl Receiver {
     }
 }
 
+impl Drop for Receiver {
+    fn drop(&mut self) {
+        self.stop.cancel();
+    }
+}
+
+/// The `X-Fiapx-Signature` of a request.
+fn signature(received: &Received) -> &str {
+    received.0["x-fiapx-signature"].to_str().unwrap()
+}
+
+/// Whether a request is signed with `secret` (and the signature is current).
+fn signed_with(received: &Received, secret: &str) -> bool {
+    let now = OffsetDateTime::now_utc().unix_timestamp();
+    verify(secret, signature(received), &received.1, now, 300)
+}
+
+fn assert_signed(received: &Received, secret: &str) {
+    assert!(signed_with(received, secret), "{}", signature(received));
+}
+
 async fn register_webhook(w: &World, user: UserId, url: &str) -> (Uuid, String) {
-    let response = w
-        .api()
+    let api = w.api();
+    let request = api
         .post("/api/v1/webhooks")
-        .header("Authorization", w.token(user))
-        .body_json(&json!({"url": url, "description": "test"}))
-        .send()
-        .await;
+        .body_json(&json!({"url": url, "description": "test"}));
+    let response = w.send_as(request, user).await;
     response.assert_status(StatusCode::CREATED);
     let body: Value = response.json().await.value().deserialize();
     (
@@ -335,8 +419,7 @@ async fn a_final_failure_sends_one_email_in_the_owners_language() {
     w.failed_video(bob, "broken.avi", FailureCode::UnsupportedFormat)
         .await;
 
-    w.settled("notifier").await;
-    running.stop().await;
+    w.stop_when_settled(running).await;
     let mails = w.smtp.messages();
     assert_eq!(mails.len(), 2, "{mails:?}");
     let to_ana = mails
@@ -373,35 +456,26 @@ async fn a_final_failure_sends_one_email_in_the_owners_language() {
 
 #[tokio::test]
 async fn completions_are_mailed_only_to_users_who_opted_in() {
-    let w = world().await;
-    let carla = w.user("carla@example.com", "Carla", "en").await;
+    let (w, [carla]) = world_with(["Carla"]).await;
     let api = w.api();
-    let response = api
-        .get("/api/v1/me/notifications")
-        .header("Authorization", w.token(carla))
-        .send()
-        .await;
+    let response = w.send_as(api.get("/api/v1/me/notifications"), carla).await;
     response.assert_status_is_ok();
     response
         .assert_json(
             json!({"email_on_failure": true, "email_on_completion": false, "webhook_on_completion": false}),
         )
         .await;
-    let response = api
-        .put("/api/v1/me/notifications")
-        .header("Authorization", w.token(carla))
-        .body_json(
-            &json!({"email_on_failure": false, "email_on_completion": true, "webhook_on_completion": false}),
-        )
-        .send()
+    let preferences =
+        json!({"email_on_failure": false, "email_on_completion": true, "webhook_on_completion": false});
+    let response = w
+        .send_as(api.put("/api/v1/me/notifications").body_json(&preferences), carla)
         .await;
     response.assert_status_is_ok();
 
     let running = w.notifier(settings(&w.smtp));
     w.completed_video(carla, "ok.mp4").await;
     w.failed_video(carla, "bad.mp4", FailureCode::CorruptInput).await;
-    w.settled("notifier").await;
-    running.stop().await;
+    w.stop_when_settled(running).await;
     let mails = w.smtp.messages();
     assert_eq!(mails.len(), 1, "only the completion: {mails:?}");
     assert!(mails[0].subject.contains("ok.mp4") && mails[0].subject.contains("ready"));
@@ -410,27 +484,21 @@ async fn completions_are_mailed_only_to_users_who_opted_in() {
 
 #[tokio::test]
 async fn a_webhook_gets_one_signed_delivery_and_a_failing_receiver_gets_it_on_the_third_try() {
-    let w = world().await;
-    let dan = w.user("dan@example.com", "Dan", "en").await;
-    let (healthy, healthy_url, stop_healthy) = Receiver::start(0).await;
-    let (flaky, flaky_url, stop_flaky) = Receiver::start(2).await;
-    let (healthy_id, healthy_secret) = register_webhook(&w, dan, &healthy_url).await;
-    let (flaky_id, flaky_secret) = register_webhook(&w, dan, &flaky_url).await;
+    let (w, [dan]) = world_with(["Dan"]).await;
+    let healthy = Receiver::start(0).await;
+    let flaky = Receiver::start(2).await;
+    let (healthy_id, healthy_secret) = register_webhook(&w, dan, &healthy.url).await;
+    let (flaky_id, flaky_secret) = register_webhook(&w, dan, &flaky.url).await;
 
     let running = w.notifier(settings(&w.smtp));
     let video = w.failed_video(dan, "clip.mp4", FailureCode::TooLong).await;
     w.settled("notifier").await;
 
-    let now = OffsetDateTime::now_utc().unix_timestamp();
     let got = healthy.requests();
     assert_eq!(got.len(), 1, "one delivery");
+    assert_signed(&got[0], &healthy_secret);
+    assert!(!signed_with(&got[0], &flaky_secret), "signed with its own secret");
     let (headers, body, _) = &got[0];
-    let signature = headers["x-fiapx-signature"].to_str().unwrap();
-    assert!(verify(&healthy_secret, signature, body, now, 300), "{signature}");
-    assert!(
-        !verify(&flaky_secret, signature, body, now, 300),
-        "signed with its own secret"
-    );
     assert_eq!(headers["x-fiapx-event"], "video.failed");
     let payload: Value = serde_json::from_slice(body).unwrap();
     assert_eq!(payload["type"], "video.failed");
@@ -454,20 +522,12 @@ async fn a_webhook_gets_one_signed_delivery_and_a_failing_receiver_gets_it_on_th
         ids.iter().all(|id| *id == ids[0]),
         "the same delivery id on every try"
     );
-    for (headers, body, _) in &tries {
-        let signature = headers["x-fiapx-signature"].to_str().unwrap();
-        assert!(verify(&flaky_secret, signature, body, now, 300));
+    for received in &tries {
+        assert!(signed_with(received, &flaky_secret));
     }
 
     // The delivery log shows the three tries; a redeliver sends it once more with the same id.
-    let api = w.api();
-    let response = api
-        .get(format!("/api/v1/webhooks/{flaky_id}/deliveries"))
-        .header("Authorization", w.token(dan))
-        .send()
-        .await;
-    response.assert_status_is_ok();
-    let log: Value = response.json().await.value().deserialize();
+    let log = w.webhook_log(dan, flaky_id).await;
     let delivery = &log["items"][0];
     assert_eq!(delivery["status"], "sent", "{log}");
     assert_eq!(delivery["attempts"], 3);
@@ -479,48 +539,29 @@ async fn a_webhook_gets_one_signed_delivery_and_a_failing_receiver_gets_it_on_th
         .collect();
     assert_eq!(statuses, [json!(500), json!(500), json!(204)]);
     let delivery_id = delivery["id"].as_str().unwrap();
-    let response = api
-        .post(format!(
-            "/api/v1/webhooks/{flaky_id}/deliveries/{delivery_id}/redeliver"
-        ))
-        .header("Authorization", w.token(dan))
-        .send()
-        .await;
-    response.assert_status(StatusCode::ACCEPTED);
+    let api = w.api();
+    w.redeliver_webhook(&api, dan, flaky_id, delivery_id).await;
     let again = flaky.wait_for(4).await;
     assert_eq!(again[3].0["x-fiapx-delivery"], delivery_id);
     // Someone else cannot see or redeliver it.
     let eve = w.user("eve@example.com", "Eve", "en").await;
-    let response = api
-        .get(format!("/api/v1/webhooks/{healthy_id}/deliveries"))
-        .header("Authorization", w.token(eve))
-        .send()
-        .await;
-    response.assert_status(StatusCode::NOT_FOUND);
-    w.settled("notifier").await;
-    running.stop().await;
+    let others = api.get(format!("/api/v1/webhooks/{healthy_id}/deliveries"));
+    w.send_as(others, eve).await.assert_status(StatusCode::NOT_FOUND);
+    w.stop_when_settled(running).await;
     assert_eq!(
         healthy.requests().len(),
         1,
         "still one delivery to the healthy receiver"
     );
-    stop_healthy.cancel();
-    stop_flaky.cancel();
 }
 
 #[tokio::test]
 async fn the_webhook_api_checks_urls_hides_secrets_and_scopes_by_owner() {
-    let w = world().await;
-    let fay = w.user("fay@example.com", "Fay", "en").await;
-    let gus = w.user("gus@example.com", "Gus", "en").await;
+    let (w, [fay, gus]) = world_with(["Fay", "Gus"]).await;
     let api = w.api();
     for url in ["http://example.com/hook", "ftp://example.com", "not a url"] {
-        let response = api
-            .post("/api/v1/webhooks")
-            .header("Authorization", w.token(fay))
-            .body_json(&json!({ "url": url }))
-            .send()
-            .await;
+        let request = api.post("/api/v1/webhooks").body_json(&json!({ "url": url }));
+        let response = w.send_as(request, fay).await;
         response.assert_status(StatusCode::BAD_REQUEST);
     }
     let response = api
@@ -532,11 +573,7 @@ async fn the_webhook_api_checks_urls_hides_secrets_and_scopes_by_owner() {
 
     let (id, secret) = register_webhook(&w, fay, "https://example.com/hook").await;
     assert!(secret.starts_with("whsec_"));
-    let response = api
-        .get("/api/v1/webhooks")
-        .header("Authorization", w.token(fay))
-        .send()
-        .await;
+    let response = w.send_as(api.get("/api/v1/webhooks"), fay).await;
     response.assert_status_is_ok();
     let text = response.0.into_body().into_string().await.unwrap();
     assert!(
@@ -553,25 +590,16 @@ async fn the_webhook_api_checks_urls_hides_secrets_and_scopes_by_owner() {
             "get" => api.get(&path),
             _ => api.delete(&path),
         };
-        let response = request.header("Authorization", w.token(gus)).send().await;
+        let response = w.send_as(request, gus).await;
         response.assert_status(StatusCode::NOT_FOUND);
     }
-    let response = api
-        .delete(format!("/api/v1/webhooks/{id}"))
-        .header("Authorization", w.token(fay))
-        .send()
-        .await;
+    let hook = format!("/api/v1/webhooks/{id}");
+    let response = w.send_as(api.delete(&hook), fay).await;
     response.assert_status(StatusCode::NO_CONTENT);
-    let response = api
-        .get(format!("/api/v1/webhooks/{id}"))
-        .header("Authorization", w.token(fay))
-        .send()
-        .await;
+    let response = w.send_as(api.get(&hook), fay).await;
     response.assert_status(StatusCode::NOT_FOUND);
 
-    let response = api.get("/api/v1/failure-codes").send().await;
-    response.assert_status_is_ok();
-    let table: Value = response.json().await.value().deserialize();
+    let table = ok_json(api.get("/api/v1/failure-codes").send().await).await;
     assert_eq!(table.as_array().unwrap().len(), FailureCode::ALL.len());
     assert!(
         table
@@ -582,18 +610,10 @@ async fn the_webhook_api_checks_urls_hides_secrets_and_scopes_by_owner() {
     );
 }
 
-/// Registers `url` as a webhook and expects a 400 `bad_request`; returns the error body.
-async fn refused_webhook(
-    api: &TestClient<poem::endpoint::BoxEndpoint<'static>>,
-    token: &str,
-    url: &str,
-) -> Value {
-    let response = api
-        .post("/api/v1/webhooks")
-        .header("Authorization", token)
-        .body_json(&json!({ "url": url }))
-        .send()
-        .await;
+/// Registers `url` as a webhook as `user` on `api` and expects a 400 `bad_request`; returns the error body.
+async fn refused_webhook(w: &World, api: &Api, user: UserId, url: &str) -> Value {
+    let request = api.post("/api/v1/webhooks").body_json(&json!({ "url": url }));
+    let response = w.send_as(request, user).await;
     response.assert_status(StatusCode::BAD_REQUEST);
     let body: Value = response.json().await.value().deserialize();
     assert_eq!(body["code"], "bad_request", "{url}: {body}");
@@ -602,8 +622,7 @@ async fn refused_webhook(
 
 #[tokio::test]
 async fn webhook_urls_to_internal_addresses_are_refused_and_nothing_is_stored() {
-    let w = world().await;
-    let hal = w.user("hal@example.com", "Hal", "en").await;
+    let (w, [hal]) = world_with(["Hal"]).await;
     let strict = w.api_with(false);
     for url in [
         "https://10.0.0.1/x",
@@ -615,7 +634,7 @@ async fn webhook_urls_to_internal_addresses_are_refused_and_nothing_is_stored() 
         "https://[fd00::1]/x",
         "https://metadata.google.internal/computeMetadata/v1/",
     ] {
-        let body = refused_webhook(&strict, &w.token(hal), url).await;
+        let body = refused_webhook(&w, &strict, hal, url).await;
         assert!(
             body["message"].as_str().unwrap().contains("public internet host"),
             "{url}: {body}"
@@ -628,15 +647,9 @@ async fn webhook_urls_to_internal_addresses_are_refused_and_nothing_is_stored() 
         "https://169.254.169.254/latest",
         "https://[fd00::1]/x",
     ] {
-        refused_webhook(&lenient, &w.token(hal), url).await;
+        refused_webhook(&w, &lenient, hal, url).await;
     }
-    let response = strict
-        .get("/api/v1/webhooks")
-        .header("Authorization", w.token(hal))
-        .send()
-        .await;
-    response.assert_status_is_ok();
-    let list: Value = response.json().await.value().deserialize();
+    let list = ok_json(w.send_as(strict.get("/api/v1/webhooks"), hal).await).await;
     assert_eq!(list["items"], json!([]), "nothing stored");
     let stored: i64 = w.db.value("SELECT count(*) AS n FROM webhooks", "n").await;
     assert_eq!(stored, 0);
@@ -648,15 +661,15 @@ async fn webhook_urls_to_internal_addresses_are_refused_and_nothing_is_stored() 
 /// hears nothing and the delivery log says why, without naming the host.
 #[tokio::test]
 async fn a_notifier_not_allowing_loopback_never_calls_a_host_that_resolves_to_it() {
-    let w = world().await;
-    let ida = w.user("ida@example.com", "Ida", "en").await;
-    let (receiver, url, stop_receiver) = Receiver::start(0).await;
+    let (w, [ida]) = world_with(["Ida"]).await;
+    let receiver = Receiver::start(0).await;
+    let url = &receiver.url;
     let port = url
         .trim_start_matches("http://127.0.0.1:")
         .trim_end_matches("/hook");
     // `localhost` resolves from /etc/hosts (or the system resolver's synthesis): no DNS server is asked.
     let (by_name, _) = register_webhook(&w, ida, &format!("http://localhost:{port}/hook")).await;
-    let (by_literal, _) = register_webhook(&w, ida, &url).await;
+    let (by_literal, _) = register_webhook(&w, ida, url).await;
 
     let running = w.notifier(NotifierSettings {
         allow_insecure_webhooks: false,
@@ -664,26 +677,10 @@ async fn a_notifier_not_allowing_loopback_never_calls_a_host_that_resolves_to_it
         ..settings(&w.smtp)
     });
     w.failed_video(ida, "clip.mp4", FailureCode::CorruptInput).await;
-    w.settled("notifier").await;
-    running.stop().await;
+    w.stop_when_settled(running).await;
     assert!(receiver.requests().is_empty(), "the receiver was never called");
 
-    let api = w.api();
-    let log = |id: Uuid| {
-        let api = &api;
-        let token = w.token(ida);
-        async move {
-            let response = api
-                .get(format!("/api/v1/webhooks/{id}/deliveries"))
-                .header("Authorization", token)
-                .send()
-                .await;
-            response.assert_status_is_ok();
-            let log: Value = response.json().await.value().deserialize();
-            log["items"][0].clone()
-        }
-    };
-    let delivery = log(by_name).await;
+    let delivery = w.webhook_log(ida, by_name).await["items"][0].clone();
     assert_eq!(delivery["status"], "failed", "{delivery}");
     assert_eq!(delivery["attempts"], 2, "retried on the schedule: {delivery}");
     for attempt in delivery["tries"].as_array().unwrap() {
@@ -693,20 +690,18 @@ async fn a_notifier_not_allowing_loopback_never_calls_a_host_that_resolves_to_it
         );
         assert_eq!(attempt["status_code"], Value::Null);
     }
-    let delivery = log(by_literal).await;
+    let delivery = w.webhook_log(ida, by_literal).await["items"][0].clone();
     assert_eq!(delivery["status"], "failed", "{delivery}");
     assert_eq!(delivery["attempts"], 1, "never retried: {delivery}");
     assert_eq!(
         delivery["tries"][0]["error"], "the webhook address is not a public internet address",
         "{delivery}"
     );
-    stop_receiver.cancel();
 }
 
 #[tokio::test]
 async fn a_notifier_restarted_mid_batch_and_a_full_redelivery_send_no_duplicates() {
-    let w = world().await;
-    let hal = w.user("hal@example.com", "Hal", "en").await;
+    let (w, [hal]) = world_with(["Hal"]).await;
     let videos = {
         let mut videos = Vec::new();
         for n in 0..12 {
@@ -725,8 +720,7 @@ async fn a_notifier_restarted_mid_batch_and_a_full_redelivery_send_no_duplicates
     w.smtp.wait_for(3).await;
     first.stop().await;
     let second = w.notifier(slow.clone());
-    w.settled("notifier").await;
-    second.stop().await;
+    w.stop_when_settled(second).await;
     // A new consumer reads the whole log again, as a total redelivery would: the records keep it from sending.
     let replay = w.notifier(NotifierSettings {
         consumer: "notifier_replay".into(),
@@ -759,8 +753,7 @@ async fn a_notifier_restarted_mid_batch_and_a_full_redelivery_send_no_duplicates
 
 #[tokio::test]
 async fn an_smtp_outage_delays_the_email_but_loses_nothing() {
-    let w = world().await;
-    let ida = w.user("ida@example.com", "Ida", "en").await;
+    let (w, [ida]) = world_with(["Ida"]).await;
     // The notifier is told about an SMTP server that is not up yet.
     let port = SmtpSink::free_port();
     let running = w.notifier(NotifierSettings {
@@ -792,8 +785,7 @@ async fn an_smtp_outage_delays_the_email_but_loses_nothing() {
     // SMTP comes up: the next try delivers it, once.
     let sink = SmtpSink::start_on(port);
     let mails = sink.wait_for(1).await;
-    w.settled("notifier").await;
-    running.stop().await;
+    w.stop_when_settled(running).await;
     assert_eq!(sink.messages().len(), 1, "{mails:?}");
     assert!(mails[0].subject.contains("late.mp4"));
     assert!(mails[0].text.contains("too_large"));
@@ -802,35 +794,22 @@ async fn an_smtp_outage_delays_the_email_but_loses_nothing() {
 
 #[tokio::test]
 async fn an_uploads_callback_gets_both_outcomes_signed_with_the_account_secret() {
-    let w = world().await;
-    let dan = w.user("dan@example.com", "Dan", "en").await;
-    let eve = w.user("eve@example.com", "Eve", "en").await;
-    let (receiver, url, stop_receiver) = Receiver::start(0).await;
+    let (w, [dan, eve]) = world_with(["Dan", "Eve"]).await;
+    let receiver = Receiver::start(0).await;
     let callbacks = fiapx_nats::VideoCallbacks::new(w.nats.jetstream(), &w.nats.settings);
     let api = w.api();
     let running = w.notifier(settings(&w.smtp));
 
     // No secret yet: the callback is not sent unsigned; its delivery fails for good and says what to do.
-    let response = api
-        .get("/api/v1/me/callback-secret")
-        .header("Authorization", w.token(dan))
-        .send()
-        .await;
+    let response = w.send_as(api.get("/api/v1/me/callback-secret"), dan).await;
     response.assert_status(StatusCode::NOT_FOUND);
     let first = w.upload(dan, "first.mp4").await;
-    callbacks.set(*first.as_uuid(), &url).await.unwrap();
+    callbacks.set(*first.as_uuid(), &receiver.url).await.unwrap();
     w.start(first, 1).await;
     w.complete(first, 1).await;
     w.settled("notifier").await;
     assert!(receiver.requests().is_empty(), "nothing sent unsigned");
-    let log = |user: UserId| {
-        api.get("/api/v1/me/callbacks")
-            .header("Authorization", w.token(user))
-            .send()
-    };
-    let response = log(dan).await;
-    response.assert_status_is_ok();
-    let deliveries: Value = response.json().await.value().deserialize();
+    let deliveries = w.callback_log(dan).await;
     let unsigned = &deliveries["items"][0];
     assert_eq!(unsigned["status"], "failed", "{deliveries}");
     assert_eq!(unsigned["event_type"], "video.completed");
@@ -846,51 +825,27 @@ async fn an_uploads_callback_gets_both_outcomes_signed_with_the_account_secret()
 
     // With a secret, the redelivered completion and a later failure are signed with it. Webhooks would get
     // the completion only with `webhook_on_completion`; asking for a callback is the opt-in.
-    let make_secret = || async {
-        let response = api
-            .post("/api/v1/me/callback-secret")
-            .header("Authorization", w.token(dan))
-            .send()
-            .await;
-        response.assert_status(StatusCode::CREATED);
-        response.json().await.value().deserialize::<Value>()
-    };
-    let made = make_secret().await;
+    let made = w.make_callback_secret(dan).await;
     let secret = made["secret"].as_str().unwrap().to_owned();
     assert!(secret.starts_with("whsec_"), "{made}");
-    let response = api
-        .get("/api/v1/me/callback-secret")
-        .header("Authorization", w.token(dan))
-        .send()
-        .await;
-    response.assert_status_is_ok();
-    let shown: Value = response.json().await.value().deserialize();
+    let shown = ok_json(w.send_as(api.get("/api/v1/me/callback-secret"), dan).await).await;
     assert_eq!(shown["created_at"], made["created_at"]);
     assert!(shown.get("secret").is_none(), "the secret is shown once: {shown}");
 
     // Someone else can neither see nor redeliver it.
-    let response = log(eve).await;
-    response.assert_status_is_ok();
-    let theirs: Value = response.json().await.value().deserialize();
+    let theirs = w.callback_log(eve).await;
     assert_eq!(theirs["items"], json!([]));
-    let redeliver = |user: UserId, id: String| {
-        api.post(format!("/api/v1/me/callbacks/{id}/redeliver"))
-            .header("Authorization", w.token(user))
-            .send()
+    let redeliver = |user: UserId| {
+        let path = format!("/api/v1/me/callbacks/{unsigned_id}/redeliver");
+        w.send_as(api.post(path), user)
     };
-    redeliver(eve, unsigned_id.clone())
-        .await
-        .assert_status(StatusCode::NOT_FOUND);
-    redeliver(dan, unsigned_id.clone())
-        .await
-        .assert_status(StatusCode::ACCEPTED);
+    redeliver(eve).await.assert_status(StatusCode::NOT_FOUND);
+    redeliver(dan).await.assert_status(StatusCode::ACCEPTED);
     // A video whose upload named no callback URL calls nobody.
     w.failed_video(dan, "second.mp4", FailureCode::TooLong).await;
     let got = receiver.wait_for(1).await;
+    assert_signed(&got[0], &secret);
     let (headers, body, _) = &got[0];
-    let now = OffsetDateTime::now_utc().unix_timestamp();
-    let signature = headers["x-fiapx-signature"].to_str().unwrap();
-    assert!(verify(&secret, signature, body, now, 300), "{signature}");
     assert_eq!(headers["x-fiapx-event"], "video.completed");
     assert_eq!(headers["x-fiapx-delivery"], unsigned_id.as_str());
     let payload: Value = serde_json::from_slice(body).unwrap();
@@ -898,30 +853,27 @@ async fn an_uploads_callback_gets_both_outcomes_signed_with_the_account_secret()
     assert_eq!(payload["video"]["file_name"], "first.mp4");
 
     let third = w.upload(dan, "third.mp4").await;
-    callbacks.set(*third.as_uuid(), &url).await.unwrap();
+    callbacks.set(*third.as_uuid(), &receiver.url).await.unwrap();
     w.start(third, 1).await;
     w.fail(third, 1, FailureCode::TooLong, false).await;
     let got = receiver.wait_for(2).await;
+    assert_signed(&got[1], &secret);
     let (headers, body, _) = &got[1];
-    let signature = headers["x-fiapx-signature"].to_str().unwrap();
-    assert!(verify(&secret, signature, body, now, 300), "{signature}");
     assert_eq!(headers["x-fiapx-event"], "video.failed");
     let payload: Value = serde_json::from_slice(body).unwrap();
     assert_eq!(payload["video"]["id"], third.to_string());
     assert_eq!(payload["failure"]["code"], "too_long");
 
     // A new secret replaces the old one at once.
-    let rotated = make_secret().await;
+    let rotated = w.make_callback_secret(dan).await;
     assert_ne!(rotated["secret"], made["secret"]);
-    w.settled("notifier").await;
-    running.stop().await;
+    w.stop_when_settled(running).await;
     assert_eq!(
         receiver.requests().len(),
         2,
         "the video without a callback URL called nobody"
     );
-    let response = log(dan).await;
-    let deliveries: Value = response.json().await.value().deserialize();
+    let deliveries = w.callback_log(dan).await;
     let statuses: Vec<&str> = deliveries["items"]
         .as_array()
         .unwrap()
@@ -929,13 +881,11 @@ async fn an_uploads_callback_gets_both_outcomes_signed_with_the_account_secret()
         .map(|d| d["status"].as_str().unwrap())
         .collect();
     assert_eq!(statuses, ["sent", "sent"], "{deliveries}");
-    stop_receiver.cancel();
 }
 
 #[tokio::test]
 async fn an_event_intake_gives_up_on_is_kept_in_the_dead_letter_stream() {
-    let w = world().await;
-    let dan = w.user("dan@example.com", "Dan", "en").await;
+    let (w, [dan]) = world_with(["Dan"]).await;
     let notifier = Notifier::new(
         w.db.connection().clone(),
         w.nats.client.clone(),
@@ -1056,18 +1006,10 @@ fn key_file_settings(w: &World) -> (NotifierSettings, std::path::PathBuf) {
 
 #[tokio::test]
 async fn signing_secrets_are_stored_sealed_and_still_sign_deliveries() {
-    let w = world().await;
-    let dan = w.user("dan@example.com", "Dan", "en").await;
-    let (receiver, url, stop_receiver) = Receiver::start(0).await;
-    let (hook, secret) = register_webhook(&w, dan, &url).await;
-    let response = w
-        .api()
-        .post("/api/v1/me/callback-secret")
-        .header("Authorization", w.token(dan))
-        .send()
-        .await;
-    response.assert_status(StatusCode::CREATED);
-    let made: Value = response.json().await.value().deserialize();
+    let (w, [dan]) = world_with(["Dan"]).await;
+    let receiver = Receiver::start(0).await;
+    let (hook, secret) = register_webhook(&w, dan, &receiver.url).await;
+    let made = w.make_callback_secret(dan).await;
     let callback_secret = made["secret"].as_str().unwrap();
 
     let key_id = keyring(&settings(&w.smtp)).key_id().to_owned();
@@ -1085,27 +1027,20 @@ async fn signing_secrets_are_stored_sealed_and_still_sign_deliveries() {
     let running = w.notifier(settings(&w.smtp));
     w.failed_video(dan, "clip.mp4", FailureCode::TooLong).await;
     let got = receiver.wait_for(1).await;
-    let (headers, body, _) = &got[0];
-    let now = OffsetDateTime::now_utc().unix_timestamp();
-    let signature = headers["x-fiapx-signature"].to_str().unwrap();
-    assert!(verify(&secret, signature, body, now, 300), "{signature}");
-    w.settled("notifier").await;
-    running.stop().await;
+    assert_signed(&got[0], &secret);
+    w.stop_when_settled(running).await;
     assert_eq!(
         stored_secret(&w, "webhooks", "id", hook).await,
         stored_hook,
         "a sealed secret is left as it is"
     );
-    stop_receiver.cancel();
 }
 
 #[tokio::test]
 async fn plain_text_secrets_from_before_sealing_keep_signing_and_get_sealed() {
-    let w = world().await;
-    let dan = w.user("dan@example.com", "Dan", "en").await;
-    let ann = w.user("ann@example.com", "Ann", "en").await;
-    let (receiver, url, stop_receiver) = Receiver::start(0).await;
-    let (old_hook, old_secret) = legacy_webhook(&w, dan, &url).await;
+    let (w, [dan, ann]) = world_with(["Dan", "Ann"]).await;
+    let receiver = Receiver::start(0).await;
+    let (old_hook, old_secret) = legacy_webhook(&w, dan, &receiver.url).await;
     let plain_callback = fiapx_notifier::webhook::new_secret().unwrap();
     execute(
         &w,
@@ -1130,16 +1065,14 @@ async fn plain_text_secrets_from_before_sealing_keep_signing_and_get_sealed() {
     let running = w.notifier(settings(&w.smtp));
     // After its start-up sweep (nothing to do here: it ends within milliseconds).
     tokio::time::sleep(Duration::from_millis(500)).await;
-    let (late_hook, late_secret) = legacy_webhook(&w, dan, &url).await;
+    let (late_hook, late_secret) = legacy_webhook(&w, dan, &receiver.url).await;
     w.failed_video(dan, "clip.mp4", FailureCode::TooLong).await;
     let got = receiver.wait_for(2).await;
-    let now = OffsetDateTime::now_utc().unix_timestamp();
     let mut secrets_used = Vec::new();
-    for (headers, body, _) in &got {
-        let signature = headers["x-fiapx-signature"].to_str().unwrap();
+    for received in &got {
         let which = [&old_secret, &late_secret]
             .into_iter()
-            .find(|secret| verify(secret, signature, body, now, 300))
+            .find(|secret| signed_with(received, secret))
             .expect("signed with the webhook's original secret");
         secrets_used.push(which.clone());
     }
@@ -1147,8 +1080,7 @@ async fn plain_text_secrets_from_before_sealing_keep_signing_and_get_sealed() {
     let mut expected = vec![old_secret.clone(), late_secret.clone()];
     expected.sort();
     assert_eq!(secrets_used, expected, "each webhook signed with its own secret");
-    w.settled("notifier").await;
-    running.stop().await;
+    w.stop_when_settled(running).await;
     let late_stored = stored_secret(&w, "webhooks", "id", late_hook).await;
     assert!(
         late_stored.starts_with(&format!("sealed:v1:{}:", ring.key_id())),
@@ -1165,15 +1097,13 @@ async fn plain_text_secrets_from_before_sealing_keep_signing_and_get_sealed() {
         late_secret,
         "sealed, not changed"
     );
-    stop_receiver.cancel();
 }
 
 #[tokio::test]
 async fn a_wrong_key_fails_clearly_and_a_previous_key_still_opens() {
-    let w = world().await;
-    let dan = w.user("dan@example.com", "Dan", "en").await;
-    let (receiver, url, stop_receiver) = Receiver::start(0).await;
-    let (hook, secret) = register_webhook(&w, dan, &url).await;
+    let (w, [dan]) = world_with(["Dan"]).await;
+    let receiver = Receiver::start(0).await;
+    let (hook, secret) = register_webhook(&w, dan, &receiver.url).await;
     let original = stored_secret(&w, "webhooks", "id", hook).await;
 
     // Without a key, neither the worker nor the API starts, and the error names the setting.
@@ -1200,16 +1130,9 @@ async fn a_wrong_key_fails_clearly_and_a_previous_key_still_opens() {
     let (other, other_path) = key_file_settings(&w);
     let running = w.notifier(other.clone());
     w.failed_video(dan, "clip.mp4", FailureCode::TooLong).await;
-    w.settled("notifier").await;
-    running.stop().await;
+    w.stop_when_settled(running).await;
     assert!(receiver.requests().is_empty(), "nothing sent");
-    let response = w
-        .api()
-        .get(format!("/api/v1/webhooks/{hook}/deliveries"))
-        .header("Authorization", w.token(dan))
-        .send()
-        .await;
-    let log: Value = response.json().await.value().deserialize();
+    let log = w.webhook_log(dan, hook).await;
     let delivery = &log["items"][0];
     assert_eq!(delivery["status"], "failed", "{log}");
     let why = delivery["last_error"].as_str().unwrap();
@@ -1228,7 +1151,7 @@ async fn a_wrong_key_fails_clearly_and_a_previous_key_still_opens() {
     assert_eq!((report.sealed, report.unreadable), (0, 1));
 
     // A sealed value copied to another row does not open there.
-    let (copy, _) = legacy_webhook(&w, dan, &url).await;
+    let (copy, _) = legacy_webhook(&w, dan, &receiver.url).await;
     execute(
         &w,
         "UPDATE webhooks SET secret = $1 WHERE id = $2",
@@ -1254,26 +1177,15 @@ async fn a_wrong_key_fails_clearly_and_a_previous_key_still_opens() {
     };
     let running = w.notifier(rotated.clone());
     let delivery_id = delivery["id"].as_str().unwrap();
-    w.api_on(&rotated)
-        .post(format!(
-            "/api/v1/webhooks/{hook}/deliveries/{delivery_id}/redeliver"
-        ))
-        .header("Authorization", w.token(dan))
-        .send()
-        .await
-        .assert_status(StatusCode::ACCEPTED);
+    w.redeliver_webhook(&w.api_on(&rotated), dan, hook, delivery_id)
+        .await;
     let got = receiver.wait_for(1).await;
-    let (headers, body, _) = &got[0];
-    let now = OffsetDateTime::now_utc().unix_timestamp();
-    let signature = headers["x-fiapx-signature"].to_str().unwrap();
-    assert!(verify(&secret, signature, body, now, 300), "{signature}");
-    w.settled("notifier").await;
-    running.stop().await;
+    assert_signed(&got[0], &secret);
+    w.stop_when_settled(running).await;
     let resealed = stored_secret(&w, "webhooks", "id", hook).await;
     assert!(
         resealed.starts_with(&format!("sealed:v1:{}:", keyring(&other).key_id())),
         "sealed with the new key: {resealed}"
     );
     std::fs::remove_dir_all(other_path.parent().unwrap()).unwrap();
-    stop_receiver.cancel();
 }
