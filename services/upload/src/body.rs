@@ -14,6 +14,48 @@ use poem_openapi::{ApiExtractor, ApiExtractorType, ExtractParamOptions};
 
 use fiapx_http::SpecForm;
 
+/// A request body read by hand; [`hand_read_bodies!`] makes it a poem-openapi request object extractor.
+trait HandReadBody: Sized {
+    /// Registers the schemas [`Self::meta`] refers to.
+    fn register(_registry: &mut Registry) {}
+
+    /// How the OpenAPI document describes the body.
+    fn meta() -> MetaRequest;
+
+    /// Takes the body from the request.
+    async fn read(request: &Request, body: &mut RequestBody) -> poem::Result<Self>;
+}
+
+/// Implements [`ApiExtractor`] (a request object) for each listed [`HandReadBody`].
+macro_rules! hand_read_bodies {
+    ($($body:ty),+ $(,)?) => {$(
+        impl<'a> ApiExtractor<'a> for $body {
+            const TYPES: &'static [ApiExtractorType] = &[ApiExtractorType::RequestObject];
+
+            type ParamType = ();
+            type ParamRawType = ();
+
+            fn register(registry: &mut Registry) {
+                <$body as HandReadBody>::register(registry);
+            }
+
+            fn request_meta() -> Option<MetaRequest> {
+                Some(<$body as HandReadBody>::meta())
+            }
+
+            async fn from_request(
+                request: &'a Request,
+                body: &mut RequestBody,
+                _param_opts: ExtractParamOptions<Self::ParamType>,
+            ) -> poem::Result<Self> {
+                <$body as HandReadBody>::read(request, body).await
+            }
+        }
+    )+};
+}
+
+hand_read_bodies!(UploadBody, OffsetOctetStream, OptionalSpec);
+
 /// The largest JSON spec accepted (a spec is a handful of fields).
 const MAX_SPEC_BYTES: usize = 16 * 1024;
 
@@ -52,17 +94,12 @@ fn is_raw(content_type: Option<&str>) -> bool {
     }
 }
 
-impl<'a> ApiExtractor<'a> for UploadBody {
-    const TYPES: &'static [ApiExtractorType] = &[ApiExtractorType::RequestObject];
-
-    type ParamType = ();
-    type ParamRawType = ();
-
+impl HandReadBody for UploadBody {
     fn register(registry: &mut Registry) {
         SpecForm::register(registry);
     }
 
-    fn request_meta() -> Option<MetaRequest> {
+    fn meta() -> MetaRequest {
         let multipart = MetaSchema {
             required: vec!["file"],
             properties: vec![
@@ -79,7 +116,7 @@ impl<'a> ApiExtractor<'a> for UploadBody {
             ],
             ..MetaSchema::new("object")
         };
-        Some(MetaRequest {
+        MetaRequest {
             description: Some(
                 "The video. Either the raw bytes (`application/octet-stream` or `video/*`, file name in \
                  `X-Fiapx-Filename`, spec in query parameters) or `multipart/form-data` with an optional `spec` \
@@ -100,14 +137,10 @@ impl<'a> ApiExtractor<'a> for UploadBody {
                 },
             ],
             required: true,
-        })
+        }
     }
 
-    async fn from_request(
-        request: &'a Request,
-        body: &mut RequestBody,
-        _param_opts: ExtractParamOptions<Self::ParamType>,
-    ) -> poem::Result<Self> {
+    async fn read(request: &Request, body: &mut RequestBody) -> poem::Result<Self> {
         let content_type = request.content_type();
         if let Some(ct) = content_type.filter(|ct| essence(ct) == "multipart/form-data") {
             let boundary = multer::parse_boundary(ct)
@@ -133,30 +166,19 @@ const OFFSET_OCTET_STREAM: &str = "application/offset+octet-stream";
 /// A PATCH body: `application/offset+octet-stream`, streamed.
 pub struct OffsetOctetStream(pub Body);
 
-impl<'a> ApiExtractor<'a> for OffsetOctetStream {
-    const TYPES: &'static [ApiExtractorType] = &[ApiExtractorType::RequestObject];
-
-    type ParamType = ();
-    type ParamRawType = ();
-
-    fn register(_registry: &mut Registry) {}
-
-    fn request_meta() -> Option<MetaRequest> {
-        Some(MetaRequest {
+impl HandReadBody for OffsetOctetStream {
+    fn meta() -> MetaRequest {
+        MetaRequest {
             description: Some("The next bytes of the file, from `Upload-Offset` on."),
             content: vec![MetaMediaType {
                 content_type: OFFSET_OCTET_STREAM,
                 schema: binary_schema(),
             }],
             required: true,
-        })
+        }
     }
 
-    async fn from_request(
-        request: &'a Request,
-        body: &mut RequestBody,
-        _param_opts: ExtractParamOptions<Self::ParamType>,
-    ) -> poem::Result<Self> {
+    async fn read(request: &Request, body: &mut RequestBody) -> poem::Result<Self> {
         if request.content_type().map(essence).as_deref() != Some(OFFSET_OCTET_STREAM) {
             return Err(ApiError::unsupported_media_type(format!(
                 "a PATCH body must be sent as {OFFSET_OCTET_STREAM}"
@@ -220,32 +242,23 @@ fn boundary_within(body: Body, boundary: &str, max: usize) -> Body {
 /// An optional JSON [`SpecForm`] body: no body (or `{}`) means "keep the current spec".
 pub struct OptionalSpec(pub Option<SpecForm>);
 
-impl<'a> ApiExtractor<'a> for OptionalSpec {
-    const TYPES: &'static [ApiExtractorType] = &[ApiExtractorType::RequestObject];
-
-    type ParamType = ();
-    type ParamRawType = ();
-
+impl HandReadBody for OptionalSpec {
     fn register(registry: &mut Registry) {
         SpecForm::register(registry);
     }
 
-    fn request_meta() -> Option<MetaRequest> {
-        Some(MetaRequest {
+    fn meta() -> MetaRequest {
+        MetaRequest {
             description: Some("A new extraction spec; without a body the current spec is kept."),
             content: vec![MetaMediaType {
                 content_type: "application/json; charset=utf-8",
                 schema: SpecForm::schema_ref(),
             }],
             required: false,
-        })
+        }
     }
 
-    async fn from_request(
-        _request: &'a Request,
-        body: &mut RequestBody,
-        _param_opts: ExtractParamOptions<Self::ParamType>,
-    ) -> poem::Result<Self> {
+    async fn read(_request: &Request, body: &mut RequestBody) -> poem::Result<Self> {
         let bytes = body.take()?.into_bytes_limit(MAX_SPEC_BYTES).await.map_err(|_| {
             ApiError::bad_request(format!(
                 "the spec body must be JSON of at most {MAX_SPEC_BYTES} bytes"

@@ -6,30 +6,22 @@ use std::time::Duration;
 
 use base64::Engine;
 use bytes::Bytes;
-use fiapx_domain::{Event, VideoId};
+use fiapx_domain::VideoId;
 use fiapx_storage::{source_key, upload_tail_key};
 use fiapx_upload::UploadSettings;
-use futures::StreamExt as _;
 use poem::Body;
 use poem::http::StatusCode;
 use poem::test::TestResponse;
 use sha2::{Digest, Sha256};
-use support::{App, bearer, owner, owner_header, spawn_app, spawn_app_with};
+use support::{
+    App, MIB, bearer, header, held_body, min_rate_settings, owner, owner_header, post_upload,
+    small_parts_settings, spawn_app, spawn_app_with, trickle,
+};
 use tokio::io::AsyncReadExt;
 use uuid::Uuid;
 
-const MIB: usize = 1024 * 1024;
-
 fn b64(text: &str) -> String {
     base64::engine::general_purpose::STANDARD.encode(text)
-}
-
-fn header(response: &TestResponse, name: &str) -> Option<String> {
-    response
-        .0
-        .headers()
-        .get(name)
-        .map(|value| value.to_str().unwrap().to_owned())
 }
 
 async fn code(response: TestResponse) -> (StatusCode, String) {
@@ -41,15 +33,7 @@ async fn code(response: TestResponse) -> (StatusCode, String) {
 
 /// `POST /api/v1/uploads`: the new upload's id.
 async fn create(app: &App, user: Uuid, length: usize, metadata: &str) -> Uuid {
-    let response = app
-        .client
-        .post("/api/v1/uploads")
-        .header(owner_header(), bearer(user))
-        .header("Tus-Resumable", "1.0.0")
-        .header("Upload-Length", length.to_string())
-        .header("Upload-Metadata", metadata)
-        .send()
-        .await;
+    let response = post_upload(app, user, length, Some(metadata)).await;
     assert_eq!(response.0.status(), StatusCode::CREATED);
     assert_eq!(header(&response, "tus-resumable").as_deref(), Some("1.0.0"));
     assert!(header(&response, "upload-expires").unwrap().ends_with(" GMT"));
@@ -139,14 +123,6 @@ async fn stored_sha256(app: &App, key: &str) -> (u64, String) {
     (len, hex::encode(hasher.finalize()))
 }
 
-async fn uploaded_event(app: &App, id: Uuid) -> fiapx_domain::SourceObject {
-    let events = app.events(id).await;
-    match events.as_slice() {
-        [Event::Uploaded { source, .. }] => source.clone(),
-        other => panic!("expected one uploaded event, got {other:?}"),
-    }
-}
-
 #[tokio::test]
 async fn a_200_mb_upload_cut_in_the_middle_resumes_from_the_last_byte_received() {
     let app = spawn_app().await;
@@ -185,7 +161,7 @@ async fn a_200_mb_upload_cut_in_the_middle_resumes_from_the_last_byte_received()
     assert_eq!(header(&response, "upload-offset"), Some(len.to_string()));
     assert_eq!(head(&app, user, id).await, (StatusCode::OK, Some(len as u64)));
 
-    let source = uploaded_event(&app, id).await;
+    let source = app.uploaded(id).await.source;
     assert_eq!(source.file_name, "aula 1.mp4");
     assert_eq!(source.size_bytes, len as u64);
     assert_eq!(source.content_type, "video/mp4");
@@ -198,10 +174,7 @@ async fn a_200_mb_upload_cut_in_the_middle_resumes_from_the_last_byte_received()
         vec![source_key(VideoId::from_uuid(id))],
         "no tail object is left"
     );
-    assert_eq!(
-        app.bucket.storage().pending_multipart_uploads("").await.unwrap(),
-        Vec::<fiapx_storage::PendingUpload>::new()
-    );
+    app.assert_no_pending_multipart().await;
 
     // A retried last PATCH (its answer was lost) gets the same answer and registers nothing twice.
     let response = patch(&app, user, id, len, Body::empty()).await;
@@ -213,8 +186,7 @@ async fn a_200_mb_upload_cut_in_the_middle_resumes_from_the_last_byte_received()
 async fn small_chunks_a_spec_and_the_protocol_edges() {
     let app = spawn_app_with(UploadSettings {
         max_upload_bytes: 20 * MIB as u64,
-        part_size_bytes: 5 * MIB,
-        ..UploadSettings::default()
+        ..small_parts_settings()
     })
     .await;
     let user = owner();
@@ -318,14 +290,12 @@ async fn small_chunks_a_spec_and_the_protocol_edges() {
         assert_eq!(header(&response, "upload-offset"), Some(end.to_string()));
         at = end;
     }
-    let source = uploaded_event(&app, id).await;
+    let source = app.uploaded(id).await.source;
     assert_eq!(
         (source.file_name.as_str(), source.size_bytes),
         ("aula.mov", len as u64)
     );
-    let Event::Uploaded { spec, .. } = &app.events(id).await[0] else {
-        unreachable!()
-    };
+    let spec = app.uploaded(id).await.spec;
     assert_eq!(spec.selection, fiapx_domain::Selection::Count { count: 3 });
     let stored = app
         .bucket
@@ -362,9 +332,8 @@ async fn content_that_is_not_a_video_is_refused_and_nothing_is_kept() {
 #[tokio::test]
 async fn a_terminated_or_expired_upload_leaves_nothing_behind() {
     let app = spawn_app_with(UploadSettings {
-        part_size_bytes: 5 * MIB,
         resumable_ttl_secs: 5,
-        ..UploadSettings::default()
+        ..small_parts_settings()
     })
     .await;
     let user = owner();
@@ -395,10 +364,7 @@ async fn a_terminated_or_expired_upload_leaves_nothing_behind() {
         }
         assert_eq!(head(&app, user, id).await.0, StatusCode::NOT_FOUND);
         app.assert_nothing_stored().await;
-        assert_eq!(
-            app.bucket.storage().pending_multipart_uploads("").await.unwrap(),
-            Vec::<fiapx_storage::PendingUpload>::new()
-        );
+        app.assert_no_pending_multipart().await;
     }
 }
 
@@ -408,9 +374,8 @@ async fn a_second_patch_while_one_runs_is_locked_out() {
     let user = owner();
     let data = Bytes::from(video_of(&app, 3 * MIB));
     let id = create(&app, user, data.len(), "").await;
-    let (sender, receiver) = futures::channel::mpsc::unbounded::<Result<Bytes, std::io::Error>>();
-    sender.unbounded_send(Ok(data.slice(..MIB))).unwrap();
-    let first = patch(&app, user, id, 0, Body::from_bytes_stream(receiver));
+    let (sender, body) = held_body(data.slice(..MIB));
+    let first = patch(&app, user, id, 0, body);
     // An empty PATCH at the same offset changes nothing when it gets the lease first; once the first holds it,
     // it is refused. Then the first one's body ends.
     let second = async {
@@ -434,7 +399,7 @@ async fn a_second_patch_while_one_runs_is_locked_out() {
     assert_eq!(header(&first, "upload-offset"), Some(MIB.to_string()));
     let rest = patch(&app, user, id, MIB, body_of(data.slice(MIB..), None)).await;
     assert_eq!(rest.0.status(), StatusCode::NO_CONTENT);
-    assert_eq!(uploaded_event(&app, id).await.size_bytes, data.len() as u64);
+    assert_eq!(app.uploaded(id).await.source.size_bytes, data.len() as u64);
 }
 
 #[tokio::test]
@@ -442,18 +407,8 @@ async fn a_callback_url_in_the_metadata_is_checked_at_creation_and_recorded_with
     let app = spawn_app().await;
     let user = owner();
     let callbacks = fiapx_nats::VideoCallbacks::new(app.nats.jetstream(), &app.nats.settings);
-    let refused = app
-        .client
-        .post("/api/v1/uploads")
-        .header(owner_header(), bearer(user))
-        .header("Tus-Resumable", "1.0.0")
-        .header("Upload-Length", "10")
-        .header(
-            "Upload-Metadata",
-            format!("callback_url {}", b64("https://10.0.0.1/hook")),
-        )
-        .send()
-        .await;
+    let metadata = format!("callback_url {}", b64("https://10.0.0.1/hook"));
+    let refused = post_upload(&app, user, 10, Some(&metadata)).await;
     assert_eq!(
         code(refused).await,
         (StatusCode::BAD_REQUEST, "bad_request".into())
@@ -475,7 +430,7 @@ async fn a_callback_url_in_the_metadata_is_checked_at_creation_and_recorded_with
     assert_eq!(callbacks.get(id).await.unwrap(), None);
     let response = patch(&app, user, id, 0, Body::from(data.clone())).await;
     assert_eq!(response.0.status(), StatusCode::NO_CONTENT);
-    assert_eq!(uploaded_event(&app, id).await.file_name, "clip.mp4");
+    assert_eq!(app.uploaded(id).await.source.file_name, "clip.mp4");
     assert_eq!(
         callbacks.get(id).await.unwrap().as_deref(),
         Some("https://hooks.example.com/tus")
@@ -484,29 +439,13 @@ async fn a_callback_url_in_the_metadata_is_checked_at_creation_and_recorded_with
 
 #[tokio::test]
 async fn a_patch_under_the_minimum_rate_is_cut_with_408_and_keeps_what_came() {
-    let app = spawn_app_with(UploadSettings {
-        min_rate_bytes_per_sec: 4096,
-        min_rate_window_secs: 1,
-        ..UploadSettings::default()
-    })
-    .await;
+    let app = spawn_app_with(min_rate_settings()).await;
     let user = owner();
     let data = Bytes::from(video_of(&app, 2 * MIB));
     let id = create(&app, user, data.len(), "").await;
     // 64 KiB at once, then 16 bytes every 100 ms (160 bytes/s) for up to 30 s.
     let at_once = 64 * 1024;
-    let slow = {
-        let data = data.clone();
-        let first = futures::stream::once(std::future::ready(Ok::<_, std::io::Error>(data.slice(..at_once))));
-        let rest = futures::stream::iter(0..300).then(move |i| {
-            let chunk = data.slice(at_once + i * 16..at_once + (i + 1) * 16);
-            async move {
-                tokio::time::sleep(Duration::from_millis(100)).await;
-                Ok(chunk)
-            }
-        });
-        Body::from_bytes_stream(first.chain(rest))
-    };
+    let slow = trickle(data.slice(..at_once), data.slice(at_once..at_once + 300 * 16), 16);
     let started = std::time::Instant::now();
     let (status, code_) = code(patch(&app, user, id, 0, slow).await).await;
     assert_eq!(
@@ -528,7 +467,7 @@ async fn a_patch_under_the_minimum_rate_is_cut_with_408_and_keeps_what_came() {
     );
     let rest = patch(&app, user, id, offset, body_of(data.slice(offset..), None)).await;
     assert_eq!(rest.0.status(), StatusCode::NO_CONTENT);
-    let source = uploaded_event(&app, id).await;
+    let source = app.uploaded(id).await.source;
     assert_eq!(source.size_bytes, data.len() as u64);
     let expected = hex::encode(Sha256::digest(&data));
     assert_eq!(

@@ -14,11 +14,12 @@ use futures::StreamExt as _;
 use poem::Body;
 use poem::http::StatusCode;
 use poem::test::TestResponse;
-use support::{App, bearer, owner, owner_header, spawn_app, spawn_app_with};
+use support::{
+    App, MIB, Uploaded, bearer, header, held_body, min_rate_settings, owner, owner_header, post_upload,
+    small_parts_settings, spawn_app, spawn_app_with, trickle,
+};
 use time::OffsetDateTime;
 use uuid::Uuid;
-
-const MIB: usize = 1024 * 1024;
 
 async fn json(response: TestResponse) -> serde_json::Value {
     let bytes = response.0.into_body().into_bytes().await.unwrap();
@@ -54,14 +55,67 @@ async fn upload_raw(app: &App, owner: Uuid, body: Vec<u8>, query: &str) -> TestR
         .await
 }
 
+/// `POST /api/v1/videos` by `user` with an `Idempotency-Key`: `body` as `video/mp4`.
+async fn post_video_keyed(
+    app: &App,
+    user: Uuid,
+    key: &str,
+    query: &str,
+    body: impl Into<Body>,
+) -> TestResponse {
+    app.client
+        .post(format!("/api/v1/videos{query}"))
+        .header(owner_header(), bearer(user))
+        .header("Idempotency-Key", key)
+        .content_type("video/mp4")
+        .body(body)
+        .send()
+        .await
+}
+
+/// `POST /api/v1/videos/{video}/reprocess` by `user`, with `body` as JSON when given.
+async fn reprocess(app: &App, user: Uuid, video: Uuid, body: Option<&'static str>) -> TestResponse {
+    let mut request = app
+        .client
+        .post(format!("/api/v1/videos/{video}/reprocess"))
+        .header(owner_header(), bearer(user));
+    if let Some(body) = body {
+        request = request.content_type("application/json").body(body);
+    }
+    request.send().await
+}
+
+/// `DELETE /api/v1/videos/{video}` by `user`.
+async fn delete_video(app: &App, user: Uuid, video: Uuid) -> TestResponse {
+    app.client
+        .delete(format!("/api/v1/videos/{video}"))
+        .header(owner_header(), bearer(user))
+        .send()
+        .await
+}
+
+/// The id of an accepted upload, asserting the 202.
+async fn accepted_id(response: TestResponse) -> Uuid {
+    assert_eq!(response.0.status(), StatusCode::ACCEPTED);
+    json(response).await["id"].as_str().unwrap().parse().unwrap()
+}
+
+/// A raw upload that must be accepted: its id, checked against `Location`.
 async fn accepted(app: &App, owner: Uuid, body: Vec<u8>, query: &str) -> Uuid {
     let response = upload_raw(app, owner, body, query).await;
-    assert_eq!(response.0.status(), StatusCode::ACCEPTED);
     let location = location(&response.0);
-    let body = json(response).await;
-    let id: Uuid = body["id"].as_str().unwrap().parse().unwrap();
+    let id = accepted_id(response).await;
     assert_eq!(location, format!("/api/v1/videos/{id}"));
     id
+}
+
+/// The spec and job of the video's last event, which must be `reprocess_requested`.
+async fn last_reprocess(app: &App, id: Uuid) -> (ExtractionSpec, u32) {
+    let events = app.events(id).await;
+    let Some(Event::ReprocessRequested { spec, job, .. }) = events.last() else {
+        panic!("{events:?}")
+    };
+    (*spec, *job)
 }
 
 #[tokio::test]
@@ -87,27 +141,20 @@ async fn raw_upload_stores_the_exact_bytes_and_appends_uploaded() {
     assert_eq!(app.keys().await, vec![key.clone()]);
     assert!(app.bucket.storage().get_bytes(&key).await.unwrap() == video);
 
-    let events = app.events(id).await;
-    let [
-        Event::Uploaded {
-            video_id,
-            owner,
-            source,
-            spec,
-            ..
-        },
-    ] = events.as_slice()
-    else {
-        panic!("expected one uploaded event, got {events:?}");
-    };
-    assert_eq!(*video_id, VideoId::from_uuid(id));
-    assert_eq!(*owner, UserId::from_uuid(user));
+    let Uploaded {
+        video_id,
+        owner,
+        source,
+        spec,
+    } = app.uploaded(id).await;
+    assert_eq!(video_id, VideoId::from_uuid(id));
+    assert_eq!(owner, UserId::from_uuid(user));
     assert_eq!(source.key, key);
     assert_eq!(source.size_bytes, video.len() as u64);
     assert_eq!(source.file_name, "férias.mp4");
     assert_eq!(source.content_type, "video/mp4");
     assert_eq!(
-        *spec,
+        spec,
         ExtractionSpec {
             selection: Selection::Fps {
                 fps: Rational::new(30000, 1001)
@@ -122,21 +169,14 @@ async fn raw_upload_stores_the_exact_bytes_and_appends_uploaded() {
 #[tokio::test]
 async fn a_multipart_upload_streams_several_parts_with_the_default_spec() {
     // 5 MiB parts: a 12 MiB body goes through three multipart parts.
-    let app = spawn_app_with(UploadSettings {
-        part_size_bytes: 5 * MIB,
-        ..UploadSettings::default()
-    })
-    .await;
+    let app = spawn_app_with(small_parts_settings()).await;
     let mut video = app.mp4();
     video.resize(12 * MIB + 3, 0x5A);
     let id = accepted(&app, owner(), video.clone(), "").await;
     let key = source_key(VideoId::from_uuid(id));
     assert!(app.bucket.storage().get_bytes(&key).await.unwrap() == video);
-    let events = app.events(id).await;
-    let [Event::Uploaded { spec, source, .. }] = events.as_slice() else {
-        panic!("{events:?}")
-    };
-    assert_eq!(*spec, ExtractionSpec::default());
+    let Uploaded { spec, source, .. } = app.uploaded(id).await;
+    assert_eq!(spec, ExtractionSpec::default());
     assert_eq!(source.size_bytes, video.len() as u64);
 }
 
@@ -177,15 +217,10 @@ async fn multipart_upload_with_a_spec_part() {
         ),
         ("file", Some("clip.mp4"), &video),
     ]);
-    let response = post_video(&app, user, &content_type, body).await;
-    assert_eq!(response.0.status(), StatusCode::ACCEPTED);
-    let id: Uuid = json(response).await["id"].as_str().unwrap().parse().unwrap();
+    let id = accepted_id(post_video(&app, user, &content_type, body).await).await;
     let key = source_key(VideoId::from_uuid(id));
     assert!(app.bucket.storage().get_bytes(&key).await.unwrap() == video);
-    let events = app.events(id).await;
-    let [Event::Uploaded { spec, source, .. }] = events.as_slice() else {
-        panic!("{events:?}")
-    };
+    let Uploaded { spec, source, .. } = app.uploaded(id).await;
     assert_eq!(spec.selection, Selection::Count { count: 5 });
     assert_eq!(spec.format, ImageFormat::Webp);
     assert_eq!(spec.max_height, Some(90));
@@ -244,8 +279,7 @@ async fn a_multipart_body_without_its_boundary_early_is_refused_without_reading_
 async fn over_the_limit_is_413_and_leaves_nothing_in_s3() {
     let app = spawn_app_with(UploadSettings {
         max_upload_bytes: 7 * MIB as u64,
-        part_size_bytes: 5 * MIB,
-        ..UploadSettings::default()
+        ..small_parts_settings()
     })
     .await;
     let mut video = app.mp4();
@@ -262,10 +296,7 @@ async fn over_the_limit_is_413_and_leaves_nothing_in_s3() {
     let body = expect_error(response, StatusCode::PAYLOAD_TOO_LARGE, "too_large").await;
     assert!(body["message"].as_str().unwrap().contains(&(7 * MIB).to_string()));
     assert_eq!(app.keys().await, Vec::<String>::new());
-    assert_eq!(
-        app.bucket.storage().pending_multipart_uploads("").await.unwrap(),
-        Vec::<fiapx_storage::PendingUpload>::new()
-    );
+    app.assert_no_pending_multipart().await;
 
     // With a Content-Length over the limit the body is not even read.
     let response = app
@@ -336,15 +367,7 @@ async fn an_idempotency_key_returns_the_first_result_per_owner() {
     let app = spawn_app().await;
     let user = owner();
     let video = app.mp4();
-    let send = |who: Uuid| {
-        app.client
-            .post("/api/v1/videos?count=3")
-            .header(owner_header(), bearer(who))
-            .header("Idempotency-Key", "retry-me-1")
-            .content_type("video/mp4")
-            .body(video.clone())
-            .send()
-    };
+    let send = |who: Uuid| post_video_keyed(&app, who, "retry-me-1", "?count=3", video.clone());
     let first = json(send(user).await).await;
     let second_response = send(user).await;
     assert_eq!(second_response.0.status(), StatusCode::ACCEPTED);
@@ -360,30 +383,14 @@ async fn an_idempotency_key_returns_the_first_result_per_owner() {
     assert_eq!(app.stream_messages().await, 2);
 
     // A failed attempt does not hold the key: the retry runs.
-    let response = app
-        .client
-        .post("/api/v1/videos")
-        .header(owner_header(), bearer(user))
-        .header("Idempotency-Key", "retry-me-2")
-        .content_type("video/mp4")
-        .body(b"not a video at all".to_vec())
-        .send()
-        .await;
+    let response = post_video_keyed(&app, user, "retry-me-2", "", b"not a video at all".to_vec()).await;
     expect_error(
         response,
         StatusCode::UNSUPPORTED_MEDIA_TYPE,
         "unsupported_media_type",
     )
     .await;
-    let response = app
-        .client
-        .post("/api/v1/videos")
-        .header(owner_header(), bearer(user))
-        .header("Idempotency-Key", "retry-me-2")
-        .content_type("video/mp4")
-        .body(video.clone())
-        .send()
-        .await;
+    let response = post_video_keyed(&app, user, "retry-me-2", "", video.clone()).await;
     assert_eq!(response.0.status(), StatusCode::ACCEPTED);
     assert_eq!(app.stream_messages().await, 3);
 }
@@ -423,58 +430,50 @@ async fn reprocess_flow_and_its_rejections() {
     let app = spawn_app().await;
     let user = owner();
     let id = accepted(&app, user, app.mp4(), "?count=4").await;
-    let reprocess = |who: Uuid, video: Uuid, body: Option<&'static str>| {
-        let mut request = app
-            .client
-            .post(format!("/api/v1/videos/{video}/reprocess"))
-            .header(owner_header(), bearer(who));
-        if let Some(body) = body {
-            request = request.content_type("application/json").body(body);
-        }
-        request.send()
-    };
 
     // Still queued: not allowed yet.
-    let body = expect_error(reprocess(user, id, None).await, StatusCode::CONFLICT, "conflict").await;
+    let body = expect_error(
+        reprocess(&app, user, id, None).await,
+        StatusCode::CONFLICT,
+        "conflict",
+    )
+    .await;
     assert!(body["message"].as_str().unwrap().contains("queued"), "{body}");
 
     complete(&app, id, 0).await;
     expect_error(
-        reprocess(owner(), id, None).await,
+        reprocess(&app, owner(), id, None).await,
         StatusCode::NOT_FOUND,
         "not_found",
     )
     .await;
     expect_error(
-        reprocess(user, Uuid::now_v7(), None).await,
+        reprocess(&app, user, Uuid::now_v7(), None).await,
         StatusCode::NOT_FOUND,
         "not_found",
     )
     .await;
     expect_error(
-        reprocess(user, id, Some(r#"{"fps": "0"}"#)).await,
+        reprocess(&app, user, id, Some(r#"{"fps": "0"}"#)).await,
         StatusCode::BAD_REQUEST,
         "invalid_spec",
     )
     .await;
     expect_error(
-        reprocess(user, id, Some("not json")).await,
+        reprocess(&app, user, id, Some("not json")).await,
         StatusCode::BAD_REQUEST,
         "invalid_spec",
     )
     .await;
 
-    let response = reprocess(user, id, Some(r#"{"every": "2", "format": "jpeg"}"#)).await;
+    let response = reprocess(&app, user, id, Some(r#"{"every": "2", "format": "jpeg"}"#)).await;
     assert_eq!(response.0.status(), StatusCode::ACCEPTED);
     assert_eq!(location(&response.0), format!("/api/v1/videos/{id}"));
     let body = json(response).await;
     assert_eq!(body["job"], 1);
     assert_eq!(body["status"], "queued");
-    let events = app.events(id).await;
-    let Some(Event::ReprocessRequested { spec, job, .. }) = events.last() else {
-        panic!("{events:?}")
-    };
-    assert_eq!(*job, 1);
+    let (spec, job) = last_reprocess(&app, id).await;
+    assert_eq!(job, 1);
     assert_eq!(
         spec.selection,
         Selection::Every {
@@ -485,13 +484,10 @@ async fn reprocess_flow_and_its_rejections() {
 
     // Without a body the current spec is kept.
     complete(&app, id, 1).await;
-    let response = reprocess(user, id, None).await;
+    let response = reprocess(&app, user, id, None).await;
     assert_eq!(response.0.status(), StatusCode::ACCEPTED);
-    let events = app.events(id).await;
-    let Some(Event::ReprocessRequested { spec, job, .. }) = events.last() else {
-        panic!("{events:?}")
-    };
-    assert_eq!(*job, 2);
+    let (spec, job) = last_reprocess(&app, id).await;
+    assert_eq!(job, 2);
     assert_eq!(
         spec.selection,
         Selection::Every {
@@ -509,23 +505,22 @@ async fn delete_removes_source_and_archives_and_appends_deleted() {
     let other_id = accepted(&app, user, app.mp4(), "").await;
     assert_eq!(app.keys().await.len(), 3);
 
-    let delete = |who: Uuid, video: Uuid| {
-        app.client
-            .delete(format!("/api/v1/videos/{video}"))
-            .header(owner_header(), bearer(who))
-            .send()
-    };
     // Someone else's video is not found, and nothing moves.
-    expect_error(delete(owner(), id).await, StatusCode::NOT_FOUND, "not_found").await;
     expect_error(
-        delete(user, Uuid::now_v7()).await,
+        delete_video(&app, owner(), id).await,
+        StatusCode::NOT_FOUND,
+        "not_found",
+    )
+    .await;
+    expect_error(
+        delete_video(&app, user, Uuid::now_v7()).await,
         StatusCode::NOT_FOUND,
         "not_found",
     )
     .await;
     assert_eq!(app.keys().await.len(), 3);
 
-    let response = delete(user, id).await;
+    let response = delete_video(&app, user, id).await;
     assert_eq!(response.0.status(), StatusCode::NO_CONTENT);
     assert_eq!(app.keys().await, vec![source_key(VideoId::from_uuid(other_id))]);
     let events = app.events(id).await;
@@ -534,13 +529,13 @@ async fn delete_removes_source_and_archives_and_appends_deleted() {
     assert_eq!(state.status, VideoStatus::Deleted);
 
     // Deleted videos are gone for every command.
-    expect_error(delete(user, id).await, StatusCode::NOT_FOUND, "not_found").await;
-    let response = app
-        .client
-        .post(format!("/api/v1/videos/{id}/reprocess"))
-        .header(owner_header(), bearer(user))
-        .send()
-        .await;
+    expect_error(
+        delete_video(&app, user, id).await,
+        StatusCode::NOT_FOUND,
+        "not_found",
+    )
+    .await;
+    let response = reprocess(&app, user, id, None).await;
     expect_error(response, StatusCode::NOT_FOUND, "not_found").await;
 }
 
@@ -550,14 +545,7 @@ async fn an_event_store_outage_is_503_and_the_source_is_removed() {
     let video = app.mp4();
     app.nats.server.kill();
     let response = upload_raw(&app, owner(), video, "").await;
-    assert_eq!(
-        response
-            .0
-            .headers()
-            .get("retry-after")
-            .map(|v| v.to_str().unwrap().to_owned()),
-        Some("1".to_owned())
-    );
+    assert_eq!(header(&response, "retry-after"), Some("1".to_owned()));
     expect_error(response, StatusCode::SERVICE_UNAVAILABLE, "unavailable").await;
     assert_eq!(app.keys().await, Vec::<String>::new());
 }
@@ -605,15 +593,7 @@ async fn a_retry_while_the_first_attempt_runs_is_409_then_replays() {
     let body = Body::from_bytes_stream(futures::stream::unfold(rx, |mut rx| async move {
         rx.recv().await.map(|item| (item, rx))
     }));
-    let send = |body: Body| {
-        app.client
-            .post("/api/v1/videos")
-            .header(owner_header(), bearer(user))
-            .header("Idempotency-Key", "slow-one")
-            .content_type("video/mp4")
-            .body(body)
-            .send()
-    };
+    let send = |body: Body| post_video_keyed(&app, user, "slow-one", "", body);
     let (half, rest) = video.split_at(video.len() / 2);
     let (half, rest) = (
         bytes::Bytes::copy_from_slice(half),
@@ -651,14 +631,7 @@ async fn a_count_the_processors_cannot_hold_is_refused_before_anything_is_stored
 
     let id = accepted(&app, user, app.mp4(), "?count=50000").await;
     complete(&app, id, 0).await;
-    let response = app
-        .client
-        .post(format!("/api/v1/videos/{id}/reprocess"))
-        .header(owner_header(), bearer(user))
-        .content_type("application/json")
-        .body(r#"{"count": 60000}"#)
-        .send()
-        .await;
+    let response = reprocess(&app, user, id, Some(r#"{"count": 60000}"#)).await;
     expect_error(response, StatusCode::BAD_REQUEST, "invalid_spec").await;
     assert!(
         !matches!(
@@ -707,12 +680,7 @@ async fn a_callback_url_is_checked_before_the_body_and_kept_until_the_video_is_d
     assert_eq!(callbacks.get(plain).await.unwrap(), None);
 
     // Deleting the video removes its callback URL with its objects.
-    let response = app
-        .client
-        .delete(format!("/api/v1/videos/{id}"))
-        .header(owner_header(), bearer(user))
-        .send()
-        .await;
+    let response = delete_video(&app, user, id).await;
     assert_eq!(response.0.status(), StatusCode::NO_CONTENT);
     assert_eq!(callbacks.get(id).await.unwrap(), None);
 }
@@ -752,15 +720,10 @@ async fn parallel_uploads_never_exceed_the_in_flight_limit_and_finished_videos_f
     assert_eq!(app.stream_messages().await, 10);
 
     // A resumable upload is counted too; someone else is not limited by this user's videos.
-    let tus = |who: Uuid| {
-        app.client
-            .post("/api/v1/uploads")
-            .header(owner_header(), bearer(who))
-            .header("Tus-Resumable", "1.0.0")
-            .header("Upload-Length", "1000")
-            .send()
-    };
-    assert_eq!(tus(user).await.0.status(), StatusCode::TOO_MANY_REQUESTS);
+    assert_eq!(
+        post_upload(&app, user, 1000, None).await.0.status(),
+        StatusCode::TOO_MANY_REQUESTS
+    );
     assert_eq!(
         upload_raw(&app, owner(), mp4.clone(), "").await.0.status(),
         StatusCode::ACCEPTED
@@ -778,50 +741,28 @@ async fn parallel_uploads_never_exceed_the_in_flight_limit_and_finished_videos_f
     );
 
     // Reprocessing takes a place: with all ten taken, the completed video cannot be reprocessed...
-    let reprocess = || {
-        app.client
-            .post(format!("/api/v1/videos/{first}/reprocess"))
-            .header(owner_header(), bearer(user))
-            .send()
-    };
-    assert_eq!(reprocess().await.0.status(), StatusCode::TOO_MANY_REQUESTS);
+    assert_eq!(
+        reprocess(&app, user, first, None).await.0.status(),
+        StatusCode::TOO_MANY_REQUESTS
+    );
     // ...until a deletion frees one; then the reprocess holds it.
-    let response = app
-        .client
-        .delete(format!("/api/v1/videos/{eleventh}"))
-        .header(owner_header(), bearer(user))
-        .send()
-        .await;
+    let response = delete_video(&app, user, eleventh).await;
     assert_eq!(response.0.status(), StatusCode::NO_CONTENT);
-    assert_eq!(reprocess().await.0.status(), StatusCode::ACCEPTED);
+    assert_eq!(
+        reprocess(&app, user, first, None).await.0.status(),
+        StatusCode::ACCEPTED
+    );
     assert_eq!(
         upload_raw(&app, user, mp4, "").await.0.status(),
         StatusCode::TOO_MANY_REQUESTS
     );
 }
 
-async fn accepted_id(response: TestResponse) -> Uuid {
-    assert_eq!(response.0.status(), StatusCode::ACCEPTED);
-    json(response).await["id"].as_str().unwrap().parse().unwrap()
-}
-
-/// `head` at once, then `step` bytes of zeros every 100 ms, `steps` times: a client on a very slow line.
-fn trickle(head: Vec<u8>, step: usize, steps: usize) -> Body {
-    let head = futures::stream::once(async move { Ok::<_, std::io::Error>(bytes::Bytes::from(head)) });
-    let tail = futures::stream::iter(0..steps).then(move |_| async move {
-        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
-        Ok(bytes::Bytes::from(vec![0; step]))
-    });
-    Body::from_bytes_stream(head.chain(tail))
-}
-
 #[tokio::test]
 async fn a_body_under_the_minimum_rate_is_cut_with_408_and_gives_its_place_back() {
     let app = spawn_app_with(UploadSettings {
-        min_rate_bytes_per_sec: 4096,
-        min_rate_window_secs: 1,
         max_videos_in_flight: 1,
-        ..UploadSettings::default()
+        ..min_rate_settings()
     })
     .await;
     let user = owner();
@@ -831,7 +772,7 @@ async fn a_body_under_the_minimum_rate_is_cut_with_408_and_gives_its_place_back(
         &app,
         user,
         "application/octet-stream",
-        trickle(app.mp4(), 16, 300),
+        trickle(app.mp4().into(), vec![0; 16 * 300].into(), 16),
     )
     .await;
     assert!(
@@ -863,24 +804,10 @@ async fn upload_bodies_at_once_are_capped_per_user_and_a_finished_one_frees_its_
     let user = owner();
     let mp4 = bytes::Bytes::from(app.mp4());
     // Two uploads whose bodies stay open until the test ends them.
-    let (first_body, first_rest) =
-        futures::channel::mpsc::unbounded::<Result<bytes::Bytes, std::io::Error>>();
-    let (second_body, second_rest) =
-        futures::channel::mpsc::unbounded::<Result<bytes::Bytes, std::io::Error>>();
-    first_body.unbounded_send(Ok(mp4.clone())).unwrap();
-    second_body.unbounded_send(Ok(mp4.clone())).unwrap();
-    let first = post_video(
-        &app,
-        user,
-        "application/octet-stream",
-        Body::from_bytes_stream(first_rest),
-    );
-    let second = post_video(
-        &app,
-        user,
-        "application/octet-stream",
-        Body::from_bytes_stream(second_rest),
-    );
+    let (first_body, first_rest) = held_body(mp4.clone());
+    let (second_body, second_rest) = held_body(mp4.clone());
+    let first = post_video(&app, user, "application/octet-stream", first_rest);
+    let second = post_video(&app, user, "application/octet-stream", second_rest);
     let third = async {
         // An empty body is refused (400) while a place is free, and takes none; once both run, 429.
         let mut refused = None;

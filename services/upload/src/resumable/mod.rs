@@ -167,6 +167,12 @@ fn check_version(version: Option<&str>) -> Result<(), ApiError> {
     }
 }
 
+/// The user making a tus request, once its `Tus-Resumable` says the version spoken (checked first).
+fn tus_caller(version: &Header<Option<String>>, owner: &Owner) -> Result<UserId, ApiError> {
+    check_version(version.0.as_deref())?;
+    owner.user_id()
+}
+
 /// An HTTP-date (RFC 9110), for `Upload-Expires`.
 fn http_date(unix: i64) -> String {
     let format = time::macros::format_description!(
@@ -264,8 +270,7 @@ impl ResumableApi {
         #[oai(name = "Upload-Metadata")]
         metadata: Header<Option<String>>,
     ) -> Result<CreatedResponse, ApiError> {
-        check_version(version.0.as_deref())?;
-        let owner = owner.user_id()?;
+        let owner = tus_caller(&version, &owner)?;
         let settings = &self.transfers.settings;
         let Some(length) = length.0 else {
             return Err(ApiError::bad_request(
@@ -328,8 +333,7 @@ impl ResumableApi {
         #[oai(name = "Tus-Resumable")]
         version: Header<Option<String>>,
     ) -> Result<OffsetResponse, ApiError> {
-        check_version(version.0.as_deref())?;
-        let owner = owner.user_id()?;
+        let owner = tus_caller(&version, &owner)?;
         let session = self.transfers.head(owner, VideoId::from_uuid(id.0)).await?;
         let expires = matches!(session.phase, Phase::Receiving).then(|| http_date(session.expires_at));
         Ok(OffsetResponse::At(
@@ -361,8 +365,7 @@ impl ResumableApi {
         offset: Header<u64>,
         body: OffsetOctetStream,
     ) -> Result<PatchedResponse, ApiError> {
-        check_version(version.0.as_deref())?;
-        let owner = owner.user_id()?;
+        let owner = tus_caller(&version, &owner)?;
         let video = VideoId::from_uuid(id.0);
         let place = self.transfers.uploading.acquire(owner, client_address(request))?;
         let patched = self
@@ -388,8 +391,7 @@ impl ResumableApi {
         #[oai(name = "Tus-Resumable")]
         version: Header<Option<String>>,
     ) -> Result<TerminatedResponse, ApiError> {
-        check_version(version.0.as_deref())?;
-        let owner: UserId = owner.user_id()?;
+        let owner = tus_caller(&version, &owner)?;
         self.transfers.terminate(owner, VideoId::from_uuid(id.0)).await?;
         Ok(TerminatedResponse::Terminated)
     }

@@ -2,18 +2,23 @@
 
 #![allow(dead_code, reason = "each test binary uses a part of the helpers")]
 
-use fiapx_domain::{Event, VideoId};
+use bytes::Bytes;
+use fiapx_domain::{Event, ExtractionSpec, SourceObject, UserId, VideoId};
 use fiapx_http::json_error;
 use fiapx_http::test_support::with_test_auth;
 use fiapx_nats::CommandHandler;
 use fiapx_nats::test_support::TestNats;
 use fiapx_storage::test_support::TestBucket;
 use fiapx_upload::{UploadApi, UploadSettings, with_tus_headers};
+use futures::StreamExt as _;
+use futures::channel::mpsc::UnboundedSender;
 use poem::endpoint::BoxEndpoint;
-use poem::test::TestClient;
-use poem::{EndpointExt, Route};
+use poem::test::{TestClient, TestResponse};
+use poem::{Body, EndpointExt, Route};
 use poem_openapi::OpenApiService;
 use uuid::Uuid;
+
+pub const MIB: usize = 1024 * 1024;
 
 pub struct App {
     pub api: UploadApi,
@@ -53,6 +58,24 @@ pub async fn spawn_app_with(settings: UploadSettings) -> App {
     }
 }
 
+/// The defaults but for 5 MiB multipart parts (the smallest S3 takes): a body of a few MiB spans several parts.
+pub fn small_parts_settings() -> UploadSettings {
+    UploadSettings {
+        part_size_bytes: 5 * MIB,
+        ..UploadSettings::default()
+    }
+}
+
+/// The defaults but for a minimum body rate of 4096 bytes/s, checked every second: a [`trickle`] of 16 bytes
+/// every 100 ms is cut within a few seconds.
+pub fn min_rate_settings() -> UploadSettings {
+    UploadSettings {
+        min_rate_bytes_per_sec: 4096,
+        min_rate_window_secs: 1,
+        ..UploadSettings::default()
+    }
+}
+
 pub fn owner() -> Uuid {
     Uuid::now_v7()
 }
@@ -65,6 +88,57 @@ pub fn owner_header() -> &'static str {
 /// The `authorization` value for `user`.
 pub fn bearer(user: Uuid) -> String {
     fiapx_identity::test_support::bearer(user)
+}
+
+/// `response`'s header `name`, if any.
+pub fn header(response: &TestResponse, name: &str) -> Option<String> {
+    response
+        .0
+        .headers()
+        .get(name)
+        .map(|value| value.to_str().unwrap().to_owned())
+}
+
+/// A body whose first chunk is `first` and that stays open until the returned sender is dropped.
+pub fn held_body(first: Bytes) -> (UnboundedSender<std::io::Result<Bytes>>, Body) {
+    let (sender, receiver) = futures::channel::mpsc::unbounded::<std::io::Result<Bytes>>();
+    sender.unbounded_send(Ok(first)).unwrap();
+    (sender, Body::from_bytes_stream(receiver))
+}
+
+/// `head` at once, then `tail` in chunks of `step` bytes every 100 ms: a client on a very slow line.
+pub fn trickle(head: Bytes, tail: Bytes, step: usize) -> Body {
+    let head = futures::stream::once(std::future::ready(Ok::<_, std::io::Error>(head)));
+    let tail = futures::stream::iter((0..tail.len()).step_by(step)).then(move |at| {
+        let chunk = tail.slice(at..(at + step).min(tail.len()));
+        async move {
+            tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+            Ok(chunk)
+        }
+    });
+    Body::from_bytes_stream(head.chain(tail))
+}
+
+/// tus `POST /api/v1/uploads` by `user` for a file of `length` bytes, with `Upload-Metadata` when given.
+pub async fn post_upload(app: &App, user: Uuid, length: usize, metadata: Option<&str>) -> TestResponse {
+    let mut request = app
+        .client
+        .post("/api/v1/uploads")
+        .header(owner_header(), bearer(user))
+        .header("Tus-Resumable", "1.0.0")
+        .header("Upload-Length", length.to_string());
+    if let Some(metadata) = metadata {
+        request = request.header("Upload-Metadata", metadata);
+    }
+    request.send().await
+}
+
+/// What the `uploaded` event of a video says.
+pub struct Uploaded {
+    pub video_id: VideoId,
+    pub owner: UserId,
+    pub source: SourceObject,
+    pub spec: ExtractionSpec,
 }
 
 impl App {
@@ -92,6 +166,36 @@ impl App {
 
     pub async fn keys(&self) -> Vec<String> {
         self.bucket.keys().await
+    }
+
+    /// The video's `uploaded` event, asserting that it is its only event.
+    pub async fn uploaded(&self, video: Uuid) -> Uploaded {
+        let events = self.events(video).await;
+        match events.as_slice() {
+            [
+                Event::Uploaded {
+                    video_id,
+                    owner,
+                    source,
+                    spec,
+                    ..
+                },
+            ] => Uploaded {
+                video_id: *video_id,
+                owner: *owner,
+                source: source.clone(),
+                spec: *spec,
+            },
+            other => panic!("expected one uploaded event, got {other:?}"),
+        }
+    }
+
+    /// Asserts that no multipart upload was left open in storage.
+    pub async fn assert_no_pending_multipart(&self) {
+        assert_eq!(
+            self.bucket.storage().pending_multipart_uploads("").await.unwrap(),
+            Vec::<fiapx_storage::PendingUpload>::new()
+        );
     }
 
     /// Asserts that nothing reached storage or the event log.
