@@ -48,35 +48,54 @@ pub fn archive_file_name(original: &str) -> String {
 mod tests {
     use super::*;
 
+    /// Asserts `rule(input) == expected` for each `(input, expected)`, naming the input that fails.
+    fn assert_names(rule: fn(&str) -> String, cases: &[(&str, &str)]) {
+        for &(input, expected) in cases {
+            assert_eq!(rule(input), expected, "for {input:?}");
+        }
+    }
+
     #[test]
     fn only_the_last_component_without_controls_is_kept() {
-        assert_eq!(clean_file_name("../../etc/passwd"), "passwd");
-        assert_eq!(clean_file_name("C:\\videos\\a.mov"), "a.mov");
-        assert_eq!(clean_file_name("a\nb.mp4"), "ab.mp4");
-        assert_eq!(clean_file_name("/"), "video");
-        assert_eq!(clean_file_name(" .. "), "video");
-        assert_eq!(clean_file_name("férias de verão.mp4"), "férias de verão.mp4");
+        assert_names(
+            clean_file_name,
+            &[
+                ("../../etc/passwd", "passwd"),
+                ("C:\\videos\\a.mov", "a.mov"),
+                ("a\nb.mp4", "ab.mp4"),
+                ("/", "video"),
+                (" .. ", "video"),
+                ("férias de verão.mp4", "férias de verão.mp4"),
+            ],
+        );
         assert_eq!(clean_file_name(&"é".repeat(200)).len(), 254);
     }
 
     #[test]
     fn bidirectional_overrides_are_removed() {
-        assert_eq!(clean_file_name("clip\u{202E}4pm.exe"), "clip4pm.exe");
-        assert_eq!(
-            clean_file_name("\u{2066}a\u{200F}b\u{061C}c\u{2069}.mp4"),
-            "abc.mp4"
+        assert_names(
+            clean_file_name,
+            &[
+                ("clip\u{202E}4pm.exe", "clip4pm.exe"),
+                ("\u{2066}a\u{200F}b\u{061C}c\u{2069}.mp4", "abc.mp4"),
+                ("\u{202E}", "video"),
+            ],
         );
-        assert_eq!(clean_file_name("\u{202E}"), "video");
     }
 
     #[test]
     fn the_archive_is_named_after_the_video() {
-        assert_eq!(archive_file_name("clip.mp4"), "clip-frames.zip");
-        assert_eq!(archive_file_name("my.holiday.mov"), "my.holiday-frames.zip");
-        assert_eq!(archive_file_name("no extension"), "no extension-frames.zip");
-        assert_eq!(archive_file_name(".mp4"), "video-frames.zip");
-        assert_eq!(archive_file_name(""), "video-frames.zip");
-        assert_eq!(archive_file_name("x\u{202E}4pm.exe"), "x4pm-frames.zip");
-        assert_eq!(archive_file_name("férias.mp4"), "férias-frames.zip");
+        assert_names(
+            archive_file_name,
+            &[
+                ("clip.mp4", "clip-frames.zip"),
+                ("my.holiday.mov", "my.holiday-frames.zip"),
+                ("no extension", "no extension-frames.zip"),
+                (".mp4", "video-frames.zip"),
+                ("", "video-frames.zip"),
+                ("x\u{202E}4pm.exe", "x4pm-frames.zip"),
+                ("férias.mp4", "férias-frames.zip"),
+            ],
+        );
     }
 }

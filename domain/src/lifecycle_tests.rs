@@ -78,25 +78,22 @@ fn completed(job: u32, attempt: u32) -> Event {
         at: AT,
     }
 }
-fn fail(job: u32, attempt: u32, code: FailureCode, will_retry: bool) -> Command {
-    Command::FailProcessing(AttemptFailure {
+/// The failure a processor reports for an attempt (and that is recorded as it was reported).
+fn attempt_failure(job: u32, attempt: u32, code: FailureCode, will_retry: bool) -> AttemptFailure {
+    AttemptFailure {
         job,
         attempt,
         code,
         message: "boom".into(),
         will_retry,
         at: AT,
-    })
+    }
+}
+fn fail(job: u32, attempt: u32, code: FailureCode, will_retry: bool) -> Command {
+    Command::FailProcessing(attempt_failure(job, attempt, code, will_retry))
 }
 fn failed(job: u32, attempt: u32, code: FailureCode, will_retry: bool) -> Event {
-    Event::Failed(AttemptFailure {
-        job,
-        attempt,
-        code,
-        message: "boom".into(),
-        will_retry,
-        at: AT,
-    })
+    Event::Failed(attempt_failure(job, attempt, code, will_retry))
 }
 fn reprocess(by: UserId, spec: Option<ExtractionSpec>) -> Command {
     Command::RequestReprocess { by, spec, at: AT }
@@ -120,6 +117,22 @@ fn exhausted(job: u32, attempt: u32, deliveries: u32) -> Event {
         will_retry: false,
         at: AT,
     })
+}
+/// A reprocess of a video whose first job (job 0) finished, as job 1 with `spec`.
+fn reprocess_requested(spec: ExtractionSpec) -> Event {
+    Event::ReprocessRequested { job: 1, spec, at: AT }
+}
+/// Job 0 uploaded and its first attempt completed.
+fn completed_history() -> [Event; 3] {
+    [uploaded(), started(0, 1), completed(0, 1)]
+}
+/// Job 0 uploaded, then its attempt `attempt` started and failed with `code`.
+fn failed_history(attempt: u32, code: FailureCode, will_retry: bool) -> [Event; 3] {
+    [
+        uploaded(),
+        started(0, attempt),
+        failed(0, attempt, code, will_retry),
+    ]
 }
 fn jpeg_spec() -> ExtractionSpec {
     ExtractionSpec {
@@ -167,7 +180,7 @@ fn upload_over_an_existing_video_is_rejected() {
     given([uploaded()])
         .when(register())
         .then_err(VideoError::AlreadyExists);
-    given([uploaded(), started(0, 1), completed(0, 1)])
+    given(completed_history())
         .when(register())
         .then_err(VideoError::AlreadyExists);
 }
@@ -179,15 +192,21 @@ fn upload_over_a_deleted_video_is_rejected() {
         .then_err(VideoError::Deleted);
 }
 
-#[test]
-fn commands_on_a_video_never_uploaded_are_not_found() {
-    for command in [
+/// One of each command that follows an upload, by the owner, on job 0's first attempt (a failure that
+/// `will_retry` or not).
+fn commands_after_upload(will_retry: bool) -> [Command; 5] {
+    [
         start(0, 1),
         complete(0, 1),
-        fail(0, 1, FailureCode::Internal, true),
+        fail(0, 1, FailureCode::Internal, will_retry),
         reprocess(owner(), None),
         delete(owner()),
-    ] {
+    ]
+}
+
+#[test]
+fn commands_on_a_video_never_uploaded_are_not_found() {
+    for command in commands_after_upload(true) {
         given([]).when(command).then_err(VideoError::NotFound);
     }
 }
@@ -239,11 +258,7 @@ fn a_start_for_another_job_is_stale() {
         uploaded(),
         started(0, 1),
         completed(0, 1),
-        Event::ReprocessRequested {
-            job: 1,
-            spec: ExtractionSpec::default(),
-            at: AT,
-        },
+        reprocess_requested(ExtractionSpec::default()),
     ];
     given(reprocessed.clone())
         .when(start(0, 2))
@@ -265,7 +280,7 @@ fn completion_needs_a_running_attempt() {
     given([uploaded()])
         .when(complete(0, 1))
         .then_err(VideoError::NotProcessing(VideoStatus::Queued));
-    given([uploaded(), started(0, 1), completed(0, 1)])
+    given(completed_history())
         .when(complete(0, 1))
         .then_err(VideoError::NotProcessing(VideoStatus::Completed));
 }
@@ -281,17 +296,18 @@ fn a_superseded_attempt_cannot_complete_or_fail() {
         .then_err(VideoError::AttemptSuperseded { current: 2, got: 1 });
 }
 
+/// Job 0's running first attempt fails with `code`: the failure is recorded as reported.
+fn first_attempt_fails(code: FailureCode, will_retry: bool) -> Video {
+    given([uploaded(), started(0, 1)])
+        .when(fail(0, 1, code, will_retry))
+        .then([failed(0, 1, code, will_retry)])
+}
+
 #[test]
 fn a_retryable_failure_schedules_a_retry_that_a_later_delivery_starts() {
-    let state = given([uploaded(), started(0, 1)])
-        .when(fail(0, 1, FailureCode::StorageUnavailable, true))
-        .then([failed(0, 1, FailureCode::StorageUnavailable, true)]);
+    let state = first_attempt_fails(FailureCode::StorageUnavailable, true);
     assert_eq!(state.status, VideoStatus::RetryScheduled);
-    let history = [
-        uploaded(),
-        started(0, 1),
-        failed(0, 1, FailureCode::StorageUnavailable, true),
-    ];
+    let history = failed_history(1, FailureCode::StorageUnavailable, true);
     let state = given(history.clone()).when(start(0, 2)).then([started(0, 2)]);
     assert_eq!(state.failure, None);
     given(history)
@@ -301,9 +317,7 @@ fn a_retryable_failure_schedules_a_retry_that_a_later_delivery_starts() {
 
 #[test]
 fn a_bad_input_failure_is_final() {
-    let state = given([uploaded(), started(0, 1)])
-        .when(fail(0, 1, FailureCode::CorruptInput, false))
-        .then([failed(0, 1, FailureCode::CorruptInput, false)]);
+    let state = first_attempt_fails(FailureCode::CorruptInput, false);
     assert_eq!(state.status, VideoStatus::Failed);
     assert_eq!(state.failure, Some((FailureCode::CorruptInput, "boom".into())));
 }
@@ -333,16 +347,15 @@ fn the_last_delivery_ends_with_attempts_exhausted() {
 
 #[test]
 fn finished_jobs_do_not_start_again() {
-    given([uploaded(), started(0, 1), completed(0, 1)])
-        .when(start(0, 2))
+    assert_finished_job_refuses(start(0, 2), failed_history(1, FailureCode::TooLong, false));
+}
+
+/// `command` is refused once job 0 has completed, and once it has ended as `failed`.
+fn assert_finished_job_refuses(command: Command, failed: [Event; 3]) {
+    given(completed_history())
+        .when(command.clone())
         .then_err(VideoError::AlreadyCompleted);
-    given([
-        uploaded(),
-        started(0, 1),
-        failed(0, 1, FailureCode::TooLong, false),
-    ])
-    .when(start(0, 2))
-    .then_err(VideoError::AlreadyFailed);
+    given(failed).when(command).then_err(VideoError::AlreadyFailed);
 }
 
 #[test]
@@ -356,13 +369,9 @@ fn failing_needs_a_running_attempt() {
 
 #[test]
 fn a_completed_video_is_reprocessed_with_a_new_spec_as_the_next_job() {
-    let state = given([uploaded(), started(0, 1), completed(0, 1)])
+    let state = given(completed_history())
         .when(reprocess(owner(), Some(jpeg_spec())))
-        .then([Event::ReprocessRequested {
-            job: 1,
-            spec: jpeg_spec(),
-            at: AT,
-        }]);
+        .then([reprocess_requested(jpeg_spec())]);
     assert_eq!(
         (state.status, state.job, state.attempt, state.spec),
         (VideoStatus::Queued, 1, 0, jpeg_spec())
@@ -376,17 +385,9 @@ fn a_completed_video_is_reprocessed_with_a_new_spec_as_the_next_job() {
 
 #[test]
 fn a_failed_video_is_reprocessed_with_its_spec() {
-    given([
-        uploaded(),
-        started(0, 1),
-        failed(0, 1, FailureCode::AttemptsExhausted, false),
-    ])
-    .when(reprocess(owner(), None))
-    .then([Event::ReprocessRequested {
-        job: 1,
-        spec: ExtractionSpec::default(),
-        at: AT,
-    }]);
+    given(failed_history(1, FailureCode::AttemptsExhausted, false))
+        .when(reprocess(owner(), None))
+        .then([reprocess_requested(ExtractionSpec::default())]);
 }
 
 #[test]
@@ -397,13 +398,9 @@ fn reprocess_is_rejected_while_a_job_is_pending() {
     given([uploaded(), started(0, 1)])
         .when(reprocess(owner(), None))
         .then_err(VideoError::ReprocessNotAllowed(VideoStatus::Processing));
-    given([
-        uploaded(),
-        started(0, 1),
-        failed(0, 1, FailureCode::StorageUnavailable, true),
-    ])
-    .when(reprocess(owner(), None))
-    .then_err(VideoError::ReprocessNotAllowed(VideoStatus::RetryScheduled));
+    given(failed_history(1, FailureCode::StorageUnavailable, true))
+        .when(reprocess(owner(), None))
+        .then_err(VideoError::ReprocessNotAllowed(VideoStatus::RetryScheduled));
 }
 
 #[test]
@@ -412,14 +409,14 @@ fn reprocess_with_an_invalid_spec_is_rejected() {
         format: ImageFormat::Jpeg { quality: 101 },
         ..ExtractionSpec::default()
     };
-    given([uploaded(), started(0, 1), completed(0, 1)])
+    given(completed_history())
         .when(reprocess(owner(), Some(bad)))
         .then_err(VideoError::InvalidSpec(SpecError::QualityOutOfRange));
 }
 
 #[test]
 fn only_the_owner_reprocesses_or_deletes() {
-    let history = [uploaded(), started(0, 1), completed(0, 1)];
+    let history = completed_history();
     given(history.clone())
         .when(reprocess(stranger(), None))
         .then_err(VideoError::NotOwner);
@@ -435,17 +432,9 @@ fn delete_is_accepted_from_every_live_state() {
     let histories: [Vec<Event>; 5] = [
         vec![uploaded()],
         vec![uploaded(), started(0, 1)],
-        vec![
-            uploaded(),
-            started(0, 1),
-            failed(0, 1, FailureCode::StorageUnavailable, true),
-        ],
-        vec![uploaded(), started(0, 1), completed(0, 1)],
-        vec![
-            uploaded(),
-            started(0, 1),
-            failed(0, 1, FailureCode::CorruptInput, false),
-        ],
+        failed_history(1, FailureCode::StorageUnavailable, true).to_vec(),
+        completed_history().to_vec(),
+        failed_history(1, FailureCode::CorruptInput, false).to_vec(),
     ];
     for history in histories {
         let state = given(history)
@@ -458,13 +447,7 @@ fn delete_is_accepted_from_every_live_state() {
 #[test]
 fn nothing_happens_to_a_deleted_video() {
     let history = [uploaded(), Event::Deleted { at: AT }];
-    for command in [
-        start(0, 1),
-        complete(0, 1),
-        fail(0, 1, FailureCode::Internal, false),
-        reprocess(owner(), None),
-        delete(owner()),
-    ] {
+    for command in commands_after_upload(false) {
         given(history.clone()).when(command).then_err(VideoError::Deleted);
     }
 }
@@ -483,11 +466,7 @@ fn event_types_are_stable_strings() {
         started(0, 1),
         completed(0, 1),
         failed(0, 1, FailureCode::Internal, false),
-        Event::ReprocessRequested {
-            job: 1,
-            spec: ExtractionSpec::default(),
-            at: AT,
-        },
+        reprocess_requested(ExtractionSpec::default()),
         Event::Deleted { at: AT },
     ];
     let types: Vec<_> = events.iter().map(Event::event_type).collect();
@@ -625,27 +604,17 @@ fn an_abandoned_running_attempt_ends_attempts_exhausted() {
 #[test]
 fn a_job_that_never_started_or_waits_for_a_retry_can_be_abandoned() {
     given([uploaded()]).when(abandon(0, 4)).then([exhausted(0, 4, 4)]);
-    given([
-        uploaded(),
-        started(0, 3),
-        failed(0, 3, FailureCode::StorageUnavailable, true),
-    ])
-    .when(abandon(0, 4))
-    .then([exhausted(0, 4, 4)]);
+    given(failed_history(3, FailureCode::StorageUnavailable, true))
+        .when(abandon(0, 4))
+        .then([exhausted(0, 4, 4)]);
 }
 
 #[test]
 fn abandoning_a_finished_or_other_job_is_rejected() {
-    given([uploaded(), started(0, 1), completed(0, 1)])
-        .when(abandon(0, 4))
-        .then_err(VideoError::AlreadyCompleted);
-    given([
-        uploaded(),
-        started(0, 4),
-        failed(0, 4, FailureCode::AttemptsExhausted, false),
-    ])
-    .when(abandon(0, 4))
-    .then_err(VideoError::AlreadyFailed);
+    assert_finished_job_refuses(
+        abandon(0, 4),
+        failed_history(4, FailureCode::AttemptsExhausted, false),
+    );
     given([uploaded()])
         .when(abandon(1, 4))
         .then_err(VideoError::StaleJob { current: 0, got: 1 });

@@ -19,6 +19,18 @@ async fn failure(path: &Path, limits: Limits) -> ExtractError {
         .expect_err("extraction must fail")
 }
 
+/// The failure of the H.264 clip under the default limits with one changed by `set`.
+async fn h264_failure(set: impl FnOnce(&mut Limits)) -> ExtractError {
+    failure(&clip(&H264), limits(set)).await
+}
+
+/// The failure of the first half of `source`, copied as `name`.
+async fn first_half_failure(source: &Path, name: &str) -> ExtractError {
+    let dir = tempfile::tempdir().unwrap();
+    let path = damaged(source, dir.path(), name, |bytes| bytes.truncate(bytes.len() / 2));
+    failure(&path, Limits::default()).await
+}
+
 #[tokio::test]
 async fn empty_file() {
     let dir = tempfile::tempdir().unwrap();
@@ -100,11 +112,7 @@ async fn corrupt_input_is_tolerated_up_to_the_configured_error_count() {
 
 #[tokio::test]
 async fn truncated_mp4_is_reported_as_truncated() {
-    let dir = tempfile::tempdir().unwrap();
-    let path = damaged(&clip(&H264), dir.path(), "cut.mp4", |bytes| {
-        bytes.truncate(bytes.len() / 2)
-    });
-    let err = failure(&path, Limits::default()).await;
+    let err = first_half_failure(&clip(&H264), "cut.mp4").await;
     let ExtractError::Truncated {
         decoded_seconds,
         expected_seconds,
@@ -118,11 +126,7 @@ async fn truncated_mp4_is_reported_as_truncated() {
 
 #[tokio::test]
 async fn truncated_webm_is_reported_as_truncated() {
-    let dir = tempfile::tempdir().unwrap();
-    let path = damaged(&clip(&VP9), dir.path(), "cut.webm", |bytes| {
-        bytes.truncate(bytes.len() / 2)
-    });
-    let err = failure(&path, Limits::default()).await;
+    let err = first_half_failure(&clip(&VP9), "cut.webm").await;
     assert!(matches!(err, ExtractError::Truncated { .. }), "{err:?}");
 }
 
@@ -131,22 +135,14 @@ async fn audio_outlasting_the_video_is_not_truncation() {
     let path = clip(&LONG_AUDIO);
     let (_, summary) = extract_default(&path).await;
     assert_eq!(summary.manifest.frame_count, 4);
-    let dir = tempfile::tempdir().unwrap();
-    let cut = damaged(&path, dir.path(), "cut.webm", |bytes| {
-        bytes.truncate(bytes.len() / 2)
-    });
-    let err = failure(&cut, Limits::default()).await;
+    let err = first_half_failure(&path, "cut.webm").await;
     assert!(matches!(err, ExtractError::Truncated { .. }), "{err:?}");
 }
 
 #[tokio::test]
 async fn mp4_cut_before_its_index_is_corrupt() {
     // Without faststart the index is at the end: half a file has no index and no duration to compare with.
-    let dir = tempfile::tempdir().unwrap();
-    let path = damaged(&clip(&VFR), dir.path(), "cut.mp4", |bytes| {
-        bytes.truncate(bytes.len() / 2)
-    });
-    let err = failure(&path, Limits::default()).await;
+    let err = first_half_failure(&clip(&VFR), "cut.mp4").await;
     assert!(
         matches!(&err, ExtractError::Corrupt { detail } if detail.contains("mp4")),
         "{err:?}"
@@ -154,34 +150,45 @@ async fn mp4_cut_before_its_index_is_corrupt() {
 }
 
 #[tokio::test]
-async fn over_the_duration_limit() {
-    let limits = limits(|l| l.max_duration_seconds = 5.0);
-    let err = failure(&clip(&H264), limits).await;
-    assert!(matches!(err, ExtractError::DurationTooLong { .. }), "{err:?}");
-}
-
-#[tokio::test]
-async fn over_the_resolution_limit() {
-    let limits = limits(|l| l.max_width = 300);
-    let err = failure(&clip(&H264), limits).await;
-    assert!(
-        matches!(
-            err,
-            ExtractError::ResolutionTooLarge {
-                width: 320,
-                height: 240,
-                max_width: 300,
-                ..
-            }
+async fn over_the_duration_resolution_or_decode_time_limit() {
+    type Case = (&'static str, fn(&mut Limits), fn(&ExtractError) -> bool);
+    let cases: [Case; 3] = [
+        (
+            "duration",
+            |l| l.max_duration_seconds = 5.0,
+            |err| matches!(err, ExtractError::DurationTooLong { .. }),
         ),
-        "{err:?}"
-    );
+        (
+            "resolution",
+            |l| l.max_width = 300,
+            |err| {
+                matches!(
+                    err,
+                    ExtractError::ResolutionTooLarge {
+                        width: 320,
+                        height: 240,
+                        max_width: 300,
+                        ..
+                    }
+                )
+            },
+        ),
+        (
+            "decode time",
+            |l| l.max_decode_seconds = 0.0,
+            |err| matches!(err, ExtractError::DecodeTimeout { .. }),
+        ),
+    ];
+    for (limit, set, expected) in cases {
+        let err = h264_failure(set).await;
+        assert!(expected(&err), "over the {limit} limit: {err:?}");
+    }
 }
 
 #[tokio::test]
 async fn over_the_frame_limit() {
-    let limits = limits(|l| l.max_frames = 5);
-    let err = failure(&clip(&H264), limits.clone()).await;
+    let five_frames = |l: &mut Limits| l.max_frames = 5;
+    let err = h264_failure(five_frames).await;
     assert!(
         matches!(err, ExtractError::TooManyFrames { frames: 10, limit: 5 }),
         "{err:?}"
@@ -192,27 +199,22 @@ async fn over_the_frame_limit() {
         },
         ..Default::default()
     };
-    let err = extract(&clip(&VP9), &spec, limits).await.unwrap_err();
+    let err = extract(&clip(&VP9), &spec, limits(five_frames))
+        .await
+        .unwrap_err();
     assert!(matches!(err, ExtractError::TooManyFrames { .. }), "{err:?}");
 }
 
 #[tokio::test]
-async fn over_the_decode_time_limit() {
-    let limits = limits(|l| l.max_decode_seconds = 0.0);
-    let err = failure(&clip(&H264), limits).await;
-    assert!(matches!(err, ExtractError::DecodeTimeout { .. }), "{err:?}");
-}
-
-#[tokio::test]
 async fn over_the_input_size_limit() {
-    let limits = limits(|l| l.max_input_bytes = 1000);
-    let err = failure(&clip(&H264), limits.clone()).await;
+    let thousand_bytes = |l: &mut Limits| l.max_input_bytes = 1000;
+    let err = h264_failure(thousand_bytes).await;
     assert!(
         matches!(err, ExtractError::InputTooLarge { limit: 1000 }),
         "{err:?}"
     );
     let file = tokio::fs::File::open(clip(&H264)).await.unwrap();
-    let err = Extractor::new(limits)
+    let err = Extractor::new(limits(thousand_bytes))
         .extract_reader(file, &ExtractionSpec::default(), Vec::new(), |_| {})
         .await
         .unwrap_err();

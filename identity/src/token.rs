@@ -396,6 +396,15 @@ mod tests {
         SystemTime::now() + Duration::from_secs(secs)
     }
 
+    /// A new root key and a share token it minted for a minute: (root, owner, the shared video, another video,
+    /// token).
+    fn minted_share() -> (RootKey, UserId, VideoId, VideoId, String) {
+        let root = RootKey::generate();
+        let (owner, video, other) = ids();
+        let token = root.mint_share(owner, video, later(60)).unwrap().token;
+        (root, owner, video, other, token)
+    }
+
     #[test]
     fn a_user_token_round_trips_and_allows_its_user_everything() {
         let root = RootKey::generate();
@@ -457,9 +466,7 @@ mod tests {
 
     #[test]
     fn a_share_token_reads_its_video_only() {
-        let root = RootKey::generate();
-        let (owner, video, other) = ids();
-        let token = root.mint_share(owner, video, later(60)).unwrap().token;
+        let (root, owner, video, other, token) = minted_share();
         let verified = VerifiedToken::parse(&token, root.public()).unwrap();
         let now = SystemTime::now();
         assert_eq!(
@@ -481,9 +488,7 @@ mod tests {
 
     #[test]
     fn blocks_appended_by_the_holder_grant_nothing() {
-        let root = RootKey::generate();
-        let (owner, video, other) = ids();
-        let token = root.mint_share(owner, video, later(60)).unwrap().token;
+        let (root, owner, video, other, token) = minted_share();
         let parsed = Biscuit::from_base64(&token, root.public()).unwrap();
         let (someone, other_text) = (owner.to_string(), other.to_string());
         let widened = parsed

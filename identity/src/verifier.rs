@@ -94,7 +94,9 @@ mod tests {
     use uuid::Uuid;
 
     use super::*;
-    use crate::token::{Operation, RootKey, VerifiedToken};
+    use crate::token::{MintedShare, Operation, RootKey, VerifiedToken};
+
+    const LEEWAY: Duration = Duration::from_secs(30);
 
     /// A root key, an empty revocation set and a verifier on both, a time a minute from now, a user.
     struct Setup {
@@ -117,129 +119,112 @@ mod tests {
         }
     }
 
+    impl Setup {
+        /// A verifier on the same key and revocation set, with [`LEEWAY`] of clock skew.
+        fn lenient_verifier(&self) -> TokenVerifier {
+            TokenVerifier::new(self.root.public(), self.revocations.clone()).with_clock_skew(LEEWAY)
+        }
+
+        /// A token of the user's `session`, expiring at `expires`.
+        fn user_token(&self, session: Uuid, expires: SystemTime) -> String {
+            self.root.mint_user(self.user, session, expires).unwrap()
+        }
+
+        /// A share of the user's `video`, expiring at `expires`.
+        fn share(&self, video: VideoId, expires: SystemTime) -> MintedShare {
+            self.root.mint_share(self.user, video, expires).unwrap()
+        }
+
+        /// Revokes `what` until `later`.
+        async fn revoke(&self, what: Revoked<'_>) {
+            self.revocations.revoke(what, self.later).await.unwrap();
+        }
+
+        /// Revokes the tokens of `user` issued before `cutoff`, until `later`.
+        async fn revoke_issued_before(&self, user: UserId, cutoff: SystemTime) {
+            self.revocations
+                .revoke_issued_before(Revoked::User(*user.as_uuid()), cutoff, self.later)
+                .await
+                .unwrap();
+        }
+    }
+
+    fn new_video() -> VideoId {
+        VideoId::from_uuid(Uuid::now_v7())
+    }
+
+    fn ago(secs: u64) -> SystemTime {
+        SystemTime::now() - Duration::from_secs(secs)
+    }
+
     #[tokio::test]
     async fn revoking_a_session_or_the_owner_stops_its_tokens() {
-        let Setup {
-            root,
-            revocations,
-            verifier,
-            later,
-            user,
-        } = setup();
+        let s = setup();
         let session = Uuid::now_v7();
-        let token = root.mint_user(user, session, later).unwrap();
-        let share = root
-            .mint_share(user, VideoId::from_uuid(Uuid::now_v7()), later)
-            .unwrap()
-            .token;
-        assert!(verifier.verify(&token).is_ok());
-        assert!(verifier.verify(&share).is_ok());
-        revocations
-            .revoke(Revoked::Session(session), later)
-            .await
-            .unwrap();
-        assert_eq!(verifier.verify(&token).unwrap_err(), TokenError::Revoked);
+        let token = s.user_token(session, s.later);
+        let share = s.share(new_video(), s.later).token;
+        assert!(s.verifier.verify(&token).is_ok());
+        assert!(s.verifier.verify(&share).is_ok());
+        s.revoke(Revoked::Session(session)).await;
+        assert_eq!(s.verifier.verify(&token).unwrap_err(), TokenError::Revoked);
         assert!(
-            verifier.verify(&share).is_ok(),
+            s.verifier.verify(&share).is_ok(),
             "a share outlives its owner's session"
         );
-        revocations
-            .revoke(Revoked::User(*user.as_uuid()), later)
-            .await
-            .unwrap();
-        assert_eq!(verifier.verify(&share).unwrap_err(), TokenError::Revoked);
-        let expired = root
-            .mint_user(user, Uuid::now_v7(), SystemTime::now() - Duration::from_secs(1))
-            .unwrap();
-        assert_eq!(verifier.verify(&expired).unwrap_err(), TokenError::Expired);
-        assert_eq!(verifier.verify("garbage").unwrap_err(), TokenError::Invalid);
+        s.revoke(Revoked::User(*s.user.as_uuid())).await;
+        assert_eq!(s.verifier.verify(&share).unwrap_err(), TokenError::Revoked);
+        let expired = s.user_token(Uuid::now_v7(), ago(1));
+        assert_eq!(s.verifier.verify(&expired).unwrap_err(), TokenError::Expired);
+        assert_eq!(s.verifier.verify("garbage").unwrap_err(), TokenError::Invalid);
     }
 
     #[tokio::test]
     async fn one_share_is_revoked_by_its_revocation_id() {
-        let Setup {
-            root,
-            revocations,
-            verifier,
-            later,
-            user,
-        } = setup();
-        let video = VideoId::from_uuid(Uuid::now_v7());
-        let first = root.mint_share(user, video, later).unwrap();
-        let second = root.mint_share(user, video, later).unwrap();
-        let parsed = verifier.verify(&first.token).unwrap();
+        let s = setup();
+        let video = new_video();
+        let first = s.share(video, s.later);
+        let second = s.share(video, s.later);
+        let parsed = s.verifier.verify(&first.token).unwrap();
         assert_eq!(
             parsed.revocation_ids(),
             std::slice::from_ref(&first.revocation_id)
         );
-        revocations
-            .revoke(Revoked::Token(&first.revocation_id), later)
-            .await
-            .unwrap();
-        assert_eq!(verifier.check(&parsed).unwrap_err(), TokenError::Revoked);
+        s.revoke(Revoked::Token(&first.revocation_id)).await;
+        assert_eq!(s.verifier.check(&parsed).unwrap_err(), TokenError::Revoked);
         assert!(
-            verifier.verify(&second.token).is_ok(),
+            s.verifier.verify(&second.token).is_ok(),
             "the other share still works"
         );
     }
 
     #[tokio::test]
     async fn a_user_revoked_before_a_time_keeps_older_tokens_out_and_lets_newer_ones_in() {
-        let Setup {
-            root,
-            revocations,
-            verifier,
-            later,
-            user,
-        } = setup();
-        let old = root.mint_user(user, Uuid::now_v7(), later).unwrap();
-        let old_share = root
-            .mint_share(user, VideoId::from_uuid(Uuid::now_v7()), later)
-            .unwrap()
-            .token;
+        let s = setup();
+        let old = s.user_token(Uuid::now_v7(), s.later);
+        let old_share = s.share(new_video(), s.later).token;
         // Cut-offs are whole seconds: two seconds from now covers every token minted so far.
-        revocations
-            .revoke_issued_before(
-                Revoked::User(*user.as_uuid()),
-                SystemTime::now() + Duration::from_secs(2),
-                later,
-            )
-            .await
-            .unwrap();
-        assert_eq!(verifier.verify(&old).unwrap_err(), TokenError::Revoked);
-        assert_eq!(verifier.verify(&old_share).unwrap_err(), TokenError::Revoked);
+        s.revoke_issued_before(s.user, SystemTime::now() + Duration::from_secs(2))
+            .await;
+        assert_eq!(s.verifier.verify(&old).unwrap_err(), TokenError::Revoked);
+        assert_eq!(s.verifier.verify(&old_share).unwrap_err(), TokenError::Revoked);
         // A cut-off at the second they were minted covers none of them: minted at or after it, they work.
-        let issued = VerifiedToken::parse(&old, root.public()).unwrap().issued();
+        let issued = VerifiedToken::parse(&old, s.root.public()).unwrap().issued();
         assert!(issued > SystemTime::UNIX_EPOCH);
-        revocations
-            .revoke_issued_before(Revoked::User(*user.as_uuid()), issued, later)
-            .await
-            .unwrap();
-        assert!(verifier.verify(&old).is_ok());
-        assert!(verifier.verify(&old_share).is_ok());
-    }
-
-    const LEEWAY: Duration = Duration::from_secs(30);
-
-    fn ago(secs: u64) -> SystemTime {
-        SystemTime::now() - Duration::from_secs(secs)
+        s.revoke_issued_before(s.user, issued).await;
+        assert!(s.verifier.verify(&old).is_ok());
+        assert!(s.verifier.verify(&old_share).is_ok());
     }
 
     #[test]
     fn a_token_expired_less_than_the_leeway_ago_is_accepted_and_one_beyond_it_is_not() {
-        let Setup {
-            root,
-            revocations,
-            user,
-            ..
-        } = setup();
-        let verifier = TokenVerifier::new(root.public(), revocations).with_clock_skew(LEEWAY);
-        let video = VideoId::from_uuid(Uuid::now_v7());
+        let s = setup();
+        let verifier = s.lenient_verifier();
+        let video = new_video();
         // Expiries are whole seconds: 20 s and 40 s ago stay clear of the 30 s edge.
-        let recent = root.mint_user(user, Uuid::now_v7(), ago(20)).unwrap();
-        let recent_share = root.mint_share(user, video, ago(20)).unwrap().token;
-        let old = root.mint_user(user, Uuid::now_v7(), ago(40)).unwrap();
-        let old_share = root.mint_share(user, video, ago(40)).unwrap().token;
+        let recent = s.user_token(Uuid::now_v7(), ago(20));
+        let recent_share = s.share(video, ago(20)).token;
+        let old = s.user_token(Uuid::now_v7(), ago(40));
+        let old_share = s.share(video, ago(40)).token;
 
         let accepted = verifier.verify(&recent).unwrap();
         assert_eq!(
@@ -265,9 +250,9 @@ mod tests {
         );
 
         // Without a leeway (a verifier's default, and a token only parsed) expiry is exact.
-        let strict = TokenVerifier::new(root.public(), Revocations::default());
+        let strict = TokenVerifier::new(s.root.public(), Revocations::default());
         assert_eq!(strict.verify(&recent).unwrap_err(), TokenError::Expired);
-        let parsed = VerifiedToken::parse(&recent, root.public()).unwrap();
+        let parsed = VerifiedToken::parse(&recent, s.root.public()).unwrap();
         assert_eq!(
             parsed.authorize(Operation::Account, SystemTime::now()),
             Err(TokenError::Expired)
@@ -276,17 +261,9 @@ mod tests {
 
     #[test]
     fn a_live_token_seen_by_a_clock_ahead_of_its_minter_lasts_the_leeway_and_no_more() {
-        let Setup {
-            root,
-            revocations,
-            user,
-            later,
-            ..
-        } = setup();
-        let verifier = TokenVerifier::new(root.public(), revocations).with_clock_skew(LEEWAY);
-        let verified = verifier
-            .verify(&root.mint_user(user, Uuid::now_v7(), later).unwrap())
-            .unwrap();
+        let s = setup();
+        let verifier = s.lenient_verifier();
+        let verified = verifier.verify(&s.user_token(Uuid::now_v7(), s.later)).unwrap();
         // `later` is a minute from now (whole seconds in the token): 80 s on, this machine's clock says it expired
         // 20 s ago; 100 s on, 40 s ago.
         let within = SystemTime::now() + Duration::from_secs(80);
@@ -307,30 +284,22 @@ mod tests {
 
     #[tokio::test]
     async fn the_leeway_never_brings_a_revoked_token_back() {
-        let Setup {
-            root,
-            revocations,
-            later,
-            user,
-            ..
-        } = setup();
-        let verifier = TokenVerifier::new(root.public(), revocations.clone()).with_clock_skew(LEEWAY);
+        let s = setup();
+        let verifier = s.lenient_verifier();
         // A share and a session token that expired 20 s ago (inside the leeway), each revoked only until its
         // expiry, as the auth service does (a share until its expiry, a session for one access lifetime): the
         // revocation has ended on this clock, but the token is judged 30 s back, where it still holds.
         let expired = ago(20);
-        let share = root
-            .mint_share(user, VideoId::from_uuid(Uuid::now_v7()), expired)
-            .unwrap();
+        let share = s.share(new_video(), expired);
         let session = Uuid::now_v7();
-        let token = root.mint_user(user, session, expired).unwrap();
+        let token = s.user_token(session, expired);
         assert!(verifier.verify(&share.token).is_ok());
         assert!(verifier.verify(&token).is_ok());
-        revocations
+        s.revocations
             .revoke(Revoked::Token(&share.revocation_id), expired)
             .await
             .unwrap();
-        revocations
+        s.revocations
             .revoke(Revoked::Session(session), expired)
             .await
             .unwrap();
@@ -340,16 +309,10 @@ mod tests {
         // A user disabled and enabled again: what was minted before the enable stays revoked, even a second before
         // the cut-off (well inside the leeway): the issue-time cut-off is never shifted.
         let other = UserId::from_uuid(Uuid::now_v7());
-        let before = root.mint_user(other, Uuid::now_v7(), later).unwrap();
-        let issued = VerifiedToken::parse(&before, root.public()).unwrap().issued();
-        revocations
-            .revoke_issued_before(
-                Revoked::User(*other.as_uuid()),
-                issued + Duration::from_secs(1),
-                later,
-            )
-            .await
-            .unwrap();
+        let before = s.root.mint_user(other, Uuid::now_v7(), s.later).unwrap();
+        let issued = VerifiedToken::parse(&before, s.root.public()).unwrap().issued();
+        s.revoke_issued_before(other, issued + Duration::from_secs(1))
+            .await;
         assert_eq!(verifier.verify(&before).unwrap_err(), TokenError::Revoked);
     }
 }
