@@ -65,6 +65,29 @@ pub fn installed_tool(var: &str, name: &str, fallback: &str) -> PathBuf {
     }
 }
 
+/// Runs `command` (a tool a test needs: `ffmpeg`, `openssl`, ...) to the end; panics with its stderr when it cannot
+/// be run or fails, naming it as `what`.
+pub fn run_tool(command: &mut std::process::Command, what: &str) {
+    let output = command
+        .output()
+        .unwrap_or_else(|e| panic!("cannot run {what} ({e}); `make deps` installs it"));
+    assert!(
+        output.status.success(),
+        "{what} failed: {}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+}
+
+/// A benchmark's size in bytes: `$<var>` MiB when set to a number, else `default_mib` MiB.
+pub fn bench_bytes(var: &str, default_mib: u64) -> u64 {
+    std::env::var(var)
+        .ok()
+        .and_then(|v| v.parse::<u64>().ok())
+        .unwrap_or(default_mib)
+        * 1024
+        * 1024
+}
+
 /// Now, to the millisecond: a timestamp that survives RFC 3339 headers and PostgreSQL timestamps exactly.
 pub fn now_ms() -> OffsetDateTime {
     let now = OffsetDateTime::now_utc();

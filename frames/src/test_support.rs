@@ -207,15 +207,9 @@ pub fn rotated(source: &Clip, degrees: u32) -> PathBuf {
 
 /// Runs ffmpeg with `args` then `output`, panicking with its stderr on failure.
 pub fn ffmpeg(args: &[&str], output: &Path) {
-    let out = Command::new("ffmpeg")
-        .args(args)
-        .arg(output)
-        .output()
-        .expect("ffmpeg CLI is installed");
-    assert!(
-        out.status.success(),
-        "ffmpeg {args:?} failed: {}",
-        String::from_utf8_lossy(&out.stderr)
+    fiapx_domain::testing::run_tool(
+        Command::new("ffmpeg").args(args).arg(output),
+        &format!("ffmpeg {args:?}"),
     );
 }
 

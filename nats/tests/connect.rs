@@ -59,15 +59,9 @@ async fn a_server_with_a_password_serves_the_configured_user_and_refuses_everyon
 
 /// Runs `openssl` with `args` in `dir`; panics with its output when it fails.
 fn openssl(dir: &std::path::Path, args: &[&str]) {
-    let output = std::process::Command::new("openssl")
-        .args(args)
-        .current_dir(dir)
-        .output()
-        .expect("run openssl (Debian package openssl; `make deps` installs it)");
-    assert!(
-        output.status.success(),
-        "openssl {args:?}: {}",
-        String::from_utf8_lossy(&output.stderr)
+    fiapx_domain::testing::run_tool(
+        std::process::Command::new("openssl").args(args).current_dir(dir),
+        &format!("openssl {args:?}"),
     );
 }
 

@@ -97,11 +97,7 @@ fn report(name: &str, probe: &Probe, baseline_name: &str, baseline: &Probe) {
 
 #[tokio::main]
 async fn main() -> anyhow::Result<()> {
-    let total = std::env::var("FIAPX_BENCH_ABUSE_MIB")
-        .ok()
-        .and_then(|v| v.parse::<u64>().ok())
-        .unwrap_or(1024)
-        * MIB;
+    let total = fiapx_domain::testing::bench_bytes("FIAPX_BENCH_ABUSE_MIB", 1024);
     // The tests' stack: its own nats-server, database and bucket, the test keys.
     let stack = Stack::new().await;
     let settings = stack.settings();

@@ -11,11 +11,9 @@ use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use fiapx::config::Settings;
 use fiapx::{Started, Which, start};
 use fiapx_frames::{Extractor, Limits};
 use fiapx_identity::test_support::bearer;
-use fiapx_upload::UploadSettings;
 use hdrhistogram::Histogram;
 use poem::test::TestClient;
 use serde_json::Value;
@@ -109,13 +107,7 @@ async fn main() -> anyhow::Result<()> {
     // The tests' stack (its own nats-server, database and bucket, the test keys, 2 processor slots), without the
     // in-flight limit.
     let stack = Stack::new().await;
-    let settings = Settings {
-        upload: UploadSettings {
-            max_videos_in_flight: 0,
-            ..UploadSettings::default()
-        },
-        ..stack.settings()
-    };
+    let settings = stack.settings_with_in_flight(0);
     let shutdown = CancellationToken::new();
     let Started { workers, app } = start(Which::All, &settings, &shutdown).await?;
     let client = Arc::new(TestClient::new(app.expect("HTTP app")));

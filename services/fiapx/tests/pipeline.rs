@@ -6,11 +6,9 @@ use std::collections::HashMap;
 use std::path::PathBuf;
 use std::time::Duration;
 
-use fiapx::config::Settings;
 use fiapx::{Started, Which, start};
 use fiapx_http::test_support::{location, strings};
 use fiapx_identity::test_support::bearer;
-use fiapx_upload::UploadSettings;
 use poem::test::TestClient;
 use serde_json::Value;
 use tokio_util::sync::CancellationToken;
@@ -28,13 +26,7 @@ struct App {
 async fn spawn_app() -> App {
     let stack = Stack::new().await;
     // 30 concurrent uploads of 3 owners stay under the in-flight limit.
-    let settings = Settings {
-        upload: UploadSettings {
-            max_videos_in_flight: 100,
-            ..UploadSettings::default()
-        },
-        ..stack.settings()
-    };
+    let settings = stack.settings_with_in_flight(100);
     let shutdown = CancellationToken::new();
     let Started { workers, app } = start(Which::All, &settings, &shutdown).await.expect("app starts");
     App {

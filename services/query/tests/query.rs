@@ -120,6 +120,13 @@ impl Fixture {
             .unwrap();
     }
 
+    /// A video of `owner` uploaded and started.
+    async fn started(&self, owner: UserId) -> VideoId {
+        let video = self.upload(owner).await;
+        self.start(video).await;
+        video
+    }
+
     async fn start(&self, video: VideoId) {
         self.nats
             .run(
@@ -292,13 +299,11 @@ async fn lists_only_the_callers_videos_newest_first_in_keyset_pages() {
 async fn filters_by_status_and_never_shows_deleted_videos() {
     let f = fixture().await;
     let owner = user();
-    let done = f.upload(owner).await;
-    f.start(done).await;
+    let done = f.started(owner).await;
     let key = format!("archives/{done}/0.zip");
     f.put(&key, b"zip").await;
     f.complete(done, &key, 3).await;
-    let busy = f.upload(owner).await;
-    f.start(busy).await;
+    let busy = f.started(owner).await;
     let gone = f.upload(owner).await;
     f.nats
         .run(gone, Command::DeleteVideo { by: owner, at: now() })
@@ -354,8 +359,7 @@ async fn filters_by_status_and_never_shows_deleted_videos() {
 async fn another_owners_video_is_not_found_everywhere() {
     let f = fixture().await;
     let (owner, stranger) = (user(), user());
-    let video = f.upload(owner).await;
-    f.start(video).await;
+    let video = f.started(owner).await;
     f.caught_up().await;
 
     for suffix in ["", "/timeline", "/download", "/events", "/frames", "/frames/0"] {
@@ -735,8 +739,7 @@ async fn body_json(response: TestResponse) -> serde_json::Value {
 async fn a_processing_video_shows_its_latest_progress_to_polling_clients() {
     let f = fixture().await;
     let owner = user();
-    let video = f.upload(owner).await;
-    f.start(video).await;
+    let video = f.started(owner).await;
     f.caught_up().await;
     let path = format!("/api/v1/videos/{video}");
     let shown = async || {

@@ -45,11 +45,7 @@ fn small_mp4() -> Vec<u8> {
 
 #[tokio::main]
 async fn main() -> anyhow::Result<()> {
-    let total = std::env::var("FIAPX_BENCH_UPLOAD_MIB")
-        .ok()
-        .and_then(|v| v.parse::<u64>().ok())
-        .unwrap_or(2048)
-        * MIB;
+    let total = fiapx_domain::testing::bench_bytes("FIAPX_BENCH_UPLOAD_MIB", 2048);
     let baseline_total = total.min(512 * MIB);
     let mp4 = Bytes::from(small_mp4());
 

@@ -69,6 +69,19 @@ impl Stack {
     }
 }
 
+impl Stack {
+    /// [`Stack::settings`] with at most `limit` videos in flight per user (0: no limit).
+    pub fn settings_with_in_flight(&self, limit: u64) -> Settings {
+        Settings {
+            upload: fiapx_upload::UploadSettings {
+                max_videos_in_flight: limit,
+                ..fiapx_upload::UploadSettings::default()
+            },
+            ..self.settings()
+        }
+    }
+}
+
 /// The workers of a started `fiapx` (`Started::workers`), joined in one task: a worker that panics or fails
 /// fails the test.
 pub struct Workers {
