@@ -244,8 +244,59 @@ impl TestNats {
         loaded.events.into_iter().map(|stored| stored.event).collect()
     }
 
+    /// A pull consumer of the event stream with `config` (the one a service would create), for a test to pull
+    /// from in the service's place.
+    pub async fn consumer(
+        &self,
+        config: async_nats::jetstream::consumer::pull::Config,
+    ) -> async_nats::jetstream::consumer::PullConsumer {
+        self.jetstream()
+            .get_stream(&self.settings.stream)
+            .await
+            .expect("the event stream")
+            .create_consumer(config)
+            .await
+            .expect("create the consumer")
+    }
+
     /// JetStream on the client.
     pub fn jetstream(&self) -> async_nats::jetstream::Context {
         async_nats::jetstream::new(self.client.clone())
     }
+}
+
+/// Pulls `consumer` one message at a time, each fetch waiting up to `wait` (a pull request kept open is what lets
+/// the server announce max deliveries when it would deliver again), and naks each delivery when `nak` (else leaves
+/// it unacknowledged, as a process that crashed would), until `done` gives a value (asked after each fetch, 60
+/// fetches at the most). Returns how many deliveries came and that value.
+pub async fn pull_until<T>(
+    consumer: &async_nats::jetstream::consumer::PullConsumer,
+    wait: Duration,
+    nak: bool,
+    mut done: impl AsyncFnMut() -> Option<T>,
+) -> (u32, Option<T>) {
+    let mut deliveries = 0;
+    for _ in 0..60 {
+        let mut batch = consumer
+            .fetch()
+            .max_messages(1)
+            .expires(wait)
+            .messages()
+            .await
+            .expect("pull from the consumer");
+        while let Some(message) = futures::StreamExt::next(&mut batch).await {
+            let message = message.expect("a delivery");
+            deliveries += 1;
+            if nak {
+                message
+                    .ack_with(async_nats::jetstream::AckKind::Nak(None))
+                    .await
+                    .expect("nak the delivery");
+            }
+        }
+        if let Some(value) = done().await {
+            return (deliveries, Some(value));
+        }
+    }
+    (deliveries, None)
 }

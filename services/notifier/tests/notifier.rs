@@ -10,7 +10,7 @@ use fiapx_domain::testing::register_upload;
 use fiapx_domain::{ArchiveObject, AttemptFailure, Command, FailureCode, Language, UserId, VideoId};
 use fiapx_http::json_error;
 use fiapx_identity::{Revocations, RootKey, TokenVerifier};
-use fiapx_nats::test_support::TestNats;
+use fiapx_nats::test_support::{TestNats, pull_until};
 use fiapx_notifier::secrets::{Keyring, seal_stored};
 use fiapx_notifier::store::Store;
 use fiapx_notifier::test_support::{SmtpSink, test_secrets_key, test_secrets_key_hex};
@@ -900,42 +900,19 @@ async fn an_event_intake_gives_up_on_is_kept_in_the_dead_letter_stream() {
     js.create_or_update_stream(notifier.dead_letter_stream_config())
         .await
         .unwrap();
-    let consumer = js
-        .get_stream(&w.nats.settings.stream)
-        .await
-        .unwrap()
-        .create_consumer(notifier.consumer_config())
-        .await
-        .unwrap();
+    let consumer = w.nats.consumer(notifier.consumer_config()).await;
     let video = w.failed_video(dan, "clip.mp4", FailureCode::TooLong).await;
     // An intake that can never record it (as with the database down for good): every delivery is naked.
-    let mut deliveries = 0;
-    let mut dead = None;
-    for _ in 0..60 {
-        let mut batch = consumer
-            .fetch()
-            .max_messages(1)
-            .expires(Duration::from_millis(300))
-            .messages()
-            .await
-            .unwrap();
-        while let Some(message) = futures::StreamExt::next(&mut batch).await {
-            let message = message.unwrap();
-            deliveries += 1;
-            message
-                .ack_with(async_nats::jetstream::AckKind::Nak(None))
-                .await
-                .unwrap();
-        }
-        let mut stream = js
-            .get_stream(&notifier.dead_letter_stream_config().name)
-            .await
-            .unwrap();
+    let dead_letters = notifier.dead_letter_stream_config().name;
+    let (deliveries, dead) = pull_until(&consumer, Duration::from_millis(300), true, async || {
+        let mut stream = js.get_stream(&dead_letters).await.unwrap();
         if stream.info().await.unwrap().state.messages > 0 {
-            dead = Some(stream.direct_get(1).await.unwrap());
-            break;
+            Some(stream.direct_get(1).await.unwrap())
+        } else {
+            None
         }
-    }
+    })
+    .await;
     let dead = dead.expect("the advisory was kept");
     assert_eq!(deliveries, 2, "max_deliver deliveries, then none");
     let advisory: Value = serde_json::from_slice(&dead.payload).unwrap();

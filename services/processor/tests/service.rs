@@ -8,7 +8,7 @@ use fiapx_domain::testing::{failures, register_upload};
 use fiapx_domain::{AttemptFailure, Event, FailureCode, UserId, Video, VideoId, VideoStatus};
 use fiapx_frames::Limits;
 use fiapx_nats::Metadata;
-use fiapx_nats::test_support::TestNats;
+use fiapx_nats::test_support::{TestNats, pull_until};
 use fiapx_processor::{Processor, ProcessorSettings};
 use fiapx_storage::test_support::TestBucket;
 use fiapx_storage::{PutOptions, archive_key, archive_prefix, manifest_key, source_key};
@@ -302,35 +302,13 @@ async fn a_job_whose_deliveries_run_out_without_a_result_ends_attempts_exhausted
         let stop = stop.clone();
         tokio::spawn(async move { processor.watch_advisories(stop).await })
     };
-    let js = w.nats.jetstream();
-    let consumer = js
-        .get_stream(&w.nats.settings.stream)
-        .await
-        .unwrap()
-        .create_consumer(processor.consumer_config())
-        .await
-        .unwrap();
-    let mut deliveries = 0;
-    let mut done = None;
-    for _ in 0..60 {
-        // Keep a pull request open: the server announces max deliveries when it would deliver again.
-        let mut batch = consumer
-            .fetch()
-            .max_messages(1)
-            .expires(Duration::from_millis(500))
-            .messages()
-            .await
-            .unwrap();
-        while let Some(message) = futures::StreamExt::next(&mut batch).await {
-            message.unwrap();
-            deliveries += 1;
-        }
+    let consumer = w.nats.consumer(processor.consumer_config()).await;
+    // Keep a pull request open: the server announces max deliveries when it would deliver again.
+    let (deliveries, done) = pull_until(&consumer, Duration::from_millis(500), false, async || {
         let state = Video::from_events(&w.events(video).await);
-        if state.status == VideoStatus::Failed {
-            done = Some(state);
-            break;
-        }
-    }
+        (state.status == VideoStatus::Failed).then_some(state)
+    })
+    .await;
     stop.cancel();
     watcher.await.unwrap();
     let state = done.expect("the advisory ended the job");
