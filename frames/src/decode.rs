@@ -34,6 +34,10 @@ const HOPELESS_DECODE_ERRORS: u32 = 64;
 /// reordering rarely spans more than a handful of packets.
 const LOOKAHEAD_PACKETS: usize = 16;
 
+/// The least stretch of video a seek must skip to be worth it, in seconds: a seek throws away the decoder's
+/// pipeline and the read-ahead, so below this decoding through is as fast.
+const MIN_SEEK_GAP_SECONDS: f64 = 2.0;
+
 /// What the container says about the video, recorded in the manifest.
 #[derive(Clone, Debug, PartialEq, Serialize)]
 pub struct SourceInfo {
@@ -89,6 +93,8 @@ pub struct DecodeStats {
     pub frames_selected: u64,
     /// Seconds of video decoded, first frame to end of last.
     pub decoded_seconds: f64,
+    /// Seeks past stretches whose frames could not be selected (sparse selections on indexed containers).
+    pub seeks: u64,
 }
 
 /// One decode of one input; `run` consumes it on a blocking thread.
@@ -97,6 +103,9 @@ pub(crate) struct Decode {
     pub spec: ExtractionSpec,
     pub limits: Limits,
     pub guard: Guard,
+    /// Seek past stretches of the video no selected frame can come from (see [`Run::seek_plan`]); off, every
+    /// packet is read and every reference frame decoded. The choice of frames is the same either way.
+    pub seek: bool,
 }
 
 struct VideoStream {
@@ -108,6 +117,9 @@ struct VideoStream {
     /// Whether `duration_seconds` is the video stream's own (exact) rather than the whole container's.
     duration_is_video_only: bool,
     frame_duration_fallback: i64,
+    /// Frames a decoder may hold back for reordering (B-frames): how far a keyframe's presentation time may lie
+    /// past the decode time an index may give for it.
+    video_delay: i64,
 }
 
 impl Decode {
@@ -118,6 +130,7 @@ impl Decode {
             spec,
             limits,
             guard,
+            seek,
         } = self;
         let mut demuxer = open_demuxer(&input, &guard)?;
         let (stream, mut decoder, info, orientation) = open_video(&demuxer, &input, &spec, &limits)?;
@@ -179,6 +192,10 @@ impl Decode {
             content_end_seconds: 0.0,
             first_pts: None,
             end_pts: None,
+            seeking: Seeking {
+                enabled: seek,
+                ..Seeking::default()
+            },
         };
         let time_bases: Vec<TimeBase> = demuxer
             .streams()
@@ -196,6 +213,9 @@ impl Decode {
         let mut lookahead: VecDeque<AVPacket> = VecDeque::with_capacity(LOOKAHEAD_PACKETS + 1);
         loop {
             guard.check()?;
+            if let Some(keyframe) = run.seek_plan(&demuxer) {
+                run.seek(&mut demuxer, &mut decoder, &mut lookahead, keyframe)?;
+            }
             let packet = match demuxer.read_packet() {
                 Ok(Some(packet)) => packet,
                 Ok(None) => break,
@@ -220,9 +240,14 @@ impl Decode {
             if packet.stream_index != run.stream.index {
                 continue;
             }
+            if !run.landed(&mut demuxer, &mut decoder, &mut lookahead, &packet)? {
+                continue;
+            }
             run.stats.packets += 1;
             if packet.pts != ffi::AV_NOPTS_VALUE {
-                run.planner.observe(&run.slots, packet.pts + run.stream.offset);
+                let pts = packet.pts + run.stream.offset;
+                run.planner.observe(&run.slots, pts);
+                run.seeking.read_up_to = Some(run.seeking.read_up_to.map_or(pts, |read| read.max(pts)));
             }
             lookahead.push_back(packet);
             if lookahead.len() > LOOKAHEAD_PACKETS {
@@ -373,6 +398,7 @@ fn open_video(
         duration_seconds,
         duration_is_video_only,
         frame_duration_fallback,
+        video_delay: i64::from(par.video_delay.max(0)),
     };
     Ok((video, context, info, orientation))
 }
@@ -395,9 +421,186 @@ struct Run {
     first_pts: Option<i64>,
     /// Where the CLI would put end of stream: last frame's timestamp plus its duration, via microseconds.
     end_pts: Option<i64>,
+    seeking: Seeking,
+}
+
+/// The state of seeking past frames that cannot be selected.
+///
+/// Output `n` is the last frame whose slot is at most `n` ([`Slots`]). Once a frame of slot `s` is decoded, every
+/// later frame before the first timestamp of slot `s + 1` (the boundary) can only be overtaken by the last of
+/// them. So when the index has a keyframe before the boundary and past everything read so far, the demuxer jumps
+/// to it and decoding resumes there: what is skipped (packets read ahead, frames inside the decoder, packets not
+/// read) all lies inside slot `s` and before that keyframe, so the frame chosen for slot `s` and every later one
+/// are the ones decoding through would choose, decoded from the same keyframe. When no slot is left (a `count`
+/// filled, or the end of a rate-based selection), the jump is to the last keyframe, whose stretch gives the last
+/// frame and the end of the stream. Timestamps are the decoder's output (`best_effort_timestamp`), as without seeks.
+#[derive(Debug, Default)]
+struct Seeking {
+    enabled: bool,
+    /// The latest presentation timestamp (offset applied) of a video packet read so far.
+    read_up_to: Option<i64>,
+    /// The last frame handed to the selector.
+    last_pushed: Option<i64>,
+    /// After a seek: the boundary the landing keyframe must come before, until the first keyframe is read.
+    landing_before: Option<i64>,
+    /// After a seek: frames at or before this (already selected from, or leading pictures of the landing
+    /// keyframe's open GOP) are dropped.
+    drop_up_to: Option<i64>,
+    /// The last frame a plan was made after: the plan cannot change until another frame comes (reading on only
+    /// narrows the gap).
+    planned_after: Option<i64>,
 }
 
 impl Run {
+    /// Where to seek now, if anywhere: the index timestamp of a keyframe before the next slot boundary and far
+    /// enough past what was read (see [`Seeking`]).
+    fn seek_plan(&mut self, demuxer: &AVFormatContextInput) -> Option<i64> {
+        let seeking = &mut self.seeking;
+        if !seeking.enabled
+            || seeking.landing_before.is_some()
+            || seeking.planned_after == seeking.last_pushed
+        {
+            return None;
+        }
+        seeking.planned_after = seeking.last_pushed;
+        let (last, read) = (seeking.last_pushed?, seeking.read_up_to?);
+        let boundary = self.boundary_after(last);
+        // An index may give a keyframe's decode time, up to the reorder delay before its presentation time.
+        let margin = (self.stream.video_delay + 2) * self.stream.frame_duration_fallback;
+        let wanted = boundary.map_or(i64::MAX / 4, |b| b - 1 - margin) - self.stream.offset;
+        let streams = demuxer.streams();
+        let stream = streams.into_iter().find(|s| s.index == self.stream.index)?;
+        let min_gap = (MIN_SEEK_GAP_SECONDS * self.stream.time_base.den as f64
+            / self.stream.time_base.num as f64) as i64;
+        let keyframe = match ffmpeg_ffi::indexed_keyframe_at_or_before(&stream, wanted) {
+            // An index reaching past what was read knows the keyframe.
+            Some((keyframe, last)) if last + self.stream.offset > read => keyframe?,
+            // Without one (yet), a demuxer that seeks by its own means finds the keyframe itself (where it lands is
+            // checked when the first packet comes, see `landed`); FFmpeg's generic search is not used.
+            _ if ffmpeg_ffi::demuxer_seeks_itself(demuxer) => wanted,
+            _ => return None,
+        };
+        (keyframe + self.stream.offset - read >= min_gap).then_some(keyframe)
+    }
+
+    /// The first timestamp past `pts` whose slot is later than `pts`'s; `None` when no later slot can be filled.
+    fn boundary_after(&self, pts: i64) -> Option<i64> {
+        let slot = self.slots.slot(pts);
+        let mut step = self.stream.frame_duration_fallback.max(1);
+        let mut high = pts;
+        loop {
+            high = high.checked_add(step)?;
+            if self.slots.slot(high) > slot {
+                break;
+            }
+            step = step.checked_mul(2)?;
+            if step > i64::MAX / 8 {
+                return None;
+            }
+        }
+        let mut low = pts;
+        while high - low > 1 {
+            let mid = low + (high - low) / 2;
+            if self.slots.slot(mid) > slot {
+                high = mid;
+            } else {
+                low = mid;
+            }
+        }
+        Some(high)
+    }
+
+    /// Seeks to the keyframe at `keyframe` (index timestamp) and drops what the decoder and the read-ahead hold.
+    fn seek(
+        &mut self,
+        demuxer: &mut AVFormatContextInput,
+        decoder: &mut AVCodecContext,
+        lookahead: &mut VecDeque<AVPacket>,
+        keyframe: i64,
+    ) -> Result<(), ExtractError> {
+        let last = self.seeking.last_pushed.expect("seeks come after a frame");
+        let boundary = self.boundary_after(last).unwrap_or(i64::MAX);
+        lookahead.clear();
+        ffmpeg_ffi::flush_decoder(decoder);
+        self.seeking.drop_up_to = Some(last);
+        match ffmpeg_ffi::seek_to_keyframe(demuxer, self.stream.index, keyframe) {
+            Ok(()) => {
+                self.stats.seeks += 1;
+                self.seeking.landing_before = Some(boundary);
+                Ok(())
+            }
+            Err(code) => {
+                tracing::debug!(error = %av_error_text(code), "seek failed; decoding through from the last frame");
+                self.seek_back(demuxer, last)
+            }
+        }
+    }
+
+    /// Gives up seeking: back to a keyframe at or before `last` (the last frame selected from), to decode through
+    /// from there (frames up to `last` are dropped again).
+    fn seek_back(&mut self, demuxer: &mut AVFormatContextInput, last: i64) -> Result<(), ExtractError> {
+        self.seeking.enabled = false;
+        self.seeking.landing_before = Some(last + 1);
+        let margin = (self.stream.video_delay + 2) * self.stream.frame_duration_fallback;
+        let wanted = last - margin - self.stream.offset;
+        let streams = demuxer.streams();
+        let keyframe = streams
+            .into_iter()
+            .find(|s| s.index == self.stream.index)
+            .and_then(|stream| ffmpeg_ffi::indexed_keyframe_at_or_before(&stream, wanted))
+            .and_then(|(keyframe, _)| keyframe)
+            .unwrap_or(wanted);
+        ffmpeg_ffi::seek_to_keyframe(demuxer, self.stream.index, keyframe).map_err(|code| {
+            ExtractError::Ffmpeg {
+                context: "seeking back after a failed seek",
+                message: av_error_text(code),
+            }
+        })
+    }
+
+    /// Whether a video packet read after a seek is to be decoded: packets before the first keyframe are not; that
+    /// keyframe must come before the boundary (an index whose timestamps were off makes it land later, and then
+    /// this seeks back and decodes through).
+    fn landed(
+        &mut self,
+        demuxer: &mut AVFormatContextInput,
+        decoder: &mut AVCodecContext,
+        lookahead: &mut VecDeque<AVPacket>,
+        packet: &AVPacket,
+    ) -> Result<bool, ExtractError> {
+        let Some(before) = self.seeking.landing_before else {
+            return Ok(true);
+        };
+        if packet.flags & ffi::AV_PKT_FLAG_KEY as i32 == 0 {
+            return Ok(false);
+        }
+        let ts = if packet.pts != ffi::AV_NOPTS_VALUE {
+            packet.pts
+        } else {
+            packet.dts
+        };
+        if ts != ffi::AV_NOPTS_VALUE && ts + self.stream.offset < before {
+            self.seeking.landing_before = None;
+            // Frames presented before the landing keyframe are its leading pictures (an open GOP), which may
+            // refer to pictures before it: they lie in the slot being skipped and are overtaken by it anyway.
+            let leading = ts + self.stream.offset - 1;
+            self.seeking.drop_up_to = self.seeking.drop_up_to.map(|last| last.max(leading));
+            return Ok(true);
+        }
+        if !self.seeking.enabled {
+            return Err(ExtractError::Ffmpeg {
+                context: "seeking back after a failed seek",
+                message: "the demuxer landed past the last selected frame".into(),
+            });
+        }
+        tracing::debug!("a seek landed past the slot boundary; decoding through from the last frame");
+        let last = self.seeking.last_pushed.expect("seeks come after a frame");
+        lookahead.clear();
+        ffmpeg_ffi::flush_decoder(decoder);
+        self.seek_back(demuxer, last)?;
+        Ok(false)
+    }
+
     /// Sends one packet (or the flush) and takes every frame that comes out.
     fn send(&mut self, decoder: &mut AVCodecContext, packet: Option<&AVPacket>) -> Result<(), ExtractError> {
         if let Some(packet) = packet {
@@ -470,6 +673,14 @@ impl Run {
 
     fn on_frame(&mut self, frame: AVFrame) -> Result<(), ExtractError> {
         self.stats.frames_decoded += 1;
+        if frame.best_effort_timestamp != ffi::AV_NOPTS_VALUE
+            && let Some(dropped) = self.seeking.drop_up_to
+        {
+            if frame.best_effort_timestamp + self.stream.offset <= dropped {
+                return Ok(());
+            }
+            self.seeking.drop_up_to = None;
+        }
         if frame.decode_error_flags != 0 || frame.flags & ffi::AV_FRAME_FLAG_CORRUPT as i32 != 0 {
             self.decode_error(format!(
                 "damaged picture at timestamp {}",
@@ -496,6 +707,7 @@ impl Run {
                 limit_seconds: self.limits.max_duration_seconds,
             });
         }
+        self.seeking.last_pushed = Some(pts);
         if let Some(chosen) = self.selector.push(pts, (pts, frame)) {
             self.emit(chosen)?;
         }

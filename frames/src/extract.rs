@@ -50,13 +50,25 @@ pub struct ExtractionSummary {
 pub struct Extractor {
     limits: Limits,
     encoders: usize,
+    seek: bool,
 }
 
 impl Extractor {
     /// An extractor with these limits and one image encoder per core.
     pub fn new(limits: Limits) -> Self {
         let encoders = std::thread::available_parallelism().map_or(2, |n| n.get());
-        Self { limits, encoders }
+        Self {
+            limits,
+            encoders,
+            seek: true,
+        }
+    }
+
+    /// Decodes every reference frame instead of seeking past stretches no selected frame comes from (the same
+    /// frames, more slowly): the baseline of the benchmarks and of the tests that prove seeking changes nothing.
+    pub fn decoding_through(mut self) -> Self {
+        self.seek = false;
+        self
     }
 
     /// Sets how many images are encoded at once (at least one).
@@ -127,6 +139,7 @@ impl Extractor {
             spec: *spec,
             limits: self.limits.clone(),
             guard: guard.clone(),
+            seek: self.seek,
         };
         let mut decoder = tokio::task::spawn_blocking(move || decode.run(tx));
         let timeout = || ExtractError::DecodeTimeout {

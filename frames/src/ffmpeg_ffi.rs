@@ -213,3 +213,68 @@ pub(crate) fn av_error_text(code: i32) -> String {
     CStr::from_bytes_until_nul(&buf.map(|c| c as u8))
         .map_or_else(|_| format!("error {code}"), |s| s.to_string_lossy().into_owned())
 }
+
+/// What the demuxer's index says of the keyframes before `timestamp` (stream time base): the timestamp of the last
+/// one at or before it, and the timestamp of the index's last entry (an index that ends where reading got to is
+/// only what was read so far: MPEG-TS, or Matroska before its cues are read). `None` without an index.
+#[expect(unsafe_code, reason = "the stream index has no rsmpeg wrapper")]
+pub(crate) fn indexed_keyframe_at_or_before(stream: &AVStream, timestamp: i64) -> Option<(Option<i64>, i64)> {
+    let stream = stream.as_ptr().cast_mut();
+    // SAFETY: the stream is valid for the borrow; each entry pointer is read at once, before any other call on the
+    // demuxer (FFmpeg only guarantees it until then). Without AVSEEK_FLAG_ANY only keyframes are returned.
+    unsafe {
+        let count = ffi::avformat_index_get_entries_count(stream);
+        if count <= 0 {
+            return None;
+        }
+        let last = ffi::avformat_index_get_entry(stream, count - 1);
+        if last.is_null() {
+            return None;
+        }
+        let last = (*last).timestamp;
+        let entry = ffi::avformat_index_get_entry_from_timestamp(
+            stream,
+            timestamp,
+            ffi::AVSEEK_FLAG_BACKWARD as c_int,
+        );
+        Some(((!entry.is_null()).then(|| (*entry).timestamp), last))
+    }
+}
+
+/// Moves the demuxer to the keyframe of stream `stream_index` at or before `timestamp` (its time base).
+#[expect(unsafe_code, reason = "av_seek_frame has no rsmpeg wrapper")]
+pub(crate) fn seek_to_keyframe(
+    demuxer: &mut AVFormatContextInput,
+    stream_index: i32,
+    timestamp: i64,
+) -> Result<(), i32> {
+    // SAFETY: the context is valid and owned; nothing else uses it during the call.
+    let code = unsafe {
+        ffi::av_seek_frame(
+            demuxer.as_mut_ptr(),
+            stream_index,
+            timestamp,
+            ffi::AVSEEK_FLAG_BACKWARD as c_int,
+        )
+    };
+    if code < 0 { Err(code) } else { Ok(()) }
+}
+
+/// Drops every packet and frame inside the decoder (after a seek), as `avcodec_flush_buffers`.
+#[expect(unsafe_code, reason = "avcodec_flush_buffers has no rsmpeg wrapper")]
+pub(crate) fn flush_decoder(decoder: &mut AVCodecContext) {
+    // SAFETY: the context is valid, open and owned; no other thread touches it between FFmpeg calls.
+    unsafe { ffi::avcodec_flush_buffers(decoder.as_mut_ptr()) };
+}
+
+/// Whether the demuxer seeks by its own means (Matroska reads its cues only on the first seek, so its index is
+/// empty until then), rather than by FFmpeg's generic search over timestamps (MPEG-TS, raw streams), which can
+/// land anywhere.
+#[expect(unsafe_code, reason = "AVInputFormat's seek callbacks are only reachable as raw fields")]
+pub(crate) fn demuxer_seeks_itself(demuxer: &AVFormatContextInput) -> bool {
+    // SAFETY: an open input context always has its input format, which is static.
+    unsafe {
+        let format = &*demuxer.iformat;
+        format.read_seek.is_some() || format.read_seek2.is_some()
+    }
+}

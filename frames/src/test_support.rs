@@ -130,6 +130,76 @@ pub fn subtitles_only() -> PathBuf {
     path
 }
 
+/// H.264 by x264 with B-frames and a keyframe every second: what seeking works on.
+pub const X264_GOP_1S: &[&str] = &[
+    "-pix_fmt",
+    "yuv420p",
+    "-c:v",
+    "libx264",
+    "-preset",
+    "veryfast",
+    "-bf",
+    "3",
+    "-g",
+    "25",
+    "-keyint_min",
+    "25",
+];
+
+/// Clips of 24 s with a keyframe every second, one per container (with and without an index), plus a variable
+/// frame rate and a late start: a sparse selection on them seeks where the container allows.
+pub const SPARSE: [Clip; 7] = [
+    Clip {
+        name: "sparse.mp4",
+        inputs: &["testsrc2=size=160x120:rate=25"],
+        args: &["-t", "24"],
+        encoder: X264_GOP_1S,
+    },
+    Clip {
+        name: "sparse.mkv",
+        inputs: &["testsrc2=size=160x120:rate=25"],
+        args: &["-t", "24"],
+        encoder: X264_GOP_1S,
+    },
+    Clip {
+        name: "sparse.webm",
+        inputs: &["testsrc2=size=160x120:rate=25"],
+        args: &["-t", "24", "-pix_fmt", "yuv420p", "-g", "25"],
+        encoder: VP9_REALTIME,
+    },
+    Clip {
+        name: "sparse.ts",
+        inputs: &["testsrc2=size=160x120:rate=25"],
+        args: &["-t", "24"],
+        encoder: X264_GOP_1S,
+    },
+    Clip {
+        name: "sparse.avi",
+        inputs: &["testsrc2=size=160x120:rate=25"],
+        args: &["-t", "24", "-c:v", "mpeg4", "-bf", "2", "-g", "25", "-q:v", "5"],
+        encoder: &[],
+    },
+    Clip {
+        name: "sparse_vfr.mp4",
+        inputs: &["testsrc2=size=160x120:rate=30"],
+        args: &[
+            "-t",
+            "24",
+            "-vf",
+            "select='lt(mod(n\\,47)\\,20)+gt(n\\,500)'",
+            "-fps_mode",
+            "vfr",
+        ],
+        encoder: X264_GOP_1S,
+    },
+    Clip {
+        name: "sparse_late_start.mp4",
+        inputs: &["testsrc2=size=160x120:rate=25"],
+        args: &["-t", "24", "-output_ts_offset", "3.3"],
+        encoder: X264_GOP_1S,
+    },
+];
+
 /// Path to `clip`, generating it on first use.
 pub fn clip(clip: &Clip) -> PathBuf {
     let mut args: Vec<&str> = Vec::new();
@@ -178,6 +248,7 @@ fn muxer_for(ext: &str) -> &'static str {
         "webm" => "webm",
         "ts" => "mpegts",
         "mkv" => "matroska",
+        "avi" => "avi",
         other => panic!("no muxer for .{other}"),
     }
 }

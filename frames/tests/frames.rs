@@ -119,6 +119,87 @@ async fn skips_decoding_frames_that_cannot_be_selected() {
     );
 }
 
+/// Sparse selections (a few frames of a long video) seek past what cannot be selected on containers with an
+/// index, and choose exactly the frames decoding through chooses: the same archive entries, byte for byte.
+#[tokio::test]
+async fn sparse_selections_seek_and_choose_the_frames_decoding_through_chooses() {
+    let specs = [
+        (
+            "count=5",
+            ExtractionSpec {
+                selection: Selection::Count { count: 5 },
+                ..Default::default()
+            },
+        ),
+        (
+            "every=7",
+            ExtractionSpec {
+                selection: Selection::Every {
+                    seconds: Rational::new(7, 1),
+                },
+                ..Default::default()
+            },
+        ),
+        ("fps=2/9", fps(2, 9)),
+    ];
+    for source in &SPARSE {
+        let path = clip(source);
+        for (label, spec) in &specs {
+            let case = format!("{} {label}", source.name);
+            let run = |extractor: Extractor| {
+                let path = path.clone();
+                async move {
+                    extractor
+                        .extract_path(&path, spec, Vec::new(), |_| {})
+                        .await
+                        .unwrap_or_else(|e| panic!("{e:?}"))
+                }
+            };
+            let (seeking, summary) = run(Extractor::new(Limits::default())).await;
+            let (through, through_summary) = run(Extractor::new(Limits::default()).decoding_through()).await;
+            assert_eq!(through_summary.stats.seeks, 0, "{case}");
+            let (ours, theirs) = (entries(seeking).await, entries(through).await);
+            assert_eq!(
+                ours.iter().map(|(name, _)| name).collect::<Vec<_>>(),
+                theirs.iter().map(|(name, _)| name).collect::<Vec<_>>(),
+                "{case}: entries"
+            );
+            for ((name, a), (_, b)) in ours.iter().zip(&theirs) {
+                if name != MANIFEST_NAME {
+                    assert!(a == b, "{case}: {name} differs from decoding through");
+                }
+            }
+            // Where the container has an index (or its demuxer seeks by itself), a handful of frames out of 24 s is
+            // reached by seeking, with fewer packets read and fewer frames decoded; MPEG-TS decodes through.
+            if source.name.ends_with(".ts") {
+                assert_eq!(summary.stats.seeks, 0, "{case}");
+            } else {
+                assert!(summary.stats.seeks >= 2, "{case}: {:?}", summary.stats);
+                assert!(
+                    summary.stats.packets < through_summary.stats.packets
+                        && summary.stats.frames_decoded < through_summary.stats.frames_decoded,
+                    "{case}: {:?} vs {:?}",
+                    summary.stats,
+                    through_summary.stats
+                );
+            }
+            assert_eq!(
+                summary.manifest.frame_count, through_summary.manifest.frame_count,
+                "{case}"
+            );
+        }
+    }
+}
+
+/// Seeking stays off where it cannot gain: the default `fps=1` reads every packet.
+#[tokio::test]
+async fn dense_selections_do_not_seek() {
+    let (_, summary) = extract(&clip(&SPARSE[0]), &ExtractionSpec::default(), Limits::default())
+        .await
+        .unwrap();
+    assert_eq!(summary.stats.seeks, 0);
+}
+
 #[tokio::test]
 async fn jpeg_webp_and_max_width() {
     let path = clip(&H264);
