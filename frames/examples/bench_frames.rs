@@ -8,8 +8,13 @@
 //!
 //! Then memory flatness: peak RSS of ours on a 1-minute and a 10-minute 720p clip.
 //!
+//! Then sparse selections (`count=10`, `every=30`) on the 10-minute 720p clip: ours (seeking) against the seek
+//! limit, one `ffmpeg -ss T -i clip -frames:v 1` run per frame wanted, and against ours decoding through (every
+//! reference frame, as before seeking existed).
+//!
 //! Clips are generated once with the ffmpeg CLI into `.state/bench-frames/`. `BENCH_ROUNDS` sets the rounds
-//! (default 3); `BENCH_QUICK=1` uses a 20 s clip and skips the long one, for a smoke run.
+//! (default 3); `BENCH_QUICK=1` uses a 20 s clip and skips the long one, for a smoke run; `BENCH_SPARSE_ONLY=1` runs
+//! only the sparse selections.
 
 use std::{
     path::{Path, PathBuf},
@@ -18,7 +23,7 @@ use std::{
 };
 
 use anyhow::{Context, bail};
-use fiapx_domain::{ExtractionSpec, ImageFormat};
+use fiapx_domain::{ExtractionSpec, ImageFormat, Selection};
 use fiapx_frames::{Extractor, Limits, test_support};
 
 /// Builds the command of one variant for a round.
@@ -30,7 +35,15 @@ const CHILD_FLAG: &str = "--child-extract";
 fn main() -> anyhow::Result<()> {
     let args: Vec<String> = std::env::args().collect();
     if args.get(1).map(String::as_str) == Some(CHILD_FLAG) {
-        return child_extract(&args[2], Path::new(&args[3]), Path::new(&args[4]));
+        let selection = args.get(5).map_or("fps=1", String::as_str);
+        let through = args.get(6).is_some_and(|mode| mode == "through");
+        return child_extract(
+            &args[2],
+            Path::new(&args[3]),
+            Path::new(&args[4]),
+            selection,
+            through,
+        );
     }
     let quick = std::env::var_os("BENCH_QUICK").is_some_and(|v| v != "0");
     let rounds: usize = std::env::var("BENCH_ROUNDS")
@@ -40,6 +53,15 @@ fn main() -> anyhow::Result<()> {
         .max(1);
     let dir = workspace_root().join(".state/bench-frames");
     std::fs::create_dir_all(&dir)?;
+    if std::env::var_os("BENCH_SPARSE_ONLY").is_some_and(|v| v != "0") {
+        let work = tempfile::tempdir_in(&dir)?;
+        let (clip, seconds) = if quick {
+            (generate(&dir, "1080p30", "1920x1080", 20)?, 20)
+        } else {
+            (generate(&dir, "720p30", "1280x720", 600)?, 600)
+        };
+        return sparse(&std::env::current_exe()?, &clip, seconds, rounds, work.path());
+    }
     let seconds = if quick { 20 } else { 60 };
     let clip = generate(&dir, "1080p30", "1920x1080", seconds)?;
     let work = tempfile::tempdir_in(&dir)?;
@@ -180,6 +202,96 @@ fn main() -> anyhow::Result<()> {
             verdict(growth < 1.25)
         );
     }
+
+    let (sparse_clip, sparse_seconds) = if quick {
+        (clip.clone(), seconds)
+    } else {
+        (generate(&dir, "720p30", "1280x720", 600)?, 600)
+    };
+    sparse(&me, &sparse_clip, sparse_seconds, rounds, work.path())?;
+    Ok(())
+}
+
+/// Sparse selections on `clip` (`seconds` long): ours seeking, the seek limit, ours decoding through.
+fn sparse(me: &Path, clip: &Path, seconds: u32, rounds: usize, work: &Path) -> anyhow::Result<()> {
+    let seconds = f64::from(seconds);
+    let every = (seconds / 20.0).round().max(1.0);
+    let cases = [
+        (
+            "count=10".to_owned(),
+            (0..10)
+                .map(|i| (f64::from(i) + 0.5) * seconds / 10.0)
+                .collect::<Vec<_>>(),
+        ),
+        (
+            format!("every={every}"),
+            (0..(seconds / every).round() as u32)
+                .map(|i| f64::from(i) * every)
+                .collect(),
+        ),
+    ];
+    let clip_s = clip.to_str().context("utf-8 path")?;
+    println!();
+    println!(
+        "sparse selections on {} ({seconds} s), {rounds} rounds:",
+        clip.display()
+    );
+    println!(
+        "| selection | seek limit: one ffmpeg -ss per frame (s) | ours, seeking (s) | ours, decoding through (s) | ours / seek limit | through / ours |"
+    );
+    println!("|---|---:|---:|---:|---:|---:|");
+    for (selection, times) in &cases {
+        let variants: Vec<CommandFor<'_>> = vec![
+            Box::new(|round| {
+                let out = work.join(format!("seek{round}"));
+                let script = times
+                    .iter()
+                    .enumerate()
+                    .map(|(i, t)| {
+                        format!(
+                            "ffmpeg -v error -ss {t:.3} -i {clip_s} -frames:v 1 {}/frame_{i:04}.png",
+                            out.display()
+                        )
+                    })
+                    .collect::<Vec<_>>()
+                    .join(" && ");
+                let mut c = Command::new("sh");
+                c.arg("-c").arg(format!(
+                    "rm -rf {o} && mkdir -p {o} && {script}",
+                    o = out.display()
+                ));
+                c
+            }),
+            Box::new(|round| {
+                let mut c = child(me, "png", clip, &work.join(format!("sparse{round}.zip")));
+                c.arg(selection).arg("seek");
+                c
+            }),
+            Box::new(|round| {
+                let mut c = child(me, "png", clip, &work.join(format!("through{round}.zip")));
+                c.arg(selection).arg("through");
+                c
+            }),
+        ];
+        let mut walls = vec![Vec::new(); variants.len()];
+        for round in 0..rounds {
+            for (i, command) in variants.iter().enumerate() {
+                let sample = measure(command(round)).with_context(|| format!("{selection}, variant {i}"))?;
+                walls[i].push(sample.wall.as_secs_f64());
+            }
+        }
+        let [limit, ours, through] = [0, 1, 2].map(|i| median(walls[i].clone()));
+        println!(
+            "| {selection} | {limit:.2} | {ours:.2} | {through:.2} | {:.2}x | {:.1}x |",
+            ours / limit,
+            through / ours
+        );
+        println!(
+            "{selection}: ours within 1.2x of the seek limit {}, at least 10x faster than decoding through {}",
+            verdict(ours / limit <= 1.2),
+            verdict(through / ours >= 10.0)
+        );
+    }
     Ok(())
 }
 
@@ -193,24 +305,51 @@ fn child(me: &Path, format: &str, input: &Path, output: &Path) -> Command {
     c
 }
 
-/// One extraction with the library, as the processor service runs it.
-fn child_extract(format: &str, input: &Path, output: &Path) -> anyhow::Result<()> {
+/// One extraction with the library, as the processor service runs it: `selection` is `fps=N`, `every=N` or
+/// `count=N`; `through` decodes every reference frame instead of seeking.
+fn child_extract(
+    format: &str,
+    input: &Path,
+    output: &Path,
+    selection: &str,
+    through: bool,
+) -> anyhow::Result<()> {
     let format = match format {
         "png" => ImageFormat::Png,
         "jpeg" => ImageFormat::Jpeg { quality: 85 },
         other => bail!("unknown format {other}"),
     };
+    let selection = match selection.split_once('=') {
+        Some(("fps", rate)) => Selection::Fps {
+            fps: rate.parse().map_err(|e| anyhow::anyhow!("{e}"))?,
+        },
+        Some(("every", seconds)) => Selection::Every {
+            seconds: seconds.parse().map_err(|e| anyhow::anyhow!("{e}"))?,
+        },
+        Some(("count", count)) => Selection::Count {
+            count: count.parse()?,
+        },
+        _ => bail!("unknown selection {selection}"),
+    };
     let spec = ExtractionSpec {
         format,
+        selection,
         ..Default::default()
+    };
+    let extractor = Extractor::new(Limits::default());
+    let extractor = if through {
+        extractor.decoding_through()
+    } else {
+        extractor
     };
     let runtime = tokio::runtime::Builder::new_multi_thread().enable_all().build()?;
     runtime.block_on(async {
         let file = tokio::fs::File::create(output).await?;
         let writer = tokio::io::BufWriter::with_capacity(1 << 20, file);
-        let (mut writer, _) = Extractor::new(Limits::default())
-            .extract_path(input, &spec, writer, |_| {})
-            .await?;
+        let (mut writer, summary) = extractor.extract_path(input, &spec, writer, |_| {}).await?;
+        if std::env::var_os("BENCH_VERBOSE").is_some() {
+            eprintln!("{:?}", summary.stats);
+        }
         tokio::io::AsyncWriteExt::shutdown(&mut writer).await?;
         anyhow::Ok(())
     })
@@ -291,7 +430,7 @@ fn generate(dir: &Path, label: &str, size: &str, seconds: u32) -> anyhow::Result
 
 fn workspace_root() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR"))
-        .join("../..")
+        .join("..")
         .canonicalize()
         .expect("workspace root exists")
 }

@@ -244,6 +244,9 @@ impl Decode {
                 continue;
             }
             run.stats.packets += 1;
+            if packet.pts != ffi::AV_NOPTS_VALUE && packet.dts != ffi::AV_NOPTS_VALUE {
+                run.seeking.reorder_lead = run.seeking.reorder_lead.max(packet.pts - packet.dts);
+            }
             if packet.pts != ffi::AV_NOPTS_VALUE {
                 let pts = packet.pts + run.stream.offset;
                 run.planner.observe(&run.slots, pts);
@@ -449,11 +452,16 @@ struct Seeking {
     /// The last frame a plan was made after: the plan cannot change until another frame comes (reading on only
     /// narrows the gap).
     planned_after: Option<i64>,
+    /// The timestamp the last seek asked for: asking again would land on the same keyframe.
+    sought: Option<i64>,
+    /// The largest lead of a packet's presentation time over its decode time seen so far: an index of decode
+    /// times (MP4) puts a keyframe up to that much before it is shown.
+    reorder_lead: i64,
 }
 
 impl Run {
-    /// Where to seek now, if anywhere: the index timestamp of a keyframe before the next slot boundary and far
-    /// enough past what was read (see [`Seeking`]).
+    /// Where to seek now, if anywhere: a timestamp before the next slot boundary whose keyframe is far enough past
+    /// what was read (see [`Seeking`]).
     fn seek_plan(&mut self, demuxer: &AVFormatContextInput) -> Option<i64> {
         let seeking = &mut self.seeking;
         if !seeking.enabled
@@ -466,21 +474,32 @@ impl Run {
         let (last, read) = (seeking.last_pushed?, seeking.read_up_to?);
         let boundary = self.boundary_after(last);
         // An index may give a keyframe's decode time, up to the reorder delay before its presentation time.
-        let margin = (self.stream.video_delay + 2) * self.stream.frame_duration_fallback;
+        let margin = ((self.stream.video_delay + 2) * self.stream.frame_duration_fallback)
+            .max(self.seeking.reorder_lead);
         let wanted = boundary.map_or(i64::MAX / 4, |b| b - 1 - margin) - self.stream.offset;
         let streams = demuxer.streams();
         let stream = streams.into_iter().find(|s| s.index == self.stream.index)?;
         let min_gap = (MIN_SEEK_GAP_SECONDS * self.stream.time_base.den as f64
             / self.stream.time_base.num as f64) as i64;
-        let keyframe = match ffmpeg_ffi::indexed_keyframe_at_or_before(&stream, wanted) {
-            // An index reaching past what was read knows the keyframe.
-            Some((keyframe, last)) if last + self.stream.offset > read => keyframe?,
+        let (keyframe, target) = match ffmpeg_ffi::indexed_keyframe_at_or_before(&stream, wanted) {
+            // An index reaching past what was read knows the keyframe. The demuxer is asked for the last tick before
+            // the next keyframe rather than for the entry's own timestamp: MP4 shifts the asked time back by its
+            // edit list when it seeks, and the entry's timestamp would land one keyframe earlier.
+            Some(index) if index.last + self.stream.offset > read => {
+                let keyframe = index.at_or_before?;
+                (keyframe, index.next.map_or(keyframe, |next| next - 1))
+            }
             // Without one (yet), a demuxer that seeks by its own means finds the keyframe itself (where it lands is
             // checked when the first packet comes, see `landed`); FFmpeg's generic search is not used.
-            _ if ffmpeg_ffi::demuxer_seeks_itself(demuxer) => wanted,
+            _ if ffmpeg_ffi::demuxer_seeks_itself(demuxer) => (wanted, wanted),
             _ => return None,
         };
-        (keyframe + self.stream.offset - read >= min_gap).then_some(keyframe)
+        // One seek per boundary: asking again would land on the same keyframe.
+        if keyframe + self.stream.offset - read < min_gap || self.seeking.sought == Some(wanted) {
+            return None;
+        }
+        self.seeking.sought = Some(wanted);
+        Some(target)
     }
 
     /// The first timestamp past `pts` whose slot is later than `pts`'s; `None` when no later slot can be filled.
@@ -510,7 +529,8 @@ impl Run {
         Some(high)
     }
 
-    /// Seeks to the keyframe at `keyframe` (index timestamp) and drops what the decoder and the read-ahead hold.
+    /// Seeks to the keyframe at or before `keyframe` (stream time base) and drops what the decoder and the
+    /// read-ahead hold.
     fn seek(
         &mut self,
         demuxer: &mut AVFormatContextInput,
@@ -548,7 +568,7 @@ impl Run {
             .into_iter()
             .find(|s| s.index == self.stream.index)
             .and_then(|stream| ffmpeg_ffi::indexed_keyframe_at_or_before(&stream, wanted))
-            .and_then(|(keyframe, _)| keyframe)
+            .and_then(|index| index.at_or_before)
             .unwrap_or(wanted);
         ffmpeg_ffi::seek_to_keyframe(demuxer, self.stream.index, keyframe).map_err(|code| {
             ExtractError::Ffmpeg {

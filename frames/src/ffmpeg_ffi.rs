@@ -214,11 +214,21 @@ pub(crate) fn av_error_text(code: i32) -> String {
         .map_or_else(|_| format!("error {code}"), |s| s.to_string_lossy().into_owned())
 }
 
-/// What the demuxer's index says of the keyframes before `timestamp` (stream time base): the timestamp of the last
-/// one at or before it, and the timestamp of the index's last entry (an index that ends where reading got to is
-/// only what was read so far: MPEG-TS, or Matroska before its cues are read). `None` without an index.
+/// What the demuxer's index says of the keyframes around `timestamp` (stream time base).
+#[derive(Clone, Copy, Debug)]
+pub(crate) struct IndexedKeyframes {
+    /// The last keyframe at or before it.
+    pub at_or_before: Option<i64>,
+    /// The first keyframe after that one.
+    pub next: Option<i64>,
+    /// The index's last entry: an index that ends where reading got to is only what was read so far (MPEG-TS, or
+    /// Matroska before its cues are read).
+    pub last: i64,
+}
+
+/// What the demuxer's index says of the keyframes around `timestamp` (stream time base); `None` without an index.
 #[expect(unsafe_code, reason = "the stream index has no rsmpeg wrapper")]
-pub(crate) fn indexed_keyframe_at_or_before(stream: &AVStream, timestamp: i64) -> Option<(Option<i64>, i64)> {
+pub(crate) fn indexed_keyframe_at_or_before(stream: &AVStream, timestamp: i64) -> Option<IndexedKeyframes> {
     let stream = stream.as_ptr().cast_mut();
     // SAFETY: the stream is valid for the borrow; each entry pointer is read at once, before any other call on the
     // demuxer (FFmpeg only guarantees it until then). Without AVSEEK_FLAG_ANY only keyframes are returned.
@@ -237,7 +247,16 @@ pub(crate) fn indexed_keyframe_at_or_before(stream: &AVStream, timestamp: i64) -
             timestamp,
             ffi::AVSEEK_FLAG_BACKWARD as c_int,
         );
-        Some(((!entry.is_null()).then(|| (*entry).timestamp), last))
+        let at_or_before = (!entry.is_null()).then(|| (*entry).timestamp);
+        let next = at_or_before.and_then(|keyframe| {
+            let entry = ffi::avformat_index_get_entry_from_timestamp(stream, keyframe + 1, 0);
+            (!entry.is_null()).then(|| (*entry).timestamp)
+        });
+        Some(IndexedKeyframes {
+            at_or_before,
+            next,
+            last,
+        })
     }
 }
 
@@ -270,7 +289,10 @@ pub(crate) fn flush_decoder(decoder: &mut AVCodecContext) {
 /// Whether the demuxer seeks by its own means (Matroska reads its cues only on the first seek, so its index is
 /// empty until then), rather than by FFmpeg's generic search over timestamps (MPEG-TS, raw streams), which can
 /// land anywhere.
-#[expect(unsafe_code, reason = "AVInputFormat's seek callbacks are only reachable as raw fields")]
+#[expect(
+    unsafe_code,
+    reason = "AVInputFormat's seek callbacks are only reachable as raw fields"
+)]
 pub(crate) fn demuxer_seeks_itself(demuxer: &AVFormatContextInput) -> bool {
     // SAFETY: an open input context always has its input format, which is static.
     unsafe {
