@@ -487,11 +487,18 @@ impl Run {
             // edit list when it seeks, and the entry's timestamp would land one keyframe earlier.
             Some(index) if index.last + self.stream.offset > read => {
                 let keyframe = index.at_or_before?;
-                (keyframe, index.next.map_or(keyframe, |next| next - 1))
+                (keyframe, index.next.map_or(wanted.max(keyframe), |next| next - 1))
             }
             // Without one (yet), a demuxer that seeks by its own means finds the keyframe itself (where it lands is
             // checked when the first packet comes, see `landed`); FFmpeg's generic search is not used.
-            _ if ffmpeg_ffi::demuxer_seeks_itself(demuxer) => (wanted, wanted),
+            // The gap is judged against the end of the video when the wanted time lies past it (the last stretch).
+            _ if ffmpeg_ffi::demuxer_seeks_itself(demuxer) => {
+                let end = self.stream.duration_seconds.map_or(i64::MAX, |seconds| {
+                    (seconds * self.stream.time_base.den as f64 / self.stream.time_base.num as f64) as i64
+                        - self.stream.offset
+                });
+                (wanted.min(end), wanted)
+            }
             _ => return None,
         };
         // One seek per boundary: asking again would land on the same keyframe.
