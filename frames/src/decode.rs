@@ -473,14 +473,10 @@ impl Run {
         seeking.planned_after = seeking.last_pushed;
         let (last, read) = (seeking.last_pushed?, seeking.read_up_to?);
         let boundary = self.boundary_after(last);
-        // An index may give a keyframe's decode time, up to the reorder delay before its presentation time.
-        let margin = ((self.stream.video_delay + 2) * self.stream.frame_duration_fallback)
-            .max(self.seeking.reorder_lead);
-        let wanted = boundary.map_or(i64::MAX / 4, |b| b - 1 - margin) - self.stream.offset;
+        let wanted = boundary.map_or(i64::MAX / 4, |b| b - 1 - self.index_margin()) - self.stream.offset;
         let streams = demuxer.streams();
         let stream = streams.into_iter().find(|s| s.index == self.stream.index)?;
-        let min_gap = (MIN_SEEK_GAP_SECONDS * self.stream.time_base.den as f64
-            / self.stream.time_base.num as f64) as i64;
+        let min_gap = self.ticks(MIN_SEEK_GAP_SECONDS);
         let (keyframe, target) = match ffmpeg_ffi::indexed_keyframe_at_or_before(&stream, wanted) {
             // An index reaching past what was read knows the keyframe. The demuxer is asked for the last tick before
             // the next keyframe rather than for the entry's own timestamp: MP4 shifts the asked time back by its
@@ -493,10 +489,10 @@ impl Run {
             // checked when the first packet comes, see `landed`); FFmpeg's generic search is not used.
             // The gap is judged against the end of the video when the wanted time lies past it (the last stretch).
             _ if ffmpeg_ffi::demuxer_seeks_itself(demuxer) => {
-                let end = self.stream.duration_seconds.map_or(i64::MAX, |seconds| {
-                    (seconds * self.stream.time_base.den as f64 / self.stream.time_base.num as f64) as i64
-                        - self.stream.offset
-                });
+                let end = self
+                    .stream
+                    .duration_seconds
+                    .map_or(i64::MAX, |seconds| self.ticks(seconds) - self.stream.offset);
                 (wanted.min(end), wanted)
             }
             _ => return None,
@@ -507,6 +503,18 @@ impl Run {
         }
         self.seeking.sought = Some(wanted);
         Some(target)
+    }
+
+    /// How far before a wanted presentation time to look up the index: an index may give a keyframe's decode
+    /// time, which comes before its presentation time by up to the reorder delay (the codec's, or the largest lead
+    /// seen in the packets read, whichever is longer).
+    fn index_margin(&self) -> i64 {
+        ((self.stream.video_delay + 2) * self.stream.frame_duration_fallback).max(self.seeking.reorder_lead)
+    }
+
+    /// `seconds` in ticks of the video stream.
+    fn ticks(&self, seconds: f64) -> i64 {
+        (seconds * self.stream.time_base.den as f64 / self.stream.time_base.num as f64) as i64
     }
 
     /// The first timestamp past `pts` whose slot is later than `pts`'s; `None` when no later slot can be filled.
@@ -558,18 +566,17 @@ impl Run {
             }
             Err(code) => {
                 tracing::debug!(error = %av_error_text(code), "seek failed; decoding through from the last frame");
+                self.seeking.enabled = false;
+                self.seeking.landing_before = Some(last + 1);
                 self.seek_back(demuxer, last)
             }
         }
     }
 
-    /// Gives up seeking: back to a keyframe at or before `last` (the last frame selected from), to decode through
-    /// from there (frames up to `last` are dropped again).
-    fn seek_back(&mut self, demuxer: &mut AVFormatContextInput, last: i64) -> Result<(), ExtractError> {
-        self.seeking.enabled = false;
-        self.seeking.landing_before = Some(last + 1);
-        let margin = (self.stream.video_delay + 2) * self.stream.frame_duration_fallback;
-        let wanted = last - margin - self.stream.offset;
+    /// Seeks back to a keyframe presented at or before `pts`, to decode through from there (seeking is off by
+    /// then, and frames up to the last one selected from are dropped again).
+    fn seek_back(&mut self, demuxer: &mut AVFormatContextInput, pts: i64) -> Result<(), ExtractError> {
+        let wanted = pts - self.index_margin() - self.stream.offset;
         let streams = demuxer.streams();
         let keyframe = streams
             .into_iter()
@@ -614,17 +621,25 @@ impl Run {
             self.seeking.drop_up_to = self.seeking.drop_up_to.map(|last| last.max(leading));
             return Ok(true);
         }
-        if !self.seeking.enabled {
-            return Err(ExtractError::Ffmpeg {
-                context: "seeking back after a failed seek",
-                message: "the demuxer landed past the last selected frame".into(),
-            });
-        }
-        tracing::debug!("a seek landed past the slot boundary; decoding through from the last frame");
-        let last = self.seeking.last_pushed.expect("seeks come after a frame");
         lookahead.clear();
         ffmpeg_ffi::flush_decoder(decoder);
-        self.seek_back(demuxer, last)?;
+        if self.seeking.enabled {
+            tracing::debug!("a seek landed past the slot boundary; decoding through from the last frame");
+            let last = self.seeking.last_pushed.expect("seeks come after a frame");
+            self.seeking.enabled = false;
+            self.seeking.landing_before = Some(last + 1);
+            self.seek_back(demuxer, last)?;
+        } else {
+            // Seeking back landed past the last selected frame too: go back further, before this keyframe.
+            let landed_at = ts + self.stream.offset;
+            if ts == ffi::AV_NOPTS_VALUE || landed_at <= self.first_pts.unwrap_or(0) {
+                return Err(ExtractError::Ffmpeg {
+                    context: "seeking back after a failed seek",
+                    message: "no keyframe before the last selected frame could be reached".into(),
+                });
+            }
+            self.seek_back(demuxer, landed_at - 1)?;
+        }
         Ok(false)
     }
 
