@@ -24,6 +24,8 @@ pub enum FailureCode {
     ResolutionTooHigh,
     /// The spec would produce more frames than allowed.
     TooManyFrames,
+    /// The spec asks for a frame at a time past the end of the video.
+    PositionPastEnd,
     /// Decoding took longer than the configured maximum.
     DecodeTimeout,
     /// Object storage could not be reached (transient).
@@ -39,7 +41,7 @@ pub enum FailureCode {
 
 impl FailureCode {
     /// Every code, in a stable order.
-    pub const ALL: [Self; 12] = [
+    pub const ALL: [Self; 13] = [
         Self::UnsupportedFormat,
         Self::CorruptInput,
         Self::TruncatedInput,
@@ -47,6 +49,7 @@ impl FailureCode {
         Self::TooLong,
         Self::ResolutionTooHigh,
         Self::TooManyFrames,
+        Self::PositionPastEnd,
         Self::DecodeTimeout,
         Self::StorageUnavailable,
         Self::DiskFull,
@@ -64,6 +67,7 @@ impl FailureCode {
             Self::TooLong => "too_long",
             Self::ResolutionTooHigh => "resolution_too_high",
             Self::TooManyFrames => "too_many_frames",
+            Self::PositionPastEnd => "position_past_end",
             Self::DecodeTimeout => "decode_timeout",
             Self::StorageUnavailable => "storage_unavailable",
             Self::DiskFull => "disk_full",
@@ -154,6 +158,12 @@ impl FailureCode {
             }
             (Self::TooManyFrames, Pt) => {
                 "A extração geraria mais imagens que o permitido. Peça menos quadros (um fps menor ou uma contagem)."
+            }
+            (Self::PositionPastEnd, En) => {
+                "A frame was asked for at a time past the end of the video. Ask for times within it, or a percentage."
+            }
+            (Self::PositionPastEnd, Pt) => {
+                "Um quadro foi pedido em um instante além do fim do vídeo. Peça instantes dentro dele, ou uma porcentagem."
             }
             (Self::DecodeTimeout, En) => {
                 "Decoding the video took longer than the time allowed. Try a shorter or lighter video."

@@ -33,6 +33,11 @@ impl Rational {
     pub const fn recip(self) -> Self {
         Self::new(self.den, self.num)
     }
+
+    /// Zero (`0/1`).
+    pub const fn zero() -> Self {
+        Self::new(0, 1)
+    }
 }
 
 impl fmt::Display for Rational {
@@ -107,8 +112,146 @@ impl<'de> Deserialize<'de> for Rational {
     }
 }
 
+/// A point of a video a frame is wanted at (selection mode `at`): written `first`, `last`, a time (`12.5`,
+/// `1:05`, `01:02:03.250`: seconds with up to six decimals, optionally behind minutes and hours) or a share of the
+/// duration (`10%`, `12.5%`). The frame chosen for it is the one shown at that time: the last frame presented at or
+/// before it (the first frame for a time before it).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum Position {
+    /// The first frame.
+    First,
+    /// The last frame.
+    Last,
+    /// A time from the start of the video, in microseconds.
+    Time {
+        /// Microseconds from the start.
+        micros: u64,
+    },
+    /// A share of the video's duration, in percent (0 to 100, exact).
+    Percent(Rational),
+}
+
+impl Position {
+    /// Parses a list of positions separated by commas (`"first, 10%, 00:01:30, last"`), in the order given.
+    pub fn parse_list(text: &str) -> Result<Vec<Self>, SpecError> {
+        text.split(',').map(str::parse).collect()
+    }
+
+    /// `positions` as [`parse_list`](Self::parse_list) reads them back.
+    pub fn format_list(positions: &[Self]) -> String {
+        positions
+            .iter()
+            .map(Self::to_string)
+            .collect::<Vec<_>>()
+            .join(",")
+    }
+}
+
+impl fmt::Display for Position {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match *self {
+            Self::First => f.write_str("first"),
+            Self::Last => f.write_str("last"),
+            Self::Time { micros } => {
+                let (seconds, fraction) = (micros / 1_000_000, micros % 1_000_000);
+                let (hours, minutes, seconds) = (seconds / 3600, seconds / 60 % 60, seconds % 60);
+                write!(f, "{hours:02}:{minutes:02}:{seconds:02}")?;
+                if fraction % 1000 == 0 {
+                    write!(f, ".{:03}", fraction / 1000)
+                } else {
+                    write!(f, ".{fraction:06}")
+                }
+            }
+            Self::Percent(share) => {
+                // Exact decimals for the shares written as decimals; a fraction otherwise.
+                let decimal = (0..=6).find_map(|places| {
+                    let scale = 10_u64.pow(places);
+                    let scaled = u64::from(share.num) * scale;
+                    (scaled % u64::from(share.den) == 0).then(|| (scaled / u64::from(share.den), places))
+                });
+                match decimal {
+                    Some((scaled, 0)) => write!(f, "{scaled}%"),
+                    Some((scaled, places)) => {
+                        let scale = 10_u64.pow(places);
+                        let fraction = format!("{:0width$}", scaled % scale, width = places as usize);
+                        write!(f, "{}.{}%", scaled / scale, fraction.trim_end_matches('0'))
+                    }
+                    None => write!(f, "{share}%"),
+                }
+            }
+        }
+    }
+}
+
+impl FromStr for Position {
+    type Err = SpecError;
+
+    fn from_str(text: &str) -> Result<Self, Self::Err> {
+        let bad = || SpecError::BadPosition(text.trim().to_owned());
+        let s = text.trim();
+        match s {
+            "first" => return Ok(Self::First),
+            "last" => return Ok(Self::Last),
+            _ => {}
+        }
+        if let Some(percent) = s.strip_suffix('%') {
+            // Above 100 % parses, and is refused by validation (so that a spec reads back as it was written).
+            return percent.trim().parse().map(Self::Percent).map_err(|_| bad());
+        }
+        // [[H:]M:]S[.ffffff], minutes and seconds below 60 behind a larger unit.
+        let mut parts = s.rsplit(':');
+        let seconds = parts.next().ok_or_else(bad)?;
+        let (whole, fraction) = seconds.split_once('.').unwrap_or((seconds, ""));
+        let digits = |t: &str| !t.is_empty() && t.bytes().all(|b| b.is_ascii_digit());
+        if !digits(whole) || fraction.len() > 6 || (seconds.contains('.') && !digits(fraction)) {
+            return Err(bad());
+        }
+        let micros_fraction: u64 = if fraction.is_empty() {
+            0
+        } else {
+            format!("{fraction:0<6}").parse().map_err(|_| bad())?
+        };
+        let mut total: u64 = whole.parse().map_err(|_| bad())?;
+        let mut unit = 1_u64;
+        for part in parts {
+            if !digits(part) || total >= 60 * unit {
+                return Err(bad());
+            }
+            unit *= 60;
+            if unit > 3600 {
+                return Err(bad());
+            }
+            total = part
+                .parse::<u64>()
+                .ok()
+                .and_then(|n| n.checked_mul(unit))
+                .and_then(|n| n.checked_add(total))
+                .ok_or_else(bad)?;
+        }
+        let micros = total
+            .checked_mul(1_000_000)
+            .and_then(|n| n.checked_add(micros_fraction))
+            .ok_or_else(bad)?;
+        Ok(Self::Time { micros })
+    }
+}
+
+impl Serialize for Position {
+    fn serialize<S: Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        serializer.collect_str(self)
+    }
+}
+
+impl<'de> Deserialize<'de> for Position {
+    fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        String::deserialize(deserializer)?
+            .parse()
+            .map_err(serde::de::Error::custom)
+    }
+}
+
 /// Which frames to keep.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Hash, Serialize, Deserialize)]
 #[serde(tag = "mode", rename_all = "snake_case", deny_unknown_fields)]
 pub enum Selection {
     /// `fps` frames per second of video, with the semantics of FFmpeg's `fps` filter.
@@ -127,6 +270,23 @@ pub enum Selection {
         /// Number of frames.
         count: u32,
     },
+    /// One frame per position, in time order whatever the order given (see [`Position`]).
+    At {
+        /// The positions, as given.
+        at: Vec<Position>,
+    },
+    /// Scene changes: the first frame, then every frame whose scene score (FFmpeg's `select` filter `scene`: the
+    /// mean absolute difference from the previous frame, less the previous difference, from 0 to 1) is above
+    /// `threshold`, at least `min_gap` seconds after the previous frame kept. Every frame is decoded.
+    Scene {
+        /// Scene score a frame must exceed, above 0 and at most 1 (0.3 to 0.4 finds hard cuts).
+        threshold: Rational,
+        /// Least seconds between two frames kept.
+        #[serde(default = "Rational::zero")]
+        min_gap: Rational,
+    },
+    /// Every keyframe (intra frame) and nothing else: only keyframes are decoded.
+    Keyframes,
 }
 
 impl Default for Selection {
@@ -143,7 +303,16 @@ impl Selection {
         match *self {
             Self::Fps { fps } => Some(fps),
             Self::Every { seconds } => Some(seconds.recip()),
-            Self::Count { .. } => None,
+            _ => None,
+        }
+    }
+
+    /// How many frames the selection gives whatever the video, if that is known before decoding.
+    pub fn fixed_count(&self) -> Option<u64> {
+        match self {
+            Self::Count { count } => Some(u64::from(*count)),
+            Self::At { at } => Some(at.len() as u64),
+            _ => None,
         }
     }
 }
@@ -193,7 +362,7 @@ impl ImageFormat {
 }
 
 /// The full extraction spec carried by `uploaded` and `reprocess_requested`.
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[derive(Debug, Clone, Default, PartialEq, Eq, Hash, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct ExtractionSpec {
     /// Which frames.
@@ -218,6 +387,8 @@ impl ExtractionSpec {
     pub const MAX_FPS: u32 = 240;
     /// The most frames a `count` spec may ask for.
     pub const MAX_COUNT: u32 = 100_000;
+    /// The most positions an `at` spec may list.
+    pub const MAX_POSITIONS: usize = 1000;
     /// The smallest frame side a spec may ask for.
     pub const MIN_SIDE: u32 = 16;
     /// The largest frame side a spec may ask for.
@@ -240,6 +411,29 @@ impl ExtractionSpec {
                     return Err(SpecError::CountOutOfRange { max: Self::MAX_COUNT });
                 }
             }
+            Selection::At { ref at } => {
+                if at.is_empty() || at.len() > Self::MAX_POSITIONS {
+                    return Err(SpecError::PositionsOutOfRange {
+                        max: Self::MAX_POSITIONS,
+                    });
+                }
+                for position in at {
+                    if let Position::Percent(share) = *position
+                        && (share.den == 0 || u64::from(share.num) > 100 * u64::from(share.den))
+                    {
+                        return Err(SpecError::PercentOutOfRange(position.to_string()));
+                    }
+                }
+            }
+            Selection::Scene { threshold, min_gap } => {
+                if threshold.num == 0 || threshold.den == 0 || threshold.num > threshold.den {
+                    return Err(SpecError::ThresholdOutOfRange);
+                }
+                if min_gap.den == 0 {
+                    return Err(SpecError::BadRational(min_gap.to_string()));
+                }
+            }
+            Selection::Keyframes => {}
         }
         if let Some(rate) = self.selection.rate()
             && u64::from(rate.num) > u64::from(rate.den) * u64::from(Self::MAX_FPS)
@@ -267,8 +461,8 @@ impl ExtractionSpec {
     /// only the engine's probe knows.) Commands check this at admission so that nothing accepted is sure to fail.
     pub fn admit(&self, max_frames: u64) -> Result<(), SpecError> {
         self.validate()?;
-        if let Selection::Count { count } = self.selection
-            && u64::from(count) > max_frames
+        if let Some(count) = self.selection.fixed_count()
+            && count > max_frames
         {
             return Err(SpecError::CountOverEngineLimit { max: max_frames });
         }
@@ -297,12 +491,29 @@ pub enum SpecError {
         /// The limit.
         max: u32,
     },
-    /// `count` above what the frame engine is configured to keep in one archive.
+    /// `count` (or the number of positions) above what the frame engine is configured to keep in one archive.
     #[error("frame count must be at most {max} (the most frames one archive may hold here)")]
     CountOverEngineLimit {
         /// The engine's limit.
         max: u64,
     },
+    /// A position that is not `first`, `last`, a time or a percentage.
+    #[error(
+        "`{0}` is not a position (use first, last, seconds such as 12.5, a time such as 01:02:03.250, or a percentage such as 10%)"
+    )]
+    BadPosition(String),
+    /// A percentage above 100.
+    #[error("`{0}` is not a percentage from 0% to 100%")]
+    PercentOutOfRange(String),
+    /// An empty list of positions, or too long a one.
+    #[error("give from 1 to {max} positions")]
+    PositionsOutOfRange {
+        /// The limit.
+        max: usize,
+    },
+    /// A scene threshold outside (0, 1].
+    #[error("the scene threshold must be above 0 and at most 1")]
+    ThresholdOutOfRange,
     /// JPEG quality outside 1..=100.
     #[error("JPEG quality must be between 1 and 100")]
     QualityOutOfRange,
@@ -480,5 +691,148 @@ mod tests {
             }
         );
         assert!(serde_json::from_str::<ExtractionSpec>(r#"{"colour":"red"}"#).is_err());
+    }
+
+    #[test]
+    fn parses_and_shows_positions() {
+        let parse = |s: &str| s.parse::<Position>();
+        let time = |micros| Ok(Position::Time { micros });
+        assert_eq!(parse("first"), Ok(Position::First));
+        assert_eq!(parse(" last "), Ok(Position::Last));
+        assert_eq!(parse("0"), time(0));
+        assert_eq!(parse("12.5"), time(12_500_000));
+        assert_eq!(parse("1:05"), time(65_000_000));
+        assert_eq!(parse("01:02:03.250"), time(3_723_250_000));
+        assert_eq!(parse("90"), time(90_000_000), "seconds alone may pass 59");
+        assert_eq!(parse("0.000001"), time(1));
+        assert_eq!(parse("10%"), Ok(Position::Percent(Rational::new(10, 1))));
+        assert_eq!(parse("12.5%"), Ok(Position::Percent(Rational::new(25, 2))));
+        assert_eq!(parse("100%"), Ok(Position::Percent(Rational::new(100, 1))));
+        for bad in [
+            "",
+            "x",
+            "1:60",
+            "1:2:3:4",
+            "-1",
+            "1.",
+            "1.2.3",
+            "1e3",
+            "%",
+            "ten%",
+            "1.1234567",
+            "61:00:00:00",
+        ] {
+            assert_eq!(parse(bad), Err(SpecError::BadPosition(bad.into())), "{bad}");
+        }
+        assert_eq!(
+            spec(Selection::At {
+                at: vec![parse("100.5%").unwrap()]
+            })
+            .validate(),
+            Err(SpecError::PercentOutOfRange("100.5%".into()))
+        );
+        for (text, shown) in [
+            ("first", "first"),
+            ("1:05", "00:01:05.000"),
+            ("3723.25", "01:02:03.250"),
+            ("0.000001", "00:00:00.000001"),
+            ("12.5%", "12.5%"),
+            ("33%", "33%"),
+            ("100/3%", "100/3%"),
+        ] {
+            let position = parse(text).unwrap();
+            assert_eq!(position.to_string(), shown);
+            assert_eq!(parse(shown), Ok(position), "{shown} reads back");
+        }
+        let list = Position::parse_list("last, 10% ,0:30").unwrap();
+        assert_eq!(
+            list,
+            [
+                Position::Last,
+                Position::Percent(Rational::new(10, 1)),
+                Position::Time { micros: 30_000_000 }
+            ]
+        );
+        assert_eq!(Position::format_list(&list), "last,10%,00:00:30.000");
+        assert_eq!(
+            Position::parse_list("1,,2"),
+            Err(SpecError::BadPosition(String::new()))
+        );
+    }
+
+    #[test]
+    fn validates_the_new_modes() {
+        let at = |at: Vec<Position>| spec(Selection::At { at });
+        assert_eq!(at(vec![Position::First, Position::Last]).validate(), Ok(()));
+        assert_eq!(
+            at(vec![]).validate(),
+            Err(SpecError::PositionsOutOfRange { max: 1000 })
+        );
+        assert!(at(vec![Position::First; 1001]).validate().is_err());
+        assert_eq!(at(vec![Position::First; 1000]).admit(1000), Ok(()));
+        assert_eq!(
+            at(vec![Position::First; 3]).admit(2),
+            Err(SpecError::CountOverEngineLimit { max: 2 })
+        );
+        assert!(matches!(
+            at(vec![Position::Percent(Rational::new(101, 1))]).validate(),
+            Err(SpecError::PercentOutOfRange(_))
+        ));
+        let scene = |threshold, min_gap| spec(Selection::Scene { threshold, min_gap });
+        assert_eq!(scene(Rational::new(3, 10), Rational::zero()).validate(), Ok(()));
+        assert_eq!(scene(Rational::new(1, 1), Rational::new(2, 1)).validate(), Ok(()));
+        for threshold in [Rational::zero(), Rational::new(11, 10), Rational::new(1, 0)] {
+            assert_eq!(
+                scene(threshold, Rational::zero()).validate(),
+                Err(SpecError::ThresholdOutOfRange)
+            );
+        }
+        assert!(
+            scene(Rational::new(1, 2), Rational::new(1, 0))
+                .validate()
+                .is_err()
+        );
+        assert_eq!(spec(Selection::Keyframes).validate(), Ok(()));
+        assert_eq!(
+            spec(Selection::Keyframes).admit(1),
+            Ok(()),
+            "the number of keyframes depends on the video"
+        );
+    }
+
+    #[test]
+    fn the_new_modes_have_a_manifest_form() {
+        for (selection, json) in [
+            (
+                Selection::At {
+                    at: vec![
+                        Position::Percent(Rational::new(50, 1)),
+                        Position::Time { micros: 1_500_000 },
+                        Position::Last,
+                    ],
+                },
+                r#"{"mode":"at","at":["50%","00:00:01.500","last"]}"#,
+            ),
+            (
+                Selection::Scene {
+                    threshold: Rational::new(3, 10),
+                    min_gap: Rational::new(2, 1),
+                },
+                r#"{"mode":"scene","threshold":"3/10","min_gap":"2"}"#,
+            ),
+            (Selection::Keyframes, r#"{"mode":"keyframes"}"#),
+        ] {
+            assert_eq!(serde_json::to_string(&selection).unwrap(), json);
+            assert_eq!(serde_json::from_str::<Selection>(json).unwrap(), selection);
+        }
+        let no_gap: Selection = serde_json::from_str(r#"{"mode":"scene","threshold":"0.4"}"#).unwrap();
+        assert_eq!(
+            no_gap,
+            Selection::Scene {
+                threshold: Rational::new(2, 5),
+                min_gap: Rational::zero()
+            }
+        );
+        assert!(serde_json::from_str::<Selection>(r#"{"mode":"at","at":["soon"]}"#).is_err());
     }
 }

@@ -13,7 +13,7 @@ use proptest::prelude::*;
 use time::OffsetDateTime;
 
 use crate::video::{Command, Event, SourceObject, Video, VideoError, decide, evolve};
-use crate::{ExtractionSpec, FailureCode, ImageFormat, Rational, Selection, UserId, VideoId};
+use crate::{ExtractionSpec, FailureCode, ImageFormat, Position, Rational, Selection, UserId, VideoId};
 
 /// The upload of `video` by `owner` with the default spec: an MP4 named `file_name` of `size_bytes`, stored at
 /// `sources/<video>` (the key the storage crate gives it).
@@ -184,10 +184,21 @@ pub fn arb_spec(ranges: SpecRanges) -> BoxedStrategy<ExtractionSpec> {
         max_height,
     } = ranges;
     let rational = (numerator, denominator).prop_map(|(n, d)| Rational::new(n, d));
+    let position = prop_oneof![
+        Just(Position::First),
+        Just(Position::Last),
+        any::<u32>().prop_map(|micros| Position::Time {
+            micros: u64::from(micros) * 7
+        }),
+        (0..=200_u32, 1..=8_u32).prop_map(|(num, den)| Position::Percent(Rational::new(num, den))),
+    ];
     let selection = prop_oneof![
         rational.clone().prop_map(|fps| Selection::Fps { fps }),
-        rational.prop_map(|seconds| Selection::Every { seconds }),
+        rational.clone().prop_map(|seconds| Selection::Every { seconds }),
         count.prop_map(|count| Selection::Count { count }),
+        proptest::collection::vec(position, 0..4).prop_map(|at| Selection::At { at }),
+        (rational.clone(), rational).prop_map(|(threshold, min_gap)| Selection::Scene { threshold, min_gap }),
+        Just(Selection::Keyframes),
     ];
     let format = prop_oneof![
         Just(ImageFormat::Png),

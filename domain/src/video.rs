@@ -482,7 +482,7 @@ pub fn decide(video: &Video, command: Command) -> Result<Vec<Event>, VideoError>
             video.check_owner(by)?;
             match video.status {
                 VideoStatus::Completed | VideoStatus::Failed => {
-                    let spec = spec.unwrap_or(video.spec);
+                    let spec = spec.clone().unwrap_or_else(|| video.spec.clone());
                     spec.validate()?;
                     Ok(vec![Event::ReprocessRequested {
                         job: video.job + 1,
@@ -515,7 +515,7 @@ pub fn evolve(mut video: Video, event: &Event) -> Video {
                 id: Some(*video_id),
                 owner: Some(*owner),
                 source: Some(source.clone()),
-                spec: *spec,
+                spec: spec.clone(),
                 ..Video::default()
             };
         }
@@ -547,7 +547,7 @@ pub fn evolve(mut video: Video, event: &Event) -> Video {
             video.status = VideoStatus::Queued;
             video.job = *job;
             video.attempt = 0;
-            video.spec = *spec;
+            video.spec = spec.clone();
             video.failure = None;
         }
         Event::Deleted { .. } => video.status = VideoStatus::Deleted,

@@ -5,7 +5,7 @@
 
 use std::collections::VecDeque;
 
-use fiapx_domain::{ExtractionSpec, Selection};
+use fiapx_domain::{ExtractionSpec, Position, Selection};
 use rsmpeg::{
     avcodec::{AVCodec, AVCodecContext, AVPacket},
     avformat::AVFormatContextInput,
@@ -23,6 +23,7 @@ use crate::{
     input::{Guard, InputFile, open_demuxer},
     limits::Limits,
     rgb_image::RgbImage,
+    scene::SceneCut,
     selection::{Chosen, Selector, SkipPlanner, Slots, TimeBase, rescale},
 };
 
@@ -85,7 +86,8 @@ pub(crate) enum DecodeEvent {
 pub struct DecodeStats {
     /// Video packets demuxed.
     pub packets: u64,
-    /// Packets sent with `skip_frame = nonref` because their frame could not be selected.
+    /// Packets not decoded in full because their frame could not be selected: sent with `skip_frame = nonref`, or
+    /// (keyframes only) not sent at all.
     pub packets_skippable: u64,
     /// Frames the decoder produced.
     pub frames_decoded: u64,
@@ -135,31 +137,58 @@ impl Decode {
         let mut demuxer = open_demuxer(&input, &guard)?;
         let (stream, mut decoder, info, orientation) = open_video(&demuxer, &input, &spec, &limits)?;
 
-        let slots = match spec.selection {
-            Selection::Count { count } => {
-                let seconds = stream.duration_seconds.ok_or_else(|| ExtractError::Corrupt {
-                    detail: "the duration is unknown, so frames cannot be spread evenly".into(),
-                })?;
-                let ticks =
-                    (seconds * stream.time_base.den as f64 / stream.time_base.num as f64).round() as i64;
-                Slots::Count {
-                    count: u64::from(count),
-                    duration: ticks.max(1),
-                }
-            }
-            selection => Slots::Rate {
+        let duration_ticks = |why: &str| {
+            let seconds = stream.duration_seconds.ok_or_else(|| ExtractError::Corrupt {
+                detail: format!("the duration is unknown, so {why}"),
+            })?;
+            Ok::<_, ExtractError>(
+                ((seconds * stream.time_base.den as f64 / stream.time_base.num as f64).round() as i64).max(1),
+            )
+        };
+        let picker = match &spec.selection {
+            Selection::Count { count } => Picker::slots(Slots::Count {
+                count: u64::from(*count),
+                duration: duration_ticks("frames cannot be spread evenly")?,
+            }),
+            Selection::At { at } => Picker::slots(Slots::Points {
+                points: resolve_positions(at, &stream, duration_ticks)?,
+            }),
+            Selection::Keyframes => Picker::Each {
+                keyframes_only: true,
+                scene: None,
+                next_output: 0,
+                sent_keys: VecDeque::new(),
+            },
+            Selection::Scene { threshold, min_gap } => Picker::Each {
+                keyframes_only: false,
+                scene: Some(SceneCut::new(
+                    threshold.as_f64(),
+                    rescale(
+                        i64::from(min_gap.num),
+                        TimeBase {
+                            num: 1,
+                            den: i64::from(min_gap.den.max(1)),
+                        },
+                        stream.time_base,
+                    ),
+                )),
+                next_output: 0,
+                sent_keys: VecDeque::new(),
+            },
+            selection => Picker::slots(Slots::Rate {
                 rate: selection.rate().expect("rate-based selection"),
                 time_base: stream.time_base,
-            },
+            }),
         };
-        let expected_frames = match (spec.selection, stream.duration_seconds) {
-            (Selection::Count { count }, _) => u64::from(count),
-            (selection, Some(seconds)) => {
-                (seconds * selection.rate().expect("rate-based selection").as_f64())
-                    .round()
-                    .max(1.0) as u64
-            }
-            (_, None) => 0,
+        let expected_frames = match (
+            spec.selection.fixed_count(),
+            spec.selection.rate(),
+            stream.duration_seconds,
+        ) {
+            (Some(count), _, _) => count,
+            (None, Some(rate), Some(seconds)) => (seconds * rate.as_f64()).round().max(1.0) as u64,
+            // Scene changes and keyframes are known only once decoded.
+            _ => 0,
         };
         if expected_frames > limits.max_frames {
             return Err(ExtractError::TooManyFrames {
@@ -177,11 +206,10 @@ impl Decode {
         })
         .map_err(|_| ExtractError::Cancelled)?;
 
+        let seek = seek && matches!(picker, Picker::Slots { .. });
         let mut run = Run {
             stream,
-            slots: slots.clone(),
-            selector: Selector::new(slots),
-            planner: SkipPlanner::new(),
+            picker,
             converter: Converter::new(orientation, spec.max_width, spec.max_height),
             limits,
             tx,
@@ -249,7 +277,9 @@ impl Decode {
             }
             if packet.pts != ffi::AV_NOPTS_VALUE {
                 let pts = packet.pts + run.stream.offset;
-                run.planner.observe(&run.slots, pts);
+                if let Picker::Slots { slots, planner, .. } = &mut run.picker {
+                    planner.observe(slots, pts);
+                }
                 run.seeking.read_up_to = Some(run.seeking.read_up_to.map_or(pts, |read| read.max(pts)));
             }
             lookahead.push_back(packet);
@@ -406,12 +436,141 @@ fn open_video(
     Ok((video, context, info, orientation))
 }
 
+/// The times of an `at` selection in ticks from the start of the file, sorted: `first` before every frame, `last`
+/// after every frame, a share of the duration rounded to the nearest tick. A time past the end is an error.
+fn resolve_positions(
+    at: &[Position],
+    stream: &VideoStream,
+    duration_ticks: impl Fn(&str) -> Result<i64, ExtractError>,
+) -> Result<Vec<i64>, ExtractError> {
+    let mut points = at
+        .iter()
+        .map(|position| match *position {
+            Position::First => Ok(i64::MIN),
+            Position::Last => Ok(i64::MAX),
+            Position::Time { micros } => {
+                let ticks = rescale(
+                    i64::try_from(micros).unwrap_or(i64::MAX / 2),
+                    TimeBase::MICROS,
+                    stream.time_base,
+                );
+                match stream.duration_seconds {
+                    Some(seconds) if micros as f64 / 1e6 > seconds => Err(ExtractError::PositionPastEnd {
+                        position: position.to_string(),
+                        duration_seconds: seconds,
+                    }),
+                    _ => Ok(ticks),
+                }
+            }
+            Position::Percent(share) => {
+                let duration = duration_ticks("a percentage of it cannot be placed")?;
+                let num = i128::from(duration) * i128::from(share.num);
+                let den = i128::from(share.den.max(1)) * 100;
+                Ok(((num + den / 2) / den) as i64)
+            }
+        })
+        .collect::<Result<Vec<_>, _>>()?;
+    points.sort_unstable();
+    Ok(points)
+}
+
+/// How decoded frames become outputs.
+enum Picker {
+    /// By slot (rates, `count`, `at`): the `fps` filter's rule, with skipping and seeking.
+    Slots {
+        slots: Slots,
+        selector: Selector<(i64, AVFrame)>,
+        planner: SkipPlanner,
+    },
+    /// Frame by frame (keyframes, scene changes): each frame the decoder gives is one output or none.
+    Each {
+        /// Only keyframes are sent to the decoder.
+        keyframes_only: bool,
+        /// Scene detection; without it every frame decoded is kept.
+        scene: Option<SceneCut>,
+        next_output: u64,
+        /// Keyframes only: the times of the keyframe packets sent and not yet out of the decoder.
+        sent_keys: VecDeque<i64>,
+    },
+}
+
+impl Picker {
+    fn slots(slots: Slots) -> Self {
+        Self::Slots {
+            selector: Selector::new(slots.clone()),
+            slots,
+            planner: SkipPlanner::new(),
+        }
+    }
+
+    /// Takes a decoded frame; returns what it fills, if anything (for slots, the frame before it).
+    fn push(&mut self, pts: i64, frame: AVFrame) -> Option<Chosen<(i64, AVFrame)>> {
+        match self {
+            Self::Slots {
+                slots,
+                selector,
+                planner,
+            } => {
+                let chosen = selector.push(pts, (pts, frame));
+                // Slots two behind the one being decoded can no longer gain frames.
+                planner.forget_before(slots.slot(pts) - 2);
+                chosen
+            }
+            Self::Each {
+                scene, next_output, ..
+            } => {
+                if let Some(scene) = scene
+                    && !scene.keep(&frame, pts)
+                {
+                    return None;
+                }
+                *next_output += 1;
+                Some(Chosen {
+                    item: (pts, frame),
+                    outputs: *next_output - 1..*next_output,
+                })
+            }
+        }
+    }
+
+    /// Ends the stream at `end` (the last frame's end time): the held-back frame, for slots.
+    fn finish(&mut self, end: i64) -> Option<Chosen<(i64, AVFrame)>> {
+        match self {
+            Self::Slots { slots, selector, .. } => selector.finish(slots.slot(end)),
+            Self::Each { .. } => None,
+        }
+    }
+
+    /// Whether a packet presented at `pts` (offset applied) can give a selected frame; `key`: it is a keyframe.
+    fn needed(&self, pts: Option<i64>, key: bool) -> Packet {
+        match self {
+            Self::Slots { slots, planner, .. } => match pts {
+                Some(pts) if !planner.needed(slots, pts) => Packet::Skippable,
+                _ => Packet::Decode,
+            },
+            Self::Each {
+                keyframes_only: true, ..
+            } if !key => Packet::Drop,
+            Self::Each { .. } => Packet::Decode,
+        }
+    }
+}
+
+/// What to do with a packet.
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum Packet {
+    /// Decode it.
+    Decode,
+    /// Decode it only if other frames refer to it (`skip_frame = nonref`).
+    Skippable,
+    /// Do not send it (keyframes only).
+    Drop,
+}
+
 /// State of the decode loop.
 struct Run {
     stream: VideoStream,
-    slots: Slots,
-    selector: Selector<(i64, AVFrame)>,
-    planner: SkipPlanner,
+    picker: Picker,
     converter: Converter,
     limits: Limits,
     tx: mpsc::Sender<DecodeEvent>,
@@ -519,12 +678,15 @@ impl Run {
 
     /// The first timestamp past `pts` whose slot is later than `pts`'s; `None` when no later slot can be filled.
     fn boundary_after(&self, pts: i64) -> Option<i64> {
-        let slot = self.slots.slot(pts);
+        let Picker::Slots { slots, .. } = &self.picker else {
+            return None;
+        };
+        let slot = slots.slot(pts);
         let mut step = self.stream.frame_duration_fallback.max(1);
         let mut high = pts;
         loop {
             high = high.checked_add(step)?;
-            if self.slots.slot(high) > slot {
+            if slots.slot(high) > slot {
                 break;
             }
             step = step.checked_mul(2)?;
@@ -535,7 +697,7 @@ impl Run {
         let mut low = pts;
         while high - low > 1 {
             let mid = low + (high - low) / 2;
-            if self.slots.slot(mid) > slot {
+            if slots.slot(mid) > slot {
                 high = mid;
             } else {
                 low = mid;
@@ -646,8 +808,30 @@ impl Run {
     /// Sends one packet (or the flush) and takes every frame that comes out.
     fn send(&mut self, decoder: &mut AVCodecContext, packet: Option<&AVPacket>) -> Result<(), ExtractError> {
         if let Some(packet) = packet {
-            let skip = packet.pts != ffi::AV_NOPTS_VALUE
-                && !self.planner.needed(&self.slots, packet.pts + self.stream.offset);
+            let pts = (packet.pts != ffi::AV_NOPTS_VALUE).then(|| packet.pts + self.stream.offset);
+            let need = self
+                .picker
+                .needed(pts, packet.flags & ffi::AV_PKT_FLAG_KEY as i32 != 0);
+            if need == Packet::Drop {
+                self.stats.packets_skippable += 1;
+                return Ok(());
+            }
+            if let Picker::Each {
+                keyframes_only: true,
+                sent_keys,
+                ..
+            } = &mut self.picker
+            {
+                let ts = if packet.pts != ffi::AV_NOPTS_VALUE {
+                    packet.pts
+                } else {
+                    packet.dts
+                };
+                if ts != ffi::AV_NOPTS_VALUE {
+                    sent_keys.push_back(ts);
+                }
+            }
+            let skip = need == Packet::Skippable;
             if skip != self.skipping {
                 let discard = if skip {
                     ffi::AVDiscard_AVDISCARD_NONREF
@@ -729,10 +913,22 @@ impl Run {
                 frame.best_effort_timestamp
             ))?;
         }
-        if frame.best_effort_timestamp == ffi::AV_NOPTS_VALUE {
-            return Ok(());
-        }
-        let pts = frame.best_effort_timestamp + self.stream.offset;
+        let sent_key = match &mut self.picker {
+            Picker::Each {
+                keyframes_only: true,
+                sent_keys,
+                ..
+            } => sent_keys.pop_front(),
+            _ => None,
+        };
+        // Fed keyframes alone, a decoder that delays output for B-frames may not know the first one's time: it is
+        // the time of the keyframe packet it came from (keyframes are never reordered among themselves).
+        let timestamp = match (frame.best_effort_timestamp, sent_key) {
+            (ffi::AV_NOPTS_VALUE, Some(sent)) => sent,
+            (ffi::AV_NOPTS_VALUE, None) => return Ok(()),
+            (timestamp, _) => timestamp,
+        };
+        let pts = timestamp + self.stream.offset;
         let tb = self.stream.time_base;
         let duration = if frame.pkt_duration > 0 {
             frame.pkt_duration
@@ -750,11 +946,9 @@ impl Run {
             });
         }
         self.seeking.last_pushed = Some(pts);
-        if let Some(chosen) = self.selector.push(pts, (pts, frame)) {
+        if let Some(chosen) = self.picker.push(pts, frame) {
             self.emit(chosen)?;
         }
-        // Slots two behind the one being decoded can no longer gain frames.
-        self.planner.forget_before(self.slots.slot(pts) - 2);
         Ok(())
     }
 
@@ -787,7 +981,17 @@ impl Run {
                 detail: "no picture could be decoded".into(),
             });
         };
-        if let Some(chosen) = self.selector.finish(self.slots.slot(end)) {
+        // Keyframes only: the frames after the last keyframe were read, not decoded; the stream ends with them.
+        let end = match self.picker {
+            Picker::Each {
+                keyframes_only: true, ..
+            } => self
+                .seeking
+                .read_up_to
+                .map_or(end, |read| end.max(read + self.stream.frame_duration_fallback)),
+            _ => end,
+        };
+        if let Some(chosen) = self.picker.finish(end) {
             self.emit(chosen)?;
         }
         let decoded = self.stream.time_base.seconds(end - first);

@@ -76,6 +76,14 @@ pub enum ExtractError {
         /// The limit.
         limit: u64,
     },
+    /// A position of an `at` selection lies past the end of the video.
+    #[error("the position {position} is past the end of the video ({duration_seconds:.3} s)")]
+    PositionPastEnd {
+        /// The position, as written.
+        position: String,
+        /// The video's duration.
+        duration_seconds: f64,
+    },
     /// Decoding ran past [`crate::Limits::max_decode_seconds`].
     #[error("decoding took longer than the limit of {limit_seconds} s")]
     DecodeTimeout {
@@ -120,6 +128,7 @@ impl ExtractError {
                 | Self::DurationTooLong { .. }
                 | Self::ResolutionTooLarge { .. }
                 | Self::TooManyFrames { .. }
+                | Self::PositionPastEnd { .. }
                 | Self::DecodeTimeout { .. }
         )
     }
@@ -138,6 +147,7 @@ impl ExtractError {
             Self::DurationTooLong { .. } => "duration_too_long",
             Self::ResolutionTooLarge { .. } => "resolution_too_large",
             Self::TooManyFrames { .. } => "too_many_frames",
+            Self::PositionPastEnd { .. } => "position_past_end",
             Self::DecodeTimeout { .. } => "decode_timeout",
             Self::Input(_) => "input_io",
             Self::Output(_) => "output_io",

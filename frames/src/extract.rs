@@ -136,7 +136,7 @@ impl Extractor {
         let (tx, mut rx) = mpsc::channel(FRAME_QUEUE);
         let decode = Decode {
             input,
-            spec: *spec,
+            spec: spec.clone(),
             limits: self.limits.clone(),
             guard: guard.clone(),
             seek: self.seek,
@@ -211,7 +211,7 @@ impl Extractor {
                 .await
                 .map_err(|_| timeout())?,
         )?;
-        let (mut output, manifest, entry_bytes) = archive.finish(*spec, source).await?;
+        let (mut output, manifest, entry_bytes) = archive.finish(spec.clone(), source).await?;
         output.flush().await.map_err(ExtractError::Output)?;
         progress(Progress {
             frames_done: done,

@@ -176,6 +176,65 @@ pub(crate) fn packed_rgb24(frame: &rsmpeg::avutil::AVFrame) -> RgbImage {
     }
 }
 
+/// The rows of one plane of a decoded picture, as the `select` filter's scene score reads them.
+pub(crate) struct PlaneRows<'a> {
+    rows: Vec<&'a [u8]>,
+}
+
+impl PlaneRows<'_> {
+    /// Each row's bytes, `width` samples of the plane.
+    pub fn rows(&self) -> &[&[u8]] {
+        &self.rows
+    }
+}
+
+/// The planes of `frame` that FFmpeg's scene detection (libavfilter/vf_select.c) compares, and the depth of its
+/// samples in bits: every plane of a YUV format, the first one otherwise (packed RGB, gray), each row as wide as
+/// `av_image_get_linesize` says. `None` for formats it cannot read (hardware, bitstream, palette) or a frame
+/// without data.
+#[expect(unsafe_code, reason = "rsmpeg exposes frame planes only as raw pointers")]
+pub(crate) fn scene_planes(frame: &rsmpeg::avutil::AVFrame) -> Option<(Vec<PlaneRows<'_>>, u32)> {
+    // SAFETY: av_pix_fmt_desc_get returns null or a pointer to a static descriptor.
+    let desc = unsafe { ffi::av_pix_fmt_desc_get(frame.format).as_ref() }?;
+    let unreadable =
+        u64::from(ffi::AV_PIX_FMT_FLAG_HWACCEL | ffi::AV_PIX_FMT_FLAG_BITSTREAM | ffi::AV_PIX_FMT_FLAG_PAL);
+    if desc.flags & unreadable != 0 || frame.width <= 0 || frame.height <= 0 {
+        return None;
+    }
+    let depth = u32::try_from(desc.comp[0].depth).ok()?;
+    let is_yuv = desc.flags & u64::from(ffi::AV_PIX_FMT_FLAG_RGB) == 0 && desc.nb_components >= 3;
+    // SAFETY: a plain function of a valid format.
+    let planes = if is_yuv {
+        unsafe { ffi::av_pix_fmt_count_planes(frame.format) }
+    } else {
+        1
+    };
+    let mut out = Vec::new();
+    for plane in 0..usize::try_from(planes).ok()? {
+        // SAFETY: a plain function of a valid format, width and plane index.
+        let line = unsafe { ffi::av_image_get_linesize(frame.format, frame.width, plane as c_int) };
+        let line = usize::try_from(line).ok().filter(|&l| l > 0)?;
+        let rows = if plane == 1 || plane == 2 {
+            (frame.height + (1 << desc.log2_chroma_h) - 1) >> desc.log2_chroma_h
+        } else {
+            frame.height
+        };
+        let stride = isize::try_from(frame.linesize[plane]).ok()?;
+        if frame.data[plane].is_null() || stride.unsigned_abs() < line {
+            return None;
+        }
+        let rows = (0..rows as isize)
+            .map(|y| {
+                // SAFETY: a decoded frame holds `rows` rows of at least `line` bytes at `data + y * linesize` for
+                // this plane (checked above: the stride covers the line); the frame outlives the borrow.
+                unsafe { std::slice::from_raw_parts(frame.data[plane].offset(y * stride), line) }
+            })
+            .collect();
+        out.push(PlaneRows { rows });
+    }
+    Some((out, depth))
+}
+
 /// Fills `buf` with FFmpeg's text for an error code.
 #[expect(unsafe_code, reason = "av_strerror writes into a caller buffer")]
 fn av_strerror(code: c_int, buf: &mut [c_char]) {

@@ -19,6 +19,7 @@ mod ffmpeg_ffi;
 mod input;
 mod limits;
 mod rgb_image;
+mod scene;
 mod selection;
 #[cfg(feature = "test-support")]
 pub mod test_support;

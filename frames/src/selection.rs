@@ -64,6 +64,9 @@ pub(crate) enum Slots {
     /// `count` outputs over `duration` ticks: slot = how many output boundaries `(2i + 1) * duration / (2 count)`
     /// are at or before the timestamp, capped at `count`.
     Count { count: u64, duration: i64 },
+    /// One output per timestamp of `points` (sorted): output `n` is the frame shown at `points[n]`, the last one
+    /// presented at or before it (the first frame when none is). Slot = how many points come before the timestamp.
+    Points { points: Vec<i64> },
 }
 
 impl Slots {
@@ -87,6 +90,7 @@ impl Slots {
                 };
                 before.min(i128::from(count)) as i64
             }
+            Self::Points { ref points } => points.partition_point(|&point| point < pts) as i64,
         }
     }
 
@@ -94,7 +98,7 @@ impl Slots {
     fn first(&self, first_frame_slot: i64) -> i64 {
         match self {
             Self::Rate { .. } => first_frame_slot,
-            Self::Count { .. } => 0,
+            Self::Count { .. } | Self::Points { .. } => 0,
         }
     }
 
@@ -103,6 +107,7 @@ impl Slots {
         match *self {
             Self::Rate { .. } => None,
             Self::Count { count, .. } => Some(count as i64),
+            Self::Points { ref points } => Some(points.len() as i64),
         }
     }
 }
@@ -286,6 +291,23 @@ mod tests {
             duration: 3000,
         };
         assert_eq!(select(slots, &[0, 100], 200), [100, 100, 100]);
+    }
+
+    #[test]
+    fn points_pick_the_frame_shown_at_each() {
+        let pts: Vec<i64> = (0..100).map(|i| i * 100).collect();
+        let slots = Slots::Points {
+            points: vec![i64::MIN, -5, 0, 1250, 1300, 1300, 9999, i64::MAX],
+        };
+        // Before the first frame: the first; at a frame's timestamp: that frame; the same point twice: twice.
+        assert_eq!(
+            select(slots, &pts, 10_000),
+            [0, 0, 0, 1200, 1300, 1300, 9900, 9900]
+        );
+        let late = Slots::Points {
+            points: vec![50, 5000],
+        };
+        assert_eq!(select(late, &[1000, 2000], 3000), [1000, 2000]);
     }
 
     #[test]

@@ -200,6 +200,24 @@ pub const SPARSE: [Clip; 7] = [
     },
 ];
 
+/// Four hard cuts between pictures that move inside each scene: 2 s each of `testsrc2`, `smptebars`, `rgbtestsrc`
+/// with noise, `mandelbrot`, and `testsrc2` again; 25 fps H.264 with B-frames.
+pub const SCENES: Clip = Clip {
+    name: "scenes.mp4",
+    inputs: &[
+        "testsrc2=size=160x120:rate=25:duration=2",
+        "smptebars=size=160x120:rate=25:duration=2",
+        "rgbtestsrc=size=160x120:rate=25:duration=2",
+        "mandelbrot=size=160x120:rate=25",
+        "testsrc2=size=160x120:rate=25:duration=2",
+    ],
+    args: &[
+        "-filter_complex",
+        "[2]noise=alls=30:allf=t[noisy];[3]trim=duration=2[fractal];[0][1][noisy][fractal][4]concat=n=5:v=1:a=0",
+    ],
+    encoder: X264_GOP_1S,
+};
+
 /// Path to `clip`, generating it on first use.
 pub fn clip(clip: &Clip) -> PathBuf {
     let mut args: Vec<&str> = Vec::new();
@@ -339,11 +357,22 @@ pub async fn entries(zip: Vec<u8>) -> Vec<(String, Vec<u8>)> {
 
 /// ffmpeg's own output for `-vf <filter>` as decoded RGB images, in order.
 pub fn ffmpeg_frames(input: &Path, filter: &str) -> Vec<image::RgbImage> {
+    ffmpeg_frames_with(&[], input, &["-vf", filter])
+}
+
+/// ffmpeg's own output with `input_options` before `-i input` and `output_options` after it, as decoded RGB
+/// images, in order.
+pub fn ffmpeg_frames_with(
+    input_options: &[&str],
+    input: &Path,
+    output_options: &[&str],
+) -> Vec<image::RgbImage> {
     let dir = tempfile::tempdir().unwrap();
-    ffmpeg(
-        &["-v", "error", "-i", input.to_str().unwrap(), "-vf", filter],
-        &dir.path().join("%04d.png"),
-    );
+    let mut args = vec!["-v", "error"];
+    args.extend_from_slice(input_options);
+    args.extend_from_slice(&["-i", input.to_str().unwrap()]);
+    args.extend_from_slice(output_options);
+    ffmpeg(&args, &dir.path().join("%04d.png"));
     let mut files: Vec<_> = std::fs::read_dir(dir.path())
         .unwrap()
         .map(|e| e.unwrap().path())

@@ -1,6 +1,6 @@
 //! The engine against ffmpeg itself: same frames, same pixels, and the archive and manifest it writes.
 
-use fiapx_domain::{ExtractionSpec, ImageFormat, Rational, Selection};
+use fiapx_domain::{ExtractionSpec, ImageFormat, Position, Rational, Selection};
 use fiapx_frames::test_support::*;
 use fiapx_frames::{Extractor, Limits, MANIFEST_NAME, frame_file_name};
 use sha2::{Digest, Sha256};
@@ -141,6 +141,15 @@ async fn sparse_selections_seek_and_choose_the_frames_decoding_through_chooses()
             },
         ),
         ("fps=2/9", fps(2, 9)),
+        (
+            "at",
+            ExtractionSpec {
+                selection: Selection::At {
+                    at: Position::parse_list("last, 17, first, 40%, 00:00:03.3").unwrap(),
+                },
+                ..Default::default()
+            },
+        ),
     ];
     for source in &SPARSE {
         let path = clip(source);
@@ -188,6 +197,155 @@ async fn sparse_selections_seek_and_choose_the_frames_decoding_through_chooses()
                 "{case}"
             );
         }
+    }
+}
+
+fn selection(selection: Selection) -> ExtractionSpec {
+    ExtractionSpec {
+        selection,
+        ..Default::default()
+    }
+}
+
+/// `at`: the frame shown at each position (the last presented at or before it), in time order, pixel-identical to
+/// ffmpeg's own decode of those frames.
+#[tokio::test]
+async fn positions_pick_the_frame_shown_at_each() {
+    let path = clip(&H264);
+    let (_, probe) = extract_default(&path).await;
+    let duration = probe.manifest.source.duration_seconds.unwrap();
+    // 25 fps: frame n is shown from n / 25 s. Given out of order, with a time, a minute-second form, a
+    // percentage, and the same frame twice.
+    let spec = selection(Selection::At {
+        at: Position::parse_list("last, 2.51, first, 0:05.03, 50%, 1.01, 1.02").unwrap(),
+    });
+    let half = ((duration * 0.5) * 25.0).floor() as u32;
+    let mut wanted = vec![0, 25, 25, 62, 125, half, 257];
+    wanted.sort_unstable();
+    let filter = wanted
+        .iter()
+        .map(|n| format!("eq(n\\,{n})"))
+        .collect::<Vec<_>>()
+        .join("+");
+    // The same frame twice comes once out of `select`; ours repeats it.
+    let mut expected = ffmpeg_frames_with(
+        &[],
+        &path,
+        &["-vf", &format!("select='{filter}'"), "-fps_mode", "passthrough"],
+    );
+    let repeat = expected[1].clone();
+    expected.insert(1, repeat);
+    let (zip, summary) = extract(&path, &spec, Limits::default()).await.unwrap();
+    let ours = decode_images(&entries(zip).await);
+    assert_eq!(ours.len(), 7);
+    assert!(ours == expected, "frames differ from ffmpeg's frames {wanted:?}");
+    let pts: Vec<f64> = summary.manifest.frames.iter().map(|f| f.pts).collect();
+    let expected_pts: Vec<f64> = wanted.iter().map(|&n| f64::from(n) / 25.0).collect();
+    for (a, b) in pts.iter().zip(&expected_pts) {
+        assert!((a - b).abs() < 1e-6, "{pts:?} vs {expected_pts:?}");
+    }
+
+    let past = selection(Selection::At {
+        at: vec![Position::First, Position::Time { micros: 11_000_000 }],
+    });
+    let error = extract(&path, &past, Limits::default()).await.unwrap_err();
+    assert!(
+        matches!(&error, fiapx_frames::ExtractError::PositionPastEnd { position, .. } if position == "00:00:11.000"),
+        "{error:?}"
+    );
+    assert_eq!(error.code(), "position_past_end");
+    assert!(error.is_bad_input());
+}
+
+/// `keyframes`: every keyframe, only keyframes decoded, the same pictures as ffmpeg's `select` of key frames (which
+/// decodes everything; `-skip_frame nokey` would not do for VP9, whose decoder ignores it).
+#[tokio::test]
+async fn keyframes_are_the_ones_ffmpeg_selects_as_key() {
+    for source in [&SPARSE[0], &SPARSE[1], &SPARSE[2], &SPARSE[4], &VP9] {
+        let path = clip(source);
+        let expected = ffmpeg_frames_with(
+            &[],
+            &path,
+            &["-vf", "select='eq(key\\,1)'", "-fps_mode", "passthrough"],
+        );
+        let (zip, summary) = extract(&path, &selection(Selection::Keyframes), Limits::default())
+            .await
+            .unwrap();
+        let ours = decode_images(&entries(zip).await);
+        let pts: Vec<f64> = summary.manifest.frames.iter().map(|f| f.pts).collect();
+        assert_eq!(
+            ours.len(),
+            expected.len(),
+            "{}: {pts:?} {:?}",
+            source.name,
+            summary.stats
+        );
+        assert!(
+            ours == expected,
+            "{}: keyframes differ from ffmpeg's",
+            source.name
+        );
+        assert_eq!(
+            summary.stats.frames_decoded as usize,
+            ours.len(),
+            "{}",
+            source.name
+        );
+        assert!(
+            summary.stats.packets_skippable > summary.stats.packets / 2,
+            "{:?}",
+            summary.stats
+        );
+    }
+    // 24 s with a keyframe every second.
+    let (_, summary) = extract(
+        &clip(&SPARSE[0]),
+        &selection(Selection::Keyframes),
+        Limits::default(),
+    )
+    .await
+    .unwrap();
+    assert_eq!(summary.manifest.frame_count, 24);
+}
+
+/// `scene`: the frames FFmpeg's `select` filter keeps for the same threshold (and minimum gap), plus the first.
+#[tokio::test]
+async fn scene_changes_are_the_ones_ffmpegs_select_filter_finds() {
+    let path = clip(&SCENES);
+    for (threshold, min_gap, expression, count) in [
+        ("0.3", "0", "eq(n\\,0)+gt(scene\\,0.3)", 5),
+        (
+            "0.3",
+            "3",
+            "eq(n\\,0)+gt(scene\\,0.3)*gte(t-prev_selected_t\\,3)",
+            3,
+        ),
+    ] {
+        let spec = selection(Selection::Scene {
+            threshold: threshold.parse().unwrap(),
+            min_gap: min_gap.parse().unwrap(),
+        });
+        let expected = ffmpeg_frames_with(
+            &[],
+            &path,
+            &[
+                "-vf",
+                &format!("select='{expression}'"),
+                "-fps_mode",
+                "passthrough",
+            ],
+        );
+        let (zip, summary) = extract(&path, &spec, Limits::default()).await.unwrap();
+        let ours = decode_images(&entries(zip).await);
+        let pts: Vec<f64> = summary.manifest.frames.iter().map(|f| f.pts).collect();
+        assert_eq!(ours.len(), count, "min_gap {min_gap}: {pts:?}");
+        assert_eq!(ours.len(), expected.len(), "min_gap {min_gap}: {pts:?}");
+        assert!(
+            ours == expected,
+            "min_gap {min_gap}: pictures differ from ffmpeg's"
+        );
+        // Every frame is decoded to score it.
+        assert_eq!(summary.stats.packets_skippable, 0);
     }
 }
 

@@ -2,7 +2,7 @@
 //! upload and reprocess commands accept and the query side returns, so a client can send a video's `spec` back
 //! to process it again. It is a thin view of the domain's [`ExtractionSpec`], which owns the rules and limits.
 
-use fiapx_domain::{ExtractionSpec, ImageFormat, Rational, Selection, SpecError};
+use fiapx_domain::{ExtractionSpec, ImageFormat, Position, Rational, Selection, SpecError};
 use poem_openapi::{Enum, Object};
 
 use crate::ApiError;
@@ -20,10 +20,11 @@ pub enum FormatName {
 }
 
 /// What to extract. Every field is optional; with none the old monolith's output is kept: one PNG per second.
-/// At most one of `fps`, `every`, `count`. Limits: at most 240 frames per second, `count` from 1 to 100000 (and no
-/// more than the processors' configured frames per archive), `quality` from 1 to 100, `max_width`/`max_height`
-/// from 16 to 16384 pixels. A video's `spec` has this same shape, with `fps`, `every` or `count` and `format`
-/// always present.
+/// At most one selection: `fps`, `every`, `count`, `at`, `scene` (with `min_gap`) or `keyframes`. Limits: at most
+/// 240 frames per second, `count` from 1 to 100000 and `at` from 1 to 1000 positions (and no more than the
+/// processors' configured frames per archive), `scene` above 0 and at most 1, `quality` from 1 to 100,
+/// `max_width`/`max_height` from 16 to 16384 pixels. A video's `spec` has this same shape, with its selection and
+/// `format` always present.
 #[derive(Debug, Clone, Default, PartialEq, Eq, Object)]
 #[oai(rename = "ExtractionSpec", deny_unknown_fields, skip_serializing_if_is_none)]
 pub struct SpecForm {
@@ -36,6 +37,19 @@ pub struct SpecForm {
     /// N frames evenly spaced over the video.
     #[oai(validator(minimum(value = "1"), maximum(value = "100000")))]
     pub count: Option<u32>,
+    /// The frames shown at these positions, separated by commas: `first`, `last`, seconds (`12.5`), a time
+    /// (`1:05`, `01:02:03.250`) or a share of the duration (`10%`). Frames come in time order.
+    #[oai(validator(min_length = 1, max_length = 32000))]
+    pub at: Option<String>,
+    /// Scene changes: the first frame, then each frame whose scene score (0 to 1, as FFmpeg's `select` filter)
+    /// is above this threshold, e.g. `0.3`. Every frame is decoded.
+    #[oai(validator(pattern = r"^\s*(\d+(\.\d{1,6})?|\.\d{1,6}|\d+\s*/\s*\d+)\s*$"))]
+    pub scene: Option<String>,
+    /// With `scene`: the least seconds between two frames kept (default 0), e.g. `2`.
+    #[oai(validator(pattern = r"^\s*(\d+(\.\d{1,6})?|\.\d{1,6}|\d+\s*/\s*\d+)\s*$"))]
+    pub min_gap: Option<String>,
+    /// `true`: every keyframe and nothing else (only keyframes are decoded; the fastest mode).
+    pub keyframes: Option<bool>,
     /// Image format (default `png`).
     pub format: Option<FormatName>,
     /// JPEG quality 1..=100 (default 85); only with `format=jpeg`.
@@ -62,16 +76,49 @@ impl SpecForm {
             text.parse::<Rational>()
                 .map_err(|e| ApiError::invalid_spec(format!("{field}: {e}")))
         };
-        let selection = match (&self.fps, &self.every, self.count) {
-            (None, None, None) => Selection::default(),
-            (Some(fps), None, None) => Selection::Fps {
+        if self.min_gap.is_some() && self.scene.is_none() {
+            return Err(ApiError::invalid_spec("min_gap applies only to scene"));
+        }
+        let keyframes = self.keyframes == Some(true);
+        let given = [
+            self.fps.is_some(),
+            self.every.is_some(),
+            self.count.is_some(),
+            self.at.is_some(),
+            self.scene.is_some(),
+            keyframes,
+        ];
+        if given.iter().filter(|&&g| g).count() > 1 {
+            return Err(ApiError::invalid_spec(
+                "give at most one of fps, every, count, at, scene and keyframes",
+            ));
+        }
+        let selection = if let Some(fps) = &self.fps {
+            Selection::Fps {
                 fps: rational("fps", fps)?,
-            },
-            (None, Some(every), None) => Selection::Every {
+            }
+        } else if let Some(every) = &self.every {
+            Selection::Every {
                 seconds: rational("every", every)?,
-            },
-            (None, None, Some(count)) => Selection::Count { count },
-            _ => return Err(ApiError::invalid_spec("give at most one of fps, every and count")),
+            }
+        } else if let Some(count) = self.count {
+            Selection::Count { count }
+        } else if let Some(at) = &self.at {
+            Selection::At {
+                at: Position::parse_list(at).map_err(|e| ApiError::invalid_spec(format!("at: {e}")))?,
+            }
+        } else if let Some(scene) = &self.scene {
+            Selection::Scene {
+                threshold: rational("scene", scene)?,
+                min_gap: match &self.min_gap {
+                    Some(gap) => rational("min_gap", gap)?,
+                    None => Rational::zero(),
+                },
+            }
+        } else if keyframes {
+            Selection::Keyframes
+        } else {
+            Selection::default()
         };
         let format = match (self.format, self.quality) {
             (None | Some(FormatName::Png), None) => ImageFormat::Png,
@@ -96,24 +143,29 @@ impl SpecForm {
 /// A domain spec in the API's shape: what [`SpecForm::to_spec`] turns back into the same spec.
 impl From<&ExtractionSpec> for SpecForm {
     fn from(spec: &ExtractionSpec) -> Self {
-        let (fps, every, count) = match spec.selection {
-            Selection::Fps { fps } => (Some(fps.to_string()), None, None),
-            Selection::Every { seconds } => (None, Some(seconds.to_string()), None),
-            Selection::Count { count } => (None, None, Some(count)),
-        };
+        let mut form = Self::default();
+        match &spec.selection {
+            Selection::Fps { fps } => form.fps = Some(fps.to_string()),
+            Selection::Every { seconds } => form.every = Some(seconds.to_string()),
+            Selection::Count { count } => form.count = Some(*count),
+            Selection::At { at } => form.at = Some(Position::format_list(at)),
+            Selection::Scene { threshold, min_gap } => {
+                form.scene = Some(threshold.to_string());
+                form.min_gap = Some(min_gap.to_string());
+            }
+            Selection::Keyframes => form.keyframes = Some(true),
+        }
         let (format, quality) = match spec.format {
             ImageFormat::Png => (FormatName::Png, None),
             ImageFormat::Jpeg { quality } => (FormatName::Jpeg, Some(quality)),
             ImageFormat::Webp => (FormatName::Webp, None),
         };
         Self {
-            fps,
-            every,
-            count,
             format: Some(format),
             quality,
             max_width: spec.max_width,
             max_height: spec.max_height,
+            ..form
         }
     }
 }
@@ -209,6 +261,24 @@ mod tests {
                 count: Some(7),
                 ..SpecForm::default()
             },
+            SpecForm {
+                at: Some("last, 12.5%, 1:05.5, first".into()),
+                ..SpecForm::default()
+            },
+            SpecForm {
+                scene: Some("0.3".into()),
+                min_gap: Some("2".into()),
+                ..SpecForm::default()
+            },
+            SpecForm {
+                scene: Some("1".into()),
+                ..SpecForm::default()
+            },
+            SpecForm {
+                keyframes: Some(true),
+                format: Some(FormatName::Jpeg),
+                ..SpecForm::default()
+            },
         ];
         for form in specs {
             let spec = form.to_spec(NO_LIMIT).unwrap();
@@ -234,6 +304,48 @@ mod tests {
             assert_eq!(error.code(), ErrorCode::InvalidSpec, "{bad}");
             assert!(error.message().starts_with("fps: "), "{}", error.message());
         }
+    }
+
+    #[test]
+    fn the_new_modes_map_and_name_their_field() {
+        let at = SpecForm {
+            at: Some("first, 00:00:02.5, 50%".into()),
+            ..SpecForm::default()
+        };
+        assert_eq!(
+            at.to_spec(NO_LIMIT).unwrap().selection,
+            Selection::At {
+                at: vec![
+                    Position::First,
+                    Position::Time { micros: 2_500_000 },
+                    Position::Percent(Rational::new(50, 1))
+                ]
+            }
+        );
+        assert_eq!(
+            SpecForm::from(&at.to_spec(NO_LIMIT).unwrap()).at.as_deref(),
+            Some("first,00:00:02.500,50%")
+        );
+        let error = SpecForm {
+            at: Some("1, 2, later".into()),
+            ..SpecForm::default()
+        }
+        .to_spec(NO_LIMIT)
+        .unwrap_err();
+        assert!(error.message().starts_with("at: `later`"), "{}", error.message());
+        let keyframes_off = SpecForm {
+            keyframes: Some(false),
+            ..SpecForm::default()
+        };
+        assert_eq!(
+            keyframes_off.to_spec(NO_LIMIT).unwrap(),
+            ExtractionSpec::default()
+        );
+        let too_many = SpecForm {
+            at: Some("1,2,3".into()),
+            ..SpecForm::default()
+        };
+        assert!(too_many.to_spec(2).unwrap_err().message().contains("at most 2"));
     }
 
     #[test]
@@ -315,6 +427,31 @@ mod tests {
             },
             SpecForm {
                 max_width: Some(4),
+                ..SpecForm::default()
+            },
+            SpecForm {
+                at: Some("10%, soon".into()),
+                ..SpecForm::default()
+            },
+            SpecForm {
+                at: Some("150%".into()),
+                ..SpecForm::default()
+            },
+            SpecForm {
+                at: Some("1".into()),
+                keyframes: Some(true),
+                ..SpecForm::default()
+            },
+            SpecForm {
+                scene: Some("0".into()),
+                ..SpecForm::default()
+            },
+            SpecForm {
+                scene: Some("1.5".into()),
+                ..SpecForm::default()
+            },
+            SpecForm {
+                min_gap: Some("2".into()),
                 ..SpecForm::default()
             },
         ];

@@ -1,6 +1,8 @@
 //! Version 1 of every event payload (the first release). The envelope carries id, video id and time.
 
-use fiapx_domain::{ExtractionSpec, ImageFormat, Rational, Selection as DomainSelection};
+use fiapx_domain::{
+    ExtractionSpec, ImageFormat, Position as DomainPosition, Rational, Selection as DomainSelection,
+};
 use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
 use uuid::Uuid;
@@ -61,6 +63,14 @@ impl From<&ExtractionSpec> for Spec {
                     den: r.den,
                 },
                 DomainSelection::Count { count } => Selection::Count { count },
+                DomainSelection::At { ref at } => Selection::At {
+                    at: at.iter().map(|&p| p.into()).collect(),
+                },
+                DomainSelection::Scene { threshold, min_gap } => Selection::Scene {
+                    threshold: threshold.into(),
+                    min_gap: min_gap.into(),
+                },
+                DomainSelection::Keyframes => Selection::Keyframes,
             },
             format: match spec.format {
                 ImageFormat::Png => Format::Png,
@@ -84,6 +94,14 @@ impl From<Spec> for ExtractionSpec {
                     seconds: Rational::new(num, den),
                 },
                 Selection::Count { count } => DomainSelection::Count { count },
+                Selection::At { at } => DomainSelection::At {
+                    at: at.into_iter().map(Into::into).collect(),
+                },
+                Selection::Scene { threshold, min_gap } => DomainSelection::Scene {
+                    threshold: threshold.into(),
+                    min_gap: min_gap.into(),
+                },
+                Selection::Keyframes => DomainSelection::Keyframes,
             },
             format: match spec.format {
                 Format::Png => ImageFormat::Png,
@@ -119,6 +137,92 @@ pub enum Selection {
         /// How many.
         count: u32,
     },
+    /// One frame per position.
+    At {
+        /// The positions, in the order given.
+        at: Vec<Position>,
+    },
+    /// Scene changes.
+    Scene {
+        /// Scene score a frame must exceed.
+        threshold: Ratio,
+        /// Least seconds between two frames kept.
+        min_gap: Ratio,
+    },
+    /// Every keyframe.
+    Keyframes,
+}
+
+/// An exact rational `num/den`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct Ratio {
+    /// Numerator.
+    pub num: u32,
+    /// Denominator.
+    pub den: u32,
+}
+
+impl From<Rational> for Ratio {
+    fn from(r: Rational) -> Self {
+        Self {
+            num: r.num,
+            den: r.den,
+        }
+    }
+}
+
+impl From<Ratio> for Rational {
+    fn from(r: Ratio) -> Self {
+        Self::new(r.num, r.den)
+    }
+}
+
+/// Where a frame is wanted (selection `at`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+#[serde(tag = "kind", rename_all = "snake_case", deny_unknown_fields)]
+pub enum Position {
+    /// The first frame.
+    First,
+    /// The last frame.
+    Last,
+    /// Microseconds from the start.
+    Time {
+        /// Microseconds.
+        micros: u64,
+    },
+    /// `num/den` percent of the duration.
+    Percent {
+        /// Numerator.
+        num: u32,
+        /// Denominator.
+        den: u32,
+    },
+}
+
+impl From<DomainPosition> for Position {
+    fn from(position: DomainPosition) -> Self {
+        match position {
+            DomainPosition::First => Self::First,
+            DomainPosition::Last => Self::Last,
+            DomainPosition::Time { micros } => Self::Time { micros },
+            DomainPosition::Percent(r) => Self::Percent {
+                num: r.num,
+                den: r.den,
+            },
+        }
+    }
+}
+
+impl From<Position> for DomainPosition {
+    fn from(position: Position) -> Self {
+        match position {
+            Position::First => Self::First,
+            Position::Last => Self::Last,
+            Position::Time { micros } => Self::Time { micros },
+            Position::Percent { num, den } => Self::Percent(Rational::new(num, den)),
+        }
+    }
 }
 
 /// Image format.

@@ -4,7 +4,7 @@ use std::{path::PathBuf, time::Instant};
 
 use anyhow::Context;
 use clap::{Args, ValueEnum};
-use fiapx_domain::{DEFAULT_JPEG_QUALITY, ExtractionSpec, ImageFormat, Rational, Selection};
+use fiapx_domain::{DEFAULT_JPEG_QUALITY, ExtractionSpec, ImageFormat, Position, Rational, Selection};
 use fiapx_frames::{Extractor, Limits};
 use indicatif::{ProgressBar, ProgressStyle};
 use tokio::io::AsyncWriteExt;
@@ -26,6 +26,19 @@ pub struct FramesArgs {
     /// N frames evenly spaced over the video.
     #[arg(long, group = "selection")]
     count: Option<u32>,
+    /// The frames shown at these positions, comma-separated: first, last, seconds (12.5), a time (01:02:03.250)
+    /// or a share of the duration (10%).
+    #[arg(long, group = "selection")]
+    at: Option<String>,
+    /// Scene changes: the first frame, then each frame whose scene score (0-1) is above this threshold.
+    #[arg(long, group = "selection")]
+    scene: Option<Rational>,
+    /// With --scene: the least seconds between two frames kept.
+    #[arg(long, requires = "scene", default_value = "0")]
+    min_gap: Rational,
+    /// Every keyframe and nothing else (only keyframes are decoded).
+    #[arg(long, group = "selection")]
+    keyframes: bool,
     /// Image format.
     #[arg(long, value_enum, default_value_t = Format::Png)]
     format: Format,
@@ -51,13 +64,26 @@ enum Format {
 }
 
 impl FramesArgs {
-    fn spec(&self) -> ExtractionSpec {
-        let selection = match (self.fps, self.every, self.count) {
-            (_, Some(seconds), _) => Selection::Every { seconds },
-            (_, _, Some(count)) => Selection::Count { count },
-            (fps, _, _) => Selection::Fps {
-                fps: fps.unwrap_or(Rational::new(1, 1)),
-            },
+    fn spec(&self) -> anyhow::Result<ExtractionSpec> {
+        let selection = if let Some(seconds) = self.every {
+            Selection::Every { seconds }
+        } else if let Some(count) = self.count {
+            Selection::Count { count }
+        } else if let Some(at) = &self.at {
+            Selection::At {
+                at: Position::parse_list(at).context("--at")?,
+            }
+        } else if let Some(threshold) = self.scene {
+            Selection::Scene {
+                threshold,
+                min_gap: self.min_gap,
+            }
+        } else if self.keyframes {
+            Selection::Keyframes
+        } else {
+            Selection::Fps {
+                fps: self.fps.unwrap_or(Rational::new(1, 1)),
+            }
         };
         let format = match self.format {
             Format::Png => ImageFormat::Png,
@@ -66,18 +92,18 @@ impl FramesArgs {
             },
             Format::Webp => ImageFormat::Webp,
         };
-        ExtractionSpec {
+        Ok(ExtractionSpec {
             selection,
             format,
             max_width: self.max_width,
             max_height: self.max_height,
-        }
+        })
     }
 }
 
 /// Runs the extraction, writing the archive next to its final name and renaming it on success.
 pub async fn run(args: FramesArgs) -> anyhow::Result<()> {
-    let spec = args.spec();
+    let spec = args.spec()?;
     spec.validate().context("invalid options")?;
     let partial = args.output.with_extension("zip.partial");
     let file = tokio::fs::File::create(&partial)

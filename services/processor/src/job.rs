@@ -404,6 +404,7 @@ impl From<ExtractError> for JobFailure {
             ExtractError::DurationTooLong { .. } => FailureCode::TooLong,
             ExtractError::ResolutionTooLarge { .. } => FailureCode::ResolutionTooHigh,
             ExtractError::TooManyFrames { .. } => FailureCode::TooManyFrames,
+            ExtractError::PositionPastEnd { .. } => FailureCode::PositionPastEnd,
             ExtractError::DecodeTimeout { .. } => FailureCode::DecodeTimeout,
             ExtractError::Input(io) | ExtractError::Output(io) if is_disk_full(io) => FailureCode::DiskFull,
             ExtractError::Input(_) | ExtractError::Output(_) => FailureCode::StorageUnavailable,

@@ -187,6 +187,15 @@ impl UploadApi {
         every: Query<Option<String>>,
         /// N frames evenly spaced.
         count: Query<Option<u32>>,
+        /// The frames shown at these comma-separated positions: `first`, `last`, seconds (`12.5`), a time
+        /// (`01:02:03.250`) or a share of the duration (`10%`).
+        at: Query<Option<String>>,
+        /// Scene changes above this score, 0 to 1 (`0.3`).
+        scene: Query<Option<String>>,
+        /// With `scene`: the least seconds between two frames kept.
+        min_gap: Query<Option<String>>,
+        /// `true`: every keyframe and nothing else.
+        keyframes: Query<Option<bool>>,
         /// Image format: png (default), jpeg, webp.
         format: Query<Option<FormatName>>,
         /// JPEG quality 1..=100 (default 85).
@@ -207,6 +216,10 @@ impl UploadApi {
             fps: fps.0,
             every: every.0,
             count: count.0,
+            at: at.0,
+            scene: scene.0,
+            min_gap: min_gap.0,
+            keyframes: keyframes.0,
             format: format.0,
             quality: quality.0,
             max_width: max_width.0,

@@ -115,7 +115,7 @@ async fn last_reprocess(app: &App, id: Uuid) -> (ExtractionSpec, u32) {
     let Some(Event::ReprocessRequested { spec, job, .. }) = events.last() else {
         panic!("{events:?}")
     };
-    (*spec, *job)
+    (spec.clone(), *job)
 }
 
 #[tokio::test]

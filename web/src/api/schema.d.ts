@@ -657,10 +657,11 @@ export interface components {
         /**
          * ExtractionSpec
          * @description What to extract. Every field is optional; with none the old monolith's output is kept: one PNG per second.
-         *     At most one of `fps`, `every`, `count`. Limits: at most 240 frames per second, `count` from 1 to 100000 (and no
-         *     more than the processors' configured frames per archive), `quality` from 1 to 100, `max_width`/`max_height`
-         *     from 16 to 16384 pixels. A video's `spec` has this same shape, with `fps`, `every` or `count` and `format`
-         *     always present.
+         *     At most one selection: `fps`, `every`, `count`, `at`, `scene` (with `min_gap`) or `keyframes`. Limits: at most
+         *     240 frames per second, `count` from 1 to 100000 and `at` from 1 to 1000 positions (and no more than the
+         *     processors' configured frames per archive), `scene` above 0 and at most 1, `quality` from 1 to 100,
+         *     `max_width`/`max_height` from 16 to 16384 pixels. A video's `spec` has this same shape, with its selection and
+         *     `format` always present.
          */
         ExtractionSpec: {
             /** @description Frames per second, a number or a fraction: `1`, `0.5`, `30000/1001`. */
@@ -672,6 +673,20 @@ export interface components {
              * @description N frames evenly spaced over the video.
              */
             count?: number;
+            /**
+             * @description The frames shown at these positions, separated by commas: `first`, `last`, seconds (`12.5`), a time
+             *     (`1:05`, `01:02:03.250`) or a share of the duration (`10%`). Frames come in time order.
+             */
+            at?: string;
+            /**
+             * @description Scene changes: the first frame, then each frame whose scene score (0 to 1, as FFmpeg's `select` filter)
+             *     is above this threshold, e.g. `0.3`. Every frame is decoded.
+             */
+            scene?: string;
+            /** @description With `scene`: the least seconds between two frames kept (default 0), e.g. `2`. */
+            min_gap?: string;
+            /** @description `true`: every keyframe and nothing else (only keyframes are decoded; the fastest mode). */
+            keyframes?: boolean;
             /** @description Image format (default `png`). */
             format?: components["schemas"]["FormatName"] & unknown;
             /**
@@ -694,7 +709,7 @@ export interface components {
          * @description Every failure code (the `failure.code` of a video and of a `video.failed` webhook).
          * @enum {string}
          */
-        FailureCodeName: "unsupported_format" | "corrupt_input" | "truncated_input" | "too_large" | "too_long" | "resolution_too_high" | "too_many_frames" | "decode_timeout" | "storage_unavailable" | "disk_full" | "attempts_exhausted" | "internal";
+        FailureCodeName: "unsupported_format" | "corrupt_input" | "truncated_input" | "too_large" | "too_long" | "resolution_too_high" | "too_many_frames" | "position_past_end" | "decode_timeout" | "storage_unavailable" | "disk_full" | "attempts_exhausted" | "internal";
         /**
          * FailureView
          * @description Why the current job failed.
@@ -1670,6 +1685,17 @@ export interface operations {
                 every?: string;
                 /** @description N frames evenly spaced. */
                 count?: number;
+                /**
+                 * @description The frames shown at these comma-separated positions: `first`, `last`, seconds (`12.5`), a time
+                 *     (`01:02:03.250`) or a share of the duration (`10%`).
+                 */
+                at?: string;
+                /** @description Scene changes above this score, 0 to 1 (`0.3`). */
+                scene?: string;
+                /** @description With `scene`: the least seconds between two frames kept. */
+                min_gap?: string;
+                /** @description `true`: every keyframe and nothing else. */
+                keyframes?: boolean;
                 /** @description Image format: png (default), jpeg, webp. */
                 format?: components["schemas"]["FormatName"];
                 /** @description JPEG quality 1..=100 (default 85). */

@@ -461,7 +461,7 @@ impl Transfers {
                 owner,
                 video,
                 source,
-                session.spec,
+                session.spec.clone(),
                 &content_type,
                 session.callback_url.as_deref(),
             )

@@ -184,7 +184,7 @@ impl App {
                 video_id: *video_id,
                 owner: *owner,
                 source: source.clone(),
-                spec: *spec,
+                spec: spec.clone(),
             },
             other => panic!("expected one uploaded event, got {other:?}"),
         }
