@@ -255,6 +255,64 @@ async fn a_videos_spec_can_be_sent_back_as_it_is_to_process_it_again() {
     app.stop().await;
 }
 
+/// The selection modes beyond rates and counts run end to end: frames at positions, keyframes, and a position
+/// past the end, which fails for good with its own code.
+#[tokio::test]
+async fn positions_keyframes_and_a_position_past_the_end() {
+    let app = spawn_app().await;
+    let owner = Uuid::now_v7();
+    let body = clip("c_3s.mp4", "3", "320x240");
+
+    let id = app
+        .upload_with(owner, "clip.mp4", "?at=last,%2050%25,0:01.5,first", body.clone())
+        .await;
+    let video = app.finished(owner, id).await;
+    assert_eq!(video["status"], "completed", "{video}");
+    assert_eq!(video["frame_count"], 4);
+    assert_eq!(
+        video["spec"],
+        serde_json::json!({"at": "last,50%,00:00:01.500,first", "format": "png"}),
+        "positions come back in one written form, in the order given"
+    );
+    let (_, frames) = app.get(owner, &format!("/api/v1/videos/{id}/frames")).await;
+    let pts: Vec<f64> = frames["items"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|f| f["pts"].as_f64().unwrap())
+        .collect();
+    assert!(pts.windows(2).all(|w| w[0] <= w[1]) && pts[0] == 0.0, "in time order: {pts:?}");
+
+    let again = app
+        .post(
+            owner,
+            &format!("/api/v1/videos/{id}/reprocess"),
+            "application/json",
+            r#"{"keyframes": true}"#.to_owned(),
+        )
+        .send()
+        .await;
+    again.assert_status(poem::http::StatusCode::ACCEPTED);
+    let mut video = Value::Null;
+    for _ in 0..600 {
+        video = app.get(owner, &format!("/api/v1/videos/{id}")).await.1;
+        if video["job"] == 1 && video["status"] == "completed" {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    assert_eq!(video["status"], "completed", "{video}");
+    assert_eq!(video["spec"], serde_json::json!({"keyframes": true, "format": "png"}));
+    assert!(video["frame_count"].as_u64().unwrap() >= 1, "{video}");
+
+    let past = app.upload_with(owner, "clip.mp4", "?at=1,00:00:09", body).await;
+    let video = app.finished(owner, past).await;
+    assert_eq!(video["status"], "failed", "{video}");
+    assert_eq!(video["failure"]["code"], "position_past_end", "{video}");
+    assert_eq!(video["failure"]["will_retry"], false, "{video}");
+    app.stop().await;
+}
+
 #[tokio::test]
 async fn a_corrupt_video_ends_failed_with_its_code() {
     let app = spawn_app().await;
