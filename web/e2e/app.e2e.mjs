@@ -6,9 +6,10 @@
 // then on from the server's offset), share a link and open it in a fresh browser context; drop two
 // files at once on the drop zone and see both complete on the list's one feed; a video uploaded by another session
 // showing up live; sign in with the keyboard alone; reprocess with another spec (a count of JPEGs at a maximum
-// height); change the password; audit every screen with axe-core (a11y.mjs); open the API docs under their own
-// policy. Every context fails its test on any Content-Security-Policy violation (csp.mjs), and an injected inline
-// script is shown not to run. Screenshots of each screen land in web/test-results/screenshots/.
+// height); upload with frames at given positions; change the password; audit every screen with axe-core
+// (a11y.mjs); open the API docs under their own policy. Every context fails its test on any Content-Security-Policy
+// violation (csp.mjs), and an injected inline script is shown not to run. Screenshots of each screen land in
+// web/test-results/screenshots/.
 import assert from "node:assert/strict";
 import { appendFileSync, mkdirSync, readFileSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
@@ -53,6 +54,8 @@ const resumable = join(RESULTS, "resumed.mp4");
 const RESUME_CHUNK = 32 * 1024;
 /** Dropped together on the drop zone; names that do not contain "clip.mp4", which other scenarios look for. */
 const dropped = ["dropped-1.mp4", "dropped-2.mp4"];
+/** Uploaded with frames at three positions; a name that does not contain "clip.mp4". */
+const positioned = join(RESULTS, "positions.mp4");
 /** Uploaded by another session of the user, through the API. */
 const elsewhere = "elsewhere.mp4";
 /** The paths of the live streams the app opened (`.../events`), in order. @type {string[]} */
@@ -148,6 +151,7 @@ before(async () => {
   makeClip(clip, 3);
   dropped.forEach((name, i) => makeClip(join(RESULTS, name), i + 1));
   makeClip(resumable, 6);
+  makeClip(positioned, 2);
   // Same container start (so the magic-byte gate lets it through), scrambled after the first 2 KiB.
   const bytes = readFileSync(clip);
   for (let i = 2048; i < bytes.length; i++) bytes[i] = ((bytes[i] ?? 0) * 13 + 5) & 0xff;
@@ -789,6 +793,34 @@ test("reprocess with another spec, then delete", async () => {
   } finally {
     await stranger.close();
   }
+});
+
+test("upload with frames at given positions: a wrong one is named, then exactly those frames, described", async () => {
+  const form = page.locator("fieldset.spec");
+  await form.getByLabel("Quadros", { exact: true }).selectOption("at");
+  const positions = form.getByLabel("Posições, separadas por vírgulas");
+  assert.equal(await positions.inputValue(), "first, 50%, last");
+  await positions.fill("last, soon");
+  await page.getByLabel("Escolher arquivos").setInputFiles(positioned);
+  await form.getByText(/^“soon” não é uma posição/).waitFor();
+  assert.equal(await positions.getAttribute("aria-invalid"), "true");
+  await positions.fill("last, 1.5, first");
+  await page.getByLabel("Escolher arquivos").setInputFiles(positioned);
+  const item = page.locator("li.video", { hasText: "positions.mp4" });
+  await item.locator(".badge-completed").waitFor({ timeout: PROCESSING_MS });
+  await item.getByRole("link", { name: "positions.mp4" }).click();
+  await page.getByRole("heading", { name: "positions.mp4", level: 1 }).waitFor();
+  // The spec as the API returns it (positions as given, canonical), described in the page's language.
+  const spec = page.locator("dt", { hasText: "Extração" }).locator("xpath=following-sibling::dd[1]");
+  await spec.filter({ hasText: /^quadros em último, 00:00:01\.500, primeiro · png$/ }).waitFor();
+  await page.getByTestId("frame-count").filter({ hasText: /^3$/ }).waitFor();
+  await page.locator(".frames img").nth(2).waitFor();
+  // In time order: the first frame, the one at 1.5 s, the last.
+  const times = await page.locator(".frames li .muted").allTextContents();
+  assert.equal(times.length, 3);
+  assert.equal(times[0], "0:00");
+  assert.match(times[1] ?? "", /^0:01,[45]\d*$/);
+  await audit(page, "a video with frames at given positions, in pt-BR");
 });
 
 test("change the password: a wrong current one is refused, then the new one signs in", async () => {

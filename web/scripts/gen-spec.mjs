@@ -8,11 +8,14 @@
 //   node scripts/gen-spec.mjs --check            fails when the committed file is stale (part of `npm run check:api`)
 //   ... --openapi <file>                         reads another document (the tests use it)
 //
-// Most rules are JSON Schema keywords (`minimum`, `maximum`, `pattern`, `enum` behind `$ref`/`allOf`, `default`
-// when present). Three are only in the schema's prose, which the generator reads with strict patterns and fails on
-// when the wording changes, rather than guessing: the selection modes ("At most one of `fps`, `every`, `count`"),
-// the highest rate ("at most 240 frames per second") and the defaults ("(default `png`)", "(default 85)", "with
-// none ...: one PNG per second") when the schema has no `default` keyword for them.
+// Most rules are JSON Schema keywords (`minimum`, `maximum`, `pattern`, `minLength`/`maxLength`, `enum` behind
+// `$ref`/`allOf`, `default` when present). The others are only in the schema's prose, which the generator reads with
+// strict patterns and fails on when the wording changes, rather than guessing: the selection modes and the fields
+// that go with one of them ("At most one selection: `fps`, `every`, ..., `scene` (with `min_gap`) or `keyframes`"),
+// the highest rate ("at most 240 frames per second"), the number of positions of `at` ("`at` from 1 to 1000
+// positions"), the range of the scene threshold ("`scene` above 0 and at most 1") and the defaults ("(default
+// `png`)", "(default 85)", "(default 0)", "with none ...: one PNG per second") when the schema has no `default`
+// keyword for them.
 import { readFileSync, writeFileSync } from "node:fs";
 import { resolve } from "node:path";
 import { fileURLToPath } from "node:url";
@@ -48,9 +51,12 @@ function flatten(document, schema) {
   return { ...out, ...own };
 }
 
-/** @param {string} text @param {RegExp} pattern @param {string} what @returns {RegExpExecArray} */
+/**
+ * The match of `pattern` in a description, its line breaks read as spaces.
+ * @param {string} text @param {RegExp} pattern @param {string} what @returns {RegExpExecArray}
+ */
 function prose(text, pattern, what) {
-  const match = pattern.exec(text ?? "");
+  const match = pattern.exec(String(text ?? "").replace(/\s+/g, " "));
   if (!match) fail(`cannot find ${what}: the description no longer matches ${pattern}`);
   return match;
 }
@@ -71,11 +77,27 @@ export function specModule(document) {
   const fields = Object.keys(properties);
   const description = String(spec.description ?? "");
 
-  // Selection modes.
-  const modesText = prose(description, /At most one of ((?:`\w+`(?:, | or |, or )?)+)/, "the selection modes")[1];
-  const modes = [...modesText.matchAll(/`(\w+)`/g)].map((m) => String(m[1]));
+  // Selection modes, each with the fields that go only with it ("`scene` (with `min_gap`)").
+  const modesText = prose(
+    description,
+    /At most one (?:of|selection:) ((?:`\w+`(?: \(with `\w+`(?:(?:, | and )`\w+`)*\))?(?:, | or |, or )?)+)/,
+    "the selection modes",
+  )[1];
+  /** @type {string[]} */
+  const modes = [];
+  /** @type {Record<string, string[]>} */
+  const companions = {};
+  for (const m of modesText.matchAll(/`(\w+)`(?: \(with ([^)]*)\))?/g)) {
+    const mode = String(m[1]);
+    modes.push(mode);
+    if (m[2]) companions[mode] = [...m[2].matchAll(/`(\w+)`/g)].map((c) => String(c[1]));
+  }
   for (const mode of modes) if (!properties[mode]) fail(`selection mode ${mode} is not a property`);
   if (modes.length < 2) fail("fewer than two selection modes");
+  for (const field of Object.values(companions).flat()) {
+    if (!properties[field]) fail(`${field}, said to go with a selection mode, is not a property`);
+    if (modes.includes(field)) fail(`${field} is both a selection mode and a field of one`);
+  }
 
   // Image formats.
   const format = properties.format;
@@ -90,6 +112,8 @@ export function specModule(document) {
   const limits = {};
   /** @type {Record<string, string>} */
   const patterns = {};
+  /** @type {Record<string, { minimum: number; maximum: number }>} */
+  const lengths = {};
   for (const [name, schema] of Object.entries(properties)) {
     if (schema.type === "integer") {
       if (typeof schema.minimum !== "number" || typeof schema.maximum !== "number") {
@@ -101,10 +125,22 @@ export function specModule(document) {
       new RegExp(schema.pattern); // throws on a pattern JavaScript cannot run
       patterns[name] = schema.pattern;
     }
+    if (schema.type === "string" && (schema.minLength !== undefined || schema.maxLength !== undefined)) {
+      if (typeof schema.minLength !== "number" || typeof schema.maxLength !== "number") {
+        fail(`string field ${name} lacks a minLength or a maxLength`);
+      }
+      lengths[name] = { minimum: schema.minLength, maximum: schema.maxLength };
+    }
   }
   for (const mode of modes) {
-    if (properties[mode]?.type === "string" && !patterns[mode]) fail(`selection mode ${mode} has no pattern`);
+    const type = properties[mode]?.type;
+    if (type === "string" && !patterns[mode] && !lengths[mode]) {
+      fail(`selection mode ${mode} has no pattern nor length`);
+    }
+    if (type !== "string" && type !== "integer" && type !== "boolean") fail(`selection mode ${mode} is a ${type}`);
   }
+  /** The selection modes that are a flag (`keyframes: true`) rather than a value. */
+  const flagModes = modes.filter((mode) => properties[mode]?.type === "boolean");
 
   const quality = properties.quality;
   const qualityLimits = limits.quality;
@@ -115,6 +151,31 @@ export function specModule(document) {
   }
 
   const maxFps = Number(prose(description, /at most (\d+) frames per second/, "the highest frame rate")[1]);
+
+  // The number of positions `at` may list, and the range of the scene threshold (whole bounds, so that the form
+  // compares them exactly with the rational typed).
+  const positionsMatch = prose(description, /`at` from (\d+) to (\d+) positions/, "the number of positions of `at`");
+  const positions = { minimum: Number(positionsMatch[1]), maximum: Number(positionsMatch[2]) };
+  if (!modes.includes("at")) fail("the positions of `at` are limited but `at` is not a selection mode");
+  if (!(positions.minimum >= 1 && positions.minimum <= positions.maximum)) fail("the positions of `at` have no range");
+  const sceneMatch = prose(description, /`scene` above (\d+) and at most (\d+)/, "the range of the scene threshold");
+  const scene = { above: Number(sceneMatch[1]), maximum: Number(sceneMatch[2]) };
+  if (!modes.includes("scene")) fail("the scene threshold has a range but `scene` is not a selection mode");
+  if (!(scene.above < scene.maximum)) fail("the scene threshold has an empty range");
+  if (!patterns.scene) fail("`scene` has no pattern");
+
+  // The default of each field that goes with a mode ("(default 0)"), as it is typed.
+  /** @type {Record<string, string>} */
+  const companionDefaults = {};
+  for (const field of Object.values(companions).flat()) {
+    const schema = properties[field] ?? {};
+    const said = () => prose(schema.description, /\(default `?([^)`\s]+)`?\)/, `the default ${field}`)[1];
+    const value = String(schema.default ?? said());
+    if (patterns[field] && !new RegExp(patterns[field]).test(value)) {
+      fail(`the default ${field} ${value} is not of its pattern`);
+    }
+    companionDefaults[field] = value;
+  }
 
   // The selection a spec without one gets: the schema's `default` when it has one, else its prose
   // ("with none ...: one PNG per second" = fps 1, whose format must be the default format).
@@ -139,6 +200,11 @@ export function specModule(document) {
     ([name, range]) => `  ${name}: { minimum: ${range.minimum}, maximum: ${range.maximum} },`,
   );
   const patternLines = Object.entries(patterns).map(([name, pattern]) => `  ${name}: new RegExp(${js(pattern)}),`);
+  const lengthLines = Object.entries(lengths).map(
+    ([name, range]) => `  ${name}: { minimum: ${range.minimum}, maximum: ${range.maximum} },`,
+  );
+  const companionLines = Object.entries(companions).map(([mode, fields]) => `  ${mode}: ${tuple(fields)},`);
+  const companionDefaultLines = Object.entries(companionDefaults).map(([name, value]) => `  ${name}: ${js(value)},`);
 
   return `// GENERATED by scripts/gen-spec.mjs from ../schemas/openapi.json (components.schemas.${SCHEMA}); do not edit.
 // \`npm run gen:api\` rewrites it; \`npm run check:api\` (in \`make test\`) fails when it is stale.
@@ -151,6 +217,19 @@ export const SPEC_FIELDS = ${tuple(fields)} as const satisfies readonly (keyof S
 
 /** The selection modes: a spec has at most one of them. */
 export const SELECTION_MODES = ${tuple(modes)} as const satisfies readonly (keyof Spec)[];
+
+/** The selection modes that are a flag (\`true\`) rather than a value. */
+export const FLAG_MODES = ${tuple(flagModes)} as const satisfies readonly (typeof SELECTION_MODES)[number][];
+
+/** The fields that go only with one selection mode (and are refused without it). */
+export const MODE_FIELDS = {
+${companionLines.join("\n")}
+} as const satisfies Partial<Record<(typeof SELECTION_MODES)[number], readonly (keyof Spec)[]>>;
+
+/** What each field of MODE_FIELDS is when left out, as it is typed. */
+export const MODE_FIELD_DEFAULTS = {
+${companionDefaultLines.join("\n")}
+} as const satisfies Partial<Record<keyof Spec, string>>;
 
 /** What a spec without a selection extracts. */
 export const DEFAULT_SELECTION = { mode: ${js(defaultSelection.mode)}, value: ${js(defaultSelection.value)} } as const satisfies {
@@ -170,6 +249,12 @@ export const DEFAULT_QUALITY = ${defaultQuality};
 /** The highest rate a selection may ask for, in frames per second (\`fps\`, or 1 / \`every\`). */
 export const MAX_FPS = ${maxFps};
 
+/** How many positions \`at\` lists, bounds included. */
+export const POSITIONS = { minimum: ${positions.minimum}, maximum: ${positions.maximum} } as const;
+
+/** The scene threshold's range: above \`above\`, at most \`maximum\`. */
+export const SCENE_THRESHOLD = { above: ${scene.above}, maximum: ${scene.maximum} } as const;
+
 /** The range of each integer field, bounds included. */
 export const LIMITS = {
 ${limitLines.join("\n")}
@@ -179,6 +264,11 @@ ${limitLines.join("\n")}
 export const PATTERNS = {
 ${patternLines.join("\n")}
 } as const satisfies Partial<Record<keyof Spec, RegExp>>;
+
+/** The length of each string field with one, in characters, bounds included. */
+export const LENGTHS = {
+${lengthLines.join("\n")}
+} as const satisfies Partial<Record<keyof Spec, { minimum: number; maximum: number }>>;
 `;
 }
 

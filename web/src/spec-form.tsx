@@ -8,13 +8,19 @@ import {
   type BoundedField,
   FORMATS,
   type ImageFormat,
+  LENGTHS,
   LIMITS,
   MAX_FPS,
+  MODE_FIELD_DEFAULTS,
   MODE_VALUES,
+  POSITIONS,
+  SCENE_THRESHOLD,
   SELECTION_MODES,
   type SpecForm,
   type SpecMode,
   type SpecProblem,
+  isFlagMode,
+  positionsProblem,
 } from "./spec";
 
 /** How each image format is shown (a format the API adds is a type error here until it has a name). */
@@ -23,6 +29,7 @@ const FORMAT_NAMES: Record<ImageFormat, string> = { png: "PNG", jpeg: "JPEG", we
 /** The suffix of the input of each field the spec can have a problem with (its id is `<prefix>-<suffix>`). */
 const FIELD_SUFFIXES: Record<SpecProblem, string> = {
   value: "value",
+  minGap: "min-gap",
   quality: "quality",
   maxWidth: "max-width",
   maxHeight: "max-height",
@@ -42,8 +49,23 @@ export function focusFirstProblem(prefix: string, problems: SpecProblem[]): void
   setTimeout(() => document.getElementById(first)?.focus());
 }
 
+/** What is wrong with the list of positions of `at`: which position, or how many there may be. */
+function positionsMessage(t: Translate, value: string): string {
+  const problem = positionsProblem(value);
+  switch (problem?.kind) {
+    case "long":
+      return t("upload.invalid.at.long", { max: LENGTHS.at.maximum });
+    case "empty":
+      return t("upload.invalid.at.empty");
+    case "position":
+      return t("upload.invalid.at.position", { position: problem.position });
+    default:
+      return t("upload.invalid.at.count", { min: POSITIONS.minimum, max: POSITIONS.maximum });
+  }
+}
+
 /** What is wrong with the selection's value, with the API's limits for that mode. */
-function valueProblem(t: Translate, mode: SpecMode): string {
+function valueProblem(t: Translate, mode: SpecMode, value: string): string {
   switch (mode) {
     case "fps":
       return t("upload.invalid.fps", { max: MAX_FPS });
@@ -51,6 +73,27 @@ function valueProblem(t: Translate, mode: SpecMode): string {
       return t("upload.invalid.every", { maxFps: MAX_FPS });
     case "count":
       return t("upload.invalid.count", { min: LIMITS.count.minimum, max: LIMITS.count.maximum });
+    case "at":
+      return positionsMessage(t, value);
+    case "scene":
+      return t("upload.invalid.scene", { above: SCENE_THRESHOLD.above, max: SCENE_THRESHOLD.maximum });
+    case "keyframes":
+      // Never wrong: it has no value.
+      return "";
+  }
+}
+
+/** The hint shown under a mode's value (or under the mode, for one without a value), if it has one. */
+function modeHint(t: Translate, mode: SpecMode): string | undefined {
+  switch (mode) {
+    case "at":
+      return t("upload.hint.at", { min: POSITIONS.minimum, max: POSITIONS.maximum });
+    case "scene":
+      return t("upload.hint.scene");
+    case "keyframes":
+      return t("upload.hint.keyframes");
+    default:
+      return undefined;
   }
 }
 
@@ -60,15 +103,18 @@ type CheckedInputProps = Omit<JSX.InputHTMLAttributes<HTMLInputElement>, "value"
   value: string;
   /** A whole number in this range (the spec's limit from the OpenAPI document). */
   range?: { minimum: number; maximum: number };
+  /** How to write the value, shown under it and announced with it. */
+  hint?: string | undefined;
   /** Whether the value is wrong (then `error` is shown under it and announced with it). */
   invalid: boolean;
   error: string;
   onValue: (value: string) => void;
 };
 
-/** A labelled spec field that points at its own error message. */
-function CheckedInput({ id, label, value, range, invalid, error, onValue, ...input }: CheckedInputProps) {
+/** A labelled spec field that points at its hint, if any, and its own error message. */
+function CheckedInput({ id, label, value, range, hint, invalid, error, onValue, ...input }: CheckedInputProps) {
   const bounds = range ? { type: "number", min: range.minimum, max: range.maximum } : {};
+  const described = [hint ? `${id}-hint` : "", invalid ? `${id}-error` : ""].filter(Boolean).join(" ");
   return (
     <div>
       <label for={id}>{label}</label>
@@ -76,11 +122,16 @@ function CheckedInput({ id, label, value, range, invalid, error, onValue, ...inp
         id={id}
         value={value}
         aria-invalid={invalid}
-        aria-describedby={invalid ? `${id}-error` : undefined}
+        aria-describedby={described || undefined}
         onInput={(e) => onValue(e.currentTarget.value)}
         {...bounds}
         {...input}
       />
+      {hint && (
+        <p id={`${id}-hint`} class="hint">
+          {hint}
+        </p>
+      )}
       {invalid && (
         <p id={`${id}-error`} class="field-error">
           {error}
@@ -91,7 +142,8 @@ function CheckedInput({ id, label, value, range, invalid, error, onValue, ...inp
 }
 
 /**
- * The spec's fields in a fieldset: selection mode and its value, image format, JPEG quality (for JPEG only), and
+ * The spec's fields in a fieldset: selection mode and its value (none for `keyframes`; the positions of `at` with a
+ * hint of their syntax; the threshold of `scene` and its least gap), image format, JPEG quality (for JPEG only), and
  * maximum width and height. `problems` are the fields shown as wrong (the caller decides when to show them).
  */
 export function SpecFields(props: {
@@ -122,6 +174,11 @@ export function SpecFields(props: {
     />
   );
 
+  const flag = isFlagMode(form.mode);
+  const hint = modeHint(t, form.mode);
+  /** The placeholders of the value's label (only the scene threshold's has them). */
+  const valueRange = { above: SCENE_THRESHOLD.above, max: SCENE_THRESHOLD.maximum };
+
   return (
     <fieldset class="spec">
       <legend>{legend}</legend>
@@ -131,6 +188,7 @@ export function SpecFields(props: {
           <select
             id={id("mode")}
             value={form.mode}
+            aria-describedby={flag && hint ? id("mode-hint") : undefined}
             onChange={(e) => {
               const mode = e.currentTarget.value as SpecMode;
               onChange((s) => ({ ...s, mode, value: MODE_VALUES[mode] }));
@@ -140,16 +198,36 @@ export function SpecFields(props: {
               <option value={mode}>{t(`upload.mode.${mode}` as MessageKey)}</option>
             ))}
           </select>
+          {/* A mode without a value (keyframes) says what it does under the choice itself. */}
+          {flag && hint && (
+            <p id={id("mode-hint")} class="hint">
+              {hint}
+            </p>
+          )}
         </div>
-        <CheckedInput
-          id={specFieldId(idPrefix, "value")}
-          label={t(`upload.value.${form.mode}` as MessageKey)}
-          inputMode="decimal"
-          value={form.value}
-          invalid={problem("value")}
-          error={valueProblem(t, form.mode)}
-          onValue={(value) => setField("value", value)}
-        />
+        {!flag && (
+          <CheckedInput
+            id={specFieldId(idPrefix, "value")}
+            label={t(`upload.value.${form.mode}` as MessageKey, valueRange)}
+            {...(form.mode === "at" ? { spellcheck: false, autocomplete: "off" } : { inputMode: "decimal" })}
+            value={form.value}
+            hint={hint}
+            invalid={problem("value")}
+            error={valueProblem(t, form.mode, form.value)}
+            onValue={(value) => setField("value", value)}
+          />
+        )}
+        {form.mode === "scene" && (
+          <CheckedInput
+            id={specFieldId(idPrefix, "minGap")}
+            label={t("upload.minGap", { default: MODE_FIELD_DEFAULTS.min_gap })}
+            inputMode="decimal"
+            value={form.minGap}
+            invalid={problem("minGap")}
+            error={t("upload.invalid.minGap")}
+            onValue={(value) => setField("minGap", value)}
+          />
+        )}
         <div>
           <label for={id("format")}>{t("upload.format")}</label>
           <select

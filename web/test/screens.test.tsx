@@ -9,7 +9,9 @@ import { SignIn } from "../src/screens/auth";
 import { CallbackDeliveries, CallbackSecretSection, PasswordForm, Webhooks } from "../src/screens/settings";
 import { UploadPanel } from "../src/screens/upload";
 import { Videos } from "../src/screens/videos";
-import { type ExtractionSpec, FORMATS, LIMITS, SELECTION_MODES } from "../src/spec";
+import { useState } from "preact/hooks";
+import { type ExtractionSpec, FORMATS, LIMITS, SELECTION_MODES, type SpecForm, fromSpec, validateSpec } from "../src/spec";
+import { SpecFields } from "../src/spec-form";
 
 const FAILURE_CODES = [
   { code: "corrupt_input", retryable: false, message_en: "The video file is damaged.", message_pt_br: "O arquivo de vídeo está danificado." },
@@ -293,10 +295,117 @@ describe("upload panel", () => {
     expect(sent[0]!.headers.Authorization).toBe("Bearer t");
   });
 
+  it("offers frames at positions, with a hint of their syntax, says which one is wrong and sends them", async () => {
+    const sent = fakeXhr(() => null);
+    render(withI18n(<UploadPanel credentials={{ token: () => null, renew: async () => false }} onUploaded={() => undefined} />));
+    fireEvent.change(screen.getByLabelText("Frames"), { target: { value: "at" } });
+    const value = screen.getByLabelText("Positions, separated by commas") as HTMLInputElement;
+    expect(value.value).toBe("first, 50%, last");
+    expect(value.type).toBe("text");
+    const hint = document.getElementById("spec-value-hint")!;
+    expect(hint.textContent).toMatch(/^Each one first, last, seconds \(12\.5\), a time \(1:05, 01:02:03\.250\).*1 to 1000 positions/);
+    expect(value.getAttribute("aria-describedby")).toBe("spec-value-hint");
+    fireEvent.input(value, { target: { value: "first, soon, 10%" } });
+    const choose = screen.getByLabelText("Choose files");
+    fireEvent.change(choose, { target: { files: [new File(["x"], "a.mp4", { type: "video/mp4" })] } });
+    expect(value.getAttribute("aria-invalid")).toBe("true");
+    // Described by its hint and by the message naming the wrong position.
+    expect(value.getAttribute("aria-describedby")).toBe("spec-value-hint spec-value-error");
+    expect(document.getElementById("spec-value-error")!.textContent).toBe(
+      "“soon” is not a position: use first, last, seconds (12.5), a time (1:05, 01:02:03.250) or a percentage up to 100% (10%).",
+    );
+    await waitFor(() => expect(document.activeElement).toBe(value));
+    fireEvent.input(value, { target: { value: "first, 1:05," } });
+    expect(screen.getByText("A position is empty: remove the extra comma.")).toBeTruthy();
+    fireEvent.input(value, { target: { value: "" } });
+    expect(screen.getByText("Enter from 1 to 1000 positions, separated by commas.")).toBeTruthy();
+    expect(sent).toEqual([]);
+    fireEvent.input(value, { target: { value: "last, 00:00:02.5, first" } });
+    expect(value.getAttribute("aria-invalid")).toBe("false");
+    fireEvent.change(choose, { target: { files: [new File(["x"], "b.mp4", { type: "video/mp4" })] } });
+    await waitFor(() => expect(sent).toHaveLength(1));
+    expect(JSON.parse(metadata(sent[0]!.headers["Upload-Metadata"]).spec ?? "")).toEqual({
+      at: "last, 00:00:02.5, first",
+      format: "png",
+    });
+  });
+
+  it("offers scene changes with a threshold and a least gap, and keyframes with no value at all", async () => {
+    const sent = fakeXhr(() => null);
+    render(withI18n(<UploadPanel credentials={{ token: () => null, renew: async () => false }} onUploaded={() => undefined} />));
+    const mode = screen.getByLabelText("Frames") as HTMLSelectElement;
+    expect([...mode.options].map((o) => o.textContent)).toEqual([
+      "Frames per second",
+      "One frame every N seconds",
+      "Fixed number of frames",
+      "Frames at given times",
+      "Scene changes",
+      "Keyframes only",
+    ]);
+    expect(screen.queryByLabelText(/Least seconds between frames/)).toBeNull();
+    fireEvent.change(mode, { target: { value: "scene" } });
+    const threshold = screen.getByLabelText("Change threshold, above 0 and at most 1 (e.g. 0.3)") as HTMLInputElement;
+    expect(threshold.value).toBe("0.3");
+    expect(threshold.getAttribute("aria-describedby")).toBe("spec-value-hint");
+    const gap = screen.getByLabelText("Least seconds between frames (e.g. 2; empty: 0)") as HTMLInputElement;
+    expect(gap.value).toBe("0");
+    fireEvent.input(threshold, { target: { value: "1.5" } });
+    fireEvent.input(gap, { target: { value: "soon" } });
+    const choose = screen.getByLabelText("Choose files");
+    fireEvent.change(choose, { target: { files: [new File(["x"], "a.mp4", { type: "video/mp4" })] } });
+    expect(threshold.getAttribute("aria-invalid")).toBe("true");
+    expect(gap.getAttribute("aria-invalid")).toBe("true");
+    expect(document.getElementById(gap.getAttribute("aria-describedby")!)!.textContent).toBe(
+      "Enter zero or more seconds between frames, such as 2 or 0.5, or leave it empty.",
+    );
+    expect(screen.getByText("Enter a threshold above 0 and at most 1, such as 0.3 (a fraction like 3/10 is fine).")).toBeTruthy();
+    await waitFor(() => expect(document.activeElement).toBe(threshold));
+    // Keyframes: no value to type, what the mode does said under the choice; the wrong scene fields are gone.
+    fireEvent.change(mode, { target: { value: "keyframes" } });
+    expect(screen.queryByLabelText(/threshold/)).toBeNull();
+    expect(screen.queryByLabelText(/Least seconds/)).toBeNull();
+    expect(document.getElementById("spec-value")).toBeNull();
+    expect(document.getElementById(mode.getAttribute("aria-describedby")!)!.textContent).toMatch(/^Every keyframe/);
+    fireEvent.change(choose, { target: { files: [new File(["x"], "b.mp4", { type: "video/mp4" })] } });
+    await waitFor(() => expect(sent).toHaveLength(1));
+    expect(JSON.parse(metadata(sent[0]!.headers["Upload-Metadata"]).spec ?? "")).toEqual({ keyframes: true, format: "png" });
+  });
+
   it("speaks Portuguese", () => {
     render(withI18n(<UploadPanel credentials={{ token: () => null, renew: async () => false }} onUploaded={() => undefined} />, "pt-BR"));
     expect(screen.getByText("Enviar vídeos")).toBeTruthy();
     expect(screen.getByLabelText("Formato da imagem")).toBeTruthy();
+  });
+});
+
+describe("the reprocess form", () => {
+  /** The spec fields as the video page has them, starting from a video's spec. */
+  function Reprocess(props: { spec: ExtractionSpec; onForm: (form: SpecForm) => void }) {
+    const [form, setForm] = useState(() => fromSpec(props.spec));
+    props.onForm(form);
+    return <SpecFields form={form} onChange={setForm} problems={validateSpec(form)} legend="Again" idPrefix="reprocess" />;
+  }
+
+  it("starts from a video's spec of the new modes, in Portuguese too", () => {
+    let form: SpecForm | undefined;
+    render(withI18n(<Reprocess spec={{ scene: "3/10", min_gap: "2", format: "png" }} onForm={(f) => (form = f)} />));
+    expect((document.getElementById("reprocess-mode") as HTMLSelectElement).value).toBe("scene");
+    expect((document.getElementById("reprocess-value") as HTMLInputElement).value).toBe("3/10");
+    expect((screen.getByLabelText(/Least seconds between frames/) as HTMLInputElement).id).toBe("reprocess-min-gap");
+    expect((document.getElementById("reprocess-min-gap") as HTMLInputElement).value).toBe("2");
+    fireEvent.input(document.getElementById("reprocess-min-gap")!, { target: { value: "" } });
+    expect(form?.minGap).toBe("");
+    cleanup();
+    render(withI18n(<Reprocess spec={{ at: "first,00:00:02.500,50%", format: "webp" }} onForm={() => undefined} />, "pt-BR"));
+    const positions = screen.getByLabelText("Posições, separadas por vírgulas") as HTMLInputElement;
+    expect(positions.value).toBe("first,00:00:02.500,50%");
+    expect(positions.getAttribute("aria-invalid")).toBe("false");
+    expect(positions.getAttribute("aria-describedby")).toBe("reprocess-value-hint");
+    cleanup();
+    render(withI18n(<Reprocess spec={{ keyframes: true, format: "jpeg", quality: 85 }} onForm={() => undefined} />, "pt-BR"));
+    expect((screen.getByLabelText("Quadros") as HTMLSelectElement).value).toBe("keyframes");
+    expect(screen.getByText(/^Todos os quadros-chave do vídeo/)).toBeTruthy();
+    expect(document.getElementById("reprocess-value")).toBeNull();
   });
 });
 

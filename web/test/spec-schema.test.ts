@@ -7,7 +7,19 @@ import { tmpdir } from "node:os";
 import { join, resolve } from "node:path";
 import { fileURLToPath } from "node:url";
 import { describe, expect, it } from "vitest";
-import { DEFAULT_SPEC, FORMATS, LIMITS, MAX_FPS, SELECTION_MODES, validateSpec } from "../src/spec";
+import { FLAG_MODES, MODE_FIELDS } from "../src/api/spec-schema";
+import {
+  DEFAULT_SPEC,
+  FORMATS,
+  LENGTHS,
+  LIMITS,
+  MAX_FPS,
+  MODE_FIELD_DEFAULTS,
+  POSITIONS,
+  SCENE_THRESHOLD,
+  SELECTION_MODES,
+  validateSpec,
+} from "../src/spec";
 
 const web = resolve(fileURLToPath(import.meta.url), "../..");
 const documentPath = resolve(web, "../schemas/openapi.json");
@@ -15,6 +27,8 @@ const generator = join(web, "scripts/gen-spec.mjs");
 const documentText = readFileSync(documentPath, "utf8");
 const document = JSON.parse(documentText);
 const schema = document.components.schemas.ExtractionSpec;
+/** The schema's description on one line, as the generator reads it. */
+const prose = String(schema.description).replace(/\s+/g, " ");
 
 /** Runs the generator's check on `doc`: its exit status and what it said. */
 function check(doc: unknown): { status: number; output: string } {
@@ -45,6 +59,16 @@ describe("the generated spec rules", () => {
     expect(result.output).toMatch(/spec-schema\.ts is stale/);
   });
 
+  it("fail loudly when a rule of the new modes is no longer in the document's prose", () => {
+    const changed = structuredClone(document);
+    const spec = changed.components.schemas.ExtractionSpec;
+    spec.description = spec.description.replace(/positions/, "places");
+    expect(check(changed).output).toMatch(/cannot find the number of positions of `at`/);
+    const renamed = structuredClone(document);
+    renamed.components.schemas.ExtractionSpec.properties.min_gap.description = "With `scene`: the least seconds.";
+    expect(check(renamed).output).toMatch(/cannot find the default min_gap/);
+  });
+
   it("fail loudly when a rule is no longer in the document", () => {
     const changed = structuredClone(document);
     delete changed.components.schemas.ExtractionSpec.properties.max_width.minimum;
@@ -54,7 +78,7 @@ describe("the generated spec rules", () => {
   });
 
   it("are the document's modes, formats, defaults and limits", () => {
-    expect(SELECTION_MODES).toEqual(["fps", "every", "count"]);
+    expect(SELECTION_MODES).toEqual(["fps", "every", "count", "at", "scene", "keyframes"]);
     expect(FORMATS).toEqual(document.components.schemas.FormatName.enum);
     for (const field of ["count", "quality", "max_width", "max_height"] as const) {
       expect(LIMITS[field]).toEqual({
@@ -62,8 +86,23 @@ describe("the generated spec rules", () => {
         maximum: schema.properties[field].maximum,
       });
     }
-    expect(schema.description).toContain(`at most ${MAX_FPS} frames per second`);
-    expect(DEFAULT_SPEC).toEqual({ mode: "fps", value: "1", format: "png", quality: "85", maxWidth: "", maxHeight: "" });
+    expect(prose).toContain(`at most ${MAX_FPS} frames per second`);
+    // The modes added beside the rates and the count: their limits, the field that goes with one, the flag.
+    expect(prose).toContain(`\`at\` from ${POSITIONS.minimum} to ${POSITIONS.maximum} positions`);
+    expect(prose).toContain(`\`scene\` above ${SCENE_THRESHOLD.above} and at most ${SCENE_THRESHOLD.maximum}`);
+    expect(LENGTHS.at).toEqual({ minimum: schema.properties.at.minLength, maximum: schema.properties.at.maxLength });
+    expect(MODE_FIELDS).toEqual({ scene: ["min_gap"] });
+    expect(MODE_FIELD_DEFAULTS).toEqual({ min_gap: "0" });
+    expect(FLAG_MODES).toEqual(["keyframes"]);
+    expect(DEFAULT_SPEC).toEqual({
+      mode: "fps",
+      value: "1",
+      minGap: "0",
+      format: "png",
+      quality: "85",
+      maxWidth: "",
+      maxHeight: "",
+    });
   });
 
   it("are the ones the form applies: a document with other limits gives other answers", () => {

@@ -8,10 +8,17 @@ import { DICTIONARIES, type MessageKey, type PluralKey, isPluralKey, localeFor, 
 import { parseRoute, shareUrl } from "../src/router";
 import {
   DEFAULT_SPEC,
+  type ExtractionSpec,
+  LENGTHS,
   LIMITS,
   MAX_FPS,
+  MODE_VALUES,
+  POSITIONS,
+  SELECTION_MODES,
+  type SpecForm,
   describeSpec,
   fromSpec,
+  positionsProblem,
   toSpec,
   validateSpec,
 } from "../src/spec";
@@ -20,6 +27,8 @@ const json = (status: number, body: unknown) =>
   new Response(JSON.stringify(body), { status, headers: { "Content-Type": "application/json" } });
 
 describe("extraction spec", () => {
+  const en = translator("en");
+
   it("defaults to the monolith's one PNG per second", () => {
     expect(toSpec(DEFAULT_SPEC)).toEqual({ fps: "1", format: "png" });
     expect(validateSpec(DEFAULT_SPEC)).toEqual([]);
@@ -37,27 +46,27 @@ describe("extraction spec", () => {
   });
 
   it("sends quality only for JPEG and max_width only when set", () => {
-    const spec = toSpec({ mode: "count", value: "12", format: "jpeg", quality: "70", maxWidth: "640", maxHeight: "" });
+    const spec = toSpec({ mode: "count", value: "12", format: "jpeg", quality: "70", maxWidth: "640", maxHeight: "", minGap: "0" });
     expect(spec).toEqual({ count: 12, format: "jpeg", quality: 70, max_width: 640 });
     expect(toSpec({ ...DEFAULT_SPEC, format: "webp", quality: "70" })).not.toHaveProperty("quality");
   });
 
   it("describes a video's spec in the shape the API returns", () => {
-    expect(describeSpec({ fps: "1", format: "png" })).toBe("1 fps · png");
-    expect(describeSpec({ fps: "30000/1001", format: "webp" })).toBe("30000/1001 fps · webp");
-    expect(describeSpec({ fps: "1/2", format: "png" })).toBe("0.5 fps · png");
-    expect(describeSpec({ every: "5/2", format: "jpeg", quality: 80, max_width: 320 })).toBe(
+    expect(describeSpec({ fps: "1", format: "png" }, en)).toBe("1 fps · png");
+    expect(describeSpec({ fps: "30000/1001", format: "webp" }, en)).toBe("30000/1001 fps · webp");
+    expect(describeSpec({ fps: "1/2", format: "png" }, en)).toBe("0.5 fps · png");
+    expect(describeSpec({ every: "5/2", format: "jpeg", quality: 80, max_width: 320 }, en)).toBe(
       "1 / 2.5 s · jpeg q80 · ≤ 320 px",
     );
-    expect(describeSpec({ count: 12, format: "png" })).toBe("12 × · png");
-    expect(describeSpec({ count: 5, format: "webp", max_height: 90 })).toBe("5 × · webp · ≤ 90 px ↕");
+    expect(describeSpec({ count: 12, format: "png" }, en)).toBe("12 × · png");
+    expect(describeSpec({ count: 5, format: "webp", max_height: 90 }, en)).toBe("5 × · webp · ≤ 90 px ↕");
     // An accepted upload shown before the read model has it: no spec yet, the API's default format.
-    expect(describeSpec({})).toBe("png");
+    expect(describeSpec({}, en)).toBe("png");
   });
 
   it("sends the form as the API's ExtractionSpec", () => {
     expect(toSpec(DEFAULT_SPEC)).toEqual({ fps: "1", format: "png" });
-    expect(toSpec({ mode: "every", value: " 5/2 ", format: "jpeg", quality: "80", maxWidth: "320", maxHeight: "" })).toEqual({
+    expect(toSpec({ ...DEFAULT_SPEC, mode: "every", value: " 5/2 ", format: "jpeg", quality: "80", maxWidth: "320" })).toEqual({
       every: "5/2",
       format: "jpeg",
       quality: 80,
@@ -99,6 +108,7 @@ describe("extraction spec", () => {
     expect(fromSpec({ every: "5/2", format: "jpeg", quality: 80, max_width: 320 })).toEqual({
       mode: "every",
       value: "5/2",
+      minGap: "0",
       format: "jpeg",
       quality: "80",
       maxWidth: "320",
@@ -148,12 +158,176 @@ describe("extraction spec", () => {
       validateSpec({
         mode: "count",
         value: "0",
+        minGap: "0",
         format: "jpeg",
         quality: "0",
         maxWidth: String(LIMITS.max_width.maximum + 1),
         maxHeight: "",
       }),
     ).toEqual(["value", "quality", "maxWidth"]);
+  });
+});
+
+describe("extraction spec: frames at positions, scene changes, keyframes", () => {
+  const en = translator("en");
+  const pt = translator("pt-BR");
+  const form = (change: Partial<SpecForm>): SpecForm => ({ ...DEFAULT_SPEC, ...change });
+  const at = (value: string) => validateSpec(form({ mode: "at", value }));
+  const scene = (value: string, minGap = "") => validateSpec(form({ mode: "scene", value, minGap }));
+
+  it("takes positions as the server reads them: first, last, seconds, [[H:]M:]S times and percentages", () => {
+    for (const good of [
+      "first",
+      "last",
+      "0",
+      "12.5",
+      "125",
+      "0.000001",
+      "1:05",
+      "01:02:03.250",
+      "1:59:59.999999",
+      "100:00:00",
+      "0%",
+      "10%",
+      "12.5%",
+      "100%",
+      "1/3%",
+      " 50 %",
+      "first, 00:00:02.5, 50%, last",
+      "last,first",
+      " first , 1:05 ,10% ",
+    ]) {
+      expect(at(good), good).toEqual([]);
+      expect(positionsProblem(good), good).toBeNull();
+    }
+    for (const bad of [
+      "First",
+      "LAST",
+      "soon",
+      "1:60",
+      "1:75",
+      "1:60:00",
+      "1:2:3:4",
+      "12.",
+      ".5",
+      "1.1234567",
+      "-1",
+      "1e3",
+      "1 :05",
+      "101%",
+      "100.5%",
+      "1/0%",
+      "%",
+      "10%%",
+      "first 10%",
+      "99999999999999999999",
+    ]) {
+      expect(at(bad), bad).toEqual(["value"]);
+      expect(positionsProblem(bad), bad).toEqual({ kind: "position", position: bad.trim() });
+    }
+  });
+
+  it("says which position is wrong, and refuses an empty item, an empty list and too many positions", () => {
+    expect(positionsProblem("first, soon, 1:75")).toEqual({ kind: "position", position: "soon" });
+    expect(positionsProblem("1, 2,")).toEqual({ kind: "empty" });
+    expect(positionsProblem("1,,2")).toEqual({ kind: "empty" });
+    expect(positionsProblem("")).toEqual({ kind: "count" });
+    expect(positionsProblem("  ")).toEqual({ kind: "count" });
+    expect(at("")).toEqual(["value"]);
+    const list = (n: number) => Array.from({ length: n }, (_, i) => String(i)).join(",");
+    expect(positionsProblem(list(POSITIONS.maximum))).toBeNull();
+    expect(at(list(POSITIONS.maximum))).toEqual([]);
+    expect(positionsProblem(list(POSITIONS.maximum + 1))).toEqual({ kind: "count" });
+    expect(at(list(POSITIONS.maximum + 1))).toEqual(["value"]);
+    expect(positionsProblem(`first${" ".repeat(LENGTHS.at.maximum)}`)).toEqual({ kind: "long" });
+  });
+
+  it("takes a scene threshold above 0 and at most 1, and a least gap of zero or more seconds", () => {
+    for (const good of ["0.3", "1", "3/10", ".05", "0.000001", " 0.4 ", "1/1"]) expect(scene(good), good).toEqual([]);
+    for (const bad of ["0", "0.0", "0/5", "1.5", "11/10", "2", "1/0", "abc", "-0.3", "", "0.1234567"]) {
+      expect(scene(bad), bad).toEqual(["value"]);
+    }
+    for (const good of ["", "0", "2", "0.5", "5/2", " 3 "]) expect(scene("0.3", good), good).toEqual([]);
+    for (const bad of ["-1", "x", "1/0", "1.1234567", "2s"]) expect(scene("0.3", bad), bad).toEqual(["minGap"]);
+    expect(scene("0", "x")).toEqual(["value", "minGap"]);
+    // The gap is only the scene mode's: another mode does not look at it.
+    expect(validateSpec(form({ minGap: "x" }))).toEqual([]);
+  });
+
+  it("needs no value for keyframes", () => {
+    expect(validateSpec(form({ mode: "keyframes", value: "" }))).toEqual([]);
+    expect(validateSpec(form({ mode: "keyframes", value: "anything" }))).toEqual([]);
+  });
+
+  it("sends only the chosen mode's fields", () => {
+    expect(toSpec(form({ mode: "at", value: " first, 00:00:02.5, 50% ", minGap: "2" }))).toEqual({
+      at: "first, 00:00:02.5, 50%",
+      format: "png",
+    });
+    expect(toSpec(form({ mode: "scene", value: " 0.3 ", minGap: " 2 ", format: "jpeg", quality: "70" }))).toEqual({
+      scene: "0.3",
+      min_gap: "2",
+      format: "jpeg",
+      quality: 70,
+    });
+    // An empty gap is the API's default: not sent.
+    expect(toSpec(form({ mode: "scene", value: "0.3", minGap: "" }))).toEqual({ scene: "0.3", format: "png" });
+    expect(toSpec(form({ mode: "keyframes", value: "1", minGap: "2", format: "webp", maxWidth: "640" }))).toEqual({
+      keyframes: true,
+      format: "webp",
+      max_width: 640,
+    });
+    expect(toSpec(form({ mode: "fps", value: "2", minGap: "2" }))).toEqual({ fps: "2", format: "png" });
+  });
+
+  it("holds a video's spec of every mode in the form, so that sending it unchanged asks for the same extraction", () => {
+    // As the API returns them: canonical positions, a scene spec always with its gap, keyframes as `true`.
+    const specs: ExtractionSpec[] = [
+      { fps: "30000/1001", format: "png" },
+      { every: "5/2", format: "webp" },
+      { count: 12, format: "jpeg", quality: 85 },
+      { at: "first,00:00:02.500,50%", format: "png" },
+      { at: "00:01:05.000,12.5%,last", format: "jpeg", quality: 70, max_height: 240 },
+      { scene: "3/10", min_gap: "0", format: "png" },
+      { scene: "1", min_gap: "2", format: "webp", max_width: 320 },
+      { keyframes: true, format: "jpeg", quality: 85 },
+    ];
+    for (const spec of specs) {
+      expect(validateSpec(fromSpec(spec)), JSON.stringify(spec)).toEqual([]);
+      expect(toSpec(fromSpec(spec))).toEqual(spec);
+    }
+    expect(fromSpec({ scene: "3/10", min_gap: "2", format: "png" })).toMatchObject({ mode: "scene", value: "3/10", minGap: "2" });
+    expect(fromSpec({ keyframes: true, format: "png" })).toMatchObject({ mode: "keyframes", value: MODE_VALUES.keyframes });
+    expect(fromSpec({ at: "first,last", format: "png" })).toMatchObject({ mode: "at", value: "first,last", minGap: "0" });
+    // `keyframes: false` is no selection: the API's default.
+    expect(fromSpec({ keyframes: false, format: "png" })).toEqual(DEFAULT_SPEC);
+    // Every mode, as the form offers it when picked, goes there and back.
+    for (const mode of SELECTION_MODES) {
+      const offered = form({ mode, value: MODE_VALUES[mode] });
+      expect(validateSpec(offered), mode).toEqual([]);
+      expect(fromSpec(toSpec(offered)).mode).toBe(mode);
+      expect(toSpec(fromSpec(toSpec(offered)))).toEqual(toSpec(offered));
+    }
+  });
+
+  it("describes the new modes in both languages", () => {
+    const positions = { at: "first,00:00:02.500,50%", format: "png" } as const;
+    expect(describeSpec(positions, en)).toBe("frames at first, 00:00:02.500, 50% · png");
+    expect(describeSpec(positions, pt)).toBe("quadros em primeiro, 00:00:02.500, 50% · png");
+    expect(describeSpec({ at: "00:00:01.000,last", format: "webp" }, pt)).toBe("quadros em 00:00:01.000, último · webp");
+    const many = { at: "first,1%,2%,3%,4%,5%,6%,last", format: "png" } as const;
+    expect(describeSpec(many, en)).toBe("frames at first, 1%, 2%, 3%, 4%, … (8 positions) · png");
+    expect(describeSpec(many, pt)).toBe("quadros em primeiro, 1%, 2%, 3%, 4%, … (8 posições) · png");
+    const cuts = { scene: "3/10", min_gap: "2", format: "jpeg", quality: 80 } as const;
+    expect(describeSpec(cuts, en)).toBe("scene changes > 0.3 (≥ 2 s apart) · jpeg q80");
+    expect(describeSpec(cuts, pt)).toBe("mudanças de cena > 0.3 (≥ 2 s entre si) · jpeg q80");
+    expect(describeSpec({ scene: "3/10", min_gap: "0", format: "png" }, en)).toBe("scene changes > 0.3 · png");
+    expect(describeSpec({ scene: "1", format: "png" }, pt)).toBe("mudanças de cena > 1 · png");
+    expect(describeSpec({ scene: "2/5", min_gap: "1/2", format: "png" }, en)).toBe("scene changes > 0.4 (≥ 0.5 s apart) · png");
+    expect(describeSpec({ keyframes: true, format: "webp", max_width: 320 }, en)).toBe("keyframes · webp · ≤ 320 px");
+    expect(describeSpec({ keyframes: true, format: "webp" }, pt)).toBe("quadros-chave · webp");
+    // The existing modes read the same in both languages.
+    expect(describeSpec({ count: 12, format: "png" }, pt)).toBe("12 × · png");
   });
 });
 

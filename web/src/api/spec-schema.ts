@@ -5,10 +5,23 @@ import type { components } from "./schema";
 type Spec = components["schemas"]["ExtractionSpec"];
 
 /** Every field of a spec, in the document's order (the order of the query parameters sent). */
-export const SPEC_FIELDS = ["fps", "every", "count", "format", "quality", "max_width", "max_height"] as const satisfies readonly (keyof Spec)[];
+export const SPEC_FIELDS = ["fps", "every", "count", "at", "scene", "min_gap", "keyframes", "format", "quality", "max_width", "max_height"] as const satisfies readonly (keyof Spec)[];
 
 /** The selection modes: a spec has at most one of them. */
-export const SELECTION_MODES = ["fps", "every", "count"] as const satisfies readonly (keyof Spec)[];
+export const SELECTION_MODES = ["fps", "every", "count", "at", "scene", "keyframes"] as const satisfies readonly (keyof Spec)[];
+
+/** The selection modes that are a flag (`true`) rather than a value. */
+export const FLAG_MODES = ["keyframes"] as const satisfies readonly (typeof SELECTION_MODES)[number][];
+
+/** The fields that go only with one selection mode (and are refused without it). */
+export const MODE_FIELDS = {
+  scene: ["min_gap"],
+} as const satisfies Partial<Record<(typeof SELECTION_MODES)[number], readonly (keyof Spec)[]>>;
+
+/** What each field of MODE_FIELDS is when left out, as it is typed. */
+export const MODE_FIELD_DEFAULTS = {
+  min_gap: "0",
+} as const satisfies Partial<Record<keyof Spec, string>>;
 
 /** What a spec without a selection extracts. */
 export const DEFAULT_SELECTION = { mode: "fps", value: "1" } as const satisfies {
@@ -28,6 +41,12 @@ export const DEFAULT_QUALITY = 85;
 /** The highest rate a selection may ask for, in frames per second (`fps`, or 1 / `every`). */
 export const MAX_FPS = 240;
 
+/** How many positions `at` lists, bounds included. */
+export const POSITIONS = { minimum: 1, maximum: 1000 } as const;
+
+/** The scene threshold's range: above `above`, at most `maximum`. */
+export const SCENE_THRESHOLD = { above: 0, maximum: 1 } as const;
+
 /** The range of each integer field, bounds included. */
 export const LIMITS = {
   count: { minimum: 1, maximum: 100000 },
@@ -40,4 +59,11 @@ export const LIMITS = {
 export const PATTERNS = {
   fps: new RegExp("^\\s*(\\d+(\\.\\d{1,6})?|\\.\\d{1,6}|\\d+\\s*/\\s*\\d+)\\s*$"),
   every: new RegExp("^\\s*(\\d+(\\.\\d{1,6})?|\\.\\d{1,6}|\\d+\\s*/\\s*\\d+)\\s*$"),
+  scene: new RegExp("^\\s*(\\d+(\\.\\d{1,6})?|\\.\\d{1,6}|\\d+\\s*/\\s*\\d+)\\s*$"),
+  min_gap: new RegExp("^\\s*(\\d+(\\.\\d{1,6})?|\\.\\d{1,6}|\\d+\\s*/\\s*\\d+)\\s*$"),
 } as const satisfies Partial<Record<keyof Spec, RegExp>>;
+
+/** The length of each string field with one, in characters, bounds included. */
+export const LENGTHS = {
+  at: { minimum: 1, maximum: 32000 },
+} as const satisfies Partial<Record<keyof Spec, { minimum: number; maximum: number }>>;

@@ -231,7 +231,7 @@ export function VideoScreen(props: {
           <dt>{t("video.type")}</dt>
           <dd>{video.content_type}</dd>
           <dt>{t("video.spec")}</dt>
-          <dd>{describeSpec(video.spec)}</dd>
+          <dd>{describeSpec(video.spec, t)}</dd>
           <dt>{t("video.job")}</dt>
           <dd>{video.job}</dd>
           {video.frame_count !== undefined && (
