@@ -18,7 +18,9 @@ mod video;
 pub use failure::{FailureCode, Language, UnknownFailureCode};
 pub use file_name::{FALLBACK_FILE_NAME, MAX_FILE_NAME_BYTES, archive_file_name, clean_file_name};
 pub use ids::{UserId, VideoId};
-pub use spec::{DEFAULT_JPEG_QUALITY, ExtractionSpec, ImageFormat, Position, Rational, Selection, SpecError};
+pub use spec::{
+    DEFAULT_JPEG_QUALITY, ExtractionSpec, ImageFormat, Position, Rational, Selection, SpecError, Storyboard,
+};
 pub use video::{
     ArchiveObject, AttemptFailure, Command, Event, ManifestFrame, SourceObject, UnknownStatus, Video,
     VideoError, VideoStatus, decide, evolve, frame_file_name,

@@ -142,6 +142,7 @@ fn jpeg_spec() -> ExtractionSpec {
         format: ImageFormat::Jpeg { quality: 85 },
         max_width: Some(640),
         max_height: None,
+        storyboard: None,
     }
 }
 

@@ -361,6 +361,91 @@ impl ImageFormat {
     }
 }
 
+/// Scrub previews: small frames every `every` seconds tiled into sprite sheets (JPEG), with a WebVTT file mapping
+/// each time range to its tile (`storyboard/0.jpg#xywh=0,0,160,90`), the format video players read.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Storyboard {
+    /// Seconds between two tiles (the `fps` filter at `1/every`).
+    pub every: Rational,
+    /// Tile width in pixels; the height keeps the aspect ratio.
+    #[serde(default = "Storyboard::default_width")]
+    pub width: u32,
+    /// Tiles per row of a sheet.
+    #[serde(default = "Storyboard::default_side")]
+    pub columns: u32,
+    /// Rows of tiles per sheet.
+    #[serde(default = "Storyboard::default_side")]
+    pub rows: u32,
+}
+
+impl Storyboard {
+    /// Tile width when none is given.
+    pub const DEFAULT_WIDTH: u32 = 160;
+    /// Tiles per row and rows per sheet when none are given.
+    pub const DEFAULT_SIDE: u32 = 5;
+    /// The narrowest and widest tile.
+    pub const WIDTH_RANGE: (u32, u32) = (32, 640);
+    /// The most tiles per row or column of a sheet.
+    pub const MAX_SIDE: u32 = 20;
+    /// The JPEG quality of the sheets.
+    pub const QUALITY: u8 = 80;
+
+    /// Tiles every `every` seconds with the default size and grid.
+    pub const fn every(every: Rational) -> Self {
+        Self {
+            every,
+            width: Self::DEFAULT_WIDTH,
+            columns: Self::DEFAULT_SIDE,
+            rows: Self::DEFAULT_SIDE,
+        }
+    }
+
+    const fn default_width() -> u32 {
+        Self::DEFAULT_WIDTH
+    }
+
+    const fn default_side() -> u32 {
+        Self::DEFAULT_SIDE
+    }
+
+    /// The spec of its frames: one every `every` seconds, at most `width` wide.
+    pub fn frames(&self) -> ExtractionSpec {
+        ExtractionSpec {
+            selection: Selection::Every { seconds: self.every },
+            format: ImageFormat::Jpeg {
+                quality: Self::QUALITY,
+            },
+            max_width: Some(self.width),
+            max_height: None,
+            storyboard: None,
+        }
+    }
+
+    fn validate(&self) -> Result<(), SpecError> {
+        let r = self.every;
+        if r.num == 0 || r.den == 0 {
+            return Err(SpecError::NonPositive(r));
+        }
+        // At most one tile per second, and a tile every 10 minutes at the least.
+        if u64::from(r.num) < u64::from(r.den) || u64::from(r.num) > 600 * u64::from(r.den) {
+            return Err(SpecError::StoryboardIntervalOutOfRange);
+        }
+        let (min, max) = Self::WIDTH_RANGE;
+        if !(min..=max).contains(&self.width)
+            || !(1..=Self::MAX_SIDE).contains(&self.columns)
+            || !(1..=Self::MAX_SIDE).contains(&self.rows)
+        {
+            return Err(SpecError::StoryboardSizeOutOfRange {
+                min_width: min,
+                max_width: max,
+                max_side: Self::MAX_SIDE,
+            });
+        }
+        Ok(())
+    }
+}
+
 /// The full extraction spec carried by `uploaded` and `reprocess_requested`.
 #[derive(Debug, Clone, Default, PartialEq, Eq, Hash, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -377,6 +462,9 @@ pub struct ExtractionSpec {
     /// Scale down (never up, keeping the aspect ratio) to at most this height.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub max_height: Option<u32>,
+    /// Scrub previews made next to the frames, if any.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub storyboard: Option<Storyboard>,
 }
 
 /// The one set of bounds on a spec, whatever the video. What a machine can afford (frames per archive, input
@@ -445,6 +533,9 @@ impl ExtractionSpec {
         {
             return Err(SpecError::QualityOutOfRange);
         }
+        if let Some(storyboard) = &self.storyboard {
+            storyboard.validate()?;
+        }
         for side in [self.max_width, self.max_height].into_iter().flatten() {
             if !(Self::MIN_SIDE..=Self::MAX_SIDE).contains(&side) {
                 return Err(SpecError::SizeOutOfRange {
@@ -510,6 +601,21 @@ pub enum SpecError {
     PositionsOutOfRange {
         /// The limit.
         max: usize,
+    },
+    /// A storyboard interval outside 1 s ..= 10 min.
+    #[error("the storyboard interval must be from 1 to 600 seconds")]
+    StoryboardIntervalOutOfRange,
+    /// A storyboard tile width or grid out of range.
+    #[error(
+        "storyboard tiles must be {min_width} to {max_width} pixels wide, in a grid of 1 to {max_side} columns and rows"
+    )]
+    StoryboardSizeOutOfRange {
+        /// Narrowest tile.
+        min_width: u32,
+        /// Widest tile.
+        max_width: u32,
+        /// Most columns or rows.
+        max_side: u32,
     },
     /// A scene threshold outside (0, 1].
     #[error("the scene threshold must be above 0 and at most 1")]
@@ -676,6 +782,7 @@ mod tests {
             format: ImageFormat::Jpeg { quality: 70 },
             max_width: Some(640),
             max_height: None,
+            storyboard: None,
         };
         let json = serde_json::to_string(&spec).unwrap();
         assert_eq!(
@@ -834,5 +941,48 @@ mod tests {
             }
         );
         assert!(serde_json::from_str::<Selection>(r#"{"mode":"at","at":["soon"]}"#).is_err());
+    }
+
+    #[test]
+    fn storyboards_are_validated_and_have_defaults() {
+        let with = |storyboard: Storyboard| ExtractionSpec {
+            storyboard: Some(storyboard),
+            ..ExtractionSpec::default()
+        };
+        let ten = Storyboard::every(Rational::new(10, 1));
+        assert_eq!(with(ten).validate(), Ok(()));
+        assert_eq!(
+            serde_json::from_str::<Storyboard>(r#"{"every":"10"}"#).unwrap(),
+            ten,
+            "width and grid default"
+        );
+        for every in [Rational::new(1, 2), Rational::new(601, 1)] {
+            assert_eq!(
+                with(Storyboard::every(every)).validate(),
+                Err(SpecError::StoryboardIntervalOutOfRange)
+            );
+        }
+        assert!(matches!(
+            with(Storyboard::every(Rational::new(0, 1))).validate(),
+            Err(SpecError::NonPositive(_))
+        ));
+        for broken in [
+            Storyboard { width: 16, ..ten },
+            Storyboard { width: 641, ..ten },
+            Storyboard { columns: 0, ..ten },
+            Storyboard { rows: 21, ..ten },
+        ] {
+            assert!(
+                matches!(
+                    with(broken).validate(),
+                    Err(SpecError::StoryboardSizeOutOfRange { .. })
+                ),
+                "{broken:?}"
+            );
+        }
+        let frames = ten.frames();
+        assert_eq!(frames.selection.rate(), Some(Rational::new(1, 10)));
+        assert_eq!(frames.max_width, Some(160));
+        assert_eq!(frames.validate(), Ok(()));
     }
 }

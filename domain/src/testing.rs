@@ -209,13 +209,32 @@ pub fn arb_spec(ranges: SpecRanges) -> BoxedStrategy<ExtractionSpec> {
         Some(range) => proptest::option::of(range).boxed(),
         None => Just(None).boxed(),
     };
-    (selection, format, proptest::option::of(max_width), max_height)
-        .prop_map(|(selection, format, max_width, max_height)| ExtractionSpec {
-            selection,
-            format,
-            max_width,
-            max_height,
-        })
+    let storyboard = proptest::option::of(
+        (1..700_u32, 1..3_u32, 16..700_u32, 0..22_u32, 0..22_u32).prop_map(
+            |(num, den, width, columns, rows)| crate::Storyboard {
+                every: Rational::new(num, den),
+                width,
+                columns,
+                rows,
+            },
+        ),
+    );
+    (
+        selection,
+        format,
+        proptest::option::of(max_width),
+        max_height,
+        storyboard,
+    )
+        .prop_map(
+            |(selection, format, max_width, max_height, storyboard)| ExtractionSpec {
+                selection,
+                format,
+                max_width,
+                max_height,
+                storyboard,
+            },
+        )
         .boxed()
 }
 

@@ -17,6 +17,7 @@ use crate::{
     error::ExtractError,
     input::{Guard, InputFile},
     limits::Limits,
+    storyboard::{SheetBuilder, StoryboardOutput},
 };
 
 /// Decoded frames waiting for an encoder. Small: each is a full RGB picture (6 MB at 1080p).
@@ -43,6 +44,8 @@ pub struct ExtractionSummary {
     pub entry_bytes: u64,
     /// Decoder counters.
     pub stats: DecodeStats,
+    /// The storyboard, when the spec asks for one.
+    pub storyboard: Option<StoryboardOutput>,
 }
 
 /// Extracts frames from videos into ZIP archives.
@@ -134,6 +137,10 @@ impl Extractor {
         let give_up_at = Instant::from_std(guard.deadline()) + STUCK_DECODER_GRACE;
         let _stop_decoder = CancelOnDrop(guard.clone());
         let (tx, mut rx) = mpsc::channel(FRAME_QUEUE);
+        let second_pass = match spec.storyboard {
+            Some(storyboard) => Some((input.try_clone()?, storyboard)),
+            None => None,
+        };
         let decode = Decode {
             input,
             spec: spec.clone(),
@@ -211,8 +218,17 @@ impl Extractor {
                 .await
                 .map_err(|_| timeout())?,
         )?;
+        let duration = source.duration_seconds;
         let (mut output, manifest, entry_bytes) = archive.finish(spec.clone(), source).await?;
         output.flush().await.map_err(ExtractError::Output)?;
+        let storyboard = match second_pass {
+            Some((input, storyboard)) => Some(
+                tokio::time::timeout_at(give_up_at, self.storyboard(input, storyboard, duration, &guard))
+                    .await
+                    .map_err(|_| timeout())??,
+            ),
+            None => None,
+        };
         progress(Progress {
             frames_done: done,
             frames_expected: done,
@@ -229,8 +245,42 @@ impl Extractor {
                 manifest,
                 entry_bytes,
                 stats,
+                storyboard,
             },
         ))
+    }
+
+    /// Decodes the storyboard's frames from `input` (a second pass, in the same decode budget) and tiles them.
+    async fn storyboard(
+        &self,
+        input: InputFile,
+        storyboard: fiapx_domain::Storyboard,
+        duration_seconds: Option<f64>,
+        guard: &Guard,
+    ) -> Result<StoryboardOutput, ExtractError> {
+        let (tx, mut rx) = mpsc::channel(FRAME_QUEUE);
+        let decode = Decode {
+            input,
+            spec: storyboard.frames(),
+            limits: self.limits.clone(),
+            guard: guard.clone(),
+            seek: self.seek,
+        };
+        let decoder = tokio::task::spawn_blocking(move || decode.run(tx));
+        let mut sheets = SheetBuilder::new(storyboard, duration_seconds);
+        while let Some(event) = rx.recv().await {
+            if let DecodeEvent::Frame(SelectedFrame { outputs, image, .. }) = event {
+                for index in outputs {
+                    sheets.add(index, &image)?;
+                }
+            }
+        }
+        joined(decoder.await)?;
+        let out = tokio::task::spawn_blocking(move || sheets.finish())
+            .await
+            .map_err(|e| ExtractError::Encode(e.to_string()))??;
+        tracing::info!(tiles = out.tiles, sheets = out.sheets.len(), "storyboard made");
+        Ok(out)
     }
 }
 

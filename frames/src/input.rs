@@ -84,6 +84,15 @@ impl InputFile {
     }
 
     /// Size in bytes.
+    /// Another handle on the same file, for a second pass (each pass's demuxer starts from the beginning).
+    pub fn try_clone(&self) -> Result<Self, ExtractError> {
+        Ok(Self {
+            file: self.file.try_clone().map_err(ExtractError::Input)?,
+            size: self.size,
+            head: self.head.clone(),
+        })
+    }
+
     pub fn size(&self) -> u64 {
         self.size
     }

@@ -21,6 +21,7 @@ mod limits;
 mod rgb_image;
 mod scene;
 mod selection;
+mod storyboard;
 #[cfg(feature = "test-support")]
 pub mod test_support;
 
@@ -33,3 +34,4 @@ pub use extract::{ExtractionSummary, Extractor, Progress};
 pub use fiapx_domain::{ManifestFrame, frame_file_name};
 pub use limits::Limits;
 pub use rgb_image::RgbImage;
+pub use storyboard::{STORYBOARD_DIR, StoryboardOutput, sheet_file_name};

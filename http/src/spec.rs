@@ -2,7 +2,7 @@
 //! upload and reprocess commands accept and the query side returns, so a client can send a video's `spec` back
 //! to process it again. It is a thin view of the domain's [`ExtractionSpec`], which owns the rules and limits.
 
-use fiapx_domain::{ExtractionSpec, ImageFormat, Position, Rational, Selection, SpecError};
+use fiapx_domain::{ExtractionSpec, ImageFormat, Position, Rational, Selection, SpecError, Storyboard};
 use poem_openapi::{Enum, Object};
 
 use crate::ApiError;
@@ -61,6 +61,19 @@ pub struct SpecForm {
     /// Scale down to at most this height (pixels, keeping the aspect ratio).
     #[oai(validator(minimum(value = "16"), maximum(value = "16384")))]
     pub max_height: Option<u32>,
+    /// Scrub previews next to the frames: a small frame every N seconds (1 to 600, e.g. `10`), tiled into JPEG
+    /// sprite sheets with a WebVTT index (`GET /api/v1/videos/{id}/storyboard.vtt`).
+    #[oai(validator(pattern = r"^\s*(\d+(\.\d{1,6})?|\.\d{1,6}|\d+\s*/\s*\d+)\s*$"))]
+    pub storyboard: Option<String>,
+    /// With `storyboard`: tile width in pixels (default 160).
+    #[oai(validator(minimum(value = "32"), maximum(value = "640")))]
+    pub storyboard_width: Option<u32>,
+    /// With `storyboard`: tiles per row of a sheet (default 5).
+    #[oai(validator(minimum(value = "1"), maximum(value = "20")))]
+    pub storyboard_columns: Option<u32>,
+    /// With `storyboard`: rows of tiles per sheet (default 5).
+    #[oai(validator(minimum(value = "1"), maximum(value = "20")))]
+    pub storyboard_rows: Option<u32>,
 }
 
 impl SpecForm {
@@ -129,11 +142,29 @@ impl SpecForm {
             (Some(FormatName::Jpeg), Some(quality)) => ImageFormat::Jpeg { quality },
             (_, Some(_)) => return Err(ApiError::invalid_spec("quality applies only to format=jpeg")),
         };
+        let storyboard = match &self.storyboard {
+            Some(every) => Some(Storyboard {
+                every: rational("storyboard", every)?,
+                width: self.storyboard_width.unwrap_or(Storyboard::DEFAULT_WIDTH),
+                columns: self.storyboard_columns.unwrap_or(Storyboard::DEFAULT_SIDE),
+                rows: self.storyboard_rows.unwrap_or(Storyboard::DEFAULT_SIDE),
+            }),
+            None if self.storyboard_width.is_some()
+                || self.storyboard_columns.is_some()
+                || self.storyboard_rows.is_some() =>
+            {
+                return Err(ApiError::invalid_spec(
+                    "storyboard_width, storyboard_columns and storyboard_rows apply only with storyboard",
+                ));
+            }
+            None => None,
+        };
         let spec = ExtractionSpec {
             selection,
             format,
             max_width: self.max_width,
             max_height: self.max_height,
+            storyboard,
         };
         spec.admit(max_frames).map_err(invalid_spec)?;
         Ok(spec)
@@ -160,6 +191,12 @@ impl From<&ExtractionSpec> for SpecForm {
             ImageFormat::Jpeg { quality } => (FormatName::Jpeg, Some(quality)),
             ImageFormat::Webp => (FormatName::Webp, None),
         };
+        if let Some(storyboard) = &spec.storyboard {
+            form.storyboard = Some(storyboard.every.to_string());
+            form.storyboard_width = Some(storyboard.width);
+            form.storyboard_columns = Some(storyboard.columns);
+            form.storyboard_rows = Some(storyboard.rows);
+        }
         Self {
             format: Some(format),
             quality,
@@ -277,6 +314,18 @@ mod tests {
             SpecForm {
                 keyframes: Some(true),
                 format: Some(FormatName::Jpeg),
+                ..SpecForm::default()
+            },
+            SpecForm {
+                storyboard: Some("10".into()),
+                ..SpecForm::default()
+            },
+            SpecForm {
+                count: Some(3),
+                storyboard: Some("2.5".into()),
+                storyboard_width: Some(96),
+                storyboard_columns: Some(4),
+                storyboard_rows: Some(2),
                 ..SpecForm::default()
             },
         ];
@@ -452,6 +501,19 @@ mod tests {
             },
             SpecForm {
                 min_gap: Some("2".into()),
+                ..SpecForm::default()
+            },
+            SpecForm {
+                storyboard_width: Some(100),
+                ..SpecForm::default()
+            },
+            SpecForm {
+                storyboard: Some("0.5".into()),
+                ..SpecForm::default()
+            },
+            SpecForm {
+                storyboard: Some("10".into()),
+                storyboard_rows: Some(21),
                 ..SpecForm::default()
             },
         ];

@@ -214,6 +214,7 @@ async fn mixed_history(f: &Fixture, owner: UserId) -> Vec<VideoId> {
         format: ImageFormat::Jpeg { quality: 80 },
         max_width: Some(640),
         max_height: None,
+        storyboard: None,
     };
     f.nats
         .run(

@@ -30,7 +30,18 @@ pub fn frame_key(video: VideoId, job: u32, file: &str) -> String {
     format!("{}{job}/{file}", archive_prefix(video))
 }
 
-/// The prefix of every archive, manifest and frame copy of a video: `archives/<video_id>/`.
+/// Where the storyboard's WebVTT index of job `job` lives: `archives/<video_id>/<job>.storyboard.vtt`. It names
+/// its sheets `storyboard/<n>.jpg`, relative to the API path that serves it.
+pub fn storyboard_vtt_key(video: VideoId, job: u32) -> String {
+    format!("{}{job}.storyboard.vtt", archive_prefix(video))
+}
+
+/// Where sheet `file` of job `job`'s storyboard lives: `archives/<video_id>/<job>/storyboard/<file>`.
+pub fn storyboard_sheet_key(video: VideoId, job: u32, file: &str) -> String {
+    format!("{}{job}/storyboard/{file}", archive_prefix(video))
+}
+
+/// The prefix of every archive, manifest, frame copy and storyboard of a video: `archives/<video_id>/`.
 pub fn archive_prefix(video: VideoId) -> String {
     format!("archives/{video}/")
 }
@@ -57,10 +68,20 @@ mod tests {
             frame_key(video, 2, "frame_0001.png"),
             "archives/0190a5a8-0000-7000-8000-000000000001/2/frame_0001.png"
         );
+        assert_eq!(
+            storyboard_vtt_key(video, 2),
+            "archives/0190a5a8-0000-7000-8000-000000000001/2.storyboard.vtt"
+        );
+        assert_eq!(
+            storyboard_sheet_key(video, 2, "0.jpg"),
+            "archives/0190a5a8-0000-7000-8000-000000000001/2/storyboard/0.jpg"
+        );
         for key in [
             archive_key(video, 0),
             manifest_key(video, 0),
             frame_key(video, 0, "f.png"),
+            storyboard_vtt_key(video, 0),
+            storyboard_sheet_key(video, 0, "0.jpg"),
         ] {
             assert!(key.starts_with(&archive_prefix(video)), "{key}");
         }

@@ -10,6 +10,9 @@ mod storage;
 #[cfg(feature = "test-support")]
 pub mod test_support;
 
-pub use keys::{archive_key, archive_prefix, frame_key, manifest_key, source_key, upload_tail_key};
+pub use keys::{
+    archive_key, archive_prefix, frame_key, manifest_key, source_key, storyboard_sheet_key,
+    storyboard_vtt_key, upload_tail_key,
+};
 pub use settings::S3Settings;
 pub use storage::{ObjectReader, PendingUpload, PutError, PutOptions, Storage, StorageError};

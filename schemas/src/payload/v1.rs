@@ -47,6 +47,23 @@ pub struct Spec {
     /// Maximum height in pixels, keeping aspect ratio.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub max_height: Option<u32>,
+    /// Scrub previews, if asked for.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub storyboard: Option<Storyboard>,
+}
+
+/// Sprite sheets of small frames with a WebVTT index.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct Storyboard {
+    /// Seconds between tiles.
+    pub every: Ratio,
+    /// Tile width in pixels.
+    pub width: u32,
+    /// Tiles per row.
+    pub columns: u32,
+    /// Rows per sheet.
+    pub rows: u32,
 }
 
 /// The one mapping between the domain's spec and its v1 persisted form (an exact rational as `num`/`den`).
@@ -79,6 +96,12 @@ impl From<&ExtractionSpec> for Spec {
             },
             max_width: spec.max_width,
             max_height: spec.max_height,
+            storyboard: spec.storyboard.map(|s| Storyboard {
+                every: s.every.into(),
+                width: s.width,
+                columns: s.columns,
+                rows: s.rows,
+            }),
         }
     }
 }
@@ -110,6 +133,12 @@ impl From<Spec> for ExtractionSpec {
             },
             max_width: spec.max_width,
             max_height: spec.max_height,
+            storyboard: spec.storyboard.map(|s| fiapx_domain::Storyboard {
+                every: s.every.into(),
+                width: s.width,
+                columns: s.columns,
+                rows: s.rows,
+            }),
         }
     }
 }

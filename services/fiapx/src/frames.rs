@@ -4,8 +4,10 @@ use std::{path::PathBuf, time::Instant};
 
 use anyhow::Context;
 use clap::{Args, ValueEnum};
-use fiapx_domain::{DEFAULT_JPEG_QUALITY, ExtractionSpec, ImageFormat, Position, Rational, Selection};
-use fiapx_frames::{Extractor, Limits};
+use fiapx_domain::{
+    DEFAULT_JPEG_QUALITY, ExtractionSpec, ImageFormat, Position, Rational, Selection, Storyboard,
+};
+use fiapx_frames::{Extractor, Limits, STORYBOARD_DIR, StoryboardOutput, sheet_file_name};
 use indicatif::{ProgressBar, ProgressStyle};
 use tokio::io::AsyncWriteExt;
 
@@ -51,6 +53,19 @@ pub struct FramesArgs {
     /// Scale down to at most this height, keeping the aspect ratio.
     #[arg(long)]
     max_height: Option<u32>,
+    /// Also make a storyboard (scrub previews): a tile every N seconds, written to `<output>-storyboard/`
+    /// (`storyboard.vtt` and its sprite sheets in `storyboard/`).
+    #[arg(long, value_name = "SECONDS")]
+    storyboard: Option<Rational>,
+    /// Storyboard tile width in pixels.
+    #[arg(long, requires = "storyboard", default_value_t = Storyboard::DEFAULT_WIDTH)]
+    storyboard_width: u32,
+    /// Storyboard tiles per row of a sheet.
+    #[arg(long, requires = "storyboard", default_value_t = Storyboard::DEFAULT_SIDE)]
+    storyboard_columns: u32,
+    /// Storyboard rows of tiles per sheet.
+    #[arg(long, requires = "storyboard", default_value_t = Storyboard::DEFAULT_SIDE)]
+    storyboard_rows: u32,
     /// Hide the progress bar.
     #[arg(long, short)]
     quiet: bool,
@@ -97,7 +112,19 @@ impl FramesArgs {
             format,
             max_width: self.max_width,
             max_height: self.max_height,
+            storyboard: self.storyboard.map(|every| Storyboard {
+                every,
+                width: self.storyboard_width,
+                columns: self.storyboard_columns,
+                rows: self.storyboard_rows,
+            }),
         })
+    }
+
+    /// Where the storyboard goes: `<output without .zip>-storyboard/`.
+    fn storyboard_dir(&self) -> PathBuf {
+        let stem = self.output.file_stem().unwrap_or_default().to_string_lossy();
+        self.output.with_file_name(format!("{stem}-storyboard"))
     }
 }
 
@@ -141,6 +168,15 @@ pub async fn run(args: FramesArgs) -> anyhow::Result<()> {
     tokio::fs::rename(&partial, &args.output)
         .await
         .with_context(|| format!("writing {}", args.output.display()))?;
+    if let Some(storyboard) = &summary.storyboard {
+        let dir = args.storyboard_dir();
+        write_storyboard(&dir, storyboard)
+            .await
+            .with_context(|| format!("writing the storyboard into {}", dir.display()))?;
+        if !args.quiet {
+            eprintln!("{} storyboard tiles into {}", storyboard.tiles, dir.display());
+        }
+    }
     if !args.quiet {
         eprintln!(
             "{} frames from {:.1} s of video into {} in {:.2} s",
@@ -151,4 +187,14 @@ pub async fn run(args: FramesArgs) -> anyhow::Result<()> {
         );
     }
     Ok(())
+}
+
+/// `dir/storyboard.vtt` and `dir/storyboard/<n>.jpg`, as the WebVTT file names them.
+async fn write_storyboard(dir: &std::path::Path, storyboard: &StoryboardOutput) -> std::io::Result<()> {
+    let sheets = dir.join(STORYBOARD_DIR);
+    tokio::fs::create_dir_all(&sheets).await?;
+    for (index, sheet) in storyboard.sheets.iter().enumerate() {
+        tokio::fs::write(sheets.join(sheet_file_name(index)), sheet).await?;
+    }
+    tokio::fs::write(dir.join("storyboard.vtt"), &storyboard.vtt).await
 }

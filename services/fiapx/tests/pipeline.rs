@@ -281,7 +281,10 @@ async fn positions_keyframes_and_a_position_past_the_end() {
         .iter()
         .map(|f| f["pts"].as_f64().unwrap())
         .collect();
-    assert!(pts.windows(2).all(|w| w[0] <= w[1]) && pts[0] == 0.0, "in time order: {pts:?}");
+    assert!(
+        pts.windows(2).all(|w| w[0] <= w[1]) && pts[0] == 0.0,
+        "in time order: {pts:?}"
+    );
 
     let again = app
         .post(
@@ -302,7 +305,10 @@ async fn positions_keyframes_and_a_position_past_the_end() {
         tokio::time::sleep(Duration::from_millis(100)).await;
     }
     assert_eq!(video["status"], "completed", "{video}");
-    assert_eq!(video["spec"], serde_json::json!({"keyframes": true, "format": "png"}));
+    assert_eq!(
+        video["spec"],
+        serde_json::json!({"keyframes": true, "format": "png"})
+    );
     assert!(video["frame_count"].as_u64().unwrap() >= 1, "{video}");
 
     let past = app.upload_with(owner, "clip.mp4", "?at=1,00:00:09", body).await;
@@ -310,6 +316,77 @@ async fn positions_keyframes_and_a_position_past_the_end() {
     assert_eq!(video["status"], "failed", "{video}");
     assert_eq!(video["failure"]["code"], "position_past_end", "{video}");
     assert_eq!(video["failure"]["will_retry"], false, "{video}");
+    app.stop().await;
+}
+
+/// A storyboard asked for with the frames: a WebVTT index served by the API, whose cues name sheets the API
+/// redirects to, each a JPEG grid of tiles; a video without one answers 404.
+#[tokio::test]
+async fn a_storyboard_is_served_next_to_the_frames() {
+    let app = spawn_app().await;
+    let owner = Uuid::now_v7();
+    let body = clip("c_3s.mp4", "3", "320x240");
+    let query = "?count=2&storyboard=1&storyboard_width=80&storyboard_columns=2&storyboard_rows=1";
+    let id = app.upload_with(owner, "clip.mp4", query, body.clone()).await;
+    let video = app.finished(owner, id).await;
+    assert_eq!(video["status"], "completed", "{video}");
+    assert_eq!(
+        video["spec"],
+        serde_json::json!({"count": 2, "format": "png", "storyboard": "1", "storyboard_width": 80,
+            "storyboard_columns": 2, "storyboard_rows": 1})
+    );
+    let vtt = app
+        .client
+        .get(format!("/api/v1/videos/{id}/storyboard.vtt"))
+        .header("authorization", bearer(owner))
+        .send()
+        .await;
+    vtt.assert_status_is_ok();
+    vtt.assert_header("content-type", "text/vtt; charset=utf-8");
+    let vtt = vtt.0.into_body().into_string().await.unwrap();
+    assert_eq!(
+        vtt,
+        "WEBVTT\n\n00:00:00.000 --> 00:00:01.000\nstoryboard/0.jpg#xywh=0,0,80,60\n\
+         \n00:00:01.000 --> 00:00:02.000\nstoryboard/0.jpg#xywh=80,0,80,60\n\
+         \n00:00:02.000 --> 00:00:03.000\nstoryboard/1.jpg#xywh=0,0,80,60\n"
+    );
+    for (sheet, width) in [("0.jpg", 160), ("1.jpg", 160)] {
+        let found = app
+            .client
+            .get(format!("/api/v1/videos/{id}/storyboard/{sheet}"))
+            .header("authorization", bearer(owner))
+            .send()
+            .await;
+        found.assert_status(poem::http::StatusCode::FOUND);
+        let image = reqwest::get(&location(&found.0)).await.unwrap();
+        assert_eq!(image.headers()["content-type"], "image/jpeg");
+        let image = image::load_from_memory(&image.bytes().await.unwrap()).unwrap();
+        assert_eq!((image.width(), image.height()), (width, 60), "{sheet}");
+    }
+    let missing = app
+        .client
+        .get(format!("/api/v1/videos/{id}/storyboard/2.jpg"))
+        .header("authorization", bearer(owner))
+        .send()
+        .await;
+    missing.assert_status(poem::http::StatusCode::NOT_FOUND);
+    // Someone else, and a video without a storyboard, get 404.
+    let stranger = app
+        .client
+        .get(format!("/api/v1/videos/{id}/storyboard.vtt"))
+        .header("authorization", bearer(Uuid::now_v7()))
+        .send()
+        .await;
+    stranger.assert_status(poem::http::StatusCode::NOT_FOUND);
+    let plain = app.upload_with(owner, "clip.mp4", "?count=1", body).await;
+    assert_eq!(app.finished(owner, plain).await["status"], "completed");
+    let none = app
+        .client
+        .get(format!("/api/v1/videos/{plain}/storyboard.vtt"))
+        .header("authorization", bearer(owner))
+        .send()
+        .await;
+    none.assert_status(poem::http::StatusCode::NOT_FOUND);
     app.stop().await;
 }
 

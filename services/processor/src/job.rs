@@ -14,7 +14,9 @@ use fiapx_domain::{
 };
 use fiapx_nats::{HandleError, Handler, Outcome, decode_message};
 use fiapx_schemas::{Metadata, ProgressStage, StoredEvent};
-use fiapx_storage::{PutOptions, archive_key, archive_prefix, manifest_key};
+use fiapx_storage::{
+    PutOptions, archive_key, archive_prefix, manifest_key, storyboard_sheet_key, storyboard_vtt_key,
+};
 use sha2::{Digest, Sha256};
 use tokio::io::{AsyncWrite, AsyncWriteExt};
 use tokio::sync::watch;
@@ -255,6 +257,24 @@ impl Processor {
             .put_bytes(&manifest_key(video, job), "application/json", &manifest)
             .await
             .map_err(|e| JobFailure::transient(FailureCode::StorageUnavailable, e))?;
+        // The storyboard's sheets first, then its index: an index is only there once every sheet it names is.
+        if let Some(storyboard) = &summary.storyboard {
+            for (index, sheet) in storyboard.sheets.iter().enumerate() {
+                let file = fiapx_frames::sheet_file_name(index);
+                storage
+                    .put_bytes(&storyboard_sheet_key(video, job, &file), "image/jpeg", sheet)
+                    .await
+                    .map_err(JobFailure::storage)?;
+            }
+            storage
+                .put_bytes(
+                    &storyboard_vtt_key(video, job),
+                    "text/vtt",
+                    storyboard.vtt.as_bytes(),
+                )
+                .await
+                .map_err(JobFailure::storage)?;
+        }
         let frame_count = u32::try_from(summary.manifest.frames.len()).unwrap_or(u32::MAX);
         metrics::counter!("fiapx_processor_frames_total").increment(u64::from(frame_count));
         Ok(ArchiveObject {

@@ -185,6 +185,17 @@ fn sse(stream: BoxStream<'static, LiveEvent>) -> EventStream<BoxStream<'static, 
     })
 }
 
+/// A storyboard's WebVTT index.
+#[derive(ApiResponse)]
+enum WebVtt {
+    /// `WEBVTT` cues mapping time ranges to tiles: `storyboard/<n>.jpg#xywh=x,y,w,h`, relative to this path.
+    #[oai(status = 200, content_type = "text/vtt; charset=utf-8")]
+    Ok(
+        poem_openapi::payload::PlainText<String>,
+        #[oai(header = "Cache-Control")] String,
+    ),
+}
+
 #[derive(ApiResponse)]
 enum Download {
     /// Follow `Location` (a presigned URL valid for a few minutes).
@@ -339,6 +350,42 @@ impl QueryApi {
     async fn frame(&self, owner: Owner, id: Path<Uuid>, index: Path<u64>) -> Result<Download, ApiError> {
         let row = visible_video(&self.state, &owner, id.0).await?;
         let url = frames::frame_url(&self.state, &row, index.0).await?;
+        Ok(Download::Found(url, "no-store".into()))
+    }
+
+    /// The storyboard of one of the caller's completed videos whose spec asked for one: a WebVTT file whose cues map
+    /// time ranges to tiles of JPEG sprite sheets (`storyboard/0.jpg#xywh=0,0,160,90`, relative to this path), the
+    /// format players read for scrub previews. 404 when the spec had no storyboard, 409 `not_ready` until the
+    /// video is completed.
+    #[oai(
+        path = "/videos/:id/storyboard.vtt",
+        method = "get",
+        operation_id = "getVideoStoryboard"
+    )]
+    async fn storyboard(&self, owner: Owner, id: Path<Uuid>) -> Result<WebVtt, ApiError> {
+        let row = visible_video(&self.state, &owner, id.0).await?;
+        let vtt = frames::storyboard_vtt(&self.state, &row).await?;
+        Ok(WebVtt::Ok(
+            poem_openapi::payload::PlainText(vtt),
+            "no-store".into(),
+        ))
+    }
+
+    /// Redirects to one sprite sheet of a storyboard (`<n>.jpg`, as the WebVTT file names it; a presigned URL
+    /// valid for a few minutes). 404 for a sheet that does not exist.
+    #[oai(
+        path = "/videos/:id/storyboard/:file",
+        method = "get",
+        operation_id = "getVideoStoryboardSheet"
+    )]
+    async fn storyboard_sheet(
+        &self,
+        owner: Owner,
+        id: Path<Uuid>,
+        file: Path<String>,
+    ) -> Result<Download, ApiError> {
+        let row = visible_video(&self.state, &owner, id.0).await?;
+        let url = frames::storyboard_sheet_url(&self.state, &row, &file.0).await?;
         Ok(Download::Found(url, "no-store".into()))
     }
 

@@ -11,7 +11,9 @@
 use fiapx_domain::{ManifestFrame, VideoId, frame_file_name};
 use fiapx_http::ApiError;
 use fiapx_projections::entity::video;
-use fiapx_storage::{Storage, StorageError, frame_key, manifest_key};
+use fiapx_storage::{
+    Storage, StorageError, frame_key, manifest_key, storyboard_sheet_key, storyboard_vtt_key,
+};
 use serde::Deserialize;
 
 use crate::state::State;
@@ -76,6 +78,62 @@ pub(crate) async fn frame_url(state: &State, row: &video::Model, index: u64) -> 
             return Err(ApiError::not_found("frame"));
         };
         copy_out(&state.storage, archive, frame, format.media_type(), &key).await?;
+    }
+    state
+        .storage
+        .presign_get(&key, state.link_ttl, None)
+        .await
+        .map_err(ApiError::unavailable)
+}
+
+/// The video's job and whether its spec asked for a storyboard, once it is completed (404 `not_found` without one).
+fn storyboard_job(row: &video::Model) -> Result<(VideoId, u32), ApiError> {
+    completed_archive(row)?;
+    let spec = fiapx_schemas::spec_from_json(&row.spec).map_err(ApiError::internal)?;
+    if spec.storyboard.is_none() {
+        return Err(ApiError::not_found("storyboard"));
+    }
+    Ok((
+        VideoId::from_uuid(row.id),
+        u32::try_from(row.job).unwrap_or_default(),
+    ))
+}
+
+/// The storyboard's WebVTT index of a completed video; it names its sheets `storyboard/<n>.jpg`, relative to the
+/// path that serves it.
+pub(crate) async fn storyboard_vtt(state: &State, row: &video::Model) -> Result<String, ApiError> {
+    let (video, job) = storyboard_job(row)?;
+    match state.storage.get_bytes(&storyboard_vtt_key(video, job)).await {
+        Ok(bytes) => String::from_utf8(bytes).map_err(ApiError::internal),
+        Err(StorageError::NotFound(_)) => Err(ApiError::not_found("storyboard")),
+        Err(error) => Err(ApiError::unavailable(error)),
+    }
+}
+
+/// A presigned URL of storyboard sheet `file` (`<n>.jpg`) of a completed video.
+pub(crate) async fn storyboard_sheet_url(
+    state: &State,
+    row: &video::Model,
+    file: &str,
+) -> Result<String, ApiError> {
+    let (video, job) = storyboard_job(row)?;
+    let number = file.strip_suffix(".jpg").unwrap_or(file);
+    if number.is_empty() || !number.bytes().all(|b| b.is_ascii_digit()) || number.len() > 6 {
+        return Err(ApiError::not_found("storyboard sheet"));
+    }
+    let key = storyboard_sheet_key(
+        video,
+        job,
+        &format!("{}.jpg", number.parse::<u32>().unwrap_or_default()),
+    );
+    if state
+        .storage
+        .size(&key)
+        .await
+        .map_err(ApiError::unavailable)?
+        .is_none()
+    {
+        return Err(ApiError::not_found("storyboard sheet"));
     }
     state
         .storage

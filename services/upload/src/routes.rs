@@ -204,6 +204,14 @@ impl UploadApi {
         max_width: Query<Option<u32>>,
         /// Scale down to at most this height.
         max_height: Query<Option<u32>>,
+        /// Scrub previews: a tile every N seconds (1 to 600), in JPEG sprite sheets with a WebVTT index.
+        storyboard: Query<Option<String>>,
+        /// Storyboard tile width (default 160).
+        storyboard_width: Query<Option<u32>>,
+        /// Storyboard tiles per row (default 5).
+        storyboard_columns: Query<Option<u32>>,
+        /// Storyboard rows per sheet (default 5).
+        storyboard_rows: Query<Option<u32>>,
         /// A URL to call (a signed POST, like a webhook's) when this video's frames are ready or its processing
         /// fails for good: `https`, on a public host, at most 2048 bytes. Signed with the account's callback
         /// secret (`POST /api/v1/me/callback-secret`).
@@ -224,6 +232,10 @@ impl UploadApi {
             quality: quality.0,
             max_width: max_width.0,
             max_height: max_height.0,
+            storyboard: storyboard.0,
+            storyboard_width: storyboard_width.0,
+            storyboard_columns: storyboard_columns.0,
+            storyboard_rows: storyboard_rows.0,
         };
         let declared_len = request
             .header(poem::http::header::CONTENT_LENGTH)

@@ -162,6 +162,7 @@ async fn raw_upload_stores_the_exact_bytes_and_appends_uploaded() {
             format: ImageFormat::Jpeg { quality: 80 },
             max_width: Some(64),
             max_height: None,
+            storyboard: None,
         }
     );
 }

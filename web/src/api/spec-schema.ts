@@ -5,7 +5,7 @@ import type { components } from "./schema";
 type Spec = components["schemas"]["ExtractionSpec"];
 
 /** Every field of a spec, in the document's order (the order of the query parameters sent). */
-export const SPEC_FIELDS = ["fps", "every", "count", "at", "scene", "min_gap", "keyframes", "format", "quality", "max_width", "max_height"] as const satisfies readonly (keyof Spec)[];
+export const SPEC_FIELDS = ["fps", "every", "count", "at", "scene", "min_gap", "keyframes", "format", "quality", "max_width", "max_height", "storyboard", "storyboard_width", "storyboard_columns", "storyboard_rows"] as const satisfies readonly (keyof Spec)[];
 
 /** The selection modes: a spec has at most one of them. */
 export const SELECTION_MODES = ["fps", "every", "count", "at", "scene", "keyframes"] as const satisfies readonly (keyof Spec)[];
@@ -53,6 +53,9 @@ export const LIMITS = {
   quality: { minimum: 1, maximum: 100 },
   max_width: { minimum: 16, maximum: 16384 },
   max_height: { minimum: 16, maximum: 16384 },
+  storyboard_width: { minimum: 32, maximum: 640 },
+  storyboard_columns: { minimum: 1, maximum: 20 },
+  storyboard_rows: { minimum: 1, maximum: 20 },
 } as const satisfies Partial<Record<keyof Spec, { minimum: number; maximum: number }>>;
 
 /** The pattern of each string field. */
@@ -61,6 +64,7 @@ export const PATTERNS = {
   every: new RegExp("^\\s*(\\d+(\\.\\d{1,6})?|\\.\\d{1,6}|\\d+\\s*/\\s*\\d+)\\s*$"),
   scene: new RegExp("^\\s*(\\d+(\\.\\d{1,6})?|\\.\\d{1,6}|\\d+\\s*/\\s*\\d+)\\s*$"),
   min_gap: new RegExp("^\\s*(\\d+(\\.\\d{1,6})?|\\.\\d{1,6}|\\d+\\s*/\\s*\\d+)\\s*$"),
+  storyboard: new RegExp("^\\s*(\\d+(\\.\\d{1,6})?|\\.\\d{1,6}|\\d+\\s*/\\s*\\d+)\\s*$"),
 } as const satisfies Partial<Record<keyof Spec, RegExp>>;
 
 /** The length of each string field with one, in characters, bounds included. */
