@@ -1,6 +1,6 @@
 //! The engine against ffmpeg itself: same frames, same pixels, and the archive and manifest it writes.
 
-use fiapx_domain::{ExtractionSpec, ImageFormat, Position, Rational, Selection};
+use fiapx_domain::{ExtractionSpec, ImageFormat, Position, Rational, Selection, Storyboard};
 use fiapx_frames::test_support::*;
 use fiapx_frames::{Extractor, Limits, MANIFEST_NAME, frame_file_name};
 use sha2::{Digest, Sha256};
@@ -346,6 +346,79 @@ async fn scene_changes_are_the_ones_ffmpegs_select_filter_finds() {
         );
         // Every frame is decoded to score it.
         assert_eq!(summary.stats.packets_skippable, 0);
+    }
+}
+
+/// A storyboard: the tiles are the frames of `every N` at the tile width (JPEG, so compared within its loss), laid
+/// out row by row on sheets that the WebVTT cues address, one cue per tile over the whole duration.
+#[tokio::test]
+async fn a_storyboard_tiles_the_frames_of_its_interval() {
+    let path = clip(&SPARSE[0]);
+    let storyboard = Storyboard {
+        every: Rational::new(5, 1),
+        width: 80,
+        columns: 2,
+        rows: 2,
+    };
+    let spec = ExtractionSpec {
+        selection: Selection::Count { count: 1 },
+        storyboard: Some(storyboard),
+        ..Default::default()
+    };
+    let (zip, summary) = extract(&path, &spec, Limits::default()).await.unwrap();
+    assert_eq!(
+        decode_images(&entries(zip).await).len(),
+        1,
+        "the frames are the spec's"
+    );
+    let out = summary.storyboard.expect("a storyboard");
+    // The same frames, JPEG-encoded one by one at the sheets' quality.
+    let (zip, _) = extract(&path, &storyboard.frames(), Limits::default())
+        .await
+        .unwrap();
+    let expected = decode_images(&entries(zip).await);
+    // 24 s every 5 s: the `fps` filter's 5 outputs, on two sheets of 2x2.
+    assert_eq!((out.tiles, out.sheets.len()), (5, 2));
+    assert_eq!((out.tile_width, out.tile_height), (80, 60));
+    let sheets: Vec<_> = out
+        .sheets
+        .iter()
+        .map(|s| image::load_from_memory(s).unwrap().to_rgb8())
+        .collect();
+    let cues: Vec<&str> = out.vtt.lines().filter(|l| l.contains("#xywh=")).collect();
+    assert_eq!(cues.len(), 5, "{}", out.vtt);
+    assert!(out.vtt.starts_with("WEBVTT\n"));
+    assert!(
+        out.vtt.contains("00:00:20.000 --> 00:00:24.000"),
+        "the last cue ends with the video: {}",
+        out.vtt
+    );
+    let mean_difference = |a: &image::RgbImage, b: &image::RgbImage| {
+        let diff: u64 = a
+            .as_raw()
+            .iter()
+            .zip(b.as_raw())
+            .map(|(x, y)| u64::from(x.abs_diff(*y)))
+            .sum();
+        diff as f64 / a.as_raw().len() as f64
+    };
+    for (i, cue) in cues.iter().enumerate() {
+        let (file, xywh) = cue.split_once("#xywh=").unwrap();
+        let sheet = file.trim_start_matches("storyboard/").trim_end_matches(".jpg");
+        let sheet = &sheets[sheet.parse::<usize>().unwrap()];
+        let v: Vec<u32> = xywh.split(',').map(|n| n.parse().unwrap()).collect();
+        let tile = image::imageops::crop_imm(sheet, v[0], v[1], v[2], v[3]).to_image();
+        assert_eq!(tile.dimensions(), expected[i].dimensions());
+        // Within JPEG's loss of its own frame, and nearer to it than to any other frame of the interval.
+        let differences: Vec<f64> = expected
+            .iter()
+            .map(|frame| mean_difference(&tile, frame))
+            .collect();
+        let nearest = (0..differences.len())
+            .min_by(|&a, &b| differences[a].total_cmp(&differences[b]))
+            .unwrap();
+        assert_eq!(nearest, i, "{cue}: {differences:?}");
+        assert!(differences[i] < 10.0, "{cue}: {differences:?}");
     }
 }
 
