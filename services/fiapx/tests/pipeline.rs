@@ -227,12 +227,26 @@ async fn a_videos_spec_can_be_sent_back_as_it_is_to_process_it_again() {
         "the spec in the shape it was given"
     );
 
+    let video = reprocess_until_completed(&app, owner, id, spec.to_string()).await;
+    assert_eq!(
+        (&video["job"], &video["status"]),
+        (&1.into(), &"completed".into()),
+        "{video}"
+    );
+    assert_eq!(video["spec"], spec, "the same spec ran again");
+    assert_eq!(video["frame_count"], 3);
+    app.stop().await;
+}
+
+/// Asks for video `id` (processed once) to be processed again with `spec` (JSON), and waits up to a minute for
+/// its second job to complete; returns the video as last read.
+async fn reprocess_until_completed(app: &App, owner: Uuid, id: Uuid, spec: String) -> Value {
     let again = app
         .post(
             owner,
             &format!("/api/v1/videos/{id}/reprocess"),
             "application/json",
-            spec.to_string(),
+            spec,
         )
         .send()
         .await;
@@ -245,14 +259,7 @@ async fn a_videos_spec_can_be_sent_back_as_it_is_to_process_it_again() {
         }
         tokio::time::sleep(Duration::from_millis(100)).await;
     }
-    assert_eq!(
-        (&video["job"], &video["status"]),
-        (&1.into(), &"completed".into()),
-        "{video}"
-    );
-    assert_eq!(video["spec"], spec, "the same spec ran again");
-    assert_eq!(video["frame_count"], 3);
-    app.stop().await;
+    video
 }
 
 /// The selection modes beyond rates and counts run end to end: frames at positions, keyframes, and a position
@@ -286,24 +293,7 @@ async fn positions_keyframes_and_a_position_past_the_end() {
         "in time order: {pts:?}"
     );
 
-    let again = app
-        .post(
-            owner,
-            &format!("/api/v1/videos/{id}/reprocess"),
-            "application/json",
-            r#"{"keyframes": true}"#.to_owned(),
-        )
-        .send()
-        .await;
-    again.assert_status(poem::http::StatusCode::ACCEPTED);
-    let mut video = Value::Null;
-    for _ in 0..600 {
-        video = app.get(owner, &format!("/api/v1/videos/{id}")).await.1;
-        if video["job"] == 1 && video["status"] == "completed" {
-            break;
-        }
-        tokio::time::sleep(Duration::from_millis(100)).await;
-    }
+    let video = reprocess_until_completed(&app, owner, id, r#"{"keyframes": true}"#.to_owned()).await;
     assert_eq!(video["status"], "completed", "{video}");
     assert_eq!(
         video["spec"],

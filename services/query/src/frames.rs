@@ -66,24 +66,14 @@ pub(crate) async fn frame_url(state: &State, row: &video::Model, index: u64) -> 
         u32::try_from(row.job).unwrap_or_default(),
         &frame_file_name(index, format.extension()),
     );
-    if state
-        .storage
-        .size(&key)
-        .await
-        .map_err(ApiError::unavailable)?
-        .is_none()
-    {
+    if !stored(state, &key).await? {
         let manifest = self::index(state, row).await?;
         let Some(frame) = usize::try_from(index).ok().and_then(|i| manifest.frames.get(i)) else {
             return Err(ApiError::not_found("frame"));
         };
         copy_out(&state.storage, archive, frame, format.media_type(), &key).await?;
     }
-    state
-        .storage
-        .presign_get(&key, state.link_ttl, None)
-        .await
-        .map_err(ApiError::unavailable)
+    presigned(state, &key).await
 }
 
 /// The video's job and whether its spec asked for a storyboard, once it is completed (404 `not_found` without one).
@@ -126,18 +116,27 @@ pub(crate) async fn storyboard_sheet_url(
         job,
         &format!("{}.jpg", number.parse::<u32>().unwrap_or_default()),
     );
-    if state
-        .storage
-        .size(&key)
-        .await
-        .map_err(ApiError::unavailable)?
-        .is_none()
-    {
+    if !stored(state, &key).await? {
         return Err(ApiError::not_found("storyboard sheet"));
     }
+    presigned(state, &key).await
+}
+
+/// Whether an object is in the bucket.
+async fn stored(state: &State, key: &str) -> Result<bool, ApiError> {
+    Ok(state
+        .storage
+        .size(key)
+        .await
+        .map_err(ApiError::unavailable)?
+        .is_some())
+}
+
+/// A presigned URL of an object, valid for the configured link lifetime.
+async fn presigned(state: &State, key: &str) -> Result<String, ApiError> {
     state
         .storage
-        .presign_get(&key, state.link_ttl, None)
+        .presign_get(key, state.link_ttl, None)
         .await
         .map_err(ApiError::unavailable)
 }
