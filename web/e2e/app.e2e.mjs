@@ -6,10 +6,10 @@
 // then on from the server's offset), share a link and open it in a fresh browser context; drop two
 // files at once on the drop zone and see both complete on the list's one feed; a video uploaded by another session
 // showing up live; sign in with the keyboard alone; reprocess with another spec (a count of JPEGs at a maximum
-// height); upload with frames at given positions; change the password; audit every screen with axe-core
-// (a11y.mjs); open the API docs under their own policy. Every context fails its test on any Content-Security-Policy
-// violation (csp.mjs), and an injected inline script is shown not to run. Screenshots of each screen land in
-// web/test-results/screenshots/.
+// height); upload with frames at given positions and scrub previews (a storyboard); change the password; audit
+// every screen with axe-core (a11y.mjs); open the API docs under their own policy. Every context fails its test on
+// any Content-Security-Policy violation (csp.mjs), and an injected inline script is shown not to run. Screenshots of
+// each screen land in web/test-results/screenshots/.
 import assert from "node:assert/strict";
 import { appendFileSync, mkdirSync, readFileSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
@@ -795,11 +795,14 @@ test("reprocess with another spec, then delete", async () => {
   }
 });
 
-test("upload with frames at given positions: a wrong one is named, then exactly those frames, described", async () => {
+test("upload with frames at given positions and scrub previews: a wrong one is named, then exactly those frames, described, and the previews scrubbed", async () => {
   const form = page.locator("fieldset.spec");
   await form.getByLabel("Quadros", { exact: true }).selectOption("at");
   const positions = form.getByLabel("Posições, separadas por vírgulas");
   assert.equal(await positions.inputValue(), "first, 50%, last");
+  // Scrub previews every second (the clip lasts 2 s).
+  await form.getByLabel("Prévias de navegação (storyboard)").check();
+  await form.getByLabel(/^Segundos entre prévias/).fill("1");
   await positions.fill("last, soon");
   await page.getByLabel("Escolher arquivos").setInputFiles(positioned);
   await form.getByText(/^“soon” não é uma posição/).waitFor();
@@ -812,7 +815,7 @@ test("upload with frames at given positions: a wrong one is named, then exactly 
   await page.getByRole("heading", { name: "positions.mp4", level: 1 }).waitFor();
   // The spec as the API returns it (positions as given, canonical), described in the page's language.
   const spec = page.locator("dt", { hasText: "Extração" }).locator("xpath=following-sibling::dd[1]");
-  await spec.filter({ hasText: /^quadros em último, 00:00:01\.500, primeiro · png$/ }).waitFor();
+  await spec.filter({ hasText: /^quadros em último, 00:00:01\.500, primeiro · png · prévias de navegação a cada 1 s$/ }).waitFor();
   await page.getByTestId("frame-count").filter({ hasText: /^3$/ }).waitFor();
   await page.locator(".frames img").nth(2).waitFor();
   // In time order: the first frame, the one at 1.5 s, the last.
@@ -820,7 +823,21 @@ test("upload with frames at given positions: a wrong one is named, then exactly 
   assert.equal(times.length, 3);
   assert.equal(times[0], "0:00");
   assert.match(times[1] ?? "", /^0:01,[45]\d*$/);
-  await audit(page, "a video with frames at given positions, in pt-BR");
+  // The scrub preview: the storyboard's index read, a tile of its sheet loaded through the API's redirect.
+  const slider = page.getByLabel("Posição no vídeo");
+  await slider.waitFor();
+  /** Whether the tile's sheet is loaded (an image the browser could decode). */
+  const tileLoaded = () => {
+    const img = /** @type {HTMLImageElement | null} */ (document.querySelector(".scrub-tile img"));
+    return img !== null && img.complete && img.naturalWidth > 0;
+  };
+  await page.waitForFunction(tileLoaded);
+  assert.equal(await page.locator(".scrub-tile img").getAttribute("alt"), "Prévia em 0:00");
+  await slider.fill("1");
+  await page.getByRole("img", { name: "Prévia em 0:01" }).waitFor();
+  await page.waitForFunction(tileLoaded);
+  await shot(page, "12b-video-scrub-preview-pt-BR");
+  await audit(page, "a video with frames at given positions and scrub previews, in pt-BR");
 });
 
 test("change the password: a wrong current one is refused, then the new one signs in", async () => {

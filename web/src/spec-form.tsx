@@ -16,6 +16,7 @@ import {
   POSITIONS,
   SCENE_THRESHOLD,
   SELECTION_MODES,
+  STORYBOARD_SECONDS,
   type SpecForm,
   type SpecMode,
   type SpecProblem,
@@ -33,6 +34,10 @@ const FIELD_SUFFIXES: Record<SpecProblem, string> = {
   quality: "quality",
   maxWidth: "max-width",
   maxHeight: "max-height",
+  storyboardEvery: "storyboard-every",
+  storyboardWidth: "storyboard-width",
+  storyboardColumns: "storyboard-columns",
+  storyboardRows: "storyboard-rows",
 };
 
 /** The id of a field's input in the form whose ids start with `prefix`. */
@@ -143,8 +148,10 @@ function CheckedInput({ id, label, value, range, hint, invalid, error, onValue, 
 
 /**
  * The spec's fields in a fieldset: selection mode and its value (none for `keyframes`; the positions of `at` with a
- * hint of their syntax; the threshold of `scene` and its least gap), image format, JPEG quality (for JPEG only), and
- * maximum width and height. `problems` are the fields shown as wrong (the caller decides when to show them).
+ * hint of their syntax; the threshold of `scene` and its least gap), image format, JPEG quality (for JPEG only),
+ * maximum width and height, and the scrub previews (a checkbox; when checked, the seconds between previews, their
+ * width, and the previews per row and rows of a sheet). `problems` are the fields shown as wrong (the caller decides
+ * when to show them).
  */
 export function SpecFields(props: {
   form: SpecForm;
@@ -178,6 +185,7 @@ export function SpecFields(props: {
   const hint = modeHint(t, form.mode);
   /** The placeholders of the value's label (only the scene threshold's has them). */
   const valueRange = { above: SCENE_THRESHOLD.above, max: SCENE_THRESHOLD.maximum };
+  const storyboardRange = range(STORYBOARD_SECONDS);
 
   return (
     <fieldset class="spec">
@@ -245,6 +253,38 @@ export function SpecFields(props: {
         <div class="spec-grid spec-size">
           {bounded("maxWidth")}
           {bounded("maxHeight")}
+        </div>
+        {/* Scrub previews beside the frames: a choice, then (when chosen) their interval and size. */}
+        <div class="spec-size">
+          <div class="check">
+            <input
+              id={id("storyboard")}
+              type="checkbox"
+              checked={form.storyboard}
+              aria-describedby={id("storyboard-hint")}
+              onChange={(e) => setField("storyboard", e.currentTarget.checked)}
+            />
+            <label for={id("storyboard")}>{t("upload.storyboard")}</label>
+          </div>
+          <p id={id("storyboard-hint")} class="hint">
+            {t("upload.hint.storyboard")}
+          </p>
+          {form.storyboard && (
+            <div class="spec-grid">
+              <CheckedInput
+                id={specFieldId(idPrefix, "storyboardEvery")}
+                label={t("upload.storyboardEvery", storyboardRange)}
+                inputMode="decimal"
+                value={form.storyboardEvery}
+                invalid={problem("storyboardEvery")}
+                error={t("upload.invalid.storyboardEvery", storyboardRange)}
+                onValue={(value) => setField("storyboardEvery", value)}
+              />
+              {bounded("storyboardWidth")}
+              {bounded("storyboardColumns")}
+              {bounded("storyboardRows")}
+            </div>
+          )}
         </div>
       </div>
     </fieldset>

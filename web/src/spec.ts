@@ -1,7 +1,8 @@
 // The extraction spec form: what it holds, its validation, and the spec it sends (a JSON ExtractionSpec: in the
 // upload's Upload-Metadata, or the body of a reprocess), and the short description of a video's spec, and the form
 // for a video's spec (reprocessing starts from it). The rules (fields, selection modes, formats, defaults, ranges,
-// patterns, the highest rate, the number of positions, the scene threshold's range) are not written here: they come
+// patterns, the highest rate, the number of positions, the scene threshold's range, the storyboard's interval and its
+// fields' defaults) are not written here: they come
 // from api/spec-schema.ts, generated from the OpenAPI document (scripts/gen-spec.mjs), and the spec's type from
 // api/schema.d.ts. Only the syntax of a position of `at` is the server's own, mirrored here. The server checks again
 // (400 `invalid_spec`).
@@ -20,10 +21,23 @@ import {
   POSITIONS,
   SCENE_THRESHOLD,
   SELECTION_MODES,
+  STORYBOARD_FIELDS,
+  STORYBOARD_SECONDS,
 } from "./api/spec-schema";
 import type { Translate } from "./i18n";
 
-export { FORMATS, LENGTHS, LIMITS, MAX_FPS, MODE_FIELD_DEFAULTS, POSITIONS, SCENE_THRESHOLD, SELECTION_MODES };
+export {
+  FORMATS,
+  LENGTHS,
+  LIMITS,
+  MAX_FPS,
+  MODE_FIELD_DEFAULTS,
+  POSITIONS,
+  SCENE_THRESHOLD,
+  SELECTION_MODES,
+  STORYBOARD_FIELDS,
+  STORYBOARD_SECONDS,
+};
 
 /** A spec as the API takes it and returns it (a Video's `spec`). */
 export type ExtractionSpec = components["schemas"]["ExtractionSpec"];
@@ -41,7 +55,18 @@ export interface SpecForm {
   quality: string;
   maxWidth: string;
   maxHeight: string;
+  /** Whether to make scrub previews (a storyboard) beside the frames; the fields below are sent only then. */
+  storyboard: boolean;
+  /** The seconds between two previews (`storyboard`). */
+  storyboardEvery: string;
+  /** A preview's width in pixels, previews per row and rows of a sheet (the API's defaults unless changed). */
+  storyboardWidth: string;
+  storyboardColumns: string;
+  storyboardRows: string;
 }
+
+/** The interval the form offers when the user asks for scrub previews (a choice of the form, not a rule). */
+export const STORYBOARD_EVERY = "10";
 
 /** The API's defaults: what a spec without any field extracts. */
 export const DEFAULT_SPEC: SpecForm = {
@@ -52,6 +77,11 @@ export const DEFAULT_SPEC: SpecForm = {
   quality: String(DEFAULT_QUALITY),
   maxWidth: "",
   maxHeight: "",
+  storyboard: false,
+  storyboardEvery: STORYBOARD_EVERY,
+  storyboardWidth: String(STORYBOARD_FIELDS.storyboard_width),
+  storyboardColumns: String(STORYBOARD_FIELDS.storyboard_columns),
+  storyboardRows: String(STORYBOARD_FIELDS.storyboard_rows),
 };
 
 /** The value the form offers when the user picks a mode. */
@@ -66,7 +96,16 @@ export function isFlagMode(mode: SpecMode): boolean {
 }
 
 /** Which field is wrong, for the form to point at it. */
-export type SpecProblem = "value" | "minGap" | "quality" | "maxWidth" | "maxHeight";
+export type SpecProblem =
+  | "value"
+  | "minGap"
+  | "quality"
+  | "maxWidth"
+  | "maxHeight"
+  | "storyboardEvery"
+  | "storyboardWidth"
+  | "storyboardColumns"
+  | "storyboardRows";
 
 /** The largest numerator or denominator the API's rationals hold (u32). */
 const U32_MAX = 2 ** 32 - 1;
@@ -196,8 +235,37 @@ function selectionOk(mode: SpecMode, value: string): boolean {
 }
 
 /** The form's whole-number fields (strings as typed) and the API's limits of each. */
-export const BOUNDED = { quality: LIMITS.quality, maxWidth: LIMITS.max_width, maxHeight: LIMITS.max_height } as const;
+export const BOUNDED = {
+  quality: LIMITS.quality,
+  maxWidth: LIMITS.max_width,
+  maxHeight: LIMITS.max_height,
+  storyboardWidth: LIMITS.storyboard_width,
+  storyboardColumns: LIMITS.storyboard_columns,
+  storyboardRows: LIMITS.storyboard_rows,
+} as const;
 export type BoundedField = keyof typeof BOUNDED;
+
+/** The storyboard's whole-number fields in the form, each with its field of the spec. */
+const STORYBOARD_SIZES = {
+  storyboardWidth: "storyboard_width",
+  storyboardColumns: "storyboard_columns",
+  storyboardRows: "storyboard_rows",
+} as const satisfies Record<string, keyof typeof STORYBOARD_FIELDS>;
+
+/**
+ * Whether the storyboard's interval is one the API accepts: from STORYBOARD_SECONDS.minimum to its maximum seconds,
+ * compared exactly (a rational, as `every` is written).
+ */
+function storyboardEveryOk(value: string): boolean {
+  const r = parseRational(value, PATTERNS.storyboard);
+  return (
+    r !== null &&
+    r.num > 0 &&
+    r.den > 0 &&
+    r.num >= r.den * STORYBOARD_SECONDS.minimum &&
+    r.num <= r.den * STORYBOARD_SECONDS.maximum
+  );
+}
 
 /** Whether the least gap of `scene` is one the API accepts: empty (its default), or zero or more seconds. */
 function minGapOk(value: string): boolean {
@@ -214,6 +282,12 @@ export function validateSpec(form: SpecForm): SpecProblem[] {
   if (form.format === "jpeg" && integerIn(form.quality, BOUNDED.quality) === null) problems.push("quality");
   for (const size of ["maxWidth", "maxHeight"] as const) {
     if (form[size].trim() !== "" && integerIn(form[size], BOUNDED[size]) === null) problems.push(size);
+  }
+  if (form.storyboard) {
+    if (!storyboardEveryOk(form.storyboardEvery)) problems.push("storyboardEvery");
+    for (const size of Object.keys(STORYBOARD_SIZES) as (keyof typeof STORYBOARD_SIZES)[]) {
+      if (integerIn(form[size], BOUNDED[size]) === null) problems.push(size);
+    }
   }
   return problems;
 }
@@ -241,7 +315,8 @@ function selectionOf(form: SpecForm): ExtractionSpec {
 
 /**
  * The spec of a valid form: the selection, the format, the quality only for JPEG, `max_width` and `max_height`
- * only when set.
+ * only when set, and the storyboard's four fields only when scrub previews are asked for (all four then, as a
+ * video's `spec` has them).
  */
 export function toSpec(form: SpecForm): ExtractionSpec {
   const spec = selectionOf(form);
@@ -249,6 +324,12 @@ export function toSpec(form: SpecForm): ExtractionSpec {
   if (form.format === "jpeg") spec.quality = Number(form.quality.trim());
   if (form.maxWidth.trim() !== "") spec.max_width = Number(form.maxWidth.trim());
   if (form.maxHeight.trim() !== "") spec.max_height = Number(form.maxHeight.trim());
+  if (form.storyboard) {
+    spec.storyboard = form.storyboardEvery.trim();
+    for (const size of Object.keys(STORYBOARD_SIZES) as (keyof typeof STORYBOARD_SIZES)[]) {
+      spec[STORYBOARD_SIZES[size]] = Number(form[size].trim());
+    }
+  }
   return spec;
 }
 
@@ -269,6 +350,11 @@ export function fromSpec(spec: ExtractionSpec | null | undefined): SpecForm {
     quality: String(spec.quality ?? DEFAULT_QUALITY),
     maxWidth: spec.max_width !== undefined ? String(spec.max_width) : "",
     maxHeight: spec.max_height !== undefined ? String(spec.max_height) : "",
+    storyboard: spec.storyboard !== undefined,
+    storyboardEvery: spec.storyboard ?? DEFAULT_SPEC.storyboardEvery,
+    storyboardWidth: String(spec.storyboard_width ?? DEFAULT_SPEC.storyboardWidth),
+    storyboardColumns: String(spec.storyboard_columns ?? DEFAULT_SPEC.storyboardColumns),
+    storyboardRows: String(spec.storyboard_rows ?? DEFAULT_SPEC.storyboardRows),
   };
 }
 
@@ -308,7 +394,8 @@ function describeScene(scene: string, minGap: string | undefined, t: Translate):
 
 /**
  * A short description of a spec (a Video's `spec`) in the language of `t`, e.g. `1 fps · png`,
- * `1 / 2.5 s · jpeg q80 · ≤ 320 px`, `frames at first, 00:00:02.500, 50% · png`, `keyframes · webp`.
+ * `1 / 2.5 s · jpeg q80 · ≤ 320 px`, `frames at first, 00:00:02.500, 50% · png`, `keyframes · webp`,
+ * `1 fps · png · scrub previews every 10 s`.
  */
 export function describeSpec(spec: ExtractionSpec | null | undefined, t: Translate): string {
   if (!spec || typeof spec !== "object") return "";
@@ -323,5 +410,6 @@ export function describeSpec(spec: ExtractionSpec | null | undefined, t: Transla
   parts.push(spec.quality !== undefined ? `${format} q${String(spec.quality)}` : format);
   if (spec.max_width !== undefined) parts.push(`≤ ${String(spec.max_width)} px`);
   if (spec.max_height !== undefined) parts.push(`≤ ${String(spec.max_height)} px ↕`);
+  if (spec.storyboard !== undefined) parts.push(t("spec.storyboard", { every: shortRational(spec.storyboard) }));
   return parts.join(" · ");
 }

@@ -639,6 +639,124 @@ describe("video screen", () => {
     }
   });
 
+  describe("scrub preview", () => {
+    const storyboard = { storyboard: "10", storyboard_width: 160, storyboard_columns: 2, storyboard_rows: 2 };
+    const vtt = [
+      "WEBVTT",
+      "",
+      "00:00:00.000 --> 00:00:10.000",
+      "storyboard/0.jpg#xywh=0,0,160,90",
+      "",
+      "00:00:10.000 --> 00:00:20.000",
+      "storyboard/0.jpg#xywh=160,0,160,90",
+      "",
+      "00:00:20.000 --> 00:00:30.000",
+      "storyboard/0.jpg#xywh=0,90,160,90",
+      "",
+      "00:00:30.000 --> 00:00:40.000",
+      "storyboard/0.jpg#xywh=160,90,160,90",
+      "",
+      "00:00:40.000 --> 00:00:45.000",
+      "storyboard/1.jpg#xywh=0,0,160,90",
+      "",
+    ].join("\n");
+    const noFrames = framesWith(() => json(200, { frame_count: 0, items: [] }));
+    /** Answers the .vtt with `index` (and the frames list with none), the requests into `asked`. */
+    const indexWith =
+      (index: (request: Request) => Response, asked: string[] = []): Answer =>
+      (request, url) => {
+        if (url.pathname.endsWith("/storyboard.vtt")) {
+          asked.push(request.headers.get("Authorization") ?? "");
+          return index(request);
+        }
+        return noFrames(request, url);
+      };
+    const vttAnswer = () => new Response(vtt, { status: 200, headers: { "Content-Type": "text/vtt; charset=utf-8" } });
+
+    it("shows the tile of the time under the slider, cut out of its sheet, with its time", async () => {
+      let token = "t1";
+      const renew = vi.fn(async () => {
+        token = "t2";
+        return true;
+      });
+      const credentials = { token: () => token, renew };
+      const asked: string[] = [];
+      showVideo(credentials, { ...video, status: "completed", job: 3, spec: { fps: "1", format: "png", ...storyboard } }, indexWith(vttAnswer, asked));
+      const slider = (await screen.findByLabelText("Position in the video")) as HTMLInputElement;
+      expect(asked).toEqual(["Bearer t1"]);
+      expect(screen.getByRole("heading", { name: "Scrub preview" })).toBeTruthy();
+      expect([slider.type, slider.min, slider.max, slider.step, slider.value]).toEqual(["range", "0", "45", "10", "0"]);
+      expect(slider.getAttribute("aria-valuetext")).toBe("0:00");
+      const tile = () => screen.getByRole("img", { name: /^Preview at/ }) as HTMLImageElement;
+      const caption = () => document.querySelector(".scrub-preview figcaption")!;
+      expect(tile().getAttribute("alt")).toBe("Preview at 0:00");
+      expect(tile().getAttribute("src")).toBe(`/api/v1/videos/${video.id}/storyboard/0.jpg?v=3&access_token=t1`);
+      expect([tile().style.left, tile().style.top]).toEqual(["0px", "0px"]);
+      const box = tile().parentElement!;
+      expect(box.className).toBe("scrub-tile");
+      expect([box.style.width, box.style.height]).toEqual(["160px", "90px"]);
+      expect(caption().getAttribute("aria-live")).toBe("polite");
+      expect(caption().textContent).toBe("0:00 of 0:45");
+      // The slider moves: the tile of that time, further in the same sheet, then on the next sheet.
+      fireEvent.input(slider, { target: { value: "30" } });
+      expect(tile().getAttribute("alt")).toBe("Preview at 0:30");
+      expect([tile().style.left, tile().style.top]).toEqual(["-160px", "-90px"]);
+      expect(slider.getAttribute("aria-valuetext")).toBe("0:30");
+      expect(caption().textContent).toBe("0:30 of 0:45");
+      fireEvent.input(slider, { target: { value: "45" } });
+      expect(tile().getAttribute("src")).toBe(`/api/v1/videos/${video.id}/storyboard/1.jpg?v=3&access_token=t1`);
+      expect([tile().style.left, tile().style.top]).toEqual(["0px", "0px"]);
+      // The mouse over the slider shows the time under it, without moving the slider; leaving it goes back.
+      slider.getBoundingClientRect = () => ({ left: 100, width: 450, top: 0, height: 10, right: 550, bottom: 10, x: 100, y: 0, toJSON: () => ({}) });
+      fireEvent.pointerMove(slider, { pointerType: "mouse", clientX: 100 + 150 });
+      expect(tile().getAttribute("alt")).toBe("Preview at 0:10");
+      expect(caption().textContent).toBe("0:15 of 0:45");
+      expect(slider.value).toBe("45");
+      fireEvent.pointerLeave(slider);
+      expect(tile().getAttribute("alt")).toBe("Preview at 0:40");
+      // A sheet refused (its token lapsed): renewed once, asked again with the new token; not again after that.
+      fireEvent.error(tile());
+      await waitFor(() => expect(tile().getAttribute("src")).toContain("access_token=t2"));
+      fireEvent.error(tile());
+      await new Promise((r) => setTimeout(r, 20));
+      expect(renew).toHaveBeenCalledTimes(1);
+    });
+
+    it("asks again while the index is not ready, and shows nothing when there is none (404) or none asked for", async () => {
+      const credentials = { token: () => "t", renew: async () => false };
+      let answers = 0;
+      const lagging = indexWith(() =>
+        ++answers === 1 ? json(409, { code: "not_ready", message: "the storyboard is not ready (status: processing)" }) : vttAnswer(),
+      );
+      showVideo(credentials, { ...video, status: "completed", spec: { fps: "1", format: "png", ...storyboard } }, lagging);
+      await screen.findByLabelText("Position in the video", {}, { timeout: 3000 });
+      expect(answers).toBe(2);
+      cleanup();
+
+      const asked: string[] = [];
+      const missing = indexWith(() => json(404, { code: "not_found", message: "no storyboard" }), asked);
+      showVideo(credentials, { ...video, status: "completed", spec: { fps: "1", format: "png", ...storyboard } }, missing);
+      await screen.findByText("0 of 0 shown");
+      await waitFor(() => expect(asked).toHaveLength(1));
+      await new Promise((r) => setTimeout(r, 20));
+      expect(screen.queryByRole("heading", { name: "Scrub preview" })).toBeNull();
+      expect(screen.queryByLabelText("Position in the video")).toBeNull();
+      expect(screen.queryByText(/not found|no storyboard/i)).toBeNull();
+      cleanup();
+
+      // No storyboard in the spec, or not completed yet: the index is not even asked for.
+      const none: string[] = [];
+      showVideo(credentials, { ...video, status: "completed", spec: { fps: "1", format: "png" } }, indexWith(vttAnswer, none));
+      await screen.findByText("0 of 0 shown");
+      cleanup();
+      showVideo(credentials, { ...video, status: "processing", spec: { fps: "1", format: "png", ...storyboard } }, indexWith(vttAnswer, none));
+      await screen.findByRole("heading", { name: "clip.mp4" });
+      await new Promise((r) => setTimeout(r, 20));
+      expect(none).toEqual([]);
+      expect(screen.queryByLabelText("Position in the video")).toBeNull();
+    });
+  });
+
   it("says why when the frames cannot be listed", async () => {
     const credentials = { token: () => "t", renew: async () => false };
     const refused = framesWith(() => json(404, { code: "not_found", message: "video not found" }));

@@ -10,7 +10,7 @@ import { CallbackDeliveries, CallbackSecretSection, PasswordForm, Webhooks } fro
 import { UploadPanel } from "../src/screens/upload";
 import { Videos } from "../src/screens/videos";
 import { useState } from "preact/hooks";
-import { type ExtractionSpec, FORMATS, LIMITS, SELECTION_MODES, type SpecForm, fromSpec, validateSpec } from "../src/spec";
+import { type ExtractionSpec, FORMATS, LIMITS, SELECTION_MODES, type SpecForm, fromSpec, toSpec, validateSpec } from "../src/spec";
 import { SpecFields } from "../src/spec-form";
 
 const FAILURE_CODES = [
@@ -371,6 +371,69 @@ describe("upload panel", () => {
     expect(JSON.parse(metadata(sent[0]!.headers["Upload-Metadata"]).spec ?? "")).toEqual({ keyframes: true, format: "png" });
   });
 
+  it("offers scrub previews: a checkbox, then their interval and size, checked and sent only when chosen", async () => {
+    const sent = fakeXhr(() => null);
+    const { container } = render(
+      withI18n(<UploadPanel credentials={{ token: () => null, renew: async () => false }} onUploaded={() => undefined} />),
+    );
+    const box = screen.getByLabelText("Scrub previews (storyboard)") as HTMLInputElement;
+    expect(box.type).toBe("checkbox");
+    expect(box.checked).toBe(false);
+    expect(document.getElementById(box.getAttribute("aria-describedby")!)!.textContent).toMatch(/^Small frames every few seconds/);
+    expect(screen.queryByLabelText(/Seconds between previews/)).toBeNull();
+    fireEvent.click(box);
+    expect(box.checked).toBe(true);
+    const every = screen.getByLabelText("Seconds between previews (1 to 600, e.g. 10)") as HTMLInputElement;
+    expect(every.value).toBe("10");
+    const width = screen.getByLabelText("Preview width in pixels (32–640)") as HTMLInputElement;
+    expect([width.value, width.type, width.min, width.max]).toEqual([
+      "160",
+      "number",
+      String(LIMITS.storyboard_width.minimum),
+      String(LIMITS.storyboard_width.maximum),
+    ]);
+    expect((screen.getByLabelText("Previews per row of a sheet (1–20)") as HTMLInputElement).value).toBe("5");
+    expect((screen.getByLabelText("Rows per sheet (1–20)") as HTMLInputElement).value).toBe("5");
+    // After the size, in the same fieldset, in this order.
+    const fields = [...container.querySelectorAll("fieldset.spec input, fieldset.spec select")].map((el) => el.id);
+    expect(fields.slice(fields.indexOf("spec-max-height") + 1)).toEqual([
+      "spec-storyboard",
+      "spec-storyboard-every",
+      "spec-storyboard-width",
+      "spec-storyboard-columns",
+      "spec-storyboard-rows",
+    ]);
+    // Under a second: refused with the range, the field takes the focus, nothing is sent.
+    fireEvent.input(every, { target: { value: "0.5" } });
+    const choose = screen.getByLabelText("Choose files");
+    fireEvent.change(choose, { target: { files: [new File(["x"], "a.mp4", { type: "video/mp4" })] } });
+    expect(every.getAttribute("aria-invalid")).toBe("true");
+    expect(document.getElementById(every.getAttribute("aria-describedby")!)!.textContent).toBe(
+      "Enter the seconds between previews, from 1 to 600, such as 10 or 2.5 (a fraction like 5/2 is fine).",
+    );
+    await waitFor(() => expect(document.activeElement).toBe(every));
+    expect(sent).toEqual([]);
+    fireEvent.input(every, { target: { value: "2.5" } });
+    fireEvent.input(width, { target: { value: "96" } });
+    fireEvent.change(choose, { target: { files: [new File(["x"], "b.mp4", { type: "video/mp4" })] } });
+    await waitFor(() => expect(sent).toHaveLength(1));
+    expect(JSON.parse(metadata(sent[0]!.headers["Upload-Metadata"]).spec ?? "")).toEqual({
+      fps: "1",
+      format: "png",
+      storyboard: "2.5",
+      storyboard_width: 96,
+      storyboard_columns: 5,
+      storyboard_rows: 5,
+    });
+    // Unchecked: its fields go, and nothing of it is sent (a wrong value left there does not matter).
+    fireEvent.input(every, { target: { value: "0" } });
+    fireEvent.click(box);
+    expect(screen.queryByLabelText(/Seconds between previews/)).toBeNull();
+    fireEvent.change(choose, { target: { files: [new File(["x"], "c.mp4", { type: "video/mp4" })] } });
+    await waitFor(() => expect(sent).toHaveLength(2));
+    expect(JSON.parse(metadata(sent[1]!.headers["Upload-Metadata"]).spec ?? "")).toEqual({ fps: "1", format: "png" });
+  });
+
   it("speaks Portuguese", () => {
     render(withI18n(<UploadPanel credentials={{ token: () => null, renew: async () => false }} onUploaded={() => undefined} />, "pt-BR"));
     expect(screen.getByText("Enviar vídeos")).toBeTruthy();
@@ -406,6 +469,31 @@ describe("the reprocess form", () => {
     expect((screen.getByLabelText("Quadros") as HTMLSelectElement).value).toBe("keyframes");
     expect(screen.getByText(/^Todos os quadros-chave do vídeo/)).toBeTruthy();
     expect(document.getElementById("reprocess-value")).toBeNull();
+  });
+
+  it("starts from a video's storyboard, and sends it back as it was", () => {
+    let form: SpecForm | undefined;
+    const spec: ExtractionSpec = {
+      every: "5/2",
+      format: "png",
+      storyboard: "5/2",
+      storyboard_width: 96,
+      storyboard_columns: 4,
+      storyboard_rows: 2,
+    };
+    render(withI18n(<Reprocess spec={spec} onForm={(f) => (form = f)} />, "pt-BR"));
+    expect((screen.getByLabelText("Prévias de navegação (storyboard)") as HTMLInputElement).checked).toBe(true);
+    expect((document.getElementById("reprocess-storyboard-every") as HTMLInputElement).value).toBe("5/2");
+    expect((screen.getByLabelText("Segundos entre prévias (de 1 a 600, ex.: 10)") as HTMLInputElement).id).toBe(
+      "reprocess-storyboard-every",
+    );
+    expect((screen.getByLabelText("Largura da prévia em pixels (32–640)") as HTMLInputElement).value).toBe("96");
+    expect((screen.getByLabelText("Prévias por linha da folha (1–20)") as HTMLInputElement).value).toBe("4");
+    expect((screen.getByLabelText("Linhas por folha (1–20)") as HTMLInputElement).value).toBe("2");
+    expect(toSpec(form!)).toEqual(spec);
+    fireEvent.input(document.getElementById("reprocess-storyboard-rows")!, { target: { value: "21" } });
+    expect(document.getElementById("reprocess-storyboard-rows")!.getAttribute("aria-invalid")).toBe("true");
+    expect(screen.getByText("As linhas por folha são um número inteiro de 1 a 20.")).toBeTruthy();
   });
 });
 

@@ -7,7 +7,7 @@ import { tmpdir } from "node:os";
 import { join, resolve } from "node:path";
 import { fileURLToPath } from "node:url";
 import { describe, expect, it } from "vitest";
-import { FLAG_MODES, MODE_FIELDS } from "../src/api/spec-schema";
+import { FLAG_MODES, MODE_FIELDS, STORYBOARD_FIELDS, STORYBOARD_SECONDS } from "../src/api/spec-schema";
 import {
   DEFAULT_SPEC,
   FORMATS,
@@ -69,6 +69,37 @@ describe("the generated spec rules", () => {
     expect(check(renamed).output).toMatch(/cannot find the default min_gap/);
   });
 
+  it("fail loudly when a rule of the storyboard is no longer in the document", () => {
+    const unranged = structuredClone(document);
+    unranged.components.schemas.ExtractionSpec.properties.storyboard.description = "Scrub previews every N seconds.";
+    expect(check(unranged).output).toMatch(/cannot find the range of the storyboard interval/);
+    const undefaulted = structuredClone(document);
+    undefaulted.components.schemas.ExtractionSpec.properties.storyboard_rows.description = "With `storyboard`: rows.";
+    expect(check(undefaulted).output).toMatch(/cannot find the default storyboard_rows/);
+    const unbounded = structuredClone(document);
+    unbounded.components.schemas.ExtractionSpec.properties.storyboard_width.default = 1000;
+    expect(check(unbounded).output).toMatch(/the default storyboard_width 1000 is out of its range/);
+    const gone = structuredClone(document);
+    delete gone.components.schemas.ExtractionSpec.properties.storyboard;
+    expect(check(gone).output).toMatch(/no `storyboard` field/);
+  });
+
+  it("are the storyboard's interval and the fields that go with it, from the document", () => {
+    const properties = schema.properties;
+    expect(String(properties.storyboard.description).replace(/\s+/g, " ")).toContain(
+      `(${STORYBOARD_SECONDS.minimum} to ${STORYBOARD_SECONDS.maximum},`,
+    );
+    expect(Object.keys(STORYBOARD_FIELDS)).toEqual(["storyboard_width", "storyboard_columns", "storyboard_rows"]);
+    for (const [field, value] of Object.entries(STORYBOARD_FIELDS)) {
+      expect(properties[field].description).toMatch(/^With `storyboard`:/);
+      expect(properties[field].description).toContain(`(default ${value})`);
+      expect(LIMITS[field as keyof typeof STORYBOARD_FIELDS]).toEqual({
+        minimum: properties[field].minimum,
+        maximum: properties[field].maximum,
+      });
+    }
+  });
+
   it("fail loudly when a rule is no longer in the document", () => {
     const changed = structuredClone(document);
     delete changed.components.schemas.ExtractionSpec.properties.max_width.minimum;
@@ -102,6 +133,11 @@ describe("the generated spec rules", () => {
       quality: "85",
       maxWidth: "",
       maxHeight: "",
+      storyboard: false,
+      storyboardEvery: "10",
+      storyboardWidth: "160",
+      storyboardColumns: "5",
+      storyboardRows: "5",
     });
   });
 

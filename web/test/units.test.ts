@@ -15,6 +15,8 @@ import {
   MODE_VALUES,
   POSITIONS,
   SELECTION_MODES,
+  STORYBOARD_FIELDS,
+  STORYBOARD_SECONDS,
   type SpecForm,
   describeSpec,
   fromSpec,
@@ -46,7 +48,7 @@ describe("extraction spec", () => {
   });
 
   it("sends quality only for JPEG and max_width only when set", () => {
-    const spec = toSpec({ mode: "count", value: "12", format: "jpeg", quality: "70", maxWidth: "640", maxHeight: "", minGap: "0" });
+    const spec = toSpec({ ...DEFAULT_SPEC, mode: "count", value: "12", format: "jpeg", quality: "70", maxWidth: "640" });
     expect(spec).toEqual({ count: 12, format: "jpeg", quality: 70, max_width: 640 });
     expect(toSpec({ ...DEFAULT_SPEC, format: "webp", quality: "70" })).not.toHaveProperty("quality");
   });
@@ -113,6 +115,11 @@ describe("extraction spec", () => {
       quality: "80",
       maxWidth: "320",
       maxHeight: "",
+      storyboard: false,
+      storyboardEvery: "10",
+      storyboardWidth: "160",
+      storyboardColumns: "5",
+      storyboardRows: "5",
     });
     // A PNG spec keeps the API's JPEG quality ready in case the user picks JPEG; nothing at all is the defaults.
     expect(fromSpec({ fps: "2", format: "png" }).quality).toBe("85");
@@ -156,6 +163,7 @@ describe("extraction spec", () => {
     // Several problems at once, each pointing at its field.
     expect(
       validateSpec({
+        ...DEFAULT_SPEC,
         mode: "count",
         value: "0",
         minGap: "0",
@@ -328,6 +336,119 @@ describe("extraction spec: frames at positions, scene changes, keyframes", () =>
     expect(describeSpec({ keyframes: true, format: "webp" }, pt)).toBe("quadros-chave · webp");
     // The existing modes read the same in both languages.
     expect(describeSpec({ count: 12, format: "png" }, pt)).toBe("12 × · png");
+  });
+});
+
+describe("extraction spec: scrub previews (storyboard)", () => {
+  const en = translator("en");
+  const pt = translator("pt-BR");
+  const form = (change: Partial<SpecForm>): SpecForm => ({ ...DEFAULT_SPEC, storyboard: true, ...change });
+  const every = (storyboardEvery: string) => validateSpec(form({ storyboardEvery }));
+
+  it("is off by default, with the API's tile size and grid ready, and 10 s offered", () => {
+    expect(DEFAULT_SPEC).toMatchObject({
+      storyboard: false,
+      storyboardEvery: "10",
+      storyboardWidth: String(STORYBOARD_FIELDS.storyboard_width),
+      storyboardColumns: String(STORYBOARD_FIELDS.storyboard_columns),
+      storyboardRows: String(STORYBOARD_FIELDS.storyboard_rows),
+    });
+    expect(STORYBOARD_FIELDS).toEqual({ storyboard_width: 160, storyboard_columns: 5, storyboard_rows: 5 });
+    expect(STORYBOARD_SECONDS).toEqual({ minimum: 1, maximum: 600 });
+  });
+
+  it("takes an interval from 1 to 600 seconds as the server reads it (a rational, compared exactly)", () => {
+    for (const good of ["10", "1", "600", "2.5", " 30 ", "5/2", "1200/2", "1.000001", "599.999999", "1/1"]) {
+      expect(every(good), good).toEqual([]);
+    }
+    for (const bad of ["0", "0.5", "0.999999", "600.000001", "601", "1201/2", "1/0", "0/0", "", "ten", "-5", "1e2", "10s", "1.1234567"]) {
+      expect(every(bad), bad).toEqual(["storyboardEvery"]);
+    }
+  });
+
+  it("takes a tile width, columns and rows within the generated limits, each pointing at its field", () => {
+    const width = (storyboardWidth: string) => validateSpec(form({ storyboardWidth }));
+    expect(width(String(LIMITS.storyboard_width.minimum))).toEqual([]);
+    expect(width(String(LIMITS.storyboard_width.maximum))).toEqual([]);
+    expect(width(String(LIMITS.storyboard_width.minimum - 1))).toEqual(["storyboardWidth"]);
+    expect(width(String(LIMITS.storyboard_width.maximum + 1))).toEqual(["storyboardWidth"]);
+    expect(width("")).toEqual(["storyboardWidth"]);
+    expect(width("96.5")).toEqual(["storyboardWidth"]);
+    for (const side of ["storyboardColumns", "storyboardRows"] as const) {
+      const field = side === "storyboardColumns" ? "storyboard_columns" : "storyboard_rows";
+      expect(validateSpec(form({ [side]: String(LIMITS[field].maximum) }))).toEqual([]);
+      expect(validateSpec(form({ [side]: "0" }))).toEqual([side]);
+      expect(validateSpec(form({ [side]: String(LIMITS[field].maximum + 1) }))).toEqual([side]);
+    }
+    expect(validateSpec(form({ value: "0", storyboardEvery: "0", storyboardRows: "21" }))).toEqual([
+      "value",
+      "storyboardEvery",
+      "storyboardRows",
+    ]);
+    // Off, its fields are not looked at.
+    expect(validateSpec(form({ storyboard: false, storyboardEvery: "0", storyboardWidth: "1" }))).toEqual([]);
+  });
+
+  it("sends its four fields only when asked for", () => {
+    expect(toSpec(DEFAULT_SPEC)).toEqual({ fps: "1", format: "png" });
+    expect(toSpec({ ...DEFAULT_SPEC, storyboardEvery: "5", storyboardWidth: "96" })).toEqual({ fps: "1", format: "png" });
+    expect(toSpec(form({}))).toEqual({
+      fps: "1",
+      format: "png",
+      storyboard: "10",
+      storyboard_width: 160,
+      storyboard_columns: 5,
+      storyboard_rows: 5,
+    });
+    expect(
+      toSpec(form({ mode: "keyframes", storyboardEvery: " 2.5 ", storyboardWidth: " 96 ", storyboardColumns: "4", storyboardRows: "2" })),
+    ).toEqual({
+      keyframes: true,
+      format: "png",
+      storyboard: "2.5",
+      storyboard_width: 96,
+      storyboard_columns: 4,
+      storyboard_rows: 2,
+    });
+  });
+
+  it("holds a video's spec with a storyboard in the form, so that sending it unchanged asks for the same", () => {
+    // As the API returns them: all four fields, the interval a reduced rational.
+    const specs: ExtractionSpec[] = [
+      { fps: "1", format: "png", storyboard: "10", storyboard_width: 160, storyboard_columns: 5, storyboard_rows: 5 },
+      { every: "5/2", format: "jpeg", quality: 80, storyboard: "5/2", storyboard_width: 96, storyboard_columns: 4, storyboard_rows: 2 },
+      { scene: "3/10", min_gap: "2", format: "webp", max_width: 320, storyboard: "600", storyboard_width: 640, storyboard_columns: 20, storyboard_rows: 1 },
+    ];
+    for (const spec of specs) {
+      expect(validateSpec(fromSpec(spec)), JSON.stringify(spec)).toEqual([]);
+      expect(toSpec(fromSpec(spec))).toEqual(spec);
+    }
+    expect(fromSpec(specs[1])).toMatchObject({
+      storyboard: true,
+      storyboardEvery: "5/2",
+      storyboardWidth: "96",
+      storyboardColumns: "4",
+      storyboardRows: "2",
+    });
+    // Without one: off, the defaults ready in case it is turned on.
+    expect(fromSpec({ fps: "1", format: "png" })).toMatchObject({ storyboard: false, storyboardEvery: "10", storyboardWidth: "160" });
+    // A storyboard without its size (a spec written by hand): the API's defaults, said outright.
+    expect(toSpec(fromSpec({ fps: "1", format: "png", storyboard: "30" }))).toEqual({
+      fps: "1",
+      format: "png",
+      storyboard: "30",
+      storyboard_width: 160,
+      storyboard_columns: 5,
+      storyboard_rows: 5,
+    });
+  });
+
+  it("is in the description of a spec, in both languages", () => {
+    const spec = { fps: "1", format: "png", storyboard: "10", storyboard_width: 160, storyboard_columns: 5, storyboard_rows: 5 } as const;
+    expect(describeSpec(spec, en)).toBe("1 fps · png · scrub previews every 10 s");
+    expect(describeSpec(spec, pt)).toBe("1 fps · png · prévias de navegação a cada 10 s");
+    expect(describeSpec({ keyframes: true, format: "webp", storyboard: "5/2" }, en)).toBe("keyframes · webp · scrub previews every 2.5 s");
+    expect(describeSpec({ fps: "1", format: "png" }, en)).not.toMatch(/scrub/);
   });
 });
 

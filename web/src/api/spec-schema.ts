@@ -47,6 +47,16 @@ export const POSITIONS = { minimum: 1, maximum: 1000 } as const;
 /** The scene threshold's range: above `above`, at most `maximum`. */
 export const SCENE_THRESHOLD = { above: 0, maximum: 1 } as const;
 
+/** The storyboard's interval (`storyboard`: seconds between two tiles of the scrub previews), bounds included. */
+export const STORYBOARD_SECONDS = { minimum: 1, maximum: 600 } as const;
+
+/** The fields that go only with `storyboard` (and are refused without it), and what each is when left out. */
+export const STORYBOARD_FIELDS = {
+  storyboard_width: 160,
+  storyboard_columns: 5,
+  storyboard_rows: 5,
+} as const satisfies Partial<Record<keyof Spec, number>>;
+
 /** The range of each integer field, bounds included. */
 export const LIMITS = {
   count: { minimum: 1, maximum: 100000 },

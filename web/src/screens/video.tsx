@@ -1,11 +1,13 @@
-// One video: live status, details, its frames, timeline, and (for its owner) download, reprocess (with the spec
-// form of the upload screen, starting from the video's spec), delete and share. The share page renders the same
+// One video: live status, details, its scrub preview (when its spec asked for a storyboard), its frames, timeline,
+// and (for its owner) download, reprocess (with the spec form of the upload screen, starting from the video's spec),
+// delete and share. The share page renders the same
 // screen read-only with the share token.
 import { useCallback, useEffect, useRef, useState } from "preact/hooks";
 import { type ApiClient, ApiError, type Credentials, unwrap } from "../api/client";
 import type { Frame, Share, ShareView } from "../api/contract";
 import { FRAMES_PAGE, frameHref } from "../api/frames";
 import { type ProgressUpdate, watchVideo } from "../api/live";
+import { type StoryboardCue, cueAt, parseStoryboard, sheetHref, storyboardDuration } from "../api/storyboard";
 import type { components } from "../api/schema";
 import { Alert, LiveStatus, PageHeading, Spinner, type Video, useAction } from "../components";
 import { errorText } from "../errors";
@@ -253,6 +255,8 @@ export function VideoScreen(props: {
         </dl>
       </section>
 
+      <ScrubPreview id={id} video={video} api={api} credentials={credentials} />
+
       <Frames id={id} video={video} api={api} credentials={credentials} />
 
       {!readOnly && <ShareBox id={id} api={api} />}
@@ -414,6 +418,117 @@ function FrameImage(props: { id: string; frame: Frame; alt: string; credentials:
       decoding="async"
       onError={failed}
     />
+  );
+}
+
+/**
+ * A completed video's scrub preview, when its spec asked for a storyboard: its WebVTT index
+ * (GET /videos/{id}/storyboard.vtt, read like the frames list: a 409 `not_ready` is asked again a little later) and
+ * a slider over the time it covers; the tile of the time under the slider (or under the mouse over it) is shown,
+ * cut out of its sprite sheet (an `<img>` of the whole sheet moved inside a box of the tile's size). Nothing is shown
+ * while there is no index to show: none asked for, not ready, refused (404) or unreadable.
+ */
+function ScrubPreview(props: { id: string; video: Video; api: ApiClient; credentials: Credentials }) {
+  const { id, video, api, credentials } = props;
+  const { t, formatTime } = useI18n();
+  const [cues, setCues] = useState<StoryboardCue[] | null>(null);
+  const [time, setTime] = useState(0);
+  const [hover, setHover] = useState<number | null>(null);
+  const [token, setToken] = useState(() => credentials.token());
+  // The sheets whose load failed once: each is asked again once, with a renewed token.
+  const retried = useRef(new Set<string>());
+  const wanted = video.status === "completed" && video.spec?.storyboard !== undefined;
+  const key = `${video.job}-${wanted}`;
+  // The index being read belongs to this job: a read of an earlier one that answers late is dropped.
+  const current = useRef(key);
+  current.current = key;
+
+  useEffect(() => {
+    setCues(null);
+    setTime(0);
+    setHover(null);
+    retried.current.clear();
+    if (!wanted) return;
+    let timer: ReturnType<typeof setTimeout> | undefined;
+    const load = (retry: number): Promise<void> =>
+      unwrap(api.GET("/api/v1/videos/{id}/storyboard.vtt", { params: { path: { id } }, parseAs: "text" })).then(
+        (text) => {
+          if (current.current !== key) return;
+          const read = parseStoryboard(text);
+          setCues(read.length > 0 ? read : null);
+        },
+        (e: unknown) => {
+          if (current.current !== key) return;
+          if (e instanceof ApiError && e.code === "not_ready" && retry < FRAMES_NOT_READY_RETRIES) {
+            timer = setTimeout(() => void load(retry + 1), FRAMES_RETRY_MS * (retry + 1));
+          }
+          // Anything else: no preview (the frames and the download still work).
+        },
+      );
+    void load(0);
+    return () => clearTimeout(timer);
+  }, [key]);
+
+  if (!cues) return null;
+  const duration = storyboardDuration(cues);
+  const first = cues[0];
+  const step = first && first.end > first.start ? first.end - first.start : "any";
+  const shown = hover ?? time;
+  const cue = cueAt(cues, shown);
+  const src = cue ? sheetHref(id, cue.sheet, video.job, token) : "";
+  const failed = () => {
+    if (!cue || retried.current.has(cue.sheet)) return;
+    retried.current.add(cue.sheet);
+    void credentials.renew().then((renewed) => {
+      if (renewed) setToken(credentials.token());
+    });
+  };
+  /** The time under the mouse over the slider (a touch moves the slider itself). */
+  const hovered = (event: PointerEvent) => {
+    if (event.pointerType !== "mouse") return;
+    const box = (event.currentTarget as HTMLElement).getBoundingClientRect();
+    if (box.width <= 0) return;
+    setHover(Math.min(1, Math.max(0, (event.clientX - box.left) / box.width)) * duration);
+  };
+
+  return (
+    <section class="card" aria-labelledby="scrub-title">
+      <h2 id="scrub-title">{t("video.scrubTitle")}</h2>
+      {cue && (
+        <figure class="scrub-preview">
+          <div class="scrub-tile" style={{ width: `${cue.w}px`, height: `${cue.h}px` }}>
+            <img
+              key={src}
+              src={src}
+              alt={t("video.scrubAlt", { time: formatTime(cue.start) })}
+              decoding="async"
+              style={{ left: `${-cue.x}px`, top: `${-cue.y}px` }}
+              onError={failed}
+            />
+          </div>
+          <figcaption class="muted" aria-live="polite">
+            {t("video.scrubAt", { time: formatTime(shown), duration: formatTime(duration) })}
+          </figcaption>
+        </figure>
+      )}
+      <label for="scrub-time">{t("video.scrubLabel")}</label>
+      <input
+        id="scrub-time"
+        class="scrub-slider"
+        type="range"
+        min={0}
+        max={duration}
+        step={step}
+        value={time}
+        aria-valuetext={formatTime(time)}
+        onInput={(event) => {
+          setHover(null);
+          setTime(Number(event.currentTarget.value));
+        }}
+        onPointerMove={hovered}
+        onPointerLeave={() => setHover(null)}
+      />
+    </section>
   );
 }
 
