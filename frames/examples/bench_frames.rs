@@ -12,9 +12,13 @@
 //! limit, one `ffmpeg -ss T -i clip -frames:v 1` run per frame wanted, and against ours decoding through (every
 //! reference frame, as before seeking existed).
 //!
+//! Then the other selection modes on the 1080p clip, each against the ffmpeg CLI doing the same: `keyframes`
+//! against `-skip_frame nokey`, `scene=0.3` against `select='gt(scene,0.3)'`; and the cost of a storyboard
+//! (`fps=1` with and without `storyboard=10`).
+//!
 //! Clips are generated once with the ffmpeg CLI into `.state/bench-frames/`. `BENCH_ROUNDS` sets the rounds
 //! (default 3); `BENCH_QUICK=1` uses a 20 s clip and skips the long one, for a smoke run; `BENCH_SPARSE_ONLY=1` runs
-//! only the sparse selections.
+//! only the sparse selections, `BENCH_MODES_ONLY=1` only the other modes.
 
 use std::{
     path::{Path, PathBuf},
@@ -23,7 +27,7 @@ use std::{
 };
 
 use anyhow::{Context, bail};
-use fiapx_domain::{ExtractionSpec, ImageFormat, Selection};
+use fiapx_domain::{ExtractionSpec, ImageFormat, Position, Selection, Storyboard};
 use fiapx_frames::{Extractor, Limits, test_support};
 
 /// Builds the command of one variant for a round.
@@ -64,6 +68,10 @@ fn main() -> anyhow::Result<()> {
     }
     let seconds = if quick { 20 } else { 60 };
     let clip = generate(&dir, "1080p30", "1920x1080", seconds)?;
+    if std::env::var_os("BENCH_MODES_ONLY").is_some_and(|v| v != "0") {
+        let work = tempfile::tempdir_in(&dir)?;
+        return modes(&std::env::current_exe()?, &clip, rounds, work.path());
+    }
     let work = tempfile::tempdir_in(&dir)?;
     let me = std::env::current_exe()?;
     let clip_s = clip.to_str().context("utf-8 path")?;
@@ -209,6 +217,70 @@ fn main() -> anyhow::Result<()> {
         (generate(&dir, "720p30", "1280x720", 600)?, 600)
     };
     sparse(&me, &sparse_clip, sparse_seconds, rounds, work.path())?;
+    modes(&me, &clip, rounds, work.path())?;
+    Ok(())
+}
+
+/// The other selection modes against the ffmpeg CLI doing the same, and a storyboard's cost, on `clip`.
+fn modes(me: &Path, clip: &Path, rounds: usize, work: &Path) -> anyhow::Result<()> {
+    let clip_s = clip.to_str().context("utf-8 path")?;
+    let cli = |name: &'static str, before: &'static str, after: &'static str| -> CommandFor<'_> {
+        Box::new(move |round| {
+            let out = work.join(format!("{name}{round}"));
+            let mut c = Command::new("sh");
+            c.arg("-c").arg(format!(
+                "rm -rf {o} && mkdir -p {o} && ffmpeg -v error {before} -i {clip_s} {after} -fps_mode passthrough \
+                 {o}/frame_%04d.png",
+                o = out.display()
+            ));
+            c
+        })
+    };
+    let ours = |name: &'static str, selection: &'static str| -> CommandFor<'_> {
+        Box::new(move |round| {
+            let mut c = child(me, "png", clip, &work.join(format!("{name}{round}.zip")));
+            c.arg(selection).arg("seek");
+            c
+        })
+    };
+    let cases: Vec<(&str, &str, CommandFor<'_>, CommandFor<'_>)> = vec![
+        (
+            "keyframes",
+            "ffmpeg -skip_frame nokey",
+            cli("nokey", "-skip_frame nokey", ""),
+            ours("keyframes", "keyframes"),
+        ),
+        (
+            "scene=0.3",
+            "ffmpeg select='gt(scene,0.3)'",
+            cli("scene", "", "-vf select='gt(scene\\,0.3)'"),
+            ours("scene", "scene=0.3"),
+        ),
+        (
+            "fps=1 + storyboard=10",
+            "ours, fps=1 alone",
+            ours("plain", "fps=1"),
+            ours("storyboard", "fps=1+storyboard=10"),
+        ),
+    ];
+    println!();
+    println!("other modes on {}, {rounds} rounds:", clip.display());
+    println!("| case | baseline | baseline (s) | ours (s) | ours / baseline |");
+    println!("|---|---|---:|---:|---:|");
+    for (case, baseline_name, baseline, ours) in &cases {
+        let mut walls = [Vec::new(), Vec::new()];
+        for round in 0..rounds {
+            for (i, command) in [baseline, ours].into_iter().enumerate() {
+                let sample = measure(command(round)).with_context(|| format!("{case}, variant {i}"))?;
+                walls[i].push(sample.wall.as_secs_f64());
+            }
+        }
+        let [base, mine] = walls.map(median);
+        println!(
+            "| {case} | {baseline_name} | {base:.2} | {mine:.2} | {:.2}x |",
+            mine / base
+        );
+    }
     Ok(())
 }
 
@@ -305,8 +377,9 @@ fn child(me: &Path, format: &str, input: &Path, output: &Path) -> Command {
     c
 }
 
-/// One extraction with the library, as the processor service runs it: `selection` is `fps=N`, `every=N` or
-/// `count=N`; `through` decodes every reference frame instead of seeking.
+/// One extraction with the library, as the processor service runs it: `selection` is `fps=N`, `every=N`,
+/// `count=N`, `at=LIST`, `scene=T` or `keyframes`, optionally followed by `+storyboard=N`; `through` decodes every
+/// reference frame instead of seeking.
 fn child_extract(
     format: &str,
     input: &Path,
@@ -319,7 +392,24 @@ fn child_extract(
         "jpeg" => ImageFormat::Jpeg { quality: 85 },
         other => bail!("unknown format {other}"),
     };
+    let (selection, storyboard) = match selection.split_once("+storyboard=") {
+        Some((selection, every)) => (
+            selection,
+            Some(Storyboard::every(
+                every.parse().map_err(|e| anyhow::anyhow!("{e}"))?,
+            )),
+        ),
+        None => (selection, None),
+    };
     let selection = match selection.split_once('=') {
+        _ if selection == "keyframes" => Selection::Keyframes,
+        Some(("at", list)) => Selection::At {
+            at: Position::parse_list(list).map_err(|e| anyhow::anyhow!("{e}"))?,
+        },
+        Some(("scene", threshold)) => Selection::Scene {
+            threshold: threshold.parse().map_err(|e| anyhow::anyhow!("{e}"))?,
+            min_gap: fiapx_domain::Rational::zero(),
+        },
         Some(("fps", rate)) => Selection::Fps {
             fps: rate.parse().map_err(|e| anyhow::anyhow!("{e}"))?,
         },
@@ -334,6 +424,7 @@ fn child_extract(
     let spec = ExtractionSpec {
         format,
         selection,
+        storyboard,
         ..Default::default()
     };
     let extractor = Extractor::new(Limits::default());
