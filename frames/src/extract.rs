@@ -267,18 +267,23 @@ impl Extractor {
             seek: self.seek,
         };
         let decoder = tokio::task::spawn_blocking(move || decode.run(tx));
-        let mut sheets = SheetBuilder::new(storyboard, duration_seconds);
-        while let Some(event) = rx.recv().await {
-            if let DecodeEvent::Frame(SelectedFrame { outputs, image, .. }) = event {
-                for index in outputs {
-                    sheets.add(index, &image)?;
+        // Tiling copies pixels and encodes a JPEG per full sheet: CPU work, kept off the async threads.
+        let tiler = tokio::task::spawn_blocking(move || {
+            let mut sheets = SheetBuilder::new(storyboard, duration_seconds);
+            while let Some(event) = rx.blocking_recv() {
+                if let DecodeEvent::Frame(SelectedFrame { outputs, image, .. }) = event {
+                    for index in outputs {
+                        sheets.add(index, &image)?;
+                    }
                 }
             }
-        }
-        joined(decoder.await)?;
-        let out = tokio::task::spawn_blocking(move || sheets.finish())
-            .await
-            .map_err(|e| ExtractError::Encode(e.to_string()))??;
+            sheets.finish()
+        });
+        // A tiler that failed dropped the channel and cancelled the decoder: its error is the one to report.
+        let tiled = tiler.await.map_err(|e| ExtractError::Encode(e.to_string()))?;
+        let decoded = joined(decoder.await);
+        let out = tiled?;
+        decoded?;
         tracing::info!(tiles = out.tiles, sheets = out.sheets.len(), "storyboard made");
         Ok(out)
     }
